@@ -1,0 +1,18 @@
+import { defineConfig } from "tsup";
+
+// One file with every workspace and npm dependency bundled in; only native,
+// optional modules stay external and are loaded lazily at run time.
+export default defineConfig({
+  entry: { stmerge: "src/main.ts" },
+  format: ["esm"],
+  dts: false,
+  sourcemap: false,
+  clean: true,
+  target: "node20",
+  platform: "node",
+  noExternal: [/.*/],
+  external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);",
+  },
+});

@@ -1,0 +1,57 @@
+import type { DType } from "./dtypes.js";
+
+/**
+ * The compute interface merge methods are written against. Two implementations exist: CPU
+ * worker threads over shared memory (the default) and TensorFlow.js (optional GPU).
+ *
+ * Values flow as Float32Array. Arrays from `allocF32`/`allocBytes` live in SharedArrayBuffers so
+ * the CPU backend can split work across workers without copying; plain arrays also work (they
+ * are processed on the calling thread). Every op that produces an array takes an optional `out`
+ * (may alias an input for in-place work) and returns it.
+ */
+export interface KernelBackend {
+  readonly kind: "cpu" | "tfjs";
+  /** Human-readable description for the banner, e.g. "cpu (2 worker threads)". */
+  readonly description: string;
+  /** Number of threads working in parallel (1 for inline). */
+  readonly parallelism: number;
+
+  allocF32(length: number): Float32Array;
+  allocBytes(byteLength: number): Uint8Array;
+
+  /** Decodes little-endian tensor bytes of any dtype to F32 (integers converted by value). */
+  decode(bytes: Uint8Array, dtype: DType, out?: Float32Array): Promise<Float32Array>;
+  /** Encodes F32 values to a float dtype with round-to-nearest-even. */
+  encode(values: Float32Array, dtype: DType, out?: Uint8Array): Promise<Uint8Array>;
+
+  /** out = Σ weights[i] · inputs[i], accumulated in F32. */
+  weightedSum(inputs: readonly Float32Array[], weights: readonly number[], out?: Float32Array): Promise<Float32Array>;
+  /** out = a · s */
+  scale(a: Float32Array, s: number, out?: Float32Array): Promise<Float32Array>;
+  /** out = a + b */
+  add(a: Float32Array, b: Float32Array, out?: Float32Array): Promise<Float32Array>;
+  /** out = a − b */
+  sub(a: Float32Array, b: Float32Array, out?: Float32Array): Promise<Float32Array>;
+  /** out = a + t · (b − a) */
+  lerp(a: Float32Array, b: Float32Array, t: number, out?: Float32Array): Promise<Float32Array>;
+  /** out = |a| */
+  abs(a: Float32Array, out?: Float32Array): Promise<Float32Array>;
+  /** out = sign(a) ∈ {−1, 0, 1} (NaN stays NaN) */
+  sign(a: Float32Array, out?: Float32Array): Promise<Float32Array>;
+  /** out = min(max(a, lo), hi) */
+  clamp(a: Float32Array, lo: number, hi: number, out?: Float32Array): Promise<Float32Array>;
+  /** Σ a[i] · b[i], accumulated in F64. */
+  dot(a: Float32Array, b: Float32Array): Promise<number>;
+  /** √(Σ a[i]²), accumulated in F64. */
+  norm(a: Float32Array): Promise<number>;
+  /**
+   * The magnitude threshold t such that the `k` elements of largest |a| satisfy |a| ≥ t
+   * (ties at t may add a few more). k ≤ 0 gives +Infinity; k ≥ length gives 0.
+   */
+  topKThreshold(a: Float32Array, k: number): Promise<number>;
+
+  /** Releases workers or GPU memory. The backend is unusable afterwards. */
+  close(): Promise<void>;
+}
+
+export type DeviceChoice = "auto" | "cpu" | "gpu";

@@ -1,0 +1,105 @@
+import { open, type FileHandle } from "node:fs/promises";
+import { SafetensorsError, TensorIoError } from "./errors.js";
+import { parseSafetensorsHeader, parseSafetensorsHeaderLength, type SafetensorsHeader, type SafetensorsTensorEntry } from "./parse-safetensors-header.js";
+import { readFully } from "./read-fully.js";
+import type { TensorDescriptor, TensorSource } from "./tensor-source.js";
+
+/** A safetensors file opened for positioned reads; implements `TensorSource`. */
+export interface SafetensorsSource extends TensorSource {
+  readonly header: SafetensorsHeader;
+  readonly fileSize: number;
+  /** Absolute file offset of a tensor's first byte. */
+  fileOffsetOf(name: string): number;
+}
+
+async function openForRead(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, "r");
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
+    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${reason}`, { file: path, cause: error });
+  }
+}
+
+/** Reads and validates the header of a safetensors file; tensor data is not touched. */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  const source = await openSafetensors(path);
+  await source.close();
+  return source.header;
+}
+
+export async function openSafetensors(path: string): Promise<SafetensorsSource> {
+  const handle = await openForRead(path);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: not a regular file`, { file: path });
+    const fileSize = info.size;
+    const prefix = new Uint8Array(8);
+    if (fileSize >= 8) await readFully(handle, prefix, 0, 8, 0, path);
+    const headerLength = parseSafetensorsHeaderLength(prefix, fileSize, path);
+    const headerBytes = new Uint8Array(headerLength);
+    await readFully(handle, headerBytes, 0, headerLength, 8, path);
+    const header = parseSafetensorsHeader(headerBytes, fileSize, path);
+    return new SafetensorsFileSource(path, handle, header, fileSize);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+class SafetensorsFileSource implements SafetensorsSource {
+  readonly descriptors: readonly TensorDescriptor[];
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly #byName = new Map<string, SafetensorsTensorEntry>();
+  #closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    readonly header: SafetensorsHeader,
+    readonly fileSize: number,
+  ) {
+    for (const t of header.tensors) this.#byName.set(t.name, t);
+    this.descriptors = header.tensors.map(({ name, dtype, shape, byteLength }) => ({ name, dtype, shape, byteLength }));
+    this.metadata = header.metadata;
+  }
+
+  get(name: string): TensorDescriptor | undefined {
+    const t = this.#byName.get(name);
+    return t && { name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength };
+  }
+
+  #entry(name: string): SafetensorsTensorEntry {
+    if (this.#closed) throw new TensorIoError("SOURCE_CLOSED", `${this.path}: read after close`, { file: this.path });
+    const t = this.#byName.get(name);
+    if (!t) throw new SafetensorsError("TENSOR_NOT_FOUND", `${this.path}: no tensor named ${JSON.stringify(name)}`, { file: this.path });
+    return t;
+  }
+
+  fileOffsetOf(name: string): number {
+    return this.header.dataStart + this.#entry(name).dataOffset;
+  }
+
+  read(name: string, into?: Uint8Array): Promise<Uint8Array> {
+    return this.readRange(name, 0, this.#entry(name).byteLength, into);
+  }
+
+  async readRange(name: string, start: number, end: number, into?: Uint8Array): Promise<Uint8Array> {
+    const t = this.#entry(name);
+    if (!(start >= 0 && end >= start && end <= t.byteLength)) {
+      throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${this.path}: range ${start}..${end} is outside tensor ${JSON.stringify(name)} (${t.byteLength} bytes)`, { file: this.path });
+    }
+    const length = end - start;
+    if (into && into.byteLength < length) throw new TensorIoError("BUFFER_TOO_SMALL", `${this.path}: buffer of ${into.byteLength} bytes cannot hold ${length}`, { file: this.path });
+    const target = into ? into.subarray(0, length) : new Uint8Array(length);
+    await readFully(this.handle, target, 0, length, this.header.dataStart + t.dataOffset + start, this.path);
+    return target;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.handle.close();
+  }
+}

@@ -1,0 +1,145 @@
+import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
+import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
+import { SafetensorsError, TensorIoError } from "./errors.js";
+import { writeFully } from "./read-fully.js";
+import type { TensorDescriptor, TensorSink } from "./tensor-source.js";
+
+interface PlannedTensor {
+  readonly descriptor: TensorDescriptor;
+  readonly dataOffset: number;
+  written: number;
+}
+
+/** Layout of a safetensors file computed from descriptors alone, before any data exists. */
+export interface SafetensorsLayout {
+  readonly headerBytes: Uint8Array;
+  readonly dataStart: number;
+  readonly totalSize: number;
+  readonly offsets: ReadonlyMap<string, number>;
+}
+
+/**
+ * Builds the header: `__metadata__` first, tensors in the given order laid out contiguously,
+ * JSON padded with spaces so the data block starts on an 8-byte boundary.
+ */
+export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], metadata: Readonly<Record<string, string>> = {}, file = "<output>"): SafetensorsLayout {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") throw new SafetensorsError("SAFETENSORS_BAD_METADATA", `${file}: metadata value for ${JSON.stringify(k)} is not a string`, { file });
+    }
+    header.__metadata__ = { ...metadata };
+  }
+  const offsets = new Map<string, number>();
+  let cursor = 0;
+  for (const d of descriptors) {
+    if (d.name === "__metadata__") throw new SafetensorsError("SAFETENSORS_BAD_ENTRY", `${file}: "__metadata__" cannot be a tensor name`, { file });
+    if (offsets.has(d.name)) throw new SafetensorsError("SAFETENSORS_DUPLICATE_NAME", `${file}: tensor ${JSON.stringify(d.name)} given twice`, { file });
+    if (!isDType(d.dtype)) throw new SafetensorsError("SAFETENSORS_UNKNOWN_DTYPE", `${file}: tensor ${JSON.stringify(d.name)} has unknown dtype ${String(d.dtype)}`, { file });
+    const expected = shapeElementCount(d.shape) * dtypeSize(d.dtype);
+    if (expected !== d.byteLength) {
+      throw new SafetensorsError("SAFETENSORS_SIZE_MISMATCH", `${file}: tensor ${JSON.stringify(d.name)} shape ${JSON.stringify(d.shape)} × ${d.dtype} is ${expected} bytes, not ${d.byteLength}`, { file });
+    }
+    offsets.set(d.name, cursor);
+    // Object keys that look like array indices ("0", "1") would be reordered by JS; that is
+    // harmless for the format, which orders by data offset, not key order.
+    Object.defineProperty(header, d.name, { value: { dtype: d.dtype, shape: [...d.shape], data_offsets: [cursor, cursor + d.byteLength] }, enumerable: true, writable: true, configurable: true });
+    cursor += d.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil((8 + json.byteLength) / 8) * 8 - 8;
+  const headerBytes = new Uint8Array(8 + padded).fill(0x20);
+  new DataView(headerBytes.buffer).setBigUint64(0, BigInt(padded), true);
+  headerBytes.set(json, 8);
+  return { headerBytes, dataStart: 8 + padded, totalSize: 8 + padded + cursor, offsets };
+}
+
+export interface SafetensorsWriterOptions extends AtomicFileOptions {}
+
+/**
+ * Streaming safetensors sink: the header is written at `begin`, tensors one at a time (or in
+ * chunks) in any order, and the file appears at its path only on `commit`.
+ */
+export function createSafetensorsWriter(path: string, options: SafetensorsWriterOptions = {}): TensorSink & { readonly layout: SafetensorsLayout | undefined } {
+  let file: AtomicFile | undefined;
+  let layout: SafetensorsLayout | undefined;
+  const planned = new Map<string, PlannedTensor>();
+  let failed = false;
+
+  const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      failed = true;
+      await file?.abort();
+      throw error;
+    }
+  };
+
+  return {
+    path,
+    get layout() {
+      return layout;
+    },
+    async begin(descriptors, metadata = {}) {
+      if (file) throw new TensorIoError("SINK_ALREADY_BEGUN", `${path}: begin() called twice`, { file: path });
+      layout = planSafetensorsLayout(descriptors, metadata, path);
+      for (const d of descriptors) planned.set(d.name, { descriptor: d, dataOffset: layout.offsets.get(d.name)!, written: 0 });
+      file = await createAtomicFile(path, options);
+      const l = layout;
+      await guard(async () => {
+        await writeFully(file!.handle, l.headerBytes, 0);
+        // Reserve the full size up front so a full disk fails early, before hours of work.
+        await file!.handle.truncate(l.totalSize);
+      });
+    },
+    async write(name, bytes, offset = 0) {
+      if (!file || !layout || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: write() before begin() or after a failure`, { file: path });
+      const t = planned.get(name);
+      if (!t) throw new SafetensorsError("TENSOR_NOT_FOUND", `${path}: tensor ${JSON.stringify(name)} was not declared at begin()`, { file: path });
+      if (offset < 0 || offset + bytes.byteLength > t.descriptor.byteLength) {
+        throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${path}: write of ${bytes.byteLength} bytes at ${offset} overruns tensor ${JSON.stringify(name)} (${t.descriptor.byteLength} bytes)`, { file: path });
+      }
+      const l = layout;
+      await guard(() => writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset));
+      t.written += bytes.byteLength;
+    },
+    async commit() {
+      if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: commit() before begin() or after a failure`, { file: path });
+      for (const t of planned.values()) {
+        if (t.written !== t.descriptor.byteLength) {
+          await file.abort();
+          throw new TensorIoError("SINK_INCOMPLETE", `${path}: tensor ${JSON.stringify(t.descriptor.name)} got ${t.written} of ${t.descriptor.byteLength} bytes; output discarded`, { file: path });
+        }
+      }
+      await file.commit();
+    },
+    async abort() {
+      failed = true;
+      await file?.abort();
+    },
+  };
+}
+
+export interface InMemoryTensor {
+  readonly name: string;
+  readonly dtype: TensorDescriptor["dtype"];
+  readonly shape: readonly number[];
+  readonly data: Uint8Array;
+}
+
+/** Convenience for small outputs and tests: writes tensors held in memory as one safetensors file. */
+export async function writeSafetensors(path: string, tensors: readonly InMemoryTensor[], metadata: Readonly<Record<string, string>> = {}, options: SafetensorsWriterOptions = {}): Promise<void> {
+  const sink = createSafetensorsWriter(path, options);
+  await sink.begin(
+    tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.data.byteLength })),
+    metadata,
+  );
+  try {
+    for (const t of tensors) await sink.write(t.name, t.data);
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  }
+  await sink.commit();
+}

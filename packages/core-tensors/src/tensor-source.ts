@@ -1,0 +1,42 @@
+import type { DType } from "./dtypes.js";
+
+/** What is known of a tensor from a header alone, before any of its bytes are read. */
+export interface TensorDescriptor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Length in bytes of the tensor's contiguous little-endian data. */
+  readonly byteLength: number;
+}
+
+/**
+ * A model file opened for reading: headers are parsed at open time, tensor bytes are read on
+ * demand. The safetensors reader and safe-pickle's checkpoint reader both implement it.
+ */
+export interface TensorSource {
+  readonly path: string;
+  readonly descriptors: readonly TensorDescriptor[];
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The descriptor of one tensor, or undefined when the source has no such name. */
+  get(name: string): TensorDescriptor | undefined;
+  /**
+   * The tensor's contiguous little-endian bytes. When `into` is given (at least `byteLength`
+   * long) the bytes are written there and a view of it is returned, so callers can reuse buffers.
+   */
+  read(name: string, into?: Uint8Array): Promise<Uint8Array>;
+  /** A byte range of one tensor, relative to the tensor's first byte. */
+  readRange(name: string, start: number, end: number, into?: Uint8Array): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** A destination for tensors: begin with every descriptor, write each tensor once, then commit or abort. */
+export interface TensorSink {
+  readonly path: string;
+  begin(descriptors: readonly TensorDescriptor[], metadata?: Readonly<Record<string, string>>): Promise<void>;
+  /** Writes one tensor's bytes (or a chunk at `offset` within the tensor). */
+  write(name: string, bytes: Uint8Array, offset?: number): Promise<void>;
+  /** Flushes, fsyncs and renames the temp file into place. */
+  commit(): Promise<void>;
+  /** Removes the temp file; the target path is untouched. Safe to call more than once. */
+  abort(): Promise<void>;
+}
