@@ -1,0 +1,2 @@
+export * from "./models/architecture-signatures.js";
+export * from "./models/detect-architecture.js";
