@@ -12,6 +12,10 @@ export default defineConfig({
   platform: "node",
   noExternal: [/.*/],
   external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
+  // Bundle the workspace packages from their TypeScript sources.
+  esbuildOptions(options) {
+    options.conditions = ["source"];
+  },
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);",
   },

@@ -1,0 +1,10 @@
+import type { Command } from "commander";
+import type { CliContext } from "../cli-context.js";
+import { registerDemoCommand } from "./demo.js";
+import { registerInspectCommand } from "./inspect.js";
+
+/** Every command of the CLI; each lives in its own file and adds itself here with one line. */
+export function registerCommands(program: Command, ctx: CliContext): void {
+  registerInspectCommand(program, ctx);
+  registerDemoCommand(program, ctx);
+}
