@@ -1,0 +1,65 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+// @ts-expect-error plain ESM script without type declarations
+import { checkBoundaries } from "./check-boundaries.mjs";
+
+const repoRoot = join(import.meta.dirname, "..", "..");
+const scratch: string[] = [];
+
+/** Copies package manifests and sources (not node_modules) into a scratch tree we can break. */
+function copyRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), "stmerge-boundaries-"));
+  scratch.push(dir);
+  for (const group of ["packages", "apps"]) {
+    cpSync(join(repoRoot, group), join(dir, group), { recursive: true, filter: (src) => !src.includes("node_modules") && !src.includes("/dist") });
+  }
+  return dir;
+}
+
+afterEach(() => {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("checkBoundaries", () => {
+  it("passes on the repository as it is", () => {
+    expect(checkBoundaries(repoRoot)).toEqual([]);
+  });
+
+  it("fails when core-tensors declares a sibling dependency", () => {
+    const dir = copyRepo();
+    const manifestPath = join(dir, "packages/core-tensors/package.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    manifest.dependencies = { ...manifest.dependencies, "@stmerge/cache": "workspace:*" };
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const violations: string[] = checkBoundaries(dir);
+    expect(violations.some((v) => v.includes("@stmerge/core-tensors must not depend on @stmerge/cache"))).toBe(true);
+  });
+
+  it("fails when civitai-client imports the cache, even undeclared", () => {
+    const dir = copyRepo();
+    writeFileSync(join(dir, "packages/civitai-client/src/sneaky.ts"), 'import { x } from "@stmerge/cache";\nexport const y = x;\n');
+    const violations: string[] = checkBoundaries(dir);
+    expect(violations.some((v) => v.includes("imports @stmerge/cache"))).toBe(true);
+  });
+
+  it("fails when a library prints", () => {
+    const dir = copyRepo();
+    writeFileSync(join(dir, "packages/safe-pickle/src/loud.ts"), 'export function f() {\n  console.log("hi");\n}\n');
+    const violations: string[] = checkBoundaries(dir);
+    expect(violations.some((v) => v.includes("loud.ts:2") && v.includes("prints"))).toBe(true);
+  });
+
+  it("exits non-zero from the command line on a violation", () => {
+    const dir = copyRepo();
+    const manifestPath = join(dir, "packages/safe-pickle/package.json");
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
+    manifest.dependencies = { ...manifest.dependencies, "@stmerge/merge-engine": "workspace:*" };
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const result = spawnSync(process.execPath, [join(import.meta.dirname, "check-boundaries.mjs"), dir], { encoding: "utf8" });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("must not depend on @stmerge/merge-engine");
+  });
+});
