@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeSafetensors } from "@stmerge/core-tensors";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memoryIo } from "../cli-io.js";
+import { runCli } from "../run-cli.js";
+
+let dir: string;
+let model: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "stmerge-inspect-"));
+  model = join(dir, "model.safetensors");
+  await writeSafetensors(
+    model,
+    [
+      { name: "model.diffusion_model.out.2.weight", dtype: "F16", shape: [4, 3], data: new Uint8Array(24) },
+      { name: "cond_stage_model.transformer.text_model.embeddings.position_ids", dtype: "I64", shape: [1, 5], data: new Uint8Array(40) },
+      { name: "first_stage_model.encoder.conv_in.bias", dtype: "F32", shape: [2], data: new Uint8Array(8) },
+    ],
+    { "modelspec.title": "tiny test model" },
+  );
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("stmerge inspect", () => {
+  it("summarizes tensors, dtypes, parameters and metadata", async () => {
+    const io = memoryIo();
+    expect(await runCli(["inspect", model], io)).toBe(0);
+    const out = io.out();
+    expect(out).toContain("tensors     3");
+    expect(out).toContain("parameters  19");
+    expect(out).toContain("F16 ×1");
+    expect(out).toContain("I64 ×1");
+    expect(out).toContain("modelspec.title: tiny test model");
+    expect(out).toContain("model.diffusion_model.out.2.weight");
+  });
+
+  it("prints JSON with --json", async () => {
+    const io = memoryIo();
+    expect(await runCli(["inspect", model, "--json", "-n", "1"], io)).toBe(0);
+    const report = JSON.parse(io.out());
+    expect(report.tensorCount).toBe(3);
+    expect(report.parameterCount).toBe(19);
+    expect(report.dtypes).toEqual({ F16: 1, I64: 1, F32: 1 });
+    expect(report.keys).toHaveLength(1);
+    expect(report.keys[0].name).toBe("cond_stage_model.transformer.text_model.embeddings.position_ids");
+  });
+
+  it("reports an invalid file with the reader's error code in one line, exit 1", async () => {
+    const bad = join(dir, "bad.safetensors");
+    const header = Buffer.from('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}');
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(header.length));
+    writeFileSync(bad, Buffer.concat([prefix, header, Buffer.alloc(4)]));
+    const io = memoryIo();
+    expect(await runCli(["inspect", bad], io)).toBe(1);
+    expect(io.err().trim().split("\n")).toHaveLength(1);
+    expect(io.err()).toContain("SAFETENSORS_SIZE_MISMATCH");
+    expect(io.err()).toContain(bad);
+  });
+
+  it("recognizes a pickle checkpoint and points to convert/audit", async () => {
+    const ckpt = join(dir, "old.ckpt");
+    writeFileSync(ckpt, Buffer.concat([Buffer.from("PK\x03\x04"), Buffer.alloc(64)]));
+    const io = memoryIo();
+    expect(await runCli(["inspect", ckpt], io)).toBe(1);
+    expect(io.err()).toContain("PyTorch zip checkpoint");
+    expect(io.err()).toContain("stmerge convert");
+  });
+
+  it("names a missing file", async () => {
+    const io = memoryIo();
+    expect(await runCli(["inspect", join(dir, "nope.safetensors")], io)).toBe(1);
+    expect(io.err()).toContain("nope.safetensors: no such file");
+  });
+
+  it("shows a stack only with --debug", async () => {
+    const io = memoryIo();
+    expect(await runCli(["--debug", "inspect", join(dir, "nope.safetensors")], io)).toBe(1);
+    expect(io.err()).toContain("    at ");
+  });
+});
