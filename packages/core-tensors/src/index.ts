@@ -8,3 +8,5 @@ export * from "./open-safetensors.js";
 export * from "./safetensors-writer.js";
 export * from "./kernel-backend.js";
 export * from "./progress.js";
+export * from "./float-codecs.js";
+export * from "./cpu-kernel-backend.js";

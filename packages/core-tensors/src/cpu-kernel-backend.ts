@@ -1,0 +1,176 @@
+import { availableParallelism } from "node:os";
+import { DTYPE_SIZE, isFloatDType } from "./dtypes.js";
+import { KernelError } from "./errors.js";
+import type { KernelBackend } from "./kernel-backend.js";
+import { localCodecs, localOps } from "./local-kernels.js";
+import { KernelWorkerPool } from "./worker-pool.js";
+
+export interface CpuKernelBackendOptions {
+  /** Worker threads; 0 runs everything on the calling thread. Default min(2, cores). */
+  workers?: number;
+  /** Jobs with fewer elements run inline: a worker round trip costs more than the work. */
+  inlineBelow?: number;
+}
+
+export const DEFAULT_INLINE_BELOW = 1 << 18;
+
+export function defaultWorkerCount(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
+function isShared(view: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer !== "undefined" && view.buffer instanceof SharedArrayBuffer;
+}
+
+function checkLength(name: string, actual: number, expected: number): void {
+  if (actual !== expected) throw new KernelError("KERNEL_LENGTH_MISMATCH", `${name}: length ${actual} does not match ${expected}`);
+}
+
+/**
+ * Kernels on the calling thread and a pool of worker threads. Large jobs over
+ * SharedArrayBuffer-backed arrays are split by index range across the workers; anything else
+ * (small jobs, plain ArrayBuffers) runs inline.
+ */
+export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): KernelBackend {
+  const workers = Math.max(0, Math.floor(options.workers ?? defaultWorkerCount()));
+  const inlineBelow = options.inlineBelow ?? DEFAULT_INLINE_BELOW;
+  const pool = workers > 0 ? new KernelWorkerPool(workers) : undefined;
+  let closed = false;
+
+  /** Runs `op` over [0, length); returns the per-range results (one when inline). */
+  async function run(op: string, arrays: readonly ArrayBufferView[], length: number, params: Record<string, number> = {}): Promise<unknown[]> {
+    if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+    if (!pool || length < inlineBelow || !arrays.every(isShared)) {
+      return [localOps()[op]!(arrays, 0, length, params)];
+    }
+    const parts = pool.size;
+    // Ranges on 64-element boundaries keep each worker's writes on its own cache lines.
+    const step = Math.ceil(length / parts / 64) * 64;
+    const jobs: Promise<unknown>[] = [];
+    for (let p = 0, from = 0; from < length; p++, from += step) {
+      jobs.push(pool.run(p, { op, arrays, from, to: Math.min(length, from + step), params }));
+    }
+    return Promise.all(jobs);
+  }
+
+  function output(length: number, out: Float32Array | undefined, name: string): Float32Array {
+    if (out === undefined) return allocF32(length);
+    checkLength(`${name} output`, out.length, length);
+    return out;
+  }
+
+  function allocF32(length: number): Float32Array {
+    return new Float32Array(new SharedArrayBuffer(length * 4));
+  }
+  function allocBytes(byteLength: number): Uint8Array {
+    return new Uint8Array(new SharedArrayBuffer(byteLength));
+  }
+
+  /** A view whose byteOffset is a multiple of `size`, copying when the input is misaligned. */
+  function aligned(bytes: Uint8Array, size: number): Uint8Array {
+    if (bytes.byteOffset % size === 0) return bytes;
+    const copy = isShared(bytes) ? allocBytes(bytes.byteLength) : new Uint8Array(bytes.byteLength);
+    copy.set(bytes);
+    return copy;
+  }
+
+  const elementwise = async (op: string, inputs: Float32Array[], out: Float32Array | undefined, params: Record<string, number> = {}) => {
+    const length = inputs[0]!.length;
+    for (const [i, x] of inputs.entries()) checkLength(`${op} input ${i}`, x.length, length);
+    const target = output(length, out, op);
+    await run(op, [target, ...inputs], length, params);
+    return target;
+  };
+
+  return {
+    kind: "cpu",
+    description: pool ? `cpu (${workers} worker thread${workers === 1 ? "" : "s"})` : "cpu (inline, no worker threads)",
+    parallelism: Math.max(1, workers),
+    allocF32,
+    allocBytes,
+
+    async decode(bytes, dtype, out) {
+      const size = DTYPE_SIZE[dtype];
+      if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+      if (bytes.byteLength % size !== 0) throw new KernelError("KERNEL_LENGTH_MISMATCH", `decode ${dtype}: ${bytes.byteLength} bytes is not a whole number of ${size}-byte elements`);
+      const length = bytes.byteLength / size;
+      const target = output(length, out, "decode");
+      await run("decode", [aligned(bytes, size), target], length, { dtype: localCodecs().DTYPE_CODE[dtype]! });
+      return target;
+    },
+
+    async encode(values, dtype, out) {
+      if (!(dtype in DTYPE_SIZE)) throw new KernelError("DTYPE_UNKNOWN", `cannot encode unknown dtype ${String(dtype)}`);
+      if (!isFloatDType(dtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `encode: ${dtype} is not a float dtype`);
+      const size = DTYPE_SIZE[dtype];
+      const byteLength = values.length * size;
+      let target = out;
+      if (target === undefined) target = allocBytes(byteLength);
+      else checkLength("encode output bytes", target.byteLength, byteLength);
+      const direct = target.byteOffset % size === 0;
+      const dst = direct ? target : isShared(target) ? allocBytes(byteLength) : new Uint8Array(byteLength);
+      await run("encode", [values, dst], values.length, { dtype: localCodecs().DTYPE_CODE[dtype]! });
+      if (!direct) target.set(dst);
+      return target;
+    },
+
+    async weightedSum(inputs, weights, out) {
+      if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "weightedSum needs at least one input");
+      checkLength("weightedSum weights", weights.length, inputs.length);
+      const params: Record<string, number> = {};
+      weights.forEach((w, k) => (params[`w${k}`] = w));
+      return elementwise("weightedSum", [...inputs], out, params);
+    },
+    scale: (a, s, out) => elementwise("scale", [a], out, { s }),
+    add: (a, b, out) => elementwise("add", [a, b], out),
+    sub: (a, b, out) => elementwise("sub", [a, b], out),
+    lerp: (a, b, t, out) => elementwise("lerp", [a, b], out, { t }),
+    abs: (a, out) => elementwise("abs", [a], out),
+    sign: (a, out) => elementwise("sign", [a], out),
+    clamp: (a, lo, hi, out) => elementwise("clamp", [a], out, { lo, hi }),
+
+    async dot(a, b) {
+      checkLength("dot input 1", b.length, a.length);
+      const parts = await run("dot", [a, b], a.length);
+      return parts.reduce<number>((s, x) => s + (x as number), 0);
+    },
+    async norm(a) {
+      const parts = await run("sumSquares", [a], a.length);
+      return Math.sqrt(parts.reduce<number>((s, x) => s + (x as number), 0));
+    },
+
+    async topKThreshold(a, k) {
+      if (k <= 0) return Infinity;
+      if (k >= a.length) return 0;
+      const sum = (parts: unknown[]) => {
+        const total = new Float64Array(65536);
+        for (const h of parts as Uint32Array[]) for (let i = 0; i < 65536; i++) total[i]! += h[i]!;
+        return total;
+      };
+      // Find the 16-bit prefix of the k-th largest |a|, then its low 16 bits.
+      const high = sum(await run("magnitudeHistogram", [a], a.length, { level: 0 }));
+      let remaining = k;
+      let prefix = -1;
+      for (let b = 65535; b >= 0; b--) {
+        if (high[b]! >= remaining) {
+          prefix = b;
+          break;
+        }
+        remaining -= high[b]!;
+      }
+      if (prefix < 0) return 0; // fewer than k non-NaN elements
+      const low = sum(await run("magnitudeHistogram", [a], a.length, { level: 1, prefix }));
+      for (let b = 65535; b >= 0; b--) {
+        if (low[b]! >= remaining) return localCodecs().f32FromBits(((prefix << 16) | b) >>> 0);
+        remaining -= low[b]!;
+      }
+      return 0;
+    },
+
+    async close() {
+      closed = true;
+      await pool?.close();
+    },
+  };
+}
+

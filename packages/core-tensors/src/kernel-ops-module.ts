@@ -1,0 +1,154 @@
+import type { FloatCodecs } from "./float-codecs-module.js";
+
+/**
+ * The elementwise kernels, as range operations `op(arrays, from, to, params)` that the CPU
+ * backend runs either inline or split by index range across worker threads.
+ *
+ * Like `floatCodecsModule`, this function is serialised with `toString()` into the worker
+ * source, so it references only globals and its `codecs` argument.
+ */
+export function kernelOpsModule(codecs: FloatCodecs) {
+  type Arrays = readonly ArrayBufferView[];
+  type Params = Record<string, number>;
+  type RangeOp = (arrays: Arrays, from: number, to: number, params: Params) => unknown;
+
+  const f32 = (arrays: Arrays, i: number) => arrays[i] as Float32Array;
+
+  const ops: Record<string, RangeOp> = {
+    decode(arrays, from, to, params) {
+      codecs.decodeRange(arrays[0] as Uint8Array, params.dtype!, f32(arrays, 1), from, to);
+    },
+    encode(arrays, from, to, params) {
+      codecs.encodeRange(f32(arrays, 0), params.dtype!, arrays[1] as Uint8Array, from, to);
+    },
+    /** arrays = [out, in0, in1, ...], params.w0, params.w1, ... */
+    weightedSum(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const n = arrays.length - 1;
+      // Two-input and first-input cases unrolled: they are the hot loops of most merges.
+      if (n === 2) {
+        const a = f32(arrays, 1);
+        const b = f32(arrays, 2);
+        const wa = params.w0!;
+        const wb = params.w1!;
+        for (let i = from; i < to; i++) out[i] = wa * a[i]! + wb * b[i]!;
+        return;
+      }
+      const first = f32(arrays, 1);
+      const w0 = params.w0!;
+      if (n === 0) {
+        out.fill(0, from, to);
+        return;
+      }
+      // Accumulate in a F64 local per element so the order of the inputs does not lose bits.
+      if (n === 1) {
+        for (let i = from; i < to; i++) out[i] = w0 * first[i]!;
+        return;
+      }
+      const inputs: Float32Array[] = [];
+      const weights: number[] = [];
+      for (let k = 0; k < n; k++) {
+        inputs.push(f32(arrays, k + 1));
+        weights.push(params[`w${k}`]!);
+      }
+      for (let i = from; i < to; i++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += weights[k]! * inputs[k]![i]!;
+        out[i] = s;
+      }
+    },
+    scale(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      const s = params.s!;
+      for (let i = from; i < to; i++) out[i] = a[i]! * s;
+    },
+    add(arrays, from, to) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      const b = f32(arrays, 2);
+      for (let i = from; i < to; i++) out[i] = a[i]! + b[i]!;
+    },
+    sub(arrays, from, to) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      const b = f32(arrays, 2);
+      for (let i = from; i < to; i++) out[i] = a[i]! - b[i]!;
+    },
+    lerp(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      const b = f32(arrays, 2);
+      const t = params.t!;
+      for (let i = from; i < to; i++) {
+        const x = a[i]!;
+        out[i] = x + t * (b[i]! - x);
+      }
+    },
+    abs(arrays, from, to) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      for (let i = from; i < to; i++) out[i] = Math.abs(a[i]!);
+    },
+    sign(arrays, from, to) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      // Math.sign keeps NaN and maps -0 to -0, which compares equal to 0.
+      for (let i = from; i < to; i++) out[i] = Math.sign(a[i]!);
+    },
+    clamp(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const a = f32(arrays, 1);
+      const lo = params.lo!;
+      const hi = params.hi!;
+      for (let i = from; i < to; i++) {
+        const x = a[i]!;
+        out[i] = x < lo ? lo : x > hi ? hi : x;
+      }
+    },
+    dot(arrays, from, to) {
+      const a = f32(arrays, 0);
+      const b = f32(arrays, 1);
+      let s = 0;
+      for (let i = from; i < to; i++) s += a[i]! * b[i]!;
+      return s;
+    },
+    sumSquares(arrays, from, to) {
+      const a = f32(arrays, 0);
+      let s = 0;
+      for (let i = from; i < to; i++) {
+        const x = a[i]!;
+        s += x * x;
+      }
+      return s;
+    },
+    /**
+     * Histogram of |a| for top-k selection. |a| as F32 bits orders like the value, so the
+     * k-th largest magnitude is found by two radix passes: params.level 0 counts the top 16
+     * bits; level 1 counts the low 16 bits of the elements whose top 16 bits equal params.prefix.
+     * NaNs are left out.
+     */
+    magnitudeHistogram(arrays, from, to, params) {
+      const a = f32(arrays, 0);
+      const bits = new Uint32Array(a.buffer, a.byteOffset, a.length);
+      const hist = new Uint32Array(65536);
+      if (params.level === 0) {
+        for (let i = from; i < to; i++) {
+          const m = bits[i]! & 0x7fffffff;
+          if (m <= 0x7f800000) hist[m >>> 16]!++;
+        }
+      } else {
+        const prefix = params.prefix!;
+        for (let i = from; i < to; i++) {
+          const m = bits[i]! & 0x7fffffff;
+          if (m >>> 16 === prefix) hist[m & 0xffff]!++;
+        }
+      }
+      return hist;
+    },
+  };
+
+  return ops;
+}
+
+export type KernelOps = ReturnType<typeof kernelOpsModule>;

@@ -1,0 +1,78 @@
+import { Worker } from "node:worker_threads";
+import { KernelError } from "./errors.js";
+import { kernelWorkerSource } from "./kernel-worker-source.js";
+
+export interface KernelJob {
+  readonly op: string;
+  readonly arrays: readonly ArrayBufferView[];
+  readonly from: number;
+  readonly to: number;
+  readonly params: Readonly<Record<string, number>>;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
+}
+
+/**
+ * A fixed set of kernel worker threads, started on first use. Workers are unref'ed while idle so
+ * the pool never keeps a process alive, and ref'ed while a job is outstanding so an awaited
+ * result is not lost to an early exit.
+ */
+export class KernelWorkerPool {
+  readonly size: number;
+  #workers: (PoolWorker | undefined)[];
+  #nextId = 1;
+  #closed = false;
+  static #source: string | undefined;
+
+  constructor(size: number) {
+    this.size = size;
+    this.#workers = new Array<PoolWorker | undefined>(size).fill(undefined);
+  }
+
+  #spawn(index: number): PoolWorker {
+    KernelWorkerPool.#source ??= kernelWorkerSource();
+    const worker = new Worker(KernelWorkerPool.#source, { eval: true, name: `stmerge-kernel-${index}` });
+    worker.unref();
+    const entry: PoolWorker = { worker, pending: new Map() };
+    worker.on("message", (message: { id: number; result?: unknown; error?: string }) => {
+      const job = entry.pending.get(message.id);
+      if (!job) return;
+      entry.pending.delete(message.id);
+      if (entry.pending.size === 0) worker.unref();
+      if (message.error !== undefined) job.reject(new KernelError("KERNEL_FAILED", `kernel worker failed: ${message.error}`));
+      else job.resolve(message.result);
+    });
+    const fail = (error: Error) => {
+      if (this.#workers[index] === entry) this.#workers[index] = undefined;
+      for (const job of entry.pending.values()) job.reject(new KernelError("KERNEL_WORKER_DIED", `kernel worker stopped: ${error.message}`, { cause: error }));
+      entry.pending.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`exit code ${code}`)));
+    this.#workers[index] = entry;
+    return entry;
+  }
+
+  /** Runs one job on worker `index` (mod size). */
+  run(index: number, job: KernelJob): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new KernelError("KERNEL_CLOSED", "kernel backend used after close()"));
+    const slot = index % this.size;
+    const entry = this.#workers[slot] ?? this.#spawn(slot);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      if (entry.pending.size === 0) entry.worker.ref();
+      entry.pending.set(id, { resolve, reject });
+      entry.worker.postMessage({ id, ...job });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const running = this.#workers.filter((w): w is PoolWorker => w !== undefined);
+    this.#workers.fill(undefined);
+    await Promise.all(running.map((w) => w.worker.terminate()));
+  }
+}
