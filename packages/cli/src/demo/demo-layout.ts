@@ -26,7 +26,10 @@ export function sd1DemoLayout(): readonly DemoTensorSpec[] {
   const raw = JSON.parse(gunzipSync(Buffer.from(SD1_DEMO_LAYOUT_GZ_BASE64, "base64")).toString("utf8")) as [string, string, number[], string][];
   cached = raw.map(([component, name, realShape, torchDtype]) => {
     const count = realShape.reduce((a, b) => a * b, 1);
-    const shape = count <= KEEP_REAL_BELOW_ELEMENTS ? realShape : realShape.map((d) => Math.min(d, DEMO_MAX_DIM));
+    // Cross-attention keeps its real context width (768 for SD1.x), which architecture
+    // detection reads to tell SD1 from SD2; every other large dim is shrunk.
+    const keepSecond = /attn2\.to_[kv]\.weight$/.test(name);
+    const shape = count <= KEEP_REAL_BELOW_ELEMENTS ? realShape : realShape.map((d, i) => (keepSecond && i === 1 ? d : Math.min(d, DEMO_MAX_DIM)));
     return { component, name, realShape, shape, dtype: TORCH_TO_DTYPE[torchDtype] ?? "F32" };
   });
   return cached;
