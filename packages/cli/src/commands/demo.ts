@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
-import { writeDemoSafetensorsModels } from "../demo/write-demo-models.js";
+import { writeDemoLegacyCheckpoint, writeDemoSafetensorsModels } from "../demo/write-demo-models.js";
 import { formatBytes } from "../format.js";
 import { inspectSafetensors } from "./inspect.js";
 
@@ -26,10 +26,12 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
       const steps: Record<string, unknown>[] = [];
       out.line(`Demo folder: ${dir}`);
       out.line("");
-      out.line("1. Writing three small SD1.5-layout models (real key names, shrunk shapes)");
+      out.line("1. Writing sample models: SD1.5 key layout with shrunk shapes");
+      const legacy = await writeDemoLegacyCheckpoint(dir);
+      out.line(`   ${legacy.path} (${formatBytes(legacy.bytes)}) legacy PyTorch checkpoint, F32, with EMA weights`);
       const models = await writeDemoSafetensorsModels(dir);
-      for (const m of models) out.line(`   ${m.path} (${formatBytes(m.bytes)})`);
-      steps.push({ step: "write-models", models });
+      for (const m of models) out.line(`   ${m.path} (${formatBytes(m.bytes)}) safetensors, F16`);
+      steps.push({ step: "write-models", legacy, models });
       out.line("");
       out.line("2. Inspecting the first model (header only)");
       const first = models[0]!;

@@ -1,7 +1,8 @@
 import { join } from "node:path";
-import { createSafetensorsWriter, DTYPE_SIZE, shapeElementCount, type TensorDescriptor } from "@stmerge/core-tensors";
+import { createSafetensorsWriter, DTYPE_SIZE, encodeFromF32, shapeElementCount, type DType, type TensorDescriptor } from "@stmerge/core-tensors";
 import { sd1DemoLayout, type DemoTensorSpec } from "./demo-layout.js";
 import { demoTensorValues, hashString } from "./demo-values.js";
+import { writeTorchCheckpoint } from "./write-torch-checkpoint.js";
 
 export interface DemoModel {
   readonly name: string;
@@ -15,34 +16,35 @@ function isInferenceTensor(spec: DemoTensorSpec): boolean {
 }
 
 /** Tensor bytes of a demo model: floats varied per model, integer buffers (position_ids) as in real checkpoints. */
-export function demoTensorBytes(spec: DemoTensorSpec, modelName: string, variation: number): Uint8Array {
+export function demoTensorBytes(spec: DemoTensorSpec, modelName: string, variation: number, floatDtype: DType = "F32"): Uint8Array {
   const count = shapeElementCount(spec.shape);
   if (spec.dtype === "I64") {
     const ints = new BigInt64Array(count);
     for (let i = 0; i < count; i++) ints[i] = BigInt(i % (spec.shape[spec.shape.length - 1] ?? 1));
     return new Uint8Array(ints.buffer);
   }
+  if (spec.dtype === "I32") return new Uint8Array(new Int32Array(count).fill(1).buffer);
   const values = demoTensorValues(spec.name, count, hashString(modelName), variation);
-  return new Uint8Array(values.buffer);
+  return floatDtype === "F32" ? new Uint8Array(values.buffer) : encodeFromF32(values, floatDtype);
 }
 
 /**
- * Writes three small SD1.5-layout models (real key names, shrunk shapes, F32) that differ like
- * fine-tunes of one base model, so merging them is meaningful.
+ * Writes small SD1.5-layout models (real key names, shrunk shapes, F16 as published models are)
+ * that differ like fine-tunes of one base model, so merging them is meaningful.
  */
-export async function writeDemoSafetensorsModels(dir: string, names: readonly string[] = ["demo-base", "demo-anime", "demo-photo"]): Promise<DemoModel[]> {
+export async function writeDemoSafetensorsModels(dir: string, names: readonly string[] = ["demo-anime", "demo-photo"]): Promise<DemoModel[]> {
   const specs = sd1DemoLayout().filter(isInferenceTensor);
   const models: DemoModel[] = [];
   for (const [index, name] of names.entries()) {
     const path = join(dir, `${name}.safetensors`);
     const sink = createSafetensorsWriter(path);
     const descriptors: TensorDescriptor[] = specs.map((s) => {
-      const dtype = s.dtype === "I64" ? "I64" : "F32";
+      const dtype = s.dtype === "I64" ? "I64" : "F16";
       return { name: s.name, dtype, shape: s.shape, byteLength: shapeElementCount(s.shape) * DTYPE_SIZE[dtype] };
     });
     await sink.begin(descriptors, { "modelspec.title": name, "modelspec.architecture": "stable-diffusion-v1", "stmerge.demo": "true" });
     try {
-      for (const spec of specs) await sink.write(spec.name, demoTensorBytes(spec, name, index === 0 ? 0 : 1));
+      for (const spec of specs) await sink.write(spec.name, demoTensorBytes(spec, name, 1 + index, "F16"));
     } catch (error) {
       await sink.abort();
       throw error;
@@ -51,4 +53,16 @@ export async function writeDemoSafetensorsModels(dir: string, names: readonly st
     models.push({ name, path, bytes: sink.layout?.totalSize ?? 0 });
   }
   return models;
+}
+
+/**
+ * Writes the base model as a legacy PyTorch checkpoint, the way old SD1.5 `.ckpt` files ship:
+ * F32, wrapped in `state_dict`, with EMA copies and training counters that convert prunes.
+ */
+export async function writeDemoLegacyCheckpoint(dir: string, name = "demo-base"): Promise<DemoModel> {
+  const path = join(dir, `${name}.ckpt`);
+  const tensors = sd1DemoLayout()
+    .map((spec) => ({ name: spec.name, dtype: spec.dtype, shape: spec.shape, data: demoTensorBytes(spec, name, 0) }));
+  const bytes = await writeTorchCheckpoint(path, tensors, { global_step: 470000, epoch: 6 });
+  return { name, path, bytes };
 }
