@@ -1,0 +1,170 @@
+import { Worker } from "node:worker_threads";
+import { HashError } from "./hash-algorithms.js";
+import { nativeBlake3ModulePath, wasmHashModulePath, type Blake3Backend } from "./blake3.js";
+import { rangeHasherCost, type RangeHasherSpec } from "./range-hashers.js";
+
+/**
+ * Worker threads that each run some of the digests over chunks the main thread reads into
+ * shared buffers, so SHA-256, CRC-32 and BLAKE3 of one read proceed side by side on several cores.
+ * The worker is plain CommonJS kept in a string so it runs the same from sources (tests) and
+ * from the bundle, without a separate entry file to locate.
+ */
+const LANE_WORKER_SOURCE = String.raw`
+const { parentPort, workerData } = require("node:worker_threads");
+const crypto = require("node:crypto");
+const zlib = require("node:zlib");
+const { slots, hashers, nativeBlake3Path, wasmPath } = workerData;
+async function make(kind) {
+  if (kind === "sha256") {
+    const h = crypto.createHash("sha256");
+    return { update: (b) => h.update(b), digest: () => h.digest("hex") };
+  }
+  if (kind === "crc32") {
+    if (typeof zlib.crc32 === "function") {
+      let c = 0;
+      return { update: (b) => { c = zlib.crc32(b, c); }, digest: () => (c >>> 0).toString(16).padStart(8, "0") };
+    }
+    const h = await require(wasmPath).createCRC32();
+    h.init();
+    return { update: (b) => h.update(b), digest: () => h.digest("hex") };
+  }
+  if (nativeBlake3Path) {
+    const h = new (require(nativeBlake3Path).Blake3Hasher)();
+    return { update: (b) => h.update(b), digest: () => h.digest("hex") };
+  }
+  const h = await require(wasmPath).createBLAKE3();
+  h.init();
+  return { update: (b) => h.update(b), digest: () => h.digest("hex") };
+}
+(async () => {
+  const views = slots.map((s) => new Uint8Array(s));
+  const hs = [];
+  for (const spec of hashers) hs.push({ spec, impl: await make(spec.kind) });
+  parentPort.on("message", (m) => {
+    try {
+      if (m.type === "chunk") {
+        const view = views[m.slot];
+        for (const { spec, impl } of hs) {
+          const from = Math.max(spec.start, m.offset);
+          const to = Math.min(spec.end, m.offset + m.length);
+          if (to > from) impl.update(view.subarray(from - m.offset, to - m.offset));
+        }
+        parentPort.postMessage({ type: "ack", slot: m.slot });
+      } else if (m.type === "finish") {
+        parentPort.postMessage({ type: "digests", digests: hs.map(({ spec, impl }) => [spec.id, impl.digest()]) });
+      }
+    } catch (error) {
+      parentPort.postMessage({ type: "error", message: String((error && error.message) || error) });
+    }
+  });
+  parentPort.postMessage({ type: "ready" });
+})().catch((error) => parentPort.postMessage({ type: "error", message: String((error && error.message) || error) }));
+`;
+
+type LaneMessage = { type: "ready" } | { type: "ack"; slot: number } | { type: "digests"; digests: [string, string][] } | { type: "error"; message: string };
+
+/** Splits hashers over at most `laneCount` lanes, heaviest first onto the least loaded lane. */
+export function assignLanes(specs: readonly RangeHasherSpec[], laneCount: number, blake3: Blake3Backend): RangeHasherSpec[][] {
+  const lanes: { load: number; specs: RangeHasherSpec[] }[] = Array.from({ length: Math.max(1, Math.min(laneCount, specs.length)) }, () => ({ load: 0, specs: [] }));
+  const sorted = [...specs].sort((a, b) => rangeHasherCost(b, blake3) - rangeHasherCost(a, blake3));
+  for (const spec of sorted) {
+    let best = lanes[0]!;
+    for (const lane of lanes) if (lane.load < best.load) best = lane;
+    best.specs.push(spec);
+    best.load += rangeHasherCost(spec, blake3);
+  }
+  return lanes.filter((l) => l.specs.length > 0).map((l) => l.specs);
+}
+
+class Lane {
+  readonly #worker: Worker;
+  #waiters: { resolve: (m: LaneMessage) => void; reject: (e: Error) => void }[] = [];
+  #ackWaiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  #failure: Error | undefined;
+
+  constructor(file: string, slots: SharedArrayBuffer[], hashers: RangeHasherSpec[], blake3: Blake3Backend) {
+    const nativeBlake3Path = blake3 === "native" ? nativeBlake3ModulePath() : undefined;
+    this.#worker = new Worker(LANE_WORKER_SOURCE, { eval: true, workerData: { slots, hashers, nativeBlake3Path, wasmPath: wasmHashModulePath() } });
+    this.#worker.on("message", (m: LaneMessage) => {
+      if (m.type === "ack") {
+        const w = this.#ackWaiters.get(m.slot);
+        this.#ackWaiters.delete(m.slot);
+        w?.resolve();
+      } else if (m.type === "error") this.#fail(new HashError("HASH_WORKER_FAILED", `${file}: hashing worker failed (${m.message})`, { file }));
+      else this.#waiters.shift()?.resolve(m);
+    });
+    this.#worker.on("error", (e) => this.#fail(new HashError("HASH_WORKER_FAILED", `${file}: hashing worker failed (${e.message})`, { file, cause: e })));
+    this.#worker.on("exit", () => this.#fail(new HashError("HASH_WORKER_FAILED", `${file}: hashing worker exited early`, { file })));
+  }
+
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    for (const w of this.#waiters) w.reject(error);
+    for (const w of this.#ackWaiters.values()) w.reject(error);
+    this.#waiters = [];
+    this.#ackWaiters.clear();
+  }
+
+  next(): Promise<LaneMessage> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  chunk(slot: number, offset: number, length: number): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const done = new Promise<void>((resolve, reject) => this.#ackWaiters.set(slot, { resolve, reject }));
+    this.#worker.postMessage({ type: "chunk", slot, offset, length });
+    return done;
+  }
+
+  finish(): void {
+    this.#worker.postMessage({ type: "finish" });
+  }
+
+  async close(): Promise<void> {
+    this.#failure ??= new Error("closed");
+    await this.#worker.terminate();
+  }
+}
+
+/** A set of worker lanes sharing `slotCount` buffers of `slotSize` bytes. */
+export interface HashLanes {
+  readonly buffers: Uint8Array[];
+  /** Hands buffer `slot` (holding file bytes from `offset`) to every lane; resolves when all are done with it. */
+  feed(slot: number, offset: number, length: number): Promise<void>;
+  /** Digest hex by hasher id, after every fed chunk is done. */
+  finish(): Promise<Map<string, string>>;
+  close(): Promise<void>;
+}
+
+export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[][], slotCount: number, slotSize: number, blake3: Blake3Backend): Promise<HashLanes> {
+  const slots = Array.from({ length: slotCount }, () => new SharedArrayBuffer(slotSize));
+  const lanes = lanesSpecs.map((specs) => new Lane(file, slots, specs, blake3));
+  const close = async (): Promise<void> => {
+    await Promise.all(lanes.map((l) => l.close()));
+  };
+  try {
+    const ready = await Promise.all(lanes.map((l) => l.next()));
+    if (ready.some((m) => m.type !== "ready")) throw new HashError("HASH_WORKER_FAILED", `${file}: hashing worker did not start`, { file });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return {
+    buffers: slots.map((s) => new Uint8Array(s)),
+    feed: async (slot, offset, length) => {
+      await Promise.all(lanes.map((l) => l.chunk(slot, offset, length)));
+    },
+    finish: async () => {
+      const replies = lanes.map((l) => l.next());
+      for (const l of lanes) l.finish();
+      const digests = new Map<string, string>();
+      for (const reply of await Promise.all(replies)) {
+        if (reply.type === "digests") for (const [id, hex] of reply.digests) digests.set(id, hex);
+      }
+      return digests;
+    },
+    close,
+  };
+}
