@@ -10,3 +10,5 @@ export * from "./kernel-backend.js";
 export * from "./progress.js";
 export * from "./float-codecs.js";
 export * from "./cpu-kernel-backend.js";
+export * from "./tfjs-kernel-backend.js";
+export * from "./select-kernel-backend.js";

@@ -1,0 +1,163 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
+import { decodeToF32, encodeFromF32 } from "./float-codecs.js";
+import type { KernelBackend } from "./kernel-backend.js";
+
+/** Deterministic pseudo-random F32 values in [-scale, scale), with a few specials mixed in. */
+function randomValues(length: number, seed: number, scale = 4): Float32Array {
+  const out = new Float32Array(length);
+  let s = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 32 - 0.5) * 2 * scale;
+  }
+  return out;
+}
+
+function shared(values: Float32Array, backend: KernelBackend): Float32Array {
+  const out = backend.allocF32(values.length);
+  out.set(values);
+  return out;
+}
+
+// inlineBelow: 1000 forces the worker path on small arrays, so the tests stay fast while still
+// crossing threads; the inline backend computes the same ops on the calling thread.
+const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
+const inline = createCpuKernelBackend({ workers: 0 });
+afterAll(async () => {
+  await pooled.close();
+  await inline.close();
+});
+
+const N = 10_007; // not a multiple of the range split
+const a = randomValues(N, 1);
+const b = randomValues(N, 2);
+const c = randomValues(N, 3);
+
+describe.each([
+  ["worker threads", pooled],
+  ["inline", inline],
+] as const)("CPU kernels (%s)", (_label, backend) => {
+  it("describes itself", () => {
+    expect(backend.kind).toBe("cpu");
+    expect(backend.description).toMatch(/^cpu/);
+  });
+
+  it("elementwise ops match a plain loop bit for bit", async () => {
+    const sa = shared(a, backend);
+    const sb = shared(b, backend);
+    const cases: [string, Float32Array, (i: number) => number][] = [
+      ["scale", await backend.scale(sa, 0.3), (i) => a[i]! * 0.3],
+      ["add", await backend.add(sa, sb), (i) => a[i]! + b[i]!],
+      ["sub", await backend.sub(sa, sb), (i) => a[i]! - b[i]!],
+      ["lerp", await backend.lerp(sa, sb, 0.25), (i) => a[i]! + 0.25 * (b[i]! - a[i]!)],
+      ["abs", await backend.abs(sa), (i) => Math.abs(a[i]!)],
+      ["sign", await backend.sign(sa), (i) => Math.sign(a[i]!)],
+      ["clamp", await backend.clamp(sa, -1, 2), (i) => Math.min(Math.max(a[i]!, -1), 2)],
+      ["weightedSum2", await backend.weightedSum([sa, sb], [0.7, 0.3]), (i) => 0.7 * a[i]! + 0.3 * b[i]!],
+      ["weightedSum3", await backend.weightedSum([sa, sb, shared(c, backend)], [0.5, 0.25, 0.25]), (i) => 0.5 * a[i]! + 0.25 * b[i]! + 0.25 * c[i]!],
+      ["weightedSum1", await backend.weightedSum([sa], [2]), (i) => 2 * a[i]!],
+    ];
+    for (const [name, out, expected] of cases) {
+      expect(out.length, name).toBe(N);
+      for (let i = 0; i < N; i++) if (out[i] !== Math.fround(expected(i))) expect.fail(`${name}[${i}] = ${out[i]}, expected ${Math.fround(expected(i))}`);
+    }
+  });
+
+  it("writes into `out`, including in place", async () => {
+    const sa = shared(a, backend);
+    const out = backend.allocF32(N);
+    expect(await backend.add(sa, sa, out)).toBe(out);
+    expect(out[5]).toBe(Math.fround(a[5]! * 2));
+    await backend.scale(out, 0.5, out);
+    expect(Array.from(out.subarray(0, 10))).toEqual(Array.from(a.subarray(0, 10)));
+  });
+
+  it("handles NaN, Inf and signed zero", async () => {
+    const x = shared(new Float32Array([NaN, Infinity, -Infinity, -0, 0, -3]), backend);
+    expect(Array.from(await backend.sign(x))).toEqual([NaN, 1, -1, -0, 0, -1]);
+    expect(Array.from(await backend.abs(x))).toEqual([NaN, Infinity, Infinity, 0, 0, 3]);
+    expect(Array.from(await backend.clamp(x, -1, 1))).toEqual([NaN, 1, -1, -0, 0, -1]);
+  });
+
+  it("dot and norm accumulate in F64", async () => {
+    const sa = shared(a, backend);
+    const sb = shared(b, backend);
+    let dot = 0;
+    let sq = 0;
+    for (let i = 0; i < N; i++) {
+      dot += a[i]! * b[i]!;
+      sq += a[i]! * a[i]!;
+    }
+    expect(await backend.dot(sa, sb)).toBeCloseTo(dot, 9);
+    expect(await backend.norm(sa)).toBeCloseTo(Math.sqrt(sq), 9);
+    expect(await backend.norm(backend.allocF32(0))).toBe(0);
+  });
+
+  it("topKThreshold finds the exact k-th largest magnitude", async () => {
+    const sa = shared(a, backend);
+    const sorted = Array.from(a, Math.abs).sort((x, y) => y - x);
+    for (const k of [1, 2, 10, 500, 5000, N - 1]) {
+      const t = await backend.topKThreshold(sa, k);
+      expect(t, `k=${k}`).toBe(sorted[k - 1]);
+      expect(Array.from(a).filter((v) => Math.abs(v) >= t).length).toBeGreaterThanOrEqual(k);
+    }
+    expect(await backend.topKThreshold(sa, 0)).toBe(Infinity);
+    expect(await backend.topKThreshold(sa, N)).toBe(0);
+    // NaNs never count as large; ties at the threshold are allowed.
+    const withNaN = shared(new Float32Array([NaN, 3, -3, 1, NaN, 0.5]), backend);
+    expect(await backend.topKThreshold(withNaN, 1)).toBe(3);
+    expect(await backend.topKThreshold(withNaN, 2)).toBe(3);
+    expect(await backend.topKThreshold(withNaN, 3)).toBe(1);
+    expect(await backend.topKThreshold(withNaN, 5)).toBe(0);
+  });
+
+  it("decode and encode match the synchronous codecs for every float dtype", async () => {
+    const values = shared(randomValues(N, 9, 600), backend);
+    for (const dtype of ["F16", "BF16", "F8_E4M3", "F8_E5M2", "F32", "F64"] as const) {
+      const bytes = await backend.encode(values, dtype);
+      expect(Array.from(bytes), dtype).toEqual(Array.from(encodeFromF32(values, dtype)));
+      const shBytes = backend.allocBytes(bytes.byteLength);
+      shBytes.set(bytes);
+      const back = await backend.decode(shBytes, dtype);
+      expect(Array.from(back), dtype).toEqual(Array.from(decodeToF32(bytes, dtype)));
+    }
+  });
+
+  it("decodes integer dtypes and misaligned bytes", async () => {
+    const ints = new Int32Array(N).map((_, i) => i - 5000);
+    const bytes = backend.allocBytes(N * 4 + 1).subarray(1);
+    bytes.set(new Uint8Array(ints.buffer));
+    const out = await backend.decode(bytes, "I32");
+    expect(out[0]).toBe(-5000);
+    expect(out[N - 1]).toBe(N - 1 - 5000);
+  });
+
+  it("works on plain (non-shared) arrays", async () => {
+    const out = await backend.add(a, b);
+    expect(out[3]).toBe(Math.fround(a[3]! + b[3]!));
+    expect(Array.from(await backend.encode(a, "BF16"))).toEqual(Array.from(encodeFromF32(a, "BF16")));
+  });
+
+  it("rejects mismatched lengths and non-float targets", async () => {
+    await expect(backend.add(a, b.subarray(1))).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
+    await expect(backend.scale(a, 2, new Float32Array(3))).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
+    await expect(backend.encode(a, "I8")).rejects.toMatchObject({ code: "DTYPE_NOT_ENCODABLE" });
+    await expect(backend.weightedSum([a, b], [1])).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
+    await expect(backend.decode(new Uint8Array(3), "F16")).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
+  });
+});
+
+describe("worker pool", () => {
+  it("runs concurrent jobs and a closed backend refuses work", async () => {
+    const backend = createCpuKernelBackend({ workers: 2, inlineBelow: 10 });
+    expect(backend.parallelism).toBe(2);
+    expect(backend.description).toBe("cpu (2 worker threads)");
+    const x = shared(a, backend);
+    const results = await Promise.all([backend.scale(x, 2), backend.scale(x, 3), backend.dot(x, x)]);
+    expect((results[0] as Float32Array)[7]).toBe(Math.fround(a[7]! * 2));
+    expect((results[1] as Float32Array)[7]).toBe(Math.fround(a[7]! * 3));
+    await backend.close();
+    await expect(backend.scale(x, 2)).rejects.toMatchObject({ code: "KERNEL_CLOSED" });
+  });
+});
