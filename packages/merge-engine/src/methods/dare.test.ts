@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { randomArray, runMethod } from "../../test/run-method.js";
+import { dare } from "./dare.js";
+import { randomForKey } from "./seeded-random.js";
+
+describe("dare", () => {
+  const base = randomArray(200, 20);
+  const models = [randomArray(200, 21), randomArray(200, 22)];
+
+  it("is reproducible for a seed and changes with the seed", async () => {
+    const a = await runMethod(dare, [base, ...models], { drop_rate: 0.5 }, { seed: 7, weights: [0, 1, 1] });
+    const b = await runMethod(dare, [base, ...models], { drop_rate: 0.5 }, { seed: 7, weights: [0, 1, 1] });
+    const c = await runMethod(dare, [base, ...models], { drop_rate: 0.5 }, { seed: 8, weights: [0, 1, 1] });
+    expect(a).toEqual(b);
+    expect(a).not.toEqual(c);
+  });
+
+  it("matches a reference built from the same seeded masks", async () => {
+    const p = 0.3;
+    const weights = [0, 0.7, 0.3];
+    const out = await runMethod(dare, [base, ...models], { drop_rate: p, lambda: 0.9 }, { seed: 3, weights });
+    const key = "model.diffusion_model.input_blocks.1.0.weight";
+    const dropped = models.map((m, i) => {
+      const r = randomForKey(3, key, i + 1);
+      return m.map((x, e) => (r() < p ? 0 : (x - base[e]!) / (1 - p)));
+    });
+    out.forEach((v, e) => expect(v).toBeCloseTo(base[e]! + 0.9 * (0.7 * dropped[0]![e]! + 0.3 * dropped[1]![e]!), 5));
+  });
+
+  it("drops about p of the elements and keeps the expected delta", async () => {
+    const n = 20000;
+    const zeros = new Array<number>(n).fill(0);
+    const ones = new Array<number>(n).fill(1);
+    const out = await runMethod(dare, [zeros, ones], { drop_rate: 0.25 }, { weights: [0, 1] });
+    const kept = out.filter((v) => v !== 0);
+    expect(Math.abs(kept.length / n - 0.75)).toBeLessThan(0.02);
+    kept.forEach((v) => expect(v).toBeCloseTo(1 / 0.75, 5));
+  });
+
+  it("with ties, averages only deltas that agree with the elected sign", async () => {
+    const out = await runMethod(dare, [[0], [1], [1], [-3]], { drop_rate: 0, ties: true }, { weights: [1, 1, 1, 1] });
+    expect(out).toEqual([-3]);
+  });
+
+  it("rejects drop_rate 1", () => {
+    expect(() => dare.params.parse({ drop_rate: 1 })).toThrow();
+  });
+});

@@ -1,0 +1,64 @@
+import type { KernelBackend } from "@stmerge/core-tensors";
+import type { z } from "zod";
+
+/**
+ * What a merge method sees for one output tensor (or one chunk of it). Weights and block-wise
+ * parameters are already resolved for the key's block by the plan.
+ */
+export interface MergeMethodContext {
+  readonly kernels: KernelBackend;
+  readonly key: string;
+  /** Block of the key (`IN04`, `BASE`, `VAE`, ...). */
+  readonly block: string;
+  readonly shape: readonly number[];
+  /** Element offset of `tensors` within the full tensor (non-zero only for chunked methods). */
+  readonly offset: number;
+  /** One weight per input tensor, in input order, resolved for this key's block. */
+  readonly weights: readonly number[];
+  /**
+   * Deterministic uniform [0, 1) stream for input `i` of this key, seeded from the merge seed
+   * and the key name; it continues across chunks, so results do not depend on chunk size.
+   */
+  random(input: number): () => number;
+  /** Preallocated output of the same length as each input; methods write into it and return it. */
+  readonly out: Float32Array;
+}
+
+export interface MergeMethodArity {
+  readonly min: number;
+  readonly max?: number;
+}
+
+/**
+ * A merge method: built-ins and third-party plugins have the same shape. `merge` receives the
+ * inputs decoded to F32 (the method may overwrite them; they are executor scratch buffers) and
+ * returns the result, normally `ctx.out`.
+ */
+export interface MergeMethod<P extends Record<string, unknown> = Record<string, unknown>> {
+  readonly name: string;
+  readonly description: string;
+  /** Validates and defaults the method's parameters (a zod object schema). */
+  readonly params: z.ZodType<P>;
+  readonly arity: MergeMethodArity;
+  /** Names of the input roles in order, for plans and errors (e.g. ["A", "B", "C"]). */
+  readonly inputRoles?: readonly string[];
+  /** Whether the models' weights affect the result (false: weights are ignored, e.g. consensus). */
+  readonly usesWeights: boolean;
+  /** Numeric parameters that may take a value per block (e.g. ["alpha"]). */
+  readonly blockParams: readonly (keyof P & string)[];
+  /**
+   * True when every output element depends only on the same element of the inputs, so the
+   * executor may process large tensors in chunks under its memory budget.
+   */
+  readonly elementwise: boolean;
+  merge(ctx: MergeMethodContext, tensors: Float32Array[], params: P): Promise<Float32Array>;
+}
+
+/** Identity helper that keeps a plugin's parameter type tied to its schema. */
+export function defineMergeMethod<P extends Record<string, unknown>>(method: MergeMethod<P>): MergeMethod<P> {
+  return method;
+}
+
+/** Any method, whatever its parameter type (for registries and plans). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyMergeMethod = MergeMethod<any>;

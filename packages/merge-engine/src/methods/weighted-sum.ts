@@ -1,0 +1,17 @@
+import { z } from "zod";
+import { defineMergeMethod } from "./merge-method.js";
+
+/**
+ * Σ wᵢ·xᵢ accumulated in F32, weights as given (the plan warns when they do not sum to 1 and
+ * rescales them when `normalize` is set).
+ */
+export const weightedSum = defineMergeMethod({
+  name: "weighted_sum",
+  description: "Σ wᵢ·xᵢ over all models, accumulated in F32",
+  params: z.object({ normalize: z.boolean().default(false) }),
+  arity: { min: 1 },
+  usesWeights: true,
+  blockParams: [],
+  elementwise: true,
+  merge: (ctx, tensors) => ctx.kernels.weightedSum(tensors, ctx.weights, ctx.out),
+});

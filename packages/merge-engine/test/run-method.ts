@@ -1,0 +1,37 @@
+import type { AnyMergeMethod } from "../src/methods/merge-method.js";
+import { randomForKey } from "../src/methods/seeded-random.js";
+import { createInlineKernel } from "./inline-kernel.js";
+
+/** Runs a method on small number arrays the way the executor would, returning plain numbers. */
+export async function runMethod(method: AnyMergeMethod, inputs: readonly (readonly number[])[], params: Record<string, unknown> = {}, options: { weights?: number[]; key?: string; seed?: number; shape?: number[] } = {}): Promise<number[]> {
+  const tensors = inputs.map((x) => Float32Array.from(x));
+  const n = tensors[0]!.length;
+  const key = options.key ?? "model.diffusion_model.input_blocks.1.0.weight";
+  const streams = new Map<number, () => number>();
+  const out = await method.merge(
+    {
+      kernels: createInlineKernel(),
+      key,
+      block: "IN01",
+      shape: options.shape ?? [n],
+      offset: 0,
+      weights: options.weights ?? inputs.map(() => 1 / inputs.length),
+      random: (i) => {
+        if (!streams.has(i)) streams.set(i, randomForKey(options.seed ?? 0, key, i));
+        return streams.get(i)!;
+      },
+      out: new Float32Array(n),
+    },
+    tensors,
+    method.params.parse(params),
+  );
+  return Array.from(out);
+}
+
+export function randomArray(n: number, seed: number, scale = 1): number[] {
+  let s = seed >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.fround(((s / 2 ** 32) * 2 - 1) * scale);
+  });
+}
