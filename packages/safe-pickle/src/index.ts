@@ -1,0 +1,14 @@
+export * from "./pickle-errors.js";
+export * from "./py-values.js";
+export * from "./torch-dtypes.js";
+export * from "./allowlist.js";
+export * from "./pickle-vm.js";
+export * from "./zip-reader.js";
+export * from "./detect-container.js";
+export * from "./find-tensors.js";
+export * from "./read-strided-tensor.js";
+export * from "./load-checkpoint-structure.js";
+export * from "./open-torch-checkpoint.js";
+export * from "./audit-checkpoint.js";
+export { buildFromGlobal, instantiateClass, type CallSite } from "./build-from-global.js";
+export { parseStoragePid, type StoragePid } from "./storage-pid.js";

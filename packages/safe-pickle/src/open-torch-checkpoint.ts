@@ -1,0 +1,140 @@
+import { open, type FileHandle } from "node:fs/promises";
+import { TensorIoError, type TensorDescriptor, type TensorSource } from "@stmerge/core-tensors";
+import { findTensors, type FoundTensor } from "./find-tensors.js";
+import { loadCheckpointStructure, type CheckpointFormat, type LoadOptions } from "./load-checkpoint-structure.js";
+import { CheckpointFormatError, ForbiddenGlobalError } from "./pickle-errors.js";
+import type { GlobalUse } from "./pickle-vm.js";
+import type { PyTensor, PyValue } from "./py-values.js";
+import { isContiguous, readStridedTensor, tensorElementCount } from "./read-strided-tensor.js";
+
+/** A tensor under the name a caller chose (a state-dict key, usually). */
+export interface NamedTensor {
+  readonly name: string;
+  readonly tensor: PyTensor;
+}
+
+/** A torch checkpoint opened safely: its structure, every tensor in it, and lazy readers of their bytes. */
+export interface TorchCheckpoint {
+  readonly path: string;
+  readonly format: CheckpointFormat;
+  readonly fileSize: number;
+  /** The unpickled object (a dict, usually), as inert data. */
+  readonly root: PyValue;
+  /** Every tensor reachable from the root, with its path of keys. */
+  readonly tensors: readonly FoundTensor[];
+  /** Every global the pickles reference (all allowed, or the open would have failed). */
+  readonly globals: readonly GlobalUse[];
+  /** Contiguous little-endian bytes of a tensor; strided views and shared storages are materialized exactly. */
+  readTensor(tensor: PyTensor, into?: Uint8Array): Promise<Uint8Array>;
+  /** A `TensorSource` over chosen tensors under chosen names (the converter passes the state dict). */
+  createSource(tensors: readonly NamedTensor[], metadata?: Readonly<Record<string, string>>): TensorSource;
+  /** A `TensorSource` over every tensor, named by its path joined with ".". */
+  allTensorsSource(): TensorSource;
+  close(): Promise<void>;
+}
+
+async function openForRead(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, "r");
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
+    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${reason}`, { file: path, cause: error });
+  }
+}
+
+/** A path of keys as one name: `state_dict.model.diffusion_model.out.0.weight`. */
+export function joinTensorPath(path: readonly (string | number)[]): string {
+  return path.map(String).join(".");
+}
+
+/**
+ * Opens a .ckpt/.pt/.pth/.bin file with the non-executing pickle VM. Refuses the file with a
+ * `ForbiddenGlobalError` listing every global outside the allowlist. No tensor bytes are read
+ * here; storages are only located and their extents checked.
+ */
+export async function openTorchCheckpoint(path: string, options: LoadOptions = {}): Promise<TorchCheckpoint> {
+  const handle = await openForRead(path);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: not a regular file`, { file: path });
+    const structure = await loadCheckpointStructure(handle, info.size, path, options);
+    if (structure.violations.length > 0) throw new ForbiddenGlobalError(path, structure.violations);
+    const tensors = findTensors(structure.root);
+    let closed = false;
+
+    const readTensor = async (tensor: PyTensor, into?: Uint8Array): Promise<Uint8Array> => {
+      if (closed) throw new TensorIoError("SOURCE_CLOSED", `${path}: read after close`, { file: path });
+      const location = structure.storages.get(tensor.storage.key);
+      if (!location) throw new CheckpointFormatError("PICKLE_MISSING_STORAGE", `${path}: storage ${JSON.stringify(tensor.storage.key)} was never located`, { file: path });
+      return readStridedTensor(handle, location, tensor, path, { into, bigEndian: structure.bigEndian });
+    };
+
+    const createSource = (named: readonly NamedTensor[], metadata: Readonly<Record<string, string>> = {}): TensorSource => {
+      const byName = new Map<string, NamedTensor & { descriptor: TensorDescriptor }>();
+      for (const t of named) {
+        const { dtype, torchDType, elementSize } = t.tensor;
+        if (dtype === undefined) {
+          throw new CheckpointFormatError("TENSOR_DTYPE_UNSUPPORTED", `${path}: tensor ${JSON.stringify(t.name)} has dtype ${torchDType}, which safetensors cannot hold`, { file: path });
+        }
+        if (byName.has(t.name)) throw new CheckpointFormatError("TENSOR_NAME_DUPLICATE", `${path}: two tensors are named ${JSON.stringify(t.name)}`, { file: path });
+        const descriptor: TensorDescriptor = { name: t.name, dtype, shape: t.tensor.shape, byteLength: tensorElementCount(t.tensor) * elementSize };
+        byName.set(t.name, { ...t, descriptor });
+      }
+      const entry = (name: string) => {
+        const t = byName.get(name);
+        if (!t) throw new CheckpointFormatError("TENSOR_NOT_FOUND", `${path}: no tensor named ${JSON.stringify(name)}`, { file: path });
+        return t;
+      };
+      return {
+        path,
+        descriptors: [...byName.values()].map((t) => t.descriptor),
+        metadata,
+        get: (name) => byName.get(name)?.descriptor,
+        read: (name, into) => readTensor(entry(name).tensor, into),
+        async readRange(name, start, end, into) {
+          const t = entry(name);
+          const length = t.descriptor.byteLength;
+          if (!(start >= 0 && end >= start && end <= length)) {
+            throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${path}: range ${start}..${end} is outside tensor ${JSON.stringify(name)} (${length} bytes)`, { file: path });
+          }
+          if (isContiguous(t.tensor) && !structure.bigEndian) {
+            // A contiguous tensor's range is a plain slice of its storage: read just that.
+            const location = structure.storages.get(t.tensor.storage.key)!;
+            const shifted = { ...location, fileOffset: location.fileOffset + start };
+            const view = { ...t.tensor, shape: [end - start], stride: [1], elementSize: 1, storageOffset: t.tensor.storageOffset * t.tensor.elementSize } as PyTensor;
+            return readStridedTensor(handle, shifted, view, path, { into });
+          }
+          const all = await readTensor(t.tensor);
+          const part = all.subarray(start, end);
+          if (!into) return part;
+          into.set(part);
+          return into.subarray(0, end - start);
+        },
+        close: () => close(),
+      };
+    };
+
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    };
+
+    return {
+      path,
+      format: structure.format,
+      fileSize: info.size,
+      root: structure.root,
+      tensors,
+      globals: structure.globals,
+      readTensor,
+      createSource,
+      allTensorsSource: () => createSource(tensors.map((t) => ({ name: joinTensorPath(t.path), tensor: t.tensor }))),
+      close,
+    };
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,97 @@
+import type { FileHandle } from "node:fs/promises";
+import { readFully, TensorIoError } from "@stmerge/core-tensors";
+import type { PyTensor } from "./py-values.js";
+
+/** Where a storage's bytes live in the file. */
+export interface StorageLocation {
+  readonly fileOffset: number;
+  readonly byteLength: number;
+}
+
+export function tensorElementCount(tensor: PyTensor): number {
+  let n = 1;
+  for (const d of tensor.shape) n *= d;
+  return n;
+}
+
+/** True when the view is row-major contiguous (dims of size 1 may carry any stride). */
+export function isContiguous(tensor: PyTensor): boolean {
+  let expected = 1;
+  for (let i = tensor.shape.length - 1; i >= 0; i--) {
+    const dim = tensor.shape[i]!;
+    if (dim === 0) return true;
+    if (dim !== 1 && tensor.stride[i] !== expected) return false;
+    expected *= dim;
+  }
+  return true;
+}
+
+function swapInPlace(bytes: Uint8Array, elementSize: number): void {
+  if (elementSize === 1) return;
+  for (let i = 0; i + elementSize <= bytes.length; i += elementSize) bytes.subarray(i, i + elementSize).reverse();
+}
+
+/**
+ * Reads a tensor's bytes contiguously. Contiguous views are one positioned read; strided views
+ * (transposes, slices with steps) read the storage span they touch and gather element by
+ * element, row by row, so the result matches `tensor.contiguous()` exactly.
+ */
+export async function readStridedTensor(
+  handle: FileHandle,
+  location: StorageLocation,
+  tensor: PyTensor,
+  file: string,
+  options: { readonly into?: Uint8Array; readonly bigEndian?: boolean } = {},
+): Promise<Uint8Array> {
+  const size = tensor.elementSize;
+  const count = tensorElementCount(tensor);
+  const byteLength = count * size;
+  const { into } = options;
+  if (into && into.byteLength < byteLength) throw new TensorIoError("BUFFER_TOO_SMALL", `${file}: buffer of ${into.byteLength} bytes cannot hold ${byteLength}`, { file });
+  const out = into ? into.subarray(0, byteLength) : new Uint8Array(byteLength);
+  if (count === 0) return out;
+  const base = location.fileOffset + tensor.storage.byteOffset;
+  if (isContiguous(tensor)) {
+    await readFully(handle, out, 0, byteLength, base + tensor.storageOffset * size, file);
+  } else {
+    let last = tensor.storageOffset;
+    for (let i = 0; i < tensor.shape.length; i++) last += (tensor.shape[i]! - 1) * tensor.stride[i]!;
+    const spanElements = last - tensor.storageOffset + 1;
+    const span = new Uint8Array(spanElements * size);
+    await readFully(handle, span, 0, span.length, base + tensor.storageOffset * size, file);
+    gather(span, out, tensor.shape, tensor.stride, size);
+  }
+  if (options.bigEndian) swapInPlace(out, size);
+  return out;
+}
+
+/** Odometer walk over all dims but the last; the last dim is copied in one go when its stride is 1. */
+function gather(span: Uint8Array, out: Uint8Array, shape: readonly number[], stride: readonly number[], size: number): void {
+  const rank = shape.length;
+  const inner = shape[rank - 1]!;
+  const innerStride = stride[rank - 1]!;
+  const index = new Array<number>(Math.max(rank - 1, 0)).fill(0);
+  let outPos = 0;
+  let rowStart = 0;
+  for (;;) {
+    if (innerStride === 1) {
+      out.set(span.subarray(rowStart * size, (rowStart + inner) * size), outPos);
+      outPos += inner * size;
+    } else {
+      for (let j = 0; j < inner; j++) {
+        const from = (rowStart + j * innerStride) * size;
+        for (let b = 0; b < size; b++) out[outPos++] = span[from + b]!;
+      }
+    }
+    let d = rank - 2;
+    while (d >= 0) {
+      index[d]!++;
+      rowStart += stride[d]!;
+      if (index[d]! < shape[d]!) break;
+      rowStart -= stride[d]! * shape[d]!;
+      index[d] = 0;
+      d--;
+    }
+    if (d < 0) return;
+  }
+}
