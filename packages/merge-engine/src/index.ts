@@ -15,3 +15,5 @@ export { ties } from "./methods/ties.js";
 export { dare } from "./methods/dare.js";
 export { slerp } from "./methods/slerp.js";
 export { consensus, consensusWeights } from "./methods/consensus.js";
+export * from "./manifest/manifest-schema.js";
+export * from "./manifest/load-manifest.js";

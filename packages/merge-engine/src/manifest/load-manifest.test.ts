@@ -1,0 +1,82 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { loadManifest, parseManifest } from "./load-manifest.js";
+
+const fixture = (name: string) => fileURLToPath(new URL(`../../test/fixtures/manifests/${name}`, import.meta.url));
+
+describe("manifests written by the Python tool 0.6", () => {
+  it("loads a scan manifest unchanged", async () => {
+    const m = await loadManifest(fixture("python-0.6-scan.json"));
+    expect(m.models.map((x) => [x.index, x.weight, x.architecture, x.precisionDetected])).toEqual([
+      [0, 0.3333333333333333, "Pony", "fp16"],
+      [1, 0.3333333333333333, "Pony", "fp16"],
+      [2, 0.3333333333333333, "Pony", "fp32"],
+    ]);
+    expect(m.models[1]!.resolvedPath).toBe("/models/ponySemi Real.safetensors");
+    expect(m.vae).toBeUndefined();
+    expect(m.output.resolvedPath).toBe(join(m.dir, "Pony_ponyfurr_ponySemi_ponyreal_merged.safetensors"));
+    expect(m.raw).toMatchObject({ output_precision: "match", device: "cpu", prune: true, overwrite: false, merge_method: "weighted_sum", consensus_exponent: 4 });
+    expect(m.warnings).toEqual([]);
+  });
+
+  it("loads a manifest updated by a merge, sorting models by index", async () => {
+    const m = await loadManifest(fixture("python-0.6-merged.json"));
+    expect(m.models.map((x) => x.path)).toEqual(["models/a_model.safetensors", "models/b_model.safetensors"]);
+    expect(m.models[0]!.resolvedPath).toBe(join(m.dir, "models/a_model.safetensors"));
+    expect(m.vae).toMatchObject({ path: "models/sdxl_vae.safetensors", sha256: "c".repeat(64) });
+    expect(m.raw).toMatchObject({ merge_method: "consensus", consensus_exponent: 6, device: "cuda", output_precision: "bf16" });
+  });
+
+  it("loads the legacy string forms of vae and output, and fills missing indices by position", async () => {
+    const m = await loadManifest(fixture("python-0.6-legacy-strings.json"));
+    expect(m.models.map((x) => x.index)).toEqual([0, 1]);
+    expect(m.vae).toMatchObject({ path: "vae-ft-mse.safetensors", sha256: "e".repeat(64) });
+    expect(m.output.path).toBe("out.safetensors");
+    expect(m.warnings[0]).toMatch(/weights sum to 2\.0000/);
+  });
+
+  it("never rewrites the manifest file", async () => {
+    const file = fixture("python-0.6-scan.json");
+    const before = readFileSync(file);
+    await loadManifest(file);
+    expect(readFileSync(file)).toEqual(before);
+  });
+});
+
+describe("manifest paths", () => {
+  it("resolves relative paths against the manifest folder, not the current folder", () => {
+    const m = parseManifest(JSON.stringify({ models: [{ path: "a.safetensors", weight: 1 }] }), "/data/set/m.json", { cwd: "/elsewhere" });
+    expect(m.models[0]!.resolvedPath).toBe("/data/set/a.safetensors");
+  });
+
+  it("accepts the Python tool's cwd-relative paths when only they exist", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "stmerge-manifest-"));
+    mkdirSync(join(cwd, "my_models"));
+    writeFileSync(join(cwd, "my_models", "x.safetensors"), "");
+    const m = parseManifest(JSON.stringify({ models: [{ path: "my_models/x.safetensors", weight: 1 }] }), join(cwd, "my_models", "merge_manifest.json"), { cwd });
+    expect(m.models[0]!.resolvedPath).toBe(join(cwd, "my_models", "x.safetensors"));
+    expect(m.warnings[0]).toMatch(/relative to the current folder/);
+  });
+});
+
+describe("manifest errors", () => {
+  const parse = (json: unknown) => () => parseManifest(JSON.stringify(json), "/m/manifest.json");
+  it.each([
+    ["MANIFEST_INVALID", { models: [] }, /models/],
+    ["MANIFEST_INVALID", { models: [{ path: "a", weight: 1, usage_info: 1 }] }, /usage_info/],
+    ["MANIFEST_INVALID", { models: [{ path: "a" }] }, /weight/],
+    ["MANIFEST_INVALID", { models: [{ path: "a", weight: 1 }], output_precision: "fp8" }, /output_precision/],
+    ["MANIFEST_DUPLICATE_INDEX", { models: [{ path: "a", weight: 1, index: 0 }, { path: "b", weight: 1, index: 0 }] }, /duplicate/],
+    ["MANIFEST_INDEX_GAP", { models: [{ path: "a", weight: 1, index: 0 }, { path: "b", weight: 1, index: 2 }] }, /contiguous/],
+  ])("%s for %j", (code, json, message) => {
+    expect(parse(json)).toThrow(expect.objectContaining({ code, file: "/m/manifest.json", message: expect.stringMatching(message) }));
+  });
+
+  it("MANIFEST_NOT_JSON and MANIFEST_NOT_FOUND", async () => {
+    expect(() => parseManifest("{", "/m/x.json")).toThrow(expect.objectContaining({ code: "MANIFEST_NOT_JSON" }));
+    await expect(loadManifest("/nonexistent/manifest.json")).rejects.toMatchObject({ code: "MANIFEST_NOT_FOUND" });
+  });
+});

@@ -1,0 +1,116 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { z } from "zod";
+import { MergeError } from "../merge-error.js";
+import { ManifestSchema, type ParsedManifest } from "./manifest-schema.js";
+
+export interface ManifestModel {
+  /** Path as written in the manifest. */
+  readonly path: string;
+  /** Absolute path the merge reads. */
+  readonly resolvedPath: string;
+  readonly weight: number;
+  readonly architecture: string | undefined;
+  readonly index: number;
+  readonly sha256: string | undefined;
+  readonly crc32: string | undefined;
+  readonly precisionDetected: string | undefined;
+  readonly blockWeights: Readonly<Record<string, number>>;
+}
+
+export interface LoadedManifest {
+  /** Absolute path of the manifest file (or "<memory>"). */
+  readonly file: string;
+  readonly dir: string;
+  /** Models sorted by index (0 is the primary/base). */
+  readonly models: readonly ManifestModel[];
+  readonly vae: { readonly path: string; readonly resolvedPath: string; readonly sha256: string | undefined } | undefined;
+  readonly output: { readonly path: string; readonly resolvedPath: string };
+  readonly raw: ParsedManifest;
+  /** The manifest text as the user wrote it (recorded in the output's metadata). */
+  readonly text: string;
+  readonly warnings: readonly string[];
+}
+
+export const DEFAULT_OUTPUT_FILENAME = "merged_output.safetensors";
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+}
+
+/**
+ * Resolves a manifest path against the manifest's folder. The Python tool's scan of a relative
+ * folder wrote paths relative to the *current* folder (its 0.6.3 path bug); when a path does not
+ * exist under the manifest folder but does under `cwd`, that one is used, with a warning.
+ */
+export function resolveManifestPath(path: string, dir: string, cwd: string, warnings: string[]): string {
+  if (isAbsolute(path)) return path;
+  const candidate = resolve(dir, path);
+  if (existsSync(candidate)) return candidate;
+  const fromCwd = resolve(cwd, path);
+  if (fromCwd !== candidate && existsSync(fromCwd)) {
+    warnings.push(`${path}: not found next to the manifest; using ${fromCwd} (relative to the current folder, as the Python tool wrote it)`);
+    return fromCwd;
+  }
+  return candidate;
+}
+
+/** Validates manifest JSON text. `file` names the manifest in errors and anchors relative paths. */
+export function parseManifest(text: string, file: string, options: { cwd?: string } = {}): LoadedManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new MergeError("MANIFEST_NOT_JSON", `${file}: not valid JSON (${(error as Error).message})`, { file });
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) throw new MergeError("MANIFEST_INVALID", `${file}: ${formatIssues(parsed.error)}`, { file });
+  const raw = parsed.data;
+  const dir = dirname(resolve(file));
+  const cwd = options.cwd ?? process.cwd();
+  const warnings: string[] = [];
+
+  const indices = raw.models.map((m, i) => m.index ?? i);
+  const duplicates = [...new Set(indices.filter((x, i) => indices.indexOf(x) !== i))];
+  if (duplicates.length) throw new MergeError("MANIFEST_DUPLICATE_INDEX", `${file}: duplicate model indices ${JSON.stringify(duplicates)}; each model needs a unique index`, { file });
+  const sorted = [...indices].sort((a, b) => a - b);
+  if (sorted.some((x, i) => x !== i)) throw new MergeError("MANIFEST_INDEX_GAP", `${file}: model indices must be contiguous from 0, got ${JSON.stringify(sorted)}`, { file });
+
+  const models = raw.models
+    .map((m, i): ManifestModel => ({
+      path: m.path,
+      resolvedPath: resolveManifestPath(m.path, dir, cwd, warnings),
+      weight: m.weight,
+      architecture: m.architecture,
+      index: indices[i]!,
+      sha256: m.sha256,
+      crc32: m.crc32,
+      precisionDetected: m.precision_detected,
+      blockWeights: m.block_weights ?? {},
+    }))
+    .sort((a, b) => a.index - b.index);
+
+  const vaeEntry = typeof raw.vae === "string" ? { path: raw.vae, sha256: raw.vae_sha256 ?? undefined } : raw.vae ?? undefined;
+  const vae = vaeEntry ? { path: vaeEntry.path, resolvedPath: resolveManifestPath(vaeEntry.path, dir, cwd, warnings), sha256: vaeEntry.sha256 ?? undefined } : undefined;
+  const outputPath = typeof raw.output === "string" ? raw.output : raw.output?.path ?? DEFAULT_OUTPUT_FILENAME;
+  const output = { path: outputPath, resolvedPath: resolve(dir, outputPath) };
+
+  const total = models.reduce((s, m) => s + m.weight, 0);
+  if (raw.merge_method === "weighted_sum" && !raw.merge_params?.normalize && Math.abs(total - 1) > 1e-6) {
+    warnings.push(`weights sum to ${total.toFixed(4)}, not 1 (fine if intended; set merge_params.normalize or pass --normalize to rescale)`);
+  }
+  return { file, dir, models, vae, output, raw, text, warnings };
+}
+
+/** Reads and validates a manifest file. The file is never modified. */
+export async function loadManifest(file: string, options: { cwd?: string } = {}): Promise<LoadedManifest> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new MergeError(code === "ENOENT" ? "MANIFEST_NOT_FOUND" : "MANIFEST_UNREADABLE", `${file}: ${code === "ENOENT" ? "manifest not found" : `cannot read manifest (${code ?? (error as Error).message})`}`, { file, cause: error });
+  }
+  return parseManifest(text, resolve(file), options);
+}
