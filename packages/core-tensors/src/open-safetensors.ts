@@ -81,7 +81,8 @@ class SafetensorsFileSource implements SafetensorsSource {
     return this.header.dataStart + this.#entry(name).dataOffset;
   }
 
-  read(name: string, into?: Uint8Array): Promise<Uint8Array> {
+  // async so a bad name rejects the promise rather than throwing synchronously.
+  async read(name: string, into?: Uint8Array): Promise<Uint8Array> {
     return this.readRange(name, 0, this.#entry(name).byteLength, into);
   }
 

@@ -1,0 +1,172 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../test/safetensors-test-helpers.js";
+import { DTYPES, DTYPE_SIZE, shapeElementCount, type DType } from "./dtypes.js";
+import { openSafetensors } from "./open-safetensors.js";
+import { createSafetensorsWriter, planSafetensorsLayout, writeSafetensors, type InMemoryTensor } from "./safetensors-writer.js";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempDir()));
+afterAll(() => cleanup());
+
+function pattern(byteLength: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: byteLength }, (_, i) => (i * 31 + seed * 7) & 0xff);
+}
+
+function tensor(name: string, dtype: DType, shape: number[], seed = 1): InMemoryTensor {
+  return { name, dtype, shape, data: pattern(shapeElementCount(shape) * DTYPE_SIZE[dtype], seed) };
+}
+
+async function roundTrip(name: string, tensors: InMemoryTensor[], metadata: Record<string, string> = {}) {
+  const path = join(dir, name);
+  await writeSafetensors(path, tensors, metadata);
+  const source = await openSafetensors(path);
+  try {
+    expect({ ...source.metadata }).toEqual(metadata);
+    expect(source.descriptors.map((d) => [d.name, d.dtype, d.shape])).toEqual(tensors.map((t) => [t.name, t.dtype, t.shape]));
+    for (const t of tensors) expect(await source.read(t.name), t.name).toEqual(t.data);
+    return source.header;
+  } finally {
+    await source.close();
+  }
+}
+
+async function leftovers(): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.endsWith(".tmp"));
+}
+
+describe("safetensors writer round trips", () => {
+  it("every dtype", async () => {
+    await roundTrip(
+      "all.safetensors",
+      DTYPES.map((dtype, i) => tensor(`t_${dtype}`, dtype, [2, 3], i)),
+    );
+  });
+
+  it("0-d and empty tensors, unusual names", async () => {
+    await roundTrip("shapes.safetensors", [tensor("scalar", "F32", []), tensor("empty", "F16", [0]), tensor("empty2", "BF16", [3, 0, 2]), tensor("0", "U8", [1]), tensor("名前 with space", "I8", [5])]);
+  });
+
+  it("metadata, including unicode and JSON-looking strings", async () => {
+    await roundTrip("meta.safetensors", [tensor("w", "F32", [4])], { format: "pt", "ss_tag": '{"a": 1}', note: "ünïcödé\n" });
+  });
+
+  it("no tensors at all", async () => {
+    const header = await roundTrip("none.safetensors", []);
+    expect(header.tensors).toEqual([]);
+  });
+
+  it("pads the header with spaces so data starts 8-aligned, for any header length", async () => {
+    for (let n = 1; n <= 9; n++) {
+      const layout = planSafetensorsLayout([{ name: "x".repeat(n), dtype: "U8", shape: [1], byteLength: 1 }]);
+      expect(layout.dataStart % 8).toBe(0);
+      const text = new TextDecoder().decode(layout.headerBytes.subarray(8));
+      expect(text.trimEnd()).toBe(JSON.stringify({ ["x".repeat(n)]: { dtype: "U8", shape: [1], data_offsets: [0, 1] } }));
+      expect(/^ *$/.test(text.slice(text.trimEnd().length))).toBe(true);
+      expect(Number(new DataView(layout.headerBytes.buffer).getBigUint64(0, true))).toBe(layout.headerBytes.byteLength - 8);
+    }
+  });
+
+  it("a big header (thousands of tensors, long metadata)", async () => {
+    const tensors = Array.from({ length: 3000 }, (_, i) => tensor(`model.diffusion_model.block.${i}.weight`, "F16", [2], i));
+    const header = await roundTrip("big.safetensors", tensors, { long: "y".repeat(100_000) });
+    expect(header.headerLength).toBeGreaterThan(200_000);
+    expect(header.dataStart % 8).toBe(0);
+  });
+
+  it("streams chunks and tensors in any order", async () => {
+    const path = join(dir, "stream.safetensors");
+    const a = pattern(100, 1);
+    const b = pattern(60, 2);
+    const sink = createSafetensorsWriter(path);
+    await sink.begin([
+      { name: "a", dtype: "U8", shape: [100], byteLength: 100 },
+      { name: "b", dtype: "F32", shape: [15], byteLength: 60 },
+    ]);
+    await sink.write("b", b);
+    await sink.write("a", a.subarray(50), 50);
+    await sink.write("a", a.subarray(0, 50), 0);
+    await sink.commit();
+    const source = await openSafetensors(path);
+    expect(await source.read("a")).toEqual(a);
+    expect(await source.read("b")).toEqual(b);
+    await source.close();
+    expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe("safetensors writer safety", () => {
+  it("refuses to replace an existing file unless asked", async () => {
+    const path = join(dir, "exists.safetensors");
+    await writeFile(path, "keep me");
+    await expect(writeSafetensors(path, [tensor("w", "U8", [1])])).rejects.toMatchObject({ code: "OUTPUT_EXISTS", file: path });
+    expect(await readFile(path, "utf8")).toBe("keep me");
+    await writeSafetensors(path, [tensor("w", "U8", [1])], {}, { overwrite: true });
+    expect((await openSafetensors(path)).descriptors).toHaveLength(1);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("refuses a file that appeared while writing", async () => {
+    const path = join(dir, "race.safetensors");
+    const sink = createSafetensorsWriter(path);
+    await sink.begin([{ name: "w", dtype: "U8", shape: [1], byteLength: 1 }]);
+    await sink.write("w", new Uint8Array([1]));
+    await writeFile(path, "other");
+    await expect(sink.commit()).rejects.toMatchObject({ code: "OUTPUT_EXISTS" });
+    expect(await readFile(path, "utf8")).toBe("other");
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("abort removes the temp file and leaves nothing at the target", async () => {
+    const path = join(dir, "aborted.safetensors");
+    const sink = createSafetensorsWriter(path);
+    await sink.begin([{ name: "w", dtype: "U8", shape: [4], byteLength: 4 }]);
+    expect((await leftovers()).length).toBe(1);
+    await sink.write("w", new Uint8Array([1, 2]));
+    await sink.abort();
+    await sink.abort();
+    expect(await leftovers()).toEqual([]);
+    expect((await readdir(dir)).includes("aborted.safetensors")).toBe(false);
+  });
+
+  it("refuses to commit an incomplete file and discards it", async () => {
+    const path = join(dir, "incomplete.safetensors");
+    const sink = createSafetensorsWriter(path);
+    await sink.begin([
+      { name: "a", dtype: "U8", shape: [4], byteLength: 4 },
+      { name: "b", dtype: "U8", shape: [4], byteLength: 4 },
+    ]);
+    await sink.write("a", new Uint8Array(4));
+    await expect(sink.commit()).rejects.toMatchObject({ code: "SINK_INCOMPLETE", message: `${path}: tensor "b" got 0 of 4 bytes; output discarded` });
+    expect(await leftovers()).toEqual([]);
+    expect((await readdir(dir)).includes("incomplete.safetensors")).toBe(false);
+  });
+
+  it("rejects misuse with typed errors", async () => {
+    const path = join(dir, "misuse.safetensors");
+    const sink = createSafetensorsWriter(path);
+    await expect(sink.write("a", new Uint8Array(1))).rejects.toMatchObject({ code: "SINK_NOT_READY" });
+    await expect(sink.commit()).rejects.toMatchObject({ code: "SINK_NOT_READY" });
+    await sink.begin([{ name: "a", dtype: "U8", shape: [2], byteLength: 2 }]);
+    await expect(sink.begin([])).rejects.toMatchObject({ code: "SINK_ALREADY_BEGUN" });
+    await expect(sink.write("zzz", new Uint8Array(1))).rejects.toMatchObject({ code: "TENSOR_NOT_FOUND" });
+    await expect(sink.write("a", new Uint8Array(3))).rejects.toMatchObject({ code: "RANGE_OUT_OF_BOUNDS" });
+    await sink.abort();
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("validates descriptors before creating anything", () => {
+    expect(() => planSafetensorsLayout([{ name: "a", dtype: "F32", shape: [2], byteLength: 4 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_SIZE_MISMATCH" }));
+    expect(() => planSafetensorsLayout([{ name: "a", dtype: "U8", shape: [1], byteLength: 1 }, { name: "a", dtype: "U8", shape: [1], byteLength: 1 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_DUPLICATE_NAME" }));
+    expect(() => planSafetensorsLayout([{ name: "__metadata__", dtype: "U8", shape: [1], byteLength: 1 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_ENTRY" }));
+    expect(() => planSafetensorsLayout([{ name: "a", dtype: "F9" as DType, shape: [1], byteLength: 1 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_UNKNOWN_DTYPE" }));
+    expect(() => planSafetensorsLayout([], { a: 1 as unknown as string })).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_METADATA" }));
+  });
+
+  it("reports an unwritable folder", async () => {
+    const path = join(dir, "no-such-folder", "x.safetensors");
+    await expect(writeSafetensors(path, [])).rejects.toMatchObject({ code: "OUTPUT_NOT_WRITABLE", file: path });
+  });
+});
