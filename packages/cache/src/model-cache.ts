@@ -1,0 +1,364 @@
+import { stat } from "node:fs/promises";
+import { basename, resolve, sep } from "node:path";
+import type { ProgressCallback } from "@stmerge/core-tensors";
+import { collectModelFiles } from "./collect-model-files.js";
+import { detectPrecision } from "./detect-precision.js";
+import { HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
+import { hashFile } from "./hash-file.js";
+import { CacheError, type CacheEntry, type CacheDocument, type PathRecord } from "./cache-schema.js";
+import { resolveCachePath, type CachePut, type CacheStore, type CacheWarningCallback } from "./cache-store.js";
+import { JsonCacheStore } from "./json-cache-store.js";
+import type { CacheLockOptions } from "./cache-lock.js";
+
+export interface OpenModelCacheOptions {
+  /** Cache file (`--cache-file`); default from `STMERGE_CACHE` or `~/.model_merger/model_cache.json`. */
+  path?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Another backend instead of the JSON file. */
+  store?: CacheStore;
+  onWarning?: CacheWarningCallback;
+  lock?: CacheLockOptions;
+}
+
+export type CacheLookupStatus = "fresh" | "stale" | "uncached" | "missing";
+
+export interface CacheLookup {
+  readonly path: string;
+  readonly status: CacheLookupStatus;
+  /** The entry, when `fresh` (valid for the file as it is now) or `stale` (what it was). */
+  readonly entry?: CacheEntry;
+  readonly size?: number;
+  readonly mtimeMs?: number;
+}
+
+export interface IdentifyOptions {
+  /** Hashes wanted; default all six. SHA-256 is always computed (it is the key). */
+  algorithms?: readonly HashAlgorithm[];
+  /** Re-hash even when the cache is valid. */
+  force?: boolean;
+  /** Bytes hashed within the current file; `detail` is the file. */
+  onProgress?: ProgressCallback;
+  /** Called once per file when it is done. */
+  onFile?: (result: IdentifyResult, index: number, total: number) => void;
+  /** Fields to store with every new or re-hashed entry (e.g. an architecture the caller detected). */
+  extra?: Partial<CacheEntry>;
+  /** Entries are written every this many hashed files (so an interrupted run keeps its work); default 8. */
+  flushEvery?: number;
+  threads?: "auto" | number;
+}
+
+export interface IdentifyResult {
+  readonly path: string;
+  readonly entry: CacheEntry;
+  /** True when the cache answered without hashing. */
+  readonly fromCache: boolean;
+}
+
+export interface CacheInfo {
+  readonly location: string;
+  readonly entries: number;
+  readonly paths: number;
+  readonly sizeBytes: number;
+  /** Indexed paths whose file changed since it was hashed. */
+  readonly stale: number;
+  /** Indexed paths whose file is gone. */
+  readonly missing: number;
+  readonly withCivitai: number;
+}
+
+export interface VerifyReport {
+  readonly ok: string[];
+  readonly stale: string[];
+  readonly missing: string[];
+  /** Model files in the folder that the cache does not know (only with a folder). */
+  readonly uncached: string[];
+  readonly prunedPaths: number;
+  readonly prunedEntries: number;
+}
+
+const MTIME_TOLERANCE_MS = 1;
+
+function matches(record: { file_size: number; mtime_ms: number }, size: number, mtimeMs: number): boolean {
+  return record.file_size === size && Math.abs(record.mtime_ms - mtimeMs) < MTIME_TOLERANCE_MS;
+}
+
+function hasAll(entry: CacheEntry, algorithms: readonly HashAlgorithm[]): boolean {
+  return algorithms.every((a) => a === "sha256" || a === "autov2" || entry[a] !== undefined);
+}
+
+/** A v1 entry (the Python tool's) has no path index: it matches by file name, size and mtime. */
+function legacyMatch(doc: CacheDocument, path: string, size: number, mtimeMs: number): CacheEntry | undefined {
+  const name = basename(path);
+  for (const entry of Object.values(doc.models)) {
+    if (entry.filename !== name || entry.file_size !== size) continue;
+    const t = Date.parse(entry.last_modified.endsWith("Z") || /[+-]\d\d:\d\d$/.test(entry.last_modified) ? entry.last_modified : `${entry.last_modified}Z`);
+    if (Number.isFinite(t) && Math.abs(t - mtimeMs) < MTIME_TOLERANCE_MS) return entry;
+  }
+  return undefined;
+}
+
+function lookupIn(doc: CacheDocument, path: string, size: number | undefined, mtimeMs: number | undefined): CacheLookup {
+  const record = doc.paths[path];
+  if (size === undefined || mtimeMs === undefined) {
+    const entry = record ? doc.models[record.sha256] : undefined;
+    return entry ? { path, status: "missing", entry } : { path, status: "missing" };
+  }
+  if (record) {
+    const entry = doc.models[record.sha256];
+    if (entry && matches(record, size, mtimeMs)) return { path, status: "fresh", entry, size, mtimeMs };
+    if (entry) return { path, status: "stale", entry, size, mtimeMs };
+  }
+  const legacy = legacyMatch(doc, path, size, mtimeMs);
+  if (legacy) return { path, status: "fresh", entry: legacy, size, mtimeMs };
+  return { path, status: "uncached", size, mtimeMs };
+}
+
+async function statFile(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? { size: info.size, mtimeMs: info.mtimeMs } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isUnder(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
+}
+
+/**
+ * What stmerge remembers about model files: hashes, precision, architecture and CivitAI data,
+ * keyed by SHA-256, found by path while the file's size and mtime are unchanged.
+ */
+export class ModelCache {
+  constructor(readonly store: CacheStore) {}
+
+  get location(): string {
+    return this.store.location;
+  }
+
+  async lookup(path: string): Promise<CacheLookup> {
+    return (await this.lookupMany([path]))[0]!;
+  }
+
+  async lookupMany(paths: readonly string[]): Promise<CacheLookup[]> {
+    const doc = await this.store.read();
+    return Promise.all(
+      paths.map(async (p) => {
+        const abs = resolve(p);
+        const info = await statFile(abs);
+        return lookupIn(doc, abs, info?.size, info?.mtimeMs);
+      }),
+    );
+  }
+
+  /**
+   * Hashes and records each file unless the cache already knows it as it is now. One read of
+   * the cache for the whole batch; new entries are written in batches under the lock.
+   */
+  async identify(paths: readonly string[], options: IdentifyOptions = {}): Promise<IdentifyResult[]> {
+    const algorithms = [...new Set<HashAlgorithm>(["sha256", ...(options.algorithms ?? HASH_ALGORITHMS)])];
+    const flushEvery = Math.max(1, options.flushEvery ?? 8);
+    const doc = await this.store.read();
+    const results: IdentifyResult[] = [];
+    let pending: CachePut[] = [];
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const batch = pending;
+      pending = [];
+      await this.store.put(batch);
+    };
+    for (let i = 0; i < paths.length; i++) {
+      const path = resolve(paths[i]!);
+      const info = await statFile(path);
+      const found = lookupIn(doc, path, info?.size, info?.mtimeMs);
+      let result: IdentifyResult;
+      if (!options.force && found.status === "fresh" && found.entry && hasAll(found.entry, algorithms)) {
+        result = { path, entry: found.entry, fromCache: true };
+        if (!doc.paths[path]) pending.push({ entry: found.entry, path, pathRecord: { sha256: found.entry.sha256, file_size: info!.size, mtime_ms: info!.mtimeMs } });
+      } else {
+        const hashed = await hashFile(path, {
+          algorithms,
+          ...(options.threads !== undefined ? { threads: options.threads } : {}),
+          ...(options.onProgress ? { onProgress: (e) => options.onProgress!({ ...e, detail: path }) } : {}),
+        });
+        const entry = await this.#entryFor(path, hashed.hashes, hashed.size, hashed.mtimeMs, doc.models[hashed.hashes.sha256!], options.extra);
+        const pathRecord: PathRecord = { sha256: entry.sha256, file_size: hashed.size, mtime_ms: hashed.mtimeMs };
+        doc.models[entry.sha256] = entry;
+        doc.paths[path] = pathRecord;
+        pending.push({ entry, path, pathRecord });
+        result = { path, entry, fromCache: false };
+      }
+      results.push(result);
+      options.onFile?.(result, i, paths.length);
+      if (pending.length >= flushEvery) await flush();
+    }
+    await flush();
+    return results;
+  }
+
+  async #entryFor(path: string, hashes: FileHashes, size: number, mtimeMs: number, previous: CacheEntry | undefined, extra: Partial<CacheEntry> | undefined): Promise<CacheEntry> {
+    const now = new Date().toISOString();
+    const entry: CacheEntry = {
+      ...(previous ?? {}),
+      filename: basename(path),
+      sha256: hashes.sha256!,
+      file_size: size,
+      last_modified: new Date(mtimeMs).toISOString(),
+      precision: previous?.precision ?? (await detectPrecision(path)),
+      architecture: previous?.architecture ?? null,
+      civitai: previous?.civitai ?? null,
+      cached_at: previous?.cached_at ?? now,
+      path,
+      ...extra,
+    };
+    for (const algorithm of HASH_ALGORITHMS) {
+      if (algorithm === "sha256") continue;
+      const value = hashes[algorithm];
+      if (value !== undefined) entry[algorithm] = value;
+    }
+    entry.autov2 = entry.sha256.slice(0, 10).toUpperCase();
+    return entry;
+  }
+
+  /**
+   * Records a file stmerge just wrote (a merge or convert output) whose hashes are already known
+   * or are computed now, with extra fields such as the source's CivitAI data.
+   */
+  async record(path: string, options: { hashes?: FileHashes; extra?: Partial<CacheEntry>; algorithms?: readonly HashAlgorithm[] } = {}): Promise<CacheEntry> {
+    const abs = resolve(path);
+    if (!options.hashes?.sha256) {
+      const [result] = await this.identify([abs], { force: true, ...(options.algorithms ? { algorithms: options.algorithms } : {}), ...(options.extra ? { extra: options.extra } : {}) });
+      return result!.entry;
+    }
+    const info = await statFile(abs);
+    if (!info) throw new CacheError("FILE_NOT_FOUND", `${abs}: no such file`, { file: abs });
+    const previous = await this.store.getByHash(options.hashes.sha256);
+    const entry = await this.#entryFor(abs, options.hashes, info.size, info.mtimeMs, previous, options.extra);
+    await this.store.put([{ entry, path: abs, pathRecord: { sha256: entry.sha256, file_size: info.size, mtime_ms: info.mtimeMs } }]);
+    return entry;
+  }
+
+  /** Changes fields of an entry (CivitAI data, architecture); false when the hash is unknown. */
+  async annotate(sha256: string, fields: Partial<CacheEntry>): Promise<boolean> {
+    return this.store.patch(sha256, fields);
+  }
+
+  /**
+   * Entries matching a query: a SHA-256 or BLAKE3, a short hash (AutoV1/V2/V3, CRC32 or a
+   * SHA-256 prefix of 8+ hex), a path, or a file name (exact, else substring).
+   */
+  async find(query: string): Promise<CacheEntry[]> {
+    const doc = await this.store.read();
+    const all = Object.values(doc.models);
+    const q = query.trim();
+    const lower = q.toLowerCase();
+    if (/^[0-9a-f]{8,64}$/i.test(q)) {
+      const byHash = all.filter(
+        (e) =>
+          e.sha256.startsWith(lower) ||
+          e.blake3?.toLowerCase() === lower ||
+          [e.autov1, e.autov2, e.autov3, e.crc32].some((h) => typeof h === "string" && h.toLowerCase() === lower),
+      );
+      if (byHash.length > 0) return byHash;
+    }
+    const record = doc.paths[resolve(q)];
+    if (record && doc.models[record.sha256]) return [doc.models[record.sha256]!];
+    const exact = all.filter((e) => e.filename === q || e.filename === basename(q));
+    if (exact.length > 0) return exact;
+    return all.filter((e) => e.filename.toLowerCase().includes(lower));
+  }
+
+  /** Removes the entries a query matches (see `find`); returns them. */
+  async remove(query: string): Promise<CacheEntry[]> {
+    const found = await this.find(query);
+    if (found.length > 0) await this.store.removeEntries(found.map((e) => e.sha256));
+    return found;
+  }
+
+  async clear(): Promise<number> {
+    return this.store.clear();
+  }
+
+  /** Paths indexed for an entry. */
+  async pathsOf(sha256: string): Promise<string[]> {
+    const doc = await this.store.read();
+    return Object.entries(doc.paths)
+      .filter(([, r]) => r.sha256 === sha256.toLowerCase())
+      .map(([p]) => p);
+  }
+
+  async info(): Promise<CacheInfo> {
+    const doc = await this.store.read();
+    let stale = 0;
+    let missing = 0;
+    await Promise.all(
+      Object.entries(doc.paths).map(async ([p, r]) => {
+        const info = await statFile(p);
+        if (!info) missing++;
+        else if (!matches(r, info.size, info.mtimeMs)) stale++;
+      }),
+    );
+    const entries = Object.values(doc.models);
+    return {
+      location: this.location,
+      entries: entries.length,
+      paths: Object.keys(doc.paths).length,
+      sizeBytes: await this.store.sizeOnDisk(),
+      stale,
+      missing,
+      withCivitai: entries.filter((e) => e.civitai && !e.civitai.not_found && e.civitai.version_id !== null).length,
+    };
+  }
+
+  /**
+   * Checks indexed paths (all, or those under `folder`) against the files on disk. With `prune`,
+   * records of missing or changed files are dropped, and entries left with no path at all.
+   */
+  async verify(options: { folder?: string; prune?: boolean; recurse?: boolean } = {}): Promise<VerifyReport> {
+    const doc = await this.store.read();
+    const folder = options.folder ? resolve(options.folder) : undefined;
+    const ok: string[] = [];
+    const stale: string[] = [];
+    const missing: string[] = [];
+    const records = Object.entries(doc.paths).filter(([p]) => !folder || isUnder(p, folder));
+    await Promise.all(
+      records.map(async ([p, r]) => {
+        const info = await statFile(p);
+        if (!info) missing.push(p);
+        else if (!matches(r, info.size, info.mtimeMs)) stale.push(p);
+        else ok.push(p);
+      }),
+    );
+    let uncached: string[] = [];
+    if (folder) {
+      const files = await collectModelFiles([folder], { recurse: options.recurse ?? true });
+      const known = new Set(records.map(([p]) => p));
+      for (const f of files) {
+        if (known.has(f)) continue;
+        const info = await statFile(f);
+        if (info && lookupIn(doc, f, info.size, info.mtimeMs).status === "uncached") uncached.push(f);
+      }
+    }
+    let prunedPaths = 0;
+    let prunedEntries = 0;
+    if (options.prune && (stale.length > 0 || missing.length > 0)) {
+      const dropped = new Set([...stale, ...missing]);
+      const affected = new Set([...dropped].map((p) => doc.paths[p]!.sha256));
+      prunedPaths = await this.store.removePaths([...dropped]);
+      const after = await this.store.read();
+      const stillIndexed = new Set(Object.values(after.paths).map((r) => r.sha256));
+      const orphans = [...affected].filter((h) => !stillIndexed.has(h));
+      if (orphans.length > 0) prunedEntries = await this.store.removeEntries(orphans);
+    }
+    const sort = (a: string[]) => a.sort();
+    return { ok: sort(ok), stale: sort(stale), missing: sort(missing), uncached: sort(uncached), prunedPaths, prunedEntries };
+  }
+}
+
+/** The cache at `--cache-file`, `STMERGE_CACHE` or the default location, on the JSON store unless another is given. */
+export function openModelCache(options: OpenModelCacheOptions = {}): ModelCache {
+  if (options.store) return new ModelCache(options.store);
+  const path = resolveCachePath(options.path, options.env);
+  return new ModelCache(new JsonCacheStore(path, { ...(options.onWarning ? { onWarning: options.onWarning } : {}), ...(options.lock ? { lock: options.lock } : {}) }));
+}
