@@ -222,7 +222,13 @@ export function floatCodecsModule() {
     }
   }
 
+  // Bundlers that keep function names (esbuild keepNames) call a module-level helper, e.g.
+  // `c(fn, "name")`, which does not exist inside a worker. kernelWorkerSource finds the helper's
+  // name from the call wrapped around this probe and defines it in the worker.
+  function kernelNameProbe() {}
+
   return {
+    kernelNameProbe,
     DTYPE_CODE,
     ELEMENT_SIZE,
     f32FromBits,

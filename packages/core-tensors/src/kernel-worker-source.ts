@@ -10,12 +10,19 @@ import { kernelOpsModule } from "./kernel-ops-module.js";
  * SharedArrayBuffers, so nothing is copied) and answers `{ id, result }` or `{ id, error }`.
  */
 export function kernelWorkerSource(): string {
+  const codecs = floatCodecsModule.toString();
+  const ops = kernelOpsModule.toString();
+  // esbuild's keepNames wraps named functions in a helper (`__name`, or a one-letter name when
+  // minified) defined outside the serialised functions; define a stand-in under that name.
+  const helper = /([A-Za-z_$][\w$]*)\(\s*[A-Za-z_$][\w$]*\s*,\s*["']kernelNameProbe["']\s*\)/.exec(codecs)?.[1];
+  const names = new Set(["__name", ...(helper ? [helper] : [])]);
   return `"use strict";
-// Bundlers that keep function names wrap them with __name(); give the helper a body here.
-var __name = function (target) { return target; };
-const { parentPort } = require("node:worker_threads");
-const codecs = (${floatCodecsModule.toString()})();
-const ops = (${kernelOpsModule.toString()})(codecs);
+${[...names].map((name) => `var ${name} = function (target) { return target; };`).join("\n")}
+// Eval'd workers are CommonJS scripts unless the process runs with --input-type=module (the
+// pool strips that flag); process.getBuiltinModule covers ES module scope on Node >= 20.16.
+const { parentPort } = typeof require === "function" ? require("node:worker_threads") : process.getBuiltinModule("node:worker_threads");
+const codecs = (${codecs})();
+const ops = (${ops})(codecs);
 parentPort.on("message", (job) => {
   let result;
   try {

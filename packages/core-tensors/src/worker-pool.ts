@@ -15,6 +15,17 @@ interface PoolWorker {
   readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
 }
 
+/** The parent's Node flags minus --input-type, which would turn the eval'd worker into an ES module. */
+function workerExecArgv(): string[] {
+  const args: string[] = [];
+  for (let i = 0; i < process.execArgv.length; i++) {
+    const arg = process.execArgv[i]!;
+    if (arg === "--input-type") i++;
+    else if (!arg.startsWith("--input-type=")) args.push(arg);
+  }
+  return args;
+}
+
 /**
  * A fixed set of kernel worker threads, started on first use. Workers are unref'ed while idle so
  * the pool never keeps a process alive, and ref'ed while a job is outstanding so an awaited
@@ -34,7 +45,7 @@ export class KernelWorkerPool {
 
   #spawn(index: number): PoolWorker {
     KernelWorkerPool.#source ??= kernelWorkerSource();
-    const worker = new Worker(KernelWorkerPool.#source, { eval: true, name: `stmerge-kernel-${index}` });
+    const worker = new Worker(KernelWorkerPool.#source, { eval: true, name: `stmerge-kernel-${index}`, execArgv: workerExecArgv() });
     worker.unref();
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.on("message", (message: { id: number; result?: unknown; error?: string }) => {
