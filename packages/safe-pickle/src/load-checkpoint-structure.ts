@@ -124,7 +124,13 @@ async function runPickleInFile(
  */
 async function loadPickleFile(handle: FileHandle, fileSize: number, file: string, limits: LoadLimits, globals: GlobalUse[]): Promise<CheckpointStructure> {
   const violations: PickleViolation[] = [];
-  const first = await runPickleInFile(handle, fileSize, 0, file, limits, { record: "first pickle", globalsSink: globals });
+  const first = await runPickleInFile(handle, fileSize, 0, file, limits, { record: "first pickle", globalsSink: globals }).catch((error: unknown) => {
+    // The first bytes only looked like a pickle opcode; a stream that fails at once is not a pickle.
+    if (error instanceof PickleError && error.code !== "PICKLE_LIMIT" && globals.length === 0) {
+      throw new CheckpointFormatError("CHECKPOINT_UNSUPPORTED_FORMAT", `${file}: unsupported format, not a torch checkpoint or a readable pickle (${error.message.slice(file.length + 2)})`, { file, cause: error });
+    }
+    throw error;
+  });
   violations.push(...first.violations);
   if (first.value !== LEGACY_MAGIC) {
     return { format: "pickle", root: first.value, storages: new Map(), bigEndian: false, globals, violations };

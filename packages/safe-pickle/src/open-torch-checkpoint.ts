@@ -61,6 +61,14 @@ export async function openTorchCheckpoint(path: string, options: LoadOptions = {
     const structure = await loadCheckpointStructure(handle, info.size, path, options);
     if (structure.violations.length > 0) throw new ForbiddenGlobalError(path, structure.violations);
     const tensors = findTensors(structure.root);
+    for (const { path: keys, tensor } of tensors) {
+      // Zero strides (expanded views) are the only way a tensor can be larger than its storage;
+      // refuse ones that would materialize more than the whole file, so a tiny file cannot demand gigabytes.
+      const bytes = tensorElementCount(tensor) * tensor.elementSize;
+      if (bytes > info.size + 65_536) {
+        throw new CheckpointFormatError("PICKLE_TENSOR_EXPANDED", `${path}: tensor ${JSON.stringify(joinTensorPath(keys))} would materialize ${bytes} bytes from a ${info.size}-byte file (expanded view)`, { file: path });
+      }
+    }
     let closed = false;
 
     const readTensor = async (tensor: PyTensor, into?: Uint8Array): Promise<Uint8Array> => {
