@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// Benchmarks for @stmerge/core-tensors (run by `pnpm bench`, or `npm run bench` here; builds first).
+//  1. safetensors read throughput: our reader, tensor by tensor into a reused buffer, vs plain
+//     fs positioned reads of the same byte ranges, on a ~1 GiB file generated under .bench/.
+//  2. F16 -> F32 and F32 -> F16 throughput (elements/s) inline, with 1 and with 2 worker threads.
+// Environment: STMERGE_BENCH_MB (file size, default 1024), STMERGE_BENCH_ELEMENTS (default 32M).
+import { mkdir, open, rm, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors } from "../dist/index.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const benchDir = join(root, ".bench", "core-tensors");
+const fileMB = Number(process.env.STMERGE_BENCH_MB ?? 1024);
+const elements = Number(process.env.STMERGE_BENCH_ELEMENTS ?? 32 * 1024 * 1024);
+const TENSOR_BYTES = 16 * 1024 * 1024;
+const REPEATS = 3;
+
+const fmt = (n, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const rows = [];
+function row(what, method, value, unit) {
+  rows.push([what, method, `${fmt(value, value < 100 ? 1 : 0)} ${unit}`]);
+}
+
+/** Best (shortest) of `repeats` timed runs, in seconds. */
+async function best(repeats, fn) {
+  let min = Infinity;
+  for (let i = 0; i < repeats; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    min = Math.min(min, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  return min;
+}
+
+async function makeFile(path) {
+  const count = Math.max(1, Math.round((fileMB * 1024 * 1024) / TENSOR_BYTES));
+  const descriptors = Array.from({ length: count }, (_, i) => ({ name: `model.layers.${i}.weight`, dtype: "F16", shape: [TENSOR_BYTES / 2 / 4096, 4096], byteLength: TENSOR_BYTES }));
+  const chunk = new Uint8Array(TENSOR_BYTES);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 2654435761) >>> 24;
+  const sink = createSafetensorsWriter(path, { overwrite: true });
+  const seconds = await best(1, async () => {
+    await sink.begin(descriptors, { format: "pt" });
+    for (const d of descriptors) await sink.write(d.name, chunk);
+    await sink.commit();
+  });
+  row("safetensors write", "createSafetensorsWriter (incl. fsync)", (count * TENSOR_BYTES) / 1e6 / seconds, "MB/s");
+}
+
+async function readBenchmarks(path) {
+  const size = (await stat(path)).size;
+  const buffer = new Uint8Array(TENSOR_BYTES);
+  const ours = async () => {
+    const source = await openSafetensors(path);
+    for (const d of source.descriptors) await source.read(d.name, buffer);
+    await source.close();
+  };
+  // The baseline reads the same ranges with plain positioned FileHandle reads.
+  const source = await openSafetensors(path);
+  const ranges = source.descriptors.map((d) => [source.fileOffsetOf(d.name), d.byteLength]);
+  await source.close();
+  const plain = async () => {
+    const handle = await open(path, "r");
+    for (const [position, length] of ranges) {
+      let done = 0;
+      while (done < length) done += (await handle.read(buffer, done, length - done, position + done)).bytesRead;
+    }
+    await handle.close();
+  };
+  await plain(); // warm the page cache so both measure the same thing
+  row("safetensors read (warm cache)", "openSafetensors + read(name, into)", size / 1e6 / (await best(REPEATS, ours)), "MB/s");
+  row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
+}
+
+async function codecBenchmarks() {
+  for (const workers of [0, 1, 2]) {
+    const backend = createCpuKernelBackend({ workers });
+    const values = backend.allocF32(elements);
+    for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
+    const f16 = backend.allocBytes(elements * 2);
+    const out = backend.allocF32(elements);
+    const label = workers === 0 ? "inline (calling thread)" : `${workers} worker thread${workers > 1 ? "s" : ""}`;
+    const ops = [
+      ["F32 -> F16", () => backend.encode(values, "F16", f16)],
+      ["F16 -> F32", () => backend.decode(f16, "F16", out)],
+      ["F32 -> BF16", () => backend.encode(values, "BF16", f16)],
+      ["weightedSum (2 inputs)", () => backend.weightedSum([values, out], [0.3, 0.7], out)],
+    ];
+    // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
+    for (let i = 0; i < 4; i++) for (const [, fn] of ops) await fn();
+    for (const [what, fn] of ops) row(what, label, elements / 1e6 / (await best(REPEATS + 2, fn)), "M elem/s");
+    await backend.close();
+  }
+}
+
+await mkdir(benchDir, { recursive: true });
+const file = join(benchDir, "bench-read.safetensors");
+try {
+  await makeFile(file);
+  await readBenchmarks(file);
+  await codecBenchmarks();
+} finally {
+  await rm(file, { force: true });
+}
+
+const header = ["benchmark", "method", "throughput"];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+const line = (cells) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+process.stdout.write(`core-tensors benchmarks: node ${process.version}, ${availableParallelism()} cores, file ${fmt(fileMB)} MiB, ${fmt(elements)} elements\n`);
+process.stdout.write(`${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${rows.map(line).join("\n")}\n`);
