@@ -1,6 +1,6 @@
 import type { AnyMergeMethod } from "../src/methods/merge-method.js";
 import { randomForKey } from "../src/methods/seeded-random.js";
-import { createInlineKernel } from "./inline-kernel.js";
+import { createCpuKernelBackend } from "@stmerge/core-tensors";
 
 /** Runs a method on small number arrays the way the executor would, returning plain numbers. */
 export async function runMethod(method: AnyMergeMethod, inputs: readonly (readonly number[])[], params: Record<string, unknown> = {}, options: { weights?: number[]; key?: string; seed?: number; shape?: number[] } = {}): Promise<number[]> {
@@ -10,7 +10,7 @@ export async function runMethod(method: AnyMergeMethod, inputs: readonly (readon
   const streams = new Map<number, () => number>();
   const out = await method.merge(
     {
-      kernels: createInlineKernel(),
+      kernels: createCpuKernelBackend({ workers: 0 }),
       key,
       block: "IN01",
       shape: options.shape ?? [n],

@@ -96,10 +96,6 @@ export function parseManifest(text: string, file: string, options: { cwd?: strin
   const outputPath = typeof raw.output === "string" ? raw.output : raw.output?.path ?? DEFAULT_OUTPUT_FILENAME;
   const output = { path: outputPath, resolvedPath: resolve(dir, outputPath) };
 
-  const total = models.reduce((s, m) => s + m.weight, 0);
-  if (raw.merge_method === "weighted_sum" && !raw.merge_params?.normalize && Math.abs(total - 1) > 1e-6) {
-    warnings.push(`weights sum to ${total.toFixed(4)}, not 1 (fine if intended; set merge_params.normalize or pass --normalize to rescale)`);
-  }
   return { file, dir, models, vae, output, raw, text, warnings };
 }
 

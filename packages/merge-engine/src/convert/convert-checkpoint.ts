@@ -1,0 +1,201 @@
+import { unlink } from "node:fs/promises";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import * as zlib from "node:zlib";
+import { createHash } from "node:crypto";
+import {
+  convertDType,
+  createSafetensorsWriter,
+  isFloatDType,
+  openSafetensors,
+  PRECISION_DTYPE,
+  TensorIoError,
+  type DType,
+  type Precision,
+  type ProgressCallback,
+  type TensorDescriptor,
+} from "@stmerge/core-tensors";
+import pkg from "../../package.json" with { type: "json" };
+import { ConvertError } from "./convert-error.js";
+import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
+import { sha256File } from "./hash-file.js";
+import { openStateDict, type ModelFileFormat } from "./open-state-dict.js";
+import { planPruning } from "./prune-rules.js";
+
+export const CONVERTER_NAME = `stmerge-convert ${pkg.version}`;
+
+export interface ConvertOptions {
+  /** Output path; default `<input stem>.safetensors` beside the input. */
+  readonly output?: string;
+  readonly overwrite?: boolean;
+  /** Adaptive pruning (SD checkpoints lose EMA copies and training state); default true. */
+  readonly prune?: boolean;
+  /** `keep` (default) or a float precision every float tensor is cast to. */
+  readonly precision?: "keep" | Precision;
+  readonly onProgress?: ProgressCallback;
+}
+
+export interface ConvertResult {
+  readonly input: string;
+  readonly output: string;
+  readonly sourceFormat: ModelFileFormat;
+  readonly detected: FileFormatReport;
+  readonly wrapperPath: readonly string[];
+  readonly strippedPrefixes: number;
+  readonly tensorsWritten: number;
+  readonly pruned: readonly string[];
+  readonly skippedEntries: readonly string[];
+  readonly inputSha256: string;
+  readonly outputBytes: number;
+  readonly precision: "keep" | Precision;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/** `model.ckpt` → `model.safetensors` beside it. */
+export function defaultConvertOutput(input: string): string {
+  const ext = extname(input);
+  return join(dirname(input), `${basename(input, ext)}.safetensors`);
+}
+
+const digestOf: (bytes: Uint8Array) => string =
+  typeof (zlib as { crc32?: unknown }).crc32 === "function"
+    ? (bytes) => `${bytes.byteLength}:${(zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes)}`
+    : (bytes) => `${bytes.byteLength}:${createHash("sha1").update(bytes).digest("hex")}`;
+
+function targetDType(dtype: DType, precision: "keep" | Precision): DType {
+  if (precision === "keep" || !isFloatDType(dtype) || dtype === "F8_E4M3" || dtype === "F8_E5M2") return dtype;
+  return PRECISION_DTYPE[precision];
+}
+
+/**
+ * Converts a torch checkpoint (read by safe-pickle, nothing executed) or a safetensors file to
+ * safetensors: finds the state dict, strips `module.` prefixes, detects the format, prunes
+ * adaptively, optionally casts precision, streams tensor by tensor into an atomic sink (peak
+ * memory ≈ the largest tensor), then reads the output back and checks every tensor against
+ * what was written from the source before reporting success.
+ */
+export async function convertCheckpoint(input: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  const output = options.output ?? defaultConvertOutput(input);
+  const precision = options.precision ?? "keep";
+  if (resolve(output) === resolve(input)) throw new ConvertError("CONVERT_SAME_PATH", `${input}: output would overwrite the input; choose another -o`, { file: input });
+  const { onProgress } = options;
+
+  const state = await openStateDict(input);
+  let committed = false;
+  try {
+    const detected = detectFileFormat(state.source.descriptors, { wrapperPath: state.wrapperPath });
+    const plan = planPruning(state.source.descriptors.map((d) => d.name), detected.kind, options.prune ?? true);
+    if (plan.kept.length === 0) throw new ConvertError("CONVERT_NOTHING_LEFT", `${input}: pruning would remove every tensor; use --no-prune`, { file: input });
+    const sourceDescriptors = plan.kept.map((name) => state.source.get(name)!);
+    const outDescriptors: TensorDescriptor[] = sourceDescriptors.map((d) => {
+      const dtype = targetDType(d.dtype, precision);
+      return { name: d.name, dtype, shape: d.shape, byteLength: dtype === d.dtype ? d.byteLength : (d.byteLength / sizeOf(d.dtype)) * sizeOf(dtype) };
+    });
+
+    const inputSha256 = await sha256File(input, onProgress);
+    const metadata: Record<string, string> = {
+      format: "pt",
+      "stmerge.source": basename(input),
+      "stmerge.source_sha256": inputSha256,
+      "stmerge.source_format": state.fileFormat,
+      "stmerge.detected_format": detected.kind,
+      "stmerge.converter": CONVERTER_NAME,
+      "stmerge.pruned_tensors": String(plan.pruned.length),
+      "stmerge.precision": precision,
+    };
+    if (detected.architecture && detected.architecture.architecture !== "unknown") metadata["stmerge.architecture"] = detected.architecture.label;
+
+    const sink = createSafetensorsWriter(output, { overwrite: options.overwrite ?? false });
+    const written = new Map<string, string>();
+    const totalBytes = outDescriptors.reduce((n, d) => n + d.byteLength, 0);
+    try {
+      await sink.begin(outDescriptors, metadata);
+      const largest = sourceDescriptors.reduce((n, d) => Math.max(n, d.byteLength), 0);
+      // One reusable read buffer sized to the largest tensor bounds peak memory.
+      const buffer = new Uint8Array(largest);
+      let done = 0;
+      for (let i = 0; i < sourceDescriptors.length; i++) {
+        const from = sourceDescriptors[i]!;
+        const to = outDescriptors[i]!;
+        const raw = await state.source.read(from.name, buffer);
+        const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
+        written.set(to.name, digestOf(bytes));
+        await sink.write(to.name, bytes);
+        done += to.byteLength;
+        onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: outDescriptors.length });
+      }
+      await sink.commit();
+      committed = true;
+    } catch (error) {
+      await sink.abort();
+      throw error;
+    }
+
+    const outputBytes = await verifyWritten(output, outDescriptors, metadata, written, onProgress).catch(async (error: unknown) => {
+      await unlink(output).catch(() => undefined);
+      throw error;
+    });
+    return {
+      input,
+      output,
+      sourceFormat: state.fileFormat,
+      detected,
+      wrapperPath: state.wrapperPath,
+      strippedPrefixes: state.strippedPrefixes,
+      tensorsWritten: outDescriptors.length,
+      pruned: plan.pruned,
+      skippedEntries: state.skipped,
+      inputSha256,
+      outputBytes,
+      precision,
+      metadata,
+    };
+  } catch (error) {
+    if (committed) await unlink(output).catch(() => undefined);
+    throw error;
+  } finally {
+    await state.close();
+  }
+}
+
+function sizeOf(dtype: DType): number {
+  return { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1 }[dtype];
+}
+
+/** Re-reads the committed output with the strict safetensors reader and compares every tensor's header and bytes with what was written. */
+async function verifyWritten(
+  output: string,
+  expected: readonly TensorDescriptor[],
+  metadata: Readonly<Record<string, string>>,
+  written: ReadonlyMap<string, string>,
+  onProgress: ProgressCallback | undefined,
+): Promise<number> {
+  const fail = (problem: string): never => {
+    throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output does not match the source (${problem}); output removed`, { file: output });
+  };
+  const source = await openSafetensors(output);
+  try {
+    if (source.descriptors.length !== expected.length) fail(`${source.descriptors.length} tensors instead of ${expected.length}`);
+    for (const [k, v] of Object.entries(metadata)) if (source.metadata[k] !== v) fail(`metadata ${k} differs`);
+    const largest = expected.reduce((n, d) => Math.max(n, d.byteLength), 0);
+    const buffer = new Uint8Array(largest);
+    const total = expected.reduce((n, d) => n + d.byteLength, 0);
+    let done = 0;
+    for (const d of expected) {
+      const got = source.get(d.name);
+      if (!got) return fail(`tensor ${JSON.stringify(d.name)} is missing`);
+      if (got.dtype !== d.dtype || JSON.stringify(got.shape) !== JSON.stringify(d.shape)) fail(`tensor ${JSON.stringify(d.name)} has ${got.dtype} ${JSON.stringify(got.shape)}`);
+      const bytes = await source.read(d.name, buffer);
+      if (digestOf(bytes) !== written.get(d.name)) fail(`tensor ${JSON.stringify(d.name)} has different bytes`);
+      done += d.byteLength;
+      onProgress?.({ phase: "verify", bytesDone: done, bytesTotal: total, tensor: d.name });
+    }
+    return source.fileSize;
+  } catch (error) {
+    if (error instanceof ConvertError) throw error;
+    throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output could not be read back (${(error as Error).message}); output removed`, { file: output, cause: error });
+  } finally {
+    await source.close();
+  }
+}
+
+export { TensorIoError };

@@ -1,0 +1,76 @@
+import { open } from "node:fs/promises";
+import { openSafetensors, TensorIoError, type TensorSource } from "@stmerge/core-tensors";
+import { openTorchCheckpoint, type CheckpointFormat, type TorchCheckpoint } from "@stmerge/safe-pickle";
+import { ConvertError } from "./convert-error.js";
+import { findStateDict } from "./find-state-dict.js";
+import { stripDataParallelPrefixes } from "./strip-prefixes.js";
+
+export type ModelFileFormat = CheckpointFormat | "safetensors";
+
+/** A model file's state dict as a `TensorSource`, whichever container it came in. */
+export interface StateDictSource {
+  readonly source: TensorSource;
+  readonly fileFormat: ModelFileFormat;
+  /** Wrapper keys followed to reach the state dict (`state_dict`, `params_ema`, ...). */
+  readonly wrapperPath: readonly string[];
+  /** Non-tensor entries left out of the state dict. */
+  readonly skipped: readonly string[];
+  /** Keys whose DataParallel `module.` prefix was removed. */
+  readonly strippedPrefixes: number;
+  /** The opened checkpoint, for torch files. */
+  readonly checkpoint: TorchCheckpoint | undefined;
+  close(): Promise<void>;
+}
+
+/** True when the file starts like a safetensors file (u64 header length, then `{`). */
+export async function looksLikeSafetensors(path: string): Promise<boolean> {
+  let handle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${e.code === "ENOENT" ? "no such file" : (e.code ?? e.message)}`, { file: path, cause: error });
+  }
+  try {
+    const head = new Uint8Array(9);
+    const { bytesRead } = await handle.read(head, 0, 9, 0);
+    if (bytesRead < 9 || head[8] !== 0x7b) return false;
+    const length = new DataView(head.buffer).getBigUint64(0, true);
+    return length > 1n && length < 100_000_000n;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Opens a safetensors file as is, or a torch checkpoint through safe-pickle (never executing
+ * anything), then finds its state dict and strips DataParallel prefixes.
+ */
+export async function openStateDict(path: string): Promise<StateDictSource> {
+  if (await looksLikeSafetensors(path)) {
+    const source = await openSafetensors(path);
+    return { source, fileFormat: "safetensors", wrapperPath: [], skipped: [], strippedPrefixes: 0, checkpoint: undefined, close: () => source.close() };
+  }
+  const checkpoint = await openTorchCheckpoint(path);
+  try {
+    const found = findStateDict(checkpoint.root);
+    if (found.tensors.length === 0) {
+      throw new ConvertError("CONVERT_NO_STATE_DICT", `${path}: no tensors found (looked for ${["state_dict", "params_ema", "params", "model", "module", "string_to_param"].join(", ")} and a bare dict)`, { file: path });
+    }
+    const stripped = stripDataParallelPrefixes(found.tensors.map((t) => t.name));
+    const tensors = found.tensors.map((t, i) => ({ name: stripped[i]!.name, tensor: t.tensor }));
+    const source = checkpoint.createSource(tensors);
+    return {
+      source,
+      fileFormat: checkpoint.format,
+      wrapperPath: found.wrapperPath,
+      skipped: found.skipped,
+      strippedPrefixes: stripped.filter((s) => s.name !== s.original).length,
+      checkpoint,
+      close: () => checkpoint.close(),
+    };
+  } catch (error) {
+    await checkpoint.close();
+    throw error;
+  }
+}

@@ -1,0 +1,252 @@
+import { isFloatDType, PRECISION_DTYPE, shapeElementCount, dtypeSize, type DType, type TensorDescriptor } from "@stmerge/core-tensors";
+import { MergeError } from "../merge-error.js";
+import type { AnyMergeMethod } from "../methods/merge-method.js";
+import { blockMapFor, blockOfKey, type BlockOptions } from "../models/block-maps.js";
+import { detectArchitecture, type ArchitectureReport } from "../models/detect-architecture.js";
+import { isCopyFromFirstKey, shouldPruneKey } from "../models/key-rules.js";
+import { countUpBlocks, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
+import type { BlockSummary, MergePlan, PlanEntry, PlanModel } from "./merge-plan.js";
+
+export interface MergePlanInput {
+  /** Display name (file name). */
+  readonly name: string;
+  readonly path: string;
+  readonly descriptors: readonly TensorDescriptor[];
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly weight: number;
+  /** Per-block weights overriding `weight` (`VAE` falls back to `BASE`). */
+  readonly blockWeights?: Readonly<Record<string, number>>;
+  readonly sha256?: string | undefined;
+}
+
+export interface MergePlanOptions {
+  readonly method: AnyMergeMethod;
+  /** Method parameters before validation (defaults filled in by the method's schema). */
+  readonly params?: Readonly<Record<string, unknown>>;
+  /** Per-block values of block-wise method parameters: `{ alpha: { OUT03: 0.8 } }`. */
+  readonly blockParams?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly outputPrecision?: "match" | "fp16" | "bf16" | "fp32";
+  /** Adaptive pruning of the output (default true). */
+  readonly prune?: boolean;
+  /** A standalone VAE to bake in. */
+  readonly vae?: { readonly path: string; readonly descriptors: readonly TensorDescriptor[] };
+  readonly timeEmbedBlock?: BlockOptions["timeEmbedBlock"];
+  /** Working-buffer budget that sets the chunk size of element-wise methods (default 512 MiB). */
+  readonly memoryBudgetBytes?: number;
+  readonly seed?: number;
+}
+
+const MIN_CHUNK_ELEMENTS = 1 << 16;
+export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
+
+const fmtShape = (s: readonly number[]) => `[${s.join(", ")}]`;
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * Validates the inputs from their headers alone (no tensor is read) and plans every output key.
+ * Missing-key rule: the output has the first model's keys; a key some later models lack is
+ * merged over the models that have it (weights rescaled to keep their total), or copied from
+ * the first model when the method needs every input (fixed roles such as A/B/C) or too few
+ * models have it. Keys only later models have are left out and listed in `onlyInLaterModels`.
+ */
+export function buildMergePlan(inputs: readonly MergePlanInput[], options: MergePlanOptions): MergePlan {
+  const { method } = options;
+  if (inputs.length === 0) throw new MergeError("MERGE_NO_INPUTS", "no models to merge");
+  const first = inputs[0]!;
+  if (inputs.length < method.arity.min || (method.arity.max !== undefined && inputs.length > method.arity.max)) {
+    const want = method.arity.max === undefined ? `at least ${method.arity.min}` : method.arity.min === method.arity.max ? `exactly ${method.arity.min}` : `${method.arity.min} to ${method.arity.max}`;
+    throw new MergeError("MERGE_ARITY", `${method.name} needs ${want} models${method.inputRoles ? ` (${method.inputRoles.join(", ")})` : ""}, the manifest has ${inputs.length}`, { file: first.path });
+  }
+  const parsedParams = method.params.safeParse(options.params ?? {});
+  if (!parsedParams.success) {
+    const issue = parsedParams.error.issues[0];
+    throw new MergeError("MERGE_BAD_PARAMS", `${method.name}: parameter ${issue?.path.join(".") || "(all)"}: ${issue?.message ?? "invalid"}`);
+  }
+  const params = parsedParams.data as Record<string, unknown>;
+  const warnings: string[] = [];
+
+  // Architecture: every input must be the same family (unknown files are checked by shapes only).
+  const reports: ArchitectureReport[] = inputs.map((i) => detectArchitecture(i.descriptors, { filename: i.path, metadata: i.metadata }));
+  const primary = reports[0]!;
+  for (let i = 1; i < inputs.length; i++) {
+    const r = reports[i]!;
+    if (primary.architecture !== "unknown" && r.architecture !== "unknown" && r.architecture !== primary.architecture) {
+      throw new MergeError("MERGE_ARCHITECTURE_MISMATCH", `${inputs[i]!.path}: is ${r.label} (${r.architecture}), but ${first.path} is ${primary.label} (${primary.architecture})`, { file: inputs[i]!.path });
+    }
+  }
+
+  // Shapes: every key shared with the first model must have its shape; the first mismatch is named.
+  const byName = inputs.map((i) => new Map(i.descriptors.map((d) => [d.name, d])));
+  for (const d of first.descriptors) {
+    for (let i = 1; i < inputs.length; i++) {
+      const other = byName[i]!.get(d.name);
+      if (other && !sameShape(other.shape, d.shape)) {
+        throw new MergeError("MERGE_SHAPE_MISMATCH", `${d.name}: ${first.path} has shape ${fmtShape(d.shape)}, ${inputs[i]!.path} has ${fmtShape(other.shape)}`, { file: inputs[i]!.path, details: { key: d.name } });
+      }
+    }
+  }
+
+  // Block names given by the user must exist for this architecture.
+  const map = blockMapFor(primary.architecture);
+  const known = new Set(map.blocks);
+  const checkBlocks = (values: Readonly<Record<string, number>> | undefined, where: string) => {
+    for (const b of Object.keys(values ?? {})) {
+      if (!known.has(b)) throw new MergeError("MERGE_UNKNOWN_BLOCK", `${where}: block ${b} does not exist for ${primary.label} (blocks: ${map.blocks.join(" ")})`);
+    }
+  };
+  inputs.forEach((i) => checkBlocks(i.blockWeights, i.path));
+  for (const [param, values] of Object.entries(options.blockParams ?? {})) {
+    if (!(method.blockParams as readonly string[]).includes(param)) {
+      throw new MergeError("MERGE_BAD_BLOCK_PARAM", `${method.name}: parameter ${JSON.stringify(param)} cannot vary by block (block-wise: ${method.blockParams.join(", ") || "none"})`);
+    }
+    checkBlocks(values, `block_params.${param}`);
+  }
+
+  const normalize = method.name === "weighted_sum" && params.normalize === true;
+  if (method.name === "weighted_sum" && !normalize) {
+    const total = inputs.reduce((s, i) => s + i.weight, 0);
+    if (Math.abs(total - 1) > 1e-6) warnings.push(`weights sum to ${total.toFixed(4)}, not 1 (used as given; --normalize rescales them)`);
+  }
+
+  const blockValue = (values: Readonly<Record<string, number>> | undefined, block: string): number | undefined => values?.[block] ?? (block === "VAE" ? values?.BASE : undefined);
+  const weightsFor = (block: string) => inputs.map((i) => blockValue(i.blockWeights, block) ?? i.weight);
+  const paramsFor = (block: string) => {
+    const resolved: Record<string, unknown> = { ...params };
+    for (const [p, values] of Object.entries(options.blockParams ?? {})) {
+      const v = blockValue(values, block);
+      if (v !== undefined) resolved[p] = v;
+    }
+    return resolved;
+  };
+
+  const precision = options.outputPrecision ?? "match";
+  const outDtypeFor = (dtype: DType): DType => (!isFloatDType(dtype) || precision === "match" ? dtype : PRECISION_DTYPE[precision]);
+  const prune = options.prune ?? true;
+  const blockOptions: BlockOptions = options.timeEmbedBlock ? { timeEmbedBlock: options.timeEmbedBlock } : {};
+
+  // VAE baking: map each VAE key to the model's naming and check its shape.
+  const vaeTargets = new Map<string, { sourceKey: string; descriptor: TensorDescriptor }>();
+  if (options.vae) {
+    const vaePrefix = primary.layout === "comfyui" || primary.layout === "flux" ? "vae." : "first_stage_model.";
+    const upBlocks = countUpBlocks(options.vae.descriptors.map((d) => d.name));
+    const modelHasVae = first.descriptors.some((d) => d.name.startsWith(vaePrefix));
+    for (const d of options.vae.descriptors) {
+      const target = vaePrefix + vaeKeyToLdm(d.name, upBlocks);
+      const existing = byName[0]!.get(target);
+      if (modelHasVae && !existing) throw new MergeError("MERGE_VAE_MISMATCH", `${options.vae.path}: VAE key ${d.name} (as ${target}) does not exist in ${first.path}`, { file: options.vae.path });
+      if (existing && !shapesCompatibleIgnoringTrailingOnes(existing.shape, d.shape)) {
+        throw new MergeError("MERGE_VAE_MISMATCH", `${target}: ${first.path} has shape ${fmtShape(existing.shape)}, VAE ${options.vae.path} has ${fmtShape(d.shape)}`, { file: options.vae.path });
+      }
+      vaeTargets.set(target, { sourceKey: d.name, descriptor: d });
+    }
+  }
+
+  const entries: PlanEntry[] = [];
+  const pruned: string[] = [];
+  const fixedRoles = method.arity.max !== undefined;
+  const names = inputs.map((i) => i.name);
+  for (const d of first.descriptors) {
+    if (prune && shouldPruneKey(d.name, primary.layout)) {
+      pruned.push(d.name);
+      continue;
+    }
+    const block = blockOfKey(map, d.name, blockOptions);
+    const vae = vaeTargets.get(d.name);
+    if (vae) {
+      const dtype = precision === "match" ? d.dtype : outDtypeFor(vae.descriptor.dtype);
+      entries.push(entry(d.name, "vae", block, [], [], {}, vae.sourceKey, d.shape, dtype, "baked from VAE"));
+      vaeTargets.delete(d.name);
+      continue;
+    }
+    const outDtype = outDtypeFor(d.dtype);
+    if (!isFloatDType(d.dtype) || isCopyFromFirstKey(d.name)) {
+      entries.push(entry(d.name, "copy", block, [0], [1], {}, d.name, d.shape, outDtype, isFloatDType(d.dtype) ? "index/schedule key: copied, never averaged" : `${d.dtype}: non-float, copied`));
+      continue;
+    }
+    const present = inputs.map((_, i) => i).filter((i) => byName[i]!.has(d.name));
+    const missing = inputs.map((_, i) => i).filter((i) => !byName[i]!.has(d.name));
+    if (present.length === 1 && inputs.length > 1) {
+      entries.push(entry(d.name, "copy", block, [0], [1], {}, d.name, d.shape, outDtype, `only in ${names[0]}: copied`));
+      continue;
+    }
+    if (missing.length > 0 && (fixedRoles || present.length < method.arity.min)) {
+      entries.push(entry(d.name, "copy", block, [0], [1], {}, d.name, d.shape, outDtype, `missing in ${missing.map((i) => names[i]).join(", ")}: copied from ${names[0]}`));
+      continue;
+    }
+    const all = weightsFor(block);
+    let weights = present.map((i) => all[i]!);
+    let note: string | undefined;
+    if (missing.length > 0) {
+      const totalAll = all.reduce((s, w) => s + w, 0);
+      const totalPresent = weights.reduce((s, w) => s + w, 0);
+      if (method.usesWeights && totalPresent !== 0) weights = weights.map((w) => (w * totalAll) / totalPresent);
+      note = `missing in ${missing.map((i) => names[i]).join(", ")}: merged over ${present.length} models`;
+    }
+    if (normalize) {
+      const total = weights.reduce((s, w) => s + w, 0);
+      if (total !== 0) weights = weights.map((w) => w / total);
+    }
+    entries.push(entry(d.name, "merge", block, present, weights, paramsFor(block), d.name, d.shape, outDtype, note));
+  }
+  // VAE keys the model lacks are added (a model saved without its VAE).
+  for (const [target, { sourceKey, descriptor }] of vaeTargets) {
+    entries.push(entry(target, "vae", blockOfKey(map, target, blockOptions), [], [], {}, sourceKey, descriptor.shape, outDtypeFor(descriptor.dtype), "added from VAE"));
+  }
+
+  const firstNames = byName[0]!;
+  const onlyInLaterModels = [...new Set(inputs.slice(1).flatMap((i) => i.descriptors.map((d) => d.name)).filter((n) => !firstNames.has(n)))];
+  if (onlyInLaterModels.length) warnings.push(`${onlyInLaterModels.length} keys exist only in later models and are left out (the output has ${names[0]}'s keys)`);
+
+  // Buffers: per element, each input's bytes and F32 copy, the F32 result and its encoding.
+  const inSize = Math.max(...inputs.flatMap((i) => i.descriptors.map((d) => dtypeSize(d.dtype))), 1);
+  const outSize = Math.max(...entries.map((e) => dtypeSize(e.outDtype)), 1);
+  const perElement = inputs.length * (inSize + 4) + 4 + outSize;
+  const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET;
+  const chunkElements = Math.max(MIN_CHUNK_ELEMENTS, Math.floor(budget / perElement));
+  let estimatedPeakBytes = 0;
+  for (const e of entries) {
+    const n = shapeElementCount(e.shape);
+    const k = Math.max(e.inputs.length, 1);
+    const elements = e.action === "merge" && !method.elementwise ? n : Math.min(n, chunkElements);
+    estimatedPeakBytes = Math.max(estimatedPeakBytes, elements * (k * (inSize + 4) + 4 + outSize));
+  }
+
+  const models: PlanModel[] = inputs.map((i, index) => ({ index, path: i.path, name: i.name, weight: i.weight, sha256: i.sha256, architecture: reports[index]! }));
+  return {
+    method: method.name,
+    params,
+    architecture: primary,
+    models,
+    vaePath: options.vae?.path,
+    entries,
+    blocks: summarizeBlocks(map.blocks, entries, weightsFor, paramsFor, method.blockParams as readonly string[]),
+    outputPrecision: precision,
+    pruned,
+    onlyInLaterModels,
+    outputBytes: entries.reduce((s, e) => s + e.byteLength, 0),
+    estimatedPeakBytes,
+    chunkElements,
+    seed: options.seed ?? 0,
+    warnings,
+  };
+}
+
+function entry(key: string, action: PlanEntry["action"], block: string, inputs: number[], weights: number[], params: Record<string, unknown>, sourceKey: string, shape: readonly number[], outDtype: DType, note: string | undefined): PlanEntry {
+  return { key, action, block, inputs, weights, params, sourceKey, shape, outDtype, byteLength: shapeElementCount(shape) * dtypeSize(outDtype), note };
+}
+
+function summarizeBlocks(order: readonly string[], entries: readonly PlanEntry[], weightsFor: (b: string) => number[], paramsFor: (b: string) => Record<string, unknown>, blockParams: readonly string[]): BlockSummary[] {
+  const stats = new Map<string, { tensors: number; bytes: number }>();
+  for (const e of entries) {
+    const s = stats.get(e.block) ?? { tensors: 0, bytes: 0 };
+    s.tensors++;
+    s.bytes += e.byteLength;
+    stats.set(e.block, s);
+  }
+  return order
+    .filter((b) => stats.has(b))
+    .map((block) => {
+      const p = paramsFor(block);
+      return { block, ...stats.get(block)!, weights: weightsFor(block), params: Object.fromEntries(blockParams.map((k) => [k, p[k]])) };
+    });
+}

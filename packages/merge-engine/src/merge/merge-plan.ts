@@ -1,0 +1,80 @@
+import type { DType, TensorDescriptor } from "@stmerge/core-tensors";
+import type { ArchitectureReport } from "../models/detect-architecture.js";
+
+/** What the executor does for one output key. */
+export type PlanAction =
+  /** Run the method on the listed models' tensors. */
+  | "merge"
+  /** Copy (and cast when dtypes differ) the tensor of one model. */
+  | "copy"
+  /** Take the tensor from the standalone VAE file. */
+  | "vae";
+
+export interface PlanEntry {
+  readonly key: string;
+  readonly action: PlanAction;
+  readonly block: string;
+  /** Indices of the models read for this key (for copy: the one model copied). */
+  readonly inputs: readonly number[];
+  /** Weight of each input, resolved for the block (and rescaled when models lack the key). */
+  readonly weights: readonly number[];
+  /** Method parameters resolved for the block. */
+  readonly params: Readonly<Record<string, unknown>>;
+  /** For "vae": the key in the VAE file. */
+  readonly sourceKey: string;
+  readonly shape: readonly number[];
+  readonly outDtype: DType;
+  readonly byteLength: number;
+  /** Why a key is copied or merged from fewer models (for --dry-run and tests). */
+  readonly note: string | undefined;
+}
+
+export interface PlanModel {
+  readonly index: number;
+  readonly path: string;
+  readonly name: string;
+  readonly weight: number;
+  readonly sha256: string | undefined;
+  readonly architecture: ArchitectureReport;
+}
+
+export interface BlockSummary {
+  readonly block: string;
+  readonly tensors: number;
+  readonly bytes: number;
+  /** Weight per model for this block (the value most of its keys use). */
+  readonly weights: readonly number[];
+  readonly params: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A merge plan is data: every output key with its action, inputs, resolved weights and
+ * parameters, and output dtype. `--dry-run` prints it, the output's metadata records it, the
+ * executor follows it.
+ */
+export interface MergePlan {
+  readonly method: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly architecture: ArchitectureReport;
+  readonly models: readonly PlanModel[];
+  readonly vaePath: string | undefined;
+  readonly entries: readonly PlanEntry[];
+  readonly blocks: readonly BlockSummary[];
+  readonly outputPrecision: "match" | "fp16" | "bf16" | "fp32";
+  /** Keys removed by pruning. */
+  readonly pruned: readonly string[];
+  /** Keys present only in models other than the first (left out, see the missing-key rule). */
+  readonly onlyInLaterModels: readonly string[];
+  readonly outputBytes: number;
+  /** Upper bound of the executor's working buffers. */
+  readonly estimatedPeakBytes: number;
+  /** Element count per chunk for element-wise methods. */
+  readonly chunkElements: number;
+  readonly seed: number;
+  readonly warnings: readonly string[];
+}
+
+/** The output descriptors of a plan, in write order. */
+export function planDescriptors(plan: MergePlan): TensorDescriptor[] {
+  return plan.entries.map((e) => ({ name: e.key, dtype: e.outDtype, shape: e.shape, byteLength: e.byteLength }));
+}

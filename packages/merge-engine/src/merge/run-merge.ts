@@ -1,0 +1,144 @@
+import { existsSync, statSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { createSafetensorsWriter, openSafetensors, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import type { LoadedManifest } from "../manifest/load-manifest.js";
+import { MergeError } from "../merge-error.js";
+import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
+import { createMethodRegistry, type MethodRegistry } from "../methods/method-registry.js";
+import { buildMergePlan } from "./build-merge-plan.js";
+import { executeMergePlan } from "./execute-merge-plan.js";
+import { buildMergeMetadata } from "./merge-metadata.js";
+import type { MergePlan } from "./merge-plan.js";
+
+/** Command-line settings that override the manifest for this run (the manifest file is never rewritten). */
+export interface MergeOverrides {
+  readonly overwrite?: boolean | undefined;
+  readonly prune?: boolean | undefined;
+  readonly mergeMethod?: string | undefined;
+  readonly normalize?: boolean | undefined;
+  readonly outputPrecision?: "match" | "fp16" | "bf16" | "fp32" | undefined;
+  readonly consensusExponent?: number | undefined;
+  readonly seed?: number | undefined;
+  readonly output?: string | undefined;
+  readonly device?: string | undefined;
+}
+
+export interface RunMergeOptions {
+  /** Needed unless `dryRun`; the CLI creates it from `--device`. */
+  readonly kernels?: KernelBackend | undefined;
+  readonly overrides?: MergeOverrides;
+  readonly registry?: MethodRegistry;
+  /** Extra plugin modules (e.g. `--plugin`), resolved from the current folder. */
+  readonly plugins?: readonly string[];
+  /** SHA-256 of files by absolute path (the CLI gets them from the cache); manifest hashes are used otherwise. */
+  readonly hashes?: ReadonlyMap<string, string>;
+  /** Opens an input by path (headers only); default: safetensors. The CLI adds legacy checkpoints. */
+  readonly openSource?: (path: string) => Promise<TensorSource>;
+  readonly dryRun?: boolean;
+  readonly onProgress?: ProgressCallback;
+  readonly toolVersion?: string;
+  readonly memoryBudgetBytes?: number;
+  readonly timestamp?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface RunMergeResult {
+  readonly plan: MergePlan;
+  readonly outputPath: string;
+  readonly dryRun: boolean;
+  readonly warnings: readonly string[];
+  readonly bytesWritten: number;
+  /** The manifest as run (overrides applied), also stored in the output's metadata. */
+  readonly effectiveManifest: Record<string, unknown>;
+}
+
+/**
+ * Runs a manifest: loads plugins, opens every input (headers only), validates and plans, then,
+ * unless `dryRun`, streams the merge into a temp file renamed onto the output on success.
+ */
+export async function runMerge(manifest: LoadedManifest, options: RunMergeOptions = {}): Promise<RunMergeResult> {
+  const o = options.overrides ?? {};
+  const raw = manifest.raw;
+  const registry = options.registry ?? createMethodRegistry();
+  for (const spec of raw.plugins ?? []) for (const m of await loadMergeMethodPlugin(spec, manifest.dir)) if (!registry.has(m.name)) registry.register(m);
+  for (const spec of options.plugins ?? []) for (const m of await loadMergeMethodPlugin(spec, process.cwd())) if (!registry.has(m.name)) registry.register(m);
+
+  const method = registry.get(o.mergeMethod ?? raw.merge_method);
+  const params: Record<string, unknown> = { ...(raw.merge_params ?? {}) };
+  if (method.name === "consensus" && params.exponent === undefined) params.exponent = o.consensusExponent ?? raw.consensus_exponent;
+  if (o.normalize) params.normalize = true;
+  const seed = o.seed ?? raw.seed ?? 0;
+  if (method.name === "dare" && params.seed === undefined) params.seed = seed;
+  const overwrite = o.overwrite ?? raw.overwrite;
+  const prune = o.prune ?? raw.prune;
+  const outputPrecision = o.outputPrecision ?? raw.output_precision;
+  const outputPath = o.output ? resolve(o.output) : manifest.output.resolvedPath;
+
+  const effectiveManifest: Record<string, unknown> = {
+    ...raw,
+    merge_method: method.name,
+    merge_params: params,
+    prune,
+    overwrite,
+    output_precision: outputPrecision,
+    ...(o.device ? { device: o.device } : {}),
+    ...(o.output ? { output: { path: o.output } } : {}),
+    ...(method.name === "dare" ? { seed } : {}),
+  };
+
+  const inputPaths = manifest.models.map((m) => m.resolvedPath);
+  if (inputPaths.includes(outputPath) || manifest.vae?.resolvedPath === outputPath) {
+    throw new MergeError("MERGE_OUTPUT_IS_INPUT", `${outputPath}: the output would replace one of the inputs`, { file: outputPath });
+  }
+  if (!existsSync(dirname(outputPath)) || !statSync(dirname(outputPath)).isDirectory()) {
+    throw new MergeError("MERGE_OUTPUT_DIR_MISSING", `${outputPath}: output folder ${dirname(outputPath)} does not exist`, { file: outputPath });
+  }
+  if (!overwrite && existsSync(outputPath)) throw new MergeError("MERGE_OUTPUT_EXISTS", `${outputPath}: output already exists (use --overwrite to replace it)`, { file: outputPath });
+
+  const open = options.openSource ?? openSafetensors;
+  const sources: TensorSource[] = [];
+  let vaeSource: TensorSource | undefined;
+  try {
+    for (const p of inputPaths) sources.push(await open(p));
+    if (manifest.vae) vaeSource = await open(manifest.vae.resolvedPath);
+    const sha = (path: string, given: string | undefined) => options.hashes?.get(path) ?? given;
+    const plan = buildMergePlan(
+      manifest.models.map((m, i) => ({
+        name: basename(m.resolvedPath),
+        path: m.resolvedPath,
+        descriptors: sources[i]!.descriptors,
+        metadata: sources[i]!.metadata,
+        weight: m.weight,
+        blockWeights: m.blockWeights,
+        sha256: sha(m.resolvedPath, m.sha256),
+      })),
+      {
+        method,
+        params,
+        ...(raw.block_params ? { blockParams: raw.block_params } : {}),
+        outputPrecision,
+        prune,
+        ...(vaeSource ? { vae: { path: vaeSource.path, descriptors: vaeSource.descriptors } } : {}),
+        ...(raw.time_embed_block ? { timeEmbedBlock: raw.time_embed_block } : {}),
+        ...(options.memoryBudgetBytes ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+        seed,
+      },
+    );
+    const warnings = [...manifest.warnings, ...plan.warnings];
+    if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, effectiveManifest };
+    if (!options.kernels) throw new MergeError("MERGE_NO_KERNELS", "a kernel backend is needed to run a merge");
+
+    const metadata = buildMergeMetadata(plan, {
+      parentMetadata: sources.map((s) => s.metadata),
+      manifest: effectiveManifest,
+      vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: sha(manifest.vae.resolvedPath, manifest.vae.sha256) } : undefined,
+      toolVersion: options.toolVersion ?? "0.1.0",
+      ...(options.timestamp ? { timestamp: options.timestamp } : {}),
+    });
+    const sink = createSafetensorsWriter(outputPath, { overwrite });
+    const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal });
+    return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, effectiveManifest };
+  } finally {
+    await Promise.all([...sources, ...(vaeSource ? [vaeSource] : [])].map((s) => s.close().catch(() => undefined)));
+  }
+}
