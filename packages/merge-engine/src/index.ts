@@ -23,3 +23,4 @@ export * from "./merge/build-merge-plan.js";
 export * from "./merge/execute-merge-plan.js";
 export * from "./merge/merge-metadata.js";
 export * from "./merge/run-merge.js";
+export * from "./convert/index.js";

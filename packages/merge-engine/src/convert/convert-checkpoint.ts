@@ -8,7 +8,7 @@ import {
   isFloatDType,
   openSafetensors,
   PRECISION_DTYPE,
-  TensorIoError,
+  DTYPE_SIZE,
   type DType,
   type Precision,
   type ProgressCallback,
@@ -88,7 +88,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     const sourceDescriptors = plan.kept.map((name) => state.source.get(name)!);
     const outDescriptors: TensorDescriptor[] = sourceDescriptors.map((d) => {
       const dtype = targetDType(d.dtype, precision);
-      return { name: d.name, dtype, shape: d.shape, byteLength: dtype === d.dtype ? d.byteLength : (d.byteLength / sizeOf(d.dtype)) * sizeOf(dtype) };
+      return { name: d.name, dtype, shape: d.shape, byteLength: dtype === d.dtype ? d.byteLength : (d.byteLength / DTYPE_SIZE[d.dtype]) * DTYPE_SIZE[dtype] };
     });
 
     const inputSha256 = await sha256File(input, onProgress);
@@ -157,10 +157,6 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
   }
 }
 
-function sizeOf(dtype: DType): number {
-  return { F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1, I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1 }[dtype];
-}
-
 /** Re-reads the committed output with the strict safetensors reader and compares every tensor's header and bytes with what was written. */
 async function verifyWritten(
   output: string,
@@ -197,5 +193,3 @@ async function verifyWritten(
     await source.close();
   }
 }
-
-export { TensorIoError };

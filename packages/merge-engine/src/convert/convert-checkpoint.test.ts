@@ -1,0 +1,161 @@
+import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeToF32, isStmergeError, openSafetensors } from "@stmerge/core-tensors";
+import { convertCheckpoint, defaultConvertOutput } from "./convert-checkpoint.js";
+import { verifyConversion } from "./verify-models.js";
+
+/** Real torch checkpoints written by tools/fixtures/torch_checkpoints.py (owned by safe-pickle's tests). */
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");
+
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "convert-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function staged(name: string): Promise<string> {
+  const path = join(dir, `${Math.random().toString(36).slice(2)}-${name}`);
+  await copyFile(join(FIXTURES, name), path);
+  return path;
+}
+
+describe("convertCheckpoint", () => {
+  it("converts a lightning SD checkpoint: state_dict found, EMA and schedule pruned, provenance written", async () => {
+    const input = await staged("sd_lightning.ckpt");
+    const result = await convertCheckpoint(input);
+    expect(result.output).toBe(defaultConvertOutput(input));
+    expect(result.detected.kind).toBe("sd-checkpoint");
+    expect(result.wrapperPath).toEqual(["state_dict"]);
+    expect(result.pruned).toEqual(expect.arrayContaining(["model_ema.decay", "model_ema.num_updates", "betas", "alphas_cumprod"]));
+    const out = await openSafetensors(result.output);
+    expect(out.descriptors.map((d) => d.name).sort()).toEqual([
+      "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight",
+      "first_stage_model.decoder.conv_out.weight",
+      "model.diffusion_model.input_blocks.0.0.bias",
+      "model.diffusion_model.input_blocks.0.0.weight",
+      "model.diffusion_model.out.2.weight",
+    ]);
+    expect(out.metadata["stmerge.source"]).toBe(input.split("/").pop());
+    expect(out.metadata["stmerge.source_sha256"]).toMatch(/^[0-9a-f]{64}$/);
+    expect(out.metadata["stmerge.source_format"]).toBe("torch-zip");
+    expect(out.metadata["stmerge.detected_format"]).toBe("sd-checkpoint");
+    expect(out.metadata["stmerge.converter"]).toMatch(/^stmerge-convert \d/);
+    await out.close();
+    const report = await verifyConversion(input, result.output);
+    expect(report.ok).toBe(true);
+    expect(report.counts.identical).toBe(5);
+    expect(report.counts.pruned).toBe(5);
+  });
+
+  it("--no-prune keeps everything; legacy format reads the same", async () => {
+    const input = await staged("sd_lightning_legacy.ckpt");
+    const result = await convertCheckpoint(input, { prune: false });
+    expect(result.sourceFormat).toBe("torch-legacy");
+    expect(result.tensorsWritten).toBe(10);
+    expect((await verifyConversion(input, result.output)).ok).toBe(true);
+  });
+
+  it("strips DataParallel prefixes under a `model` wrapper", async () => {
+    const input = await staged("dataparallel.pth");
+    const result = await convertCheckpoint(input);
+    expect(result.strippedPrefixes).toBe(5);
+    expect(result.wrapperPath).toEqual(["model"]);
+    const out = await openSafetensors(result.output);
+    expect(out.descriptors.every((d) => !d.name.startsWith("module."))).toBe(true);
+    await out.close();
+    expect((await verifyConversion(input, result.output)).ok).toBe(true);
+  });
+
+  it.each([
+    ["textual_inversion.pt", "textual-inversion", ["emb_params"]],
+    ["upscaler.pth", "upscaler", ["body.0.rdb1.conv1.weight", "conv_first.bias", "conv_first.weight", "conv_last.weight", "conv_up1.weight"]],
+    ["vae.pt", "vae", ["decoder.conv_out.weight", "encoder.conv_in.bias", "encoder.conv_in.weight", "post_quant_conv.weight", "quant_conv.weight"]],
+    ["lora.pt", "lora", undefined],
+  ])("%s is detected as %s and keeps every tensor", async (name, kind, keys) => {
+    const input = await staged(name);
+    const result = await convertCheckpoint(input);
+    expect(result.detected.kind).toBe(kind);
+    expect(result.pruned).toEqual([]);
+    if (keys) {
+      const out = await openSafetensors(result.output);
+      expect(out.descriptors.map((d) => d.name).sort()).toEqual(keys);
+      await out.close();
+    }
+    expect((await verifyConversion(input, result.output)).ok).toBe(true);
+  });
+
+  it("upscalers use params_ema, not params", async () => {
+    const input = await staged("upscaler.pth");
+    const result = await convertCheckpoint(input);
+    expect(result.wrapperPath).toEqual(["params_ema"]);
+  });
+
+  it("materializes strided views and shared storages; keeps 0-d and empty tensors", async () => {
+    const input = await staged("views_zip.pt");
+    const result = await convertCheckpoint(input);
+    const out = await openSafetensors(result.output);
+    expect(out.get("scalar")?.shape).toEqual([]);
+    expect(out.get("empty")?.shape).toEqual([0, 4]);
+    expect([...decodeToF32(await out.read("transposed"), "F32")].slice(0, 6)).toEqual([0, 6, 12, 18, 1, 7]);
+    expect([...decodeToF32(await out.read("strided"), "F32")].slice(0, 4)).toEqual([0, 2, 4, 6]);
+    await out.close();
+  });
+
+  it("casts precision and verify accepts the cast within tolerance", async () => {
+    const input = await staged("views_zip.pt");
+    const output = join(dir, "views-fp16.safetensors");
+    const result = await convertCheckpoint(input, { output, precision: "fp16" });
+    const out = await openSafetensors(output);
+    expect(out.get("f32")?.dtype).toBe("F16");
+    expect(out.get("bf16")?.dtype).toBe("F16");
+    expect(out.get("i64")?.dtype).toBe("I64");
+    await out.close();
+    const report = await verifyConversion(input, result.output);
+    expect(report.ok).toBe(true);
+    expect(report.counts["within-tolerance"]).toBeGreaterThan(0);
+  });
+
+  it("refuses an existing output without overwrite, and hostile files leave no output", async () => {
+    const input = await staged("vae.pt");
+    const output = join(dir, "exists.safetensors");
+    await writeFile(output, "keep me");
+    await expect(convertCheckpoint(input, { output })).rejects.toMatchObject({ code: "OUTPUT_EXISTS" });
+    await convertCheckpoint(input, { output, overwrite: true });
+
+    const hostile = await staged("hostile_in_state_dict.ckpt");
+    const error = await convertCheckpoint(hostile).catch((e: unknown) => e);
+    expect(isStmergeError(error) && error.code).toBe("PICKLE_FORBIDDEN_GLOBAL");
+    expect(existsSync(defaultConvertOutput(hostile))).toBe(false);
+    expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+});
+
+describe("verifyConversion", () => {
+  it("reports a changed tensor and a missing unprunable key", async () => {
+    const input = await staged("vae.pt");
+    const result = await convertCheckpoint(input);
+    const { writeSafetensors } = await import("@stmerge/core-tensors");
+    const src = await openSafetensors(result.output);
+    const tensors = [];
+    const [, tamperedName] = src.descriptors.map((d) => d.name);
+    for (const d of src.descriptors.slice(1)) {
+      const data = (await src.read(d.name)).slice();
+      if (d.name === tamperedName) data[0]! ^= 0x01;
+      tensors.push({ name: d.name, dtype: d.dtype, shape: d.shape, data });
+    }
+    await src.close();
+    const tampered = join(dir, "tampered.safetensors");
+    await writeSafetensors(tampered, tensors);
+    const report = await verifyConversion(input, tampered);
+    expect(report.ok).toBe(false);
+    expect(report.counts.mismatch).toBe(1);
+    expect(report.counts.missing).toBe(1);
+    expect(report.tensors.find((t) => t.status === "mismatch")?.name).toBe(tamperedName);
+  });
+});
