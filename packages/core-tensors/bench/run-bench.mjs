@@ -89,7 +89,7 @@ async function codecBenchmarks() {
     ];
     // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
     for (let i = 0; i < 4; i++) for (const [, fn] of ops) await fn();
-    for (const [what, fn] of ops) row(what, label, elements / 1e6 / (await best(REPEATS + 2, fn)), "M elem/s");
+    for (const [what, fn] of ops) row(what, label, elements / 1e6 / (await best(REPEATS + 4, fn)), "M elem/s");
     await backend.close();
   }
 }
