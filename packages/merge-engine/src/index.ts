@@ -24,3 +24,7 @@ export * from "./merge/execute-merge-plan.js";
 export * from "./merge/merge-metadata.js";
 export * from "./merge/run-merge.js";
 export * from "./convert/index.js";
+export * from "./scan/detect-precision.js";
+export * from "./scan/propose-output-name.js";
+export * from "./scan/scan-folder.js";
+export * from "./vae/extract-vae.js";

@@ -182,6 +182,27 @@ describe("runMerge other methods end to end", () => {
   });
 });
 
+describe("runMerge VAE baking", () => {
+  it("replaces first_stage_model.* with a diffusers-named VAE, cast to the model's dtype", async () => {
+    const { dir } = await setup(2);
+    const vaePath = await writeTinyModel(join(dir, "vae.safetensors"), {
+      seed: 9,
+      dtype: "F32",
+      layout: [
+        { name: "decoder.conv_in.weight", shape: [4, 4, 3, 3] },
+        { name: "decoder.mid_block.attentions.0.to_q.weight", shape: [4, 4] },
+      ],
+    });
+    const m = manifestIn(dir, { models: models([0.5, 0.5]), vae: { path: "vae.safetensors" }, output: "out.safetensors" });
+    const r = await runMerge(m, { kernels });
+    const q = await readTensor(r.outputPath, "first_stage_model.decoder.mid.attn_1.q.weight");
+    expect(q.dtype).toBe("F16");
+    const src = await readTensor(vaePath, "decoder.mid_block.attentions.0.to_q.weight");
+    expect(maxUlpF16(q.values, src.values)).toBe(0);
+    expect(JSON.parse((await openSafetensors(r.outputPath).then(async (s) => { const md = s.metadata; await s.close(); return md; })).sd_merge_recipe!).vae).toEqual({ name: "vae.safetensors", hash: "unknown" });
+  });
+});
+
 describe("runMerge safety", () => {
   it("--dry-run plans without writing anything", async () => {
     const { dir } = await setup();
