@@ -46,5 +46,9 @@ describe("kernel workers from a tsup bundle", () => {
     let dot = 0;
     for (let i = 0; i < 1000; i++) dot += Math.fround(i / 7) * Math.fround(-i / 3);
     expect(result.dot).toBeCloseTo(dot, 6);
+    // Idle workers are unref'ed: a process that never calls close() still exits by itself.
+    const noClose = SCRIPT.replace("await backend.close();", "");
+    const again = execFileSync(process.execPath, ["--input-type=module", "-e", noClose, join(outDir, "index.js")], { encoding: "utf8", timeout: 20_000 });
+    expect(JSON.parse(again)).toEqual(result);
   });
 });

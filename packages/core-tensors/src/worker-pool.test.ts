@@ -1,0 +1,27 @@
+import { describe, expect, it } from "vitest";
+import { KernelWorkerPool } from "./worker-pool.js";
+
+describe("KernelWorkerPool", () => {
+  it("runs jobs on shared memory and reports worker-side failures as KernelErrors", async () => {
+    const pool = new KernelWorkerPool(2);
+    const a = new Float32Array(new SharedArrayBuffer(16 * 4)).fill(1.5);
+    const out = new Float32Array(new SharedArrayBuffer(16 * 4));
+    await Promise.all([pool.run(0, { op: "scale", arrays: [out, a], from: 0, to: 8, params: { s: 2 } }), pool.run(1, { op: "scale", arrays: [out, a], from: 8, to: 16, params: { s: 4 } })]);
+    expect(Array.from(out)).toEqual([...new Array<number>(8).fill(3), ...new Array<number>(8).fill(6)]);
+    expect(await pool.run(3, { op: "dot", arrays: [a, a], from: 0, to: 16, params: {} })).toBe(36);
+    await expect(pool.run(0, { op: "noSuchOp", arrays: [], from: 0, to: 0, params: {} })).rejects.toMatchObject({ code: "KERNEL_FAILED", message: "kernel worker failed: unknown kernel op noSuchOp" });
+    // The worker survives a failed job.
+    expect(await pool.run(0, { op: "sumSquares", arrays: [a], from: 0, to: 2, params: {} })).toBe(4.5);
+    await pool.close();
+    await expect(pool.run(0, { op: "dot", arrays: [a, a], from: 0, to: 1, params: {} })).rejects.toMatchObject({ code: "KERNEL_CLOSED" });
+  });
+
+  it("rejects outstanding jobs when a worker stops", async () => {
+    const pool = new KernelWorkerPool(1);
+    const a = new Float32Array(new SharedArrayBuffer(4 * (1 << 22)));
+    const pending = pool.run(0, { op: "sumSquares", arrays: [a], from: 0, to: a.length, params: {} });
+    const closing = pool.close();
+    await expect(pending).rejects.toMatchObject({ code: "KERNEL_WORKER_DIED" });
+    await closing;
+  });
+});
