@@ -1,0 +1,44 @@
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memoryIo } from "../cli-io.js";
+import { runCli } from "../run-cli.js";
+
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "stmerge-audit-"));
+  for (const f of ["sd_lightning.ckpt", "hostile_proto4.pkl", "hostile_legacy_sys_info.pt"]) copyFileSync(join(FIXTURES, f), join(dir, f));
+  writeFileSync(join(dir, "junk.pt"), "not a checkpoint at all");
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("stmerge audit", () => {
+  it("exit 0 for a clean file, listing the allowed globals", async () => {
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["audit", "sd_lightning.ckpt"], io)).toBe(0);
+    expect(io.out()).toMatch(/^CLEAN\s+.*sd_lightning\.ckpt \(torch-zip\)/);
+    expect(io.out()).toContain("torch._utils._rebuild_tensor_v2");
+  });
+
+  it("exit 1 when any file is unsafe, naming the global and where it sits", async () => {
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["audit", "sd_lightning.ckpt", "hostile_proto4.pkl", "junk.pt"], io)).toBe(1);
+    expect(io.out()).toMatch(/UNSAFE\s+.*hostile_proto4\.pkl/);
+    expect(io.out()).toMatch(/dangerous posix\.system {2}\(1×, first via STACK_GLOBAL in first pickle at byte \d+\)/);
+  });
+
+  it("exit 2 when a file is unreadable and none is unsafe; --json carries the reports", async () => {
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["audit", "junk.pt", "--json"], io)).toBe(2);
+    const json = JSON.parse(io.out());
+    expect(json.exitCode).toBe(2);
+    expect(json.reports[0]).toMatchObject({ status: "unreadable", error: { code: "CHECKPOINT_UNSUPPORTED_FORMAT" } });
+    const legacy = memoryIo({ cwd: dir });
+    expect(await runCli(["audit", "hostile_legacy_sys_info.pt", "--json"], legacy)).toBe(1);
+    expect(JSON.parse(legacy.out()).reports[0].globals[0]).toMatchObject({ module: "posix", name: "system", verdict: "dangerous" });
+  });
+});

@@ -1,0 +1,43 @@
+import { resolve } from "node:path";
+import { auditCheckpoint, type AuditReport } from "@stmerge/safe-pickle";
+import type { Command } from "commander";
+import type { CliContext } from "../cli-context.js";
+import { ExitRequest } from "../run-cli.js";
+
+const EXIT_BY_STATUS = { clean: 0, unsafe: 1, unreadable: 2 } as const;
+
+/** Exit 1 when any file is unsafe, else 2 when any is unreadable, else 0. */
+export function auditExitCode(reports: readonly AuditReport[]): number {
+  if (reports.some((r) => r.status === "unsafe")) return EXIT_BY_STATUS.unsafe;
+  if (reports.some((r) => r.status === "unreadable")) return EXIT_BY_STATUS.unreadable;
+  return EXIT_BY_STATUS.clean;
+}
+
+export function registerAuditCommand(program: Command, ctx: CliContext): void {
+  program
+    .command("audit")
+    .description("list every global a checkpoint's pickles reference, with a verdict (allowed, unknown, dangerous); executes nothing")
+    .argument("<file...>", "checkpoints to scan (.ckpt/.pt/.pth/.bin/.pkl)")
+    .option("--json", "print the reports as JSON")
+    .addHelpText("after", "\nExit status: 0 all clean, 1 any file unsafe, 2 any file unreadable (and none unsafe).\n\nExamples:\n  $ stmerge audit downloaded.ckpt\n  $ stmerge audit models/*.pt --json")
+    .action(async (files: string[], _options: unknown, command: Command) => {
+      const out = ctx.output(command);
+      const reports: AuditReport[] = [];
+      for (const file of files) {
+        const report = await auditCheckpoint(resolve(ctx.io.cwd, file));
+        reports.push(report);
+        out.line(`${report.status.toUpperCase().padEnd(10)} ${report.file}${report.format ? ` (${report.format})` : ""}`);
+        for (const g of report.globals) {
+          if (g.verdict === "allowed") continue;
+          const first = g.occurrences[0]!;
+          out.line(`  ${g.verdict.padEnd(9)} ${g.module}.${g.name}  (${g.occurrences.length}×, first via ${first.opcode} in ${first.record} at byte ${first.offset})`);
+        }
+        const allowed = report.globals.filter((g) => g.verdict === "allowed");
+        if (allowed.length > 0) out.line(`  allowed   ${allowed.map((g) => `${g.module}.${g.name}`).join(", ")}`);
+        if (report.error) out.line(`  error     ${report.error.message}`);
+      }
+      const exitCode = auditExitCode(reports);
+      out.result({ exitCode, reports });
+      if (exitCode !== 0) throw new ExitRequest(exitCode);
+    });
+}

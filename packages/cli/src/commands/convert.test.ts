@@ -1,0 +1,80 @@
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memoryIo } from "../cli-io.js";
+import { runCli } from "../run-cli.js";
+
+/** Real torch checkpoints written by tools/fixtures/torch_checkpoints.py. */
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");
+let dir: string;
+const stage = (name: string, as = name): string => {
+  const path = join(dir, as);
+  copyFileSync(join(FIXTURES, name), path);
+  return path;
+};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "stmerge-convert-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("stmerge convert / verify", () => {
+  it("converts a legacy lightning checkpoint, then verify passes", async () => {
+    const input = stage("sd_lightning_legacy.ckpt", "model.ckpt");
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "model.ckpt"], io)).toBe(0);
+    expect(io.out()).toContain(join(dir, "model.safetensors"));
+    expect(io.out()).toContain("5 pruned");
+    expect(io.out()).toContain("verified");
+    const v = memoryIo({ cwd: dir });
+    expect(await runCli(["verify", input, "model.safetensors", "--verbose"], v)).toBe(0);
+    expect(v.out()).toMatch(/OK: 5 identical, 0 within cast tolerance, 5 pruned/);
+    expect(v.out()).toContain("pruned           model_ema.decay");
+  });
+
+  it("--json prints the result; --precision casts; an existing output needs --overwrite", async () => {
+    stage("vae.pt");
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "vae.pt", "--precision", "fp32", "--json"], io)).toBe(0);
+    const result = JSON.parse(io.out());
+    expect(result).toMatchObject({ detected: { kind: "vae" }, precision: "fp32", verified: true, tensorsWritten: 5 });
+    const again = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "vae.pt"], again)).toBe(1);
+    expect(again.err()).toMatch(/vae\.safetensors: output already exists \(use --overwrite to replace it\) \[OUTPUT_EXISTS\]/);
+    expect(await runCli(["convert", "vae.pt", "--overwrite"], memoryIo({ cwd: dir }))).toBe(0);
+    const v = memoryIo({ cwd: dir });
+    expect(await runCli(["verify", "vae.pt", "vae.safetensors", "--json"], v)).toBe(0);
+    expect(JSON.parse(v.out())).toMatchObject({ ok: true, counts: { identical: 5 } });
+  });
+
+  it("refuses a hostile checkpoint with one line naming the global, and writes nothing", async () => {
+    stage("hostile_in_state_dict.ckpt", "evil.ckpt");
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "evil.ckpt"], io)).toBe(1);
+    const lines = io.err().trim().split("\n").filter((l) => l.startsWith("stmerge:"));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/evil\.ckpt: refused, the pickle references dangerous global posix\.system .*under key "evil".*\[PICKLE_FORBIDDEN_GLOBAL\]/);
+    expect(existsSync(join(dir, "evil.safetensors"))).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("asks for --force on an unusual extension and rejects a bad precision", async () => {
+    stage("lora.pt", "lora.model");
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "lora.model"], io)).toBe(2);
+    expect(io.err()).toContain("pass --force");
+    expect(await runCli(["convert", "lora.model", "--force"], memoryIo({ cwd: dir }))).toBe(0);
+    expect(await runCli(["convert", "lora.model", "--precision", "fp8"], memoryIo({ cwd: dir }))).toBe(2);
+  });
+
+  it("verify fails (exit 1) when the converted file is not the same model", async () => {
+    stage("vae.pt", "a.pt");
+    stage("upscaler.pth", "b.pth");
+    expect(await runCli(["convert", "b.pth"], memoryIo({ cwd: dir }))).toBe(0);
+    const v = memoryIo({ cwd: dir });
+    expect(await runCli(["verify", "a.pt", "b.safetensors"], v)).toBe(1);
+    expect(v.out()).toMatch(/FAILED: 0 identical.*5 missing, 5 extra/);
+  });
+});
