@@ -2,9 +2,15 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { registerDemoCommand } from "./demo.js";
 import { registerInspectCommand } from "./inspect.js";
+import { registerConvertCommand } from "./convert.js";
+import { registerVerifyCommand } from "./verify.js";
+import { registerAuditCommand } from "./audit.js";
 
 /** Every command of the CLI; each lives in its own file and adds itself here with one line. */
 export function registerCommands(program: Command, ctx: CliContext): void {
   registerInspectCommand(program, ctx);
+  registerConvertCommand(program, ctx);
+  registerVerifyCommand(program, ctx);
+  registerAuditCommand(program, ctx);
   registerDemoCommand(program, ctx);
 }
