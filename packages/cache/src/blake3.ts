@@ -37,9 +37,16 @@ export function nativeBlake3ModulePath(): string | undefined {
   return require.resolve("@napi-rs/blake-hash");
 }
 
-/** Path of hash-wasm's CommonJS build, loadable from a worker thread. */
-export function wasmHashModulePath(): string {
-  return require.resolve("hash-wasm");
+/**
+ * Path of hash-wasm's CommonJS build for worker threads; undefined where it cannot be resolved
+ * (a bundle that inlined it), in which case digests that need it run on the calling thread.
+ */
+export function wasmHashModulePath(): string | undefined {
+  try {
+    return require.resolve("hash-wasm");
+  } catch {
+    return undefined;
+  }
 }
 
 /** The BLAKE3 implementation `createBlake3Hasher` will use, given a preference. */

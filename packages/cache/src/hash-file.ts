@@ -1,7 +1,8 @@
 import { availableParallelism } from "node:os";
 import { open, type FileHandle } from "node:fs/promises";
 import { readFully, TensorIoError, type ProgressCallback } from "@stmerge/core-tensors";
-import { blake3Backend, type Blake3Backend } from "./blake3.js";
+import zlib from "node:zlib";
+import { blake3Backend, wasmHashModulePath, type Blake3Backend } from "./blake3.js";
 import {
   AUTOV1_LENGTH,
   AUTOV1_MIN_FILE_SIZE,
@@ -82,6 +83,12 @@ function planHashers(algorithms: readonly HashAlgorithm[], size: number, v3Start
   return specs;
 }
 
+/** Whether worker lanes can run these digests here (a worker must be able to load what they need). */
+function lanesSupported(specs: RangeHasherSpec[], backend: Blake3Backend): boolean {
+  const needsWasm = specs.some((s) => (s.kind === "blake3" && backend === "wasm") || (s.kind === "crc32" && typeof (zlib as { crc32?: unknown }).crc32 !== "function"));
+  return !needsWasm || wasmHashModulePath() !== undefined;
+}
+
 function resolveThreads(threads: HashFileOptions["threads"], specs: RangeHasherSpec[], bytes: number): number {
   const heavy = specs.filter((s) => s.end - s.start >= LANES_MIN_BYTES / 4).length;
   if (threads === undefined || threads === "auto") {
@@ -110,7 +117,7 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
     const intervals = readIntervals(specs);
     const totalBytes = intervals.reduce((n, [s, e]) => n + e - s, 0);
     const backend = blake3Backend(options.blake3 ?? "auto");
-    const threads = resolveThreads(options.threads, specs, totalBytes);
+    const threads = lanesSupported(specs, backend) ? resolveThreads(options.threads, specs, totalBytes) : 1;
     const digests = threads > 1
       ? await hashWithLanes(path, handle, specs, intervals, chunkSize, threads, backend, totalBytes, options)
       : await hashInline(path, handle, specs, intervals, chunkSize, backend, totalBytes, options);

@@ -5,6 +5,8 @@ import { registerInspectCommand } from "./inspect.js";
 import { registerConvertCommand } from "./convert.js";
 import { registerVerifyCommand } from "./verify.js";
 import { registerAuditCommand } from "./audit.js";
+import { registerHashCommand } from "./hash.js";
+import { registerCacheCommand } from "./cache.js";
 
 /** Every command of the CLI; each lives in its own file and adds itself here with one line. */
 export function registerCommands(program: Command, ctx: CliContext): void {
@@ -13,4 +15,6 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerVerifyCommand(program, ctx);
   registerAuditCommand(program, ctx);
   registerDemoCommand(program, ctx);
+  registerHashCommand(program, ctx);
+  registerCacheCommand(program, ctx);
 }

@@ -1,0 +1,153 @@
+import { resolve } from "node:path";
+import { openModelCache, type CacheEntry, type CivitaiInfo, type FileHashes, type ModelCache } from "@stmerge/cache";
+import { baseModelToArchitecture, createCivitaiClient, summarizeModelVersion, type CivitaiClient } from "@stmerge/civitai-client";
+import type { Command } from "commander";
+import type { CliIo } from "./cli-io.js";
+
+/**
+ * Where the CLI wires the identity libraries together (they never import each other): the
+ * metadata cache, the CivitAI client, and the helpers other commands call to take a model's
+ * hash from the cache, prefer a cached architecture, and record their outputs.
+ */
+
+export interface CacheFlags {
+  /** `--cache-file <path>`. */
+  cacheFile?: string;
+  /** `--no-cache` sets this false. */
+  cache?: boolean;
+  /** `--civitai` / `--no-civitai`; undefined means "on when a key is set". */
+  civitai?: boolean;
+}
+
+/** Adds `--cache-file`, `--no-cache` and `--civitai/--no-civitai` to a command. */
+export function addCacheOptions(command: Command): Command {
+  return command
+    .option("--cache-file <path>", "metadata cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
+    .option("--no-cache", "neither read nor update the metadata cache")
+    .option("--civitai", "look files up on CivitAI (default: on when CIVITAI_API_KEY is set)")
+    .option("--no-civitai", "never contact CivitAI");
+}
+
+/** Opens the cache named by flags and environment; cache warnings (corrupt file moved aside, migration) go to `warn`. */
+export function openCliCache(io: CliIo, flags: CacheFlags, warn: (text: string) => void): ModelCache {
+  return openModelCache({ env: io.env as NodeJS.ProcessEnv, onWarning: (w) => warn(w.message), ...(flags.cacheFile ? { path: resolve(io.cwd, flags.cacheFile) } : {}) });
+}
+
+/** The CivitAI client for this invocation, or undefined when look-ups are off. */
+export function civitaiFor(io: CliIo, flags: CacheFlags, onRetry?: (text: string) => void): CivitaiClient | undefined {
+  const client = createCivitaiClient({
+    env: io.env as NodeJS.ProcessEnv,
+    cwd: io.cwd,
+    ...(onRetry ? { onRetry: (r) => onRetry(`CivitAI: ${r.reason}; retry ${r.attempt} in ${(r.delayMs / 1000).toFixed(1)} s`) } : {}),
+  });
+  const wanted = flags.civitai ?? client.authenticated;
+  return wanted ? client : undefined;
+}
+
+/** "CivitAI key configured (env)" or "no CivitAI key (public look-ups only)". */
+export function civitaiStatus(io: CliIo): string {
+  const client = createCivitaiClient({ env: io.env as NodeJS.ProcessEnv, cwd: io.cwd, rateLimit: false });
+  return client.authenticated ? `CivitAI key configured (${client.keySource === "dotenv" ? ".env" : "env"})` : "no CivitAI key (public look-ups only)";
+}
+
+/** Startup banner lines: cache entries and CivitAI key status. Never throws (a banner must not fail a command). */
+export async function cacheBannerLines(io: CliIo, flags: CacheFlags = {}): Promise<string[]> {
+  const lines: string[] = [];
+  if (flags.cache !== false) {
+    try {
+      const doc = await openCliCache(io, flags, () => undefined).store.read();
+      lines.push(`cache ${Object.keys(doc.models).length} entries`);
+    } catch {
+      lines.push("cache unreadable");
+    }
+  }
+  lines.push(civitaiStatus(io));
+  return lines;
+}
+
+/** The cache's CivitAI object for a version summary. */
+export function civitaiInfoFrom(summary: ReturnType<typeof summarizeModelVersion>): CivitaiInfo {
+  return { ...summary, fetched_at: new Date().toISOString() };
+}
+
+/** Architecture an entry implies: the stored one, else the CivitAI base model's. */
+export function architectureOf(entry: CacheEntry | undefined): string | undefined {
+  if (!entry) return undefined;
+  return entry.architecture ?? baseModelToArchitecture(entry.civitai?.base_model) ?? undefined;
+}
+
+/**
+ * A model's identity from the cache when it is still valid for the file (same size and mtime),
+ * so loading a model needs no re-hash; undefined when the cache does not know it as it is now.
+ */
+export async function lookupCachedIdentity(path: string, io: CliIo, flags: CacheFlags = {}): Promise<CacheEntry | undefined> {
+  if (flags.cache === false) return undefined;
+  try {
+    const found = await openCliCache(io, flags, () => undefined).lookup(resolve(io.cwd, path));
+    return found.status === "fresh" ? found.entry : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** For `scan`: the cached (or CivitAI) architecture of a file, to prefer over detection. */
+export async function cachedArchitecture(path: string, io: CliIo, flags: CacheFlags = {}): Promise<string | undefined> {
+  return architectureOf(await lookupCachedIdentity(path, io, flags));
+}
+
+/**
+ * Records a file stmerge wrote (merge or convert output). With `source`, the output carries
+ * the source's CivitAI data and architecture (a converted file is the same model). Returns the
+ * entry, or undefined with `--no-cache`.
+ */
+export async function recordOutputInCache(
+  path: string,
+  io: CliIo,
+  options: CacheFlags & { source?: string; hashes?: FileHashes; extra?: Partial<CacheEntry>; warn?: (text: string) => void } = {},
+): Promise<CacheEntry | undefined> {
+  if (options.cache === false) return undefined;
+  const cache = openCliCache(io, options, options.warn ?? (() => undefined));
+  const extra: Partial<CacheEntry> = { ...options.extra };
+  if (options.source) {
+    const src = await cache.lookup(resolve(io.cwd, options.source));
+    if (src.entry) {
+      if (src.entry.civitai && extra.civitai === undefined) extra.civitai = src.entry.civitai;
+      if (src.entry.architecture && extra.architecture === undefined) extra.architecture = src.entry.architecture;
+      extra.source_sha256 ??= src.entry.sha256;
+    }
+  }
+  return cache.record(resolve(io.cwd, path), { ...(options.hashes ? { hashes: options.hashes } : {}), extra });
+}
+
+export interface CivitaiEnrichResult {
+  readonly looked: number;
+  readonly found: number;
+  readonly notFound: number;
+}
+
+/**
+ * Looks up on CivitAI the entries that have no CivitAI data yet (bulk by SHA-256, 100 a call),
+ * and stores what it finds, a "not found" marker otherwise, and the architecture the base model implies.
+ */
+export async function enrichWithCivitai(cache: ModelCache, client: CivitaiClient, entries: readonly CacheEntry[], options: { force?: boolean } = {}): Promise<CivitaiEnrichResult> {
+  const todo = [...new Map(entries.filter((e) => options.force || !e.civitai).map((e) => [e.sha256, e])).values()];
+  if (todo.length === 0) return { looked: 0, found: 0, notFound: 0 };
+  const versions = await client.getModelVersionsByHashes(todo.map((e) => e.sha256));
+  let found = 0;
+  const updated: CacheEntry[] = [];
+  for (const entry of todo) {
+    const version = versions.get(entry.sha256);
+    if (version) {
+      found++;
+      const summary = summarizeModelVersion(version);
+      const architecture = entry.architecture ?? baseModelToArchitecture(summary.base_model) ?? null;
+      updated.push({ ...entry, civitai: civitaiInfoFrom(summary), architecture });
+    } else {
+      const civitai: CivitaiInfo = { model_id: null, version_id: null, base_model: null, model_name: null, version_name: null, nsfw: false, trained_words: [], not_found: true, fetched_at: new Date().toISOString() };
+      updated.push({ ...entry, civitai });
+    }
+  }
+  // One locked write for the whole batch.
+  await cache.store.put(updated.map((entry) => ({ entry })));
+  return { looked: todo.length, found, notFound: todo.length - found };
+}
