@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import type { KernelBackend } from "./kernel-backend.js";
-import { localCodecs, localOps } from "./local-kernels.js";
+import { assertLittleEndianHost, localCodecs, localOps } from "./local-kernels.js";
 import { KernelWorkerPool } from "./worker-pool.js";
 
 export interface CpuKernelBackendOptions {
@@ -32,6 +32,7 @@ function checkLength(name: string, actual: number, expected: number): void {
  * (small jobs, plain ArrayBuffers) runs inline.
  */
 export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): KernelBackend {
+  assertLittleEndianHost();
   const workers = Math.max(0, Math.floor(options.workers ?? defaultWorkerCount()));
   const inlineBelow = options.inlineBelow ?? DEFAULT_INLINE_BELOW;
   const pool = workers > 0 ? new KernelWorkerPool(workers) : undefined;

@@ -163,6 +163,8 @@ describe("safetensors writer safety", () => {
     expect(() => planSafetensorsLayout([{ name: "__metadata__", dtype: "U8", shape: [1], byteLength: 1 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_ENTRY" }));
     expect(() => planSafetensorsLayout([{ name: "a", dtype: "F9" as DType, shape: [1], byteLength: 1 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_UNKNOWN_DTYPE" }));
     expect(() => planSafetensorsLayout([], { a: 1 as unknown as string })).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_METADATA" }));
+    expect(() => planSafetensorsLayout([{ name: "a", dtype: "U16", shape: [1.5], byteLength: 3 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_SHAPE" }));
+    expect(() => planSafetensorsLayout([{ name: "a", dtype: "U8", shape: [-2, -2], byteLength: 4 }])).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_SHAPE" }));
   });
 
   it("reports an unwritable folder", async () => {

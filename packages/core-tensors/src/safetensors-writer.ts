@@ -36,6 +36,9 @@ export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], 
     if (d.name === "__metadata__") throw new SafetensorsError("SAFETENSORS_BAD_ENTRY", `${file}: "__metadata__" cannot be a tensor name`, { file });
     if (offsets.has(d.name)) throw new SafetensorsError("SAFETENSORS_DUPLICATE_NAME", `${file}: tensor ${JSON.stringify(d.name)} given twice`, { file });
     if (!isDType(d.dtype)) throw new SafetensorsError("SAFETENSORS_UNKNOWN_DTYPE", `${file}: tensor ${JSON.stringify(d.name)} has unknown dtype ${String(d.dtype)}`, { file });
+    if (!Array.isArray(d.shape) || !d.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 0)) {
+      throw new SafetensorsError("SAFETENSORS_BAD_SHAPE", `${file}: tensor ${JSON.stringify(d.name)} has an invalid shape ${JSON.stringify(d.shape)}`, { file });
+    }
     const expected = shapeElementCount(d.shape) * dtypeSize(d.dtype);
     if (expected !== d.byteLength) {
       throw new SafetensorsError("SAFETENSORS_SIZE_MISMATCH", `${file}: tensor ${JSON.stringify(d.name)} shape ${JSON.stringify(d.shape)} × ${d.dtype} is ${expected} bytes, not ${d.byteLength}`, { file });
