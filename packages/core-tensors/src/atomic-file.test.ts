@@ -1,0 +1,45 @@
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tempDir } from "../test/safetensors-test-helpers.js";
+import { createAtomicFile, writeFileAtomic } from "./atomic-file.js";
+
+describe("atomic files", () => {
+  let dir: string;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => ({ dir, cleanup } = await tempDir()));
+  afterAll(() => cleanup());
+
+  it("writeFileAtomic writes, refuses to overwrite, and overwrites when asked", async () => {
+    const path = join(dir, "a.json");
+    await writeFileAtomic(path, '{"a":1}');
+    expect(await readFile(path, "utf8")).toBe('{"a":1}');
+    await expect(writeFileAtomic(path, "x")).rejects.toMatchObject({ code: "OUTPUT_EXISTS", file: path, message: `${path}: output already exists (use --overwrite to replace it)` });
+    await writeFileAtomic(path, new Uint8Array([104, 105]), { overwrite: true });
+    expect(await readFile(path, "utf8")).toBe("hi");
+    expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("the target appears only on commit; commit and abort settle once", async () => {
+    const path = join(dir, "b.bin");
+    const file = await createAtomicFile(path);
+    expect(file.tempPath.startsWith(join(dir, ".b.bin."))).toBe(true);
+    await file.handle.write(new Uint8Array([1, 2, 3]), 0, 3, 0);
+    expect((await readdir(dir)).includes("b.bin")).toBe(false);
+    await file.commit();
+    expect(Array.from(await readFile(path))).toEqual([1, 2, 3]);
+    await expect(file.commit()).rejects.toMatchObject({ code: "OUTPUT_SETTLED" });
+    await file.abort(); // no-op after commit: the committed file stays
+    expect(Array.from(await readFile(path))).toEqual([1, 2, 3]);
+  });
+
+  it("abort leaves an existing target untouched", async () => {
+    const path = join(dir, "c.txt");
+    await writeFile(path, "old");
+    const file = await createAtomicFile(path, { overwrite: true });
+    await file.handle.write(new Uint8Array([0x6e, 0x65, 0x77]), 0, 3, 0);
+    await file.abort();
+    expect(await readFile(path, "utf8")).toBe("old");
+    expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+});
