@@ -122,6 +122,32 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       weights.forEach((w, k) => (params[`w${k}`] = w));
       return elementwise("weightedSum", [...inputs], out, params);
     },
+    async weightedSumEncoded(inputs, weights, outDtype, out) {
+      if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "weightedSumEncoded needs at least one input");
+      checkLength("weightedSumEncoded weights", weights.length, inputs.length);
+      if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `weightedSumEncoded: ${outDtype} is not a float dtype`);
+      const codes = localCodecs().DTYPE_CODE;
+      const first = inputs[0]!;
+      const length = first.bytes.byteLength / DTYPE_SIZE[first.dtype];
+      const params: Record<string, number> = { od: codes[outDtype]! };
+      const arrays: Uint8Array[] = [];
+      inputs.forEach(({ bytes, dtype }, k) => {
+        const size = DTYPE_SIZE[dtype];
+        if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+        checkLength(`weightedSumEncoded input ${k} elements`, bytes.byteLength / size, length);
+        params[`d${k}`] = codes[dtype]!;
+        params[`w${k}`] = weights[k]!;
+        arrays.push(aligned(bytes, size));
+      });
+      const outSize = DTYPE_SIZE[outDtype];
+      const target = out ?? allocBytes(length * outSize);
+      checkLength("weightedSumEncoded output bytes", target.byteLength, length * outSize);
+      const direct = target.byteOffset % outSize === 0;
+      const dst = direct ? target : isShared(target) ? allocBytes(target.byteLength) : new Uint8Array(target.byteLength);
+      await run("weightedSumEncoded", [dst, ...arrays], length, params);
+      if (!direct) target.set(dst);
+      return target;
+    },
     scale: (a, s, out) => elementwise("scale", [a], out, { s }),
     add: (a, b, out) => elementwise("add", [a, b], out),
     sub: (a, b, out) => elementwise("sub", [a, b], out),

@@ -50,6 +50,13 @@ export interface KernelBackend {
    */
   topKThreshold(a: Float32Array, k: number): Promise<number>;
 
+  /**
+   * Optional fused hot loop of weighted merges: out = encode(Σ weights[i] · decode(inputs[i]))
+   * into `outDtype`, bit-identical to decode + weightedSum + encode but without F32 copies of
+   * the inputs in memory. Callers fall back to those three ops when a backend lacks it.
+   */
+  weightedSumEncoded?(inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], weights: readonly number[], outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
+
   /** Releases workers or GPU memory. The backend is unusable afterwards. */
   close(): Promise<void>;
 }

@@ -14,6 +14,12 @@ export function kernelOpsModule(codecs: FloatCodecs) {
 
   const f32 = (arrays: Arrays, i: number) => arrays[i] as Float32Array;
 
+  // Per-thread scratch of the fused weighted sum (one block at a time stays in cache).
+  const FUSED_BLOCK = 4096;
+  let fusedIn: Float32Array | undefined;
+  let fusedAcc: Float64Array | undefined;
+  let fusedOut: Float32Array | undefined;
+
   const ops: Record<string, RangeOp> = {
     decode(arrays, from, to, params) {
       codecs.decodeRange(arrays[0] as Uint8Array, params.dtype!, f32(arrays, 1), from, to);
@@ -55,6 +61,37 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         let s = 0;
         for (let k = 0; k < n; k++) s += weights[k]! * inputs[k]![i]!;
         out[i] = s;
+      }
+    },
+    /**
+     * arrays = [outBytes, in0Bytes, in1Bytes, ...]; params.od (out dtype code), params.dK and
+     * params.wK per input. Accumulates in F64 and rounds to F32 before encoding, exactly like
+     * decode + weightedSum + encode.
+     */
+    weightedSumEncoded(arrays, from, to, params) {
+      fusedIn ??= new Float32Array(FUSED_BLOCK);
+      fusedAcc ??= new Float64Array(FUSED_BLOCK);
+      fusedOut ??= new Float32Array(FUSED_BLOCK);
+      const tmp = fusedIn;
+      const acc = fusedAcc;
+      const out32 = fusedOut;
+      const n = arrays.length - 1;
+      const od = params.od!;
+      const outSize = codecs.ELEMENT_SIZE[od]!;
+      const outBytes = arrays[0] as Uint8Array;
+      for (let b = from; b < to; b += FUSED_BLOCK) {
+        const e = Math.min(to, b + FUSED_BLOCK);
+        const len = e - b;
+        for (let k = 0; k < n; k++) {
+          const code = params[`d${k}`]!;
+          const size = codecs.ELEMENT_SIZE[code]!;
+          const w = params[`w${k}`]!;
+          codecs.decodeRange((arrays[k + 1] as Uint8Array).subarray(b * size, e * size), code, tmp, 0, len);
+          if (k === 0) for (let i = 0; i < len; i++) acc[i] = w * tmp[i]!;
+          else for (let i = 0; i < len; i++) acc[i] = acc[i]! + w * tmp[i]!;
+        }
+        for (let i = 0; i < len; i++) out32[i] = acc[i]!;
+        codecs.encodeRange(out32, od, outBytes.subarray(b * outSize, e * outSize), 0, len);
       }
     },
     scale(arrays, from, to, params) {

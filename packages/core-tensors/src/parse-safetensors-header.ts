@@ -58,7 +58,20 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   } catch {
     fail("SAFETENSORS_HEADER_NOT_UTF8", file, "header is not valid UTF-8");
   }
-  if (!text.startsWith("{")) fail("SAFETENSORS_HEADER_NOT_JSON", file, "header does not start with '{' (not a safetensors file?)");
+  if (!text.startsWith("{")) {
+    // Like the reference implementation, the header must start with "{"; say whether it is
+    // other JSON (an array, a string, null) or not JSON at all.
+    let other: unknown;
+    try {
+      other = JSON.parse(text);
+    } catch {
+      other = undefined;
+    }
+    if (other === undefined || (typeof other === "object" && other !== null && !Array.isArray(other))) {
+      fail("SAFETENSORS_HEADER_NOT_JSON", file, "header does not start with '{' (not a safetensors file?)");
+    }
+    fail("SAFETENSORS_HEADER_NOT_OBJECT", file, `header JSON is ${other === null ? "null" : Array.isArray(other) ? "an array" : `a ${typeof other}`}, not an object`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
