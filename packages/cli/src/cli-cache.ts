@@ -50,12 +50,15 @@ export function civitaiStatus(io: CliIo): string {
   return client.authenticated ? `CivitAI key configured (${client.keySource === "dotenv" ? ".env" : "env"})` : "no CivitAI key (public look-ups only)";
 }
 
-/** Startup banner lines: cache entries and CivitAI key status. Never throws (a banner must not fail a command). */
-export async function cacheBannerLines(io: CliIo, flags: CacheFlags = {}): Promise<string[]> {
+/**
+ * Startup banner lines: cache entries and CivitAI key status. Never throws (a banner must not
+ * fail a command); pass `warn` so a corrupt cache moved aside while reading is still reported.
+ */
+export async function cacheBannerLines(io: CliIo, flags: CacheFlags = {}, warn: (text: string) => void = () => undefined): Promise<string[]> {
   const lines: string[] = [];
   if (flags.cache !== false) {
     try {
-      const doc = await openCliCache(io, flags, () => undefined).store.read();
+      const doc = await openCliCache(io, flags, warn).store.read();
       lines.push(`cache ${Object.keys(doc.models).length} entries`);
     } catch {
       lines.push("cache unreadable");

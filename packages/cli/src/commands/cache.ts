@@ -2,7 +2,7 @@ import { createInterface } from "node:readline/promises";
 import { collectModelFiles, HASH_ALGORITHMS, type CacheEntry, type ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
 import type { CliContext, CommandOutput } from "../cli-context.js";
-import { civitaiFor, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { cacheBannerLines, civitaiFor, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
 import { CliError, EXIT } from "../cli-error.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 import { renderTable } from "../render-table.js";
@@ -145,6 +145,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const flags = flagsOf(command);
       // commander sets `civitai` only when a flag was given; undefined means "when a key is set".
       const civitaiFlag = command.getOptionValueSource("civitai") === "cli" ? flags.civitai : undefined;
+      if (!out.json && !out.quiet) out.banner(await cacheBannerLines(ctx.io, { ...(flags.cacheFile ? { cacheFile: flags.cacheFile } : {}) }, (t) => out.warn(t)));
       const c = open(ctx, command, out);
       const started = Date.now();
       const files = await collectModelFiles(paths, { recurse: Boolean(options.recurse) });

@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { hashFile, HASH_ALGORITHMS, parseHashAlgorithms, type FileHashes, type HashAlgorithm } from "@stmerge/cache";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
-import { openCliCache } from "../cli-cache.js";
+import { cacheBannerLines, openCliCache } from "../cli-cache.js";
 import { formatBytes } from "../format.js";
 
 export interface HashReport {
@@ -28,6 +28,7 @@ export function registerHashCommand(program: Command, ctx: CliContext): void {
     .action(async (files: string[], options: { algo: string; cache: boolean; cacheFile?: string }, command: Command) => {
       const out = ctx.output(command);
       const algorithms = parseHashAlgorithms(options.algo);
+      if (!out.json && !out.quiet) out.banner(await cacheBannerLines(ctx.io, { cache: options.cache, ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)));
       const reports: HashReport[] = [];
       const cache = options.cache ? openCliCache(ctx.io, { ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)) : undefined;
       for (const file of files) {
