@@ -4,7 +4,6 @@ import * as zlib from "node:zlib";
 import { createHash } from "node:crypto";
 import {
   convertDType,
-  createSafetensorsWriter,
   isFloatDType,
   openSafetensors,
   PRECISION_DTYPE,
@@ -17,7 +16,8 @@ import {
 import pkg from "../../package.json" with { type: "json" };
 import { ConvertError } from "./convert-error.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
-import { sha256File } from "./hash-file.js";
+import { createDeferredHeaderWriter } from "./deferred-header-writer.js";
+import { sha256FileInWorker } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat } from "./open-state-dict.js";
 import { planPruning } from "./prune-rules.js";
 
@@ -91,11 +91,14 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       return { name: d.name, dtype, shape: d.shape, byteLength: dtype === d.dtype ? d.byteLength : (d.byteLength / DTYPE_SIZE[d.dtype]) * DTYPE_SIZE[dtype] };
     });
 
-    const inputSha256 = await sha256File(input, onProgress);
+    // The input is hashed on a worker thread while the tensors stream; the header (which holds
+    // the hash) is written last, planned with a placeholder of the same length.
+    const hashing = sha256FileInWorker(input, onProgress);
+    hashing.catch(() => undefined);
     const metadata: Record<string, string> = {
       format: "pt",
       "stmerge.source": basename(input),
-      "stmerge.source_sha256": inputSha256,
+      "stmerge.source_sha256": "0".repeat(64),
       "stmerge.source_format": state.fileFormat,
       "stmerge.detected_format": detected.kind,
       "stmerge.converter": CONVERTER_NAME,
@@ -104,29 +107,37 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     };
     if (detected.architecture && detected.architecture.architecture !== "unknown") metadata["stmerge.architecture"] = detected.architecture.label;
 
-    const sink = createSafetensorsWriter(output, { overwrite: options.overwrite ?? false });
+    const writer = await createDeferredHeaderWriter(output, outDescriptors, metadata, { overwrite: options.overwrite ?? false });
     const written = new Map<string, string>();
     const totalBytes = outDescriptors.reduce((n, d) => n + d.byteLength, 0);
+    let inputSha256: string;
     try {
-      await sink.begin(outDescriptors, metadata);
+      // Two buffers sized to the largest tensor: the next tensor is read while this one is
+      // written, and peak memory stays at about two tensors.
       const largest = sourceDescriptors.reduce((n, d) => Math.max(n, d.byteLength), 0);
-      // One reusable read buffer sized to the largest tensor bounds peak memory.
-      const buffer = new Uint8Array(largest);
+      const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
       let done = 0;
+      let pending = sourceDescriptors.length > 0 ? state.source.read(sourceDescriptors[0]!.name, buffers[0]) : undefined;
       for (let i = 0; i < sourceDescriptors.length; i++) {
         const from = sourceDescriptors[i]!;
         const to = outDescriptors[i]!;
-        const raw = await state.source.read(from.name, buffer);
+        const raw = await pending!;
+        const next = sourceDescriptors[i + 1];
+        pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
+        // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
+        pending?.catch(() => undefined);
         const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
         written.set(to.name, digestOf(bytes));
-        await sink.write(to.name, bytes);
+        await writer.write(to.name, bytes);
         done += to.byteLength;
         onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: outDescriptors.length });
       }
-      await sink.commit();
+      inputSha256 = await hashing;
+      metadata["stmerge.source_sha256"] = inputSha256;
+      await writer.finish(metadata);
       committed = true;
     } catch (error) {
-      await sink.abort();
+      await writer.abort();
       throw error;
     }
 

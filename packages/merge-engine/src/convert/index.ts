@@ -7,3 +7,4 @@ export * from "./open-state-dict.js";
 export * from "./hash-file.js";
 export * from "./convert-checkpoint.js";
 export * from "./verify-models.js";
+export * from "./deferred-header-writer.js";
