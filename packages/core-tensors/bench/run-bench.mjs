@@ -80,12 +80,14 @@ async function codecBenchmarks() {
     for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
     const f16 = backend.allocBytes(elements * 2);
     const out = backend.allocF32(elements);
+    const f16out = backend.allocBytes(elements * 2);
     const label = workers === 0 ? "inline (calling thread)" : `${workers} worker thread${workers > 1 ? "s" : ""}`;
     const ops = [
       ["F32 -> F16", () => backend.encode(values, "F16", f16)],
       ["F16 -> F32", () => backend.decode(f16, "F16", out)],
       ["F32 -> BF16", () => backend.encode(values, "BF16", f16)],
       ["weightedSum (2 inputs)", () => backend.weightedSum([values, out], [0.3, 0.7], out)],
+      ["weightedSumEncoded (2 x F16 -> F16)", () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16, dtype: "F16" }], [0.3, 0.7], "F16", f16out)],
     ];
     // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
     for (let i = 0; i < 4; i++) for (const [, fn] of ops) await fn();
