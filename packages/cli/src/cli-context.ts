@@ -71,7 +71,8 @@ export function createCliContext(io: CliIo): CliContext {
           if (json) io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
         },
         banner(lines) {
-          if (json || quiet) return;
+          // STMERGE_NO_BANNER: set by `stmerge demo` for its steps, which share one banner.
+          if (json || quiet || io.env.STMERGE_NO_BANNER) return;
           io.stderr.write(`stmerge ${CLI_VERSION}${lines.length ? ` · ${lines.join(" · ")}` : ""}\n`);
         },
       };

@@ -4,6 +4,8 @@ import { formatBytes } from "./format.js";
 
 export type ProgressMode = "tty" | "plain" | "json" | "none";
 
+const PLAIN_INTERVAL_MS = 5000;
+
 export interface ProgressRenderer {
   readonly onProgress: ProgressCallback;
   /** Clears the bar line (TTY) so the next output starts on a clean line. */
@@ -16,8 +18,9 @@ export interface ProgressRenderer {
  */
 export function createProgressRenderer(io: CliIo, mode: ProgressMode): ProgressRenderer {
   const stream = io.stderr;
-  let lastPlainStep = -1;
   let lastPhase = "";
+  let lastPlainLine = 0;
+  let finishedPhase = "";
   let lastDraw = 0;
   let drawn = false;
   const onProgress = (event: ProgressEvent): void => {
@@ -28,14 +31,17 @@ export function createProgressRenderer(io: CliIo, mode: ProgressMode): ProgressR
     }
     const fraction = event.bytesTotal > 0 ? Math.min(1, event.bytesDone / event.bytesTotal) : 0;
     if (mode === "plain") {
-      const step = Math.floor(fraction * 10);
+      // Logs and CI: a line when a phase completes, and one every few seconds on long phases.
+      const now = Date.now();
       if (event.phase !== lastPhase) {
         lastPhase = event.phase;
-        lastPlainStep = -1;
+        lastPlainLine = now;
       }
-      if (step === lastPlainStep) return;
-      lastPlainStep = step;
-      stream.write(`${event.phase}: ${Math.round(fraction * 100)}% (${formatBytes(event.bytesDone)} of ${formatBytes(event.bytesTotal)})${event.detail ? ` ${event.detail}` : ""}\n`);
+      const finished = event.bytesTotal > 0 && event.bytesDone >= event.bytesTotal;
+      if (finished ? finishedPhase === event.phase : now - lastPlainLine < PLAIN_INTERVAL_MS) return;
+      if (finished) finishedPhase = event.phase;
+      lastPlainLine = now;
+      stream.write(`${event.phase}: ${finished ? "done" : `${Math.round(fraction * 100)}%`} (${formatBytes(event.bytesDone)} of ${formatBytes(event.bytesTotal)})${event.detail ? ` ${event.detail}` : ""}\n`);
       return;
     }
     const now = Date.now();
