@@ -20,6 +20,42 @@ export function kernelOpsModule(codecs: FloatCodecs) {
   let fusedAcc: Float64Array | undefined;
   let fusedOut: Float32Array | undefined;
 
+  let f16Table: Float32Array | undefined;
+  const buildF16Table = () => {
+    const t = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) t[i] = codecs.f32FromBits(codecs.f16BitsToF32Bits(i));
+    return t;
+  };
+  const scalar32 = new Float32Array(1);
+  const scalarBits = new Uint32Array(scalar32.buffer);
+
+  /** The all-F16 case of weightedSumEncoded for 1–3 inputs, one pass, no intermediate arrays. */
+  const weightedSumF16 = (arrays: Arrays, from: number, to: number, params: Params, n: number, lut: Float32Array) => {
+    const u16 = (i: number) => {
+      const b = arrays[i] as Uint8Array;
+      return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
+    };
+    const dst = u16(0);
+    const a = u16(1);
+    const b = n > 1 ? u16(2) : a;
+    const c = n > 2 ? u16(3) : a;
+    const wa = params.w0!;
+    const wb = n > 1 ? params.w1! : 0;
+    const wc = n > 2 ? params.w2! : 0;
+    for (let i = from; i < to; i++) {
+      // Same order and F64 accumulation as weightedSum, then F32, then F16 (round to nearest even).
+      let s = wa * lut[a[i]!]!;
+      if (n > 1) s += wb * lut[b[i]!]!;
+      if (n > 2) s += wc * lut[c[i]!]!;
+      scalar32[0] = s;
+      const x = scalarBits[0]!;
+      const abs = x & 0x7fffffff;
+      if (abs >= 0x38800000 && abs < 0x477ff000) {
+        dst[i] = ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13));
+      } else dst[i] = codecs.f32BitsToF16Bits(x);
+    }
+  };
+
   const ops: Record<string, RangeOp> = {
     decode(arrays, from, to, params) {
       codecs.decodeRange(arrays[0] as Uint8Array, params.dtype!, f32(arrays, 1), from, to);
@@ -69,13 +105,20 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      * decode + weightedSum + encode.
      */
     weightedSumEncoded(arrays, from, to, params) {
+      const n = arrays.length - 1;
+      let allF16 = params.od === 2;
+      for (let k = 0; k < n && allF16; k++) allF16 = params[`d${k}`] === 2;
+      if (allF16 && n <= 3) {
+        f16Table ??= buildF16Table();
+        weightedSumF16(arrays, from, to, params, n, f16Table);
+        return;
+      }
       fusedIn ??= new Float32Array(FUSED_BLOCK);
       fusedAcc ??= new Float64Array(FUSED_BLOCK);
       fusedOut ??= new Float32Array(FUSED_BLOCK);
       const tmp = fusedIn;
       const acc = fusedAcc;
       const out32 = fusedOut;
-      const n = arrays.length - 1;
       const od = params.od!;
       const outSize = codecs.ELEMENT_SIZE[od]!;
       const outBytes = arrays[0] as Uint8Array;

@@ -11,6 +11,8 @@ describe("weightedSumEncoded", () => {
   it.each([
     [["F16", "F16", "F16"], "F16", [0.5, 0.3, 0.2]],
     [["F16", "BF16"], "F16", [0.6, 0.4]],
+    [["F16", "F16"], "F16", [0.6, 0.4]],
+    [["F16"], "F16", [-2]],
     [["F32"], "BF16", [1.5]],
     [["BF16", "F32", "F16", "F16"], "F32", [0.1, 0.2, 0.3, 0.4]],
   ] as [DType[], DType, number[]][])("%j → %s matches the unfused ops", async (dtypes, outDtype, weights) => {
