@@ -1,4 +1,4 @@
-import { dtypeSize, shapeElementCount, type KernelBackend, type ProgressCallback, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
+import { dtypeSize, shapeElementCount, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
 import { randomForKey } from "../methods/seeded-random.js";
@@ -23,53 +23,145 @@ export interface ExecuteMergeResult {
 
 /** Grow-only scratch buffers, one per slot, allocated through the kernel backend (shared memory). */
 class BufferPool {
-  readonly #bytes: Uint8Array[] = [];
-  readonly #floats: Float32Array[] = [];
+  readonly #bytes = new Map<number, Uint8Array>();
+  readonly #floats = new Map<number, Float32Array>();
   constructor(private readonly kernels: KernelBackend) {}
   bytes(slot: number, length: number): Uint8Array {
-    let b = this.#bytes[slot];
-    if (!b || b.byteLength < length) this.#bytes[slot] = b = this.kernels.allocBytes(Math.max(length, 1));
+    let b = this.#bytes.get(slot);
+    if (!b || b.byteLength < length) this.#bytes.set(slot, (b = this.kernels.allocBytes(Math.max(length, 1))));
     return b.subarray(0, length);
   }
   floats(slot: number, length: number): Float32Array {
-    let f = this.#floats[slot];
-    if (!f || f.length < length) this.#floats[slot] = f = this.kernels.allocF32(Math.max(length, 1));
+    let f = this.#floats.get(slot);
+    if (!f || f.length < length) this.#floats.set(slot, (f = this.kernels.allocF32(Math.max(length, 1))));
     return f.subarray(0, length);
   }
 }
 
-const OUT_SLOT = 1 << 10;
+/** One unit of work: a chunk of one output tensor. */
+interface WorkItem {
+  readonly entry: PlanEntry;
+  readonly start: number;
+  readonly length: number;
+  /** True for the last chunk of its tensor (counts the tensor as done). */
+  readonly last: boolean;
+}
+
+interface LoadedItem {
+  readonly item: WorkItem;
+  readonly inputs: readonly { readonly bytes: Uint8Array; readonly dtype: TensorDescriptor["dtype"] }[];
+}
+
+// Two buffer sets: while one item is computed, the next one's reads are in flight and the
+// previous one's write may still be running.
+const SETS = 2;
+const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
+
+function* workItems(plan: MergePlan, method: AnyMergeMethod): Generator<WorkItem> {
+  for (const entry of plan.entries) {
+    const n = shapeElementCount(entry.shape);
+    const chunk = entry.action === "merge" && !method.elementwise ? Math.max(n, 1) : plan.chunkElements;
+    if (n === 0) yield { entry, start: 0, length: 0, last: true };
+    for (let start = 0; start < n; start += chunk) yield { entry, start, length: Math.min(chunk, n - start), last: start + chunk >= n };
+  }
+}
 
 /**
  * Streams a plan: for each output key, reads the inputs' slices, runs the method on the kernel
- * backend, encodes and writes, then reuses the same buffers for the next key. Element-wise
- * methods run in chunks of `plan.chunkElements`, so working memory stays under the plan's
- * budget whatever the number of models; other methods hold one key's inputs at a time. The
- * sink's header is written from the plan before any data; on any failure the sink is aborted
- * and no output appears.
+ * backend, encodes and writes, reusing the same buffers for every key. Element-wise methods run
+ * in chunks of `plan.chunkElements`, so working memory stays under the plan's budget whatever
+ * the number of models; other methods hold one key's inputs at a time. Reads of the next chunk
+ * and the write of the previous one overlap the compute of the current one. The sink's header
+ * is written from the plan before any data; on any failure the sink is aborted and no output
+ * appears.
  */
 export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOptions): Promise<ExecuteMergeResult> {
   const { sources, sink, kernels, method } = options;
   if (sources.length !== plan.models.length) throw new MergeError("MERGE_SOURCES_MISMATCH", `plan has ${plan.models.length} models, ${sources.length} sources given`);
   const pool = new BufferPool(kernels);
   const bytesTotal = plan.outputBytes;
+  const tensorsTotal = plan.entries.length;
   let bytesDone = 0;
   let tensorsDone = 0;
-  await sink.begin(planDescriptors(plan), options.metadata ?? {});
-  try {
-    for (const entry of plan.entries) {
-      if (options.signal?.aborted) throw new MergeError("MERGE_ABORTED", `${sink.path}: merge cancelled; no output written`, { file: sink.path });
-      const wrote = (n: number) => {
-        bytesDone += n;
-        options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal: plan.entries.length });
-      };
-      if (entry.action === "merge") await mergeEntry(plan, entry, options, pool, wrote);
-      else await copyEntry(plan, entry, entry.action === "vae" ? requireVae(options.vaeSource, plan) : sources[entry.inputs[0]!]!, kernels, sink, pool, wrote);
-      tensorsDone++;
+
+  const sourceOf = (entry: PlanEntry, i: number): TensorSource => (entry.action === "vae" ? requireVae(options.vaeSource, plan) : sources[entry.inputs[i]!]!);
+  const load = async (item: WorkItem, set: number): Promise<LoadedItem> => {
+    const { entry } = item;
+    const count = entry.action === "merge" ? entry.inputs.length : 1;
+    const inputs = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const source = sourceOf(entry, i);
+        const d = source.get(entry.sourceKey);
+        if (!d) throw new MergeError("MERGE_KEY_VANISHED", `${source.path}: tensor ${entry.sourceKey} is no longer in the file`, { file: source.path });
+        const size = dtypeSize(d.dtype);
+        const bytes = await source.readRange(entry.sourceKey, item.start * size, (item.start + item.length) * size, pool.bytes(slot(set, "in", i), item.length * size));
+        return { bytes, dtype: d.dtype };
+      }),
+    );
+    return { item, inputs };
+  };
+
+  const streams = new Map<string, Map<number, () => number>>();
+  const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array> => {
+    const { entry, length } = item;
+    const outBytes = pool.bytes(slot(set, "out"), length * dtypeSize(entry.outDtype));
+    if (entry.action !== "merge") {
+      const { bytes, dtype } = inputs[0]!;
+      if (dtype === entry.outDtype) return bytes;
+      return kernels.encode(await kernels.decode(bytes, dtype, pool.floats(slot(set, "f32"), length)), entry.outDtype, outBytes);
     }
-    options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensorsDone, tensorsTotal: plan.entries.length });
+    let keyStreams = streams.get(entry.key);
+    if (!keyStreams) streams.set(entry.key, (keyStreams = new Map()));
+    const random = (i: number) => {
+      let r = keyStreams.get(i);
+      if (!r) keyStreams.set(i, (r = randomForKey(plan.seed, entry.key, entry.inputs[i] ?? i)));
+      return r;
+    };
+    const out = pool.floats(slot(set, "f32", 1023), length);
+    const ctx = { kernels, key: entry.key, block: entry.block, shape: entry.shape, offset: item.start, weights: entry.weights, random, out };
+    if (method.mergeEncoded) {
+      const fast = await method.mergeEncoded(ctx, inputs, entry.params, entry.outDtype, outBytes);
+      if (fast) return fast;
+    }
+    const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
+    const result = await method.merge(ctx, tensors, entry.params);
+    if (result.length !== length) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${length}`);
+    return kernels.encode(result, entry.outDtype, outBytes);
+  };
+
+  await sink.begin(planDescriptors(plan), options.metadata ?? {});
+  const writes: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
+  let pendingLoad: Promise<LoadedItem> | undefined;
+  try {
+    const items = workItems(plan, method);
+    let next = items.next();
+    let index = 0;
+    if (!next.done) pendingLoad = load(next.value, 0);
+    while (pendingLoad) {
+      if (options.signal?.aborted) throw new MergeError("MERGE_ABORTED", `${sink.path}: merge cancelled; no output written`, { file: sink.path });
+      const set = index % SETS;
+      const loaded = await pendingLoad;
+      next = items.next();
+      const nextSet = (index + 1) % SETS;
+      // The next item's input buffers are free: their last user (item index - 1) has finished computing.
+      pendingLoad = next.done ? undefined : writes[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
+      pendingLoad?.catch(() => undefined); // surfaced when awaited
+      await writes[set];
+      const encoded = await compute(loaded, set);
+      const { entry, start, last } = loaded.item;
+      writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
+        bytesDone += encoded.byteLength;
+        if (last) tensorsDone++;
+        options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });
+      });
+      writes[set]!.catch(() => undefined);
+      index++;
+    }
+    await Promise.all(writes);
     await sink.commit();
   } catch (error) {
+    await pendingLoad?.catch(() => undefined);
+    await Promise.allSettled(writes);
     await sink.abort();
     throw error;
   }
@@ -79,57 +171,4 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
 function requireVae(source: TensorSource | undefined, plan: MergePlan): TensorSource {
   if (!source) throw new MergeError("MERGE_VAE_SOURCE_MISSING", `plan bakes ${plan.vaePath ?? "a VAE"} but no VAE source was given`);
   return source;
-}
-
-async function copyEntry(plan: MergePlan, entry: PlanEntry, source: TensorSource, kernels: KernelBackend, sink: TensorSink, pool: BufferPool, wrote: (n: number) => void): Promise<void> {
-  const src = source.get(entry.sourceKey);
-  if (!src) throw new MergeError("MERGE_KEY_VANISHED", `${source.path}: tensor ${entry.sourceKey} is no longer in the file`, { file: source.path });
-  const n = shapeElementCount(entry.shape);
-  const inSize = dtypeSize(src.dtype);
-  const outSize = dtypeSize(entry.outDtype);
-  for (let start = 0; start < n; start += plan.chunkElements) {
-    const len = Math.min(plan.chunkElements, n - start);
-    const bytes = await source.readRange(entry.sourceKey, start * inSize, (start + len) * inSize, pool.bytes(0, len * inSize));
-    let out = bytes;
-    if (src.dtype !== entry.outDtype) {
-      const values = await kernels.decode(bytes, src.dtype, pool.floats(0, len));
-      out = await kernels.encode(values, entry.outDtype, pool.bytes(OUT_SLOT, len * outSize));
-    }
-    await sink.write(entry.key, out, start * outSize);
-    wrote(out.byteLength);
-  }
-}
-
-async function mergeEntry(plan: MergePlan, entry: PlanEntry, options: ExecuteMergeOptions, pool: BufferPool, wrote: (n: number) => void): Promise<void> {
-  const { sources, kernels, method, sink } = options;
-  const n = shapeElementCount(entry.shape);
-  const chunk = method.elementwise ? plan.chunkElements : Math.max(n, 1);
-  const descriptors = entry.inputs.map((m) => {
-    const d = sources[m]!.get(entry.key);
-    if (!d) throw new MergeError("MERGE_KEY_VANISHED", `${sources[m]!.path}: tensor ${entry.key} is no longer in the file`, { file: sources[m]!.path });
-    return d;
-  });
-  const streams = new Map<number, () => number>();
-  const random = (i: number) => {
-    let r = streams.get(i);
-    if (!r) streams.set(i, (r = randomForKey(plan.seed, entry.key, entry.inputs[i] ?? i)));
-    return r;
-  };
-  const outSize = dtypeSize(entry.outDtype);
-  for (let start = 0; start < n; start += chunk) {
-    const len = Math.min(chunk, n - start);
-    const tensors = await Promise.all(
-      entry.inputs.map(async (m, i) => {
-        const size = dtypeSize(descriptors[i]!.dtype);
-        const bytes = await sources[m]!.readRange(entry.key, start * size, (start + len) * size, pool.bytes(i, len * size));
-        return kernels.decode(bytes, descriptors[i]!.dtype, pool.floats(i, len));
-      }),
-    );
-    const out = pool.floats(OUT_SLOT, len);
-    const result = await method.merge({ kernels, key: entry.key, block: entry.block, shape: entry.shape, offset: start, weights: entry.weights, random, out }, tensors, entry.params);
-    if (result.length !== len) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${len}`);
-    const encoded = await kernels.encode(result, entry.outDtype, pool.bytes(OUT_SLOT, len * outSize));
-    await sink.write(entry.key, encoded, start * outSize);
-    wrote(encoded.byteLength);
-  }
 }

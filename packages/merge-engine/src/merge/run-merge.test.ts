@@ -218,7 +218,8 @@ describe("runMerge safety", () => {
     writeFileSync(join(dir, "out.safetensors"), "keep");
     const m = manifestIn(dir, { models: models([0.5, 0.5]), output: "out.safetensors" });
     await expect(runMerge(m, { kernels })).rejects.toMatchObject({ code: "MERGE_OUTPUT_EXISTS" });
-    const failing = { ...kernels, weightedSum: async () => { throw new Error("boom"); } } as KernelBackend;
+    const boom = async () => { throw new Error("boom"); };
+    const failing = { ...kernels, weightedSum: boom, weightedSumEncoded: boom } as KernelBackend;
     await expect(runMerge(m, { kernels: failing, overrides: { overwrite: true } })).rejects.toThrow("boom");
     expect(readdirSync(dir).sort()).toEqual(["m.json", "model_a.safetensors", "model_b.safetensors", "out.safetensors"]);
     const ok = await runMerge(m, { kernels, overrides: { overwrite: true } });

@@ -1,4 +1,4 @@
-import type { KernelBackend } from "@stmerge/core-tensors";
+import type { DType, KernelBackend } from "@stmerge/core-tensors";
 import type { z } from "zod";
 
 /**
@@ -52,6 +52,11 @@ export interface MergeMethod<P extends Record<string, unknown> = Record<string, 
    */
   readonly elementwise: boolean;
   merge(ctx: MergeMethodContext, tensors: Float32Array[], params: P): Promise<Float32Array>;
+  /**
+   * Optional fast path on the raw input bytes: write the encoded result into `out` and return
+   * it, or return undefined to use `merge`. Must give the same result as `merge` + encode.
+   */
+  mergeEncoded?(ctx: MergeMethodContext, inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], params: P, outDtype: DType, out: Uint8Array): Promise<Uint8Array | undefined>;
 }
 
 /** Identity helper that keeps a plugin's parameter type tied to its schema. */

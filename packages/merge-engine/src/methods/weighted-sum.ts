@@ -14,4 +14,6 @@ export const weightedSum = defineMergeMethod({
   blockParams: [],
   elementwise: true,
   merge: (ctx, tensors) => ctx.kernels.weightedSum(tensors, ctx.weights, ctx.out),
+  // One fused pass over the raw bytes when the backend has it (bit-identical to merge + encode).
+  mergeEncoded: async (ctx, inputs, _params, outDtype, out) => ctx.kernels.weightedSumEncoded?.(inputs, ctx.weights, outDtype, out),
 });

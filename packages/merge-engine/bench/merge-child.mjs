@@ -1,0 +1,15 @@
+// One merge in its own process, so the parent can measure its wall time and peak RSS.
+// usage: node merge-child.mjs MANIFEST OUTPUT [workers]
+import { createKernelBackend } from "@stmerge/core-tensors";
+import { loadManifest, runMerge } from "../dist/index.js";
+
+const [manifestPath, output, workers] = process.argv.slice(2);
+const kernels = await createKernelBackend({ device: "cpu", ...(workers ? { workers: Number(workers) } : {}) });
+const started = performance.now();
+try {
+  const manifest = await loadManifest(manifestPath);
+  const r = await runMerge(manifest, { kernels, overrides: { output, overwrite: true, prune: false } });
+  process.stdout.write(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: r.bytesWritten, kernels: kernels.description }) + "\n");
+} finally {
+  await kernels.close();
+}
