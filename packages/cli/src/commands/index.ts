@@ -7,6 +7,9 @@ import { registerVerifyCommand } from "./verify.js";
 import { registerAuditCommand } from "./audit.js";
 import { registerHashCommand } from "./hash.js";
 import { registerCacheCommand } from "./cache.js";
+import { registerScanCommand } from "./scan.js";
+import { registerMergeCommand } from "./merge.js";
+import { registerExtractVaeCommand } from "./extract-vae.js";
 
 /** Every command of the CLI; each lives in its own file and adds itself here with one line. */
 export function registerCommands(program: Command, ctx: CliContext): void {
@@ -17,4 +20,7 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerDemoCommand(program, ctx);
   registerHashCommand(program, ctx);
   registerCacheCommand(program, ctx);
+  registerScanCommand(program, ctx);
+  registerMergeCommand(program, ctx);
+  registerExtractVaeCommand(program, ctx);
 }

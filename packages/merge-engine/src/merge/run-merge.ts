@@ -93,7 +93,12 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
   if (!existsSync(dirname(outputPath)) || !statSync(dirname(outputPath)).isDirectory()) {
     throw new MergeError("MERGE_OUTPUT_DIR_MISSING", `${outputPath}: output folder ${dirname(outputPath)} does not exist`, { file: outputPath });
   }
-  if (!overwrite && existsSync(outputPath)) throw new MergeError("MERGE_OUTPUT_EXISTS", `${outputPath}: output already exists (use --overwrite to replace it)`, { file: outputPath });
+  const outputWarnings: string[] = [];
+  if (!overwrite && existsSync(outputPath)) {
+    const message = `${outputPath}: output already exists (use --overwrite to replace it)`;
+    if (!options.dryRun) throw new MergeError("MERGE_OUTPUT_EXISTS", message, { file: outputPath });
+    outputWarnings.push(message);
+  }
 
   const open = options.openSource ?? openSafetensors;
   const sources: TensorSource[] = [];
@@ -124,7 +129,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
         seed,
       },
     );
-    const warnings = [...manifest.warnings, ...plan.warnings];
+    const warnings = [...manifest.warnings, ...outputWarnings, ...plan.warnings];
     if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, effectiveManifest };
     if (!options.kernels) throw new MergeError("MERGE_NO_KERNELS", "a kernel backend is needed to run a merge");
 

@@ -1,0 +1,27 @@
+import { dirname, join, resolve, basename } from "node:path";
+import { extractVae } from "@stmerge/merge-engine";
+import type { Command } from "commander";
+import type { CliContext } from "../cli-context.js";
+import { formatBytes } from "../format.js";
+
+export function registerExtractVaeCommand(program: Command, ctx: CliContext): void {
+  program
+    .command("extract-vae")
+    .description("write a checkpoint's VAE (first_stage_model.*) as a standalone VAE file")
+    .argument("<model>", "a .safetensors checkpoint")
+    .option("-o, --output <file>", "output path (default: <model stem>.vae.safetensors beside the model)")
+    .option("--overwrite", "replace an existing output")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExamples:\n  $ stmerge extract-vae model.safetensors\n  $ stmerge extract-vae model.safetensors -o vae/my-vae.safetensors --overwrite")
+    .action(async (model: string, options: { output?: string; overwrite?: boolean }, command: Command) => {
+      const out = ctx.output(command);
+      const path = resolve(ctx.io.cwd, model);
+      const output = options.output ? resolve(ctx.io.cwd, options.output) : join(dirname(path), `${basename(path).replace(/\.safetensors$/i, "")}.vae.safetensors`);
+      const r = await extractVae(path, output, { overwrite: Boolean(options.overwrite), onProgress: out.progress.onProgress });
+      out.progress.done();
+      out.result(r);
+      out.line(`${r.outputPath}`);
+      out.line(`  tensors     ${r.tensors} (from ${basename(path)})`);
+      out.line(`  size        ${formatBytes(r.bytes)}`);
+    });
+}

@@ -1,0 +1,100 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memoryIo } from "../cli-io.js";
+import { runCli } from "../run-cli.js";
+
+let dir: string;
+const LAYOUT: [string, number[]][] = [
+  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
+  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
+  ["model.diffusion_model.out.2.bias", [4]],
+  ["model_ema.decay", []],
+];
+
+async function writeModel(path: string, seed: number) {
+  await writeSafetensors(
+    path,
+    LAYOUT.map(([name, shape], i) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.sin(seed * 7 + i * 3 + k)), "F16") };
+    }),
+  );
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "stmerge-cli-merge-"));
+  mkdirSync(join(dir, "models"));
+  for (const [i, name] of ["alpha_mix", "beta-mix", "gamma mix"].entries()) await writeModel(join(dir, "models", `${name}.safetensors`), i + 1);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const env = () => ({ STMERGE_CACHE: join(dir, "cache.json"), STMERGE_NO_BANNER: "1" });
+
+describe("stmerge scan → merge → extract-vae", () => {
+  it("scan writes a manifest relative to itself, then refuses to overwrite it", async () => {
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["scan", "models", "-o", "merge.json", "--compute-hashes"], io)).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, "merge.json"), "utf8"));
+    expect(manifest.models.map((m: { path: string }) => m.path)).toEqual(["models/alpha_mix.safetensors", "models/beta-mix.safetensors", "models/gamma mix.safetensors"]);
+    expect(manifest.models[0]).toMatchObject({ architecture: "SD1.5", index: 0, precision_detected: "fp16", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(manifest.output.path).toBe("SD1.5_alphamix_betamix_gammamix_merged.safetensors");
+    expect(io.out()).toContain("manifest written to");
+    const again = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["scan", "models", "-o", "merge.json"], again)).toBe(1);
+    expect(again.err()).toContain("OUTPUT_EXISTS");
+  });
+
+  it("merge --dry-run prints the plan and writes nothing", async () => {
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "--manifest", "merge.json", "--dry-run"], io)).toBe(0);
+    expect(io.out()).toMatch(/plan: weighted_sum of 3 SD1\.5 models/);
+    expect(io.out()).toMatch(/IN00/);
+    expect(io.out()).toMatch(/peak memory/);
+    expect(existsSync(join(dir, "SD1.5_alphamix_betamix_gammamix_merged.safetensors"))).toBe(false);
+    const json = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "-m", "merge.json", "--dry-run", "--json"], json)).toBe(0);
+    expect(JSON.parse(json.out())).toMatchObject({ dryRun: true, method: "weighted_sum", tensors: 5, pruned: 1 });
+  });
+
+  it("merge writes the output with recipe metadata, and refuses to overwrite it", async () => {
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "--manifest", "merge.json", "--device", "cpu", "--json"], io)).toBe(0);
+    const result = JSON.parse(io.out());
+    expect(result).toMatchObject({ dryRun: false, method: "weighted_sum", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const s = await openSafetensors(result.output);
+    const recipe = JSON.parse(s.metadata.sd_merge_recipe!);
+    expect(recipe.models).toHaveLength(3);
+    expect(recipe.models[0].hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(JSON.parse(s.metadata.sd_merge_models!))).toHaveLength(3);
+    await s.close();
+    const again = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "--manifest", "merge.json", "--device", "cpu"], again)).toBe(1);
+    expect(again.err()).toContain("MERGE_OUTPUT_EXISTS");
+  });
+
+  it("merge reports validation errors with their code and exit 1, and bad flags with exit 2", async () => {
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "-m", "merge.json", "--merge-method", "add_difference", "--dry-run"], io)).toBe(0);
+    const two = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "-m", "merge.json", "--merge-method", "slerp", "--dry-run"], two)).toBe(1);
+    expect(two.err()).toContain("MERGE_ARITY");
+    const bad = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "-m", "merge.json", "--precision", "fp8"], bad)).toBe(2);
+    const missing = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "-m", "nope.json"], missing)).toBe(1);
+    expect(missing.err()).toContain("MANIFEST_NOT_FOUND");
+  });
+
+  it("extract-vae writes the VAE beside the model", async () => {
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["extract-vae", "models/alpha_mix.safetensors"], io)).toBe(0);
+    const s = await openSafetensors(join(dir, "models", "alpha_mix.vae.safetensors"));
+    expect(s.descriptors.map((d) => d.name)).toEqual(["decoder.conv_in.weight"]);
+    await s.close();
+  });
+});

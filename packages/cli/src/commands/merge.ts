@@ -1,0 +1,189 @@
+import { basename, resolve } from "node:path";
+import { selectKernelBackend, type DeviceChoice } from "@stmerge/core-tensors";
+import { loadManifest, runMerge, type MergePlan, type RunMergeResult } from "@stmerge/merge-engine";
+import type { Command } from "commander";
+import { bannerLines } from "../banner.js";
+import { addCacheOptions, lookupCachedIdentity, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import type { CliContext, CommandOutput } from "../cli-context.js";
+import { CliError } from "../cli-error.js";
+import { formatBytes, formatDuration } from "../format.js";
+import { renderTable } from "../render-table.js";
+
+interface MergeFlags extends CacheFlags {
+  manifest: string;
+  overwrite?: boolean;
+  device?: string;
+  prune: boolean;
+  mergeMethod?: string;
+  dryRun?: boolean;
+  normalize?: boolean;
+  precision?: string;
+  consensusExponent?: string;
+  seed?: string;
+  output?: string;
+  plugin?: string[];
+  memory?: string;
+}
+
+const PRECISIONS = ["match", "fp16", "bf16", "fp32"] as const;
+
+/** The manifest's device (the Python tool wrote cpu/cuda/cuda:N) as a kernel device choice. */
+function deviceChoice(flag: string | undefined, manifestDevice: string): DeviceChoice {
+  const value = (flag ?? manifestDevice).toLowerCase();
+  if (value === "auto" || value === "cpu" || value === "gpu") return value;
+  if (value.startsWith("cuda")) return "gpu";
+  throw new CliError("BAD_FLAG", `--device must be auto, cpu or gpu, got ${JSON.stringify(value)}`, { exitCode: 2 });
+}
+
+function intFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new CliError("BAD_FLAG", `${name} must be an integer, got ${JSON.stringify(value)}`, { exitCode: 2 });
+  return n;
+}
+
+const fmtValue = (v: unknown) => (typeof v === "number" ? String(Number(v.toFixed(4))) : JSON.stringify(v));
+
+/** The --json shape of a plan: everything but the per-key entries, which are summarized. */
+export function planSummary(plan: MergePlan, outputPath: string): Record<string, unknown> {
+  const actions: Record<string, number> = {};
+  for (const e of plan.entries) actions[e.action] = (actions[e.action] ?? 0) + 1;
+  return {
+    output: outputPath,
+    method: plan.method,
+    params: plan.params,
+    architecture: plan.architecture.label,
+    models: plan.models.map((m) => ({ index: m.index, path: m.path, weight: m.weight, sha256: m.sha256 ?? null, architecture: m.architecture.label })),
+    vae: plan.vaePath ?? null,
+    blocks: plan.blocks,
+    tensors: plan.entries.length,
+    actions,
+    notes: plan.entries.filter((e) => e.note && e.action !== "copy").map((e) => ({ key: e.key, note: e.note })).slice(0, 50),
+    pruned: plan.pruned.length,
+    onlyInLaterModels: plan.onlyInLaterModels.length,
+    outputPrecision: plan.outputPrecision,
+    outputBytes: plan.outputBytes,
+    estimatedPeakBytes: plan.estimatedPeakBytes,
+    warnings: plan.warnings,
+  };
+}
+
+function printPlan(out: CommandOutput, r: RunMergeResult): void {
+  const { plan } = r;
+  out.line(`plan: ${plan.method} of ${plan.models.length} ${plan.architecture.label} models → ${r.outputPath}`);
+  const params = Object.entries(plan.params);
+  if (params.length) out.line(`  parameters  ${params.map(([k, v]) => `${k}=${fmtValue(v)}`).join(", ")}`);
+  out.text(
+    renderTable(plan.models, [
+      { header: "#", value: (m) => String(m.index) },
+      { header: "model", value: (m) => m.name },
+      { header: "architecture", value: (m) => m.architecture.label },
+      { header: "weight", value: (m) => fmtValue(m.weight) },
+      { header: "sha256", value: (m) => (m.sha256 ? m.sha256.slice(0, 10) : "unknown") },
+    ]),
+  );
+  if (plan.vaePath) out.line(`  vae         ${plan.vaePath}`);
+  const blockParams = plan.blocks[0] ? Object.keys(plan.blocks[0].params) : [];
+  out.line("");
+  out.text(
+    renderTable(plan.blocks, [
+      { header: "block", value: (b) => b.block },
+      { header: "tensors", value: (b) => String(b.tensors) },
+      { header: "size", value: (b) => formatBytes(b.bytes) },
+      ...plan.models.map((m) => ({ header: `w${m.index}`, value: (b: MergePlan["blocks"][number]) => fmtValue(b.weights[m.index]) })),
+      ...blockParams.map((p) => ({ header: p, value: (b: MergePlan["blocks"][number]) => fmtValue(b.params[p]) })),
+    ]),
+  );
+  const copies = plan.entries.filter((e) => e.action === "copy").length;
+  const partial = plan.entries.filter((e) => e.action === "merge" && e.note).length;
+  out.line("");
+  out.line(`  tensors     ${plan.entries.length} (${plan.entries.length - copies} merged, ${copies} copied from model 0${partial ? `, ${partial} merged over fewer models` : ""})`);
+  out.line(`  pruned      ${plan.pruned.length} keys${plan.onlyInLaterModels.length ? `; ${plan.onlyInLaterModels.length} keys only in later models left out` : ""}`);
+  out.line(`  precision   ${plan.outputPrecision}`);
+  out.line(`  output size ${formatBytes(plan.outputBytes)}`);
+  out.line(`  peak memory ~${formatBytes(plan.estimatedPeakBytes)} of working buffers (independent of the number of models for element-wise methods)`);
+}
+
+export function registerMergeCommand(program: Command, ctx: CliContext): void {
+  const command = program
+    .command("merge")
+    .description("merge the models of a manifest tensor by tensor in constant memory (validates every header first)")
+    .requiredOption("-m, --manifest <file>", "merge manifest (from `stmerge scan` or the Python tool)")
+    .option("--overwrite", "replace an existing output")
+    .option("--device <device>", "auto|cpu|gpu (default: the manifest's device)")
+    .option("--no-prune", "keep EMA copies and schedule buffers")
+    .option("--merge-method <name>", "weighted_sum, add_difference, train_difference, ties, dare, slerp, consensus, or a plugin's")
+    .option("--dry-run", "validate and print the plan (blocks, weights, output size, memory) without reading any tensor")
+    .option("--normalize", "rescale weights to sum to 1")
+    .option("--precision <p>", "output precision: match|fp16|bf16|fp32 (default: the manifest's)")
+    .option("--consensus-exponent <n>", "outlier suppression of consensus (default: the manifest's, 4)")
+    .option("--seed <n>", "seed of randomised methods (dare)")
+    .option("-o, --output <file>", "output path (default: the manifest's output, relative to the manifest)")
+    .option("--plugin <module...>", "load merge-method plugins (paths or package names)")
+    .option("--memory <MiB>", "working-buffer budget in MiB (default 512)")
+    .option("--json", "print the plan and result as JSON");
+  addCacheOptions(command)
+    .addHelpText("after", "\nExamples:\n  $ stmerge merge --manifest models/merge_manifest.json --dry-run\n  $ stmerge merge -m merge.json --merge-method ties --overwrite\n  $ stmerge merge -m merge.json --plugin @stmerge/example-plugin --merge-method median")
+    .action(async (options: MergeFlags, cmd: Command) => {
+      const out = ctx.output(cmd);
+      if (options.precision !== undefined && !(PRECISIONS as readonly string[]).includes(options.precision)) {
+        throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(options.precision)}`, { exitCode: 2 });
+      }
+      const memory = intFlag("--memory", options.memory);
+      const manifest = await loadManifest(resolve(ctx.io.cwd, options.manifest), { cwd: ctx.io.cwd });
+      const device = deviceChoice(options.device, manifest.raw.device);
+      const cacheFlags: CacheFlags = { ...(options.cache === false ? { cache: false } : {}), ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) };
+      // Hashes for the A1111 metadata: the manifest's, else the cache's when still valid for the file.
+      const hashes = new Map<string, string>();
+      for (const p of [...manifest.models.map((m) => m.resolvedPath), ...(manifest.vae ? [manifest.vae.resolvedPath] : [])]) {
+        const known = await lookupCachedIdentity(p, ctx.io, cacheFlags);
+        if (known) hashes.set(p, known.sha256);
+      }
+      const overrides = {
+        overwrite: options.overwrite,
+        prune: options.prune === false ? false : undefined,
+        mergeMethod: options.mergeMethod,
+        normalize: options.normalize,
+        outputPrecision: options.precision as (typeof PRECISIONS)[number] | undefined,
+        consensusExponent: intFlag("--consensus-exponent", options.consensusExponent),
+        seed: intFlag("--seed", options.seed),
+        output: options.output ? resolve(ctx.io.cwd, options.output) : undefined,
+        device: options.device,
+      };
+      const common = { overrides, hashes, toolVersion: ctx.version, plugins: (options.plugin ?? []).map((p) => (p.startsWith(".") ? resolve(ctx.io.cwd, p) : p)), ...(memory ? { memoryBudgetBytes: memory * 1024 * 1024 } : {}) };
+      for (const w of manifest.warnings) out.warn(w);
+
+      if (options.dryRun) {
+        const r = await runMerge(manifest, { ...common, dryRun: true });
+        for (const w of r.warnings.slice(manifest.warnings.length)) out.warn(w);
+        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath) });
+        printPlan(out, r);
+        return;
+      }
+
+      const compute = await selectKernelBackend({ device });
+      try {
+        out.banner(await bannerLines(ctx.io, { compute, cache: cacheFlags }, (t) => out.warn(t)));
+        const started = Date.now();
+        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress });
+        out.progress.done();
+        const ms = Date.now() - started;
+        for (const w of r.plan.warnings) out.warn(w);
+        const missingHashes = r.plan.models.filter((m) => !m.sha256).length;
+        if (missingHashes) out.note(`${missingHashes} input(s) have no SHA-256 in the manifest or cache; sd_merge_models lists only hashed inputs (scan with --compute-hashes to record them)`);
+        const entry = await recordOutputInCache(r.outputPath, ctx.io, { ...cacheFlags, extra: { architecture: r.plan.architecture.label }, warn: (t) => out.warn(t) }).catch((error: Error) => {
+          out.warn(`could not record the output in the cache: ${error.message}`);
+          return undefined;
+        });
+        out.result({ dryRun: false, ...planSummary(r.plan, r.outputPath), bytesWritten: r.bytesWritten, ms, sha256: entry?.sha256 ?? null });
+        out.line(`${r.outputPath}`);
+        out.line(`  merged      ${r.plan.models.length} models with ${r.plan.method} (${r.plan.entries.length} tensors, ${r.plan.pruned.length} pruned)`);
+        out.line(`  size        ${formatBytes(r.bytesWritten)} in ${formatDuration(ms)} (${formatBytes((r.bytesWritten / Math.max(ms, 1)) * 1000)}/s written)`);
+        out.line(`  compute     ${compute.backend.description}`);
+        if (entry) out.line(`  sha256      ${entry.sha256}`);
+        out.note(`recipe and manifest recorded in the output's metadata (stmerge inspect ${basename(r.outputPath)})`);
+      } finally {
+        await compute.backend.close();
+      }
+    });
+}

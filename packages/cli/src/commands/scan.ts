@@ -1,0 +1,102 @@
+import { basename, join, resolve } from "node:path";
+import { writeFileAtomic } from "@stmerge/core-tensors";
+import { formatManifest, scanFolder, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
+import type { Command } from "commander";
+import { addCacheOptions, cacheBannerLines, cachedArchitecture, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
+import type { CliContext } from "../cli-context.js";
+import { formatBytes } from "../format.js";
+import { renderTable } from "../render-table.js";
+
+interface ScanFlags extends CacheFlags {
+  vae?: string;
+  output?: string;
+  computeHashes?: boolean;
+  equalWeights: boolean;
+  skipErrors?: boolean;
+  recursive?: boolean;
+  overwrite?: boolean;
+}
+
+/** The Python tool's field order of a model entry. */
+function inPythonOrder(e: Record<string, unknown>): Record<string, unknown> {
+  const order = ["path", "weight", "architecture", "index", "sha256", "crc32", "precision_detected"];
+  return Object.fromEntries([...order.filter((k) => k in e).map((k) => [k, e[k]]), ...Object.entries(e).filter(([k]) => !order.includes(k))]);
+}
+
+export function registerScanCommand(program: Command, ctx: CliContext): void {
+  const command = program
+    .command("scan")
+    .description("write a merge manifest for a folder of .safetensors models (reads headers only: architecture, precision, output name)")
+    .argument("<folder>", "folder with the models to merge")
+    .option("--vae <file>", "a standalone VAE to bake into the merge")
+    .option("-o, --output <manifest>", "manifest path (default: <folder>/merge_manifest.json)")
+    .option("--compute-hashes", "record SHA-256 and CRC32 of every file (reads each file once; remembered in the cache)")
+    .option("--no-equal-weights", "set every weight to 1.0 instead of 1/N")
+    .option("--skip-errors", "skip files that cannot be read (e.g. still copying)")
+    .option("--recursive", "include subfolders")
+    .option("--overwrite", "replace an existing manifest")
+    .option("--json", "print the manifest and findings as JSON");
+  addCacheOptions(command)
+    .addHelpText("after", "\nExamples:\n  $ stmerge scan ./models\n  $ stmerge scan ./models --vae ./vae/sdxl_vae.safetensors --compute-hashes\n  $ stmerge scan ./models -o ./merges/pony-mix.json --recursive")
+    .action(async (folder: string, options: ScanFlags, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const cacheFlags: CacheFlags = { ...(options.cache === false ? { cache: false } : {}), ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) };
+      out.banner(await cacheBannerLines(ctx.io, cacheFlags, (t) => out.warn(t)));
+      const dir = resolve(ctx.io.cwd, folder);
+      const manifestPath = options.output ? resolve(ctx.io.cwd, options.output) : join(dir, "merge_manifest.json");
+      const cache = options.computeHashes && options.cache !== false ? openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)) : undefined;
+      const hashFile = async (path: string): Promise<ScanHashes> => {
+        if (cache) {
+          const [r] = await cache.identify([path], { algorithms: ["sha256", "crc32"], onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
+          out.progress.done();
+          return { sha256: r!.entry.sha256, ...(r!.entry.crc32 ? { crc32: r!.entry.crc32.toUpperCase() } : {}) };
+        }
+        const { hashFile: hash } = await import("@stmerge/cache");
+        const r = await hash(path, { algorithms: ["sha256", "crc32"], onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
+        out.progress.done();
+        return { sha256: r.hashes.sha256!, ...(r.hashes.crc32 ? { crc32: r.hashes.crc32.toUpperCase() } : {}) };
+      };
+      const result = await scanFolder(dir, {
+        manifestPath,
+        recursive: Boolean(options.recursive),
+        skipErrors: Boolean(options.skipErrors),
+        equalWeights: options.equalWeights,
+        ...(options.vae ? { vae: resolve(ctx.io.cwd, options.vae) } : {}),
+        ...(options.computeHashes ? { hashFile } : {}),
+      });
+      // The cache knows names the keys cannot tell (an SDXL file that CivitAI calls Pony), and
+      // hashes computed earlier cost nothing to record.
+      const models = result.manifest.models as Record<string, unknown>[];
+      for (const [i, m] of result.models.entries()) {
+        const entry = models[i]!;
+        if (m.report.architecture === "sdxl" && !m.report.derivative) {
+          const cached = await cachedArchitecture(m.path, ctx.io, cacheFlags);
+          if (cached && /pony|illustrious|noob/i.test(cached)) entry.architecture = cached;
+        }
+        if (!entry.sha256) {
+          const known = await lookupCachedIdentity(m.path, ctx.io, cacheFlags);
+          if (known) models[i] = inPythonOrder({ ...entry, sha256: known.sha256, ...(known.crc32 ? { crc32: known.crc32.toUpperCase() } : {}) });
+        }
+      }
+      await writeFileAtomic(manifestPath, formatManifest(result.manifest), { overwrite: Boolean(options.overwrite) });
+
+      for (const s of result.skipped) out.warn(`skipped ${s.path}: ${s.error}`);
+      for (const w of result.warnings) out.warn(w);
+      out.result({ manifest: manifestPath, ...result.manifest, skipped: result.skipped, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })) });
+      out.text(
+        renderTable(result.models, [
+          { header: "#", value: (m) => String(result.models.indexOf(m)) },
+          { header: "model", value: (m) => basename(m.path) },
+          { header: "architecture", value: (m) => `${String(models[result.models.indexOf(m)]!.architecture)}${m.report.variant !== "standard" ? ` (${m.report.variant})` : ""}${m.report.prediction === "v" ? " v-pred" : ""}` },
+          { header: "precision", value: (m) => m.precision },
+          { header: "tensors", value: (m) => String(m.tensors) },
+          { header: "size", value: (m) => formatBytes(m.bytes) },
+          { header: "weight", value: (m) => String(Number((models[result.models.indexOf(m)]!.weight as number).toFixed(4))) },
+        ]),
+      );
+      if (result.vae) out.line(`vae: ${basename(result.vae.path)} (${result.vae.report.label}, ${result.vae.precision})`);
+      out.line(`output: ${(result.manifest.output as { path: string }).path}`);
+      out.line(`manifest written to ${manifestPath}`);
+      out.note(`review it, then run: stmerge merge --manifest ${manifestPath} --dry-run`);
+    });
+}
