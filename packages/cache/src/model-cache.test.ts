@@ -137,6 +137,13 @@ describe("ModelCache", () => {
     expect(doc.paths[file].sha256).toBe(sha);
   });
 
+  it("an interrupted run keeps what it hashed before the failure", async () => {
+    const cache = openModelCache({ path: join(dir, "c6.json") });
+    const files = [join(models, "tiny.safetensors"), join(models, "sub", "other.safetensors"), join(models, "gone.safetensors")];
+    await expect(cache.identify(files, { flushEvery: 1, flushIntervalMs: 0 })).rejects.toMatchObject({ code: "FILE_NOT_FOUND", file: files[2] });
+    expect((await cache.info()).entries).toBe(2);
+  });
+
   it("the cache location follows --cache-file, then STMERGE_CACHE, then the default", () => {
     expect(openModelCache({ path: "/x/y.json" }).location).toBe("/x/y.json");
     expect(openModelCache({ env: { STMERGE_CACHE: "/env/c.json" } }).location).toBe("/env/c.json");

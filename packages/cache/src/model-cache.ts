@@ -42,8 +42,13 @@ export interface IdentifyOptions {
   onFile?: (result: IdentifyResult, index: number, total: number) => void;
   /** Fields to store with every new or re-hashed entry (e.g. an architecture the caller detected). */
   extra?: Partial<CacheEntry>;
-  /** Entries are written every this many hashed files (so an interrupted run keeps its work); default 8. */
+  /**
+   * New entries are written once this many are pending and `flushIntervalMs` has passed since the
+   * last write (so an interrupted run keeps its work without a locked write per small file); default 8.
+   */
   flushEvery?: number;
+  /** Default 2000 ms. */
+  flushIntervalMs?: number;
   threads?: "auto" | number;
 }
 
@@ -159,10 +164,13 @@ export class ModelCache {
   async identify(paths: readonly string[], options: IdentifyOptions = {}): Promise<IdentifyResult[]> {
     const algorithms = [...new Set<HashAlgorithm>(["sha256", ...(options.algorithms ?? HASH_ALGORITHMS)])];
     const flushEvery = Math.max(1, options.flushEvery ?? 8);
+    const flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 2000);
     const doc = await this.store.read();
     const results: IdentifyResult[] = [];
     let pending: CachePut[] = [];
+    let lastFlush = Date.now();
     const flush = async () => {
+      lastFlush = Date.now();
       if (pending.length === 0) return;
       const batch = pending;
       pending = [];
@@ -191,7 +199,7 @@ export class ModelCache {
       }
       results.push(result);
       options.onFile?.(result, i, paths.length);
-      if (pending.length >= flushEvery) await flush();
+      if (pending.length >= flushEvery && Date.now() - lastFlush >= flushIntervalMs) await flush();
     }
     await flush();
     return results;
