@@ -41,7 +41,7 @@ function demoSteps(dir: string): DemoStep[] {
     { title: "Verify the conversion tensor by tensor against the original", argv: ["verify", ckpt, converted] },
     { title: "Scan the models folder into a merge manifest (headers only)", argv: ["scan", join(dir, "models"), "-o", manifest, "--compute-hashes"] },
     { title: "Show the merge plan without reading any tensor", argv: ["merge", "--manifest", manifest, "--dry-run"] },
-    { title: "Merge tensor by tensor in constant memory", argv: ["merge", "--manifest", manifest] },
+    { title: "Merge tensor by tensor in constant memory", argv: ["merge", "--manifest", manifest, "-o", merged] },
     { title: "Inspect the merged model", argv: ["inspect", merged, "-n", "3"] },
     { title: "Hash the merged model (SHA-256, AutoV1/V2/V3, CRC32, BLAKE3) and remember it in the demo cache", argv: ["hash", merged] },
   ];
