@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openModelCache } from "@stmerge/cache";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cacheBannerLines, cachedArchitecture, lookupCachedIdentity, recordOutputInCache } from "./cli-cache.js";
+import type { CivitaiClient } from "@stmerge/civitai-client";
+import { CIVITAI_NOT_FOUND_TTL_MS, cacheBannerLines, cachedArchitecture, enrichWithCivitai, lookupCachedIdentity, recordOutputInCache } from "./cli-cache.js";
 import { memoryIo } from "./cli-io.js";
 
 const CACHE_FIXTURES = join(import.meta.dirname, "..", "..", "cache", "test", "fixtures");
@@ -51,5 +52,28 @@ describe("cli-cache helpers", () => {
     expect(entry?.source_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect((await lookupCachedIdentity("converted.safetensors", io))?.sha256).toBe(entry?.sha256);
     expect(await recordOutputInCache("converted.safetensors", io, { cache: false })).toBeUndefined();
+  });
+
+  it("a CivitAI 'not found' is remembered, and asked again only after the TTL", async () => {
+    const cache = openModelCache({ path: join(dir, "ttl.json") });
+    const [r] = await cache.identify([join(dir, "converted.safetensors")]);
+    const calls: string[] = [];
+    const client = {
+      getModelVersionsByHashes: async (h: readonly string[]) => {
+        calls.push(`bulk:${h.length}`);
+        return new Map();
+      },
+      getModelVersionByHash: async (h: string) => {
+        calls.push(`v3:${h}`);
+        return { found: false as const, reason: "Model not found" };
+      },
+    } as unknown as CivitaiClient;
+    expect(await enrichWithCivitai(cache, client, [r!.entry])).toEqual({ looked: 1, found: 0, notFound: 1 });
+    expect(calls).toEqual(["bulk:1", `v3:${r!.entry.autov3}`]);
+    const stored = (await cache.find(r!.entry.sha256))[0]!;
+    expect(stored.civitai).toMatchObject({ not_found: true });
+    expect(await enrichWithCivitai(cache, client, [stored])).toEqual({ looked: 0, found: 0, notFound: 0 });
+    expect(await enrichWithCivitai(cache, client, [stored], { now: Date.now() + CIVITAI_NOT_FOUND_TTL_MS + 1000 })).toMatchObject({ looked: 1 });
+    expect(calls).toHaveLength(4);
   });
 });

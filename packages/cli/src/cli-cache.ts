@@ -128,14 +128,32 @@ export interface CivitaiEnrichResult {
   readonly notFound: number;
 }
 
+/** A "not on CivitAI" answer is asked again after this long (files get published, hashes get fixed). */
+export const CIVITAI_NOT_FOUND_TTL_MS = 7 * 24 * 3600 * 1000;
+
+function needsLookup(entry: CacheEntry, force: boolean, now: number): boolean {
+  if (force || !entry.civitai) return true;
+  if (!entry.civitai.not_found) return false;
+  const at = Date.parse(entry.civitai.fetched_at ?? "");
+  return !Number.isFinite(at) || now - at > CIVITAI_NOT_FOUND_TTL_MS;
+}
+
 /**
- * Looks up on CivitAI the entries that have no CivitAI data yet (bulk by SHA-256, 100 a call),
- * and stores what it finds, a "not found" marker otherwise, and the architecture the base model implies.
+ * Looks up on CivitAI the entries without CivitAI data (or with a "not found" older than a week):
+ * bulk by SHA-256, 100 a call; then, for safetensors files still unknown, by AutoV3 (which ignores
+ * header metadata, so a file whose metadata was edited is still found). Stores what it finds, a
+ * "not found" marker otherwise, and the architecture the base model implies, in one locked write.
  */
-export async function enrichWithCivitai(cache: ModelCache, client: CivitaiClient, entries: readonly CacheEntry[], options: { force?: boolean } = {}): Promise<CivitaiEnrichResult> {
-  const todo = [...new Map(entries.filter((e) => options.force || !e.civitai).map((e) => [e.sha256, e])).values()];
+export async function enrichWithCivitai(cache: ModelCache, client: CivitaiClient, entries: readonly CacheEntry[], options: { force?: boolean; now?: number } = {}): Promise<CivitaiEnrichResult> {
+  const now = options.now ?? Date.now();
+  const todo = [...new Map(entries.filter((e) => needsLookup(e, Boolean(options.force), now)).map((e) => [e.sha256, e])).values()];
   if (todo.length === 0) return { looked: 0, found: 0, notFound: 0 };
   const versions = await client.getModelVersionsByHashes(todo.map((e) => e.sha256));
+  for (const entry of todo) {
+    if (versions.has(entry.sha256) || !entry.autov3 || !/\.safetensors$/i.test(entry.filename)) continue;
+    const byV3 = await client.getModelVersionByHash(entry.autov3);
+    if (byV3.found) versions.set(entry.sha256, byV3.value);
+  }
   let found = 0;
   const updated: CacheEntry[] = [];
   for (const entry of todo) {
@@ -146,7 +164,7 @@ export async function enrichWithCivitai(cache: ModelCache, client: CivitaiClient
       const architecture = entry.architecture ?? baseModelToArchitecture(summary.base_model) ?? null;
       updated.push({ ...entry, civitai: civitaiInfoFrom(summary), architecture });
     } else {
-      const civitai: CivitaiInfo = { model_id: null, version_id: null, base_model: null, model_name: null, version_name: null, nsfw: false, trained_words: [], not_found: true, fetched_at: new Date().toISOString() };
+      const civitai: CivitaiInfo = { model_id: null, version_id: null, base_model: null, model_name: null, version_name: null, nsfw: false, trained_words: [], not_found: true, fetched_at: new Date(now).toISOString() };
       updated.push({ ...entry, civitai });
     }
   }

@@ -10,6 +10,10 @@ import { runCli } from "../run-cli.js";
 
 const CACHE_FIXTURES = join(import.meta.dirname, "..", "..", "..", "cache", "test", "fixtures");
 
+const hashesJson = JSON.parse(await readFile(join(CACHE_FIXTURES, "hashes.json"), "utf8")) as { committed: Record<string, { autov3: string }> };
+// tiny.safetensors and tiny-other-meta.safetensors hold the same tensors: same AutoV3, other SHA-256.
+const knownAutoV3 = hashesJson.committed["tiny.safetensors"]!.autov3;
+
 let dir: string;
 let models: string;
 let cacheFile: string;
@@ -150,17 +154,21 @@ describe("stmerge cache add with CivitAI (local fake API)", () => {
 
   beforeAll(async () => {
     knownSha = sha256(await readFile(join(CACHE_FIXTURES, "tiny.safetensors"))).toUpperCase();
+    const version = { id: 22, modelId: 11, name: "v2", baseModel: "Pony", trainedWords: ["score_9"], model: { name: "Tiny Pony", type: "Checkpoint", nsfw: false }, files: [{ name: "tiny.safetensors", hashes: { SHA256: knownSha, AutoV3: knownAutoV3 } }] };
     server = createServer((req, res) => {
       let body = "";
       req.on("data", (d: Buffer) => (body += d.toString()));
       req.on("end", () => {
         seen.push({ url: req.url ?? "", auth: req.headers.authorization, body });
+        res.setHeader("content-type", "application/json");
+        if (req.method === "GET") {
+          const hash = (req.url ?? "").split("/").pop();
+          if (hash === knownAutoV3) res.end(JSON.stringify(version));
+          else res.writeHead(404).end(JSON.stringify({ error: "Model not found" }));
+          return;
+        }
         const asked = JSON.parse(body || "[]") as string[];
-        const versions = asked.includes(knownSha)
-          ? [{ id: 22, modelId: 11, name: "v2", baseModel: "Pony", trainedWords: ["score_9"], model: { name: "Tiny Pony", type: "Checkpoint", nsfw: false }, files: [{ name: "tiny.safetensors", hashes: { SHA256: knownSha } }] }]
-          : [];
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify(versions));
+        res.end(JSON.stringify(asked.includes(knownSha) ? [version] : []));
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -171,26 +179,27 @@ describe("stmerge cache add with CivitAI (local fake API)", () => {
     await new Promise((r) => server.close(r));
   });
 
-  it("looks files up in bulk with the key in the header, stores CivitAI data and architecture", async () => {
+  it("looks files up in bulk (then by AutoV3) with the key in the header, stores CivitAI data and architecture", async () => {
     const file = join(dir, "civitai.json");
     const env = { CIVITAI_BASE_URL: baseUrl, CIVITAI_API_KEY: "sk-cli-test" };
     const r = await run(["cache", "add", models, "--recurse", "--cache-file", file], env);
     expect(r.code).toBe(0);
     expect(r.err).toContain("looking up with your API key");
-    expect(r.out).toMatch(/CivitAI: 1 found, \d+ not found/);
-    expect(seen).toHaveLength(1);
-    expect(seen[0]!.url).toBe("/api/v1/model-versions/by-hash");
-    expect(seen[0]!.auth).toBe("Bearer sk-cli-test");
+    // tiny by SHA-256; style.safetensors (same tensors, other metadata) by AutoV3; new.pt not found.
+    expect(r.out).toContain("CivitAI: 2 found, 1 not found of 3 looked up");
+    expect(seen.map((s) => s.url)).toEqual(["/api/v1/model-versions/by-hash", `/api/v1/model-versions/by-hash/${knownAutoV3}`]);
+    expect(seen.every((s) => s.auth === "Bearer sk-cli-test")).toBe(true);
+    expect((await run(["cache", "show", "style.safetensors", "--cache-file", file], env)).out).toContain("Tiny Pony / v2");
     const show = await run(["cache", "show", "tiny.safetensors", "--cache-file", file], env);
     expect(show.out).toContain("Tiny Pony / v2 (model 11, version 22)");
     expect(show.out).toContain("architecture  Pony");
     expect(show.out).toContain("trained words score_9");
-    // Known answers are not asked again.
+    // Known answers, found or not, are not asked again (a "not found" is retried after a week).
     await run(["cache", "add", models, "--recurse", "--cache-file", file], env);
-    expect(seen).toHaveLength(1);
+    expect(seen).toHaveLength(2);
     // --no-civitai never calls.
     await run(["cache", "add", models, "--recurse", "--force", "--no-civitai", "--cache-file", file], env);
-    expect(seen).toHaveLength(1);
+    expect(seen).toHaveLength(2);
     expect((await run(["cache", "info", "--cache-file", file], env)).out).toContain("CivitAI key configured (env)");
   });
 });
