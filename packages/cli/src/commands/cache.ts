@@ -150,15 +150,22 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const started = Date.now();
       const files = await collectModelFiles(paths, { recurse: Boolean(options.recurse) });
       if (files.length === 0) throw new CliError("NO_MODEL_FILES", `no model files in ${paths.join(", ")}${options.recurse ? "" : " (use --recurse for subfolders)"}`, { exitCode: EXIT.failure });
+      // One bar over all the bytes to hash: files the cache knows as they are cost nothing.
+      const lookups = await c.lookupMany(files);
+      const totalBytes = lookups.reduce((n, l) => n + (options.force || l.status !== "fresh" ? (l.size ?? 0) : 0), 0);
       let hashedBytes = 0;
       const results = await c.identify(files, {
         algorithms: HASH_ALGORITHMS,
         ...(options.force ? { force: true } : {}),
-        onProgress: (e) => out.progress.onProgress({ ...e, phase: "hash" }),
+        onProgress: (e) =>
+          out.progress.onProgress({ phase: "hash", bytesDone: Math.min(totalBytes, hashedBytes + e.bytesDone), bytesTotal: Math.max(totalBytes, 1), ...(e.detail ? { detail: e.detail } : {}) }),
         onFile: (r, i, total) => {
           if (!r.fromCache) hashedBytes += r.entry.file_size;
-          out.progress.done();
-          if (!out.json && !out.quiet) ctx.io.stderr.write(`[${i + 1}/${total}] ${r.fromCache ? "cached " : "hashed "} ${r.entry.autov2 ?? ""} ${r.path}\n`);
+          // One line per hashed file; files answered by the cache only count in the summary.
+          if (!r.fromCache && !out.json && !out.quiet) {
+            out.progress.done();
+            ctx.io.stderr.write(`[${i + 1}/${total}] ${r.entry.autov2 ?? ""}  ${r.path}\n`);
+          }
         },
       });
       const hashed = results.filter((r) => !r.fromCache).length;
