@@ -8,4 +8,6 @@ export * from "./cache-store.js";
 export * from "./json-cache-store.js";
 export * from "./detect-precision.js";
 export * from "./collect-model-files.js";
+export * from "./cache-lookup.js";
+export * from "./verify-cache.js";
 export * from "./model-cache.js";

@@ -1,14 +1,14 @@
-import { stat } from "node:fs/promises";
-import { basename, resolve, sep } from "node:path";
+import { basename, resolve } from "node:path";
 import type { ProgressCallback } from "@stmerge/core-tensors";
-import { collectModelFiles } from "./collect-model-files.js";
+import { lookupIn, statFile, type CacheLookup } from "./cache-lookup.js";
 import { detectPrecision } from "./detect-precision.js";
 import { HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
 import { hashFile } from "./hash-file.js";
-import { CacheError, type CacheEntry, type CacheDocument, type PathRecord } from "./cache-schema.js";
+import { CacheError, type CacheEntry, type PathRecord } from "./cache-schema.js";
 import { resolveCachePath, type CachePut, type CacheStore, type CacheWarningCallback } from "./cache-store.js";
 import { JsonCacheStore } from "./json-cache-store.js";
 import type { CacheLockOptions } from "./cache-lock.js";
+import { cacheInfo, verifyCache, type CacheInfo, type VerifyReport } from "./verify-cache.js";
 
 export interface OpenModelCacheOptions {
   /** Cache file (`--cache-file`); default from `STMERGE_CACHE` or `~/.model_merger/model_cache.json`. */
@@ -18,17 +18,6 @@ export interface OpenModelCacheOptions {
   store?: CacheStore;
   onWarning?: CacheWarningCallback;
   lock?: CacheLockOptions;
-}
-
-export type CacheLookupStatus = "fresh" | "stale" | "uncached" | "missing";
-
-export interface CacheLookup {
-  readonly path: string;
-  readonly status: CacheLookupStatus;
-  /** The entry, when `fresh` (valid for the file as it is now) or `stale` (what it was). */
-  readonly entry?: CacheEntry;
-  readonly size?: number;
-  readonly mtimeMs?: number;
 }
 
 export interface IdentifyOptions {
@@ -59,76 +48,8 @@ export interface IdentifyResult {
   readonly fromCache: boolean;
 }
 
-export interface CacheInfo {
-  readonly location: string;
-  readonly entries: number;
-  readonly paths: number;
-  readonly sizeBytes: number;
-  /** Indexed paths whose file changed since it was hashed. */
-  readonly stale: number;
-  /** Indexed paths whose file is gone. */
-  readonly missing: number;
-  readonly withCivitai: number;
-}
-
-export interface VerifyReport {
-  readonly ok: string[];
-  readonly stale: string[];
-  readonly missing: string[];
-  /** Model files in the folder that the cache does not know (only with a folder). */
-  readonly uncached: string[];
-  readonly prunedPaths: number;
-  readonly prunedEntries: number;
-}
-
-const MTIME_TOLERANCE_MS = 1;
-
-function matches(record: { file_size: number; mtime_ms: number }, size: number, mtimeMs: number): boolean {
-  return record.file_size === size && Math.abs(record.mtime_ms - mtimeMs) < MTIME_TOLERANCE_MS;
-}
-
 function hasAll(entry: CacheEntry, algorithms: readonly HashAlgorithm[]): boolean {
   return algorithms.every((a) => a === "sha256" || a === "autov2" || entry[a] !== undefined);
-}
-
-/** A v1 entry (the Python tool's) has no path index: it matches by file name, size and mtime. */
-function legacyMatch(doc: CacheDocument, path: string, size: number, mtimeMs: number): CacheEntry | undefined {
-  const name = basename(path);
-  for (const entry of Object.values(doc.models)) {
-    if (entry.filename !== name || entry.file_size !== size) continue;
-    const t = Date.parse(entry.last_modified.endsWith("Z") || /[+-]\d\d:\d\d$/.test(entry.last_modified) ? entry.last_modified : `${entry.last_modified}Z`);
-    if (Number.isFinite(t) && Math.abs(t - mtimeMs) < MTIME_TOLERANCE_MS) return entry;
-  }
-  return undefined;
-}
-
-function lookupIn(doc: CacheDocument, path: string, size: number | undefined, mtimeMs: number | undefined): CacheLookup {
-  const record = doc.paths[path];
-  if (size === undefined || mtimeMs === undefined) {
-    const entry = record ? doc.models[record.sha256] : undefined;
-    return entry ? { path, status: "missing", entry } : { path, status: "missing" };
-  }
-  if (record) {
-    const entry = doc.models[record.sha256];
-    if (entry && matches(record, size, mtimeMs)) return { path, status: "fresh", entry, size, mtimeMs };
-    if (entry) return { path, status: "stale", entry, size, mtimeMs };
-  }
-  const legacy = legacyMatch(doc, path, size, mtimeMs);
-  if (legacy) return { path, status: "fresh", entry: legacy, size, mtimeMs };
-  return { path, status: "uncached", size, mtimeMs };
-}
-
-async function statFile(path: string): Promise<{ size: number; mtimeMs: number } | undefined> {
-  try {
-    const info = await stat(path);
-    return info.isFile() ? { size: info.size, mtimeMs: info.mtimeMs } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isUnder(path: string, folder: string): boolean {
-  return path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
 }
 
 /**
@@ -297,26 +218,7 @@ export class ModelCache {
   }
 
   async info(): Promise<CacheInfo> {
-    const doc = await this.store.read();
-    let stale = 0;
-    let missing = 0;
-    await Promise.all(
-      Object.entries(doc.paths).map(async ([p, r]) => {
-        const info = await statFile(p);
-        if (!info) missing++;
-        else if (!matches(r, info.size, info.mtimeMs)) stale++;
-      }),
-    );
-    const entries = Object.values(doc.models);
-    return {
-      location: this.location,
-      entries: entries.length,
-      paths: Object.keys(doc.paths).length,
-      sizeBytes: await this.store.sizeOnDisk(),
-      stale,
-      missing,
-      withCivitai: entries.filter((e) => e.civitai && !e.civitai.not_found && e.civitai.version_id !== null).length,
-    };
+    return cacheInfo(this.store);
   }
 
   /**
@@ -324,43 +226,7 @@ export class ModelCache {
    * records of missing or changed files are dropped, and entries left with no path at all.
    */
   async verify(options: { folder?: string; prune?: boolean; recurse?: boolean } = {}): Promise<VerifyReport> {
-    const doc = await this.store.read();
-    const folder = options.folder ? resolve(options.folder) : undefined;
-    const ok: string[] = [];
-    const stale: string[] = [];
-    const missing: string[] = [];
-    const records = Object.entries(doc.paths).filter(([p]) => !folder || isUnder(p, folder));
-    await Promise.all(
-      records.map(async ([p, r]) => {
-        const info = await statFile(p);
-        if (!info) missing.push(p);
-        else if (!matches(r, info.size, info.mtimeMs)) stale.push(p);
-        else ok.push(p);
-      }),
-    );
-    let uncached: string[] = [];
-    if (folder) {
-      const files = await collectModelFiles([folder], { recurse: options.recurse ?? true });
-      const known = new Set(records.map(([p]) => p));
-      for (const f of files) {
-        if (known.has(f)) continue;
-        const info = await statFile(f);
-        if (info && lookupIn(doc, f, info.size, info.mtimeMs).status === "uncached") uncached.push(f);
-      }
-    }
-    let prunedPaths = 0;
-    let prunedEntries = 0;
-    if (options.prune && (stale.length > 0 || missing.length > 0)) {
-      const dropped = new Set([...stale, ...missing]);
-      const affected = new Set([...dropped].map((p) => doc.paths[p]!.sha256));
-      prunedPaths = await this.store.removePaths([...dropped]);
-      const after = await this.store.read();
-      const stillIndexed = new Set(Object.values(after.paths).map((r) => r.sha256));
-      const orphans = [...affected].filter((h) => !stillIndexed.has(h));
-      if (orphans.length > 0) prunedEntries = await this.store.removeEntries(orphans);
-    }
-    const sort = (a: string[]) => a.sort();
-    return { ok: sort(ok), stale: sort(stale), missing: sort(missing), uncached: sort(uncached), prunedPaths, prunedEntries };
+    return verifyCache(this.store, options);
   }
 }
 
