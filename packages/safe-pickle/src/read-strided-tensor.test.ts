@@ -53,6 +53,8 @@ describe("readStridedTensor", () => {
           const bytes = await readStridedTensor(handle, { fileOffset: 16, byteLength: STORAGE_ELEMENTS * 2 }, tensor, path);
           const got = [...new Uint16Array(bytes.slice().buffer)];
           expect(got).toEqual(naiveIndices(shape, stride, offset));
+          const sliced = await readStridedTensor(handle, { fileOffset: 16, byteLength: STORAGE_ELEMENTS * 2 }, tensor, path, { maxSpanBytes: 8 });
+          expect(sliced).toEqual(bytes);
           const swapped = await readStridedTensor(handle, { fileOffset: 16, byteLength: STORAGE_ELEMENTS * 2 }, tensor, path, { bigEndian: true });
           expect([...swapped]).toEqual([...bytes].map((_, i, a) => a[i ^ 1]!));
         }),

@@ -41,7 +41,7 @@ export async function readStridedTensor(
   location: StorageLocation,
   tensor: PyTensor,
   file: string,
-  options: { readonly into?: Uint8Array; readonly bigEndian?: boolean } = {},
+  options: { readonly into?: Uint8Array; readonly bigEndian?: boolean; /** Largest storage span read at once (default 64 MiB). */ readonly maxSpanBytes?: number } = {},
 ): Promise<Uint8Array> {
   const size = tensor.elementSize;
   const count = tensorElementCount(tensor);
@@ -54,15 +54,34 @@ export async function readStridedTensor(
   if (isContiguous(tensor)) {
     await readFully(handle, out, 0, byteLength, base + tensor.storageOffset * size, file);
   } else {
-    let last = tensor.storageOffset;
-    for (let i = 0; i < tensor.shape.length; i++) last += (tensor.shape[i]! - 1) * tensor.stride[i]!;
-    const spanElements = last - tensor.storageOffset + 1;
-    const span = new Uint8Array(spanElements * size);
-    await readFully(handle, span, 0, span.length, base + tensor.storageOffset * size, file);
-    gather(span, out, tensor.shape, tensor.stride, size);
+    await gatherView(handle, base, out, tensor.shape, tensor.stride, tensor.storageOffset, size, file, options.maxSpanBytes ?? MAX_SPAN_BYTES);
   }
   if (options.bigEndian) swapInPlace(out, size);
   return out;
+}
+
+/** Above this span a strided read goes slice by slice along its outer dim, so memory stays near the tensor's size. */
+const MAX_SPAN_BYTES = 64 << 20;
+
+/**
+ * Reads the storage span a view touches and gathers it; when that span is much larger than the
+ * view (a step slice of a large storage), recurses over the outermost dim instead.
+ */
+async function gatherView(handle: FileHandle, base: number, out: Uint8Array, shape: readonly number[], stride: readonly number[], offset: number, size: number, file: string, maxSpan: number): Promise<void> {
+  let last = offset;
+  for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
+  const spanBytes = (last - offset + 1) * size;
+  if (spanBytes > maxSpan && spanBytes > 2 * out.byteLength && shape.length > 1) {
+    const inner = out.byteLength / shape[0]!;
+    for (let i = 0; i < shape[0]!; i++) {
+      await gatherView(handle, base, out.subarray(i * inner, (i + 1) * inner), shape.slice(1), stride.slice(1), offset + i * stride[0]!, size, file, maxSpan);
+    }
+    return;
+  }
+  const span = new Uint8Array(spanBytes);
+  await readFully(handle, span, 0, spanBytes, base + offset * size, file);
+  if (shape.length === 0) out.set(span.subarray(0, size));
+  else gather(span, out, shape, stride, size);
 }
 
 /** Odometer walk over all dims but the last; the last dim is copied in one go when its stride is 1. */
