@@ -131,16 +131,16 @@ async function loadPickleFile(handle: FileHandle, fileSize: number, file: string
     }
     throw error;
   });
-  violations.push(...first.violations);
+  for (const v of first.violations) violations.push(v);
   if (first.value !== LEGACY_MAGIC) {
     return { format: "pickle", root: first.value, storages: new Map(), bigEndian: false, globals, violations };
   }
   const legacyError = (problem: string): CheckpointFormatError => new CheckpointFormatError("LEGACY_MALFORMED", `${file}: malformed legacy torch checkpoint, ${problem}`, { file });
   const protocol = await runPickleInFile(handle, fileSize, first.fileEnd, file, limits, { record: "protocol pickle", globalsSink: globals });
-  violations.push(...protocol.violations);
+  for (const v of protocol.violations) violations.push(v);
   if (protocol.value !== LEGACY_PROTOCOL_VERSION) throw legacyError(`protocol version ${String(protocol.value)} is not ${LEGACY_PROTOCOL_VERSION}`);
   const sysInfo = await runPickleInFile(handle, fileSize, protocol.fileEnd, file, limits, { record: "sys_info pickle", globalsSink: globals });
-  violations.push(...sysInfo.violations);
+  for (const v of sysInfo.violations) violations.push(v);
   if (!(sysInfo.value instanceof PyDict)) throw legacyError("sys_info is not a dict");
   if (sysInfo.value.get("little_endian") === false) throw new CheckpointFormatError("CHECKPOINT_UNSUPPORTED_FORMAT", `${file}: unsupported format, a big-endian legacy checkpoint`, { file });
 
@@ -164,9 +164,9 @@ async function loadPickleFile(handle: FileHandle, fileSize: number, file: string
     return view;
   };
   const object = await runPickleInFile(handle, fileSize, sysInfo.fileEnd, file, limits, { record: "object pickle", persistentLoad, globalsSink: globals });
-  violations.push(...object.violations);
+  for (const v of object.violations) violations.push(v);
   const keys = await runPickleInFile(handle, fileSize, object.fileEnd, file, limits, { record: "storage keys pickle", globalsSink: globals });
-  violations.push(...keys.violations);
+  for (const v of keys.violations) violations.push(v);
   if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === "string")) throw legacyError("the storage key list is not a list of strings");
   const storages = new Map<string, StorageLocation>();
   let pos = keys.fileEnd;

@@ -192,3 +192,37 @@ describe("runPickle: resource safety", () => {
     expect(result.violations).toEqual([]);
   });
 });
+
+describe("runPickle: large containers", () => {
+  it("APPENDS and ADDITEMS of 300,000 items into a list, a set and an inert record", () => {
+    const n = 300_000;
+    for (const [open, close] of [[[0x5d], 0x65], [[0x8f], 0x90]] as const) {
+      const b = new PickleBuilder().proto(4).bytes(...open).mark();
+      for (let i = 0; i < n; i++) b.int(1);
+      const value = runPickle(b.bytes(close).stop().toBytes(), 0, { file: "t", record: "r" }).value;
+      expect(Array.isArray(value) ? value.length : (value as { items: unknown[] }).items.length).toBe(n);
+    }
+    const r = new PickleBuilder().proto(2).global("argparse", "Namespace").tuple(0).newobj().mark();
+    for (let i = 0; i < n; i++) r.int(1);
+    const record = runPickle(r.bytes(0x65).stop().toBytes(), 0, { file: "t", record: "r" }).value as unknown as { listItems: unknown[] };
+    expect(record.listItems.length).toBe(n);
+  });
+});
+
+describe("runPickle: random streams", () => {
+  it("random opcode soup either builds a value or fails with a PickleError", async () => {
+    const fc = (await import("fast-check")).default;
+    const opcodes = [0x28, 0x2e, 0x30, 0x31, 0x32, 0x4e, 0x5d, 0x7d, 0x29, 0x61, 0x65, 0x73, 0x75, 0x74, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8f, 0x90, 0x91, 0x94, 0x68, 0x71, 0x4b, 0x52, 0x81, 0x62, 0x93, 0x8c, 0x43, 0x8a, 0x51, 0x6f];
+    const soup = fc.array(fc.oneof(fc.constantFrom(...opcodes), fc.integer({ min: 0, max: 255 })), { maxLength: 200 });
+    fc.assert(
+      fc.property(soup, (bytes) => {
+        try {
+          runPickle(Uint8Array.from([0x80, 4, ...bytes]), 0, { file: "soup", record: "r", persistentLoad: () => null });
+        } catch (error) {
+          expect(error, String(error)).toBeInstanceOf(PickleError);
+        }
+      }),
+      { numRuns: 2000, seed: 99 },
+    );
+  });
+});

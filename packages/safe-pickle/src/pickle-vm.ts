@@ -207,7 +207,9 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
     if (Array.isArray(target)) {
       if (target.length + items.length > limits.maxStack) throw error("PICKLE_LIMIT", `list exceeds ${limits.maxStack} items (resource limit)`);
       for (const item of items) target.push(item);
-    } else if (target instanceof PyRecord) target.listItems.push(...items);
+    } else if (target instanceof PyRecord) {
+      for (const item of items) target.listItems.push(item);
+    }
     else if (!(target instanceof PyOpaque)) throw error("PICKLE_BAD_TARGET", `${opName} on a ${pyTypeName(target)}, not a list`);
   };
   const parseIntText = (text: string): number | bigint => {
@@ -259,7 +261,10 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
         if (marks.length >= limits.maxMarks) throw error("PICKLE_LIMIT", `more than ${limits.maxMarks} open MARKs (resource limit)`);
         marks.push(stack.length);
         break;
-      case 0x30: pop(); break; // POP
+      case 0x30: // POP: like Python, POP on an empty frame discards the MARK itself
+        if (marks.length > 0 && stack.length === marks[marks.length - 1]) marks.pop();
+        else pop();
+        break;
       case 0x31: popMark(); break; // POP_MARK
       case 0x32: push(top()); break; // DUP
       case 0x4e: push(null); break; // NONE
@@ -347,7 +352,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
       case 0x90: { // ADDITEMS
         const items = popMark();
         const target = top();
-        if (target instanceof PySet) target.items.push(...items);
+        if (target instanceof PySet) for (const item of items) target.items.push(item);
         else if (!(target instanceof PyOpaque)) throw error("PICKLE_BAD_TARGET", `ADDITEMS on a ${pyTypeName(target)}, not a set`);
         break;
       }
