@@ -28,3 +28,4 @@ export * from "./scan/detect-precision.js";
 export * from "./scan/propose-output-name.js";
 export * from "./scan/scan-folder.js";
 export * from "./vae/extract-vae.js";
+export * from "./merge/open-merge-input.js";

@@ -1,11 +1,12 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { createSafetensorsWriter, openSafetensors, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { createSafetensorsWriter, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
 import { createMethodRegistry, type MethodRegistry } from "../methods/method-registry.js";
 import { buildMergePlan } from "./build-merge-plan.js";
+import { openMergeInput } from "./open-merge-input.js";
 import { executeMergePlan } from "./execute-merge-plan.js";
 import { buildMergeMetadata } from "./merge-metadata.js";
 import type { MergePlan } from "./merge-plan.js";
@@ -32,7 +33,7 @@ export interface RunMergeOptions {
   readonly plugins?: readonly string[];
   /** SHA-256 of files by absolute path (the CLI gets them from the cache); manifest hashes are used otherwise. */
   readonly hashes?: ReadonlyMap<string, string>;
-  /** Opens an input by path (headers only); default: safetensors. The CLI adds legacy checkpoints. */
+  /** Opens an input by path (headers only); default `openMergeInput`: safetensors or a legacy checkpoint via safe-pickle. */
   readonly openSource?: (path: string) => Promise<TensorSource>;
   readonly dryRun?: boolean;
   readonly onProgress?: ProgressCallback;
@@ -100,7 +101,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     outputWarnings.push(message);
   }
 
-  const open = options.openSource ?? openSafetensors;
+  const open = options.openSource ?? openMergeInput;
   const sources: TensorSource[] = [];
   let vaeSource: TensorSource | undefined;
   try {
