@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
@@ -88,6 +88,23 @@ describe("stmerge scan → merge → extract-vae", () => {
     const missing = memoryIo({ env: env(), cwd: dir });
     expect(await runCli(["merge", "-m", "nope.json"], missing)).toBe(1);
     expect(missing.err()).toContain("MANIFEST_NOT_FOUND");
+  });
+
+  it("merge --plugin loads a third-party method from a module path", async () => {
+    // A plugin written as plain JavaScript, as a user would ship it (a zod-like params schema).
+    writeFileSync(
+      join(dir, "max-plugin.mjs"),
+      `const params = { safeParse: (v) => ({ success: true, data: v ?? {} }), parse: (v) => v ?? {} };
+export const mergeMethods = [{ name: "elementwise_max", description: "max", params, arity: { min: 1 }, usesWeights: false, blockParams: [], elementwise: true,
+  async merge(ctx, tensors) { for (let i = 0; i < ctx.out.length; i++) ctx.out[i] = Math.max(...tensors.map((t) => t[i])); return ctx.out; } }];
+`,
+    );
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "-m", "merge.json", "--plugin", "./max-plugin.mjs", "--merge-method", "elementwise_max", "-o", "max.safetensors", "--no-cache", "--json"], io)).toBe(0);
+    expect(JSON.parse(io.out())).toMatchObject({ method: "elementwise_max" });
+    const s = await openSafetensors(join(dir, "max.safetensors"));
+    expect(JSON.parse(s.metadata.sd_merge_recipe!).algorithm).toBe("elementwise_max");
+    await s.close();
   });
 
   it("extract-vae writes the VAE beside the model", async () => {

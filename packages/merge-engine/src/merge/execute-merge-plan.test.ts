@@ -1,0 +1,65 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
+import { z } from "zod";
+import { afterAll, describe, expect, it } from "vitest";
+import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { defineMergeMethod } from "../methods/merge-method.js";
+import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
+import { weightedSum } from "../methods/weighted-sum.js";
+import { buildMergePlan } from "./build-merge-plan.js";
+import { executeMergePlan } from "./execute-merge-plan.js";
+
+const kernels = createCpuKernelBackend({ workers: 0 });
+afterAll(() => kernels.close());
+
+async function fixture() {
+  const dir = tempDir();
+  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1 }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 })];
+  const sources = await Promise.all(paths.map((p) => openSafetensors(p)));
+  const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
+  return { dir, sources: sources as TensorSource[], inputs };
+}
+
+describe("executeMergePlan errors", () => {
+  it("MERGE_SOURCES_MISMATCH when sources do not match the plan", async () => {
+    const { dir, sources, inputs } = await fixture();
+    const plan = buildMergePlan(inputs, { method: weightedSum });
+    await expect(executeMergePlan(plan, { sources: sources.slice(0, 1), sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: weightedSum })).rejects.toMatchObject({ code: "MERGE_SOURCES_MISMATCH" });
+  });
+
+  it("MERGE_ABORTED on a cancelled signal, leaving no output", async () => {
+    const { dir, sources, inputs } = await fixture();
+    const plan = buildMergePlan(inputs, { method: weightedSum });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: weightedSum, signal: controller.signal })).rejects.toMatchObject({ code: "MERGE_ABORTED" });
+    await expect(openSafetensors(join(dir, "o.safetensors"))).rejects.toMatchObject({ code: "FILE_NOT_FOUND" });
+  });
+
+  it("MERGE_METHOD_BAD_RESULT when a plugin returns the wrong length", async () => {
+    const { dir, sources, inputs } = await fixture();
+    const broken = defineMergeMethod({ name: "broken", description: "", params: z.object({}), arity: { min: 1 }, usesWeights: false, blockParams: [], elementwise: true, merge: async () => new Float32Array(1) });
+    const plan = buildMergePlan(inputs, { method: broken });
+    await expect(executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: broken })).rejects.toMatchObject({ code: "MERGE_METHOD_BAD_RESULT" });
+  });
+
+  it("MERGE_VAE_SOURCE_MISSING when a plan bakes a VAE and none is given", async () => {
+    const { dir, sources, inputs } = await fixture();
+    const vae = [{ name: "decoder.conv_in.weight", dtype: "F16" as const, shape: [4, 4, 3, 3], byteLength: 288 }];
+    const plan = buildMergePlan(inputs, { method: weightedSum, vae: { path: "vae.safetensors", descriptors: vae } });
+    await expect(executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: weightedSum })).rejects.toMatchObject({ code: "MERGE_VAE_SOURCE_MISSING" });
+  });
+});
+
+describe("loadMergeMethodPlugin errors", () => {
+  it("MERGE_PLUGIN_NOT_FOUND and MERGE_PLUGIN_INVALID", async () => {
+    const dir = tempDir();
+    await expect(loadMergeMethodPlugin("./missing.mjs", dir)).rejects.toMatchObject({ code: "MERGE_PLUGIN_NOT_FOUND" });
+    await expect(loadMergeMethodPlugin("no-such-stmerge-plugin-package", dir)).rejects.toMatchObject({ code: "MERGE_PLUGIN_NOT_FOUND" });
+    writeFileSync(join(dir, "empty.mjs"), "export const x = 1;\n");
+    await expect(loadMergeMethodPlugin("./empty.mjs", dir)).rejects.toMatchObject({ code: "MERGE_PLUGIN_INVALID" });
+    writeFileSync(join(dir, "bad.mjs"), "export default { name: 'bad' };\n");
+    await expect(loadMergeMethodPlugin("./bad.mjs", dir)).rejects.toMatchObject({ code: "MERGE_PLUGIN_INVALID", message: expect.stringContaining("merge") });
+  });
+});
