@@ -29,30 +29,49 @@ export function kernelOpsModule(codecs: FloatCodecs) {
   const scalar32 = new Float32Array(1);
   const scalarBits = new Uint32Array(scalar32.buffer);
 
-  /** The all-F16 case of weightedSumEncoded for 1–3 inputs, one pass, no intermediate arrays. */
+  /**
+   * The all-F16 case of weightedSumEncoded for 1–3 inputs: one pass, no intermediate arrays,
+   * one specialised loop per input count (branches inside the hot loop halve its speed).
+   * Same order and F64 accumulation as weightedSum, then F32, then F16 round-to-nearest-even.
+   */
   const weightedSumF16 = (arrays: Arrays, from: number, to: number, params: Params, n: number, lut: Float32Array) => {
     const u16 = (i: number) => {
       const b = arrays[i] as Uint8Array;
       return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
     };
     const dst = u16(0);
+    const f32 = scalar32;
+    const bits = scalarBits;
+    const slow = codecs.f32BitsToF16Bits;
     const a = u16(1);
-    const b = n > 1 ? u16(2) : a;
-    const c = n > 2 ? u16(3) : a;
     const wa = params.w0!;
-    const wb = n > 1 ? params.w1! : 0;
-    const wc = n > 2 ? params.w2! : 0;
-    for (let i = from; i < to; i++) {
-      // Same order and F64 accumulation as weightedSum, then F32, then F16 (round to nearest even).
-      let s = wa * lut[a[i]!]!;
-      if (n > 1) s += wb * lut[b[i]!]!;
-      if (n > 2) s += wc * lut[c[i]!]!;
-      scalar32[0] = s;
-      const x = scalarBits[0]!;
-      const abs = x & 0x7fffffff;
-      if (abs >= 0x38800000 && abs < 0x477ff000) {
-        dst[i] = ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13));
-      } else dst[i] = codecs.f32BitsToF16Bits(x);
+    if (n === 3) {
+      const b = u16(2);
+      const c = u16(3);
+      const wb = params.w1!;
+      const wc = params.w2!;
+      for (let i = from; i < to; i++) {
+        f32[0] = wa * lut[a[i]!]! + wb * lut[b[i]!]! + wc * lut[c[i]!]!;
+        const x = bits[0]!;
+        const abs = x & 0x7fffffff;
+        dst[i] = abs >= 0x38800000 && abs < 0x477ff000 ? ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13)) : slow(x);
+      }
+    } else if (n === 2) {
+      const b = u16(2);
+      const wb = params.w1!;
+      for (let i = from; i < to; i++) {
+        f32[0] = wa * lut[a[i]!]! + wb * lut[b[i]!]!;
+        const x = bits[0]!;
+        const abs = x & 0x7fffffff;
+        dst[i] = abs >= 0x38800000 && abs < 0x477ff000 ? ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13)) : slow(x);
+      }
+    } else {
+      for (let i = from; i < to; i++) {
+        f32[0] = wa * lut[a[i]!]!;
+        const x = bits[0]!;
+        const abs = x & 0x7fffffff;
+        dst[i] = abs >= 0x38800000 && abs < 0x477ff000 ? ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13)) : slow(x);
+      }
     }
   };
 
