@@ -9,7 +9,7 @@ const started = performance.now();
 try {
   const manifest = await loadManifest(manifestPath);
   const r = await runMerge(manifest, { kernels, overrides: { output, overwrite: true, prune: false } });
-  process.stdout.write(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: r.bytesWritten, kernels: kernels.description }) + "\n");
+  process.stdout.write(JSON.stringify({ seconds: (performance.now() - started) / 1000, bytes: r.bytesWritten, kernels: kernels.description, timings: Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [k, Number((v / 1000).toFixed(2))])) }) + "\n");
 } finally {
   await kernels.close();
 }

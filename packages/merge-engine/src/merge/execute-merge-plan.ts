@@ -19,6 +19,8 @@ export interface ExecuteMergeOptions {
 export interface ExecuteMergeResult {
   readonly bytesWritten: number;
   readonly tensorsWritten: number;
+  /** Where the wall time went, in ms: waiting for reads, computing, waiting for writes. */
+  readonly timings: { readonly waitRead: number; readonly compute: number; readonly waitWrite: number };
 }
 
 /** Grow-only scratch buffers, one per slot, allocated through the kernel backend (shared memory). */
@@ -83,6 +85,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   const tensorsTotal = plan.entries.length;
   let bytesDone = 0;
   let tensorsDone = 0;
+  const timings = { waitRead: 0, compute: 0, waitWrite: 0 };
 
   const sourceOf = (entry: PlanEntry, i: number): TensorSource => (entry.action === "vae" ? requireVae(options.vaeSource, plan) : sources[entry.inputs[i]!]!);
   const load = async (item: WorkItem, set: number): Promise<LoadedItem> => {
@@ -140,14 +143,20 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     while (pendingLoad) {
       if (options.signal?.aborted) throw new MergeError("MERGE_ABORTED", `${sink.path}: merge cancelled; no output written`, { file: sink.path });
       const set = index % SETS;
+      let mark = performance.now();
       const loaded = await pendingLoad;
+      timings.waitRead += performance.now() - mark;
       next = items.next();
       const nextSet = (index + 1) % SETS;
       // The next item's input buffers are free: their last user (item index - 1) has finished computing.
       pendingLoad = next.done ? undefined : writes[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
+      mark = performance.now();
       await writes[set];
+      timings.waitWrite += performance.now() - mark;
+      mark = performance.now();
       const encoded = await compute(loaded, set);
+      timings.compute += performance.now() - mark;
       const { entry, start, last } = loaded.item;
       writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
         bytesDone += encoded.byteLength;
@@ -157,15 +166,17 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       writes[set]!.catch(() => undefined);
       index++;
     }
+    const mark = performance.now();
     await Promise.all(writes);
     await sink.commit();
+    timings.waitWrite += performance.now() - mark;
   } catch (error) {
     await pendingLoad?.catch(() => undefined);
     await Promise.allSettled(writes);
     await sink.abort();
     throw error;
   }
-  return { bytesWritten: bytesDone, tensorsWritten: tensorsDone };
+  return { bytesWritten: bytesDone, tensorsWritten: tensorsDone, timings };
 }
 
 function requireVae(source: TensorSource | undefined, plan: MergePlan): TensorSource {

@@ -7,7 +7,7 @@ import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
 import { createMethodRegistry, type MethodRegistry } from "../methods/method-registry.js";
 import { buildMergePlan } from "./build-merge-plan.js";
 import { openMergeInput } from "./open-merge-input.js";
-import { executeMergePlan } from "./execute-merge-plan.js";
+import { executeMergePlan, type ExecuteMergeResult } from "./execute-merge-plan.js";
 import { buildMergeMetadata } from "./merge-metadata.js";
 import type { MergePlan } from "./merge-plan.js";
 
@@ -49,6 +49,8 @@ export interface RunMergeResult {
   readonly dryRun: boolean;
   readonly warnings: readonly string[];
   readonly bytesWritten: number;
+  /** Where the executor's time went (absent for dry runs). */
+  readonly timings?: ExecuteMergeResult["timings"];
   /** The manifest as run (overrides applied), also stored in the output's metadata. */
   readonly effectiveManifest: Record<string, unknown>;
 }
@@ -143,7 +145,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     });
     const sink = createSafetensorsWriter(outputPath, { overwrite });
     const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal });
-    return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, effectiveManifest };
+    return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, timings: result.timings, effectiveManifest };
   } finally {
     await Promise.all([...sources, ...(vaeSource ? [vaeSource] : [])].map((s) => s.close().catch(() => undefined)));
   }
