@@ -27,12 +27,19 @@ interface MergeFlags extends CacheFlags {
 
 const PRECISIONS = ["match", "fp16", "bf16", "fp32"] as const;
 
-/** The manifest's device (the Python tool wrote cpu/cuda/cuda:N) as a kernel device choice. */
+/**
+ * The kernel device: `--device` as given (gpu fails when no GPU backend loads); the manifest's
+ * device is a preference, so its gpu/cuda/cuda:N (the Python tool's values) become auto, which
+ * falls back to the CPU as the Python tool did, and the banner says why.
+ */
 function deviceChoice(flag: string | undefined, manifestDevice: string): DeviceChoice {
-  const value = (flag ?? manifestDevice).toLowerCase();
-  if (value === "auto" || value === "cpu" || value === "gpu") return value;
-  if (value.startsWith("cuda")) return "gpu";
-  throw new CliError("BAD_FLAG", `--device must be auto, cpu or gpu, got ${JSON.stringify(value)}`, { exitCode: 2 });
+  if (flag !== undefined) {
+    const value = flag.toLowerCase();
+    if (value === "auto" || value === "cpu" || value === "gpu") return value;
+    throw new CliError("BAD_FLAG", `--device must be auto, cpu or gpu, got ${JSON.stringify(flag)}`, { exitCode: 2 });
+  }
+  const value = manifestDevice.toLowerCase();
+  return value === "cpu" ? "cpu" : "auto";
 }
 
 function intFlag(name: string, value: string | undefined): number | undefined {
