@@ -95,3 +95,17 @@ describe("runMerge validates before reading any tensor", () => {
     await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }] }), {})).rejects.toMatchObject({ code: "MERGE_NO_KERNELS" });
   });
 });
+
+describe("buildMergePlan memory bound", () => {
+  it("keeps the working buffers of element-wise methods under the budget whatever the number of models", () => {
+    // SDXL's largest tensor: CLIP-G token embedding, 63 M elements.
+    const big = [{ name: "conditioner.embedders.1.model.token_embedding.weight", dtype: "F16" as const, shape: [49408, 1280], byteLength: 49408 * 1280 * 2 }];
+    const budget = 256 * 1024 * 1024;
+    const peaks = [2, 3, 10, 20].map((n) => {
+      const plan = buildMergePlan(Array.from({ length: n }, (_, i) => input(`m${i}`, big)), { method: weightedSum, memoryBudgetBytes: budget });
+      return plan.estimatedPeakBytes;
+    });
+    for (const p of peaks) expect(p).toBeLessThanOrEqual(budget);
+    expect(Math.max(...peaks) / Math.min(...peaks)).toBeLessThan(1.2);
+  });
+});
