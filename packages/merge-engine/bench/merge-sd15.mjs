@@ -39,11 +39,15 @@ for (const p of inputs) execFileSync("cat", [p], { stdio: ["ignore", "ignore", "
 const manifestPath = join(benchDir, "bench_manifest.json");
 writeFileSync(manifestPath, JSON.stringify({ models: inputs.map((p, i) => ({ path: p, weight: weights[i], architecture: "SD1.5", index: i })), output: { path: "stmerge_out.safetensors" }, prune: false }, null, 2));
 const ours = join(benchDir, "stmerge_out.safetensors");
+// The same inputs listed twice (six models, weights halved): peak memory must not grow with N.
+const manifest6 = join(benchDir, "bench_manifest_6.json");
+writeFileSync(manifest6, JSON.stringify({ models: [...inputs, ...inputs].map((p, i) => ({ path: p, weight: weights[i % 3] / 2, index: i })), prune: false }, null, 2));
 const torchOut = join(benchDir, "torch_out.safetensors");
 
 const results = {};
 results.ioFloor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]);
 results.stmerge = measured("node", [join(here, "merge-child.mjs"), manifestPath, ours]);
+results.stmerge6 = measured("node", [join(here, "merge-child.mjs"), manifest6, join(benchDir, "stmerge_out6.safetensors")]);
 if (existsSync(python)) {
   results.torch = measured(python, [join(shared, "bench/torch_merge.py"), torchOut, ...inputs.map((p, i) => `${p}:${weights[i]}`)]);
   results.diff = await maxUlpDifference(ours, torchOut);
@@ -53,6 +57,7 @@ const line = (name, r) => `${name.padEnd(22)} ${r.wall.toFixed(2).padStart(7)} s
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; warm page cache`);
 console.log(line("I/O floor", results.ioFloor));
 console.log(line("stmerge", results.stmerge), results.stmerge.stdout.trim());
+console.log(line("stmerge, 6 inputs", results.stmerge6), results.stmerge6.stdout.trim());
 if (results.torch) {
   console.log(line("torch_merge.py", results.torch));
   console.log(`stmerge / torch time: ${(results.stmerge.wall / results.torch.wall).toFixed(3)} (target <= 0.15)`);
