@@ -5,7 +5,7 @@ import { loadCheckpointStructure, type CheckpointFormat, type LoadOptions } from
 import { CheckpointFormatError, ForbiddenGlobalError } from "./pickle-errors.js";
 import type { GlobalUse } from "./pickle-vm.js";
 import type { PyTensor, PyValue } from "./py-values.js";
-import { isContiguous, readStridedTensor, tensorElementCount } from "./read-strided-tensor.js";
+import { extractTensorFromStorage, isContiguous, readStridedTensor, tensorElementCount, type StorageLocation } from "./read-strided-tensor.js";
 
 /** A tensor under the name a caller chose (a state-dict key, usually). */
 export interface NamedTensor {
@@ -26,6 +26,10 @@ export interface TorchCheckpoint {
   readonly globals: readonly GlobalUse[];
   /** Contiguous little-endian bytes of a tensor; strided views and shared storages are materialized exactly. */
   readTensor(tensor: PyTensor, into?: Uint8Array): Promise<Uint8Array>;
+  /** Where a tensor's (root) storage lies in the file; a reader can fetch it whole and call `extractTensor`. */
+  storageLocationOf(tensor: PyTensor): StorageLocation;
+  /** A tensor's contiguous bytes from its whole storage in memory (as read from `storageLocationOf`). */
+  extractTensor(tensor: PyTensor, storageBytes: Uint8Array, into?: Uint8Array): Uint8Array;
   /** A `TensorSource` over chosen tensors under chosen names (the converter passes the state dict). */
   createSource(tensors: readonly NamedTensor[], metadata?: Readonly<Record<string, string>>): TensorSource;
   /** A `TensorSource` over every tensor, named by its path joined with ".". */
@@ -76,6 +80,12 @@ export async function openTorchCheckpoint(path: string, options: LoadOptions = {
       const location = structure.storages.get(tensor.storage.key);
       if (!location) throw new CheckpointFormatError("PICKLE_MISSING_STORAGE", `${path}: storage ${JSON.stringify(tensor.storage.key)} was never located`, { file: path });
       return readStridedTensor(handle, location, tensor, path, { into, bigEndian: structure.bigEndian });
+    };
+
+    const storageLocationOf = (tensor: PyTensor): StorageLocation => {
+      const location = structure.storages.get(tensor.storage.key);
+      if (!location) throw new CheckpointFormatError("PICKLE_MISSING_STORAGE", `${path}: storage ${JSON.stringify(tensor.storage.key)} was never located`, { file: path });
+      return location;
     };
 
     const createSource = (named: readonly NamedTensor[], metadata: Readonly<Record<string, string>> = {}): TensorSource => {
@@ -137,6 +147,14 @@ export async function openTorchCheckpoint(path: string, options: LoadOptions = {
       tensors,
       globals: structure.globals,
       readTensor,
+      storageLocationOf,
+      extractTensor: (tensor, storageBytes, into) => {
+        const location = storageLocationOf(tensor);
+        if (storageBytes.byteLength !== location.byteLength) {
+          throw new TensorIoError("BUFFER_TOO_SMALL", `${path}: storage ${JSON.stringify(tensor.storage.key)} is ${location.byteLength} bytes, got ${storageBytes.byteLength}`, { file: path });
+        }
+        return extractTensorFromStorage(storageBytes, tensor, { ...(into ? { into } : {}), bigEndian: structure.bigEndian });
+      },
       createSource,
       allTensorsSource: () => createSource(tensors.map((t) => ({ name: joinTensorPath(t.path), tensor: t.tensor }))),
       close,

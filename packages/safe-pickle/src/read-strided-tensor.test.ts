@@ -73,3 +73,27 @@ describe("readStridedTensor", () => {
     expect(isContiguous(new PyTensor(s, "F32", "float32", 4, 0, [], []))).toBe(true);
   });
 });
+
+describe("extractTensorFromStorage", () => {
+  it("agrees with readStridedTensor for random views", async () => {
+    const { extractTensorFromStorage } = await import("./read-strided-tensor.js");
+    const { readFile } = await import("node:fs/promises");
+    const storageBytes = new Uint8Array(await readFile(path)).subarray(16);
+    const handle = await open(path, "r");
+    const storage = new PyStorage("0", "I16", "int16", 2, STORAGE_ELEMENTS * 2, "cpu");
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 5 }), { maxLength: 3 }), fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 3, maxLength: 3 }), fc.integer({ min: 0, max: 30 }), fc.boolean(), async (shape, strides, offset, bigEndian) => {
+          const stride = strides.slice(0, shape.length);
+          if (naiveIndices(shape, stride, offset).some((i) => i >= STORAGE_ELEMENTS)) return;
+          const tensor = new PyTensor(storage, "I16", "int16", 2, offset, shape, stride);
+          const fromFile = await readStridedTensor(handle, { fileOffset: 16, byteLength: STORAGE_ELEMENTS * 2 }, tensor, path, { bigEndian });
+          expect(extractTensorFromStorage(storageBytes, tensor, { bigEndian })).toEqual(fromFile);
+        }),
+        { numRuns: 200, seed: 11 },
+      );
+    } finally {
+      await handle.close();
+    }
+  });
+});

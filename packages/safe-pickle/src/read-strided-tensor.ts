@@ -114,3 +114,21 @@ function gather(span: Uint8Array, out: Uint8Array, shape: readonly number[], str
     if (d < 0) return;
   }
 }
+
+/**
+ * A tensor's contiguous bytes from its whole storage already in memory (`storageBytes` is the
+ * root storage as it lies in the file). Contiguous little-endian views are returned as a
+ * subarray without copying; strided views are gathered into `into` or a new array.
+ */
+export function extractTensorFromStorage(storageBytes: Uint8Array, tensor: PyTensor, options: { readonly into?: Uint8Array; readonly bigEndian?: boolean } = {}): Uint8Array {
+  const size = tensor.elementSize;
+  const byteLength = tensorElementCount(tensor) * size;
+  const start = tensor.storage.byteOffset + tensor.storageOffset * size;
+  if (byteLength === 0) return new Uint8Array(0);
+  if (isContiguous(tensor) && !options.bigEndian) return storageBytes.subarray(start, start + byteLength);
+  const out = options.into ? options.into.subarray(0, byteLength) : new Uint8Array(byteLength);
+  if (isContiguous(tensor)) out.set(storageBytes.subarray(start, start + byteLength));
+  else gather(storageBytes.subarray(start), out, tensor.shape, tensor.stride, size);
+  if (options.bigEndian) swapInPlace(out, size);
+  return out;
+}
