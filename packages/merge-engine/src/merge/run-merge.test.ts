@@ -164,6 +164,11 @@ describe("runMerge other methods end to end", () => {
     expect((await readTensor(a.outputPath, key)).values).toEqual((await readTensor(b.outputPath, key)).values);
     const c = await runMerge(m, { kernels, overrides: { output: join(dir, "c.safetensors"), seed: 12 } });
     expect((await readTensor(c.outputPath, key)).values).not.toEqual((await readTensor(a.outputPath, key)).values);
+    // A seed given as a method parameter is the same seed.
+    const viaParams = manifestIn(dir, { models: models([1, 1, 1]), merge_method: "dare", merge_params: { drop_rate: 0.4, seed: 11 }, output: "d.safetensors" });
+    const d = await runMerge(viaParams, { kernels });
+    expect(d.plan.seed).toBe(11);
+    expect((await readTensor(d.outputPath, key)).values).toEqual((await readTensor(a.outputPath, key)).values);
   });
 
   it("add_difference copies keys that one of A/B/C lacks; consensus and slerp run", async () => {

@@ -70,8 +70,9 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
   const params: Record<string, unknown> = { ...(raw.merge_params ?? {}) };
   if (method.name === "consensus" && params.exponent === undefined) params.exponent = o.consensusExponent ?? raw.consensus_exponent;
   if (o.normalize) params.normalize = true;
-  const seed = o.seed ?? raw.seed ?? 0;
-  if (method.name === "dare" && params.seed === undefined) params.seed = seed;
+  // One seed drives the random streams: the flag, else the manifest's `seed`, else a `seed` method parameter.
+  const seed = o.seed ?? raw.seed ?? (typeof params.seed === "number" ? params.seed : 0);
+  if (method.name === "dare") params.seed = seed;
   const overwrite = o.overwrite ?? raw.overwrite;
   const prune = o.prune ?? raw.prune;
   const outputPrecision = o.outputPrecision ?? raw.output_precision;
