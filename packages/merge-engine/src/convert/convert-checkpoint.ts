@@ -16,9 +16,10 @@ import {
 import pkg from "../../package.json" with { type: "json" };
 import { ConvertError } from "./convert-error.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
-import { createDeferredHeaderWriter } from "./deferred-header-writer.js";
+import { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
 import { sha256FileInWorker } from "./hash-file.js";
-import { openStateDict, type ModelFileFormat } from "./open-state-dict.js";
+import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";
+import { planFileRegions, streamInFileOrder, type TensorRegion } from "./stream-in-file-order.js";
 import { planPruning } from "./prune-rules.js";
 
 export const CONVERTER_NAME = `stmerge-convert ${pkg.version}`;
@@ -32,6 +33,11 @@ export interface ConvertOptions {
   /** `keep` (default) or a float precision every float tensor is cast to. */
   readonly precision?: "keep" | Precision;
   readonly onProgress?: ProgressCallback;
+  /**
+   * How the input is read: `auto` (default) reads it once front to back, storage by storage,
+   * unless a storage is shared by many tensors and much larger than them; then `by-tensor`.
+   */
+  readonly strategy?: "auto" | "file-order" | "by-tensor";
 }
 
 export interface ConvertResult {
@@ -60,6 +66,75 @@ const digestOf: (bytes: Uint8Array) => string =
   typeof (zlib as { crc32?: unknown }).crc32 === "function"
     ? (bytes) => `${bytes.byteLength}:${(zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes)}`
     : (bytes) => `${bytes.byteLength}:${createHash("sha1").update(bytes).digest("hex")}`;
+
+interface StreamContext {
+  readonly input: string;
+  readonly state: StateDictSource;
+  readonly from: readonly TensorDescriptor[];
+  readonly to: readonly TensorDescriptor[];
+  readonly writer: DeferredHeaderWriter;
+  /** Digest of the exact bytes written per tensor, for the read-back check. */
+  readonly written: Map<string, string>;
+  readonly onProgress?: ProgressCallback;
+}
+
+/**
+ * One front-to-back pass over the input: each storage is read whole, its kept tensors are
+ * extracted, cast and written, and every byte is then hashed on a worker. Returns the SHA-256.
+ */
+async function convertInFileOrder(ctx: StreamContext, regions: readonly TensorRegion[]): Promise<string> {
+  const index = new Map(ctx.from.map((d, i) => [d.name, i]));
+  const totalBytes = ctx.to.reduce((n, d) => n + d.byteLength, 0);
+  let done = 0;
+  let count = 0;
+  return streamInFileOrder(ctx.input, regions, {
+    onRegion: async (region, bytes) => {
+      for (const name of region.names) {
+        const i = index.get(name)!;
+        const from = ctx.from[i]!;
+        const to = ctx.to[i]!;
+        const raw = ctx.state.extract(name, bytes);
+        const out = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
+        ctx.written.set(to.name, digestOf(out));
+        await ctx.writer.write(to.name, out);
+        done += to.byteLength;
+        ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: ++count, tensorsTotal: ctx.to.length });
+      }
+    },
+    onHashed: (bytesDone, bytesTotal) => ctx.onProgress?.({ phase: "hash", bytesDone, bytesTotal }),
+  });
+}
+
+/**
+ * Tensor by tensor in state-dict order (for storages shared by many tensors, where reading a
+ * storage whole would cost more memory than a tensor): two buffers of the largest tensor, the
+ * next read overlapping the current write, the input hashed by a worker reading it separately.
+ */
+async function convertByTensor(ctx: StreamContext): Promise<string> {
+  const hashing = sha256FileInWorker(ctx.input, ctx.onProgress);
+  hashing.catch(() => undefined);
+  const { from: sources, to: targets, state } = ctx;
+  const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
+  const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
+  const totalBytes = targets.reduce((n, d) => n + d.byteLength, 0);
+  let done = 0;
+  let pending = sources.length > 0 ? state.source.read(sources[0]!.name, buffers[0]) : undefined;
+  for (let i = 0; i < sources.length; i++) {
+    const from = sources[i]!;
+    const to = targets[i]!;
+    const raw = await pending!;
+    const next = sources[i + 1];
+    pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
+    // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
+    pending?.catch(() => undefined);
+    const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
+    ctx.written.set(to.name, digestOf(bytes));
+    await ctx.writer.write(to.name, bytes);
+    done += to.byteLength;
+    ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: targets.length });
+  }
+  return hashing;
+}
 
 function targetDType(dtype: DType, precision: "keep" | Precision): DType {
   if (precision === "keep" || !isFloatDType(dtype) || dtype === "F8_E4M3" || dtype === "F8_E5M2") return dtype;
@@ -91,10 +166,8 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       return { name: d.name, dtype, shape: d.shape, byteLength: dtype === d.dtype ? d.byteLength : (d.byteLength / DTYPE_SIZE[d.dtype]) * DTYPE_SIZE[dtype] };
     });
 
-    // The input is hashed on a worker thread while the tensors stream; the header (which holds
-    // the hash) is written last, planned with a placeholder of the same length.
-    const hashing = sha256FileInWorker(input, onProgress);
-    hashing.catch(() => undefined);
+    // The header (which holds the input's hash) is written last, planned with a placeholder of
+    // the same length; the hash is computed on a worker thread while the tensors stream.
     const metadata: Record<string, string> = {
       format: "pt",
       "stmerge.source": basename(input),
@@ -109,30 +182,12 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
 
     const writer = await createDeferredHeaderWriter(output, outDescriptors, metadata, { overwrite: options.overwrite ?? false });
     const written = new Map<string, string>();
-    const totalBytes = outDescriptors.reduce((n, d) => n + d.byteLength, 0);
     let inputSha256: string;
     try {
-      // Two buffers sized to the largest tensor: the next tensor is read while this one is
-      // written, and peak memory stays at about two tensors.
-      const largest = sourceDescriptors.reduce((n, d) => Math.max(n, d.byteLength), 0);
-      const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
-      let done = 0;
-      let pending = sourceDescriptors.length > 0 ? state.source.read(sourceDescriptors[0]!.name, buffers[0]) : undefined;
-      for (let i = 0; i < sourceDescriptors.length; i++) {
-        const from = sourceDescriptors[i]!;
-        const to = outDescriptors[i]!;
-        const raw = await pending!;
-        const next = sourceDescriptors[i + 1];
-        pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
-        // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
-        pending?.catch(() => undefined);
-        const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
-        written.set(to.name, digestOf(bytes));
-        await writer.write(to.name, bytes);
-        done += to.byteLength;
-        onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: outDescriptors.length });
-      }
-      inputSha256 = await hashing;
+      const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, ...(onProgress ? { onProgress } : {}) };
+      const regions = options.strategy === "by-tensor" ? undefined : planFileRegions(state, plan.kept);
+      if (!regions && options.strategy === "file-order") throw new ConvertError("CONVERT_STRATEGY", `${input}: storages overlap or are shared too widely for a single pass`, { file: input });
+      inputSha256 = regions ? await convertInFileOrder(ctx, regions) : await convertByTensor(ctx);
       metadata["stmerge.source_sha256"] = inputSha256;
       await writer.finish(metadata);
       committed = true;
