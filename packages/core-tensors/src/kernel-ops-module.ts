@@ -51,7 +51,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       const wb = params.w1!;
       const wc = params.w2!;
       for (let i = from; i < to; i++) {
-        f32[0] = wa * lut[a[i]!]! + wb * lut[b[i]!]! + wc * lut[c[i]!]!;
+        // `0 +` as weightedSum's accumulator starts at +0 (so all -0 products give +0, like it).
+        f32[0] = 0 + wa * lut[a[i]!]! + wb * lut[b[i]!]! + wc * lut[c[i]!]!;
         const x = bits[0]!;
         const abs = x & 0x7fffffff;
         dst[i] = abs >= 0x38800000 && abs < 0x477ff000 ? ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13)) : slow(x);
@@ -71,6 +72,51 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         const x = bits[0]!;
         const abs = x & 0x7fffffff;
         dst[i] = abs >= 0x38800000 && abs < 0x477ff000 ? ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13)) : slow(x);
+      }
+    }
+  };
+
+  /**
+   * All-F16 inputs beyond three: per block, the first three inputs in one unrolled pass into an
+   * F64 accumulator, each further input in its own pass, then one encode pass. The additions
+   * happen in input order, so the result equals weightedSum's.
+   */
+  let manyAcc: Float64Array | undefined;
+  const weightedSumManyF16 = (arrays: Arrays, from: number, to: number, params: Params, n: number, lut: Float32Array) => {
+    const u16 = (i: number) => {
+      const b = arrays[i] as Uint8Array;
+      return new Uint16Array(b.buffer, b.byteOffset, b.byteLength >>> 1);
+    };
+    manyAcc ??= new Float64Array(FUSED_BLOCK);
+    const acc = manyAcc;
+    const dst = u16(0);
+    const inputs: Uint16Array[] = [];
+    const weights: number[] = [];
+    for (let k = 0; k < n; k++) {
+      inputs.push(u16(k + 1));
+      weights.push(params[`w${k}`]!);
+    }
+    const [a, b, c] = inputs as [Uint16Array, Uint16Array, Uint16Array];
+    const [wa, wb, wc] = weights as [number, number, number];
+    const f32 = scalar32;
+    const bits = scalarBits;
+    const slow = codecs.f32BitsToF16Bits;
+    for (let base = from; base < to; base += FUSED_BLOCK) {
+      const len = Math.min(to, base + FUSED_BLOCK) - base;
+      for (let j = 0; j < len; j++) {
+        const i = base + j;
+        acc[j] = 0 + wa * lut[a[i]!]! + wb * lut[b[i]!]! + wc * lut[c[i]!]!;
+      }
+      for (let k = 3; k < n; k++) {
+        const x = inputs[k]!;
+        const w = weights[k]!;
+        for (let j = 0; j < len; j++) acc[j] = acc[j]! + w * lut[x[base + j]!]!;
+      }
+      for (let j = 0; j < len; j++) {
+        f32[0] = acc[j]!;
+        const x = bits[0]!;
+        const abs = x & 0x7fffffff;
+        dst[base + j] = abs >= 0x38800000 && abs < 0x477ff000 ? ((x >>> 16) & 0x8000) | (((abs - 0x38000000) >>> 13) + (((abs & 0x1fff) + 0xfff + ((abs >>> 13) & 1)) >>> 13)) : slow(x);
       }
     }
   };
@@ -127,9 +173,10 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       const n = arrays.length - 1;
       let allF16 = params.od === 2;
       for (let k = 0; k < n && allF16; k++) allF16 = params[`d${k}`] === 2;
-      if (allF16 && n <= 3) {
+      if (allF16) {
         f16Table ??= buildF16Table();
-        weightedSumF16(arrays, from, to, params, n, f16Table);
+        if (n <= 3) weightedSumF16(arrays, from, to, params, n, f16Table);
+        else weightedSumManyF16(arrays, from, to, params, n, f16Table);
         return;
       }
       fusedIn ??= new Float32Array(FUSED_BLOCK);
@@ -149,7 +196,9 @@ export function kernelOpsModule(codecs: FloatCodecs) {
           const size = codecs.ELEMENT_SIZE[code]!;
           const w = params[`w${k}`]!;
           codecs.decodeRange((arrays[k + 1] as Uint8Array).subarray(b * size, e * size), code, tmp, 0, len);
-          if (k === 0) for (let i = 0; i < len; i++) acc[i] = w * tmp[i]!;
+          // weightedSum starts from +0 for three or more inputs (its n = 1, 2 paths do not).
+          if (k === 0 && n >= 3) for (let i = 0; i < len; i++) acc[i] = 0 + w * tmp[i]!;
+          else if (k === 0) for (let i = 0; i < len; i++) acc[i] = w * tmp[i]!;
           else for (let i = 0; i < len; i++) acc[i] = acc[i]! + w * tmp[i]!;
         }
         for (let i = 0; i < len; i++) out32[i] = acc[i]!;

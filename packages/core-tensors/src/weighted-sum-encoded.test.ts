@@ -6,13 +6,15 @@ import { encodeFromF32 } from "./float-codecs.js";
 // The fused op must give exactly what decode + weightedSum + encode give.
 describe("weightedSumEncoded", () => {
   const n = 300_001; // above the inline threshold, not a multiple of the block or worker split
-  const values = (seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * (i % 7 === 0 ? 1e4 : 0.05));
+  // Every 11th element is -0 in every input: the sign of a zero sum must match too.
+  const values = (seed: number) => Float32Array.from({ length: n }, (_, i) => (i % 11 === 0 ? -0 : Math.sin(i * 0.37 + seed) * (i % 7 === 0 ? 1e4 : 0.05)));
 
   it.each([
     [["F16", "F16", "F16"], "F16", [0.5, 0.3, 0.2]],
     [["F16", "BF16"], "F16", [0.6, 0.4]],
     [["F16", "F16"], "F16", [0.6, 0.4]],
     [["F16"], "F16", [-2]],
+    [["F16", "F16", "F16", "F16", "F16", "F16"], "F16", [0.25, 0.15, 0.1, 0.25, 0.15, 0.1]],
     [["F32"], "BF16", [1.5]],
     [["BF16", "F32", "F16", "F16"], "F32", [0.1, 0.2, 0.3, 0.4]],
   ] as [DType[], DType, number[]][])("%j → %s matches the unfused ops", async (dtypes, outDtype, weights) => {
