@@ -108,7 +108,7 @@ function printPlan(out: CommandOutput, r: RunMergeResult): void {
   out.line(`  pruned      ${plan.pruned.length} keys${plan.onlyInLaterModels.length ? `; ${plan.onlyInLaterModels.length} keys only in later models left out` : ""}`);
   out.line(`  precision   ${plan.outputPrecision}`);
   out.line(`  output size ${formatBytes(plan.outputBytes)}`);
-  out.line(`  peak memory ~${formatBytes(plan.estimatedPeakBytes)} of working buffers (independent of the number of models for element-wise methods)`);
+  out.line(`  peak memory ≤ ${formatBytes(plan.estimatedPeakBytes)} of working buffers (--memory; independent of the number of models for element-wise methods)`);
 }
 
 export function registerMergeCommand(program: Command, ctx: CliContext): void {

@@ -197,10 +197,12 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   const onlyInLaterModels = [...new Set(inputs.slice(1).flatMap((i) => i.descriptors.map((d) => d.name)).filter((n) => !firstNames.has(n)))];
   if (onlyInLaterModels.length) warnings.push(`${onlyInLaterModels.length} keys exist only in later models and are left out (the output has ${names[0]}'s keys)`);
 
-  // Buffers: per element, each input's bytes and F32 copy, the F32 result and its encoding.
+  // Buffers: per element, each input's bytes and F32 copy, the F32 result and its encoding,
+  // twice (the executor reads the next chunk while computing the current one).
   const inSize = Math.max(...inputs.flatMap((i) => i.descriptors.map((d) => dtypeSize(d.dtype))), 1);
   const outSize = Math.max(...entries.map((e) => dtypeSize(e.outDtype)), 1);
-  const perElement = inputs.length * (inSize + 4) + 4 + outSize;
+  const BUFFER_SETS = 2;
+  const perElement = BUFFER_SETS * (inputs.length * (inSize + 4) + 4 + outSize);
   const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET;
   const chunkElements = Math.max(MIN_CHUNK_ELEMENTS, Math.floor(budget / perElement));
   let estimatedPeakBytes = 0;
@@ -208,7 +210,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     const n = shapeElementCount(e.shape);
     const k = Math.max(e.inputs.length, 1);
     const elements = e.action === "merge" && !method.elementwise ? n : Math.min(n, chunkElements);
-    estimatedPeakBytes = Math.max(estimatedPeakBytes, elements * (k * (inSize + 4) + 4 + outSize));
+    estimatedPeakBytes = Math.max(estimatedPeakBytes, BUFFER_SETS * elements * (k * (inSize + 4) + 4 + outSize));
   }
 
   const models: PlanModel[] = inputs.map((i, index) => ({ index, path: i.path, name: i.name, weight: i.weight, sha256: i.sha256, architecture: reports[index]! }));

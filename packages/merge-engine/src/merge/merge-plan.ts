@@ -66,7 +66,7 @@ export interface MergePlan {
   /** Keys present only in models other than the first (left out, see the missing-key rule). */
   readonly onlyInLaterModels: readonly string[];
   readonly outputBytes: number;
-  /** Upper bound of the executor's working buffers. */
+  /** Upper bound of the executor's working buffers (both buffer sets, F32 copies included). */
   readonly estimatedPeakBytes: number;
   /** Element count per chunk for element-wise methods. */
   readonly chunkElements: number;
