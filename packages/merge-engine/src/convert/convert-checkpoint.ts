@@ -19,7 +19,6 @@ import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js
 import { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
 import { sha256FileInWorker } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";
-import { planFileRegions, streamInFileOrder, type TensorRegion } from "./stream-in-file-order.js";
 import { planPruning } from "./prune-rules.js";
 
 export const CONVERTER_NAME = `stmerge-convert ${pkg.version}`;
@@ -33,11 +32,6 @@ export interface ConvertOptions {
   /** `keep` (default) or a float precision every float tensor is cast to. */
   readonly precision?: "keep" | Precision;
   readonly onProgress?: ProgressCallback;
-  /**
-   * How the input is read: `auto` (default) reads it once front to back, storage by storage,
-   * unless a storage is shared by many tensors and much larger than them; then `by-tensor`.
-   */
-  readonly strategy?: "auto" | "file-order" | "by-tensor";
 }
 
 export interface ConvertResult {
@@ -79,36 +73,10 @@ interface StreamContext {
 }
 
 /**
- * One front-to-back pass over the input: each storage is read whole, its kept tensors are
- * extracted, cast and written, and every byte is then hashed on a worker. Returns the SHA-256.
- */
-async function convertInFileOrder(ctx: StreamContext, regions: readonly TensorRegion[]): Promise<string> {
-  const index = new Map(ctx.from.map((d, i) => [d.name, i]));
-  const totalBytes = ctx.to.reduce((n, d) => n + d.byteLength, 0);
-  let done = 0;
-  let count = 0;
-  return streamInFileOrder(ctx.input, regions, {
-    onRegion: async (region, bytes) => {
-      for (const name of region.names) {
-        const i = index.get(name)!;
-        const from = ctx.from[i]!;
-        const to = ctx.to[i]!;
-        const raw = ctx.state.extract(name, bytes);
-        const out = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
-        ctx.written.set(to.name, digestOf(out));
-        await ctx.writer.write(to.name, out);
-        done += to.byteLength;
-        ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: ++count, tensorsTotal: ctx.to.length });
-      }
-    },
-    onHashed: (bytesDone, bytesTotal) => ctx.onProgress?.({ phase: "hash", bytesDone, bytesTotal }),
-  });
-}
-
-/**
- * Tensor by tensor in state-dict order (for storages shared by many tensors, where reading a
- * storage whole would cost more memory than a tensor): two buffers of the largest tensor, the
- * next read overlapping the current write, the input hashed by a worker reading it separately.
+ * Tensor by tensor in state-dict order: two buffers of the largest tensor, the next read
+ * overlapping the current write, while a worker thread reads and hashes the input on its own.
+ * (Reading each storage once and handing the bytes to the hasher instead was measured slower
+ * here: fresh buffers per storage cost more than the worker's second, parallel read.)
  */
 async function convertByTensor(ctx: StreamContext): Promise<string> {
   const hashing = sha256FileInWorker(ctx.input, ctx.onProgress);
@@ -185,9 +153,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     let inputSha256: string;
     try {
       const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, ...(onProgress ? { onProgress } : {}) };
-      const regions = options.strategy === "by-tensor" ? undefined : planFileRegions(state, plan.kept);
-      if (!regions && options.strategy === "file-order") throw new ConvertError("CONVERT_STRATEGY", `${input}: storages overlap or are shared too widely for a single pass`, { file: input });
-      inputSha256 = regions ? await convertInFileOrder(ctx, regions) : await convertByTensor(ctx);
+      inputSha256 = await convertByTensor(ctx);
       metadata["stmerge.source_sha256"] = inputSha256;
       await writer.finish(metadata);
       committed = true;

@@ -17,10 +17,6 @@ export interface StateDictSource {
   readonly skipped: readonly string[];
   /** Keys whose DataParallel `module.` prefix was removed. */
   readonly strippedPrefixes: number;
-  /** Where a tensor's bytes lie in the file: the region (a torch storage, or the tensor itself) and its key. */
-  locate(name: string): { readonly key: string; readonly fileOffset: number; readonly byteLength: number } | undefined;
-  /** A tensor's contiguous bytes out of its whole region (as located by `locate`) in memory. */
-  extract(name: string, regionBytes: Uint8Array): Uint8Array;
   /** The opened checkpoint, for torch files. */
   readonly checkpoint: TorchCheckpoint | undefined;
   close(): Promise<void>;
@@ -59,11 +55,6 @@ export async function openStateDict(path: string): Promise<StateDictSource> {
       wrapperPath: [],
       skipped: [],
       strippedPrefixes: 0,
-      locate: (name) => {
-        const d = source.get(name);
-        return d && { key: `tensor:${name}`, fileOffset: source.fileOffsetOf(name), byteLength: d.byteLength };
-      },
-      extract: (_name, regionBytes) => regionBytes,
       checkpoint: undefined,
       close: () => source.close(),
     };
@@ -77,25 +68,12 @@ export async function openStateDict(path: string): Promise<StateDictSource> {
     const stripped = stripDataParallelPrefixes(found.tensors.map((t) => t.name));
     const tensors = found.tensors.map((t, i) => ({ name: stripped[i]!.name, tensor: t.tensor }));
     const source = checkpoint.createSource(tensors);
-    const byName = new Map(tensors.map((t) => [t.name, t.tensor]));
-    const tensorOf = (name: string) => {
-      const t = byName.get(name);
-      if (!t) throw new ConvertError("TENSOR_NOT_FOUND", `${path}: no tensor named ${JSON.stringify(name)}`, { file: path });
-      return t;
-    };
     return {
       source,
       fileFormat: checkpoint.format,
       wrapperPath: found.wrapperPath,
       skipped: found.skipped,
       strippedPrefixes: stripped.filter((s) => s.name !== s.original).length,
-      locate: (name) => {
-        const t = byName.get(name);
-        if (!t) return undefined;
-        const { fileOffset, byteLength } = checkpoint.storageLocationOf(t);
-        return { key: `storage:${t.storage.key}`, fileOffset, byteLength };
-      },
-      extract: (name, regionBytes) => checkpoint.extractTensor(tensorOf(name), regionBytes),
       checkpoint,
       close: () => checkpoint.close(),
     };
