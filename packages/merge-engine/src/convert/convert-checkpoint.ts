@@ -1,11 +1,8 @@
 import { unlink } from "node:fs/promises";
 import { basename, dirname, extname, join, resolve } from "node:path";
-import * as zlib from "node:zlib";
-import { createHash } from "node:crypto";
 import {
   convertDType,
   isFloatDType,
-  openSafetensors,
   PRECISION_DTYPE,
   DTYPE_SIZE,
   type DType,
@@ -14,6 +11,7 @@ import {
   type TensorDescriptor,
 } from "@stmerge/core-tensors";
 import pkg from "../../package.json" with { type: "json" };
+import { checkWrittenOutput, digestOf } from "./check-written-output.js";
 import { ConvertError } from "./convert-error.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
 import { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
@@ -56,10 +54,6 @@ export function defaultConvertOutput(input: string): string {
   return join(dirname(input), `${basename(input, ext)}.safetensors`);
 }
 
-const digestOf: (bytes: Uint8Array) => string =
-  typeof (zlib as { crc32?: unknown }).crc32 === "function"
-    ? (bytes) => `${bytes.byteLength}:${(zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes)}`
-    : (bytes) => `${bytes.byteLength}:${createHash("sha1").update(bytes).digest("hex")}`;
 
 interface StreamContext {
   readonly input: string;
@@ -162,7 +156,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       throw error;
     }
 
-    const outputBytes = await verifyWritten(output, outDescriptors, metadata, written, onProgress).catch(async (error: unknown) => {
+    const outputBytes = await checkWrittenOutput(output, outDescriptors, metadata, written, onProgress).catch(async (error: unknown) => {
       await unlink(output).catch(() => undefined);
       throw error;
     });
@@ -186,42 +180,5 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     throw error;
   } finally {
     await state.close();
-  }
-}
-
-/** Re-reads the committed output with the strict safetensors reader and compares every tensor's header and bytes with what was written. */
-async function verifyWritten(
-  output: string,
-  expected: readonly TensorDescriptor[],
-  metadata: Readonly<Record<string, string>>,
-  written: ReadonlyMap<string, string>,
-  onProgress: ProgressCallback | undefined,
-): Promise<number> {
-  const fail = (problem: string): never => {
-    throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output does not match the source (${problem}); output removed`, { file: output });
-  };
-  const source = await openSafetensors(output);
-  try {
-    if (source.descriptors.length !== expected.length) fail(`${source.descriptors.length} tensors instead of ${expected.length}`);
-    for (const [k, v] of Object.entries(metadata)) if (source.metadata[k] !== v) fail(`metadata ${k} differs`);
-    const largest = expected.reduce((n, d) => Math.max(n, d.byteLength), 0);
-    const buffer = new Uint8Array(largest);
-    const total = expected.reduce((n, d) => n + d.byteLength, 0);
-    let done = 0;
-    for (const d of expected) {
-      const got = source.get(d.name);
-      if (!got) return fail(`tensor ${JSON.stringify(d.name)} is missing`);
-      if (got.dtype !== d.dtype || JSON.stringify(got.shape) !== JSON.stringify(d.shape)) fail(`tensor ${JSON.stringify(d.name)} has ${got.dtype} ${JSON.stringify(got.shape)}`);
-      const bytes = await source.read(d.name, buffer);
-      if (digestOf(bytes) !== written.get(d.name)) fail(`tensor ${JSON.stringify(d.name)} has different bytes`);
-      done += d.byteLength;
-      onProgress?.({ phase: "verify", bytesDone: done, bytesTotal: total, tensor: d.name });
-    }
-    return source.fileSize;
-  } catch (error) {
-    if (error instanceof ConvertError) throw error;
-    throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output could not be read back (${(error as Error).message}); output removed`, { file: output, cause: error });
-  } finally {
-    await source.close();
   }
 }

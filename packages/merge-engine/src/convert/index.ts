@@ -8,3 +8,4 @@ export * from "./hash-file.js";
 export * from "./convert-checkpoint.js";
 export * from "./verify-models.js";
 export * from "./deferred-header-writer.js";
+export * from "./check-written-output.js";

@@ -1,0 +1,45 @@
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { checkWrittenOutput, digestOf } from "./check-written-output.js";
+
+let dir = "";
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "check-written-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const tensors = [
+  { name: "a", dtype: "F32" as const, shape: [2], data: new Uint8Array(new Float32Array([1, 2]).buffer) },
+  { name: "b", dtype: "U8" as const, shape: [3], data: Uint8Array.from([7, 8, 9]) },
+];
+const descriptors = tensors.map(({ name, dtype, shape, data }) => ({ name, dtype, shape, byteLength: data.byteLength }));
+const digests = new Map(tensors.map((t) => [t.name, digestOf(t.data)]));
+
+describe("checkWrittenOutput", () => {
+  it("passes an output that holds exactly what was written", async () => {
+    const path = join(dir, "ok.safetensors");
+    await writeSafetensors(path, tensors, { k: "v" });
+    expect(await checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined)).toBeGreaterThan(0);
+  });
+
+  it("fails on a flipped data byte, wrong metadata, or a missing tensor", async () => {
+    const path = join(dir, "bad.safetensors");
+    await writeSafetensors(path, tensors, { k: "v" });
+    const source = await openSafetensors(path);
+    const at = source.fileOffsetOf("b");
+    await source.close();
+    const handle = await open(path, "r+");
+    await handle.write(Uint8Array.from([0]), 0, 1, at + 1);
+    await handle.close();
+    await expect(checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined)).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/tensor "b" has different bytes/) });
+    const good = join(dir, "good.safetensors");
+    await writeSafetensors(good, tensors, { k: "v" });
+    await expect(checkWrittenOutput(good, descriptors, { k: "other" }, digests, undefined)).rejects.toThrow(/metadata k differs/);
+    await expect(checkWrittenOutput(good, [...descriptors, { name: "c", dtype: "U8", shape: [1], byteLength: 1 }], { k: "v" }, digests, undefined)).rejects.toThrow(/2 tensors instead of 3/);
+  });
+});
