@@ -69,6 +69,18 @@ describe("buildMergePlan VAE baking", () => {
   });
 });
 
+describe("buildMergePlan VAE prefix per architecture", () => {
+  it("bakes into vae.* for Flux and first_stage_model.* for SD3 ComfyUI files", () => {
+    const vae = [{ name: "decoder.conv_in.bias", dtype: "F32" as const, shape: [512], byteLength: 2048 }];
+    const flux = layoutDescriptors("flux-flux");
+    const fluxPlan = buildMergePlan([input("a", flux), input("b", flux)], { method: weightedSum, vae: { path: "ae.safetensors", descriptors: vae } });
+    expect(fluxPlan.entries.find((e) => e.action === "vae")?.key).toBe("vae.decoder.conv_in.bias");
+    const sd3 = layoutDescriptors("sd3-comfyui");
+    const sd3Plan = buildMergePlan([input("a", sd3), input("b", sd3)], { method: weightedSum, vae: { path: "vae.safetensors", descriptors: vae } });
+    expect(sd3Plan.entries.find((e) => e.action === "vae")?.key).toBe("first_stage_model.decoder.conv_in.bias");
+  });
+});
+
 describe("runMerge validates before reading any tensor", () => {
   it("opens every input and checks headers, reading no tensor data when validation fails", async () => {
     const dir = tempDir();

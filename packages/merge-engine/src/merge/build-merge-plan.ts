@@ -127,7 +127,15 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   // VAE baking: map each VAE key to the model's naming and check its shape.
   const vaeTargets = new Map<string, { sourceKey: string; descriptor: TensorDescriptor }>();
   if (options.vae) {
-    const vaePrefix = primary.layout === "comfyui" || primary.layout === "flux" ? "vae." : "first_stage_model.";
+    // The prefix the model already uses (SD3 ComfyUI files: first_stage_model., Flux: vae.),
+    // else the one of its layout.
+    const vaePrefix = first.descriptors.some((d) => d.name.startsWith("first_stage_model."))
+      ? "first_stage_model."
+      : first.descriptors.some((d) => d.name.startsWith("vae."))
+        ? "vae."
+        : primary.architecture === "flux"
+          ? "vae."
+          : "first_stage_model.";
     const upBlocks = countUpBlocks(options.vae.descriptors.map((d) => d.name));
     const modelHasVae = first.descriptors.some((d) => d.name.startsWith(vaePrefix));
     for (const d of options.vae.descriptors) {
