@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,5 +76,26 @@ describe("stmerge convert / verify", () => {
     const v = memoryIo({ cwd: dir });
     expect(await runCli(["verify", "a.pt", "b.safetensors"], v)).toBe(1);
     expect(v.out()).toMatch(/FAILED: 0 identical.*5 missing, 5 extra/);
+  });
+
+  it("malformed inputs fail with one clear line and no output", async () => {
+    writeFileSync(join(dir, "empty.ckpt"), "");
+    writeFileSync(join(dir, "random.ckpt"), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 131 + 7) % 256)));
+    const sd = stage("views_zip.pt", "trunc.pt");
+    writeFileSync(sd, readFileSync(sd).subarray(0, 3000));
+    for (const [file, code] of [["empty.ckpt", "CHECKPOINT_UNSUPPORTED_FORMAT"], ["random.ckpt", "CHECKPOINT_UNSUPPORTED_FORMAT"], ["trunc.pt", "ZIP_MALFORMED"]] as const) {
+      const io = memoryIo({ cwd: dir });
+      expect(await runCli(["convert", file], io), file).toBe(1);
+      const lines = io.err().trim().split("\n").filter((l) => l.startsWith("stmerge:"));
+      expect(lines, file).toHaveLength(1);
+      expect(lines[0]).toContain(`[${code}]`);
+      expect(lines[0]).toContain(file);
+      expect(existsSync(join(dir, file.replace(/\.[a-z]+$/, ".safetensors")))).toBe(false);
+    }
+    stage("vae.pt", "v2.pt");
+    writeFileSync(join(dir, "broken.safetensors"), Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d]));
+    const v = memoryIo({ cwd: dir });
+    expect(await runCli(["verify", "v2.pt", "broken.safetensors"], v)).toBe(1);
+    expect(v.err()).toMatch(/broken\.safetensors: .*\[SAFETENSORS_/);
   });
 });
