@@ -76,6 +76,7 @@ const inert = [
   ["lightning_fabric.utilities.data", "AttributeDict"],
   ["argparse", "Namespace"],
   ["torch.torch_version", "TorchVersion"],
+  ["torch.nn.modules.container", "ParameterDict"],
 ] as const;
 for (const [module, name] of inert) add(module, name, { kind: "inert-class" }, "training bookkeeping found in real checkpoints; kept as a plain record, never instantiated");
 
