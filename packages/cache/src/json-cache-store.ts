@@ -10,6 +10,22 @@ export interface JsonCacheStoreOptions {
   onWarning?: CacheWarningCallback;
 }
 
+/**
+ * Parsed snapshots by cache path, keyed by the file's inode, size and mtime: a process that looks
+ * up many files (scan, merge) parses the cache once, not once per file. Every write replaces the
+ * file (new inode), so a stale snapshot is never served. Snapshots are shared: never mutate them.
+ */
+const snapshots = new Map<string, { key: string; doc: CacheDocument }>();
+
+async function statKey(path: string): Promise<string> {
+  try {
+    const info = await stat(path);
+    return `${info.ino}:${info.size}:${info.mtimeMs}`;
+  } catch {
+    return "absent";
+  }
+}
+
 function definedFields<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -75,10 +91,16 @@ export class JsonCacheStore implements CacheStore {
     return emptyCacheDocument();
   }
 
-  /** A consistent snapshot (the file is only ever replaced by rename). */
+  /** A consistent snapshot (the file is only ever replaced by rename); shared, so never mutate it. */
   async read(): Promise<CacheDocument> {
+    const key = await statKey(this.location);
+    const memo = snapshots.get(this.location);
+    if (memo && memo.key === key && key !== "absent") return memo.doc;
     const doc = await this.#parse(await this.#readText(), false);
-    if (doc !== "corrupt") return doc;
+    if (doc !== "corrupt") {
+      if (key !== "absent") snapshots.set(this.location, { key, doc });
+      return doc;
+    }
     // Corrupt: take the lock so the backup is made once, by one process.
     return this.update(() => undefined).then(() => this.read());
   }

@@ -86,7 +86,9 @@ export class ModelCache {
     const algorithms = [...new Set<HashAlgorithm>(["sha256", ...(options.algorithms ?? HASH_ALGORITHMS)])];
     const flushEvery = Math.max(1, options.flushEvery ?? 8);
     const flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 2000);
-    const doc = await this.store.read();
+    // A private view of the snapshot: this batch's results are added to it as it goes.
+    const snapshot = await this.store.read();
+    const doc = { ...snapshot, models: { ...snapshot.models }, paths: { ...snapshot.paths } };
     const results: IdentifyResult[] = [];
     let pending: CachePut[] = [];
     let lastFlush = Date.now();
