@@ -117,6 +117,24 @@ describe("JsonCacheStore", () => {
     expect(Object.keys(onDisk.models)).toHaveLength(2);
   });
 
+  it("parses the file once while it is unchanged, and again after any replacement", async () => {
+    const path = join(dir, "memo.json");
+    const store = new JsonCacheStore(path);
+    await store.put([{ entry: entry("m1") }]);
+    const a = await store.read();
+    expect(await store.read()).toBe(a);
+    expect(await new JsonCacheStore(path).read()).toBe(a);
+    await store.put([{ entry: entry("m2") }]);
+    const b = await store.read();
+    expect(b).not.toBe(a);
+    expect(Object.keys(b.models)).toHaveLength(2);
+    // Another process replacing the file (temp + rename gives a new inode) is seen at once.
+    const other = { version: 2, models: {}, paths: {} };
+    await writeFile(`${path}.tmp`, JSON.stringify(other));
+    await import("node:fs/promises").then((fs) => fs.rename(`${path}.tmp`, path));
+    expect(Object.keys((await store.read()).models)).toHaveLength(0);
+  });
+
   it("concurrent writer processes lose nothing", async () => {
     const script = await bundleChild(join(import.meta.dirname, "..", "test", "concurrent-writer.ts"), "concurrent-writer");
     const path = join(dir, "concurrent", "model_cache.json");
