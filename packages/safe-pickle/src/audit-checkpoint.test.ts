@@ -21,7 +21,7 @@ describe("auditCheckpoint", () => {
     const report = await auditCheckpoint(fixture("hostile_in_state_dict.ckpt"));
     expect(report.status).toBe("unsafe");
     expect(report.globals[0]).toMatchObject({ module: "posix", name: "system", verdict: "dangerous" });
-    expect(report.globals[0]!.occurrences[0]).toMatchObject({ record: "hostile_in_state_dict/data.pkl", opcode: "GLOBAL" });
+    expect(report.globals[0]!.occurrences[0]).toMatchObject({ record: "hostile_in_state_dict/data.pkl", opcode: "GLOBAL", placedAt: "evil" });
   });
 
   it("legacy sys_info payloads are found", async () => {

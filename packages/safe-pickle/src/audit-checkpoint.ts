@@ -8,7 +8,7 @@ export interface AuditedGlobal {
   readonly module: string;
   readonly name: string;
   readonly verdict: "allowed" | "unknown" | "dangerous";
-  readonly occurrences: ReadonlyArray<{ readonly record: string; readonly offset: number; readonly opcode: string }>;
+  readonly occurrences: ReadonlyArray<{ readonly record: string; readonly offset: number; readonly opcode: string; readonly placedAt?: string }>;
 }
 
 export type AuditStatus = "clean" | "unsafe" | "unreadable";
@@ -24,7 +24,7 @@ export interface AuditReport {
 }
 
 function groupGlobals(uses: readonly GlobalUse[]): AuditedGlobal[] {
-  const groups = new Map<string, { module: string; name: string; verdict: GlobalUse["verdict"]; occurrences: { record: string; offset: number; opcode: string }[] }>();
+  const groups = new Map<string, { module: string; name: string; verdict: GlobalUse["verdict"]; occurrences: { record: string; offset: number; opcode: string; placedAt?: string }[] }>();
   for (const use of uses) {
     const key = `${use.module}\u0000${use.name}`;
     let group = groups.get(key);
@@ -32,7 +32,7 @@ function groupGlobals(uses: readonly GlobalUse[]): AuditedGlobal[] {
       group = { module: use.module, name: use.name, verdict: use.verdict, occurrences: [] };
       groups.set(key, group);
     }
-    group.occurrences.push({ record: use.record, offset: use.offset, opcode: use.opcode });
+    group.occurrences.push({ record: use.record, offset: use.offset, opcode: use.opcode, ...(use.placedAt === undefined ? {} : { placedAt: use.placedAt }) });
   }
   const rank = { dangerous: 0, unknown: 1, allowed: 2 } as const;
   return [...groups.values()].sort((a, b) => rank[a.verdict] - rank[b.verdict] || `${a.module}.${a.name}`.localeCompare(`${b.module}.${b.name}`));

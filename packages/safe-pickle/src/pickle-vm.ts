@@ -24,6 +24,8 @@ export interface GlobalUse {
   readonly opcode: string;
   readonly offset: number;
   readonly record: string;
+  /** For refused globals: the dict key the refused object was stored under. */
+  placedAt?: string;
 }
 
 export interface PickleRunOptions {
@@ -169,9 +171,11 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
   const resolveGlobal = (module: string, name: string): PyGlobal => {
     const { verdict } = classifyGlobal(module, name);
     const g = new PyGlobal(module, name, verdict);
-    globals.push({ module, name, verdict, opcode: opName, offset: opStart, record });
+    const use: GlobalUse = { module, name, verdict, opcode: opName, offset: opStart, record };
+    globals.push(use);
     if (verdict !== "allowed") {
-      const v: PickleViolation = { module, name, verdict, opcode: opName, offset: opStart, record };
+      // The same object is the audit's entry and the violation, so where it is stored shows in both.
+      const v = use as PickleViolation;
       violations.push(v);
       violationOf.set(g, v);
     }

@@ -28,7 +28,7 @@ describe("stmerge audit", () => {
     const io = memoryIo({ cwd: dir });
     expect(await runCli(["audit", "sd_lightning.ckpt", "hostile_proto4.pkl", "junk.pt"], io)).toBe(1);
     expect(io.out()).toMatch(/UNSAFE\s+.*hostile_proto4\.pkl/);
-    expect(io.out()).toMatch(/dangerous posix\.system {2}\(1×, first via STACK_GLOBAL in first pickle at byte \d+\)/);
+    expect(io.out()).toMatch(/dangerous posix\.system {2}\(1×, first via STACK_GLOBAL in first pickle at byte \d+, under key "evil"\)/);
   });
 
   it("exit 2 when a file is unreadable and none is unsafe; --json carries the reports", async () => {

@@ -30,7 +30,7 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
         for (const g of report.globals) {
           if (g.verdict === "allowed") continue;
           const first = g.occurrences[0]!;
-          out.line(`  ${g.verdict.padEnd(9)} ${g.module}.${g.name}  (${g.occurrences.length}×, first via ${first.opcode} in ${first.record} at byte ${first.offset})`);
+          out.line(`  ${g.verdict.padEnd(9)} ${g.module}.${g.name}  (${g.occurrences.length}×, first via ${first.opcode} in ${first.record} at byte ${first.offset}${first.placedAt === undefined ? "" : `, under key ${JSON.stringify(first.placedAt)}`})`);
         }
         const allowed = report.globals.filter((g) => g.verdict === "allowed");
         if (allowed.length > 0) out.line(`  allowed   ${allowed.map((g) => `${g.module}.${g.name}`).join(", ")}`);

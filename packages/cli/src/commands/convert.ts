@@ -35,7 +35,7 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
     .option("-o, --output <file>", "output path (default: <input stem>.safetensors beside the input)")
     .option("--overwrite", "replace an existing output")
     .option("--no-prune", "keep EMA copies and training leftovers of SD checkpoints")
-    .option("--precision <p>", `keep|fp16|bf16|fp32: cast float tensors (default keep)`, "keep")
+    .option("--precision <p>", "keep|fp16|bf16|fp32: cast float tensors", "keep")
     .option("--force", "accept an input whose extension is not .ckpt/.pt/.pth/.bin")
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  $ stmerge convert model.ckpt\n  $ stmerge convert model.ckpt -o model-fp16.safetensors --precision fp16\n  $ stmerge convert upscaler.pth --no-prune --json")
