@@ -28,5 +28,6 @@ describe("API key and base URL", () => {
   it("base URL defaults to civitai.com and follows CIVITAI_BASE_URL", () => {
     expect(resolveBaseUrl({})).toBe("https://civitai.com");
     expect(resolveBaseUrl({ CIVITAI_BASE_URL: "http://127.0.0.1:9/" })).toBe("http://127.0.0.1:9");
+    expect(resolveBaseUrl({ CIVITAI_BASE_URL: "https://mirror.example/api/v1/" })).toBe("https://mirror.example");
   });
 });

@@ -48,7 +48,12 @@ export function resolveApiKey(options: { env?: NodeJS.ProcessEnv; cwd?: string }
   return key ? { key, from: "dotenv", dotenvPath } : { key: undefined, from: "none" };
 }
 
+/** The origin to put `/api/v1/...` after: trailing slashes and an `/api/v1` suffix (the Python tool's form) removed. */
+export function normalizeBaseUrl(url: string): string {
+  return url.trim().replace(/\/+$/, "").replace(/\/api\/v1$/i, "");
+}
+
 /** Base URL from `CIVITAI_BASE_URL` (for tests and mirrors), else the public API. */
 export function resolveBaseUrl(env: NodeJS.ProcessEnv = process.env): string {
-  return (env.CIVITAI_BASE_URL?.trim() || "https://civitai.com").replace(/\/+$/, "");
+  return normalizeBaseUrl(env.CIVITAI_BASE_URL?.trim() || "https://civitai.com");
 }

@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from "undici";
 import type { z } from "zod";
-import { resolveApiKey, resolveBaseUrl } from "./api-key.js";
+import { normalizeBaseUrl, resolveApiKey, resolveBaseUrl } from "./api-key.js";
 import { CivitaiError } from "./civitai-error.js";
 import { realClock, TokenBucket, type Clock, type RateLimitOptions } from "./rate-limiter.js";
 import { backoffDelay, parseRetryAfter, type RetryOptions } from "./retry-policy.js";
@@ -108,7 +108,7 @@ export class CivitaiClient {
       this.keySource = found.from;
     }
     this.authenticated = this.#apiKey !== undefined;
-    this.baseUrl = (options.baseUrl ?? resolveBaseUrl(options.env)).replace(/\/+$/, "");
+    this.baseUrl = options.baseUrl ? normalizeBaseUrl(options.baseUrl) : resolveBaseUrl(options.env);
     this.#bucket = options.rateLimit === false ? undefined : new TokenBucket(options.rateLimit ?? {}, this.#clock);
   }
 
