@@ -73,7 +73,9 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
     .description("the metadata cache: what stmerge remembers about model files (hashes, precision, architecture, CivitAI data)")
     .option("--json", "print results as JSON")
     .option("--cache-file <path>", "cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
-    .addHelpText("after", "\nExamples:\n  $ stmerge cache add ./models --recurse\n  $ stmerge cache list\n  $ stmerge cache show E6BB9EA85B\n  $ stmerge cache verify ./models --prune");
+    .addHelpText("after", "\nExamples:\n  $ stmerge cache add ./models --recurse\n  $ stmerge cache list\n  $ stmerge cache show E6BB9EA85B\n  $ stmerge cache verify ./models --prune")
+    // Subcommand help also lists --json and --cache-file, which every subcommand takes.
+    .configureHelp({ showGlobalOptions: true });
 
   cache
     .command("info")
