@@ -56,7 +56,7 @@ describe("stmerge cache (in-process)", () => {
     expect(first.code).toBe(0);
     expect(first.out).toMatch(/2 files: 2 hashed .* 0 from cache/);
     expect(first.err).toContain("no API key set, skipping look-ups");
-    const second = await run(["cache", "add", models, "--recurse", "--json"]);
+    const second = await run(["cache", "add", "models", "--recurse", "--json"]);
     expect(second.code).toBe(0);
     const report = JSON.parse(second.out) as { hashed: number; fromCache: number; files: { path: string; fromCache: boolean }[] };
     expect(report).toMatchObject({ hashed: 1, fromCache: 2 });
@@ -83,6 +83,9 @@ describe("stmerge cache (in-process)", () => {
     expect(byName.out).toContain(`path          ${join(models, "tiny.safetensors")}`);
     const byAutoV2 = await run(["cache", "show", sha.slice(0, 10).toUpperCase(), "--json"]);
     expect((JSON.parse(byAutoV2.out) as { sha256: string; paths: string[] }[])[0]).toMatchObject({ sha256: sha, paths: [join(models, "tiny.safetensors")] });
+    // A relative path is taken from the working folder.
+    const byPath = await run(["cache", "show", "models/tiny.safetensors", "--json"]);
+    expect((JSON.parse(byPath.out) as { sha256: string }[]).map((e) => e.sha256)).toEqual([sha]);
     const none = await run(["cache", "show", "nothing-here"]);
     expect(none.code).toBe(1);
     expect(none.err).toContain('no cache entry matches "nothing-here"');

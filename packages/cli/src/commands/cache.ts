@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { collectModelFiles, HASH_ALGORITHMS, type CacheEntry, type ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
@@ -49,6 +50,11 @@ function describeEntry(out: CommandOutput, e: CacheEntry, paths: string[]): void
     row("nsfw", e.civitai.nsfw ? "yes" : "no");
   } else row("CivitAI", e.civitai?.not_found ? "not found" : "not looked up");
   for (const p of paths) row("path", p);
+}
+
+/** A query that names a path is taken relative to the working folder; hashes and names as given. */
+function queryFor(ctx: CliContext, query: string): string {
+  return query.includes("/") || query.includes("\\") ? resolve(ctx.io.cwd, query) : query;
 }
 
 function queryOne(found: CacheEntry[], query: string): void {
@@ -124,7 +130,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
     .action(async (query: string, _options: object, command: Command) => {
       const out = ctx.output(command);
       const c = open(ctx, command, out);
-      const found = await c.find(query);
+      const found = await c.find(queryFor(ctx, query));
       queryOne(found, query);
       const withPaths = await Promise.all(found.map(async (e) => ({ entry: e, paths: await c.pathsOf(e.sha256) })));
       out.result(withPaths.map(({ entry, paths }) => ({ ...entry, paths })));
@@ -150,7 +156,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       if (!out.json && !out.quiet) out.banner(await cacheBannerLines(ctx.io, { ...(flags.cacheFile ? { cacheFile: flags.cacheFile } : {}) }, (t) => out.warn(t)));
       const c = open(ctx, command, out);
       const started = Date.now();
-      const files = await collectModelFiles(paths, { recurse: Boolean(options.recurse) });
+      const files = await collectModelFiles(paths.map((p) => resolve(ctx.io.cwd, p)), { recurse: Boolean(options.recurse) });
       if (files.length === 0) throw new CliError("NO_MODEL_FILES", `no model files in ${paths.join(", ")}${options.recurse ? "" : " (use --recurse for subfolders)"}`, { exitCode: EXIT.failure });
       // One bar over all the bytes to hash: files the cache knows as they are cost nothing.
       const lookups = await c.lookupMany(files);
@@ -192,7 +198,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
     .action(async (query: string, options: { all?: boolean }, command: Command) => {
       const out = ctx.output(command);
       const c = open(ctx, command, out);
-      const found = await c.find(query);
+      const found = await c.find(queryFor(ctx, query));
       queryOne(found, query);
       if (found.length > 1 && !options.all) {
         throw new CliError("CACHE_AMBIGUOUS", `${JSON.stringify(query)} matches ${found.length} entries (${found.slice(0, 5).map((e) => e.filename).join(", ")}${found.length > 5 ? ", …" : ""}); give a hash, or --all`, { exitCode: EXIT.usage });
@@ -233,7 +239,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
     .action(async (folder: string | undefined, options: { prune?: boolean }, command: Command) => {
       const out = ctx.output(command);
       const c = open(ctx, command, out);
-      const report = await c.verify({ ...(folder ? { folder } : {}), prune: Boolean(options.prune) });
+      const report = await c.verify({ ...(folder ? { folder: resolve(ctx.io.cwd, folder) } : {}), prune: Boolean(options.prune) });
       out.result(report);
       const rows = [
         ...report.stale.map((p) => ({ status: "changed", path: p })),
