@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, utimes, writeFile } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -127,6 +128,25 @@ describe("stmerge cache (in-process)", () => {
     const done = await run(["cache", "clear", "--yes"]);
     expect(done.code).toBe(0);
     expect(done.out).toMatch(/cleared \d+ entr/);
+    expect((await run(["cache", "info", "--json"])).out).toContain('"entries": 0');
+  });
+
+  it("clear asks on a terminal: 'n' keeps the cache, 'y' clears it", async () => {
+    await run(["cache", "add", models, "--recurse"]);
+    const ask = async (answer: string) => {
+      const stdin = Object.assign(Readable.from([answer]), { isTTY: true });
+      const io = memoryIo({ env: { STMERGE_CACHE: cacheFile }, cwd: dir, stdin });
+      const code = await runCli(["cache", "clear"], io);
+      return { code, out: io.out(), err: io.err() };
+    };
+    const kept = await ask("n\n");
+    expect(kept.code).toBe(0);
+    expect(kept.err).toMatch(/Remove all \d+ entries from .*\? \[y\/N\]/);
+    expect(kept.err).toContain("cache left as it was");
+    expect((await run(["cache", "info", "--json"])).out).not.toContain('"entries": 0');
+    const cleared = await ask("y\n");
+    expect(cleared.code).toBe(0);
+    expect(cleared.out).toMatch(/cleared \d+ entr/);
     expect((await run(["cache", "info", "--json"])).out).toContain('"entries": 0');
   });
 
