@@ -69,15 +69,6 @@ describe("stmerge convert / verify", () => {
     expect(await runCli(["convert", "lora.model", "--precision", "fp8"], memoryIo({ cwd: dir }))).toBe(2);
   });
 
-  it("verify fails (exit 1) when the converted file is not the same model", async () => {
-    stage("vae.pt", "a.pt");
-    stage("upscaler.pth", "b.pth");
-    expect(await runCli(["convert", "b.pth"], memoryIo({ cwd: dir }))).toBe(0);
-    const v = memoryIo({ cwd: dir });
-    expect(await runCli(["verify", "a.pt", "b.safetensors"], v)).toBe(1);
-    expect(v.out()).toMatch(/FAILED: 0 identical.*5 missing, 5 extra/);
-  });
-
   it("malformed inputs fail with one clear line and no output", async () => {
     writeFileSync(join(dir, "empty.ckpt"), "");
     writeFileSync(join(dir, "random.ckpt"), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 131 + 7) % 256)));
