@@ -233,7 +233,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
 
   cache
     .command("verify")
-    .description("check cached paths against the files on disk (all, or under a folder); --prune drops missing and changed ones")
+    .description("check cached paths against the files on disk (all, or under a folder); exits 1 when some changed or vanished, unless --prune drops them")
     .argument("[folder]", "only paths under this folder (also lists its model files the cache lacks)")
     .option("--prune", "remove records of missing or changed files, and entries left with no file")
     .action(async (folder: string | undefined, options: { prune?: boolean }, command: Command) => {
