@@ -1,4 +1,11 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
+
+// Tests run with a throwaway HOME so nothing (the metadata cache, a .env) ever touches the
+// developer's real files.
+const testHome = mkdtempSync(join(tmpdir(), "stmerge-test-home-"));
 
 // `pnpm test:oracle` sets STMERGE_ORACLE_PYTHON and runs only the live cross-checks in which
 // Python reads our outputs; the main suite never needs Python and leaves them out.
@@ -17,5 +24,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     passWithNoTests: true,
+    env: { HOME: testHome, STMERGE_CACHE: join(testHome, ".model_merger", "model_cache.json"), CIVITAI_API_KEY: "", CIVITAI_BASE_URL: "http://127.0.0.1:9" },
   },
 });

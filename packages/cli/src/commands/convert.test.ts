@@ -90,3 +90,22 @@ describe("stmerge convert / verify", () => {
     expect(v.err()).toMatch(/broken\.safetensors: .*\[SAFETENSORS_/);
   });
 });
+
+describe("stmerge convert and the metadata cache", () => {
+  it("records the converted file in the cache with the detected architecture", async () => {
+    stage("sd_lightning.ckpt", "cached.ckpt");
+    const cacheFile = join(dir, "cache.json");
+    const io = memoryIo({ cwd: dir, env: { STMERGE_CACHE: cacheFile } });
+    expect(await runCli(["convert", "cached.ckpt"], io)).toBe(0);
+    const doc = JSON.parse(readFileSync(cacheFile, "utf8")) as { models: Record<string, { filename: string; architecture: string | null }> };
+    const converted = Object.values(doc.models).find((e) => e.filename === "cached.safetensors");
+    expect(converted?.architecture).toMatch(/^SD/);
+  });
+
+  it("leaves the cache alone with --no-cache", async () => {
+    stage("sd_lightning.ckpt", "uncached.ckpt");
+    const cacheFile = join(dir, "untouched.json");
+    expect(await runCli(["convert", "uncached.ckpt", "--no-cache"], memoryIo({ cwd: dir, env: { STMERGE_CACHE: cacheFile } }))).toBe(0);
+    expect(existsSync(cacheFile)).toBe(false);
+  });
+});

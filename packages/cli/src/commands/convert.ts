@@ -2,6 +2,8 @@ import { extname, resolve } from "node:path";
 import { convertCheckpoint, type ConvertResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
+import { bannerLines } from "../banner.js";
+import { addCacheOptions, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatDuration } from "../format.js";
 
@@ -28,7 +30,7 @@ export function convertSummary(result: ConvertResult, ms: number): Record<string
 }
 
 export function registerConvertCommand(program: Command, ctx: CliContext): void {
-  program
+  const command = program
     .command("convert")
     .description("convert a .ckpt/.pt/.pth/.bin checkpoint to safetensors without executing any of it; the output is read back and checked")
     .argument("<input>", "a PyTorch checkpoint (zip or legacy format) or a pickle file")
@@ -39,7 +41,8 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
     .option("--force", "accept an input whose extension is not .ckpt/.pt/.pth/.bin")
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  $ stmerge convert model.ckpt\n  $ stmerge convert model.ckpt -o model-fp16.safetensors --precision fp16\n  $ stmerge convert upscaler.pth --no-prune --json")
-    .action(async (input: string, options: { output?: string; overwrite?: boolean; prune: boolean; precision: string; force?: boolean }, command: Command) => {
+  addCacheOptions(command).action(
+    async (input: string, options: { output?: string; overwrite?: boolean; prune: boolean; precision: string; force?: boolean } & CacheFlags, command: Command) => {
       const out = ctx.output(command);
       if (!(PRECISIONS as readonly string[]).includes(options.precision)) {
         throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(options.precision)}`, { exitCode: 2 });
@@ -49,7 +52,8 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       if (!CHECKPOINT_EXTENSIONS.has(ext) && !options.force) {
         throw new CliError("CONVERT_EXTENSION", `${path}: extension ${JSON.stringify(ext || "(none)")} is not a checkpoint extension (.ckpt .pt .pth .bin); pass --force to convert it anyway`, { exitCode: 2, file: path });
       }
-      out.banner([]);
+      const cacheFlags: CacheFlags = { ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}), ...(options.cache === false ? { cache: false } : {}) };
+      out.banner(await bannerLines(ctx.io, { cache: cacheFlags }, (t) => out.warn(t)));
       const started = Date.now();
       const result = await convertCheckpoint(path, {
         ...(options.output === undefined ? {} : { output: resolve(ctx.io.cwd, options.output) }),
@@ -70,5 +74,10 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       out.line(`  size        ${formatBytes(result.outputBytes)}`);
       out.line(`  source sha256 ${result.inputSha256}`);
       out.line(`  verified    every tensor read back and matched (${formatDuration(ms)})`);
-    });
+      // A converted file is the same model: the cache entry carries the source's CivitAI data.
+      await recordOutputInCache(result.output, ctx.io, { ...cacheFlags, source: path, extra: { architecture: result.detected.label }, warn: (t) => out.warn(t) }).catch((error: Error) => {
+        out.warn(`could not record ${result.output} in the metadata cache: ${error.message}`);
+      });
+    },
+  );
 }
