@@ -49,6 +49,15 @@ describe("stmerge scan → merge → extract-vae", () => {
     expect(again.err()).toContain("OUTPUT_EXISTS");
   });
 
+  it("scan --compute-hashes --no-cache hashes without a cache, --no-equal-weights sets 1.0", async () => {
+    const io = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["scan", "models", "-o", "nocache.json", "--compute-hashes", "--no-cache", "--no-equal-weights", "--json"], io)).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, "nocache.json"), "utf8"));
+    expect(manifest.models.map((m: { weight: number }) => m.weight)).toEqual([1, 1, 1]);
+    expect(manifest.models[2]).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), crc32: expect.stringMatching(/^[0-9A-F]{8}$/) });
+    expect(JSON.parse(io.out()).detection[0]).toMatchObject({ architecture: "sd1", layout: "ldm" });
+  });
+
   it("merge --dry-run prints the plan and writes nothing", async () => {
     const io = memoryIo({ env: env(), cwd: dir });
     expect(await runCli(["merge", "--manifest", "merge.json", "--dry-run"], io)).toBe(0);
