@@ -47,6 +47,8 @@ interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The parsed body of a 2xx answer. */
+  json?: unknown;
 }
 
 function header(headers: RawResponse["headers"], name: string): string | undefined {
@@ -218,7 +220,7 @@ export class CivitaiClient {
       }
       if (res.statusCode >= 200 && res.statusCode < 300) {
         try {
-          JSON.parse(text);
+          response.json = JSON.parse(text);
         } catch {
           throw new TransientFailure(new CivitaiError("CIVITAI_BAD_RESPONSE", `${label}: answer is not valid JSON (${text.length} bytes)`, { status: res.statusCode, url, transient: true }));
         }
@@ -243,7 +245,7 @@ export class CivitaiClient {
     }
     if (res.status === 400) throw new CivitaiError("CIVITAI_BAD_REQUEST", `${label}: CivitAI rejected the request (${serverMessage(res.text)})`, { status: 400, url });
     if (res.status < 200 || res.status >= 300) throw new CivitaiError("CIVITAI_HTTP_ERROR", `${label}: unexpected HTTP ${res.status} (${serverMessage(res.text)})`, { status: res.status, url });
-    const parsed = schema.safeParse(JSON.parse(res.text));
+    const parsed = schema.safeParse(res.json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue ? `${issue.path.join(".") || "(root)"}: ${issue.message}` : "invalid";
