@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { describe, expect, it } from "vitest";
 import { TINY_SD1, tempDir, writeTinyModel } from "../../test/tiny-models.js";
 import { parseManifest } from "../manifest/load-manifest.js";
@@ -57,6 +58,20 @@ describe("scanFolder", () => {
     const loaded = parseManifest(formatManifest(r.manifest), join(dir, "merge_manifest.json"), { cwd: "/" });
     expect(loaded.models.map((m) => m.resolvedPath)).toEqual([join(dir, "models", "a_model.safetensors"), join(dir, "models", "b_model.safetensors")]);
     expect(formatManifest(r.manifest).endsWith("}\n")).toBe(true);
+  });
+
+  it("reads headers only: no tensor bytes are read", async () => {
+    const dir = tempDir();
+    await writeTinyModel(join(dir, "a.safetensors"), { seed: 1 });
+    await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 });
+    let reads = 0;
+    const openSource = async (p: string): Promise<TensorSource> => {
+      const s = await openSafetensors(p);
+      return { path: s.path, descriptors: s.descriptors, metadata: s.metadata, get: (n: string) => s.get(n), read: (...a: Parameters<TensorSource["read"]>) => (reads++, s.read(...a)), readRange: (...a: Parameters<TensorSource["readRange"]>) => (reads++, s.readRange(...a)), close: () => s.close() };
+    };
+    const r = await scanFolder(dir, { manifestPath: join(dir, "m.json"), openSource });
+    expect(r.models).toHaveLength(2);
+    expect(reads).toBe(0);
   });
 
   it("sets weights 1.0 with equalWeights off, recurses on request, skips broken files on request", async () => {
