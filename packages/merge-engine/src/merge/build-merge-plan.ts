@@ -190,10 +190,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
       if (method.usesWeights && totalPresent !== 0) weights = weights.map((w) => (w * totalAll) / totalPresent);
       note = `missing in ${missing.map((i) => names[i]).join(", ")}: merged over ${present.length} models`;
     }
-    if (normalize) {
-      const total = weights.reduce((s, w) => s + w, 0);
-      if (total !== 0) weights = weights.map((w) => w / total);
-    }
+    if (normalize) weights = normalized(weights);
     entries.push(entry(d.name, "merge", block, present, weights, paramsFor(block), d.name, d.shape, outDtype, note));
   }
   // VAE keys the model lacks are added (a model saved without its VAE).
@@ -229,7 +226,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     models,
     vaePath: options.vae?.path,
     entries,
-    blocks: summarizeBlocks(map.blocks, entries, weightsFor, paramsFor, method.blockParams as readonly string[]),
+    blocks: summarizeBlocks(map.blocks, entries, (b) => (normalize ? normalized(weightsFor(b)) : weightsFor(b)), paramsFor, method.blockParams as readonly string[]),
     outputPrecision: precision,
     pruned,
     onlyInLaterModels,
@@ -239,6 +236,12 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     seed: options.seed ?? 0,
     warnings,
   };
+}
+
+/** Weights rescaled to sum to 1 (unchanged when they sum to 0). */
+function normalized(weights: number[]): number[] {
+  const total = weights.reduce((s, w) => s + w, 0);
+  return total === 0 ? weights : weights.map((w) => w / total);
 }
 
 function entry(key: string, action: PlanEntry["action"], block: string, inputs: number[], weights: number[], params: Record<string, unknown>, sourceKey: string, shape: readonly number[], outDtype: DType, note: string | undefined): PlanEntry {

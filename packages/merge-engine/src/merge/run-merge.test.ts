@@ -98,6 +98,7 @@ describe("runMerge weighted_sum", () => {
     expect(dry.warnings.join()).toMatch(/sum to 10\.0000/);
     const r = await runMerge(m, { kernels, overrides: { normalize: true } });
     expect(r.warnings.join()).not.toMatch(/sum to/);
+    expect(r.plan.blocks[0]!.weights).toEqual([0.5, 0.3, 0.2]);
     expect(maxUlpF16((await readTensor(r.outputPath, "model.diffusion_model.out.2.bias")).values, await referenceWeighted(files, "model.diffusion_model.out.2.bias", weights))).toBeLessThanOrEqual(1);
   });
 
