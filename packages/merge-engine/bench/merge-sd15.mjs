@@ -4,7 +4,7 @@
 // Needs the venv at <repo>/.venv-oracle for the baseline (skipped without it). Run after a build:
 //   pnpm --filter @stmerge/merge-engine bench
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,3 +64,5 @@ if (results.torch) {
   console.log(`max F16 ulp difference vs torch: ${results.diff.maxUlp} over ${results.diff.tensors} tensors${results.diff.worst ? ` (worst: ${results.diff.worst})` : ""}`);
 }
 writeFileSync(join(benchDir, "merge-sd15-results.json"), JSON.stringify(results, null, 2));
+// Outputs are 2 GB each; the inputs stay for the next run.
+for (const p of [ours, torchOut, join(benchDir, "stmerge_out6.safetensors")]) rmSync(p, { force: true });
