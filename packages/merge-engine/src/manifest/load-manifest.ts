@@ -16,7 +16,7 @@ export interface ManifestModel {
   readonly sha256: string | undefined;
   readonly crc32: string | undefined;
   readonly precisionDetected: string | undefined;
-  readonly blockWeights: Readonly<Record<string, number>>;
+  readonly blockWeights: Readonly<Record<string, number>> | readonly number[];
 }
 
 export interface LoadedManifest {

@@ -8,7 +8,10 @@ import { z } from "zod";
 const sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, "a SHA-256 is 64 hex digits");
 const crc32 = z.string().regex(/^[0-9a-fA-F]{8}$/, "a CRC32 is 8 hex digits");
 const precisionDetected = z.enum(["fp16", "fp32", "bf16", "unknown"]);
-const blockValues = z.record(z.string().regex(/^[A-Z][A-Z0-9]*$/, "block names are upper case, e.g. IN04"), z.number());
+const blockValues = z.union([
+  z.record(z.string().regex(/^[A-Z][A-Z0-9]*$/, "block names are upper case, e.g. IN04"), z.number()),
+  z.array(z.number()).min(1).describe("SuperMerger-style list in block order: SD1 26 values (BASE, IN00 … OUT11), SDXL 20, Flux 61; one more adds VAE"),
+]);
 
 export const ModelEntrySchema = z
   .strictObject({
@@ -19,7 +22,7 @@ export const ModelEntrySchema = z
     sha256: sha256.optional(),
     crc32: crc32.optional(),
     precision_detected: precisionDetected.optional(),
-    block_weights: blockValues.optional().describe("Per-block weight overriding `weight`, e.g. {\"IN04\": 0.2}"),
+    block_weights: blockValues.optional().describe("Per-block weight overriding `weight`, e.g. {\"IN04\": 0.2} or a 26/20-value list"),
   })
   .describe("One input model");
 

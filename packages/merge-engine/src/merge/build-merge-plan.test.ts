@@ -44,6 +44,18 @@ describe("buildMergePlan validation (headers only), one code per error", () => {
   it("MERGE_UNKNOWN_BLOCK for a block the architecture lacks", () => {
     expect(() => buildMergePlan([input("a", tiny(), { blockWeights: { IN12: 1 } }), input("b", tiny())], { method: weightedSum })).toThrow(expect.objectContaining({ code: "MERGE_UNKNOWN_BLOCK", message: expect.stringContaining("IN12") }));
   });
+  it("MERGE_BLOCK_LIST_LENGTH for a block list of the wrong length", () => {
+    expect(() => buildMergePlan([input("a", tiny(), { blockWeights: [1, 2, 3] }), input("b", tiny())], { method: weightedSum })).toThrow(
+      expect.objectContaining({ code: "MERGE_BLOCK_LIST_LENGTH", message: expect.stringContaining("takes 26 (BASE … OUT11) or 27 with VAE") }),
+    );
+  });
+  it("accepts SuperMerger-style lists for weights and block parameters", () => {
+    const list = Array.from({ length: 26 }, (_, i) => i / 100);
+    const plan = buildMergePlan([input("a", tiny(), { blockWeights: list }), input("b", tiny()), input("c", tiny())], { method: addDifference, blockParams: { alpha: list } });
+    const out = plan.entries.find((e) => e.key === "model.diffusion_model.out.2.bias")!;
+    expect(out.params).toMatchObject({ alpha: 0.25 });
+    expect(plan.blocks.find((b) => b.block === "IN00")?.weights[0]).toBe(0.01);
+  });
   it("MERGE_BAD_BLOCK_PARAM for a parameter that is not block-wise", () => {
     expect(() => buildMergePlan([input("a", tiny()), input("b", tiny())], { method: weightedSum, blockParams: { normalize: { IN00: 1 } } })).toThrow(expect.objectContaining({ code: "MERGE_BAD_BLOCK_PARAM" }));
   });

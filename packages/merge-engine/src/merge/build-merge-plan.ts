@@ -1,7 +1,7 @@
 import { isFloatDType, PRECISION_DTYPE, shapeElementCount, dtypeSize, type DType, type TensorDescriptor } from "@stmerge/core-tensors";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
-import { blockMapFor, blockOfKey, type BlockOptions } from "../models/block-maps.js";
+import { blockMapFor, blockOfKey, blockValuesFromList, type BlockOptions } from "../models/block-maps.js";
 import { detectArchitecture, type ArchitectureReport } from "../models/detect-architecture.js";
 import { isCopyFromFirstKey, shouldPruneKey } from "../models/key-rules.js";
 import { countUpBlocks, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
@@ -14,8 +14,8 @@ export interface MergePlanInput {
   readonly descriptors: readonly TensorDescriptor[];
   readonly metadata: Readonly<Record<string, string>>;
   readonly weight: number;
-  /** Per-block weights overriding `weight` (`VAE` falls back to `BASE`). */
-  readonly blockWeights?: Readonly<Record<string, number>>;
+  /** Per-block weights overriding `weight` (`VAE` falls back to `BASE`), by name or as a SuperMerger-style list. */
+  readonly blockWeights?: Readonly<Record<string, number>> | readonly number[];
   readonly sha256?: string | undefined;
 }
 
@@ -24,7 +24,7 @@ export interface MergePlanOptions {
   /** Method parameters before validation (defaults filled in by the method's schema). */
   readonly params?: Readonly<Record<string, unknown>>;
   /** Per-block values of block-wise method parameters: `{ alpha: { OUT03: 0.8 } }`. */
-  readonly blockParams?: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly blockParams?: Readonly<Record<string, Readonly<Record<string, number>> | readonly number[]>>;
   readonly outputPrecision?: "match" | "fp16" | "bf16" | "fp32";
   /** Adaptive pruning of the output (default true). */
   readonly prune?: boolean;
@@ -89,17 +89,28 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   // Block names given by the user must exist for this architecture.
   const map = blockMapFor(primary.architecture);
   const known = new Set(map.blocks);
-  const checkBlocks = (values: Readonly<Record<string, number>> | undefined, where: string) => {
-    for (const b of Object.keys(values ?? {})) {
+  const checkBlocks = (values: Readonly<Record<string, number>> | readonly number[] | undefined, where: string): Readonly<Record<string, number>> | undefined => {
+    if (Array.isArray(values)) {
+      const record = blockValuesFromList(map, values);
+      if (!record) {
+        const named = map.blocks.filter((b) => b !== "VAE");
+        throw new MergeError("MERGE_BLOCK_LIST_LENGTH", `${where}: ${values.length} block values given; ${primary.label} takes ${named.length} (${named[0]} … ${named.at(-1)}) or ${map.blocks.length} with VAE`);
+      }
+      return record;
+    }
+    const record = values as Readonly<Record<string, number>> | undefined;
+    for (const b of Object.keys(record ?? {})) {
       if (!known.has(b)) throw new MergeError("MERGE_UNKNOWN_BLOCK", `${where}: block ${b} does not exist for ${primary.label} (blocks: ${map.blocks.join(" ")})`);
     }
+    return record;
   };
-  inputs.forEach((i) => checkBlocks(i.blockWeights, i.path));
+  const blockWeightsOf = inputs.map((i) => checkBlocks(i.blockWeights, i.path));
+  const blockParams: Record<string, Readonly<Record<string, number>> | undefined> = {};
   for (const [param, values] of Object.entries(options.blockParams ?? {})) {
     if (!(method.blockParams as readonly string[]).includes(param)) {
       throw new MergeError("MERGE_BAD_BLOCK_PARAM", `${method.name}: parameter ${JSON.stringify(param)} cannot vary by block (block-wise: ${method.blockParams.join(", ") || "none"})`);
     }
-    checkBlocks(values, `block_params.${param}`);
+    blockParams[param] = checkBlocks(values, `block_params.${param}`);
   }
 
   const normalize = method.name === "weighted_sum" && params.normalize === true;
@@ -109,10 +120,10 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   }
 
   const blockValue = (values: Readonly<Record<string, number>> | undefined, block: string): number | undefined => values?.[block] ?? (block === "VAE" ? values?.BASE : undefined);
-  const weightsFor = (block: string) => inputs.map((i) => blockValue(i.blockWeights, block) ?? i.weight);
+  const weightsFor = (block: string) => inputs.map((i, k) => blockValue(blockWeightsOf[k], block) ?? i.weight);
   const paramsFor = (block: string) => {
     const resolved: Record<string, unknown> = { ...params };
-    for (const [p, values] of Object.entries(options.blockParams ?? {})) {
+    for (const [p, values] of Object.entries(blockParams)) {
       const v = blockValue(values, block);
       if (v !== undefined) resolved[p] = v;
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { layoutDescriptors } from "../../test/load-layout.js";
-import { blockMapFor, blockOfKey, FLUX_BLOCK_MAP, SD1_BLOCK_MAP, SD3_BLOCK_MAP, SDXL_BLOCK_MAP } from "./block-maps.js";
+import { blockMapFor, blockOfKey, blockValuesFromList, FLUX_BLOCK_MAP, SD1_BLOCK_MAP, SD3_BLOCK_MAP, SDXL_BLOCK_MAP } from "./block-maps.js";
 
 describe("block maps", () => {
   it("lists the SuperMerger block names", () => {
@@ -54,5 +54,18 @@ describe("block maps", () => {
     const map = blockMapFor("unknown");
     expect(blockOfKey(map, "foo.bar")).toBe("BASE");
     expect(blockOfKey(map, "vae.decoder.x")).toBe("VAE");
+  });
+});
+
+describe("blockValuesFromList", () => {
+  it("reads SuperMerger lists: SD1 26 (+VAE), SDXL 20 (+VAE), Flux 61", () => {
+    const sd1 = blockValuesFromList(SD1_BLOCK_MAP, Array.from({ length: 26 }, (_, i) => i))!;
+    expect([sd1.BASE, sd1.IN00, sd1.IN11, sd1.M00, sd1.OUT00, sd1.OUT11, sd1.VAE]).toEqual([0, 1, 12, 13, 14, 25, undefined]);
+    expect(blockValuesFromList(SD1_BLOCK_MAP, Array.from({ length: 27 }, (_, i) => i))!.VAE).toBe(26);
+    const xl = blockValuesFromList(SDXL_BLOCK_MAP, Array.from({ length: 20 }, (_, i) => i))!;
+    expect([xl.BASE, xl.IN08, xl.M00, xl.OUT08]).toEqual([0, 9, 10, 19]);
+    const flux = blockValuesFromList(FLUX_BLOCK_MAP, Array.from({ length: 61 }, (_, i) => i))!;
+    expect([flux.CLIP, flux.T5, flux.IN, flux.D00, flux.S37, flux.OUT, flux.BASE]).toEqual([0, 1, 2, 3, 59, 60, undefined]);
+    expect(blockValuesFromList(SD1_BLOCK_MAP, [1, 2, 3])).toBeUndefined();
   });
 });

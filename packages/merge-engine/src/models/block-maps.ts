@@ -108,3 +108,14 @@ export function blockOfKey(map: BlockMap, key: string, options: BlockOptions = {
 export function blockMapFor(architecture: ArchitectureId): BlockMap {
   return BLOCK_MAPS[architecture] ?? { blocks: ["BASE", "VAE"], rules: [{ pattern: /^(first_stage_model|vae)\./, block: "VAE" }], fallback: "BASE" };
 }
+
+/**
+ * A SuperMerger-style list of block values (the form presets are shared in) as a record, by the
+ * map's block order. Accepted lengths: every block; every block but VAE (SD1 26, SDXL 20 values,
+ * VAE then follows BASE); every block but BASE and VAE (Flux 61). Undefined for other lengths.
+ */
+export function blockValuesFromList(map: BlockMap, list: readonly number[]): Record<string, number> | undefined {
+  const candidates = [map.blocks, map.blocks.filter((b) => b !== "VAE"), map.blocks.filter((b) => b !== "VAE" && b !== "BASE")];
+  const order = candidates.find((c) => c.length === list.length);
+  return order && Object.fromEntries(order.map((b, i) => [b, list[i]!]));
+}
