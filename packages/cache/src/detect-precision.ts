@@ -1,5 +1,5 @@
 import { extname } from "node:path";
-import { dtypeToPrecision, isFloatDType, readSafetensorsHeader } from "@stmerge/core-tensors";
+import { dominantFloatDType, dtypeToPrecision, readSafetensorsHeader } from "@stmerge/core-tensors";
 
 /**
  * The precision a safetensors file is stored in: the float dtype holding most bytes ("fp16",
@@ -9,13 +9,8 @@ import { dtypeToPrecision, isFloatDType, readSafetensorsHeader } from "@stmerge/
 export async function detectPrecision(path: string): Promise<string | null> {
   if (extname(path).toLowerCase() !== ".safetensors") return null;
   try {
-    const header = await readSafetensorsHeader(path);
-    const bytes = new Map<string, number>();
-    for (const t of header.tensors) if (isFloatDType(t.dtype)) bytes.set(t.dtype, (bytes.get(t.dtype) ?? 0) + t.byteLength);
-    let best: string | undefined;
-    for (const [dtype, n] of bytes) if (best === undefined || n > (bytes.get(best) ?? 0)) best = dtype;
-    if (!best) return null;
-    return dtypeToPrecision(best as Parameters<typeof dtypeToPrecision>[0]) ?? best;
+    const dtype = dominantFloatDType((await readSafetensorsHeader(path)).tensors);
+    return dtype ? (dtypeToPrecision(dtype) ?? dtype) : null;
   } catch {
     return null;
   }

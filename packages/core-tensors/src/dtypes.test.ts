@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DTYPES, DTYPE_SIZE, dtypeSize, dtypeToPrecision, isDType, isFloatDType, PRECISION_DTYPE, shapeElementCount } from "./dtypes.js";
+import { DTYPES, DTYPE_SIZE, dominantFloatDType, dtypeSize, dtypeToPrecision, isDType, isFloatDType, PRECISION_DTYPE, shapeElementCount } from "./dtypes.js";
 
 describe("dtypes", () => {
   it("lists the 15 safetensors dtypes with their sizes", () => {
@@ -25,5 +25,17 @@ describe("dtypes", () => {
     expect(PRECISION_DTYPE.fp16).toBe("F16");
     expect(dtypeToPrecision("BF16")).toBe("bf16");
     expect(dtypeToPrecision("F8_E4M3")).toBeUndefined();
+  });
+});
+
+describe("dominantFloatDType", () => {
+  it("picks the float dtype holding the most bytes, ignoring integers", () => {
+    expect(dominantFloatDType([{ dtype: "F32", byteLength: 10 }, { dtype: "F16", byteLength: 100 }, { dtype: "I64", byteLength: 1000 }])).toBe("F16");
+    expect(dominantFloatDType([{ dtype: "BF16", byteLength: 4 }, { dtype: "BF16", byteLength: 4 }, { dtype: "F32", byteLength: 6 }])).toBe("BF16");
+  });
+
+  it("is undefined without float tensors", () => {
+    expect(dominantFloatDType([{ dtype: "I64", byteLength: 8 }])).toBeUndefined();
+    expect(dominantFloatDType([])).toBeUndefined();
   });
 });

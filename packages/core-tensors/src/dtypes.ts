@@ -57,3 +57,15 @@ export function dtypeToPrecision(dtype: DType): Precision | undefined {
   if (dtype === "F32") return "fp32";
   return undefined;
 }
+
+/**
+ * The float dtype holding most of a model's bytes: its storage precision. Counting bytes, not
+ * the first "weight" key, matters: checkpoints often keep small norms in F32 beside F16 weights.
+ */
+export function dominantFloatDType(descriptors: readonly { readonly dtype: DType; readonly byteLength: number }[]): DType | undefined {
+  const bytes = new Map<DType, number>();
+  for (const d of descriptors) if (isFloatDType(d.dtype)) bytes.set(d.dtype, (bytes.get(d.dtype) ?? 0) + d.byteLength);
+  let best: DType | undefined;
+  for (const [dtype, n] of bytes) if (best === undefined || n > bytes.get(best)!) best = dtype;
+  return best;
+}
