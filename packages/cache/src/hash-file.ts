@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
-import { open, type FileHandle } from "node:fs/promises";
-import { readFully, TensorIoError, type ProgressCallback } from "@stmerge/core-tensors";
+import type { FileHandle } from "node:fs/promises";
+import { openFileForRead, readFully, TensorIoError, type ProgressCallback } from "@stmerge/core-tensors";
 import zlib from "node:zlib";
 import { blake3Backend, wasmHashModulePath, type Blake3Backend } from "./blake3.js";
 import {
@@ -45,16 +45,6 @@ export interface FileHashResult {
 
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
 const LANES_MIN_BYTES = 64 * 1024 * 1024;
-
-async function openForHash(path: string): Promise<FileHandle> {
-  try {
-    return await open(path, "r");
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
-    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${reason}`, { file: path, cause: error });
-  }
-}
 
 /** Merged, sorted byte intervals that the hashers need. */
 function readIntervals(specs: readonly RangeHasherSpec[]): [number, number][] {
@@ -106,10 +96,8 @@ function resolveThreads(threads: HashFileOptions["threads"], specs: RangeHasherS
 export async function hashFile(path: string, options: HashFileOptions = {}): Promise<FileHashResult> {
   const algorithms = options.algorithms ?? HASH_ALGORITHMS;
   const chunkSize = Math.max(64 * 1024, options.chunkSize ?? DEFAULT_CHUNK);
-  const handle = await openForHash(path);
+  const { handle, stats: before } = await openFileForRead(path);
   try {
-    const before = await handle.stat();
-    if (!before.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: not a regular file`, { file: path });
     const size = before.size;
     const prefix = new Uint8Array(8);
     if (algorithms.includes("autov3") && size >= 8) await readFully(handle, prefix, 0, 8, 0, path);

@@ -12,3 +12,4 @@ export * from "./float-codecs.js";
 export * from "./cpu-kernel-backend.js";
 export * from "./tfjs-kernel-backend.js";
 export * from "./select-kernel-backend.js";
+export * from "./open-file-for-read.js";

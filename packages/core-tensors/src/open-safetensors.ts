@@ -1,5 +1,6 @@
-import { open, type FileHandle } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { SafetensorsError, TensorIoError } from "./errors.js";
+import { openFileForRead } from "./open-file-for-read.js";
 import { parseSafetensorsHeader, parseSafetensorsHeaderLength, type SafetensorsHeader, type SafetensorsTensorEntry } from "./parse-safetensors-header.js";
 import { readFully } from "./read-fully.js";
 import type { TensorDescriptor, TensorSource } from "./tensor-source.js";
@@ -12,16 +13,6 @@ export interface SafetensorsSource extends TensorSource {
   fileOffsetOf(name: string): number;
 }
 
-async function openForRead(path: string): Promise<FileHandle> {
-  try {
-    return await open(path, "r");
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
-    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${reason}`, { file: path, cause: error });
-  }
-}
-
 /** Reads and validates the header of a safetensors file; tensor data is not touched. */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
   const source = await openSafetensors(path);
@@ -30,11 +21,9 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 }
 
 export async function openSafetensors(path: string): Promise<SafetensorsSource> {
-  const handle = await openForRead(path);
+  const { handle, stats } = await openFileForRead(path);
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: not a regular file`, { file: path });
-    const fileSize = info.size;
+    const fileSize = stats.size;
     const prefix = new Uint8Array(8);
     if (fileSize >= 8) await readFully(handle, prefix, 0, 8, 0, path);
     const headerLength = parseSafetensorsHeaderLength(prefix, fileSize, path);

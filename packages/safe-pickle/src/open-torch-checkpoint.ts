@@ -1,5 +1,4 @@
-import { open, type FileHandle } from "node:fs/promises";
-import { TensorIoError, type TensorDescriptor, type TensorSource } from "@stmerge/core-tensors";
+import { openFileForRead, TensorIoError, type TensorDescriptor, type TensorSource } from "@stmerge/core-tensors";
 import { findTensors, type FoundTensor } from "./find-tensors.js";
 import { loadCheckpointStructure, type CheckpointFormat, type LoadOptions } from "./load-checkpoint-structure.js";
 import { CheckpointFormatError, ForbiddenGlobalError } from "./pickle-errors.js";
@@ -37,16 +36,6 @@ export interface TorchCheckpoint {
   close(): Promise<void>;
 }
 
-async function openForRead(path: string): Promise<FileHandle> {
-  try {
-    return await open(path, "r");
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
-    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${reason}`, { file: path, cause: error });
-  }
-}
-
 /** A path of keys as one name: `state_dict.model.diffusion_model.out.0.weight`. */
 export function joinTensorPath(path: readonly (string | number)[]): string {
   return path.map(String).join(".");
@@ -58,10 +47,8 @@ export function joinTensorPath(path: readonly (string | number)[]): string {
  * here; storages are only located and their extents checked.
  */
 export async function openTorchCheckpoint(path: string, options: LoadOptions = {}): Promise<TorchCheckpoint> {
-  const handle = await openForRead(path);
+  const { handle, stats: info } = await openFileForRead(path);
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: not a regular file`, { file: path });
     const structure = await loadCheckpointStructure(handle, info.size, path, options);
     if (structure.violations.length > 0) throw new ForbiddenGlobalError(path, structure.violations);
     const tensors = findTensors(structure.root);
