@@ -13,11 +13,12 @@ const oracle = Boolean(process.env.STMERGE_ORACLE_PYTHON);
 const unit = ["src/**/*.test.ts", "test/**/*.test.ts"];
 const oracleTests = ["src/**/*.oracle.test.ts", "test/**/*.oracle.test.ts"];
 
-// Tests import sibling packages through the "source" export condition, so they run
-// against TypeScript sources without a build step in between.
+// Tests import sibling packages through the "@stmerge/source" export condition, so they run
+// against TypeScript sources without a build step in between. A scoped name, so no outside
+// tool or bundler of our npm users ever resolves to sources that are not published.
 export default defineConfig({
-  resolve: { conditions: ["source", "module", "node", "import", "default"] },
-  ssr: { resolve: { conditions: ["source", "module", "node", "import", "default"], externalConditions: ["source"] } },
+  resolve: { conditions: ["@stmerge/source", "module", "node", "import", "default"] },
+  ssr: { resolve: { conditions: ["@stmerge/source", "module", "node", "import", "default"], externalConditions: ["@stmerge/source"] } },
   test: {
     include: oracle ? oracleTests : unit,
     exclude: oracle ? ["**/node_modules/**"] : ["**/node_modules/**", "**/*.oracle.test.ts"],

@@ -14,7 +14,7 @@ export default defineConfig({
   external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
   // Bundle the workspace packages from their TypeScript sources.
   esbuildOptions(options) {
-    options.conditions = ["source"];
+    options.conditions = ["@stmerge/source"];
   },
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);",

@@ -19,7 +19,7 @@ export async function bundleChild(entry: string, name: string): Promise<string> 
     format: "esm",
     target: "node20",
     outfile,
-    conditions: ["source"],
+    conditions: ["@stmerge/source"],
     external: ["@napi-rs/blake-hash", "hash-wasm"],
     logLevel: "silent",
   });

@@ -22,7 +22,7 @@ export async function bundleStmerge(): Promise<string> {
     format: "esm",
     target: "node20",
     outfile,
-    conditions: ["source"],
+    conditions: ["@stmerge/source"],
     external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
     banner: { js: "import { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);" },
     logLevel: "silent",
