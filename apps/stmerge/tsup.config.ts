@@ -8,6 +8,8 @@ export default defineConfig({
   dts: false,
   sourcemap: false,
   clean: true,
+  // One file: dynamic imports are inlined instead of becoming chunks beside it.
+  splitting: false,
   target: "node20",
   platform: "node",
   noExternal: [/.*/],
