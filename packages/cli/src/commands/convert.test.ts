@@ -1,34 +1,22 @@
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
+import { useTorchFixtureDir } from "../../test/torch-fixture-dir.js";
 
-/** Real torch checkpoints written by tools/fixtures/torch_checkpoints.py. */
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");
-let dir: string;
-const stage = (name: string, as = name): string => {
-  const path = join(dir, as);
-  copyFileSync(join(FIXTURES, name), path);
-  return path;
-};
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "stmerge-convert-"));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fixtures = useTorchFixtureDir("stmerge-convert-");
+const stage = fixtures.stage;
 
 describe("stmerge convert / verify", () => {
   it("converts a legacy lightning checkpoint, then verify passes", async () => {
     const input = stage("sd_lightning_legacy.ckpt", "model.ckpt");
-    const io = memoryIo({ cwd: dir });
+    const io = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "model.ckpt"], io)).toBe(0);
-    expect(io.out()).toContain(join(dir, "model.safetensors"));
+    expect(io.out()).toContain(join(fixtures.dir(), "model.safetensors"));
     expect(io.out()).toContain("5 pruned");
     expect(io.out()).toContain("verified");
-    const v = memoryIo({ cwd: dir });
+    const v = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", input, "model.safetensors", "--verbose"], v)).toBe(0);
     expect(v.out()).toMatch(/OK: 5 identical, 0 within cast tolerance, 5 pruned/);
     expect(v.out()).toContain("pruned           model_ema.decay");
@@ -36,56 +24,56 @@ describe("stmerge convert / verify", () => {
 
   it("--json prints the result; --precision casts; an existing output needs --overwrite", async () => {
     stage("vae.pt");
-    const io = memoryIo({ cwd: dir });
+    const io = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "vae.pt", "--precision", "fp32", "--json"], io)).toBe(0);
     const result = JSON.parse(io.out());
     expect(result).toMatchObject({ detected: { kind: "vae" }, precision: "fp32", verified: true, tensorsWritten: 5 });
-    const again = memoryIo({ cwd: dir });
+    const again = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "vae.pt"], again)).toBe(1);
     expect(again.err()).toMatch(/vae\.safetensors: output already exists \(use --overwrite to replace it\) \[OUTPUT_EXISTS\]/);
-    expect(await runCli(["convert", "vae.pt", "--overwrite"], memoryIo({ cwd: dir }))).toBe(0);
-    const v = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "vae.pt", "--overwrite"], memoryIo({ cwd: fixtures.dir() }))).toBe(0);
+    const v = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "vae.pt", "vae.safetensors", "--json"], v)).toBe(0);
     expect(JSON.parse(v.out())).toMatchObject({ ok: true, counts: { identical: 5 } });
   });
 
   it("refuses a hostile checkpoint with one line naming the global, and writes nothing", async () => {
     stage("hostile_in_state_dict.ckpt", "evil.ckpt");
-    const io = memoryIo({ cwd: dir });
+    const io = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "evil.ckpt"], io)).toBe(1);
     const lines = io.err().trim().split("\n").filter((l) => l.startsWith("stmerge:"));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/evil\.ckpt: refused, the pickle references dangerous global posix\.system .*under key "evil".*\[PICKLE_FORBIDDEN_GLOBAL\]/);
-    expect(existsSync(join(dir, "evil.safetensors"))).toBe(false);
-    expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    expect(existsSync(join(fixtures.dir(), "evil.safetensors"))).toBe(false);
+    expect(readdirSync(fixtures.dir()).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
 
   it("asks for --force on an unusual extension and rejects a bad precision", async () => {
     stage("lora.pt", "lora.model");
-    const io = memoryIo({ cwd: dir });
+    const io = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "lora.model"], io)).toBe(2);
     expect(io.err()).toContain("pass --force");
-    expect(await runCli(["convert", "lora.model", "--force"], memoryIo({ cwd: dir }))).toBe(0);
-    expect(await runCli(["convert", "lora.model", "--precision", "fp8"], memoryIo({ cwd: dir }))).toBe(2);
+    expect(await runCli(["convert", "lora.model", "--force"], memoryIo({ cwd: fixtures.dir() }))).toBe(0);
+    expect(await runCli(["convert", "lora.model", "--precision", "fp8"], memoryIo({ cwd: fixtures.dir() }))).toBe(2);
   });
 
   it("malformed inputs fail with one clear line and no output", async () => {
-    writeFileSync(join(dir, "empty.ckpt"), "");
-    writeFileSync(join(dir, "random.ckpt"), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 131 + 7) % 256)));
+    writeFileSync(join(fixtures.dir(), "empty.ckpt"), "");
+    writeFileSync(join(fixtures.dir(), "random.ckpt"), Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 131 + 7) % 256)));
     const sd = stage("views_zip.pt", "trunc.pt");
     writeFileSync(sd, readFileSync(sd).subarray(0, 3000));
     for (const [file, code] of [["empty.ckpt", "CHECKPOINT_UNSUPPORTED_FORMAT"], ["random.ckpt", "CHECKPOINT_UNSUPPORTED_FORMAT"], ["trunc.pt", "ZIP_MALFORMED"]] as const) {
-      const io = memoryIo({ cwd: dir });
+      const io = memoryIo({ cwd: fixtures.dir() });
       expect(await runCli(["convert", file], io), file).toBe(1);
       const lines = io.err().trim().split("\n").filter((l) => l.startsWith("stmerge:"));
       expect(lines, file).toHaveLength(1);
       expect(lines[0]).toContain(`[${code}]`);
       expect(lines[0]).toContain(file);
-      expect(existsSync(join(dir, file.replace(/\.[a-z]+$/, ".safetensors")))).toBe(false);
+      expect(existsSync(join(fixtures.dir(), file.replace(/\.[a-z]+$/, ".safetensors")))).toBe(false);
     }
     stage("vae.pt", "v2.pt");
-    writeFileSync(join(dir, "broken.safetensors"), Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d]));
-    const v = memoryIo({ cwd: dir });
+    writeFileSync(join(fixtures.dir(), "broken.safetensors"), Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d]));
+    const v = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "v2.pt", "broken.safetensors"], v)).toBe(1);
     expect(v.err()).toMatch(/broken\.safetensors: .*\[SAFETENSORS_/);
   });
@@ -94,8 +82,8 @@ describe("stmerge convert / verify", () => {
 describe("stmerge convert and the metadata cache", () => {
   it("records the converted file in the cache with the detected architecture", async () => {
     stage("sd_lightning.ckpt", "cached.ckpt");
-    const cacheFile = join(dir, "cache.json");
-    const io = memoryIo({ cwd: dir, env: { STMERGE_CACHE: cacheFile } });
+    const cacheFile = join(fixtures.dir(), "cache.json");
+    const io = memoryIo({ cwd: fixtures.dir(), env: { STMERGE_CACHE: cacheFile } });
     expect(await runCli(["convert", "cached.ckpt"], io)).toBe(0);
     const doc = JSON.parse(readFileSync(cacheFile, "utf8")) as { models: Record<string, { filename: string; architecture: string | null }> };
     const converted = Object.values(doc.models).find((e) => e.filename === "cached.safetensors");
@@ -104,8 +92,8 @@ describe("stmerge convert and the metadata cache", () => {
 
   it("leaves the cache alone with --no-cache", async () => {
     stage("sd_lightning.ckpt", "uncached.ckpt");
-    const cacheFile = join(dir, "untouched.json");
-    expect(await runCli(["convert", "uncached.ckpt", "--no-cache"], memoryIo({ cwd: dir, env: { STMERGE_CACHE: cacheFile } }))).toBe(0);
+    const cacheFile = join(fixtures.dir(), "untouched.json");
+    expect(await runCli(["convert", "uncached.ckpt", "--no-cache"], memoryIo({ cwd: fixtures.dir(), env: { STMERGE_CACHE: cacheFile } }))).toBe(0);
     expect(existsSync(cacheFile)).toBe(false);
   });
 });

@@ -1,31 +1,17 @@
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
+import { useTorchFixtureDir } from "../../test/torch-fixture-dir.js";
 
-/** Real torch checkpoints written by tools/fixtures/torch_checkpoints.py. */
-const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");
-let dir: string;
-const stage = (name: string, as = name): string => {
-  const path = join(dir, as);
-  copyFileSync(join(FIXTURES, name), path);
-  return path;
-};
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "stmerge-verify-"));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const fixtures = useTorchFixtureDir("stmerge-verify-");
+const stage = fixtures.stage;
 
 describe("stmerge verify", () => {
   it("verify fails (exit 1) when the converted file is not the same model", async () => {
     stage("vae.pt", "a.pt");
     stage("upscaler.pth", "b.pth");
-    expect(await runCli(["convert", "b.pth"], memoryIo({ cwd: dir }))).toBe(0);
-    const v = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "b.pth"], memoryIo({ cwd: fixtures.dir() }))).toBe(0);
+    const v = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "a.pt", "b.safetensors"], v)).toBe(1);
     expect(v.out()).toMatch(/FAILED: 0 identical.*5 missing, 5 extra/);
   });
@@ -33,15 +19,15 @@ describe("stmerge verify", () => {
 
   it("--verbose lists every tensor; --json carries the counts; a hostile original is refused, not loaded", async () => {
     stage("dataparallel.pth", "dp.pth");
-    expect(await runCli(["convert", "dp.pth"], memoryIo({ cwd: dir }))).toBe(0);
-    const verbose = memoryIo({ cwd: dir });
+    expect(await runCli(["convert", "dp.pth"], memoryIo({ cwd: fixtures.dir() }))).toBe(0);
+    const verbose = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "dp.pth", "dp.safetensors", "--verbose"], verbose)).toBe(0);
     expect(verbose.out().match(/^ {2}identical/gm)).toHaveLength(5);
-    const json = memoryIo({ cwd: dir });
+    const json = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "dp.pth", "dp.safetensors", "--json"], json)).toBe(0);
     expect(JSON.parse(json.out())).toMatchObject({ ok: true, originalFormat: "torch-zip", convertedFormat: "safetensors", counts: { identical: 5 } });
     stage("hostile_in_state_dict.ckpt", "evil.ckpt");
-    const evil = memoryIo({ cwd: dir });
+    const evil = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "evil.ckpt", "dp.safetensors"], evil)).toBe(1);
     expect(evil.err()).toContain("[PICKLE_FORBIDDEN_GLOBAL]");
   });
