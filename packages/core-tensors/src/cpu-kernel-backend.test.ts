@@ -2,17 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { decodeToF32, encodeFromF32 } from "./float-codecs.js";
 import type { KernelBackend } from "./kernel-backend.js";
-
-/** Deterministic pseudo-random F32 values in [-scale, scale), with a few specials mixed in. */
-function randomValues(length: number, seed: number, scale = 4): Float32Array {
-  const out = new Float32Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
+import { randomValues } from "../test/random-values.js";
 
 function shared(values: Float32Array, backend: KernelBackend): Float32Array {
   const out = backend.allocF32(values.length);

@@ -3,17 +3,8 @@ import "@tensorflow/tfjs-backend-cpu";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import type { KernelBackend } from "./kernel-backend.js";
+import { randomValues } from "../test/random-values.js";
 import { createTfjsKernelBackend, type TfNamespace } from "./tfjs-kernel-backend.js";
-
-function randomValues(length: number, seed: number, scale = 3): Float32Array {
-  const out = new Float32Array(length);
-  let s = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
 
 /** Largest difference relative to max(1, |expected|): inputs are O(1), so this is a few F32 ulps. */
 function maxRelativeError(actual: Float32Array, expected: Float32Array): number {
@@ -41,9 +32,9 @@ afterAll(async () => {
 });
 
 const N = 4099;
-const a = randomValues(N, 11);
-const b = randomValues(N, 12);
-const c = randomValues(N, 13);
+const a = randomValues(N, 11, 3);
+const b = randomValues(N, 12, 3);
+const c = randomValues(N, 13, 3);
 const TOL = 1e-6;
 
 describe("TensorFlow.js kernel backend (tfjs-core CPU) agrees with the CPU kernels", () => {
