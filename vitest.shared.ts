@@ -24,7 +24,7 @@ export default defineConfig({
     exclude: oracle ? ["**/node_modules/**"] : ["**/node_modules/**", "**/*.oracle.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    passWithNoTests: true,
+    passWithNoTests: false,
     env: { HOME: testHome, STMERGE_CACHE: join(testHome, ".model_merger", "model_cache.json"), CIVITAI_API_KEY: "", CIVITAI_BASE_URL: "http://127.0.0.1:9" },
   },
 });

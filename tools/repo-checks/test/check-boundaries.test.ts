@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 // @ts-expect-error plain ESM script without type declarations
-import { checkBoundaries } from "./check-boundaries.mjs";
+import { checkBoundaries } from "../check-boundaries.mjs";
 
-const repoRoot = join(import.meta.dirname, "..", "..");
+const repoRoot = join(import.meta.dirname, "..", "..", "..");
 const scratch: string[] = [];
 
 /** Copies package manifests and sources (not node_modules) into a scratch tree we can break. */
@@ -58,7 +58,7 @@ describe("checkBoundaries", () => {
     const manifest = JSON.parse(readFileSync(manifestPath, "utf8"));
     manifest.dependencies = { ...manifest.dependencies, "@stmerge/merge-engine": "workspace:*" };
     writeFileSync(manifestPath, JSON.stringify(manifest));
-    const result = spawnSync(process.execPath, [join(import.meta.dirname, "check-boundaries.mjs"), dir], { encoding: "utf8" });
+    const result = spawnSync(process.execPath, [join(import.meta.dirname, "..", "check-boundaries.mjs"), dir], { encoding: "utf8" });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain("must not depend on @stmerge/merge-engine");
   });
