@@ -20,6 +20,7 @@ export * from "./manifest/load-manifest.js";
 export * from "./methods/load-method-plugin.js";
 export * from "./merge/merge-plan.js";
 export * from "./merge/build-merge-plan.js";
+export { checkMergeInputs } from "./merge/check-merge-inputs.js";
 export * from "./merge/execute-merge-plan.js";
 export * from "./merge/merge-metadata.js";
 export * from "./merge/run-merge.js";

@@ -123,7 +123,10 @@ describe("runMerge validates before reading any tensor", () => {
 describe("buildMergePlan memory bound", () => {
   it("keeps the working buffers of element-wise methods under the budget whatever the number of models", () => {
     // SDXL's largest tensor: CLIP-G token embedding, 63 M elements.
-    const big = [{ name: "conditioner.embedders.1.model.token_embedding.weight", dtype: "F16" as const, shape: [49408, 1280], byteLength: 49408 * 1280 * 2 }];
+    const big = [
+      { name: "conditioner.embedders.1.model.token_embedding.weight", dtype: "F16" as const, shape: [49408, 1280], byteLength: 49408 * 1280 * 2 },
+      { name: "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", dtype: "F16" as const, shape: [640, 2048], byteLength: 640 * 2048 * 2 },
+    ];
     const budget = 256 * 1024 * 1024;
     const peaks = [2, 3, 10, 20].map((n) => {
       const plan = buildMergePlan(Array.from({ length: n }, (_, i) => input(`m${i}`, big)), { method: weightedSum, memoryBudgetBytes: budget });

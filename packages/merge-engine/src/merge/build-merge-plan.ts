@@ -1,10 +1,11 @@
 import { isFloatDType, PRECISION_DTYPE, shapeElementCount, dtypeSize, type DType, type TensorDescriptor } from "@stmerge/core-tensors";
 import { MergeError } from "../merge-error.js";
-import type { AnyMergeMethod } from "../methods/merge-method.js";
+import { chunkingOf, type AnyMergeMethod } from "../methods/merge-method.js";
 import { blockMapFor, blockOfKey, blockValuesFromList, type BlockOptions } from "../models/block-maps.js";
 import { detectArchitecture, type ArchitectureReport } from "../models/detect-architecture.js";
 import { isCopyFromFirstKey, shouldPruneKey } from "../models/key-rules.js";
 import { countUpBlocks, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
+import { checkMergeInputs } from "./check-merge-inputs.js";
 import type { BlockSummary, MergePlan, PlanEntry, PlanModel } from "./merge-plan.js";
 
 export interface MergePlanInput {
@@ -33,6 +34,8 @@ export interface MergePlanOptions {
   readonly timeEmbedBlock?: BlockOptions["timeEmbedBlock"];
   /** Working-buffer budget that sets the chunk size of element-wise methods (default 512 MiB). */
   readonly memoryBudgetBytes?: number;
+  /** Upper bound of the chunk size in elements (below what the budget allows; tests use it to force streaming). */
+  readonly maxChunkElements?: number;
   readonly seed?: number;
 }
 
@@ -67,6 +70,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
 
   // Architecture: every input must be the same family (unknown files are checked by shapes only).
   const reports: ArchitectureReport[] = inputs.map((i) => detectArchitecture(i.descriptors, { filename: i.path, metadata: i.metadata }));
+  checkMergeInputs(inputs, reports);
   const primary = reports[0]!;
   for (let i = 1; i < inputs.length; i++) {
     const r = reports[i]!;
@@ -113,8 +117,8 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     blockParams[param] = checkBlocks(values, `block_params.${param}`);
   }
 
-  const normalize = method.name === "weighted_sum" && params.normalize === true;
-  if (method.name === "weighted_sum" && !normalize) {
+  const normalize = method.normalizable === true && params.normalize === true;
+  if (method.normalizable === true && !normalize) {
     const total = inputs.reduce((s, i) => s + i.weight, 0);
     if (Math.abs(total - 1) > 1e-6) warnings.push(`weights sum to ${total.toFixed(4)}, not 1 (used as given; --normalize rescales them)`);
   }
@@ -220,13 +224,19 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   const BUFFER_SETS = 2;
   const perElement = BUFFER_SETS * (inputs.length * (inSize + 4) + 4 + outSize);
   const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET;
-  const chunkElements = Math.max(MIN_CHUNK_ELEMENTS, Math.floor(budget / perElement));
+  const chunkElements = Math.max(1, Math.min(options.maxChunkElements ?? Infinity, Math.max(MIN_CHUNK_ELEMENTS, Math.floor(budget / perElement))));
+  const chunking = chunkingOf(method);
+  const statisticsPasses = method.statistics?.passes ?? 0;
   let estimatedPeakBytes = 0;
-  for (const e of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
     const n = shapeElementCount(e.shape);
+    const whole = e.action === "merge" && chunking === "whole";
+    const chunk = whole ? Math.max(n, 1) : Math.min(Math.max(n, 1), chunkElements);
+    const passes = e.action === "merge" && chunking === "statistics" && n > chunk ? statisticsPasses : 0;
+    entries[i] = { ...e, chunkElements: chunk, statisticsPasses: passes };
     const k = Math.max(e.inputs.length, 1);
-    const elements = e.action === "merge" && !method.elementwise ? n : Math.min(n, chunkElements);
-    estimatedPeakBytes = Math.max(estimatedPeakBytes, BUFFER_SETS * elements * (k * (inSize + 4) + 4 + outSize));
+    estimatedPeakBytes = Math.max(estimatedPeakBytes, BUFFER_SETS * Math.min(n, chunk) * (k * (inSize + 4) + 4 + outSize));
   }
 
   const models: PlanModel[] = inputs.map((i, index) => ({ index, path: i.path, name: i.name, weight: i.weight, sha256: i.sha256, architecture: reports[index]! }));
@@ -256,7 +266,8 @@ function normalized(weights: number[]): number[] {
 }
 
 function entry(key: string, action: PlanEntry["action"], block: string, inputs: number[], weights: number[], params: Record<string, unknown>, sourceKey: string, shape: readonly number[], outDtype: DType, note: string | undefined): PlanEntry {
-  return { key, action, block, inputs, weights, params, sourceKey, shape, outDtype, byteLength: shapeElementCount(shape) * dtypeSize(outDtype), note };
+  // Chunking is set once every entry is known (it depends on the budget and the inputs' dtypes).
+  return { key, action, block, inputs, weights, params, sourceKey, shape, outDtype, byteLength: shapeElementCount(shape) * dtypeSize(outDtype), note, chunkElements: 0, statisticsPasses: 0 };
 }
 
 function summarizeBlocks(order: readonly string[], entries: readonly PlanEntry[], weightsFor: (b: string) => number[], paramsFor: (b: string) => Record<string, unknown>, blockParams: readonly string[]): BlockSummary[] {

@@ -1,0 +1,80 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { memoryIo } from "../cli-io.js";
+import { runCli } from "../run-cli.js";
+
+// What users hand `merge` by accident, and the manifests other tools wrote: refused with one line
+// naming the file, before any tensor is read, and nothing written.
+let dir: string;
+const SD1: [string, number[]][] = [
+  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
+  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
+  ["model.diffusion_model.out.2.bias", [4]],
+];
+const LORA: [string, number[]][] = [
+  ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.alpha", []],
+  ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight", [4, 768]],
+  ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight", [2, 4]],
+];
+const VAE: [string, number[]][] = [
+  ["decoder.conv_in.weight", [4, 4, 3, 3]],
+  ["encoder.conv_in.weight", [4, 3, 3, 3]],
+];
+
+async function writeModel(path: string, layout: [string, number[]][], seed: number) {
+  await writeSafetensors(
+    path,
+    layout.map(([name, shape], i) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.cos(seed * 5 + i * 3 + k)), "F16") };
+    }),
+  );
+}
+
+const env = () => ({ STMERGE_CACHE: join(dir, "cache.json"), STMERGE_NO_BANNER: "1" });
+const files = () => readdirSync(dir, { recursive: true }).map(String).sort();
+function manifest(name: string, json: Record<string, unknown>): string {
+  writeFileSync(join(dir, name), JSON.stringify(json, null, 2));
+  return name;
+}
+const models = (...paths: string[]) => paths.map((path, index) => ({ path, weight: 1 / paths.length, architecture: "SD1.5", index }));
+async function run(argv: string[]) {
+  const io = memoryIo({ env: env(), cwd: dir });
+  const code = await runCli(argv, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "stmerge-cli-merge-inputs-"));
+  mkdirSync(join(dir, "models"));
+  await writeModel(join(dir, "models", "a.safetensors"), SD1, 1);
+  await writeModel(join(dir, "models", "b.safetensors"), SD1, 2);
+  await writeModel(join(dir, "models", "style.lora.safetensors"), LORA, 3);
+  await writeModel(join(dir, "models", "vae.safetensors"), VAE, 4);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("merge refuses inputs that are not full checkpoints", () => {
+  it("SD1 + LoRA: exit 1, one line naming the LoRA and `stmerge lora bake`, no output", async () => {
+    const before = files();
+    const m = manifest("lora.json", { models: models("models/a.safetensors", "models/style.lora.safetensors"), output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--device", "cpu", "--no-cache"]);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split("\n")).toEqual([expect.stringMatching(/^stmerge: .*style\.lora\.safetensors: is a LoRA, not a full checkpoint; .*stmerge lora bake.*\[MERGE_NOT_A_CHECKPOINT\]$/)]);
+    expect(r.out).toBe("");
+    expect(files()).toEqual([...before, "lora.json"].sort());
+  });
+
+  it("a VAE listed as a model is refused, also in --dry-run", async () => {
+    const m = manifest("vae-model.json", { models: models("models/a.safetensors", "models/vae.safetensors"), output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--dry-run"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/vae\.safetensors: is a standalone VAE, not a full checkpoint; bake a VAE in with the manifest's `vae` field/);
+    expect(r.out).not.toContain("plan:");
+  });
+});
