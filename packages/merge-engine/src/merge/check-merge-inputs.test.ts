@@ -4,7 +4,7 @@ import { detectArchitecture } from "../models/detect-architecture.js";
 import { checkMergeInputs } from "./check-merge-inputs.js";
 
 const d = (name: string, shape: number[]) => ({ name, shape });
-const check = (...inputs: { path: string; descriptors: { name: string; shape: number[] }[] }[]) => () => checkMergeInputs(inputs, inputs.map((i) => detectArchitecture(i.descriptors)));
+const check = (...inputs: { path: string; descriptors: readonly { name: string; shape: readonly number[] }[] }[]) => () => checkMergeInputs(inputs, inputs.map((i) => detectArchitecture(i.descriptors)));
 
 // Key names as kohya's sd-scripts and PEFT write them for SD1 LoRAs.
 const KOHYA_LORA = [
