@@ -126,7 +126,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
     .option("--consensus-exponent <n>", "outlier suppression of consensus (default: the manifest's, 4)")
     .option("--seed <n>", "seed of randomised methods (dare)")
     .option("-o, --output <file>", "output path (default: the manifest's output, relative to the manifest)")
-    .option("--plugin <module...>", "load merge-method plugins (paths or package names)")
+    .option("--plugin <module...>", "load merge-method plugins (paths or package names, from the current folder; a manifest's plugins never load)")
     .option("--memory <MiB>", "working-buffer budget in MiB (default 512)")
     .option("--json", "print the plan and result as JSON");
   addCacheOptions(command)
@@ -157,7 +157,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         output: options.output ? resolve(ctx.io.cwd, options.output) : undefined,
         device: options.device,
       };
-      const common = { overrides, hashes, toolVersion: ctx.version, plugins: (options.plugin ?? []).map((p) => (p.startsWith(".") ? resolve(ctx.io.cwd, p) : p)), ...(memory ? { memoryBudgetBytes: memory * 1024 * 1024 } : {}) };
+      const common = { overrides, hashes, toolVersion: ctx.version, plugins: options.plugin ?? [], pluginDir: ctx.io.cwd, ...(memory ? { memoryBudgetBytes: memory * 1024 * 1024 } : {}) };
       for (const w of manifest.warnings) out.warn(w);
 
       if (options.dryRun) {

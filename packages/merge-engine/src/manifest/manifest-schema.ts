@@ -26,14 +26,14 @@ export const ModelEntrySchema = z
   })
   .describe("One input model");
 
-const VaeObjectSchema = z.strictObject({
+export const VaeObjectSchema = z.strictObject({
   path: z.string().min(1),
   sha256: sha256.optional(),
   crc32: crc32.optional(),
   precision_detected: precisionDetected.optional(),
 });
 
-const OutputObjectSchema = z.strictObject({
+export const OutputObjectSchema = z.strictObject({
   path: z.string().min(1),
   sha256: sha256.optional(),
   precision_written: z.string().optional(),
@@ -57,7 +57,7 @@ export const ManifestSchema = z
     block_params: z.record(z.string(), blockValues).optional().describe("Per-block values of method parameters, e.g. {\"alpha\": {\"OUT03\": 0.8}}"),
     time_embed_block: z.enum(["BASE", "IN00"]).optional().describe("Block of time_embed/label_emb keys (default BASE)"),
     seed: z.number().int().optional().describe("Seed of randomised methods (dare)"),
-    plugins: z.array(z.string().min(1)).optional().describe("Merge-method plugin modules, relative to the manifest's folder or package names"),
+    plugins: z.array(z.string().min(1)).optional().describe("Plugin modules the recipe needs; never loaded from the manifest (the merge stops and names the --plugin flags that would load them)"),
   })
   .describe("stmerge / Model Merger merge manifest");
 

@@ -241,3 +241,43 @@ describe("runMerge safety", () => {
     expect(events.every((e, i) => i === 0 || e.bytesDone >= events[i - 1]!.bytesDone)).toBe(true);
   });
 });
+
+describe("runMerge never runs code named by a manifest", () => {
+  /** Importing this plugin leaves a marker file beside it, so a test sees whether it ran. */
+  const plugin = `import { writeFileSync } from "node:fs";
+writeFileSync(new URL("./imported.marker", import.meta.url), "imported");
+const params = { safeParse: (v) => ({ success: true, data: v ?? {} }), parse: (v) => v ?? {} };
+export const mergeMethods = [{ name: "elementwise_max", description: "max", params, arity: { min: 1 }, usesWeights: false, blockParams: [], elementwise: true,
+  async merge(ctx, tensors) { for (let i = 0; i < ctx.out.length; i++) ctx.out[i] = Math.max(...tensors.map((t) => t[i])); return ctx.out; } }];
+`;
+
+  it("refuses a manifest's plugins (even on --dry-run), names the --plugin flag, and imports nothing", async () => {
+    const { dir } = await setup(2);
+    writeFileSync(join(dir, "evil.mjs"), plugin);
+    const m = manifestIn(dir, { models: models([0.5, 0.5]), merge_method: "elementwise_max", plugins: ["./evil.mjs", "some-package"], output: "out.safetensors" });
+    const refused = runMerge(m, { dryRun: true, pluginDir: join(dir, "..") });
+    await expect(refused).rejects.toMatchObject({ code: "MANIFEST_PLUGINS_NOT_LOADED" });
+    await expect(refused).rejects.toThrow(`--plugin ./${dir.split("/").at(-1)}/evil.mjs --plugin some-package`);
+    await expect(runMerge(m, { kernels, pluginDir: dir })).rejects.toMatchObject({ code: "MANIFEST_PLUGINS_NOT_LOADED" });
+    expect(existsSync(join(dir, "imported.marker"))).toBe(false);
+    expect(existsSync(join(dir, "out.safetensors"))).toBe(false);
+  });
+
+  it("refuses data: and other URL plugins in a manifest outright", async () => {
+    const { dir } = await setup(2);
+    const marker = join(dir, "data.marker");
+    const code = `import { writeFileSync } from "node:fs"; writeFileSync(${JSON.stringify(marker)}, "ran");`;
+    const m = manifestIn(dir, { models: models([0.5, 0.5]), plugins: [`data:text/javascript,${encodeURIComponent(code)}`] });
+    await expect(runMerge(m, { dryRun: true, pluginDir: dir, plugins: [] })).rejects.toMatchObject({ code: "MANIFEST_PLUGIN_REFUSED" });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("loads the plugin when the user names it with --plugin, resolved from the user's folder", async () => {
+    const { dir } = await setup(2);
+    writeFileSync(join(dir, "max.mjs"), plugin);
+    const m = manifestIn(dir, { models: models([0.5, 0.5]), merge_method: "elementwise_max", plugins: ["./max.mjs"], output: "out.safetensors" });
+    const r = await runMerge(m, { kernels, plugins: ["./max.mjs"], pluginDir: dir });
+    expect(r.plan.method).toBe("elementwise_max");
+    expect(existsSync(join(dir, "imported.marker"))).toBe(true);
+  });
+});

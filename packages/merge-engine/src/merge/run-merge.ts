@@ -1,5 +1,5 @@
 import { existsSync, statSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
 import { createSafetensorsWriter, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
@@ -29,8 +29,10 @@ export interface RunMergeOptions {
   readonly kernels?: KernelBackend | undefined;
   readonly overrides?: MergeOverrides;
   readonly registry?: MethodRegistry;
-  /** Extra plugin modules (e.g. `--plugin`), resolved from the current folder. */
+  /** Plugin modules named by the user (`--plugin`), resolved from `pluginDir`. A manifest never names code to load. */
   readonly plugins?: readonly string[];
+  /** The user's working folder, where `plugins` paths and package names resolve (default: process.cwd()). */
+  readonly pluginDir?: string;
   /** SHA-256 of files by absolute path (the CLI gets them from the cache); manifest hashes are used otherwise. */
   readonly hashes?: ReadonlyMap<string, string>;
   /** Opens an input by path (headers only); default `openMergeInput`: safetensors or a legacy checkpoint via safe-pickle. */
@@ -55,24 +57,56 @@ export interface RunMergeResult {
   readonly effectiveManifest: Record<string, unknown>;
 }
 
+const isPathSpecifier = (spec: string) => spec.startsWith(".") || isAbsolute(spec);
+
 /**
- * Runs a manifest: loads plugins, opens every input (headers only), validates and plans, then,
+ * A manifest's `plugins` are never imported: a downloaded manifest must not run code. When it
+ * names plugins the user has not also given with `--plugin`, the merge stops and says which
+ * flags would load them (URLs cannot be loaded at all).
+ */
+function refuseManifestPlugins(manifest: LoadedManifest, given: readonly string[], pluginDir: string): void {
+  const named = manifest.raw.plugins ?? [];
+  if (named.length === 0) return;
+  const loaded = new Set(given.map((g) => (isPathSpecifier(g) ? resolve(pluginDir, g) : g)));
+  const flags: string[] = [];
+  for (const spec of named) {
+    if (/^[a-z][a-z0-9+.-]+:/i.test(spec) && !isAbsolute(spec)) {
+      throw new MergeError("MANIFEST_PLUGIN_REFUSED", `${manifest.file}: plugins entry ${JSON.stringify(spec.slice(0, 60))} is a URL; plugins never load from a manifest, and never from a URL`, { file: manifest.file });
+    }
+    const target = isPathSpecifier(spec) ? resolve(manifest.dir, spec) : spec;
+    if (loaded.has(target)) continue;
+    const rel = relative(pluginDir, target);
+    const flag = !isPathSpecifier(spec) ? spec : isAbsolute(rel) ? target : rel.startsWith("..") ? rel : `./${rel}`;
+    flags.push(`--plugin ${/\s/.test(flag) ? JSON.stringify(flag) : flag}`);
+  }
+  if (flags.length) {
+    throw new MergeError("MANIFEST_PLUGINS_NOT_LOADED", `${manifest.file}: the manifest names plugins, which never load from a manifest; if you trust that code, run again with ${flags.join(" ")}`, { file: manifest.file });
+  }
+}
+
+/**
+ * Runs a manifest: loads the user's plugins, opens every input (headers only), validates and plans, then,
  * unless `dryRun`, streams the merge into a temp file renamed onto the output on success.
  */
 export async function runMerge(manifest: LoadedManifest, options: RunMergeOptions = {}): Promise<RunMergeResult> {
   const o = options.overrides ?? {};
   const raw = manifest.raw;
   const registry = options.registry ?? createMethodRegistry();
-  for (const spec of raw.plugins ?? []) for (const m of await loadMergeMethodPlugin(spec, manifest.dir)) if (!registry.has(m.name)) registry.register(m);
-  for (const spec of options.plugins ?? []) for (const m of await loadMergeMethodPlugin(spec, process.cwd())) if (!registry.has(m.name)) registry.register(m);
+  const pluginDir = options.pluginDir ?? process.cwd();
+  refuseManifestPlugins(manifest, options.plugins ?? [], pluginDir);
+  for (const spec of options.plugins ?? []) for (const m of await loadMergeMethodPlugin(spec, pluginDir)) if (!registry.has(m.name)) registry.register(m);
 
   const method = registry.get(o.mergeMethod ?? raw.merge_method);
   const params: Record<string, unknown> = { ...(raw.merge_params ?? {}) };
-  if (method.name === "consensus" && params.exponent === undefined) params.exponent = o.consensusExponent ?? raw.consensus_exponent;
+  // Manifest fields of the Python tool that fill a method parameter (consensus_exponent → exponent); the flag wins.
+  const fieldOverrides: Readonly<Record<string, unknown>> = { consensus_exponent: o.consensusExponent };
+  for (const [param, field] of Object.entries(method.manifestFields ?? {}) as [string, string][]) {
+    if (params[param] === undefined) params[param] = fieldOverrides[field] ?? (raw as Record<string, unknown>)[field];
+  }
   if (o.normalize) params.normalize = true;
   // One seed drives the random streams: the flag, else the manifest's `seed`, else a `seed` method parameter.
   const seed = o.seed ?? raw.seed ?? (typeof params.seed === "number" ? params.seed : 0);
-  if (method.name === "dare") params.seed = seed;
+  if (method.seeded) params.seed = seed;
   const overwrite = o.overwrite ?? raw.overwrite;
   const prune = o.prune ?? raw.prune;
   const outputPrecision = o.outputPrecision ?? raw.output_precision;
@@ -87,7 +121,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     output_precision: outputPrecision,
     ...(o.device ? { device: o.device } : {}),
     ...(o.output ? { output: { path: o.output } } : {}),
-    ...(method.name === "dare" ? { seed } : {}),
+    ...(method.seeded ? { seed } : {}),
   };
 
   const inputPaths = manifest.models.map((m) => m.resolvedPath);
