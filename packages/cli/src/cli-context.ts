@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
 import { createProgressRenderer, type ProgressRenderer } from "./progress-renderer.js";
+import { createTheme, resolveColor, resolveUnicode, visibleLength, type Theme } from "./theme.js";
 import { CLI_VERSION } from "./version.js";
 
 export interface GlobalFlags {
@@ -23,6 +24,8 @@ export interface CommandOutput extends GlobalFlags {
   /** The command's result as JSON on stdout, only with --json. */
   result(value: unknown): void;
   readonly progress: ProgressRenderer;
+  /** Colours and glyphs for stdout (the summary); stderr has its own, as either may be piped. */
+  readonly theme: Theme;
   /** The startup banner (version, compute backend and why, cache and CivitAI status) on stderr. */
   banner(lines: readonly string[]): void;
 }
@@ -30,27 +33,36 @@ export interface CommandOutput extends GlobalFlags {
 export interface CliContext {
   readonly io: CliIo;
   readonly version: string;
+  /** Aborted on Ctrl+C, SIGTERM or SIGHUP: pass it to every long library operation (`signal` option). */
+  readonly signal: AbortSignal;
   output(command: Command): CommandOutput;
 }
 
-export function createCliContext(io: CliIo): CliContext {
+export function createCliContext(io: CliIo, signal: AbortSignal = new AbortController().signal): CliContext {
   return {
     io,
+    signal,
     version: CLI_VERSION,
     output(command) {
       const opts = command.optsWithGlobals() as { json?: boolean; quiet?: boolean; debug?: boolean; color?: boolean };
       const json = Boolean(opts.json);
       const quiet = Boolean(opts.quiet);
       const debug = Boolean(opts.debug);
-      const color = opts.color !== false && !io.env.NO_COLOR && Boolean(io.stderr.isTTY);
-      const mode = quiet ? "none" : json ? "json" : io.stderr.isTTY ? "tty" : "plain";
-      const progress = createProgressRenderer(io, mode);
+      const unicode = resolveUnicode(io.env);
+      const theme = createTheme({ color: resolveColor(io.env, opts.color !== false, Boolean(io.stdout.isTTY)), unicode });
+      const errTheme = createTheme({ color: resolveColor(io.env, opts.color !== false, Boolean(io.stderr.isTTY)), unicode });
+      const color = errTheme.color;
+      const mode = quiet ? "none" : json ? "json" : io.stderr.isTTY && io.env.TERM !== "dumb" ? "tty" : "plain";
+      const progress = createProgressRenderer(io, mode, { theme: errTheme });
+      // The interrupt line must start on a clean line, not after a half-drawn bar.
+      signal.addEventListener("abort", () => progress.done(), { once: true });
       return {
         json,
         quiet,
         debug,
         color,
         progress,
+        theme,
         line(text = "") {
           if (!json) io.stdout.write(`${text}\n`);
         },
@@ -65,7 +77,7 @@ export function createCliContext(io: CliIo): CliContext {
         },
         warn(text) {
           progress.done();
-          io.stderr.write(json ? `${JSON.stringify({ type: "warning", message: text })}\n` : `warning: ${text}\n`);
+          io.stderr.write(json ? `${JSON.stringify({ type: "warning", message: text })}\n` : `${errTheme.warning("warning:")} ${text}\n`);
         },
         result(value) {
           if (json) io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -73,9 +85,30 @@ export function createCliContext(io: CliIo): CliContext {
         banner(lines) {
           // STMERGE_NO_BANNER: set by `stmerge demo` for its steps, which share one banner.
           if (json || quiet || io.env.STMERGE_NO_BANNER) return;
-          io.stderr.write(`stmerge ${CLI_VERSION}${lines.length ? ` · ${lines.join(" · ")}` : ""}\n`);
+          io.stderr.write(bannerText([`stmerge ${CLI_VERSION}`, ...lines], errTheme));
         },
       };
     },
   };
+}
+
+/** Banner width: it fits an 80-column terminal; parts are packed onto lines and long ones shortened. */
+const BANNER_COLUMNS = 80;
+
+/** The banner's parts packed into lines of at most 80 columns, joined by " · ". */
+export function bannerText(parts: readonly string[], theme: Theme): string {
+  const sep = " · ";
+  const lines: string[] = [];
+  let current = "";
+  for (const raw of parts) {
+    const part = raw.length > BANNER_COLUMNS - 3 ? `${raw.slice(0, BANNER_COLUMNS - 4)}…` : raw;
+    if (current && visibleLength(current) + sep.length + part.length > BANNER_COLUMNS - 1) {
+      lines.push(current);
+      current = `  ${part}`;
+    } else current = current ? `${current}${sep}${part}` : part;
+  }
+  if (current) lines.push(current);
+  const [head = "", ...rest] = lines;
+  const cut = head.includes(sep) ? head.indexOf(sep) : head.length;
+  return [theme.label(head.slice(0, cut)) + head.slice(cut), ...rest.map(theme.dim)].join("\n") + "\n";
 }

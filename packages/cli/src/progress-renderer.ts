@@ -1,65 +1,215 @@
 import type { ProgressCallback, ProgressEvent } from "@stmerge/core-tensors";
 import type { CliIo } from "./cli-io.js";
-import { formatBytes } from "./format.js";
+import { formatBytes, formatClock, formatDuration, formatRate } from "./format.js";
+import { ProgressState, type PhaseSnapshot } from "./progress-state.js";
+import { PLAIN_THEME, type Theme } from "./theme.js";
 
 export type ProgressMode = "tty" | "plain" | "json" | "none";
 
-const PLAIN_INTERVAL_MS = 5000;
+/** TTY redraws at most this often (10/s). */
+const FRAME_MS = 100;
+/** Plain (log) mode: a progress line per phase at most this often, besides its start and end lines. */
+const PLAIN_INTERVAL_MS = 10_000;
+/** --json: a progress line per phase at most this often (2/s), besides its first and last. */
+const JSON_INTERVAL_MS = 500;
+/** At this width and below, a TTY line is only phase, bar and percentage. */
+const NARROW_COLUMNS = 40;
 
 export interface ProgressRenderer {
   readonly onProgress: ProgressCallback;
-  /** Clears the bar line (TTY) so the next output starts on a clean line. */
+  /** Clears the live lines (TTY) so the next output starts on a clean line; call on finish, error and interrupt. */
   done(): void;
+  /** Every phase run that finished, with its time and throughput, for the summary. */
+  finishedPhases(): readonly PhaseSnapshot[];
+}
+
+export interface ProgressRendererOptions {
+  readonly theme?: Theme;
+  /** Clock in ms; injected by tests. */
+  readonly now?: () => number;
+  /** Runs `fn` after `ms`; returns a cancel function. Injected by tests; the default timer never keeps the process alive. */
+  readonly schedule?: (fn: () => void, ms: number) => () => void;
+}
+
+function defaultSchedule(fn: () => void, ms: number): () => void {
+  const timer = setTimeout(fn, ms);
+  timer.unref?.();
+  return () => clearTimeout(timer);
+}
+
+// Tensor names come from the model file: no control character may reach the terminal through them.
+// eslint-disable-next-line no-control-regex
+const printable = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+
+type Part = readonly [text: string, style: (s: string) => string];
+
+function bar(fraction: number, width: number, theme: Theme, finished: boolean): Part {
+  const filled = Math.round(fraction * width);
+  const text = theme.glyphs.barFull.repeat(filled) + theme.glyphs.barEmpty.repeat(width - filled);
+  return [text, finished ? theme.success : theme.path];
+}
+
+function join(parts: readonly Part[]): { plain: string; styled: string } {
+  return { plain: parts.map((p) => p[0]).join(" "), styled: parts.map(([t, s]) => s(t)).join(" ") };
 }
 
 /**
- * Draws library progress events: a redrawn bar on a TTY, a line every ~10% otherwise,
- * JSON lines with --json, nothing with --quiet. Always on stderr, so stdout stays data.
+ * One phase as one terminal line of at most `columns - 1` visible characters: icon, phase, bar,
+ * percentage, bytes, throughput, elapsed, ETA and the current tensor, dropping the least useful
+ * parts first when the terminal is narrow; at 40 columns and less, just phase, bar and percentage.
  */
-export function createProgressRenderer(io: CliIo, mode: ProgressMode): ProgressRenderer {
+export function formatProgressLine(s: PhaseSnapshot, options: { columns: number; theme: Theme; phaseWidth: number; tick: number }): string {
+  const { theme, columns } = options;
+  const max = Math.max(1, columns - 1);
+  const g = theme.glyphs;
+  const icon: Part = s.finished ? [g.ok, theme.success] : [g.spinner[options.tick % g.spinner.length]!, theme.path];
+  const phase: Part = [s.phase.padEnd(options.phaseWidth), theme.label];
+  const pct: Part | undefined = s.fraction === null ? undefined : [`${String(Math.floor(s.fraction * 100)).padStart(3)}%`, theme.number];
+  if (columns <= NARROW_COLUMNS) {
+    const head = [phase[0], pct?.[0] ?? ""].join(" ");
+    const width = Math.max(0, Math.min(20, max - head.length - 1));
+    const parts: Part[] = [phase, ...(s.fraction !== null && width >= 3 ? [bar(s.fraction, width, theme, s.finished)] : []), ...(pct ? [pct] : [])];
+    return clip(parts, max);
+  }
+  const bytes: Part = [s.bytesTotal > 0 ? `${formatBytes(s.bytesDone)}/${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone), theme.number];
+  const rate: Part = [s.bytesPerSecond === null ? "-- MB/s" : formatRate(s.bytesPerSecond), theme.number];
+  const elapsed: Part = [formatClock(s.elapsedMs), theme.dim];
+  const eta: Part | undefined = s.finished || s.fraction === null ? undefined : [`ETA ${s.etaMs === null ? "-:--" : formatClock(s.etaMs)}`, theme.dim];
+  const items: Part | undefined = s.itemsTotal ? [`${s.itemsDone ?? 0}/${s.itemsTotal}`, theme.dim] : s.itemsDone !== null && s.fraction === null ? [String(s.itemsDone), theme.dim] : undefined;
+  const optional: (Part | undefined)[] = [items, bytes, rate, elapsed, eta];
+  // Drop parts until the line (with a bar of at least 10) fits.
+  let kept = optional.filter((p): p is Part => p !== undefined);
+  const fixedLength = (parts: readonly Part[]): number => join([icon, phase, ...(pct ? [pct] : []), ...parts]).plain.length;
+  const order = [items, elapsed, bytes, rate, eta];
+  for (const drop of order) {
+    if (fixedLength(kept) + (s.fraction === null ? 0 : 11) <= max) break;
+    kept = kept.filter((p) => p !== drop);
+  }
+  const barWidth = s.fraction === null ? 0 : Math.max(0, Math.min(30, max - fixedLength(kept) - 1));
+  const parts: Part[] = [icon, phase, ...(s.fraction !== null && barWidth >= 3 ? [bar(s.fraction, barWidth, theme, s.finished)] : []), ...(pct ? [pct] : []), ...kept];
+  const used = join(parts).plain.length;
+  if (s.current && !s.finished && max - used - 1 >= 8) {
+    const room = max - used - 1;
+    const name = printable(s.current);
+    parts.push([name.length > room ? `…${name.slice(name.length - room + 1)}` : name, theme.dim]);
+  }
+  return clip(parts, max);
+}
+
+/** Safety net: never more than `max` visible characters (a wrapped line would break the redraw). */
+function clip(parts: readonly Part[], max: number): string {
+  const { plain, styled } = join(parts);
+  return plain.length <= max ? styled : plain.slice(0, max);
+}
+
+function plainLine(s: PhaseSnapshot, started: boolean): string {
+  const name = `${s.phase}:`;
+  if (started && !s.finished) {
+    const size = s.bytesTotal > 0 ? formatBytes(s.bytesTotal) : undefined;
+    const items = s.itemsTotal ? `${s.itemsTotal} items` : undefined;
+    const what = [size, items].filter(Boolean).join(", ");
+    return `${name} started${what ? ` (${what})` : ""}`;
+  }
+  if (s.finished) {
+    const rate = s.bytesPerSecond && s.bytesDone > 0 ? `, ${formatRate(s.bytesPerSecond)}` : "";
+    return `${name} done, ${formatBytes(s.bytesDone)}${s.itemsDone !== null ? ` (${s.itemsDone} items)` : ""} in ${formatDuration(s.elapsedMs)}${rate}`;
+  }
+  const pct = s.fraction === null ? "" : `${Math.floor(s.fraction * 100)}%, `;
+  const of = s.bytesTotal > 0 ? `${formatBytes(s.bytesDone)} of ${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone);
+  const rate = s.bytesPerSecond === null ? "" : `, ${formatRate(s.bytesPerSecond)}`;
+  const eta = s.etaMs === null ? "" : `, ETA ${formatDuration(s.etaMs)}`;
+  return `${name} ${pct}${of}${rate}${eta}${s.current ? `, ${printable(s.current)}` : ""}`;
+}
+
+/** The --json progress line: the same fields for every phase and event. */
+export function progressJson(s: PhaseSnapshot): string {
+  return JSON.stringify({ type: "progress", phase: s.phase, bytesDone: s.bytesDone, bytesTotal: s.bytesTotal, itemsDone: s.itemsDone, itemsTotal: s.itemsTotal, elapsedMs: s.elapsedMs, etaMs: s.etaMs });
+}
+
+/**
+ * Draws library progress events on stderr (stdout stays data): on a TTY, one live line per
+ * concurrent phase redrawn at most 10 times a second; in logs and pipes (or a terminal that
+ * reports 0 columns), a line per phase at start, end and at most every 10 s; with --json,
+ * JSON lines at most twice a second per phase; nothing with --quiet. State (ProgressState)
+ * is kept apart from drawing.
+ */
+export function createProgressRenderer(io: CliIo, requested: ProgressMode, options: ProgressRendererOptions = {}): ProgressRenderer {
   const stream = io.stderr;
-  let lastPhase = "";
-  let lastPlainLine = 0;
-  let finishedPhase = "";
-  let lastDraw = 0;
-  let drawn = false;
+  const now = options.now ?? Date.now;
+  const schedule = options.schedule ?? defaultSchedule;
+  const theme = options.theme ?? PLAIN_THEME;
+  const mode: ProgressMode = requested === "tty" && stream.columns === 0 ? "plain" : requested;
+  const state = new ProgressState(now);
+  const finished: PhaseSnapshot[] = [];
+  const lastLine = new Map<string, number>();
+  const endReported = new Set<string>();
+  let drawnLines = 0;
+  let lastDraw = Number.NEGATIVE_INFINITY;
+  let cancelTimer: (() => void) | undefined;
+  let tick = 0;
+
+  const draw = (): void => {
+    cancelTimer = undefined;
+    const snapshots = state.snapshots();
+    if (snapshots.length === 0) return;
+    const columns = stream.columns ?? 80;
+    const phaseWidth = Math.max(...snapshots.map((s) => s.phase.length));
+    let out = drawnLines > 0 ? `\r\x1b[${drawnLines}A` : "\r";
+    for (const s of snapshots) out += `\x1b[2K${formatProgressLine(s, { columns, theme, phaseWidth, tick })}\n`;
+    stream.write(`${out}\x1b[J`);
+    drawnLines = snapshots.length;
+    lastDraw = now();
+    tick++;
+    // Keep spinners and elapsed times moving while something runs.
+    if (snapshots.some((s) => !s.finished)) cancelTimer = schedule(draw, FRAME_MS);
+  };
+
+  const requestDraw = (): void => {
+    if (cancelTimer) return;
+    const wait = lastDraw + FRAME_MS - now();
+    if (wait <= 0) draw();
+    else cancelTimer = schedule(draw, wait);
+  };
+
   const onProgress = (event: ProgressEvent): void => {
     if (mode === "none") return;
-    if (mode === "json") {
-      stream.write(JSON.stringify({ type: "progress", ...event }) + "\n");
+    const { snapshot, started } = state.update(event);
+    if (started) {
+      lastLine.delete(event.phase);
+      endReported.delete(event.phase);
+    }
+    const justFinished = snapshot.finished && !endReported.has(event.phase);
+    if (justFinished) {
+      endReported.add(event.phase);
+      finished.push(snapshot);
+    }
+    if (mode === "tty") {
+      requestDraw();
       return;
     }
-    const fraction = event.bytesTotal > 0 ? Math.min(1, event.bytesDone / event.bytesTotal) : 0;
-    if (mode === "plain") {
-      // Logs and CI: a line when a phase completes, and one every few seconds on long phases.
-      const now = Date.now();
-      if (event.phase !== lastPhase) {
-        lastPhase = event.phase;
-        lastPlainLine = now;
-      }
-      const finished = event.bytesTotal > 0 && event.bytesDone >= event.bytesTotal;
-      if (finished ? finishedPhase === event.phase : now - lastPlainLine < PLAIN_INTERVAL_MS) return;
-      if (finished) finishedPhase = event.phase;
-      lastPlainLine = now;
-      stream.write(`${event.phase}: ${finished ? "done" : `${Math.round(fraction * 100)}%`} (${formatBytes(event.bytesDone)} of ${formatBytes(event.bytesTotal)})${event.detail ? ` ${event.detail}` : ""}\n`);
+    const at = now();
+    const last = lastLine.get(event.phase);
+    const interval = mode === "json" ? JSON_INTERVAL_MS : PLAIN_INTERVAL_MS;
+    if (mode === "plain" && started && !snapshot.finished) {
+      stream.write(`${plainLine(snapshot, true)}\n`);
+      lastLine.set(event.phase, at);
       return;
     }
-    const now = Date.now();
-    if (now - lastDraw < 80 && fraction < 1) return;
-    lastDraw = now;
-    const columns = stream.columns ?? 80;
-    const width = Math.max(10, Math.min(40, columns - 50));
-    const filled = Math.round(fraction * width);
-    const bar = "█".repeat(filled) + "░".repeat(width - filled);
-    const label = `${event.phase} ${bar} ${String(Math.round(fraction * 100)).padStart(3)}% ${formatBytes(event.bytesDone)}/${formatBytes(event.bytesTotal)}${event.detail ? ` ${event.detail}` : ""}`;
-    stream.write(`\r\x1b[2K${label.slice(0, columns - 1)}`);
-    drawn = true;
+    if (!(started || justFinished || last === undefined || at - last >= interval)) return;
+    lastLine.set(event.phase, at);
+    stream.write(`${mode === "json" ? progressJson(snapshot) : plainLine(snapshot, false)}\n`);
   };
+
   return {
     onProgress,
     done() {
-      if (drawn) stream.write("\r\x1b[2K");
-      drawn = false;
+      cancelTimer?.();
+      cancelTimer = undefined;
+      if (drawnLines > 0) stream.write(`\r\x1b[${drawnLines}A\x1b[J`);
+      drawnLines = 0;
+      lastDraw = Number.NEGATIVE_INFINITY;
+      state.dropFinished();
     },
+    finishedPhases: () => finished,
   };
 }
