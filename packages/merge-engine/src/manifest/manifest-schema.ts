@@ -50,7 +50,7 @@ export const ManifestSchema = z
     output_precision: z.enum(["match", "fp16", "fp32", "bf16"]).default("match"),
     device: z.string().default("cpu").describe("cpu, gpu, auto (cuda and cuda:N are read as gpu)"),
     prune: z.boolean().default(true),
-    overwrite: z.boolean().default(false),
+    overwrite: z.boolean().default(false).describe("Read for compatibility and ignored: only --overwrite replaces an existing output"),
     merge_method: z.string().default("weighted_sum"),
     consensus_exponent: z.number().int().min(0).default(4),
     merge_params: z.record(z.string(), z.unknown()).optional().describe("Parameters of the merge method, e.g. {\"alpha\": 0.5}"),

@@ -281,3 +281,19 @@ export const mergeMethods = [{ name: "elementwise_max", description: "max", para
     expect(existsSync(join(dir, "imported.marker"))).toBe(true);
   });
 });
+
+describe("runMerge writes only where the user said", () => {
+  it("ignores a manifest's overwrite: true (only --overwrite replaces), and refuses outputs outside its folder unless -o is given", async () => {
+    const { dir } = await setup(2);
+    writeFileSync(join(dir, "out.safetensors"), "keep");
+    const m = manifestIn(dir, { models: models([0.5, 0.5]), output: "out.safetensors", overwrite: true });
+    await expect(runMerge(m, { kernels })).rejects.toMatchObject({ code: "MERGE_OUTPUT_EXISTS" });
+    expect((await runMerge(m, { dryRun: true })).warnings.some((w) => w.includes('"overwrite": true is ignored'))).toBe(true);
+    const outside = manifestIn(dir, { models: models([0.5, 0.5]), output: "../escaped.safetensors" });
+    await expect(runMerge(outside, { dryRun: true })).rejects.toMatchObject({ code: "MANIFEST_OUTPUT_REFUSED" });
+    expect(existsSync(join(dir, "..", "escaped.safetensors"))).toBe(false);
+    const chosen = await runMerge(outside, { kernels, overrides: { output: join(dir, "chosen.safetensors") } });
+    expect(existsSync(chosen.outputPath)).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
+  });
+});

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
 import { createSafetensorsWriter, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { confineManifestOutput } from "../manifest/confine-manifest-output.js";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
@@ -107,10 +108,11 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
   // One seed drives the random streams: the flag, else the manifest's `seed`, else a `seed` method parameter.
   const seed = o.seed ?? raw.seed ?? (typeof params.seed === "number" ? params.seed : 0);
   if (method.seeded) params.seed = seed;
-  const overwrite = o.overwrite ?? raw.overwrite;
+  // Replacing a file is the user's decision (--overwrite), never the manifest's.
+  const overwrite = o.overwrite ?? false;
   const prune = o.prune ?? raw.prune;
   const outputPrecision = o.outputPrecision ?? raw.output_precision;
-  const outputPath = o.output ? resolve(o.output) : manifest.output.resolvedPath;
+  const outputPath = o.output ? resolve(o.output) : confineManifestOutput(manifest);
 
   const effectiveManifest: Record<string, unknown> = {
     ...raw,
@@ -132,6 +134,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     throw new MergeError("MERGE_OUTPUT_DIR_MISSING", `${outputPath}: output folder ${dirname(outputPath)} does not exist`, { file: outputPath });
   }
   const outputWarnings: string[] = [];
+  if (raw.overwrite && o.overwrite === undefined) outputWarnings.push(`${manifest.file}: the manifest's "overwrite": true is ignored; only --overwrite replaces an existing output`);
   if (!overwrite && existsSync(outputPath)) {
     const message = `${outputPath}: output already exists (use --overwrite to replace it)`;
     if (!options.dryRun) throw new MergeError("MERGE_OUTPUT_EXISTS", message, { file: outputPath });
