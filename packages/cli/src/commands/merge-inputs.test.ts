@@ -78,3 +78,47 @@ describe("merge refuses inputs that are not full checkpoints", () => {
     expect(r.out).not.toContain("plan:");
   });
 });
+
+describe("merge refuses parameters and fields it does not know", () => {
+  it("a misspelt merge_params key: exit 1, the key, a suggestion and the method's parameters; nothing written", async () => {
+    const before = files();
+    const m = manifest("alpah.json", { models: models("models/a.safetensors", "models/b.safetensors", "models/a.safetensors"), merge_method: "add_difference", merge_params: { alpah: 0.3 }, output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--device", "cpu", "--no-cache"]);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split("\n")).toEqual(['stmerge: merge_params.alpah: add_difference has no parameter "alpah" (did you mean "alpha"?); its parameters: alpha [MERGE_UNKNOWN_PARAM]']);
+    expect(files()).toEqual([...before, "alpah.json"].sort());
+  });
+
+  it("a parameter the method does not take is refused too (alpha for weighted_sum), also in --dry-run", async () => {
+    const m = manifest("ws-alpha.json", { models: models("models/a.safetensors", "models/b.safetensors"), merge_params: { alpha: 0.3 }, output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--dry-run"]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('merge_params.alpha: weighted_sum has no parameter "alpha"; its parameters: normalize');
+  });
+
+  it("a misspelt manifest field names the manifest, the field and what it likely meant", async () => {
+    const m = manifest("field.json", { models: models("models/a.safetensors", "models/b.safetensors"), merge_methd: "ties" });
+    const r = await run(["merge", "-m", m, "--dry-run"]);
+    expect(r.code).toBe(1);
+    expect(r.err.trim().split("\n")).toHaveLength(1);
+    expect(r.err).toMatch(/field\.json: merge_methd: unknown field \(did you mean "merge_method"\?\).*\[MANIFEST_INVALID\]$/m);
+  });
+
+  it("manifests of the Python tool 0.6 (every field it writes) still merge", async () => {
+    const m = manifest("python.json", {
+      models: models("models/a.safetensors", "models/b.safetensors").map((e) => ({ ...e, precision_detected: "fp16", crc32: "0123ABCD" })),
+      vae: null,
+      output: { path: "py-out.safetensors", sha256: "d".repeat(64), precision_written: "fp16" },
+      output_precision: "match",
+      device: "cpu",
+      prune: true,
+      overwrite: false,
+      merge_method: "weighted_sum",
+      consensus_exponent: 4,
+    });
+    const r = await run(["merge", "-m", m, "--dry-run", "--json"]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ dryRun: true, method: "weighted_sum" });
+  });
+});

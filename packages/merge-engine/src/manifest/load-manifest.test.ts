@@ -75,6 +75,15 @@ describe("manifest errors", () => {
     expect(parse(json)).toThrow(expect.objectContaining({ code, file: "/m/manifest.json", message: expect.stringMatching(message) }));
   });
 
+  it("names an unknown field first, with the field it likely meant and the fields allowed there", () => {
+    expect(parse({ models: [{ path: "a", wieght: 1 }] })).toThrow(
+      expect.objectContaining({ message: expect.stringMatching(/^\/m\/manifest\.json: models\.0\.wieght: unknown field \(did you mean "weight"\?\) \(fields here: path, weight, architecture, index/) }),
+    );
+    expect(parse({ models: [{ path: "a", weight: 1 }], merge_methd: "ties" })).toThrow(expect.objectContaining({ message: expect.stringContaining('merge_methd: unknown field (did you mean "merge_method"?)') }));
+    expect(parse({ models: [{ path: "a", weight: 1 }], output: { path: "o", sha265: "x" } })).toThrow(expect.objectContaining({ message: expect.stringContaining('output.sha265: unknown field (did you mean "sha256"?) (fields here: path, sha256, precision_written)') }));
+    expect(parse({ models: [{ path: "a", weight: 1 }], vae: { path: "v", hash: "x" } })).toThrow(expect.objectContaining({ message: expect.stringContaining("vae.hash: unknown field (fields here: path, sha256, crc32, precision_detected)") }));
+  });
+
   it("MANIFEST_NOT_JSON and MANIFEST_NOT_FOUND", async () => {
     expect(() => parseManifest("{", "/m/x.json")).toThrow(expect.objectContaining({ code: "MANIFEST_NOT_JSON" }));
     await expect(loadManifest("/nonexistent/manifest.json")).rejects.toMatchObject({ code: "MANIFEST_NOT_FOUND" });

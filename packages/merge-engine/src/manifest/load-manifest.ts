@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { z } from "zod";
 import { MergeError } from "../merge-error.js";
-import { ManifestSchema, type ParsedManifest } from "./manifest-schema.js";
+import { didYouMean } from "./closest-name.js";
+import { ManifestSchema, ModelEntrySchema, OutputObjectSchema, VaeObjectSchema, type ParsedManifest } from "./manifest-schema.js";
 
 export interface ManifestModel {
   /** Path as written in the manifest. */
@@ -35,8 +36,23 @@ export interface LoadedManifest {
 
 export const DEFAULT_OUTPUT_FILENAME = "merged_output.safetensors";
 
+/** The fields allowed where an unknown key was found, for a did-you-mean. */
+function fieldsAt(path: readonly PropertyKey[]): string[] {
+  const shape = path.length === 0 ? ManifestSchema.shape : path[0] === "models" && path.length === 2 ? ModelEntrySchema.shape : path[0] === "vae" ? VaeObjectSchema.shape : path[0] === "output" ? OutputObjectSchema.shape : undefined;
+  return shape ? Object.keys(shape) : [];
+}
+
 function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`).join("; ");
+  // Unknown keys first: a misspelt field (`wieght`) also reports the real one as missing.
+  const issues = [...error.issues].sort((a, b) => Number(b.code === "unrecognized_keys") - Number(a.code === "unrecognized_keys"));
+  return issues
+    .map((i) => {
+      const where = i.path.length ? i.path.join(".") : "(root)";
+      if (i.code !== "unrecognized_keys") return `${where}: ${i.message}`;
+      const known = fieldsAt(i.path);
+      return i.keys.map((k) => `${[...i.path, k].join(".")}: unknown field${didYouMean(k, known)}${known.length ? ` (fields here: ${known.join(", ")})` : ""}`).join("; ");
+    })
+    .join("; ");
 }
 
 /**

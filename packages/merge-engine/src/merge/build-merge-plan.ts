@@ -5,6 +5,7 @@ import { blockMapFor, blockOfKey, blockValuesFromList, type BlockOptions } from 
 import { detectArchitecture, type ArchitectureReport } from "../models/detect-architecture.js";
 import { isCopyFromFirstKey, shouldPruneKey } from "../models/key-rules.js";
 import { countUpBlocks, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
+import { checkParamNames } from "../methods/check-param-names.js";
 import { checkMergeInputs } from "./check-merge-inputs.js";
 import type { BlockSummary, MergePlan, PlanEntry, PlanModel } from "./merge-plan.js";
 
@@ -60,6 +61,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     const want = method.arity.max === undefined ? `at least ${method.arity.min}` : method.arity.min === method.arity.max ? `exactly ${method.arity.min}` : `${method.arity.min} to ${method.arity.max}`;
     throw new MergeError("MERGE_ARITY", `${method.name} needs ${want} models${method.inputRoles ? ` (${method.inputRoles.join(", ")})` : ""}, the manifest has ${inputs.length}`, { file: first.path });
   }
+  checkParamNames(method, options.params ?? {});
   const parsedParams = method.params.safeParse(options.params ?? {});
   if (!parsedParams.success) {
     const issue = parsedParams.error.issues[0];
