@@ -177,3 +177,18 @@ describe("provenance", () => {
     expect((await verifyConversion(input, again.output)).ok).toBe(true);
   });
 });
+
+describe("convertCheckpoint never destroys its input", () => {
+  it("refuses -o link/in.ckpt --overwrite where link points back at the input's folder; the input is unchanged", async () => {
+    const { mkdir, readFile, symlink } = await import("node:fs/promises");
+    const models = join(dir, "same-file-models");
+    await mkdir(models);
+    const input = join(models, "in.ckpt");
+    await copyFile(join(FIXTURES, "sd_lightning.ckpt"), input);
+    const before = await readFile(input);
+    await symlink(models, join(dir, "same-file-link"));
+    await expect(convertCheckpoint(input, { output: join(dir, "same-file-link", "in.ckpt"), overwrite: true })).rejects.toMatchObject({ code: "OUTPUT_IS_INPUT" });
+    expect((await readFile(input)).equals(before)).toBe(true);
+    expect(await readdir(models)).toEqual(["in.ckpt"]);
+  });
+});

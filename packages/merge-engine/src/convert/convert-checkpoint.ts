@@ -1,6 +1,7 @@
 import { unlink } from "node:fs/promises";
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join } from "node:path";
 import {
+  assertNotSameFile,
   convertDType,
   isFloatDType,
   PRECISION_DTYPE,
@@ -9,6 +10,7 @@ import {
   type Precision,
   type ProgressCallback,
   type TensorDescriptor,
+  throwIfAborted,
 } from "@stmerge/core-tensors";
 import pkg from "../../package.json" with { type: "json" };
 import { checkWrittenOutput, digestOf } from "./check-written-output.js";
@@ -30,6 +32,8 @@ export interface ConvertOptions {
   /** `keep` (default) or a float precision every float tensor is cast to. */
   readonly precision?: "keep" | Precision;
   readonly onProgress?: ProgressCallback;
+  /** Aborts between tensors; the temp output is removed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ConvertResult {
@@ -64,6 +68,7 @@ interface StreamContext {
   /** Digest of the exact bytes written per tensor, for the read-back check. */
   readonly written: Map<string, string>;
   readonly onProgress?: ProgressCallback;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -73,7 +78,7 @@ interface StreamContext {
  * here: fresh buffers per storage cost more than the worker's second, parallel read.)
  */
 async function convertByTensor(ctx: StreamContext): Promise<string> {
-  const hashing = sha256FileInWorker(ctx.input, ctx.onProgress);
+  const hashing = sha256FileInWorker(ctx.input, ctx.onProgress, ctx.signal);
   hashing.catch(() => undefined);
   const { from: sources, to: targets, state } = ctx;
   const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
@@ -85,6 +90,7 @@ async function convertByTensor(ctx: StreamContext): Promise<string> {
     const from = sources[i]!;
     const to = targets[i]!;
     const raw = await pending!;
+    throwIfAborted(ctx.signal, ctx.input, "conversion");
     const next = sources[i + 1];
     pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
     // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
@@ -113,7 +119,7 @@ function targetDType(dtype: DType, precision: "keep" | Precision): DType {
 export async function convertCheckpoint(input: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const output = options.output ?? defaultConvertOutput(input);
   const precision = options.precision ?? "keep";
-  if (resolve(output) === resolve(input)) throw new ConvertError("CONVERT_SAME_PATH", `${input}: output would overwrite the input; choose another -o`, { file: input });
+  await assertNotSameFile(output, [input]);
   const { onProgress } = options;
 
   const state = await openStateDict(input);
@@ -146,8 +152,9 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     const written = new Map<string, string>();
     let inputSha256: string;
     try {
-      const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, ...(onProgress ? { onProgress } : {}) };
+      const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, signal: options.signal, ...(onProgress ? { onProgress } : {}) };
       inputSha256 = await convertByTensor(ctx);
+      throwIfAborted(options.signal, input, "conversion");
       metadata["stmerge.source_sha256"] = inputSha256;
       await writer.finish(metadata);
       committed = true;
@@ -156,7 +163,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       throw error;
     }
 
-    const outputBytes = await checkWrittenOutput(output, outDescriptors, metadata, written, onProgress).catch(async (error: unknown) => {
+    const outputBytes = await checkWrittenOutput(output, outDescriptors, metadata, written, onProgress, options.signal).catch(async (error: unknown) => {
       await unlink(output).catch(() => undefined);
       throw error;
     });

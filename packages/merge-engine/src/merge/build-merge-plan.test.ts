@@ -113,7 +113,7 @@ describe("runMerge validates before reading any tensor", () => {
     await writeTinyModel(join(dir, "a.safetensors"), { seed: 1 });
     const mk = (json: unknown) => parseManifest(JSON.stringify(json), join(dir, "m.json"));
     await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }, { path: "gone.safetensors", weight: 1 }] }), { dryRun: true })).rejects.toMatchObject({ code: "FILE_NOT_FOUND", file: join(dir, "gone.safetensors") });
-    await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }], output: "a.safetensors", overwrite: true }), { dryRun: true })).rejects.toMatchObject({ code: "MERGE_OUTPUT_IS_INPUT" });
+    await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }], output: "a.safetensors", overwrite: true }), { dryRun: true })).rejects.toMatchObject({ code: "OUTPUT_IS_INPUT" });
     await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }], output: "no/such/dir/o.safetensors" }), { dryRun: true })).rejects.toMatchObject({ code: "MERGE_OUTPUT_DIR_MISSING" });
     await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }], merge_method: "nope" }), { dryRun: true })).rejects.toMatchObject({ code: "MERGE_UNKNOWN_METHOD" });
     await expect(runMerge(mk({ models: [{ path: "a.safetensors", weight: 1 }] }), {})).rejects.toMatchObject({ code: "MERGE_NO_KERNELS" });

@@ -297,3 +297,18 @@ describe("runMerge writes only where the user said", () => {
     expect(readdirSync(dir).filter((f) => f.startsWith("."))).toEqual([]);
   });
 });
+
+describe("runMerge never destroys an input", () => {
+  it("refuses -o link/model_a.safetensors --overwrite where link is the inputs' folder", async () => {
+    const { symlinkSync, readFileSync } = await import("node:fs");
+    const { dir, files } = await setup(2);
+    symlinkSync(dir, join(dir, "..", `${dir.split("/").at(-1)}-link`));
+    const through = join(dir, "..", `${dir.split("/").at(-1)}-link`, "model_a.safetensors");
+    const before = readFileSync(files[0]!);
+    const m = manifestIn(dir, { models: models([0.5, 0.5]) });
+    await expect(runMerge(m, { kernels, overrides: { output: through, overwrite: true } })).rejects.toMatchObject({ code: "OUTPUT_IS_INPUT" });
+    expect(readFileSync(files[0]!).equals(before)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(["m.json", "model_a.safetensors", "model_b.safetensors"]);
+    (await import("node:fs")).rmSync(join(dir, "..", `${dir.split("/").at(-1)}-link`));
+  });
+});

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
-import { createSafetensorsWriter, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { assertNotSameFile, createSafetensorsWriter, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import { confineManifestOutput } from "../manifest/confine-manifest-output.js";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
@@ -127,9 +127,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
   };
 
   const inputPaths = manifest.models.map((m) => m.resolvedPath);
-  if (inputPaths.includes(outputPath) || manifest.vae?.resolvedPath === outputPath) {
-    throw new MergeError("MERGE_OUTPUT_IS_INPUT", `${outputPath}: the output would replace one of the inputs`, { file: outputPath });
-  }
+  await assertNotSameFile(outputPath, [...inputPaths, ...(manifest.vae ? [manifest.vae.resolvedPath] : [])]);
   if (!existsSync(dirname(outputPath)) || !statSync(dirname(outputPath)).isDirectory()) {
     throw new MergeError("MERGE_OUTPUT_DIR_MISSING", `${outputPath}: output folder ${dirname(outputPath)} does not exist`, { file: outputPath });
   }
@@ -157,6 +155,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
         weight: m.weight,
         blockWeights: m.blockWeights,
         sha256: sha(m.resolvedPath, m.sha256),
+        declaredArchitecture: m.architecture,
       })),
       {
         method,

@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openSafetensors } from "@stmerge/core-tensors";
 import { describe, expect, it } from "vitest";
@@ -28,5 +28,18 @@ describe("extractVae", () => {
     writeFileSync(join(dir, "v.safetensors"), "keep");
     await expect(extractVae(full, join(dir, "v.safetensors"))).rejects.toMatchObject({ code: "OUTPUT_EXISTS" });
     expect(readdirSync(dir).sort()).toEqual(["full.safetensors", "m.safetensors", "v.safetensors"]);
+  });
+});
+
+describe("extractVae never destroys its input", () => {
+  it("refuses an output that is the model through a symlinked folder, even with overwrite", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "models"));
+    const model = await writeTinyModel(join(dir, "models", "m.safetensors"), { seed: 1 });
+    const before = readFileSync(model);
+    symlinkSync(join(dir, "models"), join(dir, "link"));
+    await expect(extractVae(model, join(dir, "link", "m.safetensors"), { overwrite: true })).rejects.toMatchObject({ code: "OUTPUT_IS_INPUT" });
+    expect(readFileSync(model).equals(before)).toBe(true);
+    expect(readdirSync(join(dir, "models"))).toEqual(["m.safetensors"]);
   });
 });

@@ -1,4 +1,4 @@
-import { createSafetensorsWriter, openSafetensors, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { assertNotSameFile, createSafetensorsWriter, openSafetensors, throwIfAborted, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import { basename } from "node:path";
 import { MergeError } from "../merge-error.js";
 
@@ -6,6 +6,8 @@ export interface ExtractVaeOptions {
   readonly overwrite?: boolean;
   readonly onProgress?: ProgressCallback;
   readonly openSource?: (path: string) => Promise<TensorSource>;
+  /** Aborts between tensors; the temp output is removed. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ExtractVaeResult {
@@ -21,6 +23,7 @@ const VAE_PREFIX = /^(first_stage_model|vae)\./;
  * standalone VAE with LDM key names, streaming tensor by tensor into an atomic output.
  */
 export async function extractVae(modelPath: string, outputPath: string, options: ExtractVaeOptions = {}): Promise<ExtractVaeResult> {
+  await assertNotSameFile(outputPath, [modelPath]);
   const source = await (options.openSource ?? openSafetensors)(modelPath);
   try {
     const keys = source.descriptors.filter((d) => VAE_PREFIX.test(d.name));
@@ -33,12 +36,14 @@ export async function extractVae(modelPath: string, outputPath: string, options:
     try {
       let buffer = new Uint8Array(0);
       for (const [i, d] of keys.entries()) {
+        throwIfAborted(options.signal, modelPath, "VAE extraction");
         if (buffer.byteLength < d.byteLength) buffer = new Uint8Array(d.byteLength);
         const bytes = await source.read(d.name, buffer);
         await sink.write(descriptors[i]!.name, bytes);
         bytesDone += d.byteLength;
         options.onProgress?.({ phase: "extract-vae", bytesDone, bytesTotal, tensor: d.name, tensorsDone: i + 1, tensorsTotal: keys.length });
       }
+      throwIfAborted(options.signal, modelPath, "VAE extraction");
       await sink.commit();
     } catch (error) {
       await sink.abort();
