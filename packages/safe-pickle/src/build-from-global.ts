@@ -30,12 +30,18 @@ function intList(value: PyValue | undefined, site: CallSite, callee: string, wha
   });
 }
 
+/** Most dims a tensor may have (torch's own kernels stop at 25; model weights have at most 5). */
+export const MAX_TENSOR_DIMS = 64;
+
 /**
  * Checks a strided view against its storage before anything is allocated, so a huge shape over
  * a tiny storage is refused instead of read.
  */
 function checkedTensor(storage: PyStorage, info: TorchDTypeInfo, offset: number, shape: number[], stride: number[], site: CallSite): PyTensor {
   if (shape.length !== stride.length) fail(site, "tensor", `has ${shape.length} sizes but ${stride.length} strides`);
+  if (shape.length > MAX_TENSOR_DIMS) {
+    throw new PickleError("PICKLE_LIMIT", `${site.file}: ${site.record} byte ${site.offset}: tensor has ${shape.length} dims, over the limit of ${MAX_TENSOR_DIMS} (resource limit)`, { file: site.file });
+  }
   let count = 1;
   let lastIndex = offset;
   for (let i = 0; i < shape.length; i++) {

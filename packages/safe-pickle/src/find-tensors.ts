@@ -6,11 +6,20 @@ export interface FoundTensor {
   readonly tensor: PyTensor;
 }
 
-export function keyText(key: PyValue): string | number {
+/** Tuple keys are spelled out this deep and this wide; the rest is "..." (the pickle decides the depth). */
+const KEY_TEXT_DEPTH = 4;
+const KEY_TEXT_ITEMS = 16;
+
+export function keyText(key: PyValue, depth = 0): string | number {
   if (typeof key === "string" || typeof key === "number") return key;
   if (typeof key === "bigint" || typeof key === "boolean") return String(key);
   if (key === null) return "None";
-  if (key instanceof PyTuple) return `(${key.items.map((k) => String(keyText(k))).join(", ")})`;
+  if (key instanceof PyTuple) {
+    if (depth >= KEY_TEXT_DEPTH) return "(...)";
+    const shown = key.items.slice(0, KEY_TEXT_ITEMS).map((k) => String(keyText(k, depth + 1)));
+    if (key.items.length > KEY_TEXT_ITEMS) shown.push("...");
+    return `(${shown.join(", ")})`;
+  }
   return `<${typeof key}>`;
 }
 

@@ -3,7 +3,7 @@ import { readFully } from "@stmerge/core-tensors";
 import type { CallSite } from "./build-from-global.js";
 import { detectContainer } from "./detect-container.js";
 import { CheckpointFormatError, PickleError, type PickleViolation } from "./pickle-errors.js";
-import { PickleTruncatedError, runPickle, type GlobalUse, type PickleLimits, type PickleRunResult } from "./pickle-vm.js";
+import { DEFAULT_PICKLE_LIMITS, PickleTruncatedError, runPickle, type AllocationBudget, type GlobalUse, type PickleLimits, type PickleRunResult } from "./pickle-vm.js";
 import { PyDict, PyOpaque, PyStorage, type PyValue } from "./py-values.js";
 import type { StorageLocation } from "./read-strided-tensor.js";
 import { parseStoragePid } from "./storage-pid.js";
@@ -16,7 +16,7 @@ export interface LoadLimits extends PickleLimits {
   readonly maxPickleBytes: number;
 }
 
-export const DEFAULT_LOAD_LIMITS: LoadLimits = { maxStack: 4_000_000, maxMemo: 4_000_000, maxMarks: 1_000_000, maxIntBytes: 4096, maxPickleBytes: 1 << 30 };
+export const DEFAULT_LOAD_LIMITS: LoadLimits = { ...DEFAULT_PICKLE_LIMITS, maxPickleBytes: 1 << 30 };
 
 /** The unpickled structure of a checkpoint and where each storage's bytes live. */
 export interface CheckpointStructure {
@@ -33,6 +33,8 @@ export interface LoadOptions {
   readonly limits?: Partial<LoadLimits>;
   /** Filled with every global as it is met (audits keep them when loading fails later). */
   readonly globalsSink?: GlobalUse[];
+  /** What the file's pickles have charged against `maxAllocationBytes` (shared by all of them); tests read it. */
+  readonly allocationBudget?: AllocationBudget;
 }
 
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -42,13 +44,14 @@ const LEGACY_PROTOCOL_VERSION = 1001;
 export async function loadCheckpointStructure(handle: FileHandle, fileSize: number, file: string, options: LoadOptions = {}): Promise<CheckpointStructure> {
   const limits = { ...DEFAULT_LOAD_LIMITS, ...options.limits };
   const globals = options.globalsSink ?? [];
+  const budget = options.allocationBudget ?? { used: 0 };
   const head = new Uint8Array(Math.min(fileSize, 512));
   await readFully(handle, head, 0, head.length, 0, file);
   const kind = detectContainer(head, fileSize, file);
-  return kind === "zip" ? loadTorchZip(handle, fileSize, file, limits, globals) : loadPickleFile(handle, fileSize, file, limits, globals);
+  return kind === "zip" ? loadTorchZip(handle, fileSize, file, limits, globals, budget) : loadPickleFile(handle, fileSize, file, limits, globals, budget);
 }
 
-async function loadTorchZip(handle: FileHandle, fileSize: number, file: string, limits: LoadLimits, globals: GlobalUse[]): Promise<CheckpointStructure> {
+async function loadTorchZip(handle: FileHandle, fileSize: number, file: string, limits: LoadLimits, globals: GlobalUse[], budget: AllocationBudget): Promise<CheckpointStructure> {
   const dir = await readZipDirectory(handle, fileSize, file);
   const first = dir.names[0];
   const slash = first?.indexOf("/") ?? -1;
@@ -86,7 +89,7 @@ async function loadTorchZip(handle: FileHandle, fileSize: number, file: string, 
     byKey.set(parsed.key, storage);
     return storage;
   };
-  const run = runPickle(pickle, 0, { file, record: pklEntry.name, persistentLoad, limits, globalsSink: globals });
+  const run = runPickle(pickle, 0, { file, record: pklEntry.name, persistentLoad, limits, globalsSink: globals, allocationBudget: budget });
   return { format: "torch-zip", root: run.value, storages, bigEndian, globals, violations: [...run.violations] };
 }
 
@@ -105,6 +108,7 @@ async function runPickleInFile(
     await readFully(handle, bytes, 0, length, offset, file);
     const sink = options.globalsSink;
     const mark = sink?.length ?? 0;
+    const charged = options.allocationBudget?.used ?? 0;
     try {
       const result = runPickle(bytes, 0, { ...options, file, limits });
       return { ...result, fileEnd: offset + result.end };
@@ -112,6 +116,7 @@ async function runPickleInFile(
       if (!(error instanceof PickleTruncatedError) || offset + length >= fileSize) throw error;
       if (length >= limits.maxPickleBytes) throw new PickleError("PICKLE_LIMIT", `${file}: ${options.record} is larger than ${limits.maxPickleBytes} bytes (resource limit)`, { file });
       sink?.splice(mark);
+      if (options.allocationBudget) options.allocationBudget.used = charged;
       length = Math.min(fileSize - offset, length * 4, limits.maxPickleBytes);
     }
   }
@@ -122,9 +127,9 @@ async function runPickleInFile(
  * storages each after an 8-byte element count) or, when the first pickle is not the magic
  * number, a plain pickle file.
  */
-async function loadPickleFile(handle: FileHandle, fileSize: number, file: string, limits: LoadLimits, globals: GlobalUse[]): Promise<CheckpointStructure> {
+async function loadPickleFile(handle: FileHandle, fileSize: number, file: string, limits: LoadLimits, globals: GlobalUse[], budget: AllocationBudget): Promise<CheckpointStructure> {
   const violations: PickleViolation[] = [];
-  const first = await runPickleInFile(handle, fileSize, 0, file, limits, { record: "first pickle", globalsSink: globals }).catch((error: unknown) => {
+  const first = await runPickleInFile(handle, fileSize, 0, file, limits, { record: "first pickle", globalsSink: globals, allocationBudget: budget }).catch((error: unknown) => {
     // The first bytes only looked like a pickle opcode; a stream that fails at once is not a pickle.
     if (error instanceof PickleError && error.code !== "PICKLE_LIMIT" && globals.length === 0) {
       throw new CheckpointFormatError("CHECKPOINT_UNSUPPORTED_FORMAT", `${file}: unsupported format, not a torch checkpoint or a readable pickle (${error.message.slice(file.length + 2)})`, { file, cause: error });
@@ -136,10 +141,10 @@ async function loadPickleFile(handle: FileHandle, fileSize: number, file: string
     return { format: "pickle", root: first.value, storages: new Map(), bigEndian: false, globals, violations };
   }
   const legacyError = (problem: string): CheckpointFormatError => new CheckpointFormatError("LEGACY_MALFORMED", `${file}: malformed legacy torch checkpoint, ${problem}`, { file });
-  const protocol = await runPickleInFile(handle, fileSize, first.fileEnd, file, limits, { record: "protocol pickle", globalsSink: globals });
+  const protocol = await runPickleInFile(handle, fileSize, first.fileEnd, file, limits, { record: "protocol pickle", globalsSink: globals, allocationBudget: budget });
   for (const v of protocol.violations) violations.push(v);
   if (protocol.value !== LEGACY_PROTOCOL_VERSION) throw legacyError(`protocol version ${String(protocol.value)} is not ${LEGACY_PROTOCOL_VERSION}`);
-  const sysInfo = await runPickleInFile(handle, fileSize, protocol.fileEnd, file, limits, { record: "sys_info pickle", globalsSink: globals });
+  const sysInfo = await runPickleInFile(handle, fileSize, protocol.fileEnd, file, limits, { record: "sys_info pickle", globalsSink: globals, allocationBudget: budget });
   for (const v of sysInfo.violations) violations.push(v);
   if (!(sysInfo.value instanceof PyDict)) throw legacyError("sys_info is not a dict");
   if (sysInfo.value.get("little_endian") === false) throw new CheckpointFormatError("CHECKPOINT_UNSUPPORTED_FORMAT", `${file}: unsupported format, a big-endian legacy checkpoint`, { file });
@@ -163,9 +168,9 @@ async function loadPickleFile(handle: FileHandle, fileSize: number, file: string
     views.set(key, view);
     return view;
   };
-  const object = await runPickleInFile(handle, fileSize, sysInfo.fileEnd, file, limits, { record: "object pickle", persistentLoad, globalsSink: globals });
+  const object = await runPickleInFile(handle, fileSize, sysInfo.fileEnd, file, limits, { record: "object pickle", persistentLoad, globalsSink: globals, allocationBudget: budget });
   for (const v of object.violations) violations.push(v);
-  const keys = await runPickleInFile(handle, fileSize, object.fileEnd, file, limits, { record: "storage keys pickle", globalsSink: globals });
+  const keys = await runPickleInFile(handle, fileSize, object.fileEnd, file, limits, { record: "storage keys pickle", globalsSink: globals, allocationBudget: budget });
   for (const v of keys.violations) violations.push(v);
   if (!Array.isArray(keys.value) || !keys.value.every((k) => typeof k === "string")) throw legacyError("the storage key list is not a list of strings");
   const storages = new Map<string, StorageLocation>();

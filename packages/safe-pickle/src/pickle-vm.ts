@@ -12,9 +12,26 @@ export interface PickleLimits {
   readonly maxMarks: number;
   /** Longest LONG1/LONG4/text int in bytes; big ints are never tensor data. */
   readonly maxIntBytes: number;
+  /**
+   * Total memory the VM may allocate for one file's pickles, estimated per object built (values,
+   * container slots, memo entries, globals seen), never given back on POP: a small file of 1-byte
+   * opcodes that each build an object cannot grow the process without bound.
+   */
+  readonly maxAllocationBytes: number;
 }
 
-export const DEFAULT_PICKLE_LIMITS: PickleLimits = { maxStack: 4_000_000, maxMemo: 4_000_000, maxMarks: 1_000_000, maxIntBytes: 4096 };
+export const DEFAULT_PICKLE_LIMITS: PickleLimits = { maxStack: 4_000_000, maxMemo: 4_000_000, maxMarks: 1_000_000, maxIntBytes: 4096, maxAllocationBytes: 256 << 20 };
+
+/** Bytes charged so far; one instance is shared by every pickle of a file so their sum is bounded. */
+export interface AllocationBudget {
+  used: number;
+}
+
+/**
+ * Estimated V8 cost of what the VM builds (measured orders of magnitude, rounded up): an object
+ * header with a few fields, one slot in an array or on the stack, one Map entry.
+ */
+const COST = { object: 64, slot: 8, mapEntry: 48, memoEntry: 48, globalUse: 256, string: 24 } as const;
 
 /** A global the pickle references, as the audit lists it. */
 export interface GlobalUse {
@@ -38,6 +55,8 @@ export interface PickleRunOptions {
   readonly limits?: Partial<PickleLimits>;
   /** Receives every global as it is resolved, so an audit keeps what it saw even when the pickle later turns out malformed. */
   readonly globalsSink?: GlobalUse[];
+  /** Shared across the pickles of one file (the legacy format has five); a fresh one per run when absent. */
+  readonly allocationBudget?: AllocationBudget;
 }
 
 export interface PickleRunResult {
@@ -106,6 +125,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
   const globals: GlobalUse[] = options.globalsSink ?? [];
   const violations: PickleViolation[] = [];
   const violationOf = new Map<object, PickleViolation>();
+  const budget: AllocationBudget = options.allocationBudget ?? { used: 0 };
   let pos = start;
   let opStart = start;
   let opName = "";
@@ -140,6 +160,25 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
     if (v > BigInt(bytes.length)) throw error("PICKLE_BAD_LENGTH", `${opName} declares ${v} bytes, more than the ${bytes.length}-byte pickle`);
     return Number(v);
   };
+  const charge = (bytes: number): void => {
+    budget.used += bytes;
+    if (budget.used > limits.maxAllocationBytes) {
+      throw error("PICKLE_LIMIT", `the pickle builds more than ${limits.maxAllocationBytes} bytes of objects (maxAllocationBytes resource limit)`);
+    }
+  };
+  /** Charges a freshly built object with `slots` references, and returns it. */
+  const built = <T extends PyValue>(value: T, slots = 0): T => {
+    charge(COST.object + slots * COST.slot);
+    return value;
+  };
+  const text = (s: string): string => {
+    charge(COST.string + 2 * s.length);
+    return s;
+  };
+  const binary = (b: Uint8Array): Uint8Array => {
+    charge(COST.object + b.byteLength);
+    return b;
+  };
   const push = (v: PyValue): void => {
     if (stack.length >= limits.maxStack) throw error("PICKLE_LIMIT", `stack exceeds ${limits.maxStack} values (resource limit)`);
     stack.push(v);
@@ -161,6 +200,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
   };
   const memoPut = (index: number, value: PyValue): void => {
     if (!memo.has(index) && memo.size >= limits.maxMemo) throw error("PICKLE_LIMIT", `memo exceeds ${limits.maxMemo} entries (resource limit)`);
+    charge(COST.memoEntry);
     memo.set(index, value);
   };
   const memoGet = (index: number): PyValue => {
@@ -170,6 +210,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
   const site = (): CallSite => ({ file, record, offset: opStart, opcode: opName });
   const resolveGlobal = (module: string, name: string): PyGlobal => {
     const { verdict } = classifyGlobal(module, name);
+    charge(COST.globalUse + 2 * (module.length + name.length));
     const g = new PyGlobal(module, name, verdict);
     const use: GlobalUse = { module, name, verdict, opcode: opName, offset: opStart, record };
     globals.push(use);
@@ -182,6 +223,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
     return g;
   };
   const call = (callee: PyValue, args: readonly PyValue[]): PyValue => {
+    charge(COST.object + args.length * COST.slot);
     const result = buildFromGlobal(callee, args, site());
     if (result instanceof PyOpaque && result !== callee) {
       const origin = violationOf.get(callee as object);
@@ -190,6 +232,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
     return result;
   };
   const instantiate = (cls: PyValue, args: readonly PyValue[]): PyValue => {
+    charge(COST.object + args.length * COST.slot);
     const result = instantiateClass(cls, args, site());
     if (result instanceof PyOpaque && result !== cls) {
       const origin = violationOf.get(cls as object);
@@ -203,11 +246,13 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
       const v = violationOf.get(value);
       if (v && v.placedAt === undefined) v.placedAt = key;
     }
+    charge(COST.mapEntry);
     if (target instanceof PyDict) target.entries.set(key, value);
     else if (target instanceof PyRecord) target.dictItems.set(key, value);
     else if (!(target instanceof PyOpaque)) throw error("PICKLE_BAD_TARGET", `${opName} on a ${pyTypeName(target)}, not a dict`);
   };
   const append = (target: PyValue, items: readonly PyValue[]): void => {
+    charge(items.length * COST.slot);
     if (Array.isArray(target)) {
       if (target.length + items.length > limits.maxStack) throw error("PICKLE_LIMIT", `list exceeds ${limits.maxStack} items (resource limit)`);
       for (const item of items) target.push(item);
@@ -229,14 +274,17 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
     let v = 0n;
     for (let i = n - 1; i >= 0; i--) v = (v << 8n) | BigInt(data[i]!);
     if (data[n - 1]! & 0x80) v -= 1n << BigInt(8 * n);
+    charge(COST.string + n);
     return normalizeInt(v);
   };
   const decodeUtf8 = (data: Uint8Array): string => {
+    let decoded: string;
     try {
-      return utf8.decode(data);
+      decoded = utf8.decode(data);
     } catch {
       throw error("PICKLE_BAD_VALUE", `${opName} holds invalid UTF-8`);
     }
+    return text(decoded);
   };
   const persistent = (pid: PyValue): PyValue => {
     if (!options.persistentLoad) throw error("PICKLE_PERSISTENT_ID", `${opName} in a pickle that has no storages`);
@@ -270,7 +318,7 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
         else pop();
         break;
       case 0x31: popMark(); break; // POP_MARK
-      case 0x32: push(top()); break; // DUP
+      case 0x32: charge(COST.slot); push(top()); break; // DUP
       case 0x4e: push(null); break; // NONE
       case 0x88: push(true); break; // NEWTRUE
       case 0x89: push(false); break; // NEWFALSE
@@ -301,10 +349,10 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
       }
       case 0x47: need(8); push(view.getFloat64(pos, false)); pos += 8; break; // BINFLOAT
       case 0x53: { // STRING
-        const text = readLine();
-        const q = text[0];
-        if (text.length < 2 || (q !== "'" && q !== '"') || text[text.length - 1] !== q) throw error("PICKLE_BAD_VALUE", "STRING is not quoted");
-        push(unescapePython(text.slice(1, -1), false));
+        const line = readLine();
+        const q = line[0];
+        if (line.length < 2 || (q !== "'" && q !== '"') || line[line.length - 1] !== q) throw error("PICKLE_BAD_VALUE", "STRING is not quoted");
+        push(text(unescapePython(line.slice(1, -1), false)));
         break;
       }
       case 0x54: { // BINSTRING
@@ -312,34 +360,34 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
         const n = view.getInt32(pos, true);
         pos += 4;
         if (n < 0) throw error("PICKLE_BAD_LENGTH", "BINSTRING with a negative length");
-        push(latin1(take(n)));
+        push(text(latin1(take(n))));
         break;
       }
-      case 0x55: push(latin1(take(take(1)[0]!))); break; // SHORT_BINSTRING
-      case 0x56: push(unescapePython(readLine(), true)); break; // UNICODE
+      case 0x55: push(text(latin1(take(take(1)[0]!)))); break; // SHORT_BINSTRING
+      case 0x56: push(text(unescapePython(readLine(), true))); break; // UNICODE
       case 0x58: push(decodeUtf8(take(u32()))); break; // BINUNICODE
       case 0x8c: push(decodeUtf8(take(take(1)[0]!))); break; // SHORT_BINUNICODE
       case 0x8d: push(decodeUtf8(take(u64()))); break; // BINUNICODE8
-      case 0x42: push(take(u32()).slice()); break; // BINBYTES
-      case 0x43: push(take(take(1)[0]!).slice()); break; // SHORT_BINBYTES
-      case 0x8e: push(take(u64()).slice()); break; // BINBYTES8
-      case 0x96: push(take(u64()).slice()); break; // BYTEARRAY8
+      case 0x42: push(binary(take(u32()).slice())); break; // BINBYTES
+      case 0x43: push(binary(take(take(1)[0]!).slice())); break; // SHORT_BINBYTES
+      case 0x8e: push(binary(take(u64()).slice())); break; // BINBYTES8
+      case 0x96: push(binary(take(u64()).slice())); break; // BYTEARRAY8
       case 0x97: throw error("PICKLE_UNSUPPORTED", "NEXT_BUFFER needs out-of-band buffers, which checkpoints never carry");
       case 0x98: break; // READONLY_BUFFER: a flag on the top value
-      case 0x29: push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x74: push(new PyTuple(popMark())); break; // TUPLE
-      case 0x85: push(new PyTuple([pop()])); break; // TUPLE1
-      case 0x86: { const b = pop(); const a = pop(); push(new PyTuple([a, b])); break; } // TUPLE2
-      case 0x87: { const c = pop(); const b = pop(); const a = pop(); push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x5d: push([]); break; // EMPTY_LIST
-      case 0x6c: push(popMark()); break; // LIST
+      case 0x29: push(built(new PyTuple([]))); break; // EMPTY_TUPLE
+      case 0x74: { const items = popMark(); push(built(new PyTuple(items), items.length)); break; } // TUPLE
+      case 0x85: push(built(new PyTuple([pop()]), 1)); break; // TUPLE1
+      case 0x86: { const b = pop(); const a = pop(); push(built(new PyTuple([a, b]), 2)); break; } // TUPLE2
+      case 0x87: { const c = pop(); const b = pop(); const a = pop(); push(built(new PyTuple([a, b, c]), 3)); break; } // TUPLE3
+      case 0x5d: push(built([])); break; // EMPTY_LIST
+      case 0x6c: { const items = popMark(); push(built(items, items.length)); break; } // LIST
       case 0x61: { const item = pop(); append(top(), [item]); break; } // APPEND
       case 0x65: { const items = popMark(); append(top(), items); break; } // APPENDS
-      case 0x7d: push(new PyDict()); break; // EMPTY_DICT
+      case 0x7d: push(built(new PyDict())); break; // EMPTY_DICT
       case 0x64: { // DICT
         const items = popMark();
         if (items.length % 2) throw error("PICKLE_BAD_VALUE", "DICT with an odd number of items");
-        const dict = new PyDict();
+        const dict = built(new PyDict());
         for (let i = 0; i < items.length; i += 2) setItem(dict, items[i]!, items[i + 1]!);
         push(dict);
         break;
@@ -352,15 +400,16 @@ export function runPickle(bytes: Uint8Array, start: number, options: PickleRunOp
         for (let i = 0; i < items.length; i += 2) setItem(target, items[i]!, items[i + 1]!);
         break;
       }
-      case 0x8f: push(new PySet([], false)); break; // EMPTY_SET
+      case 0x8f: push(built(new PySet([], false))); break; // EMPTY_SET
       case 0x90: { // ADDITEMS
         const items = popMark();
         const target = top();
+        charge(items.length * COST.slot);
         if (target instanceof PySet) for (const item of items) target.items.push(item);
         else if (!(target instanceof PyOpaque)) throw error("PICKLE_BAD_TARGET", `ADDITEMS on a ${pyTypeName(target)}, not a set`);
         break;
       }
-      case 0x91: push(new PySet(popMark(), true)); break; // FROZENSET
+      case 0x91: { const items = popMark(); push(built(new PySet(items, true), items.length)); break; } // FROZENSET
       case 0x67: push(memoGet(Number(parseIntText(readLine())))); break; // GET
       case 0x68: push(memoGet(take(1)[0]!)); break; // BINGET
       case 0x6a: push(memoGet(u32())); break; // LONG_BINGET

@@ -60,28 +60,71 @@ export async function readStridedTensor(
   return out;
 }
 
-/** Above this span a strided read goes slice by slice along its outer dim, so memory stays near the tensor's size. */
+/** Above this span (and twice the view's size) a strided read goes in pieces, so memory stays near the tensor's size. */
 const MAX_SPAN_BYTES = 64 << 20;
 
 /**
- * Reads the storage span a view touches and gathers it; when that span is much larger than the
- * view (a step slice of a large storage), recurses over the outermost dim instead.
+ * Reads the storage span a view touches and gathers it. When that span is much larger than the
+ * view (a step slice of a large storage, a 1-D view with a huge stride), it walks the outer dims
+ * with an odometer until the inner span is small, and splits a 1-D remainder into chunks whose
+ * span is at most `maxSpan`: bytes read stay within max(maxSpan, 2 x output) per piece, never
+ * the whole span. Iterative: the view's rank costs no call-stack depth.
  */
 async function gatherView(handle: FileHandle, base: number, out: Uint8Array, shape: readonly number[], stride: readonly number[], offset: number, size: number, file: string, maxSpan: number): Promise<void> {
-  let last = offset;
-  for (let i = 0; i < shape.length; i++) last += (shape[i]! - 1) * stride[i]!;
-  const spanBytes = (last - offset + 1) * size;
-  if (spanBytes > maxSpan && spanBytes > 2 * out.byteLength && shape.length > 1) {
-    const inner = out.byteLength / shape[0]!;
-    for (let i = 0; i < shape[0]!; i++) {
-      await gatherView(handle, base, out.subarray(i * inner, (i + 1) * inner), shape.slice(1), stride.slice(1), offset + i * stride[0]!, size, file, maxSpan);
-    }
+  const rank = shape.length;
+  if (rank === 0) {
+    await readFully(handle, out, 0, size, base + offset * size, file);
     return;
   }
-  const span = new Uint8Array(spanBytes);
-  await readFully(handle, span, 0, spanBytes, base + offset * size, file);
-  if (shape.length === 0) out.set(span.subarray(0, size));
-  else gather(span, out, shape, stride, size);
+  // innerSpan[p] / innerBytes[p]: storage span and output size of the view made of dims p.. (suffix sums).
+  const innerSpan = new Array<number>(rank + 1).fill(1);
+  const innerBytes = new Array<number>(rank + 1).fill(size);
+  for (let i = rank - 1; i >= 0; i--) {
+    innerSpan[i] = innerSpan[i + 1]! + (shape[i]! - 1) * stride[i]!;
+    innerBytes[i] = innerBytes[i + 1]! * shape[i]!;
+  }
+  const fits = (p: number): boolean => innerSpan[p]! * size <= Math.max(maxSpan, 2 * innerBytes[p]!);
+  let p = 0;
+  while (p < rank - 1 && !fits(p)) p++;
+  const innerShape = shape.slice(p);
+  const innerStride = stride.slice(p);
+  const pieceBytes = innerBytes[p]!;
+  const readPiece = async (start: number, dst: Uint8Array): Promise<void> => {
+    if (fits(p)) {
+      const span = new Uint8Array(innerSpan[p]! * size);
+      await readFully(handle, span, 0, span.length, base + start * size, file);
+      gather(span, dst, innerShape, innerStride, size);
+      return;
+    }
+    // A 1-D view whose span is too large: chunks of `per` elements, each span within maxSpan.
+    const n = shape[rank - 1]!;
+    const s = stride[rank - 1]!;
+    const per = Math.max(1, Math.floor((Math.floor(maxSpan / size) - 1) / s) + 1);
+    const span = new Uint8Array(((Math.min(per, n) - 1) * s + 1) * size);
+    for (let j = 0; j < n; j += per) {
+      const m = Math.min(per, n - j);
+      const length = ((m - 1) * s + 1) * size;
+      await readFully(handle, span, 0, length, base + (start + j * s) * size, file);
+      gather(span.subarray(0, length), dst.subarray(j * size, (j + m) * size), [m], [s], size);
+    }
+  };
+  const index = new Array<number>(p).fill(0);
+  let start = offset;
+  let outPos = 0;
+  for (;;) {
+    await readPiece(start, out.subarray(outPos, outPos + pieceBytes));
+    outPos += pieceBytes;
+    let d = p - 1;
+    while (d >= 0) {
+      index[d]!++;
+      start += stride[d]!;
+      if (index[d]! < shape[d]!) break;
+      start -= stride[d]! * shape[d]!;
+      index[d] = 0;
+      d--;
+    }
+    if (d < 0) return;
+  }
 }
 
 /** Odometer walk over all dims but the last; the last dim is copied in one go when its stride is 1. */
