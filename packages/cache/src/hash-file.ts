@@ -63,7 +63,7 @@ function* chunksOf(intervals: [number, number][], chunkSize: number): Generator<
 }
 
 /** The range digests the requested hashes need, for a file of `size` bytes. */
-function planHashers(algorithms: readonly HashAlgorithm[], size: number, v3Start: number | undefined): RangeHasherSpec[] {
+export function planHashers(algorithms: readonly HashAlgorithm[], size: number, v3Start: number | undefined): RangeHasherSpec[] {
   const specs: RangeHasherSpec[] = [];
   if (algorithms.includes("sha256") || algorithms.includes("autov2")) specs.push({ id: "sha256", kind: "sha256", start: 0, end: size });
   if (algorithms.includes("autov1") && size >= AUTOV1_MIN_FILE_SIZE) specs.push({ id: "autov1", kind: "sha256", start: AUTOV1_OFFSET, end: AUTOV1_OFFSET + AUTOV1_LENGTH });
@@ -119,7 +119,8 @@ export async function hashFile(path: string, options: HashFileOptions = {}): Pro
   }
 }
 
-function formatHashes(algorithms: readonly HashAlgorithm[], digests: Map<string, string>, size: number): FileHashes {
+/** The requested hashes as the cache and CivitAI print them, from the range digests. */
+export function formatHashes(algorithms: readonly HashAlgorithm[], digests: Map<string, string>, size: number): FileHashes {
   const out: FileHashes = {};
   const sha = digests.get("sha256");
   for (const algorithm of algorithms) {

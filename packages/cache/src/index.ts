@@ -2,6 +2,7 @@ export * from "./hash-algorithms.js";
 export * from "./blake3.js";
 export * from "./range-hashers.js";
 export * from "./hash-file.js";
+export { createHashingTap, type HashingTap } from "./hash-while-writing.js";
 export * from "./cache-schema.js";
 export * from "./cache-lock.js";
 export * from "./cache-store.js";

@@ -1,6 +1,7 @@
 import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
 import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
 import { SafetensorsError, TensorIoError } from "./errors.js";
+import { orderedTap, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
 import { writeFully } from "./read-fully.js";
 import type { TensorDescriptor, TensorSink } from "./tensor-source.js";
 
@@ -57,7 +58,10 @@ export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], 
   return { headerBytes, dataStart: 8 + padded, totalSize: 8 + padded + cursor, offsets };
 }
 
-export interface SafetensorsWriterOptions extends AtomicFileOptions {}
+export interface SafetensorsWriterOptions extends AtomicFileOptions {
+  /** Sees every byte of the file in file order as it is written (hashes of the output without a second read). */
+  readonly tap?: OutputByteTap;
+}
 
 /**
  * Streaming safetensors sink: the header is written at `begin`, tensors one at a time (or in
@@ -68,6 +72,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
   let layout: SafetensorsLayout | undefined;
   const planned = new Map<string, PlannedTensor>();
   let failed = false;
+  let tap: OrderedTap | undefined;
 
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
@@ -91,6 +96,11 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       file = await createAtomicFile(path, options);
       const l = layout;
       await guard(async () => {
+        if (options.tap) {
+          await options.tap.start?.({ size: l.totalSize, head: l.headerBytes });
+          tap = orderedTap(options.tap);
+          tap.write(l.headerBytes, 0);
+        }
         await writeFully(file!.handle, l.headerBytes, 0);
         // Reserve the full size up front so a full disk fails early, before hours of work.
         await file!.handle.truncate(l.totalSize);
@@ -104,6 +114,8 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
         throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${path}: write of ${bytes.byteLength} bytes at ${offset} overruns tensor ${JSON.stringify(name)} (${t.descriptor.byteLength} bytes)`, { file: path });
       }
       const l = layout;
+      // The tap sees the bytes before the write is issued: the caller may reuse the buffer once it resolves.
+      tap?.write(bytes, l.dataStart + t.dataOffset + offset);
       await guard(() => writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset));
       t.written += bytes.byteLength;
     },
