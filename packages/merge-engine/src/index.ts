@@ -30,3 +30,8 @@ export * from "./scan/propose-output-name.js";
 export * from "./scan/scan-folder.js";
 export * from "./vae/extract-vae.js";
 export * from "./merge/open-merge-input.js";
+export { LORA_SUFFIXES, detectLoraModules, looksLikeLora, type LoraRole, type LoraFormat, type LoraSuffix, type LoraModule, type LoraFileLayout } from "./lora/lora-formats.js";
+export { loraDelta, type LoraTensor, type LoraDelta, type ScaleRule, type PeftAlpha } from "./lora/lora-delta.js";
+export { buildLoraKeyMap, ldmUnetPathToDiffusers, type LoraTarget } from "./lora/lora-key-map.js";
+export { loadLora, loraTensorOf, peftAlphaFromMetadata, MAX_LORA_FILE_BYTES, type LoadedLora } from "./lora/load-lora.js";
+export { planLoraBake, executeLoraBake, bakeLoras, loraDeltaElements, type LoraBakeInput, type LoraPlacement, type UnplacedModule, type LoraBakePlan, type BakeLoraOptions, type BakeLoraResult } from "./lora/bake-lora.js";

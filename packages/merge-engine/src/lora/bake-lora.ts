@@ -1,0 +1,259 @@
+import {
+  createSafetensorsWriter,
+  decodeToF32,
+  dtypeSize,
+  encodeFromF32,
+  isFloatDType,
+  openSafetensors,
+  PRECISION_DTYPE,
+  shapeElementCount,
+  type DType,
+  type Precision,
+  type ProgressCallback,
+  type TensorDescriptor,
+  type TensorSink,
+  type TensorSource,
+} from "@stmerge/core-tensors";
+import { blockMapFor, blockOfKey } from "../models/block-maps.js";
+import { detectArchitecture } from "../models/detect-architecture.js";
+import { MergeError } from "../merge-error.js";
+import { loraDelta, type LoraTensor } from "./lora-delta.js";
+import type { LoraModule, LoraRole } from "./lora-formats.js";
+import { buildLoraKeyMap, type LoraTarget } from "./lora-key-map.js";
+import { loraTensorOf, type LoadedLora } from "./load-lora.js";
+
+export interface LoraBakeInput {
+  readonly lora: LoadedLora;
+  /** The user's multiplier m in W′ = W + m·scale·ΔW. */
+  readonly strength: number;
+}
+
+/** One module placed on one checkpoint tensor. */
+export interface LoraPlacement {
+  readonly input: number;
+  readonly module: LoraModule;
+  readonly target: LoraTarget;
+}
+
+export interface UnplacedModule {
+  readonly lora: string;
+  readonly module: string;
+  readonly reason: string;
+}
+
+export interface LoraBakePlan {
+  readonly checkpoint: string;
+  readonly inputs: readonly LoraBakeInput[];
+  /** Placements grouped by checkpoint key, in the LoRAs' order. */
+  readonly byKey: ReadonlyMap<string, readonly LoraPlacement[]>;
+  readonly unplaced: readonly UnplacedModule[];
+  readonly architecture: string;
+}
+
+type ShapeOf = (role: LoraRole) => readonly number[] | undefined;
+
+const rowsOf = (s: readonly number[]) => s[0] ?? 1;
+const colsOf = (s: readonly number[]) => shapeElementCount(s) / Math.max(rowsOf(s), 1);
+
+/** Element count of a module's ΔW from its tensor shapes alone (no arithmetic), or a reason it has none. */
+export function loraDeltaElements(module: LoraModule, shapeOf: ShapeOf): number | string {
+  const s = (role: LoraRole) => shapeOf(role) ?? [];
+  switch (module.format) {
+    case "full":
+      return shapeElementCount(s("diff"));
+    case "lora":
+      if (colsOf(s("up")) !== rowsOf(s("down"))) return `up ${JSON.stringify(s("up"))} does not fit down ${JSON.stringify(s("down"))}`;
+      return rowsOf(s("up")) * colsOf(s("down"));
+    case "locon-tucker": {
+      const mid = s("mid");
+      return rowsOf(s("up")) * colsOf(s("down")) * shapeElementCount(mid.slice(2));
+    }
+    case "loha": {
+      const t1 = shapeOf("hada_t1");
+      if (t1) return colsOf(s("hada_w1_a")) * colsOf(s("hada_w1_b")) * shapeElementCount(t1.slice(2));
+      return rowsOf(s("hada_w1_a")) * colsOf(s("hada_w1_b"));
+    }
+    case "lokr": {
+      const w1 = shapeOf("lokr_w1") ?? [rowsOf(s("lokr_w1_a")), colsOf(s("lokr_w1_b"))];
+      const t2 = shapeOf("lokr_t2");
+      const w2 = shapeOf("lokr_w2") ?? (t2 ? [colsOf(s("lokr_w2_a")), colsOf(s("lokr_w2_b")), ...t2.slice(2)] : [rowsOf(s("lokr_w2_a")), colsOf(s("lokr_w2_b"))]);
+      return shapeElementCount(w1) * shapeElementCount(w2);
+    }
+  }
+}
+
+/** A block label for reports: text encoders by their LoRA prefix, the UNet/transformer by the block map. */
+function blockLabeller(descriptors: readonly TensorDescriptor[]): { architecture: string; blockOf: (key: string) => string } {
+  const report = detectArchitecture(descriptors);
+  const map = blockMapFor(report.architecture);
+  const te: readonly [RegExp, string][] = [
+    [/^conditioner\.embedders\.0\.|^te1\.|^text_encoders\.clip_l\./, "TE1"],
+    [/^conditioner\.embedders\.1\.|^te2\./, "TE2"],
+    [/^text_encoders\.t5xxl\./, "TE3"],
+    [/^cond_stage_model\.|^te\./, "TE"],
+  ];
+  return { architecture: report.label, blockOf: (key) => te.find(([p]) => p.test(key))?.[1] ?? blockOfKey(map, key) };
+}
+
+/**
+ * Places every module of every LoRA on the checkpoint's tensors through a name map built from the
+ * checkpoint's own keys, checking that the delta's size fits the target (or its q/k/v rows).
+ * Modules that fit nowhere are listed with the reason, never dropped silently.
+ */
+export function planLoraBake(checkpoint: Pick<TensorSource, "path" | "descriptors">, inputs: readonly LoraBakeInput[]): LoraBakePlan {
+  const keyMap = buildLoraKeyMap(checkpoint.descriptors);
+  const byName = new Map(checkpoint.descriptors.map((d) => [d.name, d]));
+  const byKey = new Map<string, LoraPlacement[]>();
+  const unplaced: UnplacedModule[] = [];
+  inputs.forEach(({ lora }, input) => {
+    for (const u of lora.unrecognised) unplaced.push({ lora: lora.name, module: u.key, reason: u.reason });
+    for (const module of lora.modules) {
+      const target = keyMap.get(module.name);
+      if (!target) {
+        unplaced.push({ lora: lora.name, module: module.name, reason: "no matching tensor in the checkpoint" });
+        continue;
+      }
+      const d = byName.get(target.key)!;
+      if (!isFloatDType(d.dtype)) {
+        unplaced.push({ lora: lora.name, module: module.name, reason: `target ${target.key} is ${d.dtype}, not a float tensor` });
+        continue;
+      }
+      const elements = loraDeltaElements(module, (role) => loraTensorOf(lora, module, role)?.shape);
+      const want = target.rows ? target.rows.count * colsOf(d.shape) : shapeElementCount(d.shape);
+      if (typeof elements === "string" || elements !== want) {
+        const why = typeof elements === "string" ? elements : `delta has ${elements} elements, target ${target.key}${target.rows ? ` rows ${target.rows.start}..${target.rows.start + target.rows.count - 1}` : ""} ${JSON.stringify(d.shape)} has ${want}`;
+        unplaced.push({ lora: lora.name, module: module.name, reason: why });
+        continue;
+      }
+      let list = byKey.get(target.key);
+      if (!list) byKey.set(target.key, (list = []));
+      list.push({ input, module, target });
+    }
+  });
+  return { checkpoint: checkpoint.path, inputs, byKey, unplaced, architecture: detectArchitecture(checkpoint.descriptors).label };
+}
+
+export interface BakeLoraOptions {
+  readonly outputPath: string;
+  readonly overwrite?: boolean;
+  /** Output float precision; default: each tensor keeps its dtype. */
+  readonly precision?: Precision | undefined;
+  /** Bake what can be placed even when some modules cannot (default: refuse). */
+  readonly allowUnmatched?: boolean;
+  readonly onProgress?: ProgressCallback | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Extra output metadata (e.g. the tool version). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly sink?: TensorSink;
+}
+
+export interface BakeLoraResult {
+  readonly outputPath: string;
+  readonly architecture: string;
+  readonly tensorsWritten: number;
+  readonly tensorsChanged: number;
+  /** Per block: how many tensors changed. */
+  readonly changedByBlock: Readonly<Record<string, number>>;
+  readonly modulesPlaced: number;
+  readonly unplaced: readonly UnplacedModule[];
+  readonly bytesWritten: number;
+  readonly loras: readonly { readonly name: string; readonly sha256: string; readonly strength: number; readonly modules: number; readonly formats: Readonly<Record<string, number>> }[];
+}
+
+/** Copies of untouched tensors move in slices of this many bytes, so memory stays constant. */
+const COPY_CHUNK_BYTES = 32 << 20;
+
+/** Adds m·s·ΔW of each placement to `w` (F32, the whole target tensor), in the LoRAs' order. */
+function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[]): void {
+  const cols = colsOf(shape);
+  for (const p of placements) {
+    const { lora, strength } = inputs[p.input]!;
+    const delta = loraDelta(p.module, (role): LoraTensor | undefined => loraTensorOf(lora, p.module, role), lora.peft);
+    const factor = Math.fround(strength * delta.scale);
+    if (factor === 0) continue;
+    const offset = p.target.rows ? p.target.rows.start * cols : 0;
+    const values = delta.values;
+    for (let i = 0; i < values.length; i++) w[offset + i] = Math.fround(w[offset + i]! + Math.fround(factor * values[i]!));
+  }
+}
+
+/**
+ * Streams the checkpoint into the output: each tensor is read once, its LoRA deltas are added in
+ * F32 (W′ = W + Σ mᵢ·sᵢ·ΔWᵢ) and cast back to its dtype (or `precision`), then written; untouched
+ * tensors are copied in slices. Memory: the LoRAs plus one target tensor in F32. Refuses before
+ * writing anything when a module is unplaced, unless `allowUnmatched`.
+ */
+export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, options: BakeLoraOptions): Promise<BakeLoraResult> {
+  if (plan.unplaced.length > 0 && !options.allowUnmatched) {
+    const first = plan.unplaced.slice(0, 3).map((u) => `${u.module} (${u.reason})`).join(", ");
+    throw new MergeError("LORA_UNPLACED", `${plan.unplaced[0]!.lora}: ${plan.unplaced.length} LoRA module(s) cannot be placed in ${source.path}: ${first}${plan.unplaced.length > 3 ? ", …" : ""}; nothing written (--allow-unmatched bakes the rest)`, {
+      file: source.path,
+      details: { unplaced: plan.unplaced },
+    });
+  }
+  const outDtypeOf = (d: TensorDescriptor): DType => (options.precision && isFloatDType(d.dtype) ? PRECISION_DTYPE[options.precision] : d.dtype);
+  const outDescriptors = source.descriptors.map((d) => {
+    const dtype = outDtypeOf(d);
+    return { name: d.name, dtype, shape: d.shape, byteLength: shapeElementCount(d.shape) * dtypeSize(dtype) };
+  });
+  const { blockOf } = blockLabeller(source.descriptors);
+  const recorded = plan.inputs.map(({ lora, strength }) => ({ name: lora.name, sha256: lora.sha256, strength }));
+  const metadata: Record<string, string> = { ...source.metadata, ...(options.metadata ?? {}), stmerge_loras: JSON.stringify(recorded) };
+  const sink = options.sink ?? createSafetensorsWriter(options.outputPath, { overwrite: options.overwrite ?? false });
+  const bytesTotal = outDescriptors.reduce((s, d) => s + d.byteLength, 0);
+  const changedByBlock: Record<string, number> = {};
+  let bytesDone = 0;
+  let tensorsChanged = 0;
+  let modulesPlaced = 0;
+  await sink.begin(outDescriptors, metadata);
+  try {
+    let chunk = new Uint8Array(0);
+    for (const [index, d] of source.descriptors.entries()) {
+      if (options.signal?.aborted) throw new MergeError("LORA_BAKE_ABORTED", `${options.outputPath}: bake cancelled; no output written`, { file: options.outputPath });
+      const outDtype = outDescriptors[index]!.dtype;
+      const placements = plan.byKey.get(d.name);
+      if (placements) {
+        const w = decodeToF32(await source.read(d.name), d.dtype);
+        applyPlacements(w, d.shape, placements, plan.inputs);
+        await sink.write(d.name, encodeFromF32(w, outDtype));
+        tensorsChanged++;
+        modulesPlaced += placements.length;
+        const block = blockOf(d.name);
+        changedByBlock[block] = (changedByBlock[block] ?? 0) + 1;
+      } else {
+        const inSize = dtypeSize(d.dtype);
+        const step = Math.max(1, Math.floor(COPY_CHUNK_BYTES / inSize)) * inSize;
+        for (let start = 0; start < d.byteLength || (start === 0 && d.byteLength === 0); start += step) {
+          const end = Math.min(start + step, d.byteLength);
+          if (chunk.byteLength < end - start) chunk = new Uint8Array(step);
+          const bytes = await source.readRange(d.name, start, end, chunk);
+          const out = outDtype === d.dtype ? bytes : encodeFromF32(decodeToF32(bytes, d.dtype), outDtype);
+          await sink.write(d.name, out, (start / inSize) * dtypeSize(outDtype));
+          if (d.byteLength === 0) break;
+        }
+      }
+      bytesDone += outDescriptors[index]!.byteLength;
+      options.onProgress?.({ phase: "lora-bake", bytesDone, bytesTotal, tensor: d.name, tensorsDone: index + 1, tensorsTotal: source.descriptors.length });
+    }
+    await sink.commit();
+  } catch (error) {
+    await sink.abort();
+    throw error;
+  }
+  const loras = plan.inputs.map(({ lora, strength }) => {
+    const formats: Record<string, number> = {};
+    for (const m of lora.modules) formats[m.format] = (formats[m.format] ?? 0) + 1;
+    return { name: lora.name, sha256: lora.sha256, strength, modules: lora.modules.length, formats };
+  });
+  return { outputPath: options.outputPath, architecture: plan.architecture, tensorsWritten: source.descriptors.length, tensorsChanged, changedByBlock, modulesPlaced, unplaced: plan.unplaced, bytesWritten: bytesDone, loras };
+}
+
+/** Opens the checkpoint, plans and bakes; the one call for library users. */
+export async function bakeLoras(checkpointPath: string, inputs: readonly LoraBakeInput[], options: BakeLoraOptions & { readonly openSource?: (path: string) => Promise<TensorSource> }): Promise<BakeLoraResult> {
+  const source = await (options.openSource ?? openSafetensors)(checkpointPath);
+  try {
+    return await executeLoraBake(planLoraBake(source, inputs), source, options);
+  } finally {
+    await source.close();
+  }
+}
