@@ -122,3 +122,34 @@ describe("merge refuses parameters and fields it does not know", () => {
     expect(JSON.parse(r.out)).toMatchObject({ dryRun: true, method: "weighted_sum" });
   });
 });
+
+describe("merge says what it found", () => {
+  it("warns when the manifest's architecture disagrees with the tensors, on stderr and in --json warnings", async () => {
+    const m = manifest("declared.json", { models: models("models/a.safetensors", "models/b.safetensors").map((e, i) => (i === 1 ? { ...e, architecture: "Illustrious" } : e)), output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--dry-run"]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/^warning: .*models\/b\.safetensors: the manifest says Illustrious, but its tensors are SD1\.5 \(attn2\.to_k context 768\); merging it as SD1\.5$/m);
+    const json = await run(["merge", "-m", m, "--dry-run", "--json"]);
+    expect(JSON.parse(json.out).warnings).toEqual([expect.stringContaining("the manifest says Illustrious")]);
+  });
+
+  it("the plan shows weight columns only for methods that use weights", async () => {
+    const ws = await run(["merge", "-m", manifest("ws.json", { models: models("models/a.safetensors", "models/b.safetensors"), output: { path: "out.safetensors" } }), "--dry-run"]);
+    expect(ws.out).toMatch(/\bweight\b/);
+    expect(ws.out).toMatch(/\bw0\s+w1\b/);
+    const ad = await run(["merge", "-m", manifest("ad.json", { models: models("models/a.safetensors", "models/b.safetensors", "models/a.safetensors"), merge_method: "add_difference", output: { path: "out.safetensors" } }), "--dry-run"]);
+    expect(ad.code).toBe(0);
+    expect(ad.out).toMatch(/plan: add_difference/);
+    expect(ad.out).not.toMatch(/\bweight\b|\bw0\b/);
+    expect(ad.out).toMatch(/\balpha\b/);
+  });
+
+  it("the summary of a merge names the baked VAE", async () => {
+    await writeModel(join(dir, "models", "dec.vae.safetensors"), [["decoder.conv_in.weight", [4, 4, 3, 3]]], 9);
+    const m = manifest("baked.json", { models: models("models/a.safetensors", "models/b.safetensors"), vae: { path: "models/dec.vae.safetensors" }, output: { path: "baked.safetensors" } });
+    const r = await run(["merge", "-m", m, "--device", "cpu", "--no-cache"]);
+    expect(r.err).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ {2}vae {9}dec\.vae\.safetensors baked in \(1 tensor\)$/m);
+  });
+});

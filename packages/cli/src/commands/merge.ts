@@ -8,6 +8,7 @@ import type { CliContext, CommandOutput } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatDuration } from "../format.js";
 import { renderTable } from "../render-table.js";
+import { escapeControl } from "../terminal-text.js";
 
 interface MergeFlags extends CacheFlags {
   manifest: string;
@@ -52,7 +53,7 @@ function intFlag(name: string, value: string | undefined): number | undefined {
 const fmtValue = (v: unknown) => (typeof v === "number" ? String(Number(v.toFixed(4))) : JSON.stringify(v));
 
 /** The --json shape of a plan: everything but the per-key entries, which are summarized. */
-export function planSummary(plan: MergePlan, outputPath: string): Record<string, unknown> {
+export function planSummary(plan: MergePlan, outputPath: string, warnings: readonly string[] = plan.warnings): Record<string, unknown> {
   const actions: Record<string, number> = {};
   for (const e of plan.entries) actions[e.action] = (actions[e.action] ?? 0) + 1;
   return {
@@ -71,25 +72,26 @@ export function planSummary(plan: MergePlan, outputPath: string): Record<string,
     outputPrecision: plan.outputPrecision,
     outputBytes: plan.outputBytes,
     estimatedPeakBytes: plan.estimatedPeakBytes,
-    warnings: plan.warnings,
+    warnings,
   };
 }
 
 function printPlan(out: CommandOutput, r: RunMergeResult): void {
   const { plan } = r;
-  out.line(`plan: ${plan.method} of ${plan.models.length} ${plan.architecture.label} models → ${r.outputPath}`);
+  out.line(`plan: ${escapeControl(plan.method)} of ${plan.models.length} ${plan.architecture.label} models → ${escapeControl(r.outputPath)}`);
   const params = Object.entries(plan.params);
-  if (params.length) out.line(`  parameters  ${params.map(([k, v]) => `${k}=${fmtValue(v)}`).join(", ")}`);
+  if (params.length) out.line(`  parameters  ${escapeControl(params.map(([k, v]) => `${k}=${fmtValue(v)}`).join(", "))}`);
   out.text(
     renderTable(plan.models, [
       { header: "#", value: (m) => String(m.index) },
       { header: "model", value: (m) => m.name },
       { header: "architecture", value: (m) => m.architecture.label },
-      { header: "weight", value: (m) => fmtValue(m.weight) },
+      // Weights only where the method uses them (not for add_difference, slerp, consensus).
+      ...(plan.usesWeights ? [{ header: "weight", value: (m: MergePlan["models"][number]) => fmtValue(m.weight) }] : []),
       { header: "sha256", value: (m) => (m.sha256 ? m.sha256.slice(0, 10) : "unknown") },
     ]),
   );
-  if (plan.vaePath) out.line(`  vae         ${plan.vaePath}`);
+  if (plan.vaePath) out.line(`  vae         ${escapeControl(plan.vaePath)}`);
   const blockParams = plan.blocks[0] ? Object.keys(plan.blocks[0].params) : [];
   out.line("");
   out.text(
@@ -97,7 +99,7 @@ function printPlan(out: CommandOutput, r: RunMergeResult): void {
       { header: "block", value: (b) => b.block },
       { header: "tensors", value: (b) => String(b.tensors) },
       { header: "size", value: (b) => formatBytes(b.bytes) },
-      ...plan.models.map((m) => ({ header: `w${m.index}`, value: (b: MergePlan["blocks"][number]) => fmtValue(b.weights[m.index]) })),
+      ...(plan.usesWeights ? plan.models : []).map((m) => ({ header: `w${m.index}`, value: (b: MergePlan["blocks"][number]) => fmtValue(b.weights[m.index]) })),
       ...blockParams.map((p) => ({ header: p, value: (b: MergePlan["blocks"][number]) => fmtValue(b.params[p]) })),
     ]),
   );
@@ -157,13 +159,13 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         output: options.output ? resolve(ctx.io.cwd, options.output) : undefined,
         device: options.device,
       };
-      const common = { overrides, hashes, toolVersion: ctx.version, plugins: options.plugin ?? [], pluginDir: ctx.io.cwd, ...(memory ? { memoryBudgetBytes: memory * 1024 * 1024 } : {}) };
+      const common = { overrides, hashes, signal: ctx.signal, toolVersion: ctx.version, plugins: options.plugin ?? [], pluginDir: ctx.io.cwd, ...(memory ? { memoryBudgetBytes: memory * 1024 * 1024 } : {}) };
       for (const w of manifest.warnings) out.warn(w);
 
       if (options.dryRun) {
         const r = await runMerge(manifest, { ...common, dryRun: true });
         for (const w of r.warnings.slice(manifest.warnings.length)) out.warn(w);
-        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath) });
+        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath, r.warnings) });
         printPlan(out, r);
         return;
       }
@@ -182,9 +184,11 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
           out.warn(`could not record the output in the cache: ${error.message}`);
           return undefined;
         });
-        out.result({ dryRun: false, ...planSummary(r.plan, r.outputPath), bytesWritten: r.bytesWritten, ms, sha256: entry?.sha256 ?? null });
-        out.line(`${r.outputPath}`);
+        out.result({ dryRun: false, ...planSummary(r.plan, r.outputPath, r.warnings), bytesWritten: r.bytesWritten, ms, sha256: entry?.sha256 ?? null });
+        out.line(escapeControl(r.outputPath));
         out.line(`  merged      ${r.plan.models.length} models with ${r.plan.method} (${r.plan.entries.length} tensors, ${r.plan.pruned.length} pruned)`);
+        const vaeTensors = r.plan.entries.filter((e) => e.action === "vae").length;
+        if (r.plan.vaePath) out.line(`  vae         ${basename(r.plan.vaePath)} baked in (${vaeTensors} tensor${vaeTensors === 1 ? "" : "s"})`);
         out.line(`  size        ${formatBytes(r.bytesWritten)} in ${formatDuration(ms)} (${formatBytes((r.bytesWritten / Math.max(ms, 1)) * 1000)}/s written)`);
         out.line(`  compute     ${compute.backend.description}`);
         if (entry) out.line(`  sha256      ${entry.sha256}`);

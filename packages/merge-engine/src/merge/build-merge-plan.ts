@@ -7,6 +7,7 @@ import { isCopyFromFirstKey, shouldPruneKey } from "../models/key-rules.js";
 import { countUpBlocks, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
 import { checkParamNames } from "../methods/check-param-names.js";
 import { checkMergeInputs } from "./check-merge-inputs.js";
+import { declaredArchitectureWarning } from "./check-declared-architecture.js";
 import type { BlockSummary, MergePlan, PlanEntry, PlanModel } from "./merge-plan.js";
 
 export interface MergePlanInput {
@@ -19,6 +20,8 @@ export interface MergePlanInput {
   /** Per-block weights overriding `weight` (`VAE` falls back to `BASE`), by name or as a SuperMerger-style list. */
   readonly blockWeights?: Readonly<Record<string, number>> | readonly number[];
   readonly sha256?: string | undefined;
+  /** The manifest's informational `architecture` label; a different family than the tensors' is warned about. */
+  readonly declaredArchitecture?: string | undefined;
 }
 
 export interface MergePlanOptions {
@@ -73,6 +76,10 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   // Architecture: every input must be the same family (unknown files are checked by shapes only).
   const reports: ArchitectureReport[] = inputs.map((i) => detectArchitecture(i.descriptors, { filename: i.path, metadata: i.metadata }));
   checkMergeInputs(inputs, reports);
+  for (const [i, input] of inputs.entries()) {
+    const w = declaredArchitectureWarning(input.path, input.declaredArchitecture, reports[i]!);
+    if (w) warnings.push(w);
+  }
   const primary = reports[0]!;
   for (let i = 1; i < inputs.length; i++) {
     const r = reports[i]!;
@@ -244,6 +251,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   const models: PlanModel[] = inputs.map((i, index) => ({ index, path: i.path, name: i.name, weight: i.weight, sha256: i.sha256, architecture: reports[index]! }));
   return {
     method: method.name,
+    usesWeights: method.usesWeights,
     params,
     architecture: primary,
     models,

@@ -27,6 +27,14 @@ export interface PlanEntry {
   readonly byteLength: number;
   /** Why a key is copied or merged from fewer models (for --dry-run and tests). */
   readonly note: string | undefined;
+  /** Elements per chunk the executor reads, computes and writes at a time for this key. */
+  readonly chunkElements: number;
+  /**
+   * Streaming passes over this key's chunks before the merge/copy pass (the method's
+   * statistics passes; 0 for element-wise methods and copies, and when the key fits one chunk,
+   * whose statistics are then gathered from the buffers already read).
+   */
+  readonly statisticsPasses: number;
 }
 
 export interface PlanModel {
@@ -54,6 +62,8 @@ export interface BlockSummary {
  */
 export interface MergePlan {
   readonly method: string;
+  /** Whether the models' weights affect the result (false for consensus, slerp, add_difference: the plan shows no weights). */
+  readonly usesWeights: boolean;
   readonly params: Readonly<Record<string, unknown>>;
   readonly architecture: ArchitectureReport;
   readonly models: readonly PlanModel[];
@@ -68,7 +78,7 @@ export interface MergePlan {
   readonly outputBytes: number;
   /** Upper bound of the executor's working buffers (both buffer sets, F32 copies included). */
   readonly estimatedPeakBytes: number;
-  /** Element count per chunk for element-wise methods. */
+  /** Element count per chunk under the memory budget (each entry carries its own, which may be smaller). */
   readonly chunkElements: number;
   readonly seed: number;
   readonly warnings: readonly string[];

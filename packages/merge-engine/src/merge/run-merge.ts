@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
-import { assertNotSameFile, createSafetensorsWriter, type KernelBackend, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { assertNotSameFile, createSafetensorsWriter, type KernelBackend, type OutputByteTap, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import { confineManifestOutput } from "../manifest/confine-manifest-output.js";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
@@ -44,6 +44,8 @@ export interface RunMergeOptions {
   readonly memoryBudgetBytes?: number;
   readonly timestamp?: string;
   readonly signal?: AbortSignal;
+  /** Sees every byte of the output in file order as it is written (the CLI hashes the output this way). */
+  readonly outputTap?: OutputByteTap;
 }
 
 export interface RunMergeResult {
@@ -180,7 +182,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       toolVersion: options.toolVersion ?? "0.1.0",
       ...(options.timestamp ? { timestamp: options.timestamp } : {}),
     });
-    const sink = createSafetensorsWriter(outputPath, { overwrite });
+    const sink = createSafetensorsWriter(outputPath, { overwrite, ...(options.outputTap ? { tap: options.outputTap } : {}) });
     const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal });
     return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, timings: result.timings, effectiveManifest };
   } finally {
