@@ -1,4 +1,4 @@
-import type { AnyMergeMethod } from "../src/methods/merge-method.js";
+import type { AnyMergeMethod, MergeMethodContext } from "../src/methods/merge-method.js";
 import { randomForKey } from "../src/methods/seeded-random.js";
 import { createCpuKernelBackend } from "@stmerge/core-tensors";
 
@@ -8,8 +8,7 @@ export async function runMethod(method: AnyMergeMethod, inputs: readonly (readon
   const n = tensors[0]!.length;
   const key = options.key ?? "model.diffusion_model.input_blocks.1.0.weight";
   const streams = new Map<number, () => number>();
-  const out = await method.merge(
-    {
+  const ctx: MergeMethodContext = {
       kernels: createCpuKernelBackend({ workers: 0 }),
       key,
       block: "IN01",
@@ -21,10 +20,18 @@ export async function runMethod(method: AnyMergeMethod, inputs: readonly (readon
         return streams.get(i)!;
       },
       out: new Float32Array(n),
-    },
-    tensors,
-    method.params.parse(params),
-  );
+  };
+  const parsed = method.params.parse(params);
+  // Statistics passes over the whole tensor as one chunk, as the executor does for a key that fits one chunk.
+  let statistics: unknown;
+  if (method.statistics) {
+    statistics = method.statistics.init(ctx, parsed);
+    for (let pass = 0; pass < method.statistics.passes; pass++) {
+      await method.statistics.gather(pass, ctx, tensors, parsed, statistics);
+      if (method.statistics.endPass?.(pass, statistics, parsed) === true) break;
+    }
+  }
+  const out = await method.merge({ ...ctx, statistics }, tensors, parsed);
   return Array.from(out);
 }
 

@@ -28,6 +28,13 @@ describe("executeMergePlan errors", () => {
     await expect(executeMergePlan(plan, { sources: sources.slice(0, 1), sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: weightedSum })).rejects.toMatchObject({ code: "MERGE_SOURCES_MISMATCH" });
   });
 
+  it("MERGE_PLAN_METHOD_MISMATCH when the executor is given another method than the plan's", async () => {
+    const { dir, sources, inputs } = await fixture();
+    const plan = buildMergePlan(inputs, { method: weightedSum });
+    const other = defineMergeMethod({ ...weightedSum, name: "other_sum" });
+    await expect(executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: other })).rejects.toMatchObject({ code: "MERGE_PLAN_METHOD_MISMATCH" });
+  });
+
   it("MERGE_ABORTED on a cancelled signal, leaving no output", async () => {
     const { dir, sources, inputs } = await fixture();
     const plan = buildMergePlan(inputs, { method: weightedSum });

@@ -40,13 +40,15 @@ class BufferPool {
   }
 }
 
-/** One unit of work: a chunk of one output tensor. */
+/** One unit of work: a chunk of one output tensor, in one of its passes. */
 interface WorkItem {
   readonly entry: PlanEntry;
   readonly start: number;
   readonly length: number;
-  /** True for the last chunk of its tensor (counts the tensor as done). */
+  /** True for the last chunk of its tensor in this pass (counts the tensor as done in the output pass). */
   readonly last: boolean;
+  /** Statistics pass index, or undefined for the pass that writes the output. */
+  readonly pass: number | undefined;
 }
 
 interface LoadedItem {
@@ -59,13 +61,25 @@ interface LoadedItem {
 const SETS = 2;
 const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
 
-function* workItems(plan: MergePlan, method: AnyMergeMethod): Generator<WorkItem> {
+function* workItems(plan: MergePlan): Generator<WorkItem> {
   for (const entry of plan.entries) {
     const n = shapeElementCount(entry.shape);
-    const chunk = entry.action === "merge" && !method.elementwise ? Math.max(n, 1) : plan.chunkElements;
-    if (n === 0) yield { entry, start: 0, length: 0, last: true };
-    for (let start = 0; start < n; start += chunk) yield { entry, start, length: Math.min(chunk, n - start), last: start + chunk >= n };
+    const chunk = entry.chunkElements;
+    if (!(chunk >= 1)) throw new MergeError("MERGE_BAD_PLAN", `plan entry ${entry.key} has no chunk size`);
+    const passes = entry.action === "merge" ? entry.statisticsPasses : 0;
+    for (let pass = 0; pass <= passes; pass++) {
+      const p = pass < passes ? pass : undefined;
+      if (n === 0) yield { entry, start: 0, length: 0, last: true, pass: p };
+      for (let start = 0; start < n; start += chunk) yield { entry, start, length: Math.min(chunk, n - start), last: start + chunk >= n, pass: p };
+    }
   }
+}
+
+/** Statistics of one key being merged in several passes. */
+interface KeyStatistics {
+  readonly state: unknown;
+  /** The method said the remaining passes are not needed. */
+  done: boolean;
 }
 
 /**
@@ -79,6 +93,8 @@ function* workItems(plan: MergePlan, method: AnyMergeMethod): Generator<WorkItem
  */
 export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOptions): Promise<ExecuteMergeResult> {
   const { sources, sink, kernels, method } = options;
+  if (plan.method !== method.name) throw new MergeError("MERGE_PLAN_METHOD_MISMATCH", `plan is for ${plan.method}, executor was given ${method.name}`);
+  if (plan.entries.some((e) => e.statisticsPasses > 0) && !method.statistics) throw new MergeError("MERGE_BAD_PLAN", `plan has statistics passes but ${method.name} gathers no statistics`);
   if (sources.length !== plan.models.length) throw new MergeError("MERGE_SOURCES_MISMATCH", `plan has ${plan.models.length} models, ${sources.length} sources given`);
   const pool = new BufferPool(kernels);
   const bytesTotal = plan.outputBytes;
@@ -105,7 +121,8 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   };
 
   const streams = new Map<string, Map<number, () => number>>();
-  const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array> => {
+  const statistics = new Map<string, KeyStatistics>();
+  const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array | undefined> => {
     const { entry, length } = item;
     const outBytes = pool.bytes(slot(set, "out"), length * dtypeSize(entry.outDtype));
     if (entry.action !== "merge") {
@@ -121,12 +138,38 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       return r;
     };
     const out = pool.floats(slot(set, "f32", 1023), length);
-    const ctx = { kernels, key: entry.key, block: entry.block, shape: entry.shape, offset: item.start, weights: entry.weights, random, out };
-    if (method.mergeEncoded) {
-      const fast = await method.mergeEncoded(ctx, inputs, entry.params, entry.outDtype, outBytes);
+    const baseCtx = { kernels, key: entry.key, block: entry.block, shape: entry.shape, offset: item.start, weights: entry.weights, random, out };
+    const stats = method.statistics;
+    if (item.pass !== undefined) {
+      // A statistics pass over this chunk: nothing is written.
+      let keyStats = statistics.get(entry.key);
+      if (!keyStats) statistics.set(entry.key, (keyStats = { state: stats!.init(baseCtx, entry.params), done: false }));
+      if (keyStats.done) return undefined;
+      const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
+      await stats!.gather(item.pass, baseCtx, tensors, entry.params, keyStats.state);
+      if (item.last && stats!.endPass?.(item.pass, keyStats.state, entry.params) === true) keyStats.done = true;
+      return undefined;
+    }
+    if (method.mergeEncoded && !stats) {
+      const fast = await method.mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
       if (fast) return fast;
     }
     const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
+    let state: unknown;
+    if (stats && entry.statisticsPasses > 0) state = statistics.get(entry.key)?.state;
+    else if (stats) {
+      // The whole key is in this chunk: gather its statistics from the buffers already read.
+      state = stats.init(baseCtx, entry.params);
+      for (let pass = 0; pass < stats.passes; pass++) {
+        await stats.gather(pass, baseCtx, tensors, entry.params, state);
+        if (stats.endPass?.(pass, state, entry.params) === true) break;
+      }
+    }
+    if (item.last) {
+      statistics.delete(entry.key);
+      streams.delete(entry.key);
+    }
+    const ctx = stats ? { ...baseCtx, statistics: state } : baseCtx;
     const result = await method.merge(ctx, tensors, entry.params);
     if (result.length !== length) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${length}`);
     return kernels.encode(result, entry.outDtype, outBytes);
@@ -136,7 +179,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   const writes: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
   let pendingLoad: Promise<LoadedItem> | undefined;
   try {
-    const items = workItems(plan, method);
+    const items = workItems(plan);
     let next = items.next();
     let index = 0;
     if (!next.done) pendingLoad = load(next.value, 0);
@@ -158,13 +201,14 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const encoded = await compute(loaded, set);
       timings.compute += performance.now() - mark;
       const { entry, start, last } = loaded.item;
+      index++;
+      if (!encoded) continue;
       writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
         bytesDone += encoded.byteLength;
         if (last) tensorsDone++;
         options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });
       });
       writes[set]!.catch(() => undefined);
-      index++;
     }
     const mark = performance.now();
     await Promise.all(writes);

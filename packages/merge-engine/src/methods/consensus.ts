@@ -28,6 +28,7 @@ export const consensus = defineMergeMethod({
   usesWeights: false,
   blockParams: [],
   elementwise: true,
+  manifestFields: { exponent: "consensus_exponent" },
   async merge(ctx, tensors, { exponent }) {
     const n = tensors.length;
     const out = ctx.out;

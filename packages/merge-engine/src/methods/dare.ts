@@ -21,6 +21,7 @@ export const dare = defineMergeMethod({
   usesWeights: true,
   blockParams: ["drop_rate", "lambda"],
   elementwise: true,
+  seeded: true,
   async merge(ctx, [base, ...models], { drop_rate: p, lambda, ties }) {
     const rescale = 1 / (1 - p);
     for (let i = 0; i < models.length; i++) {

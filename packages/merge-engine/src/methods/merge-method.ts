@@ -22,6 +22,28 @@ export interface MergeMethodContext {
   random(input: number): () => number;
   /** Preallocated output of the same length as each input; methods write into it and return it. */
   readonly out: Float32Array;
+  /**
+   * For methods with `statistics`: the per-tensor state those passes gathered over every chunk
+   * of this key (undefined in the gathering passes themselves and for other methods).
+   */
+  readonly statistics?: unknown;
+}
+
+/**
+ * Per-tensor statistics gathered in streaming passes over a key's chunks before its merge pass
+ * (TIES's magnitude threshold, slerp's norms and dot product), so the method can run in chunks
+ * under the plan's memory budget instead of holding a whole tensor per input. `gather` must not
+ * modify the inputs: when a tensor fits in one chunk the executor reads it once and hands the
+ * same buffers to every pass and to `merge`.
+ */
+export interface MergeStatistics<P, S> {
+  /** Number of gathering passes over the chunks before the merge pass (≥ 1). */
+  readonly passes: number;
+  /** A fresh state for one key. */
+  init(ctx: MergeMethodContext, params: P): S;
+  gather(pass: number, ctx: MergeMethodContext, tensors: readonly Float32Array[], params: P, state: S): void | Promise<void>;
+  /** Called after each pass; returning true skips the remaining passes (e.g. nothing left to resolve). */
+  endPass?(pass: number, state: S, params: P): boolean | void;
 }
 
 export interface MergeMethodArity {
@@ -51,6 +73,21 @@ export interface MergeMethod<P extends Record<string, unknown> = Record<string, 
    * executor may process large tensors in chunks under its memory budget.
    */
   readonly elementwise: boolean;
+  /**
+   * Per-tensor statistics passes (see `MergeStatistics`): a method that is not element-wise but
+   * declares them is still chunked; one that is neither gets whole tensors.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly statistics?: MergeStatistics<P, any>;
+  /** Draws random numbers (`ctx.random`): the merge seed is passed to it as the `seed` parameter and recorded. */
+  readonly seeded?: boolean;
+  /**
+   * Honours a `normalize` parameter (also `--normalize`): the plan rescales each block's weights
+   * to sum to 1; without it, weights that do not sum to 1 get a warning.
+   */
+  readonly normalizable?: boolean;
+  /** Manifest top-level fields that fill a parameter when `merge_params` lacks it (e.g. `{ exponent: "consensus_exponent" }`). */
+  readonly manifestFields?: Readonly<Partial<Record<keyof P & string, string>>>;
   merge(ctx: MergeMethodContext, tensors: Float32Array[], params: P): Promise<Float32Array>;
   /**
    * Optional fast path on the raw input bytes: write the encoded result into `out` and return
@@ -62,6 +99,13 @@ export interface MergeMethod<P extends Record<string, unknown> = Record<string, 
 /** Identity helper that keeps a plugin's parameter type tied to its schema. */
 export function defineMergeMethod<P extends Record<string, unknown>>(method: MergeMethod<P>): MergeMethod<P> {
   return method;
+}
+
+/** How the executor splits a method's tensors: any chunk alone, chunks after statistics passes, or whole tensors. */
+export type MergeChunking = "elementwise" | "statistics" | "whole";
+
+export function chunkingOf(method: Pick<AnyMergeMethod, "elementwise" | "statistics">): MergeChunking {
+  return method.elementwise ? "elementwise" : method.statistics ? "statistics" : "whole";
 }
 
 /** Any method, whatever its parameter type (for registries and plans). */

@@ -1,10 +1,17 @@
 import { z } from "zod";
 import { defineMergeMethod } from "./merge-method.js";
 
+interface SlerpState {
+  dot: number;
+  aa: number;
+  bb: number;
+}
+
 /**
  * Spherical interpolation of two models, per tensor: with θ the angle between A and B (as
  * flat vectors), A·sin((1−t)θ)/sin θ + B·sin(tθ)/sin θ. Falls back to lerp when the tensors are
- * nearly parallel (|cos θ| > 0.9995) or one of them is zero.
+ * nearly parallel (|cos θ| > 0.9995) or one of them is zero. The dot product and both norms are
+ * gathered in one streaming pass over the key's chunks, then each chunk is interpolated.
  */
 export const slerp = defineMergeMethod({
   name: "slerp",
@@ -15,12 +22,22 @@ export const slerp = defineMergeMethod({
   usesWeights: false,
   blockParams: ["t"],
   elementwise: false,
+  statistics: {
+    passes: 1,
+    init: (): SlerpState => ({ dot: 0, aa: 0, bb: 0 }),
+    async gather(_pass, ctx, [a, b], _params, state: SlerpState) {
+      state.dot += await ctx.kernels.dot(a!, b!);
+      state.aa += await ctx.kernels.dot(a!, a!);
+      state.bb += await ctx.kernels.dot(b!, b!);
+    },
+  },
   async merge(ctx, [a, b], { t }) {
     const k = ctx.kernels;
-    const na = await k.norm(a!);
-    const nb = await k.norm(b!);
+    const { dot, aa, bb } = ctx.statistics as SlerpState;
+    const na = Math.sqrt(aa);
+    const nb = Math.sqrt(bb);
     if (na === 0 || nb === 0) return k.lerp(a!, b!, t, ctx.out);
-    const cos = Math.min(1, Math.max(-1, (await k.dot(a!, b!)) / (na * nb)));
+    const cos = Math.min(1, Math.max(-1, dot / (na * nb)));
     if (Math.abs(cos) > 0.9995) return k.lerp(a!, b!, t, ctx.out);
     const theta = Math.acos(cos);
     const s = Math.sin(theta);

@@ -1,46 +1,98 @@
-import { describe, expect, it } from "vitest";
-import { randomArray, runMethod } from "../../test/run-method.js";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, openSafetensors, shapeElementCount, writeSafetensors, type InMemoryTensor } from "@stmerge/core-tensors";
+import { afterAll, describe, expect, it } from "vitest";
+import { runMethod } from "../../test/run-method.js";
+import { tempDir, TINY_SD1 } from "../../test/tiny-models.js";
+import { buildMergePlan } from "../merge/build-merge-plan.js";
+import { executeMergePlan } from "../merge/execute-merge-plan.js";
+import { createMethodRegistry } from "./method-registry.js";
 import { ties } from "./ties.js";
 
-/** Straightforward TIES: sort to trim, vote by sign of the weighted sum, disjoint weighted mean. */
-function referenceTies(base: number[], models: number[][], weights: number[], density: number, lambda: number): number[] {
-  const k = Math.round(density * base.length);
-  const deltas = models.map((m) => {
-    const d = m.map((x, i) => x - base[i]!);
-    const sorted = d.map(Math.abs).sort((x, y) => y - x);
-    const t = k <= 0 ? Infinity : k >= d.length ? 0 : sorted[k - 1]!;
-    return d.map((x) => (Math.abs(x) >= t ? x : 0));
+/** Expected outputs from mergekit's formulas in PyTorch, by tools/fixtures/ties_mergekit.py. */
+interface Case {
+  name: string;
+  method: string;
+  shape: number[];
+  scale: number;
+  inputs: number[][];
+  weights: number[];
+  params: Record<string, unknown>;
+  expected: number[];
+  streamChunk?: number;
+}
+const fixture = JSON.parse(readFileSync(new URL("../../test/fixtures/ties-mergekit.json", import.meta.url), "utf8")) as { cases: Case[] };
+const inputsOf = (c: Case) => c.inputs.map((x) => x.map((v) => v * c.scale));
+const registry = createMethodRegistry();
+// The expected values are mergekit's F32 results; ours accumulate in F64 before one rounding.
+const close = (actual: readonly number[], expected: readonly number[]) => {
+  expect(actual).toHaveLength(expected.length);
+  const bad = actual.findIndex((v, i) => !(Math.abs(v - expected[i]!) <= 1e-7 + 1e-6 * Math.abs(expected[i]!)));
+  expect(bad, bad < 0 ? "" : `element ${bad}: ${actual[bad]} vs ${expected[bad]}`).toBe(-1);
+};
+
+const dirs: string[] = [];
+const kernels = createCpuKernelBackend({ workers: 0 });
+afterAll(async () => {
+  await kernels.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("ties and dare-ties against mergekit's formulas (whole tensor)", () => {
+  it.each(fixture.cases.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    close(await runMethod(registry.get(c.method), inputsOf(c), c.params, { weights: c.weights, shape: c.shape }), c.expected);
   });
-  return base.map((b, e) => {
-    const elected = Math.sign(deltas.reduce((s, d, i) => s + weights[i]! * d[e]!, 0));
-    let num = 0;
-    let den = 0;
-    deltas.forEach((d, i) => {
-      if (d[e] !== 0 && Math.sign(d[e]!) === elected) {
-        num += weights[i]! * d[e]!;
-        den += weights[i]!;
-      }
-    });
-    return b + lambda * (den ? num / den : 0);
-  });
+});
+
+const KEY = "model.diffusion_model.input_blocks.4.0.in_layers.2.weight";
+
+/** A tiny SD1 file (zeros) plus KEY holding `values` as F32. */
+async function writeModel(path: string, values: readonly number[], shape: number[]): Promise<string> {
+  const tensors: InMemoryTensor[] = TINY_SD1.map((t) => ({ name: t.name, dtype: t.dtype ?? "F16", shape: t.shape, data: new Uint8Array(shapeElementCount(t.shape) * dtypeSize(t.dtype ?? "F16")) }));
+  tensors.push({ name: KEY, dtype: "F32", shape, data: new Uint8Array(Float32Array.from(values).buffer) });
+  await writeSafetensors(path, tensors, {});
+  return path;
 }
 
+describe("streamed over chunks smaller than the key (statistics passes, then the merge pass)", () => {
+  it.each(fixture.cases.filter((c) => c.streamChunk).map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const method = registry.get(c.method);
+    const paths = await Promise.all(inputsOf(c).map((x, i) => writeModel(join(dir, `m${i}.safetensors`), x, c.shape)));
+    const sources = await Promise.all(paths.map((p) => openSafetensors(p)));
+    try {
+      const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: c.weights[i]! }));
+      const plan = buildMergePlan(inputs, { method, params: c.params, maxChunkElements: c.streamChunk! });
+      const entry = plan.entries.find((e) => e.key === KEY)!;
+      expect(entry).toMatchObject({ chunkElements: c.streamChunk, statisticsPasses: method.statistics!.passes });
+      const out = join(dir, "out.safetensors");
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(out), kernels, method });
+      const merged = await openSafetensors(out);
+      try {
+        close(Array.from(decodeToF32(await merged.read(KEY), "F32")), c.expected);
+      } finally {
+        await merged.close();
+      }
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+    }
+  });
+});
+
 describe("ties", () => {
-  it("matches the reference on random tensors", async () => {
-    const base = randomArray(40, 10);
-    const models = [randomArray(40, 11), randomArray(40, 12), randomArray(40, 13)];
-    const weights = [0, 0.5, 0.3, 0.2];
-    const out = await runMethod(ties, [base, ...models], { density: 0.3, lambda: 1.2 }, { weights });
-    const ref = referenceTies(base, models, weights.slice(1), 0.3, 1.2);
-    out.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 5));
+  it("keeps exactly ⌊density·n⌋ deltas, equal magnitudes at the cut by lower index", async () => {
+    // |δ| = 1, 1, 1, 1 with density 0.5: the first two are kept.
+    expect(await runMethod(ties, [[0, 0, 0, 0], [1, -1, 1, -1]], { density: 0.5 }, { weights: [0, 1] })).toEqual([1, -1, 0, 0]);
+    // 5 × 0.5 = 2.5 keeps 2 (mergekit's int(), not round()).
+    expect(await runMethod(ties, [[0, 0, 0, 0, 0], [5, 4, 3, 2, 1]], { density: 0.5 }, { weights: [0, 1] })).toEqual([5, 4, 0, 0, 0]);
   });
 
-  it("elects the majority sign and averages only agreeing deltas", async () => {
+  it("elects the majority sign and averages only agreeing deltas; a zero sum elects +", async () => {
     // Deltas +1, +1, −3: their sum −1 elects "−", so only −3 is averaged.
-    const out = await runMethod(ties, [[0], [1], [1], [-3]], { density: 1 }, { weights: [1, 1, 1, 1] });
-    expect(out).toEqual([-3]);
-    const out2 = await runMethod(ties, [[0], [2], [2], [-3]], { density: 1 }, { weights: [1, 1, 1, 1] });
-    expect(out2).toEqual([2]);
+    expect(await runMethod(ties, [[0], [1], [1], [-3]], { density: 1 }, { weights: [1, 1, 1, 1] })).toEqual([-3]);
+    expect(await runMethod(ties, [[0], [2], [2], [-3]], { density: 1 }, { weights: [1, 1, 1, 1] })).toEqual([2]);
+    expect(await runMethod(ties, [[0], [2], [-2]], { density: 1 }, { weights: [1, 1, 1] })).toEqual([2]);
   });
 
   it("density 0 returns the base", async () => {

@@ -2,28 +2,126 @@ import { z } from "zod";
 import { defineMergeMethod } from "./merge-method.js";
 import { combineTaskVectors } from "./task-vectors.js";
 
+/** Magnitude rank state of one task vector of one key (see `ties`). */
+interface TopK {
+  /** Elements to keep: ⌊density·n⌋. */
+  readonly k: number;
+  /** |δ| as F32 bits: kept when above `threshold`, or equal to it for the first `atThreshold` such elements in index order. */
+  threshold: number;
+  atThreshold: number;
+  /** Elements equal to the threshold kept so far (the merge pass walks the chunks in order). */
+  keptAtThreshold: number;
+  /** High 16 bits of the threshold once known (pass 0), and how many elements lie above that bin. */
+  high: number;
+  above: number;
+  resolved: boolean;
+  readonly histogram: Uint32Array;
+}
+
+interface TiesState {
+  readonly topK: TopK[];
+  /** δ of a slice of one input, as floats and as their bits (no allocation per chunk). */
+  readonly scratch: Float32Array;
+  readonly bits: Uint32Array;
+}
+
+const BINS = 65536;
+const SCRATCH = 16384;
+const NONE = 2 ** 32; // no |δ| bit pattern is above it: keep nothing
+const ALL = -1; // every bit pattern is above it: keep everything
+
 /**
- * TIES-merging (Yadav et al. 2023). The first model is the base; each other model's task
- * vector δᵢ = xᵢ − base is trimmed to its top `density` fraction by magnitude, a sign is elected
- * per element, and the agreeing deltas are averaged (weighted by the models' weights):
- * base + λ·disjoint_mean. Needs whole tensors (the top-k is per tensor).
+ * TIES-merging as published (Yadav et al. 2023) and as mergekit's `ties` implements it: model 0
+ * is the base; each other model's task vector δᵢ = xᵢ − base keeps exactly ⌊density·n⌋ values
+ * of largest magnitude per tensor (equal magnitudes at the cut: lower index first), the sign is
+ * elected per element from the weighted sum Σ wᵢδᵢ (+1 when it is 0), and the weighted mean of
+ * the deltas whose sign agrees is added: base + λ·Σ wᵢδᵢ[agree] / Σ wᵢ[agree] (0 where none
+ * agree). The k-th largest |δ| is found without sorting: a histogram of the high 16 bits of the
+ * F32 magnitudes, then, within the bin holding the cut, of the low 16 bits, each gathered in a
+ * streaming pass over the key's chunks; the merge pass itself is element-wise.
  */
 export const ties = defineMergeMethod({
   name: "ties",
-  description: "base + λ·disjoint mean of top-k trimmed, sign-elected task vectors (model 0 is the base)",
+  description: "mergekit's TIES: base + λ·disjoint mean of sign-elected task vectors trimmed to the top ⌊density·n⌋ by magnitude (model 0 is the base)",
   params: z.object({ density: z.number().min(0).max(1).default(0.2), lambda: z.number().default(1) }),
   arity: { min: 2 },
   usesWeights: true,
   blockParams: ["density", "lambda"],
   elementwise: false,
-  async merge(ctx, [base, ...models], { density, lambda }) {
-    const k = ctx.kernels;
-    const keep = Math.round(density * base!.length);
-    for (const x of models) {
-      await k.sub(x, base!, x);
-      const threshold = await k.topKThreshold(x, keep);
-      for (let e = 0; e < x.length; e++) if (!(Math.abs(x[e]!) >= threshold)) x[e] = 0;
-    }
+  statistics: {
+    passes: 2,
+    init(ctx, { density }): TiesState {
+      const n = ctx.shape.reduce((a, b) => a * b, 1);
+      const k = Math.floor(density * n);
+      const topK = ctx.weights.slice(1).map((): TopK => {
+        const all = k >= n;
+        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, high: -1, above: 0, resolved: k <= 0 || all, histogram: new Uint32Array(k <= 0 || all ? 0 : BINS) };
+      });
+      const scratch = new Float32Array(SCRATCH);
+      return { topK, scratch, bits: new Uint32Array(scratch.buffer) };
+    },
+    gather(pass, _ctx, [base, ...models], _params, state: TiesState) {
+      const { scratch, bits } = state;
+      models.forEach((x, i) => {
+        const t = state.topK[i]!;
+        if (t.resolved) return;
+        const h = t.histogram;
+        for (let off = 0; off < x.length; off += SCRATCH) {
+          const m = Math.min(SCRATCH, x.length - off);
+          for (let j = 0; j < m; j++) scratch[j] = x[off + j]! - base![off + j]!;
+          if (pass === 0) for (let j = 0; j < m; j++) h[(bits[j]! & 0x7fffffff) >>> 16]!++;
+          else
+            for (let j = 0; j < m; j++) {
+              const b = bits[j]! & 0x7fffffff;
+              if (b >>> 16 === t.high) h[b & 0xffff]!++;
+            }
+        }
+      });
+    },
+    endPass(pass, state: TiesState) {
+      for (const t of state.topK) {
+        if (t.resolved) continue;
+        const h = t.histogram;
+        if (pass === 0) {
+          // The bin holding the k-th largest magnitude, counting from the top.
+          let count = 0;
+          let bin = BINS - 1;
+          for (; bin > 0 && count + h[bin]! < t.k; bin--) count += h[bin]!;
+          t.high = bin;
+          t.above = count;
+          if (count + h[bin]! === t.k) {
+            // The whole bin is kept: everything at or above its first bit pattern.
+            t.threshold = bin * 65536 - 1;
+            t.resolved = true;
+          }
+          h.fill(0);
+        } else {
+          const need = t.k - t.above;
+          let count = 0;
+          let low = 65535;
+          for (; low > 0 && count + h[low]! < need; low--) count += h[low]!;
+          t.threshold = t.high * 65536 + low;
+          t.atThreshold = need - count;
+          t.resolved = true;
+        }
+      }
+      return state.topK.every((t) => t.resolved);
+    },
+  },
+  async merge(ctx, [base, ...models], { lambda }) {
+    const state = ctx.statistics as TiesState;
+    models.forEach((x, i) => {
+      const t = state.topK[i]!;
+      const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+      const { threshold, atThreshold } = t;
+      for (let e = 0; e < x.length; e++) {
+        x[e] = x[e]! - base![e]!;
+        const b = bits[e]! & 0x7fffffff;
+        if (b > threshold) continue;
+        if (b === threshold && t.keptAtThreshold < atThreshold) t.keptAtThreshold++;
+        else x[e] = 0;
+      }
+    });
     return combineTaskVectors(base!, models, ctx.weights.slice(1), lambda, true, ctx.out);
   },
 });

@@ -13,6 +13,7 @@ export const weightedSum = defineMergeMethod({
   usesWeights: true,
   blockParams: [],
   elementwise: true,
+  normalizable: true,
   merge: (ctx, tensors) => ctx.kernels.weightedSum(tensors, ctx.weights, ctx.out),
   // One fused pass over the raw bytes when the backend has it (bit-identical to merge + encode).
   mergeEncoded: async (ctx, inputs, _params, outDtype, out) => ctx.kernels.weightedSumEncoded?.(inputs, ctx.weights, outDtype, out),
