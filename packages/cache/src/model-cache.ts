@@ -4,7 +4,7 @@ import { lookupIn, statFile, type CacheLookup } from "./cache-lookup.js";
 import { detectPrecision } from "./detect-precision.js";
 import { HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
 import { hashFile } from "./hash-file.js";
-import { CacheError, type CacheEntry, type PathRecord } from "./cache-schema.js";
+import { CacheError, type CacheDocument, type CacheEntry, type PathRecord } from "./cache-schema.js";
 import { resolveCachePath, type CachePut, type CacheStore, type CacheWarningCallback } from "./cache-store.js";
 import { JsonCacheStore } from "./json-cache-store.js";
 import type { CacheLockOptions } from "./cache-lock.js";
@@ -39,6 +39,8 @@ export interface IdentifyOptions {
   /** Default 2000 ms. */
   flushIntervalMs?: number;
   threads?: "auto" | number;
+  /** Aborts between chunks; files finished before the abort are still written to the cache. */
+  signal?: AbortSignal;
 }
 
 export interface IdentifyResult {
@@ -90,15 +92,35 @@ export class ModelCache {
     const snapshot = await this.store.read();
     const doc = { ...snapshot, models: { ...snapshot.models }, paths: { ...snapshot.paths } };
     const results: IdentifyResult[] = [];
-    let pending: CachePut[] = [];
+    const pending: CachePut[] = [];
     let lastFlush = Date.now();
     const flush = async () => {
       lastFlush = Date.now();
       if (pending.length === 0) return;
-      const batch = pending;
-      pending = [];
-      await this.store.put(batch);
+      await this.store.put(pending.splice(0));
     };
+    try {
+      await this.#identifyEach(paths, options, algorithms, doc, results, pending, async () => {
+        if (pending.length >= flushEvery && Date.now() - lastFlush >= flushIntervalMs) await flush();
+      });
+    } catch (error) {
+      // Work finished before an interrupt is kept: the files already hashed go to the cache.
+      if (options.signal?.aborted) await flush().catch(() => undefined);
+      throw error;
+    }
+    await flush();
+    return results;
+  }
+
+  async #identifyEach(
+    paths: readonly string[],
+    options: IdentifyOptions,
+    algorithms: HashAlgorithm[],
+    doc: CacheDocument,
+    results: IdentifyResult[],
+    pending: CachePut[],
+    maybeFlush: () => Promise<void>,
+  ): Promise<void> {
     for (let i = 0; i < paths.length; i++) {
       const path = resolve(paths[i]!);
       const info = await statFile(path);
@@ -111,6 +133,7 @@ export class ModelCache {
         const hashed = await hashFile(path, {
           algorithms,
           ...(options.threads !== undefined ? { threads: options.threads } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: (e) => options.onProgress!({ ...e, detail: path }) } : {}),
         });
         const entry = await this.#entryFor(path, hashed.hashes, hashed.size, hashed.mtimeMs, doc.models[hashed.hashes.sha256!], options.extra);
@@ -122,10 +145,8 @@ export class ModelCache {
       }
       results.push(result);
       options.onFile?.(result, i, paths.length);
-      if (pending.length >= flushEvery && Date.now() - lastFlush >= flushIntervalMs) await flush();
+      await maybeFlush();
     }
-    await flush();
-    return results;
   }
 
   async #entryFor(path: string, hashes: FileHashes, size: number, mtimeMs: number, previous: CacheEntry | undefined, extra: Partial<CacheEntry> | undefined): Promise<CacheEntry> {

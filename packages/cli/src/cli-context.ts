@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
 import { createProgressRenderer, type ProgressRenderer } from "./progress-renderer.js";
+import { confineToTerminal, escapeControl } from "./terminal-text.js";
 import { createTheme, resolveColor, resolveUnicode, visibleLength, type Theme } from "./theme.js";
 import { CLI_VERSION } from "./version.js";
 
@@ -63,21 +64,24 @@ export function createCliContext(io: CliIo, signal: AbortSignal = new AbortContr
         color,
         progress,
         theme,
+        // Commands escape data at each print site (escapeControl); confineToTerminal is the
+        // backstop: only newlines, tabs and colour sequences of our own reach the terminal.
         line(text = "") {
-          if (!json) io.stdout.write(`${text}\n`);
+          if (!json) io.stdout.write(`${confineToTerminal(text)}\n`);
         },
         text(text) {
-          if (!json) io.stdout.write(text);
+          if (!json) io.stdout.write(confineToTerminal(text));
         },
         note(text) {
           if (!json && !quiet) {
             progress.done();
-            io.stderr.write(`${text}\n`);
+            io.stderr.write(`${confineToTerminal(text)}\n`);
           }
         },
+        // A warning is one line, usually naming a file or a key: all of it is escaped.
         warn(text) {
           progress.done();
-          io.stderr.write(json ? `${JSON.stringify({ type: "warning", message: text })}\n` : `${errTheme.warning("warning:")} ${text}\n`);
+          io.stderr.write(json ? `${JSON.stringify({ type: "warning", message: text })}\n` : `${errTheme.warning("warning:")} ${escapeControl(text)}\n`);
         },
         result(value) {
           if (json) io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -85,7 +89,7 @@ export function createCliContext(io: CliIo, signal: AbortSignal = new AbortContr
         banner(lines) {
           // STMERGE_NO_BANNER: set by `stmerge demo` for its steps, which share one banner.
           if (json || quiet || io.env.STMERGE_NO_BANNER) return;
-          io.stderr.write(bannerText([`stmerge ${CLI_VERSION}`, ...lines], errTheme));
+          io.stderr.write(confineToTerminal(bannerText([`stmerge ${CLI_VERSION}`, ...lines], errTheme)));
         },
       };
     },

@@ -1,4 +1,5 @@
 import { StmergeError } from "@stmerge/core-tensors";
+import { escapeControl } from "./terminal-text.js";
 
 /** An error of the CLI itself (bad flag combination, a refused prompt), with its exit code. */
 export class CliError extends StmergeError {
@@ -7,6 +8,11 @@ export class CliError extends StmergeError {
     super(code, message, options.file === undefined ? {} : { file: options.file });
     this.exitCode = options.exitCode ?? 1;
   }
+}
+
+/** Exit code a command action asks for (audit: 1 unsafe, 2 unreadable) without throwing an error. */
+export class ExitRequest {
+  constructor(readonly exitCode: number) {}
 }
 
 export const EXIT = {
@@ -20,21 +26,35 @@ function isStmerge(error: unknown): error is StmergeError {
   return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && /^[A-Z][A-Z0-9_]+$/.test((error as unknown as { code: string }).code);
 }
 
-/** Exit code and the one line a user sees for an error; the stack only with --debug. */
+/** A --debug stack, line by line: messages inside it came from files too. */
+const escapeStack = (stack: string) => stack.split("\n").map(escapeControl).join("\n");
+
+/**
+ * Exit code and the one line a user sees for an error; the stack only with --debug. Messages
+ * carry file names, tensor names and server text, so their control characters are escaped.
+ */
 export function describeError(error: unknown, debug: boolean): { exitCode: number; text: string } {
-  if (error instanceof CliError) return { exitCode: error.exitCode, text: `stmerge: ${error.message}${debug && error.stack ? `\n${error.stack}` : ""}` };
+  if (error instanceof CliError) return { exitCode: error.exitCode, text: `stmerge: ${escapeControl(error.message)}${debug && error.stack ? `\n${escapeStack(error.stack)}` : ""}` };
   if (isStmerge(error)) {
-    const text = `stmerge: ${error.message} [${error.code}]`;
-    return { exitCode: EXIT.failure, text: debug && error.stack ? `${text}\n${error.stack}` : text };
+    const text = `stmerge: ${escapeControl(error.message)} [${error.code}]`;
+    return { exitCode: EXIT.failure, text: debug && error.stack ? `${text}\n${escapeStack(error.stack)}` : text };
   }
   const e = error as NodeJS.ErrnoException;
   if (e && typeof e.code === "string" && typeof e.path === "string") {
-    const text = `stmerge: ${e.path}: ${e.code === "ENOENT" ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code === "ENOSPC" ? "no space left on device" : e.message}`;
-    return { exitCode: EXIT.failure, text: debug && e.stack ? `${text}\n${e.stack}` : text };
+    const text = `stmerge: ${escapeControl(e.path)}: ${e.code === "ENOENT" ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code === "ENOSPC" ? "no space left on device" : escapeControl(e.message)}`;
+    return { exitCode: EXIT.failure, text: debug && e.stack ? `${text}\n${escapeStack(e.stack)}` : text };
   }
   const message = error instanceof Error ? error.message : String(error);
   return {
     exitCode: EXIT.internal,
-    text: `stmerge: internal error: ${message.split("\n")[0]}${debug && error instanceof Error && error.stack ? `\n${error.stack}` : " (run with --debug for details)"}`,
+    text: `stmerge: internal error: ${escapeControl(message.split("\n")[0])}${debug && error instanceof Error && error.stack ? `\n${escapeStack(error.stack)}` : " (run with --debug for details)"}`,
   };
+}
+
+/** The `{"error": {...}}` object printed on stdout under --json (as well as the line on stderr). */
+export function errorObject(error: unknown, text: string): { error: { code: string; message: string; file: string | null } } {
+  const e = error as { code?: unknown; file?: unknown } | undefined;
+  const code = isStmerge(error) ? error.code : typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code) ? e.code : "INTERNAL";
+  const firstLine = text.split("\n")[0]!.replace(/^stmerge: /, "").replace(/ \[[A-Z0-9_]+\]$/, "");
+  return { error: { code, message: firstLine, file: typeof e?.file === "string" ? e.file : null } };
 }

@@ -1,17 +1,16 @@
 import { Command, CommanderError } from "commander";
+import { fileSystemError } from "@stmerge/core-tensors";
 import { processIo, type CliIo } from "./cli-io.js";
 import { createCliContext } from "./cli-context.js";
-import { describeError, EXIT } from "./cli-error.js";
+import { describeError, errorObject, EXIT, ExitRequest } from "./cli-error.js";
 import { registerCommands } from "./commands/index.js";
+import { createInterrupts, interruptedLine, SIGNAL_EXIT_CODES, type Interrupts, type SignalTarget } from "./interrupt.js";
 import { CLI_VERSION } from "./version.js";
 
-/** Exit code a command action asks for (audit: 1 unsafe, 2 unreadable) without throwing. */
-export class ExitRequest {
-  constructor(readonly exitCode: number) {}
-}
+export { ExitRequest } from "./cli-error.js";
 
-export function buildProgram(io: CliIo): Command {
-  const ctx = createCliContext(io);
+export function buildProgram(io: CliIo, signal?: AbortSignal): Command {
+  const ctx = createCliContext(io, signal);
   const program = new Command()
     .name("stmerge")
     .description("Merge, convert, verify, hash and deduplicate Stable Diffusion model files — safely, in constant memory.")
@@ -41,22 +40,81 @@ Examples:
   return program;
 }
 
+export interface RunCliOptions {
+  /**
+   * Where SIGINT/SIGTERM/SIGHUP come from. Default: the real process when `io` is the process's
+   * own (the stmerge binary), none for in-process callers (tests pass `interrupts` instead).
+   */
+  readonly signals?: SignalTarget | false;
+  /** An interrupt controller of the caller's (tests interrupt in-process through it). */
+  readonly interrupts?: Interrupts;
+}
+
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+}
+
 /** Runs the CLI with `argv` (without node and script) and resolves to the process exit code. */
-export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  const program = buildProgram(io);
+export async function runCli(argv: readonly string[], io?: CliIo, options: RunCliOptions = {}): Promise<number> {
+  const signals = options.signals ?? (io === undefined ? (process as unknown as SignalTarget) : false);
+  const cliIo = io ?? processIo();
+  const interrupts = options.interrupts ?? createInterrupts({ ...(signals ? { target: signals } : {}), writeErr: (t) => cliIo.stderr.write(t) });
+  try {
+    const code = await runProgram(argv, cliIo, interrupts);
+    // A worker or handle an interrupted library left behind must not keep the process alive.
+    if (interrupts.received && signals) setTimeout(() => signals.exit(code), 1500).unref();
+    return code;
+  } finally {
+    if (!options.interrupts) interrupts.dispose();
+  }
+}
+
+async function runProgram(argv: readonly string[], io: CliIo, interrupts: Interrupts): Promise<number> {
+  const program = buildProgram(io, interrupts.signal);
   const debug = argv.includes("--debug");
+  const json = wantsJson(argv);
+  let commandName: string | undefined;
+  program.hook("preAction", (_root, action) => {
+    commandName = action.parent && action.parent !== program ? `${action.parent.name()} ${action.name()}` : action.name();
+  });
+  const interrupted = (): number => {
+    const line = interruptedLine(interrupts, commandName);
+    if (json) io.stdout.write(`${JSON.stringify({ error: { code: "INTERRUPTED", message: line.replace(/^stmerge: /, ""), file: null } })}\n`);
+    io.stderr.write(`${line}\n`);
+    return SIGNAL_EXIT_CODES[interrupts.received!];
+  };
+  // Bare `stmerge`: the help, on stdout, as a successful answer to "what can this do?".
+  if (!argv.some((a) => !a.startsWith("-")) && !argv.some((a) => ["-h", "--help", "-V", "--version"].includes(a))) {
+    program.outputHelp();
+    return EXIT.ok;
+  }
+  let usageMessage = "";
+  program.configureOutput({ ...program.configureOutput(), outputError: (s, write) => {
+    usageMessage = s.replace(/^error: /, "").split("\n")[0]!.trim();
+    write(s.startsWith("error:") ? `stmerge: ${s.slice(7)}` : s);
+  } });
+  for (const command of program.commands) command.configureOutput(program.configureOutput());
   try {
     await program.parseAsync([...argv], { from: "user" });
+    if (interrupts.received) return interrupted();
     const requested = (program as Command & { stmergeExitCode?: number }).stmergeExitCode;
     return requested ?? EXIT.ok;
-  } catch (error) {
-    if (error instanceof ExitRequest) return error.exitCode;
-    if (error instanceof CommanderError) {
+  } catch (caught) {
+    if (interrupts.received) return interrupted();
+    if (caught instanceof ExitRequest) return caught.exitCode;
+    if (caught instanceof CommanderError) {
       // Help and --version "errors" are normal exits; the rest are usage errors already printed.
-      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.code === "commander.help") return EXIT.ok;
-      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+      if (caught.code === "commander.helpDisplayed" || caught.code === "commander.version" || caught.code === "commander.help") return EXIT.ok;
+      if (caught.exitCode === 0) return EXIT.ok;
+      if (json) io.stdout.write(`${JSON.stringify({ error: { code: "USAGE", message: usageMessage || caught.message.replace(/^error: /, ""), file: null } })}\n`);
+      return EXIT.usage;
     }
+    // A raw Node error that slipped through a library still becomes one typed line naming its path.
+    const errno = caught as NodeJS.ErrnoException;
+    const error = typeof errno?.path === "string" ? await fileSystemError(caught, errno.path) : caught;
     const { exitCode, text } = describeError(error, debug);
+    if (json) io.stdout.write(`${JSON.stringify(errorObject(error, text))}\n`);
     io.stderr.write(`${text}\n`);
     return exitCode;
   }

@@ -1,8 +1,59 @@
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { link, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { constants, unlinkSync } from "node:fs";
+import { link, open, readdir, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { TensorIoError } from "./errors.js";
+import { fileSystemError } from "./file-system-error.js";
+
+/** Temp files of this process not yet committed or aborted, so a forced exit can still remove them. */
+const openTempFiles = new Set<string>();
+
+/** Paths of this process's temp files that are still open (neither committed nor aborted). */
+export function openTempPaths(): readonly string[] {
+  return [...openTempFiles];
+}
+
+/**
+ * Removes every open temp file synchronously; for a process that must exit now (a second Ctrl+C)
+ * and cannot wait for the operations to abort. Returns the paths removed.
+ */
+export function removeOpenTempFilesSync(): string[] {
+  const removed: string[] = [];
+  for (const path of openTempFiles) {
+    try {
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // Already gone (the operation finished its own abort meanwhile).
+    }
+  }
+  openTempFiles.clear();
+  return removed;
+}
+
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+}
+
+/** True when `name` is a temp file name `createAtomicFile` gives for a target named `target`. */
+export function isTempNameFor(name: string, target: string): boolean {
+  return name.length === target.length + 18 && name.startsWith(`.${target}.`) && /^\.[0-9a-f]{12}\.tmp$/.test(name.slice(target.length + 1));
+}
+
+/**
+ * Temp files of earlier runs that never finished (power loss, kill -9) beside `path`: hidden
+ * files named `.<name>.<12 hex>.tmp`. Only files not open in this process are listed.
+ */
+export async function findLeftoverTempFiles(path: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return [];
+  }
+  const target = basename(path);
+  return names.filter((n) => isTempNameFor(n, target)).map((n) => join(dirname(path), n)).filter((p) => !openTempFiles.has(p));
+}
 
 export interface AtomicFileOptions {
   /** Replace an existing target. Without it, an existing target is an `OUTPUT_EXISTS` error. */
@@ -51,20 +102,23 @@ async function fsyncDirectory(dir: string): Promise<void> {
 export async function createAtomicFile(path: string, options: AtomicFileOptions = {}): Promise<AtomicFile> {
   if (!options.overwrite && (await exists(path))) throw outputExists(path);
   const dir = dirname(path);
-  const tempPath = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tempPath = tempPathFor(path);
   let handle: FileHandle;
   try {
     handle = await open(tempPath, constants.O_CREAT | constants.O_EXCL | constants.O_RDWR, 0o644);
   } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new TensorIoError("OUTPUT_NOT_WRITABLE", `${path}: cannot create a file in ${dir} (${e.code ?? e.message})`, { file: path, cause: error });
+    const typed = await fileSystemError(error, dir);
+    const reason = typed instanceof TensorIoError ? typed.message.slice(dir.length + 2) : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+    throw new TensorIoError("OUTPUT_NOT_WRITABLE", `${path}: cannot create a file in ${dir}: ${reason}`, { file: path, cause: error });
   }
+  openTempFiles.add(tempPath);
   let settled = false;
   const abort = async (): Promise<void> => {
     if (settled) return;
     settled = true;
     await handle.close().catch(() => undefined);
     await unlink(tempPath).catch(() => undefined);
+    openTempFiles.delete(tempPath);
   };
   const commit = async (): Promise<void> => {
     if (settled) throw new TensorIoError("OUTPUT_SETTLED", `${path}: output was already committed or aborted`, { file: path });
@@ -74,7 +128,8 @@ export async function createAtomicFile(path: string, options: AtomicFileOptions 
     } catch (error) {
       settled = true;
       await unlink(tempPath).catch(() => undefined);
-      throw new TensorIoError("OUTPUT_WRITE_FAILED", `${path}: could not flush output (${(error as Error).message})`, { file: path, cause: error });
+      openTempFiles.delete(tempPath);
+      throw await fileSystemError(error, path);
     }
     settled = true;
     try {
@@ -97,9 +152,11 @@ export async function createAtomicFile(path: string, options: AtomicFileOptions 
       }
     } catch (error) {
       await unlink(tempPath).catch(() => undefined);
+      openTempFiles.delete(tempPath);
       if (error instanceof TensorIoError) throw error;
-      throw new TensorIoError("OUTPUT_WRITE_FAILED", `${path}: could not move output into place (${(error as Error).message})`, { file: path, cause: error });
+      throw await fileSystemError(error, path);
     }
+    openTempFiles.delete(tempPath);
     await fsyncDirectory(dir);
   };
   return { path, tempPath, handle, commit, abort };
@@ -117,7 +174,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     }
   } catch (error) {
     await file.abort();
-    throw error;
+    throw await fileSystemError(error, path, { bytesNeeded: typeof data === "string" ? Buffer.byteLength(data) : data.byteLength });
   }
   await file.commit();
 }

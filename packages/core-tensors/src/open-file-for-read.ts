@@ -17,12 +17,12 @@ export async function openFileForRead(path: string): Promise<OpenedFile> {
     handle = await open(path, "r");
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
+    const reason = e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a folder, not a file" : e.code === "EACCES" ? "permission denied" : (e.code ?? e.message);
     throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${reason}`, { file: path, cause: error });
   }
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: not a regular file`, { file: path });
+    if (!stats.isFile()) throw new TensorIoError("FILE_UNREADABLE", `${path}: ${stats.isDirectory() ? "is a folder, not a file" : "not a regular file"}`, { file: path });
     return { handle, stats };
   } catch (error) {
     await handle.close().catch(() => undefined);

@@ -1,6 +1,7 @@
 import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
 import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
 import { SafetensorsError, TensorIoError } from "./errors.js";
+import { fileSystemError } from "./file-system-error.js";
 import { orderedTap, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
 import { writeFully } from "./read-fully.js";
 import type { TensorDescriptor, TensorSink } from "./tensor-source.js";
@@ -80,7 +81,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     } catch (error) {
       failed = true;
       await file?.abort();
-      throw error;
+      throw await fileSystemError(error, path, { bytesNeeded: layout?.totalSize });
     }
   };
 

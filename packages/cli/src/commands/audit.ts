@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { auditCheckpoint, type AuditReport } from "@stmerge/safe-pickle";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
-import { ExitRequest } from "../run-cli.js";
+import { ExitRequest } from "../cli-error.js";
+import { escapeControl } from "../terminal-text.js";
 
 const EXIT_BY_STATUS = { clean: 0, unsafe: 1, unreadable: 2 } as const;
 
@@ -26,15 +27,16 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
       for (const file of files) {
         const report = await auditCheckpoint(resolve(ctx.io.cwd, file));
         reports.push(report);
-        out.line(`${report.status.toUpperCase().padEnd(10)} ${report.file}${report.format ? ` (${report.format})` : ""}`);
+        // Global names, keys and file names come from the file: escaped, so none can repaint this verdict line.
+        out.line(`${report.status.toUpperCase().padEnd(10)} ${escapeControl(report.file)}${report.format ? ` (${escapeControl(report.format)})` : ""}`);
         for (const g of report.globals) {
           if (g.verdict === "allowed") continue;
           const first = g.occurrences[0]!;
-          out.line(`  ${g.verdict.padEnd(9)} ${g.module}.${g.name}  (${g.occurrences.length}×, first via ${first.opcode} in ${first.record} at byte ${first.offset}${first.placedAt === undefined ? "" : `, under key ${JSON.stringify(first.placedAt)}`})`);
+          out.line(`  ${g.verdict.padEnd(9)} ${escapeControl(`${g.module}.${g.name}`)}  (${g.occurrences.length}×, first via ${first.opcode} in ${escapeControl(first.record)} at byte ${first.offset}${first.placedAt === undefined ? "" : `, under key ${escapeControl(JSON.stringify(first.placedAt))}`})`);
         }
         const allowed = report.globals.filter((g) => g.verdict === "allowed");
-        if (allowed.length > 0) out.line(`  allowed   ${allowed.map((g) => `${g.module}.${g.name}`).join(", ")}`);
-        if (report.error) out.line(`  error     ${report.error.message}`);
+        if (allowed.length > 0) out.line(`  allowed   ${allowed.map((g) => escapeControl(`${g.module}.${g.name}`)).join(", ")}`);
+        if (report.error) out.line(`  error     ${escapeControl(report.error.message)}`);
       }
       const exitCode = auditExitCode(reports);
       out.result({ exitCode, reports });

@@ -4,10 +4,10 @@ import { collectModelFiles, HASH_ALGORITHMS, type CacheEntry, type ModelCache } 
 import type { Command } from "commander";
 import type { CliContext, CommandOutput } from "../cli-context.js";
 import { cacheBannerLines, civitaiFor, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
-import { CliError, EXIT } from "../cli-error.js";
+import { CliError, EXIT, ExitRequest } from "../cli-error.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 import { renderTable } from "../render-table.js";
-import { ExitRequest } from "../run-cli.js";
+import { escapeControl } from "../terminal-text.js";
 
 interface CacheCommandFlags {
   cacheFile?: string;
@@ -30,8 +30,9 @@ function civitaiLabel(e: CacheEntry): string {
 }
 
 function describeEntry(out: CommandOutput, e: CacheEntry, paths: string[]): void {
-  out.line(e.filename);
-  const row = (k: string, v: unknown) => out.line(`  ${k.padEnd(13)} ${v === null || v === undefined || v === "" ? "-" : String(v)}`);
+  // Everything here came from a file or from CivitAI: printed escaped.
+  out.line(escapeControl(e.filename));
+  const row = (k: string, v: unknown) => out.line(`  ${k.padEnd(13)} ${v === null || v === undefined || v === "" ? "-" : escapeControl(v)}`);
   row("SHA256", e.sha256);
   row("AutoV1", e.autov1);
   row("AutoV2", e.autov2 ?? e.sha256.slice(0, 10).toUpperCase());
@@ -164,6 +165,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       let hashedBytes = 0;
       const results = await c.identify(files, {
         algorithms: HASH_ALGORITHMS,
+        signal: ctx.signal,
         ...(options.force ? { force: true } : {}),
         onProgress: (e) =>
           out.progress.onProgress({ phase: "hash", bytesDone: Math.min(totalBytes, hashedBytes + e.bytesDone), bytesTotal: Math.max(totalBytes, 1), ...(e.detail ? { detail: e.detail } : {}) }),
@@ -172,7 +174,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
           // One line per hashed file; files answered by the cache only count in the summary.
           if (!r.fromCache && !out.json && !out.quiet) {
             out.progress.done();
-            ctx.io.stderr.write(`[${i + 1}/${total}] ${r.entry.autov2 ?? ""}  ${r.path}\n`);
+            ctx.io.stderr.write(`[${i + 1}/${total}] ${r.entry.autov2 ?? ""}  ${escapeControl(r.path)}\n`);
           }
         },
       });
@@ -205,7 +207,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       }
       const removed = await c.store.removeEntries(found.map((e) => e.sha256));
       out.result({ removed: found.map((e) => ({ filename: e.filename, sha256: e.sha256 })) });
-      for (const e of found) out.line(`removed ${e.filename} (${e.sha256})`);
+      for (const e of found) out.line(`removed ${escapeControl(e.filename)} (${escapeControl(e.sha256)})`);
       if (removed !== found.length) out.warn(`${found.length - removed} entr${found.length - removed === 1 ? "y was" : "ies were"} already gone`);
     });
 

@@ -6,6 +6,7 @@ import { bannerLines } from "../banner.js";
 import { addCacheOptions, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatDuration } from "../format.js";
+import { escapeControl } from "../terminal-text.js";
 
 const CHECKPOINT_EXTENSIONS = new Set([".ckpt", ".pt", ".pth", ".bin", ".pkl"]);
 const PRECISIONS = ["keep", "fp16", "bf16", "fp32"] as const;
@@ -61,12 +62,13 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
         prune: options.prune,
         precision: options.precision as (typeof PRECISIONS)[number],
         onProgress: out.progress.onProgress,
+        signal: ctx.signal,
       });
       out.progress.done();
       const ms = Date.now() - started;
       out.result(convertSummary(result, ms));
-      out.line(`${result.output}`);
-      out.line(`  from        ${result.input} (${result.sourceFormat}, state dict at ${result.wrapperPath.join(".") || "the root"})`);
+      out.line(escapeControl(result.output));
+      out.line(`  from        ${escapeControl(result.input)} (${result.sourceFormat}, state dict at ${escapeControl(result.wrapperPath.join(".")) || "the root"})`);
       out.line(`  detected    ${result.detected.label}`);
       out.line(`  tensors     ${result.tensorsWritten} written${result.pruned.length ? `, ${result.pruned.length} pruned (EMA copies and training leftovers; --no-prune keeps them)` : ""}`);
       if (result.strippedPrefixes > 0) out.line(`  prefixes    removed DataParallel "module." from ${result.strippedPrefixes} keys`);

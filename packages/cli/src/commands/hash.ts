@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { cacheBannerLines, openCliCache } from "../cli-cache.js";
 import { formatBytes } from "../format.js";
+import { escapeControl } from "../terminal-text.js";
 
 export interface HashReport {
   readonly file: string;
@@ -35,19 +36,19 @@ export function registerHashCommand(program: Command, ctx: CliContext): void {
         const path = resolve(ctx.io.cwd, file);
         let report: HashReport;
         if (cache) {
-          const [result] = await cache.identify([path], { algorithms, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
+          const [result] = await cache.identify([path], { algorithms, signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
           const entry = result!.entry;
           const hashes: FileHashes = {};
           for (const a of algorithms) hashes[a] = a === "sha256" ? entry.sha256 : a === "autov2" ? entry.sha256.slice(0, 10).toUpperCase() : (entry[a] ?? null);
           report = { file: path, size: entry.file_size, hashes, cached: result!.fromCache };
         } else {
-          const result = await hashFile(path, { algorithms, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
+          const result = await hashFile(path, { algorithms, signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
           report = { file: path, size: result.size, hashes: result.hashes, cached: false };
         }
         out.progress.done();
         reports.push(report);
         if (!out.json) {
-          out.line(`${file}  (${formatBytes(report.size)}${report.cached ? ", from cache" : ""})`);
+          out.line(`${escapeControl(file)}  (${formatBytes(report.size)}${report.cached ? ", from cache" : ""})`);
           for (const a of algorithms) out.line(`  ${LABEL[a].padEnd(7)} ${report.hashes[a] ?? "-"}`);
         }
       }

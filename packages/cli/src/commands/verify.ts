@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { verifyConversion } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
-import { ExitRequest } from "../run-cli.js";
+import { ExitRequest } from "../cli-error.js";
+import { escapeControl } from "../terminal-text.js";
 
 export function registerVerifyCommand(program: Command, ctx: CliContext): void {
   program
@@ -17,11 +18,12 @@ export function registerVerifyCommand(program: Command, ctx: CliContext): void {
       const out = ctx.output(command);
       out.banner([]);
       const report = await verifyConversion(resolve(ctx.io.cwd, original), resolve(ctx.io.cwd, converted), {
+        signal: ctx.signal,
         onProgress: out.progress.onProgress,
         onTensor: (check) => {
           if (options.verbose || check.status === "mismatch" || check.status === "missing" || check.status === "extra") {
             out.progress.done();
-            out.line(`  ${check.status.padEnd(16)} ${check.name}${check.detail ? `  (${check.detail})` : ""}`);
+            out.line(`  ${check.status.padEnd(16)} ${escapeControl(check.name)}${check.detail ? `  (${escapeControl(check.detail)})` : ""}`);
           }
         },
       });

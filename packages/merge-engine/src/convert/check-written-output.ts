@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
 import * as zlib from "node:zlib";
-import { openSafetensors, type ProgressCallback, type TensorDescriptor } from "@stmerge/core-tensors";
+import { openSafetensors, orderedTap, readFully, throwIfAborted, type OutputByteTap, type ProgressCallback, type TensorDescriptor } from "@stmerge/core-tensors";
 import { ConvertError } from "./convert-error.js";
 
 /** Length and CRC-32 of a tensor's bytes (SHA-1 where Node lacks zlib.crc32): cheap enough to take of every byte written. */
@@ -9,13 +10,19 @@ export const digestOf: (bytes: Uint8Array) => string =
     ? (bytes) => `${bytes.byteLength}:${(zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes)}`
     : (bytes) => `${bytes.byteLength}:${createHash("sha1").update(bytes).digest("hex")}`;
 
-/** Re-reads the committed output with the strict safetensors reader and compares every tensor's header and bytes with what was written. */
+/**
+ * Re-reads the committed output with the strict safetensors reader and compares every tensor's header and bytes with what was written.
+ * `tap` sees every byte of the file in file order during this read (the header is written last, so the
+ * output's hashes are taken here rather than while writing: same single read, no extra pass).
+ */
 export async function checkWrittenOutput(
   output: string,
   expected: readonly TensorDescriptor[],
   metadata: Readonly<Record<string, string>>,
   written: ReadonlyMap<string, string>,
   onProgress: ProgressCallback | undefined,
+  signal?: AbortSignal,
+  tap?: OutputByteTap,
 ): Promise<number> {
   const fail = (problem: string): never => {
     throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output does not match the source (${problem}); output removed`, { file: output });
@@ -33,23 +40,43 @@ export async function checkWrittenOutput(
     const largest = expected.reduce((n, d) => Math.max(n, d.byteLength), 0);
     const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
     const total = expected.reduce((n, d) => n + d.byteLength, 0);
+    const tapped = tap ? orderedTap(tap) : undefined;
+    if (tap && tapped) {
+      const head = await readHead(output, source.header.dataStart);
+      await tap.start?.({ size: source.fileSize, head });
+      tapped.write(head, 0);
+    }
     let done = 0;
     let pending = expected[0] ? source.read(expected[0].name, buffers[0]) : undefined;
     for (let i = 0; i < expected.length; i++) {
       const d = expected[i]!;
       const bytes = await pending!;
+      throwIfAborted(signal, output, "read-back check");
       const next = expected[i + 1];
       pending = next ? source.read(next.name, buffers[(i + 1) % 2]) : undefined;
       pending?.catch(() => undefined);
       if (digestOf(bytes) !== written.get(d.name)) fail(`tensor ${JSON.stringify(d.name)} has different bytes`);
+      tapped?.write(bytes, source.fileOffsetOf(d.name));
       done += d.byteLength;
       onProgress?.({ phase: "verify", bytesDone: done, bytesTotal: total, tensor: d.name });
     }
     return source.fileSize;
   } catch (error) {
-    if (error instanceof ConvertError) throw error;
+    if (error instanceof ConvertError || (error as { code?: unknown }).code === "ABORTED") throw error;
     throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output could not be read back (${(error as Error).message}); output removed`, { file: output, cause: error });
   } finally {
     await source.close();
+  }
+}
+
+/** The file's first `length` bytes (the 8-byte length and the JSON header). */
+async function readHead(path: string, length: number): Promise<Uint8Array> {
+  const handle = await open(path, "r");
+  try {
+    const head = new Uint8Array(length);
+    await readFully(handle, head, 0, length, 0, path);
+    return head;
+  } finally {
+    await handle.close();
   }
 }

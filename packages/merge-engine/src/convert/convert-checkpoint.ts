@@ -9,6 +9,7 @@ import {
   type DType,
   type Precision,
   type ProgressCallback,
+  type OutputByteTap,
   type TensorDescriptor,
   throwIfAborted,
 } from "@stmerge/core-tensors";
@@ -34,6 +35,8 @@ export interface ConvertOptions {
   readonly onProgress?: ProgressCallback;
   /** Aborts between tensors; the temp output is removed. */
   readonly signal?: AbortSignal;
+  /** Sees every byte of the output in file order, during the read-back check (the CLI hashes the output this way). */
+  readonly outputTap?: OutputByteTap;
 }
 
 export interface ConvertResult {
@@ -163,7 +166,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       throw error;
     }
 
-    const outputBytes = await checkWrittenOutput(output, outDescriptors, metadata, written, onProgress, options.signal).catch(async (error: unknown) => {
+    const outputBytes = await checkWrittenOutput(output, outDescriptors, metadata, written, onProgress, options.signal, options.outputTap).catch(async (error: unknown) => {
       await unlink(output).catch(() => undefined);
       throw error;
     });

@@ -52,9 +52,13 @@ try {
  * SHA-256 of a whole file on a worker thread, so hashing overlaps with the conversion running on
  * the main thread instead of adding a full pass before it.
  */
-export function sha256FileInWorker(path: string, onProgress?: ProgressCallback): Promise<string> {
+export function sha256FileInWorker(path: string, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path } });
+    // An interrupted conversion stops the worker too, so nothing keeps the process alive.
+    const stop = () => void worker.terminate();
+    signal?.addEventListener("abort", stop, { once: true });
+    worker.on("exit", () => signal?.removeEventListener("abort", stop));
     let digest: string | undefined;
     worker.on("message", (m: { done: number; total: number; digest?: string }) => {
       onProgress?.({ phase: "hash", bytesDone: m.done, bytesTotal: m.total });

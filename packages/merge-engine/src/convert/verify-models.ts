@@ -1,4 +1,4 @@
-import { decodeToF32, isFloatDType, type DType, type ProgressCallback, type TensorDescriptor } from "@stmerge/core-tensors";
+import { decodeToF32, isFloatDType, throwIfAborted, type DType, type ProgressCallback, type TensorDescriptor } from "@stmerge/core-tensors";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
 import { openStateDict, type ModelFileFormat } from "./open-state-dict.js";
 import { isPrunableKey } from "./prune-rules.js";
@@ -27,6 +27,8 @@ export interface VerifyOptions {
   readonly onProgress?: ProgressCallback;
   /** Called for each tensor as it is checked (the CLI's --verbose). */
   readonly onTensor?: (check: TensorCheck) => void;
+  /** Aborts between tensors. */
+  readonly signal?: AbortSignal;
 }
 
 /** Mantissa bits of a float dtype: a cast to it may move a value by one unit in the last place. */
@@ -84,6 +86,7 @@ export async function verifyConversion(original: string, converted: string, opti
           record(isPrunableKey(da.name, detected.kind) ? { name: da.name, status: "pruned" } : { name: da.name, status: "missing", detail: "not in the converted file" });
           continue;
         }
+        throwIfAborted(options.signal, converted, "verification");
         if (bufA.length < da.byteLength) bufA = new Uint8Array(da.byteLength);
         if (bufB.length < db.byteLength) bufB = new Uint8Array(db.byteLength);
         record(await compareTensor(da, db, await a.source.read(da.name, bufA), await b.source.read(db.name, bufB)));
