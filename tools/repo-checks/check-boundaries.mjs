@@ -10,12 +10,13 @@ export const ALLOWED_DEPENDENCIES = {
   "@stmerge/merge-engine": ["@stmerge/core-tensors", "@stmerge/safe-pickle"],
   "@stmerge/cache": ["@stmerge/core-tensors"],
   "@stmerge/civitai-client": [],
-  "@stmerge/cli": ["@stmerge/core-tensors", "@stmerge/safe-pickle", "@stmerge/merge-engine", "@stmerge/cache", "@stmerge/civitai-client"],
+  "@stmerge/model-library": ["@stmerge/core-tensors", "@stmerge/cache"],
+  "@stmerge/cli": ["@stmerge/core-tensors", "@stmerge/safe-pickle", "@stmerge/merge-engine", "@stmerge/cache", "@stmerge/civitai-client", "@stmerge/model-library"],
   stmerge: ["@stmerge/cli"],
 };
 
 /** Packages that are libraries: they report through callbacks and errors, never stdout/stderr. */
-const LIBRARIES = ["@stmerge/core-tensors", "@stmerge/safe-pickle", "@stmerge/merge-engine", "@stmerge/cache", "@stmerge/civitai-client"];
+const LIBRARIES = ["@stmerge/core-tensors", "@stmerge/safe-pickle", "@stmerge/merge-engine", "@stmerge/cache", "@stmerge/civitai-client", "@stmerge/model-library"];
 const PRINTING = /\bconsole\.(log|info|warn|error|debug|trace)\s*\(|\bprocess\.(stdout|stderr)\.write\b/;
 
 function listSourceFiles(dir) {

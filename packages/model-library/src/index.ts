@@ -1,0 +1,15 @@
+export { LibraryError } from "./library-error.js";
+export { MODEL_KINDS, LIBRARY_MODEL_EXTENSIONS, PARTIAL_DOWNLOAD_EXTENSIONS, kindForFolders, type ModelKind } from "./model-kinds.js";
+export { detectLayout, type LayoutKind, type LibraryLayout } from "./detect-layout.js";
+export { sniffModelKind, kindFromTensorNames, SNIFF_MAX_HEADER_BYTES } from "./sniff-model-kind.js";
+export { scanLibrary, isInside, type LibraryFile, type LibraryIdentity, type LibraryScan, type LinkProblem, type ScanLibraryOptions } from "./scan-library.js";
+export { partialHash, partialBlockOffsets, PARTIAL_BLOCK_BYTES, WHOLE_FILE_MAX_BYTES, type PartialHash } from "./partial-hash.js";
+export { findDuplicates, type DuplicateGroup, type DuplicateSearch, type DuplicateSearchStats, type FindDuplicatesOptions } from "./find-duplicates.js";
+export { planDedupe, type DedupeAction, type DedupePlan, type DedupePlanGroup, type LinkKind, type LinkMode, type PlanDedupeOptions } from "./plan-dedupe.js";
+export { DedupeJournal, readJournal, listJournals, defaultJournalDir, newJournalPath, JOURNAL_VERSION, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
+export { applyDedupe, createLink, type ActionResult, type ApplyDedupeOptions, type ApplyDedupeResult } from "./apply-dedupe.js";
+export { repairJournal, undoDedupe, journalIsClosed, journalOwnerAlive, type JournalOutcome, type JournalRunOptions } from "./repair-journal.js";
+export { linkResolvesToMaster, sha256Of } from "./link-checks.js";
+export { linkModel, type LinkModelResult } from "./link-model.js";
+export { verifyLibrary, type LibraryVerifyReport } from "./verify-library.js";
+export { comfyExtraModelPathsYaml, assertA1111Root, A1111_COMFY_FOLDERS } from "./comfy-extra-paths.js";

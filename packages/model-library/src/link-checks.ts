@@ -1,0 +1,43 @@
+import { lstat, realpath, stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { hashFile, matches, type ModelCache } from "@stmerge/cache";
+import type { ProgressCallback } from "@stmerge/core-tensors";
+import type { LinkKind } from "./plan-dedupe.js";
+
+/**
+ * SHA-256 of a file for a destructive decision: the metadata cache answers only from a record of
+ * this very path whose size and mtime still match (never the cache's legacy file-name match, which
+ * can name another file); otherwise the file is read and the result recorded in the cache.
+ */
+export async function sha256Of(path: string, cache: ModelCache | undefined, signal?: AbortSignal, onProgress?: ProgressCallback): Promise<{ sha256: string; fromCache: boolean; bytesRead: number }> {
+  const abs = resolve(path);
+  if (cache) {
+    const [doc, info] = await Promise.all([cache.store.read(), stat(abs)]);
+    const record = doc.paths[abs];
+    if (record && matches(record, info.size, info.mtimeMs)) return { sha256: record.sha256, fromCache: true, bytesRead: 0 };
+  }
+  const result = await hashFile(abs, { algorithms: ["sha256"], ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
+  if (cache) await cache.record(abs, { hashes: result.hashes });
+  return { sha256: result.hashes.sha256!, fromCache: false, bytesRead: result.bytesRead };
+}
+
+/**
+ * Whether `path` now shows exactly the master's bytes through a link of this kind: a symlink
+ * resolving to the master, a hard link sharing its inode, or a clone with the expected SHA-256.
+ */
+export async function linkResolvesToMaster(path: string, master: string, link: LinkKind, sha256: string): Promise<boolean> {
+  try {
+    const l = await lstat(path);
+    const m = await stat(master);
+    if (link === "symlink") {
+      if (!l.isSymbolicLink()) return false;
+      const [target, real] = await Promise.all([stat(path), realpath(master)]);
+      return (await realpath(path)) === real && target.dev === m.dev && target.ino === m.ino;
+    }
+    if (link === "hardlink") return l.isFile() && l.dev === m.dev && l.ino === m.ino;
+    if (!l.isFile() || l.size !== m.size) return false;
+    return (await hashFile(path, { algorithms: ["sha256"] })).hashes.sha256 === sha256;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,72 @@
+/** What a model file is for, in one vocabulary across A1111/Forge, ComfyUI and Stability Matrix. */
+export type ModelKind =
+  | "checkpoint"
+  | "diffusion-model"
+  | "vae"
+  | "lora"
+  | "embedding"
+  | "hypernetwork"
+  | "upscaler"
+  | "controlnet"
+  | "text-encoder"
+  | "clip-vision"
+  | "other";
+
+export const MODEL_KINDS: readonly ModelKind[] = ["checkpoint", "diffusion-model", "vae", "lora", "embedding", "hypernetwork", "upscaler", "controlnet", "text-encoder", "clip-vision", "other"];
+
+/** File extensions the UIs list as models (ComfyUI's set; A1111 uses a subset). */
+export const LIBRARY_MODEL_EXTENSIONS: readonly string[] = [".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl", ".gguf"];
+
+/** Names of files that are still being written; they are neither hashed nor replaced. */
+export const PARTIAL_DOWNLOAD_EXTENSIONS: readonly string[] = [".part", ".tmp", ".crdownload", ".download", ".partial"];
+
+// Folder names (lower case) → kind, from A1111 (modules/cmd_args.py), ComfyUI (folder_paths.py)
+// and Stability Matrix (SharedFolderType); anchors-safety-ecosystem.md §6.1, §6.2, §6.4.
+const FOLDER_KINDS: Readonly<Record<string, ModelKind>> = {
+  "stable-diffusion": "checkpoint",
+  stablediffusion: "checkpoint",
+  checkpoints: "checkpoint",
+  unet: "diffusion-model",
+  diffusion_models: "diffusion-model",
+  diffusionmodels: "diffusion-model",
+  vae: "vae",
+  "vae-approx": "vae",
+  vae_approx: "vae",
+  approxvae: "vae",
+  lora: "lora",
+  loras: "lora",
+  lycoris: "lora",
+  embeddings: "embedding",
+  textualinversion: "embedding",
+  hypernetworks: "hypernetwork",
+  hypernetwork: "hypernetwork",
+  esrgan: "upscaler",
+  realesrgan: "upscaler",
+  bsrgan: "upscaler",
+  swinir: "upscaler",
+  scunet: "upscaler",
+  ldsr: "upscaler",
+  upscale_models: "upscaler",
+  controlnet: "controlnet",
+  t2i_adapter: "controlnet",
+  t2iadapter: "controlnet",
+  text_encoders: "text-encoder",
+  text_encoder: "text-encoder",
+  textencoders: "text-encoder",
+  clip: "text-encoder",
+  clip_vision: "clip-vision",
+  clipvision: "clip-vision",
+};
+
+/**
+ * The kind a folder path implies: the nearest enclosing folder with a known name wins
+ * (`models/Lora/styles/x.safetensors` is a LoRA). `dirs` are the folder names from the root
+ * down to the file's folder.
+ */
+export function kindForFolders(dirs: readonly string[]): ModelKind | undefined {
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    const kind = FOLDER_KINDS[dirs[i]!.toLowerCase()];
+    if (kind) return kind;
+  }
+  return undefined;
+}
