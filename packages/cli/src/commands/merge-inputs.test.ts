@@ -153,3 +153,17 @@ describe("merge says what it found", () => {
     expect(r.out).toMatch(/^ {2}vae {9}dec\.vae\.safetensors baked in \(1 tensor\)$/m);
   });
 });
+
+describe("manifests written on Windows", () => {
+  it("backslash paths relative to the current folder load, and the fallback warning is in the --json warnings", async () => {
+    mkdirSync(join(dir, "win", "out"), { recursive: true });
+    writeFileSync(join(dir, "win", "m.json"), JSON.stringify({ models: models("models\\a.safetensors", "models\\b.safetensors"), output: { path: "out\\merged.safetensors" } }));
+    const r = await run(["merge", "-m", join("win", "m.json"), "--dry-run", "--json"]);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.out);
+    expect(result.models.map((m: { path: string }) => m.path)).toEqual([join(dir, "models", "a.safetensors"), join(dir, "models", "b.safetensors")]);
+    expect(result.output).toBe(join(dir, "win", "out", "merged.safetensors"));
+    expect(result.warnings).toEqual([expect.stringContaining("models/a.safetensors: not found next to the manifest"), expect.stringContaining("models/b.safetensors: not found next to the manifest")]);
+    expect(r.err).toContain('"type":"warning"');
+  });
+});

@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadManifest, parseManifest } from "./load-manifest.js";
+import { loadManifest, parseManifest, portableManifestPath } from "./load-manifest.js";
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../test/fixtures/manifests/${name}`, import.meta.url));
 
@@ -59,6 +59,39 @@ describe("manifest paths", () => {
     const m = parseManifest(JSON.stringify({ models: [{ path: "my_models/x.safetensors", weight: 1 }] }), join(cwd, "my_models", "merge_manifest.json"), { cwd });
     expect(m.models[0]!.resolvedPath).toBe(join(cwd, "my_models", "x.safetensors"));
     expect(m.warnings[0]).toMatch(/relative to the current folder/);
+  });
+});
+
+describe("manifests written on Windows", () => {
+  it.skipIf(sep !== "/")("read backslash paths as folders, for models, the VAE, the output and the current-folder fallback", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "stmerge-manifest-win-"));
+    try {
+      mkdirSync(join(cwd, "set", "models"), { recursive: true });
+      mkdirSync(join(cwd, "set", "out"));
+      mkdirSync(join(cwd, "my_models"));
+      for (const f of [join(cwd, "set", "models", "a.safetensors"), join(cwd, "set", "models", "vae.safetensors"), join(cwd, "my_models", "b.safetensors")]) writeFileSync(f, "");
+      // The text as Python's json.dump writes Windows paths: each backslash escaped.
+      const text = '{"models": [{"path": "models\\\\a.safetensors", "weight": 0.5, "architecture": "SD1.5", "index": 0}, {"path": "my_models\\\\b.safetensors", "weight": 0.5, "architecture": "SD1.5", "index": 1}], "vae": {"path": "models\\\\vae.safetensors"}, "output": {"path": "out\\\\merged.safetensors"}}';
+      const m = parseManifest(text, join(cwd, "set", "merge_manifest.json"), { cwd });
+      expect(m.models[0]!.path).toBe("models\\a.safetensors");
+      expect(m.models.map((x) => x.resolvedPath)).toEqual([join(cwd, "set", "models", "a.safetensors"), join(cwd, "my_models", "b.safetensors")]);
+      expect(m.vae?.resolvedPath).toBe(join(cwd, "set", "models", "vae.safetensors"));
+      expect(m.output.resolvedPath).toBe(join(cwd, "set", "out", "merged.safetensors"));
+      expect(m.warnings).toEqual([expect.stringContaining("my_models/b.safetensors: not found next to the manifest")]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(sep !== "/")("keeps a name that exists with a backslash in it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "stmerge-manifest-bs-"));
+    try {
+      writeFileSync(join(dir, "odd\\name.safetensors"), "");
+      expect(portableManifestPath("odd\\name.safetensors", dir)).toBe("odd\\name.safetensors");
+      expect(portableManifestPath("sub\\x.safetensors", dir)).toBe("sub/x.safetensors");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

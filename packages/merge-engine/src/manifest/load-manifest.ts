@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { dirname, isAbsolute, resolve, sep } from "node:path";
 import type { z } from "zod";
 import { MergeError } from "../merge-error.js";
 import { didYouMean } from "./closest-name.js";
@@ -56,11 +56,22 @@ function formatIssues(error: z.ZodError): string {
 }
 
 /**
+ * A path as a manifest written on Windows holds it (`models\\a.safetensors`, by the Python tool
+ * there), with `/` separators on Linux and macOS. A name that exists as written is kept: a
+ * backslash is a legal file-name character there.
+ */
+export function portableManifestPath(path: string, dir: string): string {
+  if (sep !== "/" || !path.includes("\\") || existsSync(resolve(dir, path))) return path;
+  return path.replace(/\\/g, "/");
+}
+
+/**
  * Resolves a manifest path against the manifest's folder. The Python tool's scan of a relative
  * folder wrote paths relative to the *current* folder (its 0.6.3 path bug); when a path does not
  * exist under the manifest folder but does under `cwd`, that one is used, with a warning.
  */
-export function resolveManifestPath(path: string, dir: string, cwd: string, warnings: string[]): string {
+export function resolveManifestPath(written: string, dir: string, cwd: string, warnings: string[]): string {
+  const path = portableManifestPath(written, dir);
   if (isAbsolute(path)) return path;
   const candidate = resolve(dir, path);
   if (existsSync(candidate)) return candidate;
@@ -110,7 +121,7 @@ export function parseManifest(text: string, file: string, options: { cwd?: strin
   const vaeEntry = typeof raw.vae === "string" ? { path: raw.vae, sha256: raw.vae_sha256 ?? undefined } : raw.vae ?? undefined;
   const vae = vaeEntry ? { path: vaeEntry.path, resolvedPath: resolveManifestPath(vaeEntry.path, dir, cwd, warnings), sha256: vaeEntry.sha256 ?? undefined } : undefined;
   const outputPath = typeof raw.output === "string" ? raw.output : raw.output?.path ?? DEFAULT_OUTPUT_FILENAME;
-  const output = { path: outputPath, resolvedPath: resolve(dir, outputPath) };
+  const output = { path: outputPath, resolvedPath: resolve(dir, portableManifestPath(outputPath, dir)) };
 
   return { file, dir, models, vae, output, raw, text, warnings };
 }
