@@ -108,7 +108,7 @@ describe("interrupting a running stmerge", () => {
     copyFileSync(join(TORCH_FIXTURES, "sd_lightning_legacy.ckpt"), join(dir, "model.ckpt"));
     // Signalled once it is well inside a 2 s write, so the first Ctrl+C cannot finish before the second.
     let seen = 0;
-    const insideWrite = () => (hasTemp(dir)() ? (seen ||= Date.now()) && Date.now() - seen > 300 : false);
+    const insideWrite = () => hasTemp(dir)() && (seen ||= Date.now()) > 0 && Date.now() - seen > 300;
     const r = await interrupted(dir, ["convert", "model.ckpt", "--no-cache"], { writeDelay: 2000, ready: insideWrite, signals: ["SIGINT", "SIGINT"], gapMs: 100 });
     expect(r.code).toBe(130);
     expect(lastLine(r.err)).toBe("stmerge: interrupted again (SIGINT); exiting now, removed 1 temp file");

@@ -3,6 +3,7 @@ import { extractVae } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
+import { warnLeftoverTemps } from "../leftover-temps.js";
 import { escapeControl } from "../terminal-text.js";
 
 export function registerExtractVaeCommand(program: Command, ctx: CliContext): void {
@@ -18,6 +19,7 @@ export function registerExtractVaeCommand(program: Command, ctx: CliContext): vo
       const out = ctx.output(command);
       const path = resolve(ctx.io.cwd, model);
       const output = options.output ? resolve(ctx.io.cwd, options.output) : join(dirname(path), `${basename(path).replace(/\.safetensors$/i, "")}.vae.safetensors`);
+      await warnLeftoverTemps(output, out);
       const r = await extractVae(path, output, { overwrite: Boolean(options.overwrite), onProgress: out.progress.onProgress, signal: ctx.signal });
       out.progress.done();
       out.result(r);

@@ -8,6 +8,7 @@ import type { CliContext, CommandOutput } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatDuration } from "../format.js";
 import { renderTable } from "../render-table.js";
+import { warnLeftoverTemps } from "../leftover-temps.js";
 import { escapeControl } from "../terminal-text.js";
 
 interface MergeFlags extends CacheFlags {
@@ -170,6 +171,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         return;
       }
 
+      await warnLeftoverTemps(overrides.output ?? manifest.output.resolvedPath, out);
       const compute = await selectKernelBackend({ device });
       try {
         out.banner(await bannerLines(ctx.io, { compute, cache: cacheFlags }, (t) => out.warn(t)));
