@@ -46,6 +46,9 @@ export interface MergePlanOptions {
 const MIN_CHUNK_ELEMENTS = 1 << 16;
 export const DEFAULT_MEMORY_BUDGET = 512 * 1024 * 1024;
 
+/** The UNet's first convolution, whose input channels tell inpainting (9) and instruct-pix2pix (8) models. */
+const FIRST_CONV = /(^|\.)diffusion_model\.input_blocks\.0\.0\.weight$/;
+const sameExceptChannels = (a: readonly number[], b: readonly number[]) => a.length === 4 && b.length === 4 && a[0] === b[0] && a[2] === b[2] && a[3] === b[3];
 const fmtShape = (s: readonly number[]) => `[${s.join(", ")}]`;
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
@@ -89,10 +92,23 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   }
 
   // Shapes: every key shared with the first model must have its shape; the first mismatch is named.
+  // The one exception is A1111's inpainting / instruct-pix2pix recipe: model 0's first conv has
+  // 9 (or 8) input channels, the others' 4; channels 0–3 are merged, the extra ones kept from model 0.
   const byName = inputs.map((i) => new Map(i.descriptors.map((d) => [d.name, d])));
+  const extraChannelKeys = new Map<string, number>();
   for (const d of first.descriptors) {
     for (let i = 1; i < inputs.length; i++) {
       const other = byName[i]!.get(d.name);
+      if (other && !sameShape(other.shape, d.shape) && FIRST_CONV.test(d.name) && sameExceptChannels(d.shape, other.shape)) {
+        if (other.shape[1] === 4 && (d.shape[1] === 9 || d.shape[1] === 8)) {
+          extraChannelKeys.set(d.name, 4);
+          continue;
+        }
+        if (d.shape[1] === 4 && (other.shape[1] === 9 || other.shape[1] === 8)) {
+          const kind = other.shape[1] === 9 ? "inpainting" : "instruct-pix2pix";
+          throw new MergeError("MERGE_SHAPE_MISMATCH", `${d.name}: ${inputs[i]!.path} is an ${kind} model (${other.shape[1]} input channels) but is not model 0; list it first (A in A1111's recipe: A = ${kind} model, B = custom, C = base)`, { file: inputs[i]!.path, details: { key: d.name } });
+        }
+      }
       if (other && !sameShape(other.shape, d.shape)) {
         throw new MergeError("MERGE_SHAPE_MISMATCH", `${d.name}: ${first.path} has shape ${fmtShape(d.shape)}, ${inputs[i]!.path} has ${fmtShape(other.shape)}`, { file: inputs[i]!.path, details: { key: d.name } });
       }
@@ -215,6 +231,13 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
       note = `missing in ${missing.map((i) => names[i]).join(", ")}: merged over ${present.length} models`;
     }
     if (normalize) weights = normalized(weights);
+    const merged = extraChannelKeys.get(d.name);
+    if (merged !== undefined) {
+      const what = d.shape[1] === 9 ? "inpainting" : "instruct-pix2pix";
+      const channelsNote = `${what} first conv: input channels 0–${merged - 1} merged, ${merged}–${d.shape[1]! - 1} kept from ${names[0]}`;
+      entries.push({ ...entry(d.name, "merge", block, present, weights, paramsFor(block), d.name, d.shape, outDtype, note ? `${note}; ${channelsNote}` : channelsNote), channels: { merged, total: d.shape[1]! } });
+      continue;
+    }
     entries.push(entry(d.name, "merge", block, present, weights, paramsFor(block), d.name, d.shape, outDtype, note));
   }
   // VAE keys the model lacks are added (a model saved without its VAE).
@@ -240,9 +263,9 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
     const n = shapeElementCount(e.shape);
-    const whole = e.action === "merge" && chunking === "whole";
+    const whole = e.action === "merge" && (chunking === "whole" || e.channels !== undefined);
     const chunk = whole ? Math.max(n, 1) : Math.min(Math.max(n, 1), chunkElements);
-    const passes = e.action === "merge" && chunking === "statistics" && n > chunk ? statisticsPasses : 0;
+    const passes = e.action === "merge" && chunking === "statistics" && n > chunk && !e.channels ? statisticsPasses : 0;
     entries[i] = { ...e, chunkElements: chunk, statisticsPasses: passes };
     const k = Math.max(e.inputs.length, 1);
     estimatedPeakBytes = Math.max(estimatedPeakBytes, BUFFER_SETS * Math.min(n, chunk) * (k * (inSize + 4) + 4 + outSize));

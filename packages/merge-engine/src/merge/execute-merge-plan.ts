@@ -113,7 +113,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
         const d = source.get(entry.sourceKey);
         if (!d) throw new MergeError("MERGE_KEY_VANISHED", `${source.path}: tensor ${entry.sourceKey} is no longer in the file`, { file: source.path });
         const size = dtypeSize(d.dtype);
-        const bytes = await source.readRange(entry.sourceKey, item.start * size, (item.start + item.length) * size, pool.bytes(slot(set, "in", i), item.length * size));
+        // An inpainting first conv is read whole: the inputs differ in size (9 or 8 channels vs 4).
+        const start = entry.channels ? 0 : item.start;
+        const elements = entry.channels ? shapeElementCount(d.shape) : item.length;
+        const bytes = await source.readRange(entry.sourceKey, start * size, (start + elements) * size, pool.bytes(slot(set, "in", i), elements * size));
         return { bytes, dtype: d.dtype };
       }),
     );
@@ -150,21 +153,40 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       if (item.last && stats!.endPass?.(item.pass, keyStats.state, entry.params) === true) keyStats.done = true;
       return undefined;
     }
+    // The whole key in memory: its statistics come from the buffers already read.
+    const gatherInMemory = async (ctx: typeof baseCtx, tensors: Float32Array[]): Promise<unknown> => {
+      if (!stats) return undefined;
+      const state = stats.init(ctx, entry.params);
+      for (let pass = 0; pass < stats.passes; pass++) {
+        await stats.gather(pass, ctx, tensors, entry.params, state);
+        if (stats.endPass?.(pass, state, entry.params) === true) break;
+      }
+      return state;
+    };
+    if (entry.channels) {
+      // Inpainting / pix2pix first conv: the method runs on channels 0…merged−1 of model 0 and
+      // the other inputs (which have only those); model 0's extra channels are kept.
+      const { merged, total } = entry.channels;
+      const [rows = 0, , h = 1, w = 1] = entry.shape;
+      const hw = h * w;
+      const narrow = rows * merged * hw;
+      const full = await kernels.decode(inputs[0]!.bytes, inputs[0]!.dtype, pool.floats(slot(set, "f32", 1022), length));
+      const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => (i === 0 ? pool.floats(slot(set, "f32", 0), narrow) : kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), narrow)))));
+      for (let r = 0; r < rows; r++) tensors[0]!.set(full.subarray(r * total * hw, (r * total + merged) * hw), r * merged * hw);
+      const ctx = { ...baseCtx, shape: [rows, merged, h, w], out: pool.floats(slot(set, "f32", 1023), narrow) };
+      const state = await gatherInMemory(ctx, tensors);
+      const result = await method.merge(stats ? { ...ctx, statistics: state } : ctx, tensors, entry.params);
+      if (result.length !== narrow) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${narrow}`);
+      for (let r = 0; r < rows; r++) full.set(result.subarray(r * merged * hw, (r + 1) * merged * hw), r * total * hw);
+      streams.delete(entry.key);
+      return kernels.encode(full, entry.outDtype, outBytes);
+    }
     if (method.mergeEncoded && !stats) {
       const fast = await method.mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
       if (fast) return fast;
     }
     const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
-    let state: unknown;
-    if (stats && entry.statisticsPasses > 0) state = statistics.get(entry.key)?.state;
-    else if (stats) {
-      // The whole key is in this chunk: gather its statistics from the buffers already read.
-      state = stats.init(baseCtx, entry.params);
-      for (let pass = 0; pass < stats.passes; pass++) {
-        await stats.gather(pass, baseCtx, tensors, entry.params, state);
-        if (stats.endPass?.(pass, state, entry.params) === true) break;
-      }
-    }
+    const state = stats && entry.statisticsPasses > 0 ? statistics.get(entry.key)?.state : await gatherInMemory(baseCtx, tensors);
     if (item.last) {
       statistics.delete(entry.key);
       streams.delete(entry.key);

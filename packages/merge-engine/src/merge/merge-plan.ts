@@ -35,6 +35,12 @@ export interface PlanEntry {
    * whose statistics are then gathered from the buffers already read).
    */
   readonly statisticsPasses: number;
+  /**
+   * Inpainting / instruct-pix2pix first conv (A1111's recipe): model 0 has `total` input
+   * channels (dimension 1), the other inputs `merged`; the method runs on channels
+   * 0…merged−1 and the rest are copied from model 0. The key is read whole.
+   */
+  readonly channels?: { readonly merged: number; readonly total: number } | undefined;
 }
 
 export interface PlanModel {
