@@ -181,6 +181,22 @@ describe("CivitaiClient against a local fake API", () => {
     expect(JSON.stringify(error)).not.toContain(KEY);
   });
 
+  it("an error body that echoes our request (Authorization header included) never puts the key in a message", async () => {
+    // A proxy that answers errors with a dump of the request it got, as some do.
+    const echo = (status: number) => (req: RecordedRequest) => ({ status, text: `bad request\nAuthorization: ${String(req.headers.authorization)}\nx-echo: token=${String(req.headers.authorization)}` });
+    const jsonEcho = (req: RecordedRequest) => ({ status: 400, json: { error: `rejected ${JSON.stringify(req.headers)}` } });
+    for (const handler of [echo(400), echo(418), echo(502), jsonEcho]) {
+      const { client } = await setup(handler, { apiKey: KEY, retry: { retries: 0, baseDelayMs: 1 } });
+      const error = (await client.getModelVersionByHash(SHA).catch((e: unknown) => e)) as CivitaiError;
+      expect(error).toBeInstanceOf(CivitaiError);
+      expect(error.message).toContain("[redacted]");
+      expect(error.message).not.toContain(KEY);
+      expect(error.message).not.toContain(KEY.slice(3));
+      await close?.();
+      close = undefined;
+    }
+  });
+
   it("401 says the key was refused; without a key it says one is needed", async () => {
     const withKey = await setup(() => ({ status: 401, json: { error: "Unauthorized" } }), { apiKey: KEY });
     await expect(withKey.client.getModel(1)).rejects.toMatchObject({ code: "CIVITAI_UNAUTHORIZED", message: expect.stringContaining("API key was refused") });

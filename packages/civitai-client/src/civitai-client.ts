@@ -60,15 +60,23 @@ function looksLikeHtml(text: string, contentType: string | undefined): boolean {
   return (contentType ?? "").includes("text/html") || /^\s*<(!doctype|html|head|body)/i.test(text);
 }
 
-function serverMessage(text: string): string {
+/**
+ * The part of an error body worth showing. A server (or a proxy) may echo the request back,
+ * our `Authorization` header included: the key and any bearer token or authorization value are
+ * redacted before a byte of the body reaches a message.
+ */
+function serverMessage(text: string, apiKey: string | undefined): string {
+  const redacted = (apiKey ? text.split(apiKey).join("[redacted]") : text)
+    .replace(/(authorization["']?\s*[:=]\s*["']?)(?:bearer\s+)?[^\s"',;}\]]+/gi, "$1[redacted]")
+    .replace(/\bbearer\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]+/gi, "Bearer [redacted]");
   try {
-    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    const body = JSON.parse(redacted) as { error?: unknown; message?: unknown };
     const m = typeof body.error === "string" ? body.error : typeof body.message === "string" ? body.message : undefined;
     if (m) return m.slice(0, 200);
   } catch {
     // not JSON
   }
-  return text.replace(/\s+/g, " ").trim().slice(0, 120);
+  return redacted.replace(/\s+/g, " ").trim().slice(0, 120);
 }
 
 class TransientFailure {
@@ -216,7 +224,7 @@ export class CivitaiClient {
         throw new TransientFailure(new CivitaiError("CIVITAI_RATE_LIMITED", `${label}: rate limited by CivitAI (HTTP 429)`, { status: 429, url, transient: true }), parseRetryAfter(header(res.headers, "retry-after"), this.#clock.now()));
       }
       if (res.statusCode >= 500) {
-        throw new TransientFailure(new CivitaiError("CIVITAI_SERVER_ERROR", `${label}: CivitAI server error HTTP ${res.statusCode} (${serverMessage(text)})`, { status: res.statusCode, url, transient: true }), parseRetryAfter(header(res.headers, "retry-after"), this.#clock.now()));
+        throw new TransientFailure(new CivitaiError("CIVITAI_SERVER_ERROR", `${label}: CivitAI server error HTTP ${res.statusCode} (${serverMessage(text, this.#apiKey)})`, { status: res.statusCode, url, transient: true }), parseRetryAfter(header(res.headers, "retry-after"), this.#clock.now()));
       }
       if (res.statusCode >= 200 && res.statusCode < 300) {
         try {
@@ -238,13 +246,13 @@ export class CivitaiClient {
 
   #interpret<S extends z.ZodType>(res: RawResponse, method: string, path: string, url: string, schema: S): LookupResult<z.infer<S>> {
     const label = `CivitAI ${method} ${path}`;
-    if (res.status === 404) return { found: false, reason: serverMessage(res.text) || "not found" };
+    if (res.status === 404) return { found: false, reason: serverMessage(res.text, this.#apiKey) || "not found" };
     if (res.status === 401 || res.status === 403) {
       const why = this.authenticated ? "the API key was refused" : "this needs an API key (set CIVITAI_API_KEY)";
       throw new CivitaiError("CIVITAI_UNAUTHORIZED", `${label}: ${why} (HTTP ${res.status})`, { status: res.status, url });
     }
-    if (res.status === 400) throw new CivitaiError("CIVITAI_BAD_REQUEST", `${label}: CivitAI rejected the request (${serverMessage(res.text)})`, { status: 400, url });
-    if (res.status < 200 || res.status >= 300) throw new CivitaiError("CIVITAI_HTTP_ERROR", `${label}: unexpected HTTP ${res.status} (${serverMessage(res.text)})`, { status: res.status, url });
+    if (res.status === 400) throw new CivitaiError("CIVITAI_BAD_REQUEST", `${label}: CivitAI rejected the request (${serverMessage(res.text, this.#apiKey)})`, { status: 400, url });
+    if (res.status < 200 || res.status >= 300) throw new CivitaiError("CIVITAI_HTTP_ERROR", `${label}: unexpected HTTP ${res.status} (${serverMessage(res.text, this.#apiKey)})`, { status: res.status, url });
     const parsed = schema.safeParse(res.json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];

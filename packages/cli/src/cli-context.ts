@@ -27,6 +27,8 @@ export interface CommandOutput extends GlobalFlags {
   readonly progress: ProgressRenderer;
   /** Colours and glyphs for stdout (the summary); stderr has its own, as either may be piped. */
   readonly theme: Theme;
+  /** Width for summaries on stdout: the terminal's, else 80. */
+  readonly columns: number;
   /** The startup banner (version, compute backend and why, cache and CivitAI status) on stderr. */
   banner(lines: readonly string[]): void;
 }
@@ -64,6 +66,7 @@ export function createCliContext(io: CliIo, signal: AbortSignal = new AbortContr
         color,
         progress,
         theme,
+        columns: io.stdout.columns || 80,
         // Commands escape data at each print site (escapeControl); confineToTerminal is the
         // backstop: only newlines, tabs and colour sequences of our own reach the terminal.
         line(text = "") {

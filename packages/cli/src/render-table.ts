@@ -1,12 +1,14 @@
+import { escapeControl } from "./terminal-text.js";
+
 export interface TableColumn<Row> {
   readonly header: string;
   readonly value: (row: Row) => string;
   readonly align?: "left" | "right";
 }
 
-/** Renders rows as a plain aligned text table (no box drawing, so it pastes cleanly). */
+/** Renders rows as a plain aligned text table (no box drawing, so it pastes cleanly); cells are data, so control characters are escaped. */
 export function renderTable<Row>(rows: readonly Row[], columns: readonly TableColumn<Row>[]): string {
-  const cells = rows.map((row) => columns.map((c) => c.value(row)));
+  const cells = rows.map((row) => columns.map((c) => escapeControl(c.value(row))));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: readonly string[]): string =>
     values

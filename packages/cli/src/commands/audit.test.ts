@@ -42,3 +42,27 @@ describe("stmerge audit", () => {
     expect(JSON.parse(legacy.out()).reports[0].globals[0]).toMatchObject({ module: "posix", name: "system", verdict: "dangerous" });
   });
 });
+
+describe("stmerge audit output is data, not control", () => {
+  /** A protocol-4 pickle calling posix.<name>() via STACK_GLOBAL, whose name tries to repaint the verdict line. */
+  function pickleCalling(name: string): Buffer {
+    const str = (s: string) => {
+      const b = Buffer.from(s, "utf8");
+      return Buffer.concat([Buffer.from([0x8c, b.length]), b]);
+    };
+    return Buffer.concat([Buffer.from([0x80, 0x04]), str("posix"), str(name), Buffer.from([0x93, 0x29, 0x52, 0x2e])]);
+  }
+
+  it("a crafted global name cannot repaint UNSAFE as CLEAN: every control character is printed escaped", async () => {
+    writeFileSync(join(dir, "repaint.pkl"), pickleCalling("system\r\x1b[2K\x1b[1ACLEAN      harmless.ckpt\n\x1b]0;title\x07"));
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["audit", "repaint.pkl"], io)).toBe(1);
+    const out = io.out();
+    // eslint-disable-next-line no-control-regex
+    expect(out).not.toMatch(/[\r\x1b\x07]/);
+    const lines = out.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^UNSAFE\s+.*repaint\.pkl/);
+    expect(lines.some((l) => l.startsWith("CLEAN"))).toBe(false);
+    expect(out).toContain("posix.system\\r\\e[2K\\e[1ACLEAN      harmless.ckpt\\n\\e]0;title\\x07");
+  });
+});

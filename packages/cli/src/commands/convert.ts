@@ -1,32 +1,30 @@
-import { extname, resolve } from "node:path";
-import { convertCheckpoint, type ConvertResult } from "@stmerge/merge-engine";
+import { basename, extname, resolve } from "node:path";
+import { createHashingTap, type FileHashes } from "@stmerge/cache";
+import { convertCheckpoint, defaultConvertOutput, type ConvertResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { bannerLines } from "../banner.js";
-import { addCacheOptions, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheOptions, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
-import { formatBytes, formatDuration } from "../format.js";
+import { formatBytes } from "../format.js";
+import type { PhaseSnapshot } from "../progress-state.js";
+import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
+import { warnLeftoverTemps } from "../leftover-temps.js";
 import { escapeControl } from "../terminal-text.js";
 
 const CHECKPOINT_EXTENSIONS = new Set([".ckpt", ".pt", ".pth", ".bin", ".pkl"]);
 const PRECISIONS = ["keep", "fp16", "bf16", "fp32"] as const;
 
-/** The JSON shape of `stmerge convert --json`. */
-export function convertSummary(result: ConvertResult, ms: number): Record<string, unknown> {
+/** The JSON shape of `stmerge convert --json` (see README "JSON documents"). */
+export function convertSummary(result: ConvertResult, ms: number, extra: { outputHashes?: FileHashes | undefined; phases?: readonly PhaseSnapshot[] } = {}): Record<string, unknown> {
   return {
-    input: result.input,
-    output: result.output,
-    sourceFormat: result.sourceFormat,
+    command: "convert",
+    input: { path: result.input, format: result.sourceFormat, sha256: result.inputSha256, stateDict: result.wrapperPath.join(".") || "(root)", strippedPrefixes: result.strippedPrefixes },
+    output: { path: result.output, sizeBytes: result.outputBytes, sha256: extra.outputHashes?.sha256 ?? null, tensors: result.tensorsWritten, precision: result.precision },
     detected: { kind: result.detected.kind, label: result.detected.label, evidence: result.detected.evidence },
-    stateDict: result.wrapperPath.join(".") || "(root)",
-    strippedPrefixes: result.strippedPrefixes,
-    tensorsWritten: result.tensorsWritten,
     pruned: result.pruned,
-    precision: result.precision,
-    inputSha256: result.inputSha256,
-    outputBytes: result.outputBytes,
     verified: true,
-    ms,
+    timings: timingsJson(ms, extra.phases ?? []),
   };
 }
 
@@ -55,8 +53,12 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       }
       const cacheFlags: CacheFlags = { ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}), ...(options.cache === false ? { cache: false } : {}) };
       out.banner(await bannerLines(ctx.io, { cache: cacheFlags }, (t) => out.warn(t)));
+      await warnLeftoverTemps(options.output === undefined ? defaultConvertOutput(path) : resolve(ctx.io.cwd, options.output), out);
       const started = Date.now();
+      // The output's hashes are taken from the read-back check's single read (no extra pass for the cache).
+      const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
       const result = await convertCheckpoint(path, {
+        outputTap: hashing,
         ...(options.output === undefined ? {} : { output: resolve(ctx.io.cwd, options.output) }),
         overwrite: Boolean(options.overwrite),
         prune: options.prune,
@@ -65,21 +67,40 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
         signal: ctx.signal,
       });
       out.progress.done();
+      const outputHashes = hashing.result();
+      // A converted file is the same model: the cache entry carries the source's CivitAI data. The
+      // source's SHA-256 was computed while converting; the output's while reading it back.
+      let cached = "off (--no-cache)";
+      if (cacheFlags.cache !== false) {
+        cached = "output and source recorded";
+        try {
+          await openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)).record(path, { hashes: { sha256: result.inputSha256 } });
+          await recordOutputInCache(result.output, ctx.io, { ...cacheFlags, source: path, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: result.detected.label }, warn: (t) => out.warn(t) });
+        } catch (error) {
+          cached = "not recorded (see warning)";
+          out.warn(`could not record ${escapeControl(result.output)} in the metadata cache: ${escapeControl((error as Error).message)}`);
+        }
+      }
       const ms = Date.now() - started;
-      out.result(convertSummary(result, ms));
-      out.line(escapeControl(result.output));
-      out.line(`  from        ${escapeControl(result.input)} (${result.sourceFormat}, state dict at ${escapeControl(result.wrapperPath.join(".")) || "the root"})`);
-      out.line(`  detected    ${result.detected.label}`);
-      out.line(`  tensors     ${result.tensorsWritten} written${result.pruned.length ? `, ${result.pruned.length} pruned (EMA copies and training leftovers; --no-prune keeps them)` : ""}`);
-      if (result.strippedPrefixes > 0) out.line(`  prefixes    removed DataParallel "module." from ${result.strippedPrefixes} keys`);
-      out.line(`  precision   ${result.precision}`);
-      out.line(`  size        ${formatBytes(result.outputBytes)}`);
-      out.line(`  source sha256 ${result.inputSha256}`);
-      out.line(`  verified    every tensor read back and matched (${formatDuration(ms)})`);
-      // A converted file is the same model: the cache entry carries the source's CivitAI data.
-      await recordOutputInCache(result.output, ctx.io, { ...cacheFlags, source: path, extra: { architecture: result.detected.label }, warn: (t) => out.warn(t) }).catch((error: Error) => {
-        out.warn(`could not record ${result.output} in the metadata cache: ${error.message}`);
-      });
+      const phases = out.progress.finishedPhases();
+      out.result(convertSummary(result, ms, { outputHashes, phases }));
+      const t = out.theme;
+      const rows: PanelRow[] = [
+        ["output", t.path(escapeControl(result.output))],
+        ["from", `${t.path(escapeControl(result.input))} ${t.dim(`(${result.sourceFormat}, state dict at ${escapeControl(result.wrapperPath.join(".")) || "the root"})`)}`],
+        ["detected", result.detected.label],
+        ["tensors", `${t.number(String(result.tensorsWritten))} written${result.pruned.length ? `, ${t.number(String(result.pruned.length))} pruned ${t.dim("(EMA copies and training leftovers; --no-prune keeps them)")}` : ""}`],
+        ...(result.strippedPrefixes > 0 ? [["prefixes", `removed DataParallel "module." from ${result.strippedPrefixes} keys`] as PanelRow] : []),
+        ["precision", result.precision],
+        ["size", t.number(formatBytes(result.outputBytes))],
+        ["source sha256", t.hash(result.inputSha256)],
+        ...(outputHashes?.sha256 ? [["output sha256", t.hash(outputHashes.sha256)] as PanelRow] : []),
+        ["verified", t.success("every tensor read back and matched")],
+        ["time", timeRow(ms, phases, t)],
+        ["cache", cached],
+        ["next", `stmerge inspect ${escapeControl(basename(result.output))}`],
+      ];
+      out.text(renderPanel(`${t.success(t.glyphs.ok)} converted`, rows, t, out.columns));
     },
   );
 }

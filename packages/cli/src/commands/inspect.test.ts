@@ -83,3 +83,17 @@ describe("stmerge inspect", () => {
     expect(io.err()).toContain("    at ");
   });
 });
+
+describe("stmerge inspect output is data, not control", () => {
+  it("escapes control characters in the file name, tensor names and metadata", async () => {
+    const hostile = join(dir, "evil\x1b]0;title\x07.safetensors");
+    await writeSafetensors(hostile, [{ name: "x\r\x1b[2Kmodel.diffusion_model.ok", dtype: "F32", shape: [1], data: new Uint8Array(4) }], { "title\x1b[8m": "hidden\x9b2J\u202etxt.exe" });
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["inspect", hostile], io)).toBe(0);
+    // eslint-disable-next-line no-control-regex
+    expect(io.out()).not.toMatch(/[\r\x07\x1b\x9b\u202e]/);
+    expect(io.out()).toContain("evil\\e]0;title\\x07.safetensors");
+    expect(io.out()).toContain("x\\r\\e[2Kmodel.diffusion_model.ok");
+    expect(io.out()).toContain("title\\e[8m: hidden\\x9b2J\\u202etxt.exe");
+  });
+});

@@ -5,6 +5,7 @@ import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatCount, formatParams } from "../format.js";
 import { renderTable } from "../render-table.js";
+import { escapeControl } from "../terminal-text.js";
 
 export interface InspectReport {
   readonly file: string;
@@ -86,14 +87,14 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       if (!Number.isFinite(limit) && !options.allKeys) throw new CliError("BAD_FLAG", `--keys must be a number, got ${JSON.stringify(options.keys)}`, { exitCode: 2 });
       const report = await inspectSafetensors(file, limit);
       out.result(report);
-      out.line(`${report.file}`);
+      out.line(escapeControl(report.file));
       out.line(`  size        ${formatBytes(report.fileSize)} (header ${formatBytes(report.headerBytes)})`);
       out.line(`  tensors     ${formatCount(report.tensorCount)}`);
       out.line(`  parameters  ${formatCount(report.parameterCount)} (${formatParams(report.parameterCount)})`);
       out.line(`  dtypes      ${Object.entries(report.dtypes).map(([d, n]) => `${d} ×${n}`).join(", ") || "none"}`);
       const meta = Object.entries(report.metadata);
       out.line(`  metadata    ${meta.length === 0 ? "none" : `${meta.length} entr${meta.length === 1 ? "y" : "ies"}`}`);
-      for (const [k, v] of meta) out.line(`    ${k}: ${truncate(v, 100)}`);
+      for (const [k, v] of meta) out.line(`    ${escapeControl(truncate(k, 100))}: ${escapeControl(truncate(v, 100))}`);
       if (report.keys.length > 0) {
         out.line("");
         out.text(renderTable(report.keys, [

@@ -1,4 +1,5 @@
 import { basename, resolve } from "node:path";
+import { createHashingTap } from "@stmerge/cache";
 import { selectKernelBackend, type DeviceChoice } from "@stmerge/core-tensors";
 import { loadManifest, runMerge, type MergePlan, type RunMergeResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
@@ -6,7 +7,8 @@ import { bannerLines } from "../banner.js";
 import { addCacheOptions, lookupCachedIdentity, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
-import { formatBytes, formatDuration } from "../format.js";
+import { formatBytes, formatRate } from "../format.js";
+import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { warnLeftoverTemps } from "../leftover-temps.js";
 import { escapeControl } from "../terminal-text.js";
@@ -58,7 +60,8 @@ export function planSummary(plan: MergePlan, outputPath: string, warnings: reado
   const actions: Record<string, number> = {};
   for (const e of plan.entries) actions[e.action] = (actions[e.action] ?? 0) + 1;
   return {
-    output: outputPath,
+    command: "merge",
+    output: { path: outputPath, sizeBytes: plan.outputBytes, precision: plan.outputPrecision, sha256: null as string | null },
     method: plan.method,
     params: plan.params,
     architecture: plan.architecture.label,
@@ -70,8 +73,6 @@ export function planSummary(plan: MergePlan, outputPath: string, warnings: reado
     notes: plan.entries.filter((e) => e.note && e.action !== "copy").map((e) => ({ key: e.key, note: e.note })).slice(0, 50),
     pruned: plan.pruned.length,
     onlyInLaterModels: plan.onlyInLaterModels.length,
-    outputPrecision: plan.outputPrecision,
-    outputBytes: plan.outputBytes,
     estimatedPeakBytes: plan.estimatedPeakBytes,
     warnings,
   };
@@ -176,25 +177,40 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
       try {
         out.banner(await bannerLines(ctx.io, { compute, cache: cacheFlags }, (t) => out.warn(t)));
         const started = Date.now();
-        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress });
+        // The output is hashed as it is written, so recording it in the cache needs no second read.
+        const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
+        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress, outputTap: hashing });
         out.progress.done();
-        const ms = Date.now() - started;
+        const outputHashes = hashing.result();
         for (const w of r.plan.warnings) out.warn(w);
         const missingHashes = r.plan.models.filter((m) => !m.sha256).length;
         if (missingHashes) out.note(`${missingHashes} input(s) have no SHA-256 in the manifest or cache; sd_merge_models lists only hashed inputs (scan with --compute-hashes to record them)`);
-        const entry = await recordOutputInCache(r.outputPath, ctx.io, { ...cacheFlags, extra: { architecture: r.plan.architecture.label }, warn: (t) => out.warn(t) }).catch((error: Error) => {
-          out.warn(`could not record the output in the cache: ${error.message}`);
-          return undefined;
-        });
-        out.result({ dryRun: false, ...planSummary(r.plan, r.outputPath, r.warnings), bytesWritten: r.bytesWritten, ms, sha256: entry?.sha256 ?? null });
-        out.line(escapeControl(r.outputPath));
-        out.line(`  merged      ${r.plan.models.length} models with ${r.plan.method} (${r.plan.entries.length} tensors, ${r.plan.pruned.length} pruned)`);
+        let cached = "off (--no-cache)";
+        if (cacheFlags.cache !== false) {
+          cached = "output recorded";
+          await recordOutputInCache(r.outputPath, ctx.io, { ...cacheFlags, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: r.plan.architecture.label }, warn: (t) => out.warn(t) }).catch((error: Error) => {
+            cached = "not recorded (see warning)";
+            out.warn(`could not record the output in the cache: ${escapeControl(error.message)}`);
+          });
+        }
+        const ms = Date.now() - started;
+        const phases = out.progress.finishedPhases();
+        const summary = planSummary(r.plan, r.outputPath, r.warnings);
+        out.result({ ...summary, dryRun: false, output: { ...(summary.output as object), sizeBytes: r.bytesWritten, sha256: outputHashes?.sha256 ?? null }, timings: timingsJson(ms, phases) });
+        const t = out.theme;
         const vaeTensors = r.plan.entries.filter((e) => e.action === "vae").length;
-        if (r.plan.vaePath) out.line(`  vae         ${basename(r.plan.vaePath)} baked in (${vaeTensors} tensor${vaeTensors === 1 ? "" : "s"})`);
-        out.line(`  size        ${formatBytes(r.bytesWritten)} in ${formatDuration(ms)} (${formatBytes((r.bytesWritten / Math.max(ms, 1)) * 1000)}/s written)`);
-        out.line(`  compute     ${compute.backend.description}`);
-        if (entry) out.line(`  sha256      ${entry.sha256}`);
-        out.note(`recipe and manifest recorded in the output's metadata (stmerge inspect ${basename(r.outputPath)})`);
+        const rows: PanelRow[] = [
+          ["output", t.path(escapeControl(r.outputPath))],
+          ["merged", `${t.number(String(r.plan.models.length))} ${r.plan.architecture.label} models with ${t.label(r.plan.method)} ${t.dim(`(${r.plan.entries.length} tensors, ${r.plan.pruned.length} pruned)`)}`],
+          ...(r.plan.vaePath ? [["vae", `${t.path(escapeControl(basename(r.plan.vaePath)))} baked in (${vaeTensors} tensor${vaeTensors === 1 ? "" : "s"})`] as PanelRow] : []),
+          ["size", `${t.number(formatBytes(r.bytesWritten))} ${t.dim(`(${formatRate((r.bytesWritten / Math.max(ms, 1)) * 1000)} written)`)}`],
+          ["compute", escapeControl(compute.backend.description)],
+          ...(outputHashes?.sha256 ? [["sha256", t.hash(outputHashes.sha256)] as PanelRow] : []),
+          ["time", timeRow(ms, phases, t)],
+          ["cache", cached],
+          ["next", `stmerge inspect ${escapeControl(basename(r.outputPath))} ${t.dim("(recipe and manifest are in its metadata)")}`],
+        ];
+        out.text(renderPanel(`${t.success(t.glyphs.ok)} merged`, rows, t, out.columns));
       } finally {
         await compute.backend.close();
       }

@@ -6,6 +6,7 @@ import { addCacheOptions, cacheBannerLines, cachedArchitecture, lookupCachedIden
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
 import { renderTable } from "../render-table.js";
+import { escapeControl } from "../terminal-text.js";
 
 interface ScanFlags extends CacheFlags {
   vae?: string;
@@ -13,6 +14,7 @@ interface ScanFlags extends CacheFlags {
   computeHashes?: boolean;
   equalWeights: boolean;
   skipErrors?: boolean;
+  includeMerged?: boolean;
   recursive?: boolean;
   overwrite?: boolean;
 }
@@ -33,6 +35,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
     .option("--compute-hashes", "record SHA-256 and CRC32 of every file (reads each file once; remembered in the cache)")
     .option("--no-equal-weights", "set every weight to 1.0 instead of 1/N")
     .option("--skip-errors", "skip files that cannot be read (e.g. still copying)")
+    .option("--include-merged", "also list earlier stmerge merge outputs (left out by default)")
     .option("--recursive", "include subfolders")
     .option("--overwrite", "replace an existing manifest")
     .option("--json", "print the manifest and findings as JSON");
@@ -60,6 +63,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
         manifestPath,
         recursive: Boolean(options.recursive),
         skipErrors: Boolean(options.skipErrors),
+        includeMerged: Boolean(options.includeMerged),
         equalWeights: options.equalWeights,
         ...(options.vae ? { vae: resolve(ctx.io.cwd, options.vae) } : {}),
         ...(options.computeHashes ? { hashFile } : {}),
@@ -82,7 +86,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
 
       for (const s of result.skipped) out.warn(`skipped ${s.path}: ${s.error}`);
       for (const w of result.warnings) out.warn(w);
-      out.result({ manifest: manifestPath, ...result.manifest, skipped: result.skipped, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })) });
+      out.result({ manifest: manifestPath, ...result.manifest, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })) });
       out.text(
         renderTable(result.models, [
           { header: "#", value: (m) => String(result.models.indexOf(m)) },
@@ -94,9 +98,9 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
           { header: "weight", value: (m) => String(Number((models[result.models.indexOf(m)]!.weight as number).toFixed(4))) },
         ]),
       );
-      if (result.vae) out.line(`vae: ${basename(result.vae.path)} (${result.vae.report.label}, ${result.vae.precision})`);
-      out.line(`output: ${(result.manifest.output as { path: string }).path}`);
-      out.line(`manifest written to ${manifestPath}`);
-      out.note(`review it, then run: stmerge merge --manifest ${manifestPath} --dry-run`);
+      if (result.vae) out.line(`vae: ${escapeControl(basename(result.vae.path))} (${result.vae.report.label}, ${result.vae.precision})`);
+      out.line(`output: ${escapeControl((result.manifest.output as { path: string }).path)}`);
+      out.line(`manifest written to ${escapeControl(manifestPath)}`);
+      out.note(`review it, then run: stmerge merge --manifest ${escapeControl(manifestPath)} --dry-run`);
     });
 }
