@@ -1,4 +1,4 @@
-import { createAtomicFile, planSafetensorsLayout, SafetensorsError, TensorIoError, writeFully, type SafetensorsLayout, type TensorDescriptor } from "@stmerge/core-tensors";
+import { createAtomicFile, fileSystemError, planSafetensorsLayout, SafetensorsError, TensorIoError, writeFully, type SafetensorsLayout, type TensorDescriptor } from "@stmerge/core-tensors";
 
 /**
  * A safetensors writer whose header is written last, so metadata known only at the end (the
@@ -26,7 +26,7 @@ export async function createDeferredHeaderWriter(
     await file.handle.truncate(layout.totalSize);
   } catch (error) {
     await file.abort();
-    throw error;
+    throw await fileSystemError(error, path, { bytesNeeded: layout.totalSize });
   }
   return {
     async write(name, bytes) {
@@ -39,7 +39,7 @@ export async function createDeferredHeaderWriter(
         await writeFully(file.handle, bytes, layout.dataStart + offset);
       } catch (error) {
         await file.abort();
-        throw error;
+        throw await fileSystemError(error, path, { bytesNeeded: layout.totalSize });
       }
       written.set(name, bytes.byteLength);
     },
@@ -57,7 +57,7 @@ export async function createDeferredHeaderWriter(
         await writeFully(file.handle, final.headerBytes, 0);
       } catch (error) {
         await file.abort();
-        throw error;
+        throw await fileSystemError(error, path, { bytesNeeded: layout.totalSize });
       }
       await file.commit();
     },
