@@ -167,3 +167,28 @@ describe("manifests written on Windows", () => {
     expect(r.err).toContain('"type":"warning"');
   });
 });
+
+describe("scan after a merge", () => {
+  it("leaves out its own earlier output, hints at .ckpt files, names the output from the models included", async () => {
+    mkdirSync(join(dir, "scanme"));
+    await writeModel(join(dir, "scanme", "kiwi.safetensors"), SD1, 5);
+    await writeModel(join(dir, "scanme", "lime.safetensors"), SD1, 6);
+    writeFileSync(join(dir, "scanme", "old.ckpt"), "PK");
+    const first = await run(["scan", "scanme", "-o", "scan1.json", "--no-cache"]);
+    expect(first.code).toBe(0);
+    const out = JSON.parse(readFileSync(join(dir, "scan1.json"), "utf8")).output.path;
+    expect(out).toBe("SD1.5_kiwi_lime_merged.safetensors");
+    expect(first.err).toContain("warning: 1 legacy checkpoint not scanned (old.ckpt); convert it first: stmerge convert");
+    const merged = await run(["merge", "-m", "scan1.json", "-o", join("scanme", "AA_mix.safetensors"), "--device", "cpu", "--no-cache"]);
+    expect(merged.code).toBe(0);
+
+    const again = await run(["scan", "scanme", "-o", "scan2.json", "--no-cache", "--json"]);
+    expect(again.code).toBe(0);
+    const result = JSON.parse(again.out);
+    expect(result.models.map((m: { path: string }) => m.path)).toEqual(["scanme/kiwi.safetensors", "scanme/lime.safetensors"]);
+    expect(result.mergeOutputs).toEqual([join(dir, "scanme", "AA_mix.safetensors")]);
+    expect(result.warnings).toContain("left out 1 earlier merge output (AA_mix.safetensors); --include-merged scans them");
+    const all = await run(["scan", "scanme", "-o", "scan3.json", "--no-cache", "--include-merged", "--json"]);
+    expect(JSON.parse(all.out).models[0].path).toBe("scanme/AA_mix.safetensors");
+  });
+});

@@ -1,7 +1,7 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { openSafetensors, type TensorSource } from "@stmerge/core-tensors";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { TINY_SD1, tempDir, writeTinyModel } from "../../test/tiny-models.js";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { detectPrecision } from "./detect-precision.js";
@@ -98,5 +98,58 @@ describe("scanFolder", () => {
     await expect(scanFolder(empty, { manifestPath: join(empty, "m.json") })).rejects.toMatchObject({ code: "SCAN_NO_MODELS" });
     writeFileSync(join(empty, "bad.safetensors"), "x");
     await expect(scanFolder(empty, { manifestPath: join(empty, "m.json"), skipErrors: true })).rejects.toMatchObject({ code: "SCAN_ALL_SKIPPED" });
+  });
+});
+
+describe("scanFolder leaves out what a user did not mean to merge", () => {
+  const dirs: string[] = [];
+  const fresh = () => {
+    const d = tempDir("stmerge-scan-");
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const merged = { merge_tool: "stmerge", sd_merge_recipe: JSON.stringify({ type: "stmerge" }) };
+
+  it("leaves out earlier stmerge merge outputs unless includeMerged, and names the output from the models included", async () => {
+    const dir = fresh();
+    await writeTinyModel(join(dir, "AAA_earlier_merged.safetensors"), { seed: 1, metadata: merged });
+    await writeTinyModel(join(dir, "bob.safetensors"), { seed: 2 });
+    await writeTinyModel(join(dir, "carl.safetensors"), { seed: 3, metadata: { merge_tool: "someone-else", sd_merge_recipe: "{}" } });
+    const r = await scanFolder(dir, { manifestPath: join(dir, "m.json") });
+    expect(r.models.map((m) => basename(m.path))).toEqual(["bob.safetensors", "carl.safetensors"]);
+    expect(r.mergeOutputs).toEqual([join(dir, "AAA_earlier_merged.safetensors")]);
+    expect(r.warnings).toContain("left out 1 earlier merge output (AAA_earlier_merged.safetensors); --include-merged scans them");
+    expect((r.manifest.output as { path: string }).path).toBe("SD1.5_bob_carl_merged.safetensors");
+    const all = await scanFolder(dir, { manifestPath: join(dir, "m.json"), includeMerged: true });
+    expect(all.models.map((m) => basename(m.path))).toEqual(["AAA_earlier_merged.safetensors", "bob.safetensors", "carl.safetensors"]);
+    expect(all.mergeOutputs).toEqual([]);
+  });
+
+  it("a folder of merge outputs only says so", async () => {
+    const dir = fresh();
+    await writeTinyModel(join(dir, "m.safetensors"), { seed: 1, metadata: merged });
+    await expect(scanFolder(dir, { manifestPath: join(dir, "m.json") })).rejects.toMatchObject({ code: "SCAN_ONLY_MERGE_OUTPUTS", message: expect.stringContaining("--include-merged") });
+  });
+
+  it("hints to convert the .ckpt files it does not read, also when they are all there is", async () => {
+    const dir = fresh();
+    await writeTinyModel(join(dir, "a.safetensors"), { seed: 1 });
+    writeFileSync(join(dir, "old.ckpt"), "PK");
+    const r = await scanFolder(dir, { manifestPath: join(dir, "m.json") });
+    expect(r.legacyCheckpoints).toEqual([join(dir, "old.ckpt")]);
+    expect(r.warnings).toContain(`1 legacy checkpoint not scanned (old.ckpt); convert it first: stmerge convert ${join(dir, "old.ckpt")}`);
+    const only = fresh();
+    writeFileSync(join(only, "x.ckpt"), "PK");
+    writeFileSync(join(only, "y.CKPT"), "PK");
+    await expect(scanFolder(only, { manifestPath: join(only, "m.json") })).rejects.toMatchObject({ code: "SCAN_NO_MODELS", message: expect.stringContaining("no .safetensors files found; 2 legacy checkpoints not scanned (x.ckpt, y.CKPT); convert them first") });
+  });
+
+  it("with skipErrors, names the output from the files that were read", async () => {
+    const dir = fresh();
+    writeFileSync(join(dir, "aaa_broken.safetensors"), "not a model");
+    await writeTinyModel(join(dir, "zed.safetensors"), { seed: 1 });
+    const r = await scanFolder(dir, { manifestPath: join(dir, "m.json"), skipErrors: true });
+    expect((r.manifest.output as { path: string }).path).toBe("SD1.5_zed_merged.safetensors");
   });
 });
