@@ -18,3 +18,5 @@ export * from "./open-file-for-read.js";
 export { fileSystemError, errnoOf } from "./file-system-error.js";
 export { throwIfAborted } from "./throw-if-aborted.js";
 export { matmulF32, matmulTransposedAF32, transposeF32, kronF32 } from "./linear-algebra.js";
+export { randomizedSvd, jacobiSvd, type TruncatedSvd, type RandomizedSvdOptions } from "./randomized-svd.js";
+export { sniffFileKind, sniffFile, SNIFF_BYTES, type SniffedKind, type SniffedFile } from "./sniff-file-kind.js";
