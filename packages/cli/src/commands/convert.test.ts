@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
@@ -7,6 +8,7 @@ import { useTorchFixtureDir } from "../../test/torch-fixture-dir.js";
 
 const fixtures = useTorchFixtureDir("stmerge-convert-");
 const stage = fixtures.stage;
+const sha256Of = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 describe("stmerge convert / verify", () => {
   it("converts a legacy lightning checkpoint, then verify passes", async () => {
@@ -27,7 +29,7 @@ describe("stmerge convert / verify", () => {
     const io = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "vae.pt", "--precision", "fp32", "--json"], io)).toBe(0);
     const result = JSON.parse(io.out());
-    expect(result).toMatchObject({ detected: { kind: "vae" }, precision: "fp32", verified: true, tensorsWritten: 5 });
+    expect(result).toMatchObject({ command: "convert", detected: { kind: "vae" }, output: { precision: "fp32", tensors: 5, sha256: sha256Of(result.output.path), sizeBytes: statSync(result.output.path).size }, verified: true });
     const again = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["convert", "vae.pt"], again)).toBe(1);
     expect(again.err()).toMatch(/vae\.safetensors: output already exists \(use --overwrite to replace it\) \[OUTPUT_EXISTS\]/);
@@ -85,9 +87,16 @@ describe("stmerge convert and the metadata cache", () => {
     const cacheFile = join(fixtures.dir(), "cache.json");
     const io = memoryIo({ cwd: fixtures.dir(), env: { STMERGE_CACHE: cacheFile } });
     expect(await runCli(["convert", "cached.ckpt"], io)).toBe(0);
-    const doc = JSON.parse(readFileSync(cacheFile, "utf8")) as { models: Record<string, { filename: string; architecture: string | null }> };
+    const doc = JSON.parse(readFileSync(cacheFile, "utf8")) as { models: Record<string, { filename: string; architecture: string | null; sha256: string; crc32?: string | null }> };
     const converted = Object.values(doc.models).find((e) => e.filename === "cached.safetensors");
     expect(converted?.architecture).toMatch(/^SD/);
+    // Hashed while read back for the check, not by a second read: the values are the file's.
+    expect(converted?.sha256).toBe(sha256Of(join(fixtures.dir(), "cached.safetensors")));
+    expect(converted?.crc32).toMatch(/^[0-9A-F]{8}$/);
+    // The source is recorded too, with the SHA-256 computed while converting.
+    const source = Object.values(doc.models).find((e) => e.filename === "cached.ckpt");
+    expect(source?.sha256).toBe(sha256Of(join(fixtures.dir(), "cached.ckpt")));
+    expect(io.out()).toMatch(/cache\s+output and source recorded/);
   });
 
   it("leaves the cache alone with --no-cache", async () => {

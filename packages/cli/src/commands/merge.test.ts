@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
@@ -74,8 +75,11 @@ describe("stmerge scan → merge → extract-vae", () => {
     const io = memoryIo({ env: env(), cwd: dir });
     expect(await runCli(["merge", "--manifest", "merge.json", "--device", "cpu", "--json"], io)).toBe(0);
     const result = JSON.parse(io.out());
-    expect(result).toMatchObject({ dryRun: false, method: "weighted_sum", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    const s = await openSafetensors(result.output);
+    expect(result).toMatchObject({ command: "merge", dryRun: false, method: "weighted_sum", output: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    // Hashed while written: the value is the file's own SHA-256 and size.
+    expect(result.output.sha256).toBe(createHash("sha256").update(readFileSync(result.output.path)).digest("hex"));
+    expect(result.output.sizeBytes).toBe(statSync(result.output.path).size);
+    const s = await openSafetensors(result.output.path);
     const recipe = JSON.parse(s.metadata.sd_merge_recipe!);
     expect(recipe.models).toHaveLength(3);
     expect(recipe.models[0].hash).toMatch(/^[0-9a-f]{64}$/);

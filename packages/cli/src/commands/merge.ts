@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 import { createHashingTap } from "@stmerge/cache";
 import { selectKernelBackend, type DeviceChoice } from "@stmerge/core-tensors";
@@ -196,7 +197,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         const ms = Date.now() - started;
         const phases = out.progress.finishedPhases();
         const summary = planSummary(r.plan, r.outputPath, r.warnings);
-        out.result({ ...summary, dryRun: false, output: { ...(summary.output as object), sizeBytes: r.bytesWritten, sha256: outputHashes?.sha256 ?? null }, timings: timingsJson(ms, phases) });
+        out.result({ ...summary, dryRun: false, output: { ...(summary.output as object), sizeBytes: (await stat(r.outputPath)).size, sha256: outputHashes?.sha256 ?? null }, timings: timingsJson(ms, phases) });
         const t = out.theme;
         const vaeTensors = r.plan.entries.filter((e) => e.action === "vae").length;
         const rows: PanelRow[] = [

@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -41,5 +41,25 @@ describe("checkWrittenOutput", () => {
     await writeSafetensors(good, tensors, { k: "v" });
     await expect(checkWrittenOutput(good, descriptors, { k: "other" }, digests, undefined)).rejects.toThrow(/metadata k differs/);
     await expect(checkWrittenOutput(good, [...descriptors, { name: "c", dtype: "U8", shape: [1], byteLength: 1 }], { k: "v" }, digests, undefined)).rejects.toThrow(/2 tensors instead of 3/);
+  });
+
+  it("lets a tap see every byte of the file in order while it reads it back (the output's hashes need no other read)", async () => {
+    const path = join(dir, "tapped.safetensors");
+    await writeSafetensors(path, tensors, { k: "v" });
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    let next = 0;
+    const tap = {
+      start: (file: { size: number }) => void (size = file.size),
+      bytes: (chunk: Uint8Array, offset: number) => {
+        expect(offset).toBe(next);
+        next += chunk.byteLength;
+        chunks.push(chunk.slice());
+      },
+    };
+    await checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, tap);
+    const onDisk = await readFile(path);
+    expect(size).toBe(onDisk.byteLength);
+    expect(Buffer.concat(chunks).equals(onDisk)).toBe(true);
   });
 });
