@@ -93,7 +93,7 @@ describe("TTY progress", () => {
     const { term, clock, progress } = setup("tty", 120);
     progress.onProgress({ phase: "convert", bytesDone: 1, bytesTotal: 10, tensor: "evil\x1b]0;title\x07name" });
     clock.advance(100);
-    expect(term.screen()[0]).toContain("evil?]0;title?name");
+    expect(term.screen()[0]).toContain("evil\\e]0;title\\x07name");
   });
 
   it("writes plain lines without control codes when the terminal reports 0 columns", () => {

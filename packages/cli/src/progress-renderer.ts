@@ -2,6 +2,7 @@ import type { ProgressCallback, ProgressEvent } from "@stmerge/core-tensors";
 import type { CliIo } from "./cli-io.js";
 import { formatBytes, formatClock, formatDuration, formatRate } from "./format.js";
 import { ProgressState, type PhaseSnapshot } from "./progress-state.js";
+import { escapeControl } from "./terminal-text.js";
 import { PLAIN_THEME, type Theme } from "./theme.js";
 
 export type ProgressMode = "tty" | "plain" | "json" | "none";
@@ -37,9 +38,6 @@ function defaultSchedule(fn: () => void, ms: number): () => void {
   return () => clearTimeout(timer);
 }
 
-// Tensor names come from the model file: no control character may reach the terminal through them.
-// eslint-disable-next-line no-control-regex
-const printable = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
 
 type Part = readonly [text: string, style: (s: string) => string];
 
@@ -90,7 +88,7 @@ export function formatProgressLine(s: PhaseSnapshot, options: { columns: number;
   const used = join(parts).plain.length;
   if (s.current && !s.finished && max - used - 1 >= 8) {
     const room = max - used - 1;
-    const name = printable(s.current);
+    const name = escapeControl(s.current);
     parts.push([name.length > room ? `…${name.slice(name.length - room + 1)}` : name, theme.dim]);
   }
   return clip(parts, max);
@@ -118,7 +116,7 @@ function plainLine(s: PhaseSnapshot, started: boolean): string {
   const of = s.bytesTotal > 0 ? `${formatBytes(s.bytesDone)} of ${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone);
   const rate = s.bytesPerSecond === null ? "" : `, ${formatRate(s.bytesPerSecond)}`;
   const eta = s.etaMs === null ? "" : `, ETA ${formatDuration(s.etaMs)}`;
-  return `${name} ${pct}${of}${rate}${eta}${s.current ? `, ${printable(s.current)}` : ""}`;
+  return `${name} ${pct}${of}${rate}${eta}${s.current ? `, ${escapeControl(s.current)}` : ""}`;
 }
 
 /** The --json progress line: the same fields for every phase and event. */
