@@ -42,4 +42,41 @@ describe("atomic files", () => {
     expect(await readFile(path, "utf8")).toBe("old");
     expect((await readdir(dir)).filter((f) => f.endsWith(".tmp"))).toEqual([]);
   });
+
+  it("commit's verify reads the temp file through its own handle, whatever another writer puts at the target meanwhile", async () => {
+    const path = join(dir, "shared.bin");
+    const ours = await createAtomicFile(path, { overwrite: true });
+    await ours.handle.write(new Uint8Array([1, 1, 1]), 0, 3, 0);
+    let seen: number[] = [];
+    await ours.commit({
+      verify: async (handle, tempPath) => {
+        // The other run commits its own file at the same target while we check ours.
+        await writeFileAtomic(path, new Uint8Array([2, 2]), { overwrite: true });
+        const buf = new Uint8Array(3);
+        await handle.read(buf, 0, 3, 0);
+        seen = Array.from(buf);
+        expect(tempPath).toBe(ours.tempPath);
+      },
+    });
+    expect(seen).toEqual([1, 1, 1]);
+    expect(Array.from(await readFile(path))).toEqual([1, 1, 1]);
+    expect((await readdir(dir)).filter((f) => f.startsWith(".shared.bin"))).toEqual([]);
+  });
+
+  it("a failed verify removes only our temp file: the other writer's file at the target survives", async () => {
+    const path = join(dir, "kept.bin");
+    const ours = await createAtomicFile(path, { overwrite: true });
+    await ours.handle.write(new Uint8Array([9]), 0, 1, 0);
+    await expect(
+      ours.commit({
+        verify: async () => {
+          await writeFileAtomic(path, "theirs", { overwrite: true });
+          throw new Error("read-back mismatch");
+        },
+      }),
+    ).rejects.toThrow("read-back mismatch");
+    expect(await readFile(path, "utf8")).toBe("theirs");
+    expect((await readdir(dir)).filter((f) => f.startsWith(".kept.bin"))).toEqual([]);
+    await expect(ours.commit()).rejects.toMatchObject({ code: "OUTPUT_SETTLED" });
+  });
 });

@@ -68,8 +68,17 @@ export interface AtomicFile {
   readonly path: string;
   readonly tempPath: string;
   readonly handle: FileHandle;
-  commit(): Promise<void>;
+  /**
+   * Flushes, runs `verify` on the temp file's own handle (a read-back check sees exactly what
+   * this run wrote, even if another process writes the same target meanwhile), then moves it
+   * into place. A failed check removes only the temp file: the target is never touched.
+   */
+  commit(options?: CommitOptions): Promise<void>;
   abort(): Promise<void>;
+}
+
+export interface CommitOptions {
+  readonly verify?: (handle: FileHandle, tempPath: string) => Promise<void>;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -120,10 +129,23 @@ export async function createAtomicFile(path: string, options: AtomicFileOptions 
     await unlink(tempPath).catch(() => undefined);
     openTempFiles.delete(tempPath);
   };
-  const commit = async (): Promise<void> => {
+  const commit = async (commitOptions: CommitOptions = {}): Promise<void> => {
     if (settled) throw new TensorIoError("OUTPUT_SETTLED", `${path}: output was already committed or aborted`, { file: path });
     try {
       await handle.sync();
+    } catch (error) {
+      await abort();
+      throw await fileSystemError(error, path);
+    }
+    if (commitOptions.verify) {
+      try {
+        await commitOptions.verify(handle, tempPath);
+      } catch (error) {
+        await abort();
+        throw error;
+      }
+    }
+    try {
       await handle.close();
     } catch (error) {
       settled = true;

@@ -22,17 +22,30 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 
 export async function openSafetensors(path: string): Promise<SafetensorsSource> {
   const { handle, stats } = await openFileForRead(path);
+  return openOn(handle, stats.size, path, true);
+}
+
+/**
+ * Reads a safetensors file through a handle the caller holds (e.g. an output's temp file before
+ * it is renamed into place, so a read-back check sees exactly the bytes this run wrote, whatever
+ * another process does to the path). `close()` leaves the handle open. `path` names it in errors.
+ */
+export async function openSafetensorsHandle(handle: FileHandle, path: string): Promise<SafetensorsSource> {
+  const stats = await handle.stat();
+  return openOn(handle, stats.size, path, false);
+}
+
+async function openOn(handle: FileHandle, fileSize: number, path: string, ownsHandle: boolean): Promise<SafetensorsSource> {
   try {
-    const fileSize = stats.size;
     const prefix = new Uint8Array(8);
     if (fileSize >= 8) await readFully(handle, prefix, 0, 8, 0, path);
     const headerLength = parseSafetensorsHeaderLength(prefix, fileSize, path);
     const headerBytes = new Uint8Array(headerLength);
     await readFully(handle, headerBytes, 0, headerLength, 8, path);
     const header = parseSafetensorsHeader(headerBytes, fileSize, path);
-    return new SafetensorsFileSource(path, handle, header, fileSize);
+    return new SafetensorsFileSource(path, handle, header, fileSize, ownsHandle);
   } catch (error) {
-    await handle.close().catch(() => undefined);
+    if (ownsHandle) await handle.close().catch(() => undefined);
     throw error;
   }
 }
@@ -48,6 +61,7 @@ class SafetensorsFileSource implements SafetensorsSource {
     private readonly handle: FileHandle,
     readonly header: SafetensorsHeader,
     readonly fileSize: number,
+    private readonly ownsHandle = true,
   ) {
     for (const t of header.tensors) this.#byName.set(t.name, t);
     this.descriptors = header.tensors.map(({ name, dtype, shape, byteLength }) => ({ name, dtype, shape, byteLength }));
@@ -90,6 +104,6 @@ class SafetensorsFileSource implements SafetensorsSource {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.handle.close();
+    if (this.ownsHandle) await this.handle.close();
   }
 }

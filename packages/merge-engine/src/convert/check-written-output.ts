@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import * as zlib from "node:zlib";
-import { openSafetensors, orderedTap, readFully, throwIfAborted, type OutputByteTap, type ProgressCallback, type TensorDescriptor } from "@stmerge/core-tensors";
+import { openSafetensors, openSafetensorsHandle, orderedTap, readFully, throwIfAborted, type OutputByteTap, type ProgressCallback, type TensorDescriptor } from "@stmerge/core-tensors";
 import { ConvertError } from "./convert-error.js";
 
 /** Length and CRC-32 of a tensor's bytes (SHA-1 where Node lacks zlib.crc32): cheap enough to take of every byte written. */
@@ -10,13 +10,21 @@ export const digestOf: (bytes: Uint8Array) => string =
     ? (bytes) => `${bytes.byteLength}:${(zlib as unknown as { crc32(b: Uint8Array): number }).crc32(bytes)}`
     : (bytes) => `${bytes.byteLength}:${createHash("sha1").update(bytes).digest("hex")}`;
 
+/** An output still under its temp name, read through the handle that wrote it (see `AtomicFile.commit`'s `verify`). */
+export interface WrittenFile {
+  /** The output path, for messages. */
+  readonly path: string;
+  readonly handle: FileHandle;
+}
+
 /**
- * Re-reads the committed output with the strict safetensors reader and compares every tensor's header and bytes with what was written.
+ * Re-reads the written output (through its temp file's handle before the rename, so what is
+ * checked is what this run wrote; a path is opened by name) with the strict safetensors reader and compares every tensor's header and bytes with what was written.
  * `tap` sees every byte of the file in file order during this read (the header is written last, so the
  * output's hashes are taken here rather than while writing: same single read, no extra pass).
  */
 export async function checkWrittenOutput(
-  output: string,
+  written_: string | WrittenFile,
   expected: readonly TensorDescriptor[],
   metadata: Readonly<Record<string, string>>,
   written: ReadonlyMap<string, string>,
@@ -24,10 +32,11 @@ export async function checkWrittenOutput(
   signal?: AbortSignal,
   tap?: OutputByteTap,
 ): Promise<number> {
+  const output = typeof written_ === "string" ? written_ : written_.path;
   const fail = (problem: string): never => {
     throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output does not match the source (${problem}); output removed`, { file: output });
   };
-  const source = await openSafetensors(output);
+  const source = typeof written_ === "string" ? await openSafetensors(output) : await openSafetensorsHandle(written_.handle, output);
   try {
     if (source.descriptors.length !== expected.length) fail(`${source.descriptors.length} tensors instead of ${expected.length}`);
     for (const [k, v] of Object.entries(metadata)) if (source.metadata[k] !== v) fail(`metadata ${k} differs`);
@@ -42,7 +51,7 @@ export async function checkWrittenOutput(
     const total = expected.reduce((n, d) => n + d.byteLength, 0);
     const tapped = tap ? orderedTap(tap) : undefined;
     if (tap && tapped) {
-      const head = await readHead(output, source.header.dataStart);
+      const head = await readHead(written_, source.header.dataStart);
       await tap.start?.({ size: source.fileSize, head });
       tapped.write(head, 0);
     }
@@ -70,11 +79,15 @@ export async function checkWrittenOutput(
 }
 
 /** The file's first `length` bytes (the 8-byte length and the JSON header). */
-async function readHead(path: string, length: number): Promise<Uint8Array> {
-  const handle = await open(path, "r");
+async function readHead(file: string | WrittenFile, length: number): Promise<Uint8Array> {
+  const head = new Uint8Array(length);
+  if (typeof file !== "string") {
+    await readFully(file.handle, head, 0, length, 0, file.path);
+    return head;
+  }
+  const handle = await open(file, "r");
   try {
-    const head = new Uint8Array(length);
-    await readFully(handle, head, 0, length, 0, path);
+    await readFully(handle, head, 0, length, 0, file);
     return head;
   } finally {
     await handle.close();

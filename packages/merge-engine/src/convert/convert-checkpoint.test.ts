@@ -192,3 +192,32 @@ describe("convertCheckpoint never destroys its input", () => {
     expect(await readdir(models)).toEqual(["in.ckpt"]);
   });
 });
+
+describe("convertCheckpoint with two runs writing one output", () => {
+  it("each run checks its own bytes before the rename: both succeed, the output is one run's complete file, no temp files left", async () => {
+    const { mkdir } = await import("node:fs/promises");
+    const folder = join(dir, "two-writers");
+    await mkdir(folder);
+    const input = join(folder, "in.ckpt");
+    await copyFile(join(FIXTURES, "sd_lightning.ckpt"), input);
+    const output = join(folder, "out.safetensors");
+    for (let round = 0; round < 3; round++) {
+      // Different precisions, so the two runs' files differ and a check reading the other's file would fail.
+      const results = await Promise.allSettled([
+        convertCheckpoint(input, { output, overwrite: true, precision: "fp16" }),
+        convertCheckpoint(input, { output, overwrite: true, precision: "fp32" }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled"]);
+      const out = await openSafetensors(output);
+      try {
+        expect(["fp16", "fp32"]).toContain(out.metadata["stmerge.precision"]);
+        const winner = results.find((r) => r.status === "fulfilled" && r.value.precision === out.metadata["stmerge.precision"]);
+        expect(winner?.status === "fulfilled" && out.fileSize).toBe(winner?.status === "fulfilled" && winner.value.outputBytes);
+        for (const d of out.descriptors) expect((await out.read(d.name)).byteLength).toBe(d.byteLength);
+      } finally {
+        await out.close();
+      }
+      expect((await readdir(folder)).sort()).toEqual(["in.ckpt", "out.safetensors"]);
+    }
+  });
+});

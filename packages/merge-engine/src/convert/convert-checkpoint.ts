@@ -1,4 +1,3 @@
-import { unlink } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import {
   assertNotSameFile,
@@ -126,7 +125,6 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
   const { onProgress } = options;
 
   const state = await openStateDict(input);
-  let committed = false;
   try {
     const detected = detectFileFormat(state.source.descriptors, { wrapperPath: state.wrapperPath });
     const plan = planPruning(state.source.descriptors.map((d) => d.name), detected.kind, options.prune ?? true);
@@ -154,22 +152,21 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     const writer = await createDeferredHeaderWriter(output, outDescriptors, metadata, { overwrite: options.overwrite ?? false });
     const written = new Map<string, string>();
     let inputSha256: string;
+    let outputBytes = 0;
     try {
       const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, signal: options.signal, ...(onProgress ? { onProgress } : {}) };
       inputSha256 = await convertByTensor(ctx);
       throwIfAborted(options.signal, input, "conversion");
       metadata["stmerge.source_sha256"] = inputSha256;
-      await writer.finish(metadata);
-      committed = true;
+      // Read back through the temp file's own handle before the rename: a failed check removes
+      // only our temp file, and a concurrent run writing the same output cannot be mistaken for ours.
+      await writer.finish(metadata, async (handle) => {
+        outputBytes = await checkWrittenOutput({ path: output, handle }, outDescriptors, metadata, written, onProgress, options.signal, options.outputTap);
+      });
     } catch (error) {
       await writer.abort();
       throw error;
     }
-
-    const outputBytes = await checkWrittenOutput(output, outDescriptors, metadata, written, onProgress, options.signal, options.outputTap).catch(async (error: unknown) => {
-      await unlink(output).catch(() => undefined);
-      throw error;
-    });
     return {
       input,
       output,
@@ -185,9 +182,6 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       precision,
       metadata,
     };
-  } catch (error) {
-    if (committed) await unlink(output).catch(() => undefined);
-    throw error;
   } finally {
     await state.close();
   }

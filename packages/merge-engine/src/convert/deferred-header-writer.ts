@@ -1,4 +1,4 @@
-import { createAtomicFile, fileSystemError, planSafetensorsLayout, SafetensorsError, TensorIoError, writeFully, type SafetensorsLayout, type TensorDescriptor } from "@stmerge/core-tensors";
+import { createAtomicFile, type CommitOptions, fileSystemError, planSafetensorsLayout, SafetensorsError, TensorIoError, writeFully, type SafetensorsLayout, type TensorDescriptor } from "@stmerge/core-tensors";
 
 /**
  * A safetensors writer whose header is written last, so metadata known only at the end (the
@@ -8,7 +8,8 @@ import { createAtomicFile, fileSystemError, planSafetensorsLayout, SafetensorsEr
  */
 export interface DeferredHeaderWriter {
   write(name: string, bytes: Uint8Array): Promise<void>;
-  finish(metadata: Readonly<Record<string, string>>): Promise<void>;
+  /** Writes the header and commits; `verify` reads the temp file through its own handle before the rename. */
+  finish(metadata: Readonly<Record<string, string>>, verify?: CommitOptions["verify"]): Promise<void>;
   abort(): Promise<void>;
 }
 
@@ -43,7 +44,7 @@ export async function createDeferredHeaderWriter(
       }
       written.set(name, bytes.byteLength);
     },
-    async finish(metadata) {
+    async finish(metadata, verify) {
       const final = planSafetensorsLayout(descriptors, metadata, path);
       if (final.headerBytes.byteLength !== layout.headerBytes.byteLength) {
         await file.abort();
@@ -59,7 +60,7 @@ export async function createDeferredHeaderWriter(
         await file.abort();
         throw await fileSystemError(error, path, { bytesNeeded: layout.totalSize });
       }
-      await file.commit();
+      await file.commit(verify ? { verify } : {});
     },
     abort: () => file.abort(),
   };
