@@ -35,3 +35,4 @@ export { loraDelta, type LoraTensor, type LoraDelta, type ScaleRule, type PeftAl
 export { buildLoraKeyMap, ldmUnetPathToDiffusers, type LoraTarget } from "./lora/lora-key-map.js";
 export { loadLora, loraTensorOf, peftAlphaFromMetadata, MAX_LORA_FILE_BYTES, type LoadedLora } from "./lora/load-lora.js";
 export { planLoraBake, executeLoraBake, bakeLoras, loraDeltaElements, type LoraBakeInput, type LoraPlacement, type UnplacedModule, type LoraBakePlan, type BakeLoraOptions, type BakeLoraResult } from "./lora/bake-lora.js";
+export { extractLora, extractTargets, type ExtractTarget, type ExtractLoraOptions, type ExtractedModule, type ExtractLoraResult } from "./lora/extract-lora.js";

@@ -11,7 +11,7 @@ import { loadLora } from "./load-lora.js";
 // Fixtures and expected bakes: tools/fixtures/lora_fixtures.py (PyTorch, consumer formulas).
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/lora/", import.meta.url));
 const fixture = (name: string) => join(FIXTURES, name);
-const cases = JSON.parse(readFileSync(fixture("cases.json"), "utf8")) as { checkpoint: string; loras: [string, number][]; expected: string }[];
+const cases = (JSON.parse(readFileSync(fixture("cases.json"), "utf8")) as { bakes: { checkpoint: string; loras: [string, number][]; expected: string }[] }).bakes;
 
 const dirs: string[] = [];
 afterAll(() => {
