@@ -15,13 +15,19 @@ export type AuditStatus = "clean" | "unsafe" | "unreadable";
 
 export interface AuditReport {
   readonly file: string;
-  /** clean: only allowlisted globals; unsafe: any unknown or dangerous global; unreadable: malformed and nothing unsafe seen. */
+  /**
+   * clean: only allowlisted globals; unsafe: any unknown or dangerous global, or a container that
+   * readers could take apart in two ways (an ambiguous zip); unreadable: malformed and nothing unsafe seen.
+   */
   readonly status: AuditStatus;
   readonly format: CheckpointFormat | undefined;
   readonly globals: readonly AuditedGlobal[];
   /** Why the file could not be read completely, when it could not. */
   readonly error: { readonly code: string; readonly message: string } | undefined;
 }
+
+/** Containers another reader (torch, a scanner) could see differently: what we scanned may not be what runs. */
+const UNSAFE_ERROR_CODES = new Set(["ZIP_AMBIGUOUS"]);
 
 function groupGlobals(uses: readonly GlobalUse[]): AuditedGlobal[] {
   const groups = new Map<string, { module: string; name: string; verdict: GlobalUse["verdict"]; occurrences: { record: string; offset: number; opcode: string; placedAt?: string }[] }>();
@@ -61,6 +67,6 @@ export async function auditCheckpoint(path: string): Promise<AuditReport> {
     error = { code: isStmergeError(e) ? e.code : typeof err.code === "string" ? err.code : "AUDIT_FAILED", message: isStmergeError(e) ? e.message : `${path}: ${err.message}` };
   }
   const globals = groupGlobals(uses);
-  const unsafe = globals.some((g) => g.verdict !== "allowed");
+  const unsafe = globals.some((g) => g.verdict !== "allowed") || (error !== undefined && UNSAFE_ERROR_CODES.has(error.code));
   return { file: path, status: unsafe ? "unsafe" : error ? "unreadable" : "clean", format, globals, error };
 }

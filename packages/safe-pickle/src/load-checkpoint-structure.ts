@@ -7,7 +7,7 @@ import { DEFAULT_PICKLE_LIMITS, PickleTruncatedError, runPickle, type Allocation
 import { PyDict, PyOpaque, PyStorage, type PyValue } from "./py-values.js";
 import type { StorageLocation } from "./read-strided-tensor.js";
 import { parseStoragePid } from "./storage-pid.js";
-import { assertStored, readZipDirectory, readZipEntry } from "./zip-reader.js";
+import { assertStored, locateZipData, readZipDirectory, readZipEntry, type ZipEntry } from "./zip-reader.js";
 
 export type CheckpointFormat = "torch-zip" | "torch-legacy" | "pickle";
 
@@ -53,44 +53,63 @@ export async function loadCheckpointStructure(handle: FileHandle, fileSize: numb
 
 async function loadTorchZip(handle: FileHandle, fileSize: number, file: string, limits: LoadLimits, globals: GlobalUse[], budget: AllocationBudget): Promise<CheckpointStructure> {
   const dir = await readZipDirectory(handle, fileSize, file);
+  // Like torch: the archive folder is the first entry's, and records are looked up ignoring case.
   const first = dir.names[0];
   const slash = first?.indexOf("/") ?? -1;
   if (first === undefined || slash <= 0) throw new CheckpointFormatError("ZIP_NOT_TORCH", `${file}: unsupported format, a zip archive whose records are not inside an archive folder (not a torch checkpoint)`, { file });
   const prefix = first.slice(0, slash + 1);
-  if (dir.entries.has(`${prefix}constants.pkl`) || dir.entries.has(`${prefix}model.json`)) {
+  if (dir.find(`${prefix}constants.pkl`) || dir.find(`${prefix}model.json`)) {
     throw new CheckpointFormatError("CHECKPOINT_UNSUPPORTED_FORMAT", `${file}: unsupported format, a TorchScript archive (holds code, not just weights)`, { file });
   }
-  const pklEntry = dir.entries.get(`${prefix}data.pkl`);
+  const pklEntry = dir.find(`${prefix}data.pkl`);
   if (!pklEntry) throw new CheckpointFormatError("ZIP_NOT_TORCH", `${file}: unsupported format, zip archive has no ${prefix}data.pkl record`, { file });
   let bigEndian = false;
-  const byteorder = dir.entries.get(`${prefix}byteorder`);
+  const byteorder = dir.find(`${prefix}byteorder`);
   if (byteorder) {
-    const text = new TextDecoder().decode(await readZipEntry(handle, byteorder, file, 64)).trim();
-    if (text !== "little" && text !== "big") throw new CheckpointFormatError("ZIP_MALFORMED", `${file}: byteorder record says ${JSON.stringify(text)}`, { file });
+    // torch compares the bytes exactly and refuses anything but these two words.
+    const text = latin1Text(await readZipEntry(handle, byteorder, fileSize, file, 64));
+    if (text !== "little" && text !== "big") throw new CheckpointFormatError("ZIP_MALFORMED", `${file}: byteorder record says ${JSON.stringify(text)}, not "little" or "big"`, { file });
     bigEndian = text === "big";
   }
-  const pickle = await readZipEntry(handle, pklEntry, file, limits.maxPickleBytes);
-  const storages = new Map<string, StorageLocation>();
+  const pickle = await readZipEntry(handle, pklEntry, fileSize, file, limits.maxPickleBytes);
+  const used = new Map<string, ZipEntry>();
   const byKey = new Map<string, PyStorage>();
   const persistentLoad = (pid: PyValue, site: CallSite): PyValue => {
     const parsed = parseStoragePid(pid, site);
     if (parsed instanceof PyOpaque) return parsed;
     const cached = byKey.get(parsed.key);
     if (cached) return cached;
-    const entry = dir.entries.get(`${prefix}data/${parsed.key}`);
+    const entry = dir.find(`${prefix}data/${parsed.key}`);
     if (!entry) throw new PickleError("PICKLE_MISSING_STORAGE", `${file}: storage ${JSON.stringify(parsed.key)} has no record ${prefix}data/${parsed.key}`, { file });
     assertStored(entry, file);
     const declared = parsed.numel * parsed.info.elementSize;
     if (entry.size !== declared) {
       throw new PickleError("PICKLE_STORAGE_SIZE", `${file}: storage ${JSON.stringify(parsed.key)} holds ${entry.size} bytes but the pickle declares ${declared}`, { file });
     }
-    storages.set(parsed.key, { fileOffset: entry.dataOffset, byteLength: entry.size });
+    used.set(parsed.key, entry);
     const storage = new PyStorage(parsed.key, parsed.info.dtype, parsed.info.torchName, parsed.info.elementSize, declared, parsed.location);
     byKey.set(parsed.key, storage);
     return storage;
   };
   const run = runPickle(pickle, 0, { file, record: pklEntry.name, persistentLoad, limits, globalsSink: globals, allocationBudget: budget });
-  return { format: "torch-zip", root: run.value, storages, bigEndian, globals, violations: [...run.violations] };
+  const violations = [...run.violations];
+  // torch unpickles only data.pkl, but any other pickle in the archive is scanned too (as picklescan
+  // does): a file that carries a payload anywhere is not clean.
+  for (const name of dir.names) {
+    const entry = dir.entries.get(name)!;
+    if (entry === pklEntry || !/\.pkl$/i.test(entry.rawName)) continue;
+    const bytes = await readZipEntry(handle, entry, fileSize, file, limits.maxPickleBytes);
+    const inert = (_pid: PyValue, site: CallSite): PyValue => new PyOpaque("persistent id", site.offset);
+    const other = runPickle(bytes, 0, { file, record: entry.name, persistentLoad: inert, limits, globalsSink: globals, allocationBudget: budget });
+    violations.push(...other.violations);
+  }
+  const storages = new Map<string, StorageLocation>();
+  for (const [key, entry] of used) storages.set(key, { fileOffset: await locateZipData(handle, entry, fileSize, file), byteLength: entry.size });
+  return { format: "torch-zip", root: run.value, storages, bigEndian, globals, violations };
+}
+
+function latin1Text(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes);
 }
 
 /** Runs one pickle that starts at `offset` in the file, reading more of the file while the pickle is truncated. */
@@ -101,8 +120,9 @@ async function runPickleInFile(
   file: string,
   limits: LoadLimits,
   options: Omit<Parameters<typeof runPickle>[2], "file" | "limits">,
+  firstWindow = 1 << 20,
 ): Promise<PickleRunResult & { readonly fileEnd: number }> {
-  let length = Math.min(fileSize - offset, 1 << 20);
+  let length = Math.min(fileSize - offset, firstWindow);
   for (;;) {
     const bytes = new Uint8Array(length);
     await readFully(handle, bytes, 0, length, offset, file);
@@ -138,6 +158,7 @@ async function loadPickleFile(handle: FileHandle, fileSize: number, file: string
   });
   for (const v of first.violations) violations.push(v);
   if (first.value !== LEGACY_MAGIC) {
+    await scanTrailingPickles(handle, fileSize, first.fileEnd, file, limits, globals, budget, violations);
     return { format: "pickle", root: first.value, storages: new Map(), bigEndian: false, globals, violations };
   }
   const legacyError = (problem: string): CheckpointFormatError => new CheckpointFormatError("LEGACY_MALFORMED", `${file}: malformed legacy torch checkpoint, ${problem}`, { file });
@@ -189,5 +210,43 @@ async function loadPickleFile(handle: FileHandle, fileSize: number, file: string
     pos += 8 + root.byteLength;
   }
   for (const key of roots.keys()) if (!storages.has(key)) throw legacyError(`storage ${JSON.stringify(key)} is used but missing from the file`);
+  await scanTrailingPickles(handle, fileSize, pos, file, limits, globals, budget, violations);
   return { format: "torch-legacy", root: object.value, storages, bigEndian: false, globals, violations };
+}
+
+/** Most pickle streams scanned after the end of what torch reads (each is at least two bytes). */
+export const MAX_TRAILING_PICKLES = 1000;
+
+/**
+ * Bytes after the last pickle torch reads are scanned the way picklescan scans them: as further
+ * pickle streams, each run through the same VM (their globals count; their persistent ids are
+ * inert). Bytes that are not a pickle are refused as suspicious (`PICKLE_TRAILING_DATA`): another
+ * loader (`pickle.load` in a loop, a polyglot reader) could see something there that we did not.
+ */
+async function scanTrailingPickles(
+  handle: FileHandle,
+  fileSize: number,
+  offset: number,
+  file: string,
+  limits: LoadLimits,
+  globals: GlobalUse[],
+  budget: AllocationBudget,
+  violations: PickleViolation[],
+): Promise<void> {
+  const inert = (_pid: PyValue, site: CallSite): PyValue => new PyOpaque("persistent id", site.offset);
+  for (let n = 1; offset < fileSize; n++) {
+    if (n > MAX_TRAILING_PICKLES) {
+      throw new PickleError("PICKLE_LIMIT", `${file}: more than ${MAX_TRAILING_PICKLES} pickle streams after byte ${offset} (resource limit)`, { file });
+    }
+    const record = `trailing pickle ${n} at byte ${offset}`;
+    let next: PickleRunResult & { readonly fileEnd: number };
+    try {
+      next = await runPickleInFile(handle, fileSize, offset, file, limits, { record, persistentLoad: inert, globalsSink: globals, allocationBudget: budget }, 64 << 10);
+    } catch (error) {
+      if (!(error instanceof PickleError) || error.code === "PICKLE_LIMIT") throw error;
+      throw new CheckpointFormatError("PICKLE_TRAILING_DATA", `${file}: refused, ${fileSize - offset} bytes after the pickle that ends at byte ${offset} are not a pickle (suspicious trailing data)`, { file, cause: error });
+    }
+    violations.push(...next.violations);
+    offset = next.fileEnd;
+  }
 }

@@ -20,7 +20,7 @@ async function directory(bytes: Uint8Array) {
   try {
     const d = await readZipDirectory(handle, bytes.length, path);
     const contents = new Map<string, string>();
-    for (const [name, entry] of d.entries) contents.set(name, Buffer.from(await readZipEntry(handle, entry, path, 1 << 20)).toString());
+    for (const [name, entry] of d.entries) contents.set(name, Buffer.from(await readZipEntry(handle, entry, bytes.length, path, 1 << 20)).toString());
     return { names: d.names, contents };
   } finally {
     await handle.close();

@@ -1,0 +1,104 @@
+import { PickleBuilder } from "./pickle-builder.js";
+import { buildZip, type ZipRecord } from "./zip-builder.js";
+
+/**
+ * Hostile containers built byte by byte: each hides a payload (or a decoy) where one reader sees it
+ * and another may not. The payload calls `builtins.print("STMERGE_PAYLOAD_RAN")`, so the oracle
+ * test can tell from torch.load's output whether torch would have executed it.
+ */
+export interface HostileContainer {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  /** `openTorchCheckpoint`: the error code, or "ok" when it loads. */
+  readonly open: string;
+  readonly audit: "clean" | "unsafe" | "unreadable";
+}
+
+export const PAYLOAD_MARKER = "STMERGE_PAYLOAD_RAN";
+
+/** `{"w": print("STMERGE_PAYLOAD_RAN")}` */
+export const payloadPickle = (): Uint8Array =>
+  new PickleBuilder().proto(2).emptyDict().str("w").global("builtins", "print").str(PAYLOAD_MARKER).tuple(1).reduce().setitem().stop().toBytes();
+
+/** `{"w": tensor of 4 float32 over storage "0"}`, as torch.save writes it. */
+export const cleanPickle = (): Uint8Array =>
+  new PickleBuilder().proto(2).emptyDict().str("w").global("torch._utils", "_rebuild_tensor_v2").mark()
+    .mark().str("storage").global("torch", "FloatStorage").str("0").str("cpu").int(4).tupleFromMark().binpersid()
+    .int(0).int(4).tuple(1).int(1).tuple(1).bytes(0x89).global("collections", "OrderedDict").tuple(0).reduce().tupleFromMark().reduce()
+    .setitem().stop().toBytes();
+
+const floats = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+const text = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "latin1"));
+
+/** A torch zip: the given records first, then storage 0, byteorder and version (unless replaced). */
+const torchZip = (records: ZipRecord[], options: Parameters<typeof buildZip>[1] = {}): Uint8Array => {
+  const names = new Set(records.map((r) => r.name));
+  const rest: ZipRecord[] = [
+    { name: "archive/byteorder", data: text("little") },
+    { name: "archive/data/0", data: floats },
+    { name: "archive/version", data: text("3\n") },
+  ].filter((r) => !names.has(r.name));
+  return buildZip([...records, ...rest], options);
+};
+
+/** One 512-byte v7 tar header (no `ustar` magic) with a valid checksum, then the data padded to 512. */
+export function tarMember(name: Uint8Array, data: Uint8Array): Uint8Array {
+  const header = new Uint8Array(512);
+  header.set(name.subarray(0, 100), 0);
+  header.set(text("0000644\0"), 100);
+  header.set(text("0000000\0"), 108);
+  header.set(text("0000000\0"), 116);
+  header.set(text(`${data.length.toString(8).padStart(11, "0")}\0`), 124);
+  header.set(text("00000000000\0"), 136);
+  header.set(text("        "), 148);
+  header[156] = 0x30; // regular file
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.set(text(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
+  const padded = new Uint8Array(Math.ceil(data.length / 512) * 512);
+  padded.set(data);
+  return new Uint8Array(Buffer.concat([header, padded]));
+}
+
+const tar = (...members: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat([...members, new Uint8Array(1024)]));
+
+/** The legacy stacked-pickle format holding `{}` and no storages. */
+const legacyEmpty = (): Uint8Array => {
+  const magic = new PickleBuilder().proto(2).bytes(0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19).stop();
+  const protocol = new PickleBuilder().proto(2).bytes(0x4d, 0xe9, 0x03).stop();
+  const sysInfo = new PickleBuilder().proto(2).emptyDict().str("little_endian").bytes(0x88).setitem().stop();
+  const object = new PickleBuilder().proto(2).emptyDict().stop();
+  const keys = new PickleBuilder().proto(2).emptyList().stop();
+  return new Uint8Array(Buffer.concat([magic, protocol, sysInfo, object, keys].map((b) => b.toBytes())));
+};
+
+const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
+
+export function hostileContainers(): HostileContainer[] {
+  const payload = payloadPickle();
+  const clean = cleanPickle();
+  return [
+    { name: "zip-clean", bytes: torchZip([{ name: "archive/data.pkl", data: clean }]), open: "ok", audit: "clean" },
+    { name: "zip-payload-in-upper-case-data-pkl", bytes: torchZip([{ name: "archive/DATA.PKL", data: payload }]), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
+    { name: "zip-case-twins", bytes: torchZip([{ name: "archive/data.pkl", data: clean }, { name: "archive/Data.pkl", data: payload }]), open: "ZIP_AMBIGUOUS", audit: "unsafe" },
+    { name: "zip-duplicate-names", bytes: torchZip([{ name: "archive/data.pkl", data: clean }, { name: "archive/data.pkl", data: payload }]), open: "ZIP_AMBIGUOUS", audit: "unsafe" },
+    { name: "zip-two-end-records", bytes: torchZip([{ name: "archive/data.pkl", data: clean }], { secondEndRecord: true }), open: "ZIP_AMBIGUOUS", audit: "unsafe" },
+    { name: "zip-local-name-disagrees", bytes: torchZip([{ name: "archive/data.pkl", localName: "archive/decoy.pkl", data: clean }]), open: "ZIP_AMBIGUOUS", audit: "unsafe" },
+    { name: "zip-deflated-payload", bytes: torchZip([{ name: "archive/data.pkl", data: payload, deflate: true }]), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
+    { name: "zip-deflated-clean", bytes: torchZip([{ name: "archive/data.pkl", data: clean, deflate: true }]), open: "ok", audit: "clean" },
+    { name: "zip-payload-in-extra-pkl", bytes: torchZip([{ name: "archive/data.pkl", data: clean }, { name: "archive/extra.pkl", data: payload }]), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
+    {
+      name: "zip-deflate-bomb",
+      bytes: torchZip([{ name: "archive/data.pkl", data: concat(clean, new Uint8Array(1 << 20)), deflate: true, declaredSize: clean.length }]),
+      open: "ZIP_MALFORMED",
+      audit: "unreadable",
+    },
+    { name: "zip-byteorder-with-newline", bytes: torchZip([{ name: "archive/data.pkl", data: clean }, { name: "archive/byteorder", data: text("big\n") }]), open: "ZIP_MALFORMED", audit: "unreadable" },
+    { name: "tar-v7-payload-in-storages", bytes: tar(tarMember(text("storages"), payload)), open: "CHECKPOINT_UNSUPPORTED_FORMAT", audit: "unreadable" },
+    // The first header's name field "}." is also a pickle (an empty dict): a pickle reader sees `{}`.
+    { name: "tar-pickle-polyglot", bytes: tar(tarMember(text("}."), new Uint8Array(0)), tarMember(text("storages"), payload)), open: "CHECKPOINT_UNSUPPORTED_FORMAT", audit: "unreadable" },
+    { name: "pickle-then-payload-pickle", bytes: concat(new PickleBuilder().proto(2).emptyDict().stop().toBytes(), payload), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
+    { name: "pickle-then-garbage", bytes: concat(new PickleBuilder().proto(2).emptyDict().stop().toBytes(), text("\xff\xfe not a pickle")), open: "PICKLE_TRAILING_DATA", audit: "unreadable" },
+    { name: "legacy-then-payload-pickle", bytes: concat(legacyEmpty(), payload), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
+  ];
+}
