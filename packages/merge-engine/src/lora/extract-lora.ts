@@ -122,7 +122,7 @@ export async function extractLora(tunedPath: string, basePath: string, options: 
     let convSkipped = 0;
     for (const [index, t] of targets.entries()) {
       if (options.signal?.aborted) throw new MergeError("LORA_EXTRACT_ABORTED", `${options.outputPath}: extraction cancelled; no output written`, { file: options.outputPath });
-      options.onProgress?.({ phase: "lora-extract", tensor: t.name, tensorsDone: index, tensorsTotal: targets.length });
+      options.onProgress?.({ phase: "lora-extract", bytesDone: index, bytesTotal: targets.length, tensor: t.name, itemsDone: index, itemsTotal: targets.length });
       const rank = t.conv ? options.convRank : options.rank;
       if (rank === undefined) {
         convSkipped++;
