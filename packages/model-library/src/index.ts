@@ -8,7 +8,7 @@ export { findDuplicates, type DuplicateGroup, type DuplicateSearch, type Duplica
 export { planDedupe, type DedupeAction, type DedupePlan, type DedupePlanGroup, type LinkKind, type LinkMode, type PlanDedupeOptions } from "./plan-dedupe.js";
 export { DedupeJournal, readJournal, listJournals, defaultJournalDir, newJournalPath, JOURNAL_VERSION, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
 export { applyDedupe, createLink, type ActionResult, type ApplyDedupeOptions, type ApplyDedupeResult } from "./apply-dedupe.js";
-export { repairJournal, undoDedupe, journalIsClosed, journalOwnerAlive, type JournalOutcome, type JournalRunOptions } from "./repair-journal.js";
+export { repairJournal, repairUnfinishedJournals, undoDedupe, journalIsClosed, journalOwnerAlive, type JournalOutcome, type JournalRunOptions } from "./repair-journal.js";
 export { linkResolvesToMaster, sha256Of } from "./link-checks.js";
 export { linkModel, type LinkModelResult } from "./link-model.js";
 export { verifyLibrary, type LibraryVerifyReport } from "./verify-library.js";

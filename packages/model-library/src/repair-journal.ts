@@ -2,7 +2,7 @@ import { constants } from "node:fs";
 import { chmod, copyFile, lstat, open, rename, rm, stat, unlink, utimes } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { hashFile, type ModelCache } from "@stmerge/cache";
-import { DedupeJournal, readJournal, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
+import { DedupeJournal, listJournals, readJournal, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
 import { LibraryError } from "./library-error.js";
 import { linkResolvesToMaster, sha256Of } from "./link-checks.js";
 
@@ -176,6 +176,20 @@ export async function undoDedupe(path: string, options: JournalRunOptions = {}):
     step("journal closed");
   } finally {
     await journal.close();
+  }
+  return out;
+}
+
+/**
+ * Repairs every journal in `dir` left unfinished by an interrupted run whose process is gone
+ * (what a re-run of `library dedupe` does before it scans). Returns what was repaired.
+ */
+export async function repairUnfinishedJournals(dir: string, options: JournalRunOptions = {}): Promise<{ journal: string; outcomes: JournalOutcome[] }[]> {
+  const out: { journal: string; outcomes: JournalOutcome[] }[] = [];
+  for (const journal of await listJournals(dir)) {
+    const records = await readJournal(journal);
+    if (journalIsClosed(records) || journalOwnerAlive(records)) continue;
+    out.push({ journal, outcomes: await repairJournal(journal, options) });
   }
   return out;
 }

@@ -47,32 +47,41 @@ export function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** Every file, link and folder below `dir` with what it is and, for files, the SHA-256 of its bytes. */
+/**
+ * Every file and link below `dir`: a link's target (with `dir` written as `<dir>`), a file's
+ * SHA-256 and, for hard links, the first path sharing its inode.
+ */
 export function snapshotTree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
+  const inodes = new Map<string, string>();
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       const st = lstatSync(p);
       const rel = relative(dir, p);
       if (st.isDirectory()) walk(p);
-      else if (st.isSymbolicLink()) out[rel] = `link → ${readlinkSync(p)}`;
-      else out[rel] = `file ${sha256(readFileSync(p))}`;
+      else if (st.isSymbolicLink()) out[rel] = `link → ${readlinkSync(p).replace(dir, "<dir>")}`;
+      else {
+        const key = `${st.dev}:${st.ino}`;
+        const first = inodes.get(key);
+        if (!first) inodes.set(key, rel);
+        out[rel] = `file ${sha256(readFileSync(p))}${first ? ` (hard link of ${first})` : ""}`;
+      }
     }
   };
   walk(dir);
   return out;
 }
 
-/** What every model path shows (following links), so "every byte present" is one comparison. */
-export function contentByPath(dir: string): Record<string, string> {
+/** What every path shows (following links; dot-files such as temp names only with `hidden`). */
+export function contentByPath(dir: string, hidden = false): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (d: string) => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       const st = lstatSync(p);
       if (st.isDirectory()) walk(p);
-      else if (!name.startsWith(".")) out[relative(dir, p)] = statSync(p, { throwIfNoEntry: false }) ? sha256(readFileSync(p)) : "broken";
+      else if (hidden || !name.startsWith(".")) out[relative(dir, p)] = statSync(p, { throwIfNoEntry: false }) ? sha256(readFileSync(p)) : "broken";
     }
   };
   walk(dir);

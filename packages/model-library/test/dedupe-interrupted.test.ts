@@ -1,0 +1,85 @@
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildUiTree, contentByPath, snapshotTree } from "./library-tree.js";
+
+// Every step of a dedupe (each journal record and each file change) is interrupted in turn by
+// SIGKILL in a child process; then `undo` must give back the tree exactly as it was, and a
+// re-run must end fully deduplicated, with every path showing its bytes at every point.
+const PKG = join(import.meta.dirname, "..");
+const scratch: string[] = [];
+let child: string;
+
+beforeAll(async () => {
+  const requireFromTsup = createRequire(createRequire(import.meta.url).resolve("tsup"));
+  const esbuild = requireFromTsup("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
+  mkdirSync(join(PKG, ".tmp"), { recursive: true });
+  child = join(PKG, ".tmp", `dedupe-child-${process.pid}.mjs`);
+  await esbuild.build({ entryPoints: [join(PKG, "test", "dedupe-child.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: child, conditions: ["@stmerge/source"], external: ["@napi-rs/blake-hash"], logLevel: "silent" });
+}, 120_000);
+afterAll(() => {
+  for (const d of scratch) rmSync(d, { recursive: true, force: true });
+  rmSync(child, { force: true });
+});
+
+function freshTree() {
+  const base = mkdtempSync(join(tmpdir(), "stmerge-library-crash-"));
+  scratch.push(base);
+  const tree = buildUiTree(base);
+  const journals = join(base, "journals");
+  // Two roots: one replacement (the A1111 checkpoint → ComfyUI's copy), ten steps.
+  return { tree, journals, roots: [tree.a1111, tree.comfy] };
+}
+
+function run(args: string[], crashAt = 0) {
+  const r = spawnSync(process.execPath, [child, ...args], { env: { ...process.env, STMERGE_TEST_CRASH_AFTER_STEP: String(crashAt) }, encoding: "utf8" });
+  return { killed: r.signal === "SIGKILL", status: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** The tree without the journals folder. */
+function models(base: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(snapshotTree(base)).filter(([k]) => !k.startsWith("journals/")));
+}
+
+for (const link of ["symlink", "hardlink"] as const) {
+  describe(`dedupe --link ${link} interrupted after every step`, () => {
+    it("undo restores the tree exactly; a re-run finishes the job; no byte is ever missing", () => {
+      const reference = freshTree();
+      const original = models(reference.tree.base);
+      const bytes = contentByPath(reference.tree.a1111);
+      const full = run(["dedupe", reference.journals, link, ...reference.roots]);
+      expect(full.status, full.err).toBe(0);
+      expect(JSON.parse(full.out)).toEqual({ linked: 1, failed: 0 });
+      const deduped = models(reference.tree.base);
+      expect(deduped).not.toEqual(original);
+
+      let steps = 0;
+      for (let n = 1; ; n++) {
+        const a = freshTree();
+        const crashed = run(["dedupe", a.journals, link, ...a.roots], n);
+        if (!crashed.killed) {
+          expect(crashed.status, crashed.err).toBe(0);
+          break;
+        }
+        steps = n;
+        // Interrupted: every model's bytes are still there (at its path or, mid-replacement, at its temp name).
+        expect(new Set(Object.values(contentByPath(a.tree.a1111, true))), `after step ${n}`).toEqual(new Set(Object.values(bytes)));
+        const undo = run(["undo", a.journals]);
+        expect(undo.status, undo.err).toBe(0);
+        expect(models(a.tree.base), `undo after step ${n}`).toEqual(original);
+
+        const b = freshTree();
+        expect(run(["dedupe", b.journals, link, ...b.roots], n).killed).toBe(true);
+        const rerun = run(["dedupe", b.journals, link, ...b.roots]);
+        expect(rerun.status, rerun.err).toBe(0);
+        expect(models(b.tree.base), `re-run after step ${n}`).toEqual(deduped);
+        expect(contentByPath(b.tree.a1111)).toEqual(bytes);
+      }
+      // start, intent, rename record, rename, link record, link, remove-temp record, remove-temp, done, end.
+      expect(steps).toBe(10);
+    }, 300_000);
+  });
+}
