@@ -47,7 +47,7 @@ describe("bundled stmerge: cache and hash commands", () => {
     const expected = JSON.parse(await readFile(join(CACHE_FIXTURES, "hashes.json"), "utf8")) as { committed: Record<string, { sha256: string; crc32: string }> };
     const r = await stmerge(["hash", join(models, "tiny.safetensors"), "--json"]);
     expect(r.code).toBe(0);
-    const [report] = JSON.parse(r.out) as { hashes: Record<string, string> }[];
+    const [report] = (JSON.parse(r.out) as { files: { hashes: Record<string, string> }[] }).files;
     expect(report!.hashes.sha256).toBe(expected.committed["tiny.safetensors"]!.sha256);
     expect(report!.hashes.crc32).toBe(expected.committed["tiny.safetensors"]!.crc32);
   });

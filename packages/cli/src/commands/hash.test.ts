@@ -39,15 +39,15 @@ describe("stmerge hash", () => {
     expect(r.out).toContain("CRC32   85114A0D");
     expect(r.out).toMatch(/BLAKE3\s+d74981efa70a0c880b8d8c1985d075dbcbf679b99a5f9914e5aaf96b831a9e24/);
     const again = await run(["hash", "tiny.safetensors", "--json"]);
-    const json = JSON.parse(again.out) as { cached: boolean; hashes: Record<string, string> }[];
-    expect(json[0]!.cached).toBe(true);
-    expect(json[0]!.hashes.sha256).toBe(e.sha256);
+    const json = JSON.parse(again.out) as { files: { cached: boolean; hashes: Record<string, string> }[] };
+    expect(json.files[0]!.cached).toBe(true);
+    expect(json.files[0]!.hashes.sha256).toBe(e.sha256);
   });
 
   it("--algo picks hashes; --no-cache reads the file and leaves the cache alone", async () => {
     const r = await run(["hash", "hello.txt", "--algo", "sha256,crc32", "--no-cache", "--json"]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out)).toEqual([{ file: join(dir, "hello.txt"), size: 11, cached: false, hashes: { sha256: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9", crc32: "85114A0D" } }]);
+    expect(JSON.parse(r.out)).toMatchObject({ command: "hash", files: [{ path: join(dir, "hello.txt"), sizeBytes: 11, cached: false, hashes: { sha256: "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9", crc32: "85114A0D" } }] });
   });
 
   it("an unknown algorithm and a missing file are clear errors", async () => {

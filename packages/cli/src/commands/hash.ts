@@ -4,11 +4,12 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { cacheBannerLines, openCliCache } from "../cli-cache.js";
 import { formatBytes } from "../format.js";
+import { renderPanel, timeRow, timingsJson } from "../render-panel.js";
 import { escapeControl } from "../terminal-text.js";
 
 export interface HashReport {
-  readonly file: string;
-  readonly size: number;
+  readonly path: string;
+  readonly sizeBytes: number;
   readonly hashes: FileHashes;
   /** True when the values came from the metadata cache without reading the file. */
   readonly cached: boolean;
@@ -31,6 +32,7 @@ export function registerHashCommand(program: Command, ctx: CliContext): void {
       const algorithms = parseHashAlgorithms(options.algo);
       if (!out.json && !out.quiet) out.banner(await cacheBannerLines(ctx.io, { cache: options.cache, ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)));
       const reports: HashReport[] = [];
+      const started = Date.now();
       const cache = options.cache ? openCliCache(ctx.io, { ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)) : undefined;
       for (const file of files) {
         const path = resolve(ctx.io.cwd, file);
@@ -40,18 +42,31 @@ export function registerHashCommand(program: Command, ctx: CliContext): void {
           const entry = result!.entry;
           const hashes: FileHashes = {};
           for (const a of algorithms) hashes[a] = a === "sha256" ? entry.sha256 : a === "autov2" ? entry.sha256.slice(0, 10).toUpperCase() : (entry[a] ?? null);
-          report = { file: path, size: entry.file_size, hashes, cached: result!.fromCache };
+          report = { path, sizeBytes: entry.file_size, hashes, cached: result!.fromCache };
         } else {
           const result = await hashFile(path, { algorithms, signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
-          report = { file: path, size: result.size, hashes: result.hashes, cached: false };
+          report = { path, sizeBytes: result.size, hashes: result.hashes, cached: false };
         }
         out.progress.done();
         reports.push(report);
         if (!out.json) {
-          out.line(`${escapeControl(file)}  (${formatBytes(report.size)}${report.cached ? ", from cache" : ""})`);
-          for (const a of algorithms) out.line(`  ${LABEL[a].padEnd(7)} ${report.hashes[a] ?? "-"}`);
+          const t = out.theme;
+          out.line(`${t.path(escapeControl(file))}  ${t.dim(`(${formatBytes(report.sizeBytes)}${report.cached ? ", from cache" : ""})`)}`);
+          for (const a of algorithms) out.line(`  ${LABEL[a].padEnd(7)} ${report.hashes[a] ? t.hash(report.hashes[a]) : t.dim("-")}`);
         }
       }
-      out.result(reports);
+      const ms = Date.now() - started;
+      const phases = out.progress.finishedPhases();
+      out.result({ command: "hash", files: reports, timings: timingsJson(ms, phases) });
+      const t = out.theme;
+      const fromCache = reports.filter((r) => r.cached).length;
+      const bytes = reports.reduce((n, r) => n + (r.cached ? 0 : r.sizeBytes), 0);
+      out.text(
+        renderPanel(`${t.success(t.glyphs.ok)} hashed`, [
+          ["files", `${t.number(String(reports.length))} ${t.dim(`(${fromCache} from the cache, ${reports.length - fromCache} read: ${formatBytes(bytes)})`)}`],
+          ["time", timeRow(ms, phases, t)],
+          ["cache", cache ? "remembered" : "not used"],
+        ], t, out.columns),
+      );
     });
 }
