@@ -24,6 +24,7 @@ interface MergeFlags extends CacheFlags {
   normalize?: boolean;
   precision?: string;
   consensusExponent?: string;
+  alpha?: string;
   seed?: string;
   output?: string;
   plugin?: string[];
@@ -129,6 +130,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
     .option("--normalize", "rescale weights to sum to 1")
     .option("--precision <p>", "output precision: match|fp16|bf16|fp32 (default: the manifest's)")
     .option("--consensus-exponent <n>", "outlier suppression of consensus (default: the manifest's, 4)")
+    .option("--alpha <α>", "two-model α: weighted_sum gives A·(1−α) + B·α (a number, or a comma-separated SuperMerger block list); add_difference's multiplier M")
     .option("--seed <n>", "seed of randomised methods (dare)")
     .option("-o, --output <file>", "output path (default: the manifest's output, relative to the manifest)")
     .option("--plugin <module...>", "load merge-method plugins (paths or package names, from the current folder; a manifest's plugins never load)")
@@ -159,6 +161,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         outputPrecision: options.precision as (typeof PRECISIONS)[number] | undefined,
         consensusExponent: intFlag("--consensus-exponent", options.consensusExponent),
         seed: intFlag("--seed", options.seed),
+        alpha: alphaFlag(options.alpha),
         output: options.output ? resolve(ctx.io.cwd, options.output) : undefined,
         device: options.device,
       };
@@ -216,4 +219,13 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         await compute.backend.close();
       }
     });
+}
+
+/** `--alpha 0.3` or `--alpha 0,0.1,…` (a SuperMerger block list). */
+function alphaFlag(value: string | undefined): number | number[] | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split(",").map((v) => v.trim());
+  const numbers = parts.map(Number);
+  if (parts.some((p) => p === "") || numbers.some((n) => !Number.isFinite(n))) throw new CliError("BAD_FLAG", `--alpha takes a number or a comma-separated list of numbers, got ${JSON.stringify(value)}`, { exitCode: 2 });
+  return numbers.length === 1 ? numbers[0] : numbers;
 }

@@ -57,6 +57,10 @@ export const ManifestSchema = z
     block_params: z.record(z.string(), blockValues).optional().describe("Per-block values of method parameters, e.g. {\"alpha\": {\"OUT03\": 0.8}}"),
     time_embed_block: z.enum(["BASE", "IN00"]).optional().describe("Block of time_embed/label_emb keys (default BASE)"),
     seed: z.number().int().optional().describe("Seed of randomised methods (dare)"),
+    alpha: z
+      .union([z.number(), blockValues])
+      .optional()
+      .describe("Two-model α: weighted_sum of two models gives A·(1−α) + B·α (scalar, or per block as a SuperMerger list or by name; unnamed blocks 0.5); for add_difference/train_difference it is the multiplier M"),
     plugins: z.array(z.string().min(1)).optional().describe("Plugin modules the recipe needs; never loaded from the manifest (the merge stops and names the --plugin flags that would load them)"),
   })
   .describe("stmerge / Model Merger merge manifest");

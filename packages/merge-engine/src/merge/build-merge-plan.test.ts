@@ -51,10 +51,16 @@ describe("buildMergePlan validation (headers only), one code per error", () => {
   });
   it("accepts SuperMerger-style lists for weights and block parameters", () => {
     const list = Array.from({ length: 26 }, (_, i) => i / 100);
-    const plan = buildMergePlan([input("a", tiny(), { blockWeights: list }), input("b", tiny()), input("c", tiny())], { method: addDifference, blockParams: { alpha: list } });
+    const plan = buildMergePlan([input("a", tiny()), input("b", tiny()), input("c", tiny())], { method: addDifference, blockParams: { alpha: list } });
     const out = plan.entries.find((e) => e.key === "model.diffusion_model.out.2.bias")!;
     expect(out.params).toMatchObject({ alpha: 0.25 });
-    expect(plan.blocks.find((b) => b.block === "IN00")?.weights[0]).toBe(0.01);
+    const weighted = buildMergePlan([input("a", tiny(), { blockWeights: list }), input("b", tiny())], { method: weightedSum });
+    expect(weighted.blocks.find((b) => b.block === "IN00")?.weights[0]).toBe(0.01);
+  });
+  it("weights of a method that ignores them: block weights refused, differing weights warned", () => {
+    expect(() => buildMergePlan([input("a", tiny(), { blockWeights: { IN04: 1 } }), input("b", tiny()), input("c", tiny())], { method: addDifference })).toThrow(expect.objectContaining({ code: "MERGE_BAD_PARAMS", message: expect.stringContaining("does not use model weights") }));
+    expect(buildMergePlan([input("a", tiny(), { weight: 0.7 }), input("b", tiny()), input("c", tiny())], { method: addDifference }).warnings.join("\n")).toContain("add_difference does not use model weights; the weights 0.7/0.5/0.5 are ignored");
+    expect(buildMergePlan([input("a", tiny()), input("b", tiny()), input("c", tiny())], { method: addDifference }).warnings.join("\n")).not.toContain("does not use model weights");
   });
   it("MERGE_BAD_BLOCK_PARAM for a parameter that is not block-wise", () => {
     expect(() => buildMergePlan([input("a", tiny()), input("b", tiny())], { method: weightedSum, blockParams: { normalize: { IN00: 1 } } })).toThrow(expect.objectContaining({ code: "MERGE_BAD_BLOCK_PARAM" }));

@@ -150,6 +150,17 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
 
   const blockValue = (values: Readonly<Record<string, number>> | undefined, block: string): number | undefined => values?.[block] ?? (block === "VAE" ? values?.BASE : undefined);
   const weightsFor = (block: string) => inputs.map((i, k) => blockValue(blockWeightsOf[k], block) ?? i.weight);
+  if (!method.usesWeights) {
+    // Weights a method ignores: block weights cannot have been meant (error), differing scalar weights probably were (warning).
+    const withBlocks = inputs.findIndex((_, k) => Object.keys(blockWeightsOf[k] ?? {}).length > 0);
+    if (withBlocks >= 0) throw new MergeError("MERGE_BAD_PARAMS", `${inputs[withBlocks]!.path}: block_weights given, but ${method.name} does not use model weights (use its parameters${method.blockParams.length ? ` or block_params.${method.blockParams[0]}` : ""}, or weighted_sum)`, { file: inputs[withBlocks]!.path });
+    if (new Set(inputs.map((i) => i.weight)).size > 1) warnings.push(`${method.name} does not use model weights; the weights ${inputs.map((i) => i.weight).join("/")} are ignored and not recorded`);
+  }
+  if (method.normalizable === true && !normalize && blockWeightsOf.some((b) => b && Object.keys(b).length > 0)) {
+    // Block weights get the same check as scalar ones (a list on model B alone leaves A at its scalar weight).
+    const off = map.blocks.map((b) => [b, weightsFor(b).reduce((s, w) => s + w, 0)] as const).filter(([, total]) => Math.abs(total - 1) > 1e-6);
+    if (off.length) warnings.push(`block weights do not sum to 1 in ${off.length} block(s): ${off.slice(0, 6).map(([b, t]) => `${b} ${t.toFixed(4)}`).join(", ")}${off.length > 6 ? ", …" : ""} (used as given; --normalize rescales each block, alpha sets A·(1−α) + B·α)`);
+  }
   const paramsFor = (block: string) => {
     const resolved: Record<string, unknown> = { ...params };
     for (const [p, values] of Object.entries(blockParams)) {

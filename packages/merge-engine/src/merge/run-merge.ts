@@ -7,6 +7,7 @@ import { MergeError } from "../merge-error.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
 import { createMethodRegistry, type MethodRegistry } from "../methods/method-registry.js";
 import { buildMergePlan } from "./build-merge-plan.js";
+import { resolveAlpha, type AlphaValue } from "./resolve-alpha.js";
 import { openMergeInput } from "./open-merge-input.js";
 import { executeMergePlan, type ExecuteMergeResult } from "./execute-merge-plan.js";
 import { buildMergeMetadata } from "./merge-metadata.js";
@@ -20,6 +21,8 @@ export interface MergeOverrides {
   readonly normalize?: boolean | undefined;
   readonly outputPrecision?: "match" | "fp16" | "bf16" | "fp32" | undefined;
   readonly consensusExponent?: number | undefined;
+  /** Two-model α (`--alpha`): scalar or per-block values; see `resolveAlpha`. */
+  readonly alpha?: AlphaValue | undefined;
   readonly seed?: number | undefined;
   readonly output?: string | undefined;
   readonly device?: string | undefined;
@@ -107,6 +110,12 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     if (params[param] === undefined) params[param] = fieldOverrides[field] ?? (raw as Record<string, unknown>)[field];
   }
   if (o.normalize) params.normalize = true;
+  // The two-model α (flag, else manifest): weighted_sum's A·(1−α) + B·α, or add_difference's multiplier.
+  const alpha = o.alpha ?? raw.alpha;
+  const resolved = alpha === undefined ? undefined : resolveAlpha(alpha, method, manifest.models, params, raw.block_params ?? {});
+  const models = resolved?.models ?? manifest.models;
+  if (resolved) Object.assign(params, resolved.params);
+  const blockParams = resolved?.blockParams ?? raw.block_params;
   // One seed drives the random streams: the flag, else the manifest's `seed`, else a `seed` method parameter.
   const seed = o.seed ?? raw.seed ?? (typeof params.seed === "number" ? params.seed : 0);
   if (method.seeded) params.seed = seed;
@@ -126,6 +135,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     ...(o.device ? { device: o.device } : {}),
     ...(o.output ? { output: { path: o.output } } : {}),
     ...(method.seeded ? { seed } : {}),
+    ...(alpha !== undefined ? { alpha } : {}),
   };
 
   const inputPaths = manifest.models.map((m) => m.resolvedPath);
@@ -149,7 +159,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     if (manifest.vae) vaeSource = await open(manifest.vae.resolvedPath);
     const sha = (path: string, given: string | undefined) => options.hashes?.get(path) ?? given;
     const plan = buildMergePlan(
-      manifest.models.map((m, i) => ({
+      models.map((m, i) => ({
         name: basename(m.resolvedPath),
         path: m.resolvedPath,
         descriptors: sources[i]!.descriptors,
@@ -162,7 +172,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       {
         method,
         params,
-        ...(raw.block_params ? { blockParams: raw.block_params } : {}),
+        ...(blockParams && Object.keys(blockParams).length ? { blockParams } : {}),
         outputPrecision,
         prune,
         ...(vaeSource ? { vae: { path: vaeSource.path, descriptors: vaeSource.descriptors } } : {}),
@@ -171,7 +181,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
         seed,
       },
     );
-    const warnings = [...manifest.warnings, ...outputWarnings, ...plan.warnings];
+    const warnings = [...manifest.warnings, ...outputWarnings, ...(resolved?.warnings ?? []), ...plan.warnings];
     if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, effectiveManifest };
     if (!options.kernels) throw new MergeError("MERGE_NO_KERNELS", "a kernel backend is needed to run a merge");
 
