@@ -63,7 +63,8 @@ function product(up: LoraTensor, down: LoraTensor): LoraTensor {
   return { values, shape: [out, ...down.shape.slice(1)] };
 }
 
-function alphaScale(alpha: LoraTensor | undefined, rank: number, peft: PeftAlpha | undefined): { scale: number; scaleRule: ScaleRule } {
+/** Scale of a kohya/PEFT LoRA module: alpha/rank; no alpha → PEFT's lora_alpha/r (or /√r) if recorded, else 1; alpha 0 → 0. */
+export function alphaScale(alpha: LoraTensor | undefined, rank: number, peft: PeftAlpha | undefined): { scale: number; scaleRule: ScaleRule } {
   if (!alpha) {
     if (peft) return peft.useRslora ? { scale: peft.loraAlpha / Math.sqrt(rank), scaleRule: "peft lora_alpha/√r" } : { scale: peft.loraAlpha / rank, scaleRule: "peft lora_alpha/r" };
     return { scale: 1, scaleRule: "no alpha → 1" };
