@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defineConfig } from "vitest/config";
@@ -6,6 +6,11 @@ import { defineConfig } from "vitest/config";
 // Tests run with a throwaway HOME so nothing (the metadata cache, a .env) ever touches the
 // developer's real files.
 const testHome = mkdtempSync(join(tmpdir(), "stmerge-test-home-"));
+// Temp folders of tests (and of the child processes they start) go under it too, and all of it is
+// removed when the run ends, so a test that forgets its own clean-up leaves nothing in /tmp.
+const testTmp = join(testHome, "tmp");
+mkdirSync(testTmp);
+process.once("exit", () => rmSync(testHome, { recursive: true, force: true }));
 
 // `pnpm test:oracle` sets STMERGE_ORACLE_PYTHON and runs only the live cross-checks in which
 // Python reads our outputs; the main suite never needs Python and leaves them out.
@@ -25,6 +30,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     passWithNoTests: false,
-    env: { HOME: testHome, STMERGE_CACHE: join(testHome, ".model_merger", "model_cache.json"), CIVITAI_API_KEY: "", CIVITAI_BASE_URL: "http://127.0.0.1:9" },
+    env: { HOME: testHome, TMPDIR: testTmp, STMERGE_CACHE: join(testHome, ".model_merger", "model_cache.json"), CIVITAI_API_KEY: "", CIVITAI_BASE_URL: "http://127.0.0.1:9" },
   },
 });
