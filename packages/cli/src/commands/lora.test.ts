@@ -70,3 +70,25 @@ describe("parseWeightedPath", () => {
     expect(parseWeightedPath("C:\\loras\\a.safetensors:2", "LoRA")).toEqual({ path: "C:\\loras\\a.safetensors", weight: 2 });
   });
 });
+
+describe("stmerge lora extract / merge", () => {
+  it("extract reports per-module errors in --json; bake of the result reproduces the tuned model's changed tensors", async () => {
+    for (const f of ["sd1-tiny.safetensors", "sd1-tuned.safetensors"]) copyFileSync(join(LORA_FIXTURES, f), join(dir, f));
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["lora", "extract", "sd1-tuned.safetensors", "sd1-tiny.safetensors", "--rank", "4", "--conv-rank", "4", "--json"], io)).toBe(0);
+    const r = JSON.parse(io.out());
+    expect(r.outputPath).toBe(join(dir, "sd1-tuned-lora-r4.safetensors"));
+    expect(r.modules).toHaveLength(4);
+    expect(r.modules.every((m: { relativeError: number }) => m.relativeError >= 0 && m.relativeError < 0.1)).toBe(true);
+    const human = memoryIo({ cwd: dir });
+    expect(await runCli(["lora", "extract", "sd1-tuned.safetensors", "sd1-tiny.safetensors", "--rank", "4", "-o", "r4.safetensors"], human)).toBe(0);
+    expect(human.out()).toMatch(/modules\s+3 extracted \(SD1\.5\), \d+ unchanged, 2 3×3 convs left out/);
+  });
+
+  it("merge writes an exact concatenation and rejects a bad --rank", async () => {
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["lora", "merge", "sdxl-kohya-lora.safetensors:0.5", "sdxl-locon.safetensors", "--rank", "64", "-o", "m.safetensors"], io)).toBe(0);
+    expect(io.out()).toContain("14: 13 concatenated exactly, 1 re-compressed by SVD");
+    expect(await runCli(["lora", "merge", "sdxl-locon.safetensors", "--rank", "0"], memoryIo({ cwd: dir }))).toBe(2);
+  });
+});

@@ -1,6 +1,6 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { openSafetensors, type Precision } from "@stmerge/core-tensors";
-import { executeLoraBake, loadLora, planLoraBake, type LoraBakeInput } from "@stmerge/merge-engine";
+import { executeLoraBake, extractLora, loadLora, mergeLoras, planLoraBake, type LoraBakeInput } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
@@ -44,9 +44,7 @@ function registerBake(lora: Command, ctx: CliContext): void {
     )
     .action(async (checkpoint: string, loraArgs: string[], options: BakeFlags, command: Command) => {
       const out = ctx.output(command);
-      if (options.precision !== undefined && !(PRECISIONS as readonly string[]).includes(options.precision)) {
-        throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(options.precision)}`, { exitCode: 2 });
-      }
+      checkPrecision(options.precision);
       const checkpointPath = resolve(ctx.io.cwd, checkpoint);
       const weighted = loraArgs.map((a) => parseWeightedPath(a, "LoRA"));
       const outputPath = options.output
@@ -91,8 +89,112 @@ function registerBake(lora: Command, ctx: CliContext): void {
     });
 }
 
-/** `stmerge lora …`: bake LoRAs into a checkpoint (extract and merge live beside it). */
+function parseRank(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(Number.isSafeInteger(n) && n > 0 && n <= 4096)) throw new CliError("BAD_FLAG", `${flag} must be an integer in 1..4096, got ${JSON.stringify(value)}`, { exitCode: 2 });
+  return n;
+}
+
+function checkPrecision(value: string | undefined): Precision | undefined {
+  if (value !== undefined && !(PRECISIONS as readonly string[]).includes(value)) {
+    throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(value)}`, { exitCode: 2 });
+  }
+  return value as Precision | undefined;
+}
+
+interface ExtractFlags {
+  rank: string;
+  convRank?: string;
+  output?: string;
+  overwrite?: boolean;
+  precision?: string;
+}
+
+function registerExtract(lora: Command, ctx: CliContext): void {
+  lora
+    .command("extract")
+    .description("extract a LoRA from a fine-tuned model and its base: ΔW per module, truncated SVD, alpha = rank")
+    .argument("<tuned>", "the fine-tuned .safetensors checkpoint")
+    .argument("<base>", "the base .safetensors checkpoint it was trained from")
+    .requiredOption("--rank <n>", "rank of linear and 1×1 modules")
+    .option("--conv-rank <n>", "rank of 3×3 convolutions (LoCon); without it they are left out, as kohya does")
+    .option("-o, --output <file>", "output path (default: <tuned stem>-lora-r<rank>.safetensors beside the tuned model)")
+    .option("--precision <p>", "precision of the LoRA: fp16|bf16|fp32 (default fp16)")
+    .option("--overwrite", "replace an existing output")
+    .option("--json", "print the result (with the relative error of every module) as JSON")
+    .addHelpText("after", "\nExamples:\n  $ stmerge lora extract tuned.safetensors base.safetensors --rank 64\n  $ stmerge lora extract tuned.safetensors base.safetensors --rank 32 --conv-rank 16 -o my-locon.safetensors")
+    .action(async (tuned: string, base: string, options: ExtractFlags, command: Command) => {
+      const out = ctx.output(command);
+      const rank = parseRank(options.rank, "--rank")!;
+      const convRank = parseRank(options.convRank, "--conv-rank");
+      const precision = checkPrecision(options.precision);
+      const tunedPath = resolve(ctx.io.cwd, tuned);
+      const outputPath = options.output ? resolve(ctx.io.cwd, options.output) : join(dirname(tunedPath), `${stem(tunedPath)}-lora-r${rank}.safetensors`);
+      const started = Date.now();
+      const r = await extractLora(tunedPath, resolve(ctx.io.cwd, base), {
+        outputPath,
+        rank,
+        convRank,
+        ...(precision ? { precision } : {}),
+        overwrite: Boolean(options.overwrite),
+        onProgress: out.progress.onProgress,
+        signal: ctx.signal,
+        metadata: { stmerge_version: ctx.version },
+      });
+      out.progress.done();
+      const ms = Date.now() - started;
+      out.result({ ...r, ms });
+      const errors = r.modules.map((m) => m.relativeError);
+      const mean = errors.reduce((s, e) => s + e, 0) / Math.max(errors.length, 1);
+      const worst = r.modules.reduce((w, m) => (m.relativeError > w.relativeError ? m : w), r.modules[0]!);
+      out.line(escapeControl(r.outputPath));
+      out.line(`  modules     ${r.modules.length} extracted (${r.architecture}), ${r.unchanged} unchanged${r.convSkipped ? `, ${r.convSkipped} 3×3 convs left out (--conv-rank)` : ""}`);
+      out.line(`  rel. error  mean ${(mean * 100).toFixed(2)}%, worst ${(worst.relativeError * 100).toFixed(2)}% (${escapeControl(worst.name)})`);
+      out.line(`  time        ${formatDuration(ms)}`);
+    });
+}
+
+interface MergeLoraFlags {
+  rank: string;
+  output?: string;
+  overwrite?: boolean;
+  precision?: string;
+}
+
+function registerMerge(lora: Command, ctx: CliContext): void {
+  lora
+    .command("merge")
+    .description("merge LoRAs into one: exact concatenation when the ranks fit, else SVD re-compression")
+    .argument("<lora...>", "LoRA files, each optionally with :weight (default 1); the weight scales ΔW linearly")
+    .requiredOption("--rank <n>", "largest rank of a merged module")
+    .option("-o, --output <file>", "output path (default: merged-lora.safetensors in the working folder)")
+    .option("--precision <p>", "precision of the merged LoRA: fp16|bf16|fp32 (default fp32, which keeps folded scales exact)")
+    .option("--overwrite", "replace an existing output")
+    .option("--json", "print the result as JSON")
+    .addHelpText("after", "\nExamples:\n  $ stmerge lora merge a.safetensors:0.7 b.safetensors:0.3 --rank 64 -o ab.safetensors")
+    .action(async (loraArgs: string[], options: MergeLoraFlags, command: Command) => {
+      const out = ctx.output(command);
+      const rank = parseRank(options.rank, "--rank")!;
+      const precision = checkPrecision(options.precision);
+      const outputPath = resolve(ctx.io.cwd, options.output ?? "merged-lora.safetensors");
+      const inputs = [];
+      for (const a of loraArgs.map((x) => parseWeightedPath(x, "LoRA"))) inputs.push({ lora: await loadLora(resolve(ctx.io.cwd, a.path)), weight: a.weight });
+      const r = await mergeLoras(inputs, { outputPath, rank, ...(precision ? { precision } : {}), overwrite: Boolean(options.overwrite), onProgress: out.progress.onProgress, metadata: { stmerge_version: ctx.version } });
+      out.progress.done();
+      out.result(r);
+      const svd = r.modules.filter((m) => m.method === "svd");
+      const worst = svd.reduce((w, m) => Math.max(w, m.relativeError), 0);
+      out.line(escapeControl(r.outputPath));
+      out.line(`  modules     ${r.modules.length}: ${r.modules.length - svd.length} concatenated exactly, ${svd.length} re-compressed by SVD${svd.length ? ` (worst relative error ${(worst * 100).toFixed(2)}%)` : ""}`);
+      out.line(`  inputs      ${inputs.map((i) => `${escapeControl(i.lora.name)} × ${i.weight}`).join(", ")}`);
+    });
+}
+
+/** `stmerge lora …`: bake LoRAs into a checkpoint, extract one from two checkpoints, merge LoRAs. */
 export function registerLoraCommand(program: Command, ctx: CliContext): void {
-  const lora = program.command("lora").description("work with LoRA / LyCORIS files: bake into a checkpoint");
+  const lora = program.command("lora").description("work with LoRA / LyCORIS files: bake into a checkpoint, extract, merge");
   registerBake(lora, ctx);
+  registerExtract(lora, ctx);
+  registerMerge(lora, ctx);
 }
