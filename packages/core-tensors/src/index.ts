@@ -3,6 +3,7 @@ export * from "./dtypes.js";
 export * from "./tensor-source.js";
 export * from "./atomic-file.js";
 export { assertNotSameFile } from "./assert-not-same-file.js";
+export { hasLoneSurrogate } from "./has-lone-surrogate.js";
 export * from "./read-fully.js";
 export * from "./parse-safetensors-header.js";
 export * from "./open-safetensors.js";

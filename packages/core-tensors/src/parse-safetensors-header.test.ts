@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { rawSafetensors } from "../test/safetensors-test-helpers.js";
+import { REFERENCE_HEADER_CASES } from "../test/reference-header-cases.js";
 import { MAX_SAFETENSORS_HEADER_BYTES, parseSafetensorsHeader, parseSafetensorsHeaderLength } from "./parse-safetensors-header.js";
 
 /** Parses in-memory file bytes the way openSafetensors does. */
@@ -74,5 +75,21 @@ describe("parseSafetensorsHeader refuses every violation with its code", () => {
   ];
   it.each(cases)("%s", (_name, bytes, code) => {
     expect(codeOf(() => parse(bytes))).toBe(code);
+  });
+});
+
+describe("parseSafetensorsHeader matches the reference on strictness", () => {
+  it.each(REFERENCE_HEADER_CASES)("$name → $code", ({ header, code }) => {
+    const bytes = rawSafetensors(header, 4);
+    expect(codeOf(() => parse(bytes))).toBe(code ?? "no error");
+  });
+
+  it("reads __metadata__: null as no metadata", () => {
+    expect({ ...parse(rawSafetensors('{"__metadata__":null,"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', 4)).metadata }).toEqual({});
+  });
+
+  it("refuses a million-deep unknown field with one line, without exhausting the stack", () => {
+    const deep = `{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}}}`;
+    expect(codeOf(() => parse(rawSafetensors(deep, 4)))).toBe("SAFETENSORS_HEADER_TOO_DEEP");
   });
 });

@@ -1,9 +1,12 @@
 import { dtypeSize, isDType, shapeElementCount, type DType } from "./dtypes.js";
 import { SafetensorsError } from "./errors.js";
-import { jsonTopLevelKeys } from "./json-top-level-keys.js";
+import { hasLoneSurrogate } from "./has-lone-surrogate.js";
+import { scanHeaderJson } from "./json-top-level-keys.js";
 
 /** Headers larger than this are refused before decoding, as the reference implementation does. */
 export const MAX_SAFETENSORS_HEADER_BYTES = 100_000_000;
+/** Deepest JSON nesting accepted in a header: the reference (serde_json, recursion limit 128) accepts 127 levels and refuses 128; real headers are 3 deep. */
+export const MAX_SAFETENSORS_HEADER_DEPTH = 127;
 
 export interface SafetensorsTensorEntry {
   readonly name: string;
@@ -79,10 +82,17 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
     fail("SAFETENSORS_HEADER_NOT_JSON", file, `header is not valid JSON (${(error as Error).message})`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) fail("SAFETENSORS_HEADER_NOT_OBJECT", file, "header JSON is not an object");
+  // Unknown fields may nest arbitrarily deep; nothing later may walk (or stringify) them recursively.
+  const scan = scanHeaderJson(text, MAX_SAFETENSORS_HEADER_DEPTH);
+  if (scan.depth > MAX_SAFETENSORS_HEADER_DEPTH) fail("SAFETENSORS_HEADER_TOO_DEEP", file, `header JSON nests deeper than ${MAX_SAFETENSORS_HEADER_DEPTH} levels`);
   const seen = new Set<string>();
-  for (const key of jsonTopLevelKeys(text)) {
+  for (const key of scan.keys) {
     if (seen.has(key)) fail("SAFETENSORS_DUPLICATE_NAME", file, `tensor name ${JSON.stringify(key)} appears twice in the header`);
     seen.add(key);
+  }
+  if (scan.nonInteger) {
+    const { tensor, field, token } = scan.nonInteger;
+    fail(field === "shape" ? "SAFETENSORS_BAD_SHAPE" : "SAFETENSORS_BAD_OFFSETS", file, `tensor ${JSON.stringify(tensor)} has ${field} value ${token.slice(0, 40)}, not an integer`);
   }
 
   const record = parsed as Record<string, unknown>;
@@ -91,10 +101,14 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number
   const ends: number[] = [];
   for (const name of Object.keys(record)) {
     const value = record[name];
+    // The reference refuses strings holding lone UTF-16 surrogates (possible only as \u escapes).
+    if (hasLoneSurrogate(name)) fail("SAFETENSORS_BAD_NAME", file, `tensor name ${JSON.stringify(name)} holds a lone UTF-16 surrogate`);
     if (name === "__metadata__") {
-      if (value === null || typeof value !== "object" || Array.isArray(value)) fail("SAFETENSORS_BAD_METADATA", file, "__metadata__ is not an object of strings");
+      if (value === null) continue; // Option<HashMap> in the reference: null is no metadata
+      if (typeof value !== "object" || Array.isArray(value)) fail("SAFETENSORS_BAD_METADATA", file, "__metadata__ is not an object of strings");
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== "string") fail("SAFETENSORS_BAD_METADATA", file, `__metadata__ value for ${JSON.stringify(k)} is not a string`);
+        if (hasLoneSurrogate(k) || hasLoneSurrogate(v)) fail("SAFETENSORS_BAD_METADATA", file, `__metadata__ entry ${JSON.stringify(k)} holds a lone UTF-16 surrogate`);
         metadata[k] = v;
       }
       continue;

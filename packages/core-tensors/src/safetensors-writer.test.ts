@@ -172,3 +172,23 @@ describe("safetensors writer safety", () => {
     await expect(writeSafetensors(path, [])).rejects.toMatchObject({ code: "OUTPUT_NOT_WRITABLE", file: path });
   });
 });
+
+describe("safetensors writer refuses names no reader accepts", () => {
+  it("a lone UTF-16 surrogate in a tensor name or metadata is refused before any file is created", () => {
+    const d = (name: string) => ({ name, dtype: "F32" as const, shape: [1], byteLength: 4 });
+    expect(() => planSafetensorsLayout([d("model.\ud800weight")])).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_NAME" }));
+    expect(() => planSafetensorsLayout([d("a\udc00")])).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_NAME" }));
+    expect(() => planSafetensorsLayout([d("a")], { "k\ud83d": "v" })).toThrow(expect.objectContaining({ code: "SAFETENSORS_BAD_METADATA" }));
+    expect(() => planSafetensorsLayout([d("emoji 🙂 ok")], { k: "🙂" })).not.toThrow();
+  });
+
+  it("writeSafetensors leaves no file behind for such a name", async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await expect(writeSafetensors(join(dir, "x.safetensors"), [{ name: "bad\ud800", dtype: "F32", shape: [1], data: new Uint8Array(4) }])).rejects.toMatchObject({ code: "SAFETENSORS_BAD_NAME" });
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await cleanup();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
 import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
 import { SafetensorsError, TensorIoError } from "./errors.js";
+import { hasLoneSurrogate } from "./has-lone-surrogate.js";
 import { fileSystemError } from "./file-system-error.js";
 import { orderedTap, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
 import { writeFully } from "./read-fully.js";
@@ -29,6 +30,7 @@ export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], 
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== "string") throw new SafetensorsError("SAFETENSORS_BAD_METADATA", `${file}: metadata value for ${JSON.stringify(k)} is not a string`, { file });
+      if (hasLoneSurrogate(k) || hasLoneSurrogate(v)) throw new SafetensorsError("SAFETENSORS_BAD_METADATA", `${file}: metadata entry ${JSON.stringify(k)} holds a lone UTF-16 surrogate, which no safetensors reader accepts`, { file });
     }
     header.__metadata__ = { ...metadata };
   }
@@ -36,6 +38,7 @@ export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], 
   let cursor = 0;
   for (const d of descriptors) {
     if (d.name === "__metadata__") throw new SafetensorsError("SAFETENSORS_BAD_ENTRY", `${file}: "__metadata__" cannot be a tensor name`, { file });
+    if (hasLoneSurrogate(d.name)) throw new SafetensorsError("SAFETENSORS_BAD_NAME", `${file}: tensor name ${JSON.stringify(d.name)} holds a lone UTF-16 surrogate, which no safetensors reader accepts`, { file });
     if (offsets.has(d.name)) throw new SafetensorsError("SAFETENSORS_DUPLICATE_NAME", `${file}: tensor ${JSON.stringify(d.name)} given twice`, { file });
     if (!isDType(d.dtype)) throw new SafetensorsError("SAFETENSORS_UNKNOWN_DTYPE", `${file}: tensor ${JSON.stringify(d.name)} has unknown dtype ${String(d.dtype)}`, { file });
     if (!Array.isArray(d.shape) || !d.shape.every((dim) => Number.isSafeInteger(dim) && dim >= 0)) {
