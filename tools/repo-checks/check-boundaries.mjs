@@ -13,26 +13,35 @@ export const ALLOWED_DEPENDENCIES = {
   "@stmerge/model-library": ["@stmerge/core-tensors", "@stmerge/cache"],
   "@stmerge/cli": ["@stmerge/core-tensors", "@stmerge/safe-pickle", "@stmerge/merge-engine", "@stmerge/cache", "@stmerge/civitai-client", "@stmerge/model-library"],
   stmerge: ["@stmerge/cli"],
+  // A third-party plugin sees only the public API of the engine (and core-tensors in its tests).
+  "@stmerge/example-plugin": ["@stmerge/merge-engine", "@stmerge/core-tensors"],
 };
+
+/** Test-only helpers every package's tests may use (a private, never-published package). */
+const TEST_ONLY = ["@stmerge/test-utils"];
 
 /** Packages that are libraries: they report through callbacks and errors, never stdout/stderr. */
 const LIBRARIES = ["@stmerge/core-tensors", "@stmerge/safe-pickle", "@stmerge/merge-engine", "@stmerge/cache", "@stmerge/civitai-client", "@stmerge/model-library"];
 const PRINTING = /\bconsole\.(log|info|warn|error|debug|trace)\s*\(|\bprocess\.(stdout|stderr)\.write\b/;
 
+const isTestFile = (path) => /\.test\.(ts|mts|js|mjs)$/.test(path);
+
+/** Source files under `dir` (recursively), tests included; node_modules, dist and fixtures excluded. */
 function listSourceFiles(dir) {
   if (!existsSync(dir)) return [];
   const files = [];
   for (const entry of readdirSync(dir)) {
+    if (entry === "node_modules" || entry === "dist" || entry === "fixtures" || entry.startsWith(".")) continue;
     const path = join(dir, entry);
     if (statSync(path).isDirectory()) files.push(...listSourceFiles(path));
-    else if (/\.(ts|mts|js|mjs)$/.test(entry) && !/\.test\.(ts|mts|js|mjs)$/.test(entry)) files.push(path);
+    else if (/\.(ts|mts|js|mjs)$/.test(entry)) files.push(path);
   }
   return files;
 }
 
 function workspacePackages(root) {
   const dirs = [];
-  for (const group of ["packages", "apps"]) {
+  for (const group of ["packages", "apps", "examples"]) {
     const base = join(root, group);
     if (!existsSync(base)) continue;
     for (const name of readdirSync(base)) {
@@ -60,18 +69,27 @@ export function checkBoundaries(root) {
       for (const dep of Object.keys(manifest[field] ?? {})) {
         if (!dep.startsWith("@stmerge/") && dep !== "stmerge") continue;
         declared.add(dep);
+        if (TEST_ONLY.includes(dep) && field === "devDependencies") continue;
         if (!allowed.includes(dep)) violations.push(`${where}: ${name} must not depend on ${dep} (${field}); allowed: ${allowed.join(", ") || "no sibling"}`);
       }
     }
-    for (const file of listSourceFiles(join(dir, "src"))) {
+    // Sources, their tests, test helpers and benchmarks all keep to the package's allowed direction.
+    const files = ["src", "test", "bench"].flatMap((sub) => listSourceFiles(join(dir, sub)));
+    for (const file of files) {
       const text = readFileSync(file, "utf8");
+      const inTestCode = isTestFile(file) || !relative(dir, file).startsWith("src");
       for (const match of text.matchAll(/(?:from\s+|import\s*\(\s*|require\s*\(\s*)["'](@stmerge\/[a-z0-9-]+)/g)) {
         const dep = match[1];
         if (dep === name) continue;
+        if (TEST_ONLY.includes(dep)) {
+          if (!inTestCode) violations.push(`${relative(root, file)}: ${dep} is for tests only`);
+          else if (!declared.has(dep)) violations.push(`${relative(root, file)}: imports ${dep} but ${where}/package.json does not declare it`);
+          continue;
+        }
         if (!allowed.includes(dep)) violations.push(`${relative(root, file)}: ${name} imports ${dep}, which it must not depend on`);
         else if (!declared.has(dep)) violations.push(`${relative(root, file)}: imports ${dep} but ${where}/package.json does not declare it`);
       }
-      if (LIBRARIES.includes(name)) {
+      if (LIBRARIES.includes(name) && !inTestCode) {
         text.split("\n").forEach((line, i) => {
           if (PRINTING.test(line) && !line.trim().startsWith("//") && !line.trim().startsWith("*")) violations.push(`${relative(root, file)}:${i + 1}: library ${name} prints (${line.trim().slice(0, 60)}); report through callbacks or errors`);
         });

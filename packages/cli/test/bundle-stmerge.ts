@@ -1,6 +1,5 @@
-import { createRequire } from "node:module";
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { bundleEntry } from "@stmerge/test-utils";
 
 const APP = join(import.meta.dirname, "..", "..", "..", "apps", "stmerge");
 
@@ -10,22 +9,11 @@ const APP = join(import.meta.dirname, "..", "..", "..", "apps", "stmerge");
  * tests run the bundled CLI from current sources without depending on a prior `pnpm build`.
  */
 export async function bundleStmerge(): Promise<string> {
-  const requireFromTsup = createRequire(createRequire(import.meta.url).resolve("tsup"));
-  const esbuild = requireFromTsup("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
-  const outDir = join(APP, ".tmp");
-  await mkdir(outDir, { recursive: true });
-  const outfile = join(outDir, `stmerge-test-${process.pid}.js`);
-  await esbuild.build({
-    entryPoints: [join(APP, "src", "main.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile,
-    conditions: ["@stmerge/source"],
+  return bundleEntry(join(APP, "src", "main.ts"), {
+    outDir: join(APP, ".tmp"),
+    name: "stmerge-test",
+    extension: ".js",
     external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
-    banner: { js: "import { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);" },
-    logLevel: "silent",
+    banner: "import { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);",
   });
-  return outfile;
 }

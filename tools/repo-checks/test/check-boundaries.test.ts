@@ -13,7 +13,7 @@ const scratch: string[] = [];
 function copyRepo(): string {
   const dir = mkdtempSync(join(tmpdir(), "stmerge-boundaries-"));
   scratch.push(dir);
-  for (const group of ["packages", "apps"]) {
+  for (const group of ["packages", "apps", "examples"]) {
     cpSync(join(repoRoot, group), join(dir, group), { recursive: true, filter: (src) => !src.includes("node_modules") && !src.includes("/dist") });
   }
   return dir;
@@ -43,6 +43,35 @@ describe("checkBoundaries", () => {
     writeFileSync(join(dir, "packages/civitai-client/src/sneaky.ts"), 'import { x } from "@stmerge/cache";\nexport const y = x;\n');
     const violations: string[] = checkBoundaries(dir);
     expect(violations.some((v) => v.includes("imports @stmerge/cache"))).toBe(true);
+  });
+
+  it("checks tests and benchmarks too: a core-tensors test may not import the merge engine", () => {
+    const dir = copyRepo();
+    writeFileSync(join(dir, "packages/core-tensors/src/sneaky.test.ts"), 'import { runMerge } from "@stmerge/merge-engine";\nexport const y = runMerge;\n');
+    writeFileSync(join(dir, "packages/cache/bench/sneaky.mjs"), 'import { x } from "@stmerge/civitai-client";\n');
+    const violations: string[] = checkBoundaries(dir);
+    expect(violations.some((v) => v.includes("sneaky.test.ts") && v.includes("imports @stmerge/merge-engine"))).toBe(true);
+    expect(violations.some((v) => v.includes("sneaky.mjs") && v.includes("imports @stmerge/civitai-client"))).toBe(true);
+  });
+
+  it("checks the examples: a plugin may use only the engine's public packages", () => {
+    const dir = copyRepo();
+    writeFileSync(join(dir, "examples/example-plugin/src/sneaky.ts"), 'import { x } from "@stmerge/safe-pickle";\nexport const y = x;\n');
+    const violations: string[] = checkBoundaries(dir);
+    expect(violations.some((v) => v.includes("examples/example-plugin/src/sneaky.ts") && v.includes("imports @stmerge/safe-pickle"))).toBe(true);
+  });
+
+  it("keeps test-only helpers out of shipped sources", () => {
+    const dir = copyRepo();
+    writeFileSync(join(dir, "packages/cache/src/uses-test-utils.ts"), 'import { x } from "@stmerge/test-utils";\nexport const y = x;\n');
+    const violations: string[] = checkBoundaries(dir);
+    expect(violations.some((v) => v.includes("uses-test-utils.ts") && v.includes("for tests only"))).toBe(true);
+  });
+
+  it("lets library tests print (only shipped library code may not)", () => {
+    const dir = copyRepo();
+    writeFileSync(join(dir, "packages/safe-pickle/src/chatty.test.ts"), 'console.log("diagnostics");\n');
+    expect(checkBoundaries(dir).some((v: string) => v.includes("chatty.test.ts"))).toBe(false);
   });
 
   it("fails when a library prints", () => {

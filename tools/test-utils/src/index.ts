@@ -1,0 +1,1 @@
+export { bundleEntry, type BundleEntryOptions } from "./bundle-entry.js";
