@@ -52,7 +52,8 @@ export class JsonCacheStore implements CacheStore {
       return await readFile(this.location, "utf8");
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") return undefined;
+      // ENOTDIR: a folder of the path is a file, so there is no cache there either.
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
       throw new CacheError("CACHE_UNREADABLE", `${this.location}: cannot read the cache (${code ?? (error as Error).message})`, { file: this.location, cause: error });
     }
   }

@@ -144,6 +144,18 @@ describe("ModelCache", () => {
     expect((await cache.info()).entries).toBe(2);
   });
 
+  it("an unwritable cache (its folder under a file) still returns the hashes, reporting the write error once", async () => {
+    await writeFile(join(dir, "a-file"), "x");
+    const cache = openModelCache({ path: join(dir, "a-file", "sub", "cache.json") });
+    const errors: Error[] = [];
+    const files = [join(models, "tiny.safetensors"), join(models, "sub", "other.safetensors")];
+    const results = await cache.identify(files, { algorithms: ["sha256", "crc32"], flushEvery: 1, flushIntervalMs: 0, onWriteError: (e) => errors.push(e) });
+    expect(results.map((r) => r.entry.sha256)).toEqual([expected.committed["tiny.safetensors"]!.sha256, expected.committed["tiny-other-meta.safetensors"]!.sha256]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ code: "CACHE_UNWRITABLE", file: join(dir, "a-file", "sub", "cache.json") });
+    await expect(cache.identify(files.slice(0, 1), { algorithms: ["sha256"] })).rejects.toMatchObject({ code: "CACHE_UNWRITABLE" });
+  });
+
   it("the cache location follows --cache-file, then STMERGE_CACHE, then the default", () => {
     expect(openModelCache({ path: "/x/y.json" }).location).toBe("/x/y.json");
     expect(openModelCache({ env: { STMERGE_CACHE: "/env/c.json" } }).location).toBe("/env/c.json");

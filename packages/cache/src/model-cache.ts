@@ -41,6 +41,11 @@ export interface IdentifyOptions {
   threads?: "auto" | number;
   /** Aborts between chunks; files finished before the abort are still written to the cache. */
   signal?: AbortSignal;
+  /**
+   * A cache write that fails (read-only disk, missing folder, lock held elsewhere) is passed here
+   * once, no further write is tried, and the hashes are still returned; without it the error is thrown.
+   */
+  onWriteError?: (error: Error) => void;
 }
 
 export interface IdentifyResult {
@@ -94,10 +99,19 @@ export class ModelCache {
     const results: IdentifyResult[] = [];
     const pending: CachePut[] = [];
     let lastFlush = Date.now();
+    let writeFailed = false;
     const flush = async () => {
       lastFlush = Date.now();
       if (pending.length === 0) return;
-      await this.store.put(pending.splice(0));
+      const batch = pending.splice(0);
+      if (writeFailed) return;
+      try {
+        await this.store.put(batch);
+      } catch (error) {
+        if (!options.onWriteError) throw error;
+        writeFailed = true;
+        options.onWriteError(error as Error);
+      }
     };
     try {
       await this.#identifyEach(paths, options, algorithms, doc, results, pending, async () => {

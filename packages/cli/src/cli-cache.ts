@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { openModelCache, type CacheEntry, type CivitaiInfo, type FileHashes, type ModelCache } from "@stmerge/cache";
-import { baseModelToArchitecture, createCivitaiClient, summarizeModelVersion, type CivitaiClient } from "@stmerge/civitai-client";
+import { baseModelToArchitecture, CivitaiError, createCivitaiClient, summarizeModelVersion, type CivitaiClient } from "@stmerge/civitai-client";
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
 
@@ -28,6 +28,36 @@ export function addCacheOptions(command: Command): Command {
     .option("--no-civitai", "never contact CivitAI");
 }
 
+/**
+ * Whether an error is the cache failing (unreadable, unwritable, locked elsewhere) rather than
+ * the command's own work: such errors become a warning and the command goes on without the cache.
+ */
+export function isCacheFailure(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return error instanceof Error && typeof code === "string" && /^CACHE_(UNWRITABLE|UNREADABLE|LOCK_FAILED|LOCKED|CORRUPT)$/.test(code);
+}
+
+/**
+ * Runs a CivitAI step that must never fail the command: CivitAI unreachable, timing out, failing
+ * after retries or refusing the key, and the cache failing to store the answers, become one
+ * warning and undefined.
+ */
+export async function civitaiOptional<T>(step: () => Promise<T>, warn: (text: string) => void): Promise<T | undefined> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof CivitaiError) warn(`CivitAI not reached (${error.message}); going on without it, look-ups run again next time`);
+    else if (isCacheFailure(error)) warn(cacheNotUpdated(error));
+    else throw error;
+    return undefined;
+  }
+}
+
+/** The one warning for a cache that could not be updated (the command's results are complete). */
+export function cacheNotUpdated(error: Error): string {
+  return `cache not updated: ${error.message}`;
+}
+
 /** Opens the cache named by flags and environment; cache warnings (corrupt file moved aside, migration) go to `warn`. */
 export function openCliCache(io: CliIo, flags: CacheFlags, warn: (text: string) => void): ModelCache {
   return openModelCache({ env: io.env as NodeJS.ProcessEnv, onWarning: (w) => warn(w.message), ...(flags.cacheFile ? { path: resolve(io.cwd, flags.cacheFile) } : {}) });
@@ -38,6 +68,8 @@ export function civitaiFor(io: CliIo, flags: CacheFlags, onRetry?: (text: string
   const client = createCivitaiClient({
     env: io.env as NodeJS.ProcessEnv,
     cwd: io.cwd,
+    // Look-ups are an extra: two quick retries (about 3 s) before the command goes on without them.
+    retry: { retries: 2 },
     ...(onRetry ? { onRetry: (r) => onRetry(`CivitAI: ${r.reason}; retry ${r.attempt} in ${(r.delayMs / 1000).toFixed(1)} s`) } : {}),
   });
   const wanted = flags.civitai ?? client.authenticated;

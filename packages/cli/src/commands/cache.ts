@@ -3,7 +3,7 @@ import { createInterface } from "node:readline/promises";
 import { collectModelFiles, HASH_ALGORITHMS, type CacheEntry, type ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
 import type { CliContext, CommandOutput } from "../cli-context.js";
-import { cacheBannerLines, civitaiFor, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { cacheBannerLines, civitaiFor, civitaiOptional, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
 import { CliError, EXIT, ExitRequest } from "../cli-error.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 import { renderTable } from "../render-table.js";
@@ -183,7 +183,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const client = civitaiFor(ctx.io, { ...(civitaiFlag !== undefined ? { civitai: civitaiFlag } : {}) } satisfies CacheFlags, (t) => out.note(t));
       if (client) {
         out.note(client.authenticated ? "CivitAI: looking up with your API key" : "CivitAI: looking up without an API key (public data only)");
-        civitai = await enrichWithCivitai(c, client, results.map((r) => r.entry), { force: Boolean(options.force) });
+        civitai = await civitaiOptional(() => enrichWithCivitai(c, client, results.map((r) => r.entry), { force: Boolean(options.force) }), (t) => out.warn(t));
       } else if (civitaiFlag === undefined) out.note("CivitAI: no API key set, skipping look-ups (use --civitai to look up anyway)");
       out.result({ files: results.map((r) => ({ path: r.path, sha256: r.entry.sha256, fromCache: r.fromCache })), hashed, fromCache: results.length - hashed, civitai: civitai ?? null });
       out.line(

@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { hashFile, HASH_ALGORITHMS, parseHashAlgorithms, type FileHashes, type HashAlgorithm } from "@stmerge/cache";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
-import { cacheBannerLines, openCliCache } from "../cli-cache.js";
+import { cacheBannerLines, cacheNotUpdated, isCacheFailure, openCliCache } from "../cli-cache.js";
+import { CliError } from "../cli-error.js";
 import { formatBytes } from "../format.js";
 import { renderPanel, timeRow, timingsJson } from "../render-panel.js";
 import { escapeControl } from "../terminal-text.js";
@@ -13,6 +14,15 @@ export interface HashReport {
   readonly hashes: FileHashes;
   /** True when the values came from the metadata cache without reading the file. */
   readonly cached: boolean;
+}
+
+/** `--algo` is a flag: a wrong value is a usage error (exit 2), like any other bad flag. */
+function algorithmsFlag(value: string): HashAlgorithm[] {
+  try {
+    return parseHashAlgorithms(value);
+  } catch (error) {
+    throw new CliError("BAD_FLAG", `--algo: ${(error as Error).message}`, { exitCode: 2 });
+  }
 }
 
 const LABEL: Record<HashAlgorithm, string> = { sha256: "SHA256", autov1: "AutoV1", autov2: "AutoV2", autov3: "AutoV3", crc32: "CRC32", blake3: "BLAKE3" };
@@ -29,20 +39,28 @@ export function registerHashCommand(program: Command, ctx: CliContext): void {
     .addHelpText("after", "\nExamples:\n  $ stmerge hash model.safetensors\n  $ stmerge hash *.safetensors --algo sha256,autov2 --json\n  $ stmerge hash lora.safetensors --algo autov3 --no-cache")
     .action(async (files: string[], options: { algo: string; cache: boolean; cacheFile?: string }, command: Command) => {
       const out = ctx.output(command);
-      const algorithms = parseHashAlgorithms(options.algo);
+      const algorithms = algorithmsFlag(options.algo);
       if (!out.json && !out.quiet) out.banner(await cacheBannerLines(ctx.io, { cache: options.cache, ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)));
       const reports: HashReport[] = [];
       const started = Date.now();
-      const cache = options.cache ? openCliCache(ctx.io, { ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)) : undefined;
+      let cache = options.cache ? openCliCache(ctx.io, { ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) }, (t) => out.warn(t)) : undefined;
       for (const file of files) {
         const path = resolve(ctx.io.cwd, file);
         let report: HashReport;
-        if (cache) {
-          const [result] = await cache.identify([path], { algorithms, signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
-          const entry = result!.entry;
+        // A cache that cannot be read or written costs a warning, never the hashes.
+        const [result] = cache
+          ? await cache.identify([path], { algorithms, signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }), onWriteError: (e) => (out.warn(cacheNotUpdated(e)), (cache = undefined)) }).catch((error: unknown) => {
+              if (!isCacheFailure(error)) throw error;
+              out.warn(cacheNotUpdated(error));
+              cache = undefined;
+              return [];
+            })
+          : [];
+        if (result) {
+          const entry = result.entry;
           const hashes: FileHashes = {};
           for (const a of algorithms) hashes[a] = a === "sha256" ? entry.sha256 : a === "autov2" ? entry.sha256.slice(0, 10).toUpperCase() : (entry[a] ?? null);
-          report = { path, sizeBytes: entry.file_size, hashes, cached: result!.fromCache };
+          report = { path, sizeBytes: entry.file_size, hashes, cached: result.fromCache };
         } else {
           const result = await hashFile(path, { algorithms, signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: file }) });
           report = { path, sizeBytes: result.size, hashes: result.hashes, cached: false };

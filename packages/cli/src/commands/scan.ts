@@ -2,7 +2,7 @@ import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "@stmerge/core-tensors";
 import { formatManifest, scanFolder, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
 import type { Command } from "commander";
-import { addCacheOptions, cacheBannerLines, cachedArchitecture, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheOptions, cacheBannerLines, cachedArchitecture, cacheNotUpdated, civitaiFor, civitaiOptional, enrichWithCivitai, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
 import { renderTable } from "../render-table.js";
@@ -48,9 +48,14 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
       const dir = resolve(ctx.io.cwd, folder);
       const manifestPath = options.output ? resolve(ctx.io.cwd, options.output) : join(dir, "merge_manifest.json");
       const cache = options.computeHashes && options.cache !== false ? openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)) : undefined;
+      let cacheWarned = false;
+      const warnCacheOnce = (error: Error) => {
+        if (!cacheWarned) out.warn(cacheNotUpdated(error));
+        cacheWarned = true;
+      };
       const hashFile = async (path: string): Promise<ScanHashes> => {
         if (cache) {
-          const [r] = await cache.identify([path], { algorithms: ["sha256", "crc32"], onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
+          const [r] = await cache.identify([path], { algorithms: ["sha256", "crc32"], onWriteError: warnCacheOnce, onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
           out.progress.done();
           return { sha256: r!.entry.sha256, ...(r!.entry.crc32 ? { crc32: r!.entry.crc32.toUpperCase() } : {}) };
         }
@@ -68,6 +73,20 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
         ...(options.vae ? { vae: resolve(ctx.io.cwd, options.vae) } : {}),
         ...(options.computeHashes ? { hashFile } : {}),
       });
+      // --civitai (or a key): look the hashed files up, so their base model names SDXL derivatives below.
+      const civitaiFlag = cmd.getOptionValueSource("civitai") === "cli" ? (options as { civitai?: boolean }).civitai : undefined;
+      const client = civitaiFlag === false ? undefined : civitaiFor(ctx.io, civitaiFlag !== undefined ? { civitai: civitaiFlag } : {}, (t) => out.note(t));
+      if (client && options.cache === false) out.warn("CivitAI: not looked up, because answers are kept in the cache and --no-cache is set");
+      else if (client) {
+        const known = await Promise.all(result.models.map((m) => lookupCachedIdentity(m.path, ctx.io, cacheFlags)));
+        const entries = known.filter((e): e is NonNullable<typeof e> => e !== undefined);
+        const unhashed = known.length - entries.length;
+        if (unhashed) out.warn(`CivitAI: ${unhashed} file${unhashed === 1 ? " has" : "s have"} no hash yet and ${unhashed === 1 ? "was" : "were"} not looked up; add --compute-hashes`);
+        if (entries.length) {
+          const found = await civitaiOptional(() => enrichWithCivitai(openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)), client, entries), (t) => out.warn(t));
+          if (found) out.note(`CivitAI: ${found.found} found, ${found.notFound} not found of ${found.looked} looked up`);
+        }
+      }
       // The cache knows names the keys cannot tell (an SDXL file that CivitAI calls Pony), and
       // hashes computed earlier cost nothing to record.
       const models = result.manifest.models as Record<string, unknown>[];
