@@ -10,6 +10,7 @@ import { registerCacheCommand } from "./cache.js";
 import { registerScanCommand } from "./scan.js";
 import { registerMergeCommand } from "./merge.js";
 import { registerExtractVaeCommand } from "./extract-vae.js";
+import { registerLibraryCommand } from "./library.js";
 import { registerLoraCommand } from "./lora.js";
 
 /** Every command of the CLI; each lives in its own file and adds itself here with one line. */
@@ -24,5 +25,6 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerScanCommand(program, ctx);
   registerMergeCommand(program, ctx);
   registerExtractVaeCommand(program, ctx);
+  registerLibraryCommand(program, ctx);
   registerLoraCommand(program, ctx);
 }
