@@ -1,3 +1,5 @@
+import { isAbsolute } from "node:path";
+
 /** Where the CLI writes and what it reads from its environment; injectable so tests run commands in-process. */
 export interface CliIo {
   readonly stdout: { write(chunk: string): unknown; isTTY?: boolean; columns?: number };
@@ -8,7 +10,21 @@ export interface CliIo {
 }
 
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd() };
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: invocationFolder(process.env, process.cwd()) };
+}
+
+/** The root package's scripts that run the CLI (`pnpm stmerge ...`, `pnpm demo`). */
+const CLI_SCRIPTS = new Set(["stmerge", "demo"]);
+
+/**
+ * The folder relative paths are resolved from. `pnpm stmerge x.safetensors` runs the script in the
+ * repository root, but pnpm (and npm) keep the folder it was typed in as INIT_CWD; that one is
+ * used, only when the running script is the CLI's own (a test or tool that merely inherits
+ * INIT_CWD keeps its working folder).
+ */
+export function invocationFolder(env: Readonly<Record<string, string | undefined>>, cwd: string): string {
+  const init = env.INIT_CWD;
+  return init && isAbsolute(init) && CLI_SCRIPTS.has(env.npm_lifecycle_event ?? "") ? init : cwd;
 }
 
 /** Collects output in memory; used by tests and by `--json` capture. */
