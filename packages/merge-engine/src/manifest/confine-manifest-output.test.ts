@@ -48,3 +48,10 @@ describe("confineManifestOutput", () => {
     expect(message).not.toContain("\n");
   });
 });
+
+describe("parseManifest depth limit", () => {
+  it("refuses a manifest nested a million deep with one line, before anything stringifies it", () => {
+    const text = `{"models":[{"path":"a.safetensors","weight":1}],"merge_params":{"x":${"[".repeat(1_000_000)}${"]".repeat(1_000_000)}}}`;
+    expect(() => parseManifest(text, join(dir, "deep.json"))).toThrow(expect.objectContaining({ code: "MANIFEST_TOO_DEEP", message: `${join(dir, "deep.json")}: JSON nests deeper than 64 levels` }));
+  });
+});

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve, sep } from "node:path";
 import type { z } from "zod";
+import { jsonNestsDeeperThan } from "../json-nests-deeper-than.js";
 import { MergeError } from "../merge-error.js";
 import { didYouMean } from "./closest-name.js";
 import { ManifestSchema, ModelEntrySchema, OutputObjectSchema, VaeObjectSchema, type ParsedManifest } from "./manifest-schema.js";
@@ -35,6 +36,8 @@ export interface LoadedManifest {
 }
 
 export const DEFAULT_OUTPUT_FILENAME = "merged_output.safetensors";
+/** Deepest JSON nesting of a manifest (real ones are 4 deep). */
+export const MAX_MANIFEST_DEPTH = 64;
 
 /** The fields allowed where an unknown key was found, for a did-you-mean. */
 function fieldsAt(path: readonly PropertyKey[]): string[] {
@@ -85,6 +88,8 @@ export function resolveManifestPath(written: string, dir: string, cwd: string, w
 
 /** Validates manifest JSON text. `file` names the manifest in errors and anchors relative paths. */
 export function parseManifest(text: string, file: string, options: { cwd?: string } = {}): LoadedManifest {
+  // A manifest is stringified into the output's metadata and printed: recursion must stay bounded.
+  if (jsonNestsDeeperThan(text, MAX_MANIFEST_DEPTH)) throw new MergeError("MANIFEST_TOO_DEEP", `${file}: JSON nests deeper than ${MAX_MANIFEST_DEPTH} levels`, { file });
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,3 +1,4 @@
+import { jsonNestsDeeperThan } from "../json-nests-deeper-than.js";
 import type { MergePlan } from "./merge-plan.js";
 
 export interface MergeMetadataOptions {
@@ -15,8 +16,12 @@ export interface MergeMetadataOptions {
 
 const MODELSPEC_KEPT = /^modelspec\.(architecture|implementation|prediction_type|predict_key|resolution|sai_model_spec)$/;
 
+/** Deepest nesting kept from a parent's recipe or ancestry: parents' metadata is data, and nothing may walk it recursively past this. */
+export const MAX_ANCESTRY_DEPTH = 64;
+
+/** A parent's JSON metadata value as an object; absent when malformed or nested past MAX_ANCESTRY_DEPTH (dropped, never walked). */
 function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
-  if (!text || !text.startsWith("{")) return undefined;
+  if (!text || !text.startsWith("{") || jsonNestsDeeperThan(text, MAX_ANCESTRY_DEPTH)) return undefined;
   try {
     const v = JSON.parse(text) as unknown;
     return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
@@ -49,7 +54,8 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
   };
 
   const limit = options.ancestryLimitBytes ?? 1024 * 1024;
-  const ancestry: Record<string, unknown> = {};
+  // No prototype: a parent may name a model "__proto__" or "constructor".
+  const ancestry = Object.create(null) as Record<string, unknown>;
   const parents: Record<string, unknown>[] = [];
   plan.models.forEach((m, i) => {
     const meta = options.parentMetadata[i] ?? {};
@@ -64,15 +70,26 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
     const theirs = parseJsonObject(meta.sd_merge_models);
     if (theirs) parents.push(theirs);
   });
-  // Parents' ancestry is merged in (A1111's .update()), as long as it fits under the cap.
+  // Parents' ancestry is merged in (A1111's .update()), as long as it fits under the cap: each
+  // entry is serialized once (twice when its recipe must go), so time is linear in the input.
+  let size = JSON.stringify(ancestry).length;
+  const entrySize = (hash: string, info: unknown) => JSON.stringify(hash).length + 2 + JSON.stringify(info).length;
   for (const p of parents) {
     for (const [hash, info] of Object.entries(p)) {
-      if (hash in ancestry) continue;
-      const candidate = JSON.stringify({ ...ancestry, [hash]: info });
-      if (candidate.length > limit) {
-        ancestry[hash] = { ...(info as Record<string, unknown>), sd_merge_recipe: null };
-        if (JSON.stringify(ancestry).length > limit) delete ancestry[hash];
-      } else ancestry[hash] = info;
+      if (Object.hasOwn(ancestry, hash)) continue;
+      const full = entrySize(hash, info);
+      if (size + full <= limit) {
+        ancestry[hash] = info;
+        size += full;
+        continue;
+      }
+      if (info === null || typeof info !== "object" || Array.isArray(info)) continue;
+      const slim = { ...(info as Record<string, unknown>), sd_merge_recipe: null };
+      const slimSize = entrySize(hash, slim);
+      if (size + slimSize <= limit) {
+        ancestry[hash] = slim;
+        size += slimSize;
+      }
     }
   }
 
