@@ -206,6 +206,18 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
   let tensorsChanged = 0;
   let modulesPlaced = 0;
   await sink.begin(outDescriptors, metadata);
+  // Overlap: the next changed tensor is read and the previous one written while one is computed;
+  // at most three target tensors are in memory at once.
+  const placedIndices = source.descriptors.flatMap((d, i) => (plan.byKey.has(d.name) ? [i] : []));
+  const read = (i: number | undefined) => {
+    if (i === undefined) return undefined;
+    const promise = source.read(source.descriptors[i]!.name);
+    promise.catch(() => undefined); // surfaced when awaited
+    return { index: i, promise };
+  };
+  let prefetch = read(placedIndices[0]);
+  let placedSeen = 0;
+  let pendingWrite: Promise<void> = Promise.resolve();
   try {
     let chunk = new Uint8Array(0);
     for (const [index, d] of source.descriptors.entries()) {
@@ -213,14 +225,20 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
       const outDtype = outDescriptors[index]!.dtype;
       const placements = plan.byKey.get(d.name);
       if (placements) {
-        const w = decodeToF32(await source.read(d.name), d.dtype);
+        const bytes = await prefetch!.promise;
+        prefetch = read(placedIndices[++placedSeen]);
+        const w = decodeToF32(bytes, d.dtype);
         applyPlacements(w, d.shape, placements, plan.inputs);
-        await sink.write(d.name, encodeFromF32(w, outDtype));
+        const encoded = encodeFromF32(w, outDtype);
+        await pendingWrite;
+        pendingWrite = sink.write(d.name, encoded);
+        pendingWrite.catch(() => undefined);
         tensorsChanged++;
         modulesPlaced += placements.length;
         const block = blockOf(d.name);
         changedByBlock[block] = (changedByBlock[block] ?? 0) + 1;
       } else {
+        await pendingWrite;
         const inSize = dtypeSize(d.dtype);
         const step = Math.max(1, Math.floor(COPY_CHUNK_BYTES / inSize)) * inSize;
         for (let start = 0; start < d.byteLength || (start === 0 && d.byteLength === 0); start += step) {
@@ -235,8 +253,11 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
       bytesDone += outDescriptors[index]!.byteLength;
       options.onProgress?.({ phase: "lora-bake", bytesDone, bytesTotal, tensor: d.name, tensorsDone: index + 1, tensorsTotal: source.descriptors.length });
     }
+    await pendingWrite;
     await sink.commit();
   } catch (error) {
+    await pendingWrite.catch(() => undefined);
+    await prefetch?.promise.catch(() => undefined);
     await sink.abort();
     throw error;
   }
