@@ -83,3 +83,31 @@ describe("acquireCacheLock", () => {
     expect(await exists(lock)).toBe(true);
   });
 });
+
+describe("acquireCacheLock on a full disk", () => {
+  it("a write failure while taking the lock leaves no empty lock behind, and the next run gets the lock", async () => {
+    const lock = join(dir, "full.lock");
+    // Inject ENOSPC into the lock's body write: FileHandle.prototype.writeFile fails once, as Node's would.
+    const { open } = await import("node:fs/promises");
+    const probe = await open(lock, "w");
+    const proto = Object.getPrototypeOf(probe) as { writeFile: (...args: unknown[]) => Promise<void> };
+    await probe.close();
+    await rm(lock);
+    const original = proto.writeFile;
+    let calls = 0;
+    proto.writeFile = async function () {
+      calls++;
+      throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC", errno: -28, syscall: "write" });
+    };
+    try {
+      await expect(acquireCacheLock(lock, { timeoutMs: 500 })).rejects.toMatchObject({ code: "CACHE_LOCK_FAILED", message: `${lock}: cannot write the cache lock (no space left on device)` });
+    } finally {
+      proto.writeFile = original;
+    }
+    expect(calls).toBe(1);
+    expect(await exists(lock)).toBe(false);
+    const release = await acquireCacheLock(lock, { timeoutMs: 500 });
+    expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: process.pid });
+    await release();
+  });
+});

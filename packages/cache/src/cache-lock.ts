@@ -90,14 +90,21 @@ export async function acquireCacheLock(lockPath: string, options: CacheLockOptio
       try {
         body.created = Date.now();
         await handle.writeFile(JSON.stringify(body));
-      } finally {
         await handle.close();
+      } catch (error) {
+        // Disk full (or any write failure) after the file was created: an empty lock left behind
+        // would block every later run until it goes stale, so the file is removed before failing.
+        await handle.close().catch(() => undefined);
+        await unlink(lockPath).catch(() => undefined);
+        const e = error as NodeJS.ErrnoException;
+        throw new CacheError("CACHE_LOCK_FAILED", `${lockPath}: cannot write the cache lock (${e.code === "ENOSPC" ? "no space left on device" : (e.code ?? e.message)})`, { file: lockPath, cause: error });
       }
       return async () => {
         const current = await readLock(lockPath).catch(() => undefined);
         if (current?.body?.token === body.token) await unlink(lockPath).catch(() => undefined);
       };
     } catch (error) {
+      if (error instanceof CacheError) throw error;
       const code = (error as NodeJS.ErrnoException).code;
       if (code !== "EEXIST") {
         throw new CacheError("CACHE_LOCK_FAILED", `${lockPath}: cannot create the cache lock (${code ?? (error as Error).message})`, { file: lockPath, cause: error });
