@@ -43,3 +43,27 @@ describe("findStateDict", () => {
     expect(found.tensors.map((t) => t.name)).toEqual(["__proto__", "constructor"]);
   });
 });
+
+describe("findStateDict on memo-shared dicts", () => {
+  it("scans a dict shared by 20,000 keys once, not once per key (linear, not quadratic)", () => {
+    // Like a pickle that memoizes one big dict and stores it under every key of another.
+    let scans = 0;
+    class CountingMap extends Map<unknown, unknown> {
+      override values(): MapIterator<unknown> {
+        scans++;
+        return super.values();
+      }
+    }
+    const shared = new PyDict();
+    const entries = new CountingMap();
+    for (let i = 0; i < 20_000; i++) entries.set(`k${i}`, i);
+    Object.defineProperty(shared, "entries", { value: entries });
+    const root = new PyDict();
+    for (let i = 0; i < 20_000; i++) root.entries.set(`key.${i}`, shared);
+    root.entries.set("w", tensor());
+    const found = findStateDict(root);
+    expect(found.tensors.map((t) => t.name)).toEqual(["w"]);
+    expect(found.skipped).toHaveLength(20_000);
+    expect(scans).toBe(1);
+  });
+});

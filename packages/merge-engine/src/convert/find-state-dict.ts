@@ -18,11 +18,24 @@ function entriesOf(value: PyValue): ReadonlyMap<PyValue, PyValue> | undefined {
   return undefined;
 }
 
-function holdsTensors(value: PyValue): boolean {
+/**
+ * Whether a dict holds a tensor or a dict among its values, computed once per dict: memo-shared
+ * dicts are met once per reference, and re-scanning each time made discovery quadratic.
+ */
+function holdsTensors(value: PyValue, cache: Map<object, boolean>): boolean {
   const entries = entriesOf(value);
   if (!entries) return false;
-  for (const v of entries.values()) if (v instanceof PyTensor || entriesOf(v) !== undefined) return true;
-  return false;
+  const known = cache.get(value as object);
+  if (known !== undefined) return known;
+  let holds = false;
+  for (const v of entries.values()) {
+    if (v instanceof PyTensor || entriesOf(v) !== undefined) {
+      holds = true;
+      break;
+    }
+  }
+  cache.set(value as object, holds);
+  return holds;
 }
 
 /**
@@ -34,10 +47,11 @@ function holdsTensors(value: PyValue): boolean {
 export function findStateDict(root: PyValue): FoundStateDict {
   let node = root;
   const wrapperPath: string[] = [];
+  const holds = new Map<object, boolean>();
   for (let depth = 0; depth < 4; depth++) {
     const entries = entriesOf(node);
     if (!entries) break;
-    const next = STATE_DICT_KEYS.find((k) => entries.has(k) && holdsTensors(entries.get(k)!));
+    const next = STATE_DICT_KEYS.find((k) => entries.has(k) && holdsTensors(entries.get(k)!, holds));
     if (next === undefined) break;
     node = entries.get(next)!;
     wrapperPath.push(next);
@@ -59,7 +73,7 @@ export function findStateDict(root: PyValue): FoundStateDict {
       if (key === undefined) continue;
       const name = prefix + key;
       if (v instanceof PyTensor) tensors.push({ name, tensor: v });
-      else if (entriesOf(v) && holdsTensors(v)) children.push({ value: v, prefix: `${name}.` });
+      else if (entriesOf(v) && holdsTensors(v, holds)) children.push({ value: v, prefix: `${name}.` });
       else skipped.push(name);
     }
     for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
