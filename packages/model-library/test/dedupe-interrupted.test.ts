@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bundleEntry } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildUiTree, contentByPath, snapshotTree } from "./library-tree.js";
 
@@ -14,11 +14,7 @@ const scratch: string[] = [];
 let child: string;
 
 beforeAll(async () => {
-  const requireFromTsup = createRequire(createRequire(import.meta.url).resolve("tsup"));
-  const esbuild = requireFromTsup("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
-  mkdirSync(join(PKG, ".tmp"), { recursive: true });
-  child = join(PKG, ".tmp", `dedupe-child-${process.pid}.mjs`);
-  await esbuild.build({ entryPoints: [join(PKG, "test", "dedupe-child.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: child, conditions: ["@stmerge/source"], external: ["@napi-rs/blake-hash"], logLevel: "silent" });
+  child = await bundleEntry(join(PKG, "test", "dedupe-child.ts"), { outDir: join(PKG, ".tmp"), name: "dedupe-child", external: ["@napi-rs/blake-hash"] });
 }, 120_000);
 afterAll(() => {
   for (const d of scratch) rmSync(d, { recursive: true, force: true });
