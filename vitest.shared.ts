@@ -5,12 +5,16 @@ import { defineConfig } from "vitest/config";
 
 // Tests run with a throwaway HOME so nothing (the metadata cache, a .env) ever touches the
 // developer's real files.
-const testHome = mkdtempSync(join(tmpdir(), "stmerge-test-home-"));
+// Every project's config imports this module; the first one creates the home, the rest reuse it.
+const testHome = process.env.STMERGE_TEST_HOME ?? mkdtempSync(join(tmpdir(), "stmerge-test-home-"));
 // Temp folders of tests (and of the child processes they start) go under it too, and all of it is
 // removed when the run ends, so a test that forgets its own clean-up leaves nothing in /tmp.
 const testTmp = join(testHome, "tmp");
-mkdirSync(testTmp);
-process.once("exit", () => rmSync(testHome, { recursive: true, force: true }));
+if (!process.env.STMERGE_TEST_HOME) {
+  process.env.STMERGE_TEST_HOME = testHome;
+  mkdirSync(testTmp);
+  process.once("exit", () => rmSync(testHome, { recursive: true, force: true }));
+}
 
 // `pnpm test:oracle` sets STMERGE_ORACLE_PYTHON and runs only the live cross-checks in which
 // Python reads our outputs; the main suite never needs Python and leaves them out.
