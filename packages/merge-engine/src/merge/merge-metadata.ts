@@ -10,6 +10,10 @@ export interface MergeMetadataOptions {
   readonly toolVersion: string;
   /** ISO timestamp; injectable so tests are deterministic. */
   readonly timestamp?: string;
+  /** File name of the output: A1111's `custom_name` and ModelSpec's `modelspec.title` (without extension). */
+  readonly outputName?: string;
+  /** A1111's legacy `model_hash` of each input, in plan order (`legacyModelHash`). */
+  readonly legacyHashes?: readonly (string | undefined)[];
   /** Cap of the serialized `sd_merge_models` ancestry (default 1 MiB); deeper recipes are dropped first. */
   readonly ancestryLimitBytes?: number;
 }
@@ -40,14 +44,17 @@ function parseJsonObject(text: string | undefined): Record<string, unknown> | un
  * Models without a SHA-256 are recorded in the recipe as "unknown" but cannot key ancestry.
  */
 export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOptions): Record<string, string> {
+  const title = options.outputName?.replace(/\.[^.]*$/, "");
   const recipe = {
     type: "stmerge",
+    ...a1111RecipeFields(plan, options, title),
     algorithm: plan.method,
     method: plan.method,
     params: plan.params,
-    models: plan.models.map((m) => ({ hash: m.sha256 ?? "unknown", name: m.name, weight: m.weight, index: m.index })),
-    blocks: plan.blocks.length > 1 ? Object.fromEntries(plan.blocks.map((b) => [b.block, { weights: b.weights, ...b.params }])) : undefined,
-    seed: plan.method === "dare" ? plan.seed : undefined,
+    // Only what the merge used: weights of methods that ignore them are left out.
+    models: plan.models.map((m) => ({ hash: m.sha256 ?? "unknown", name: m.name, ...(plan.usesWeights ? { weight: m.weight } : {}), index: m.index })),
+    blocks: plan.blocks.length > 1 ? Object.fromEntries(plan.blocks.map((b) => [b.block, { ...(plan.usesWeights ? { weights: b.weights } : {}), ...b.params }])) : undefined,
+    seed: typeof plan.params.seed === "number" ? plan.seed : undefined,
     output_precision: plan.outputPrecision,
     pruned: plan.pruned.length,
     vae: options.vae ? { name: options.vae.name, hash: options.vae.sha256 ?? "unknown" } : undefined,
@@ -62,7 +69,7 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
     if (m.sha256) {
       ancestry[m.sha256] = {
         name: m.name,
-        legacy_hash: m.sha256.slice(0, 8),
+        ...(options.legacyHashes?.[i] ? { legacy_hash: options.legacyHashes[i] } : {}),
         architecture: m.architecture.label,
         sd_merge_recipe: parseJsonObject(meta.sd_merge_recipe) ?? null,
       };
@@ -95,6 +102,9 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
 
   const metadata: Record<string, string> = { format: "pt" };
   for (const [k, v] of Object.entries(options.parentMetadata[0] ?? {})) if (MODELSPEC_KEPT.test(k)) metadata[k] = v;
+  // ModelSpec's required title is the output's; its parents by their own titles, else file names.
+  if (title) metadata["modelspec.title"] = title;
+  metadata["modelspec.merged_from"] = plan.models.map((m, i) => options.parentMetadata[i]?.["modelspec.title"] ?? m.name.replace(/\.[^.]*$/, "")).join(", ");
   metadata.sd_merge_recipe = JSON.stringify(recipe);
   metadata.sd_merge_models = JSON.stringify(ancestry);
   if (options.manifest !== undefined) metadata.stmerge_manifest = JSON.stringify(options.manifest);
@@ -103,4 +113,33 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
   metadata.merge_timestamp = options.timestamp ?? new Date().toISOString();
   metadata.merge_precision = plan.outputPrecision;
   return metadata;
+}
+
+const A1111_INTERP: Readonly<Record<string, string>> = { weighted_sum: "Weighted sum", add_difference: "Add difference" };
+
+/**
+ * The fields A1111's merger writes in `sd_merge_recipe` (modules/extras.py), where they apply to
+ * this merge: the three model hashes (full SHA-256, null when absent or unknown), the
+ * interpolation method and multiplier M for the two recipes A1111 has (weighted sum of two
+ * models: B's weight; add difference: alpha), and the output options.
+ */
+function a1111RecipeFields(plan: MergePlan, options: MergeMetadataOptions, title: string | undefined): Record<string, unknown> {
+  const hash = (i: number) => plan.models[i]?.sha256 ?? null;
+  const interp = A1111_INTERP[plan.method];
+  const multiplier = plan.method === "weighted_sum" && plan.models.length === 2 ? plan.models[1]!.weight : plan.method === "add_difference" && typeof plan.params.alpha === "number" ? plan.params.alpha : undefined;
+  const firstConv = plan.entries.find((e) => e.channels);
+  return {
+    primary_model_hash: hash(0),
+    secondary_model_hash: hash(1),
+    tertiary_model_hash: hash(2),
+    ...(interp ? { interp_method: interp } : {}),
+    ...(multiplier !== undefined && interp ? { multiplier } : {}),
+    save_as_half: plan.outputPrecision === "fp16",
+    custom_name: title ?? "",
+    config_source: 0,
+    bake_in_vae: options.vae?.name ?? "None",
+    discard_weights: "",
+    is_inpainting: firstConv?.channels?.total === 9 || plan.architecture.variant === "inpainting",
+    is_instruct_pix2pix: firstConv?.channels?.total === 8 || plan.architecture.variant === "pix2pix",
+  };
 }

@@ -144,7 +144,11 @@ describe("runMerge metadata", () => {
     const recipe = JSON.parse(md.sd_merge_recipe!);
     expect(recipe).toMatchObject({ type: "stmerge", algorithm: "weighted_sum", models: [{ hash: "a".repeat(64), weight: 0.6, index: 0 }, { hash: "b".repeat(64), weight: 0.4, index: 1 }] });
     const ancestry = JSON.parse(md.sd_merge_models!);
-    expect(ancestry["a".repeat(64)]).toMatchObject({ name: "model_a.safetensors", legacy_hash: "aaaaaaaa", architecture: "SD1.5", sd_merge_recipe: parentRecipe });
+    // legacy_hash is A1111's model_hash: these files are under 1 MiB, so the SHA-256 of an empty window.
+    expect(ancestry["a".repeat(64)]).toMatchObject({ name: "model_a.safetensors", legacy_hash: "e3b0c442", architecture: "SD1.5", sd_merge_recipe: parentRecipe });
+    // The fields A1111's merger writes, as its metadata reader (json.loads of values starting with "{") finds them.
+    expect(recipe).toMatchObject({ primary_model_hash: "a".repeat(64), secondary_model_hash: "b".repeat(64), tertiary_model_hash: null, interp_method: "Weighted sum", multiplier: 0.4, save_as_half: false, custom_name: "out", config_source: 0, bake_in_vae: "None", discard_weights: "", is_inpainting: false, is_instruct_pix2pix: false });
+    expect(md).toMatchObject({ "modelspec.title": "out", "modelspec.merged_from": "model_a, model_b" });
     expect(ancestry["1".repeat(64)]).toMatchObject({ name: "grandparent" });
     expect(JSON.parse(md.stmerge_manifest!)).toMatchObject({ merge_method: "weighted_sum", models: [{ path: "model_a.safetensors" }, { path: "model_b.safetensors" }] });
     expect(md).toMatchObject({ merge_tool: "stmerge", merge_tool_version: "9.9.9", merge_timestamp: "2026-01-01T00:00:00.000Z", "modelspec.architecture": "stable-diffusion-v1" });

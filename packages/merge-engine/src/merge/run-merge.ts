@@ -7,6 +7,7 @@ import { MergeError } from "../merge-error.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
 import { createMethodRegistry, type MethodRegistry } from "../methods/method-registry.js";
 import { buildMergePlan } from "./build-merge-plan.js";
+import { legacyModelHash } from "./legacy-model-hash.js";
 import { resolveAlpha, type AlphaValue } from "./resolve-alpha.js";
 import { openMergeInput } from "./open-merge-input.js";
 import { executeMergePlan, type ExecuteMergeResult } from "./execute-merge-plan.js";
@@ -191,6 +192,8 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: sha(manifest.vae.resolvedPath, manifest.vae.sha256) } : undefined,
       toolVersion: options.toolVersion ?? "0.1.0",
       ...(options.timestamp ? { timestamp: options.timestamp } : {}),
+      outputName: basename(outputPath),
+      legacyHashes: await Promise.all(inputPaths.map((p) => legacyModelHash(p))),
     });
     const sink = createSafetensorsWriter(outputPath, { overwrite, ...(options.outputTap ? { tap: options.outputTap } : {}) });
     const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal });
