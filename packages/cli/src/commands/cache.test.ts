@@ -226,3 +226,44 @@ describe("stmerge cache add with CivitAI (local fake API)", () => {
     expect((await run(["cache", "info", "--cache-file", file], env)).out).toContain("CivitAI key configured (env)");
   });
 });
+
+describe("stmerge cache prints CivitAI answers as data", () => {
+  let server: Server;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    const knownSha = sha256(await readFile(join(CACHE_FIXTURES, "tiny.safetensors"))).toUpperCase();
+    // A hostile server: names that try to clear the screen, retitle the terminal and forge a line.
+    const version = { id: 5, modelId: 6, name: "v1\r\x1b[2K", baseModel: "SD 1.5\x1b]0;owned\x07", trainedWords: ["word\nCLEAN"], model: { name: "Evil\x1b[2J\u202eName", type: "Checkpoint", nsfw: false }, files: [{ name: "tiny.safetensors", hashes: { SHA256: knownSha } }] };
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        res.setHeader("content-type", "application/json");
+        if (req.method === "GET") res.writeHead(404).end(JSON.stringify({ error: "Model not found" }));
+        else res.end(JSON.stringify((JSON.parse(body || "[]") as string[]).includes(knownSha) ? [version] : []));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it("cache show and list escape every control character of model names, versions and trained words", async () => {
+    const file = join(dir, "hostile-civitai.json");
+    const env = { CIVITAI_BASE_URL: baseUrl, CIVITAI_API_KEY: "sk-cli-test" };
+    expect((await run(["cache", "add", join(models, "tiny.safetensors"), "--cache-file", file], env)).code).toBe(0);
+    const show = await run(["cache", "show", "tiny.safetensors", "--cache-file", file], env);
+    const list = await run(["cache", "list", "--cache-file", file], env);
+    for (const out of [show.out, list.out]) {
+      // eslint-disable-next-line no-control-regex
+      expect(out).not.toMatch(/[\r\x07\x1b\u202e]/);
+      expect(out).toContain("Evil\\e[2J\\u202eName / v1\\r\\e[2K");
+    }
+    expect(show.out).toContain("trained words word\\nCLEAN");
+    expect(show.out).toContain("base model    SD 1.5\\e]0;owned\\x07");
+  });
+});
