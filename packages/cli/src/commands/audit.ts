@@ -39,7 +39,7 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
         if (report.error) out.line(`  error     ${escapeControl(report.error.message)}`);
       }
       const exitCode = auditExitCode(reports);
-      out.result({ exitCode, reports });
+      out.result({ command: "audit", exitCode, reports: reports.map(({ file, ...r }) => ({ path: file, ...r })) });
       if (exitCode !== 0) throw new ExitRequest(exitCode);
     });
 }

@@ -86,7 +86,8 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       const limit = options.allKeys ? Number.POSITIVE_INFINITY : Number.parseInt(options.keys, 10);
       if (!Number.isFinite(limit) && !options.allKeys) throw new CliError("BAD_FLAG", `--keys must be a number, got ${JSON.stringify(options.keys)}`, { exitCode: 2 });
       const report = await inspectSafetensors(file, limit);
-      out.result(report);
+      const { file: reportPath, fileSize, ...details } = report;
+      out.result({ command: "inspect", path: reportPath, sizeBytes: fileSize, ...details });
       out.line(escapeControl(report.file));
       out.line(`  size        ${formatBytes(report.fileSize)} (header ${formatBytes(report.headerBytes)})`);
       out.line(`  tensors     ${formatCount(report.tensorCount)}`);
