@@ -14,7 +14,7 @@ export { trainDifference } from "./methods/train-difference.js";
 export { ties } from "./methods/ties.js";
 export { dare } from "./methods/dare.js";
 export { slerp } from "./methods/slerp.js";
-export { consensus, consensusWeights } from "./methods/consensus.js";
+export { consensus } from "./methods/consensus.js";
 export * from "./manifest/manifest-schema.js";
 export * from "./manifest/load-manifest.js";
 export * from "./methods/load-method-plugin.js";

@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { dirname, join, resolve, basename } from "node:path";
 import { extractVae } from "@stmerge/merge-engine";
 import type { Command } from "commander";
@@ -22,7 +23,7 @@ export function registerExtractVaeCommand(program: Command, ctx: CliContext): vo
       await warnLeftoverTemps(output, out);
       const r = await extractVae(path, output, { overwrite: Boolean(options.overwrite), onProgress: out.progress.onProgress, signal: ctx.signal });
       out.progress.done();
-      out.result(r);
+      out.result({ command: "extract-vae", input: { path }, output: { path: r.outputPath, sizeBytes: (await stat(r.outputPath)).size, tensors: r.tensors }, tensorBytes: r.bytes });
       out.line(escapeControl(r.outputPath));
       out.line(`  tensors     ${r.tensors} (from ${escapeControl(basename(path))})`);
       out.line(`  size        ${formatBytes(r.bytes)}`);

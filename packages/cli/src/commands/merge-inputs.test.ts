@@ -185,10 +185,10 @@ describe("scan after a merge", () => {
     const again = await run(["scan", "scanme", "-o", "scan2.json", "--no-cache", "--json"]);
     expect(again.code).toBe(0);
     const result = JSON.parse(again.out);
-    expect(result.models.map((m: { path: string }) => m.path)).toEqual(["scanme/kiwi.safetensors", "scanme/lime.safetensors"]);
+    expect(result.manifest.document.models.map((m: { path: string }) => m.path)).toEqual(["scanme/kiwi.safetensors", "scanme/lime.safetensors"]);
     expect(result.mergeOutputs).toEqual([join(dir, "scanme", "AA_mix.safetensors")]);
     expect(result.warnings).toContain("left out 1 earlier merge output (AA_mix.safetensors); --include-merged scans them");
     const all = await run(["scan", "scanme", "-o", "scan3.json", "--no-cache", "--include-merged", "--json"]);
-    expect(JSON.parse(all.out).models[0].path).toBe("scanme/AA_mix.safetensors");
+    expect(JSON.parse(all.out).manifest.document.models[0].path).toBe("scanme/AA_mix.safetensors");
   });
 });

@@ -105,7 +105,8 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
 
       for (const s of result.skipped) out.warn(`skipped ${s.path}: ${s.error}`);
       for (const w of result.warnings) out.warn(w);
-      out.result({ manifest: manifestPath, ...result.manifest, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })) });
+      // The manifest document keeps its file's own (Python-compatible) field names; everything around it is camelCase.
+      out.result({ command: "scan", manifest: { path: manifestPath, document: result.manifest }, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })) });
       out.text(
         renderTable(result.models, [
           { header: "#", value: (m) => String(result.models.indexOf(m)) },

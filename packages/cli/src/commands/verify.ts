@@ -28,7 +28,7 @@ export function registerVerifyCommand(program: Command, ctx: CliContext): void {
         },
       });
       out.progress.done();
-      out.result(report);
+      out.result({ command: "verify", ...report });
       const c = report.counts;
       out.line(
         `${report.ok ? "OK" : "FAILED"}: ${c.identical} identical, ${c["within-tolerance"]} within cast tolerance, ${c.pruned} pruned, ${c.mismatch} mismatched, ${c.missing} missing, ${c.extra} extra (${report.detected.label}, ${report.originalFormat} → ${report.convertedFormat})`,

@@ -1,15 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { runMethod } from "../../test/run-method.js";
-import { consensus, consensusWeights } from "./consensus.js";
+import { consensus } from "./consensus.js";
 
 // Values checked by running the Python tool (stmerge-inventory.md §2.2).
 describe("consensus", () => {
-  it("reproduces the Python tool's weights", () => {
-    expect(consensusWeights([1, 2, 3], 4)).toEqual([0, 1, 0]);
-    const w = consensusWeights([1, 1.1, 1.05, 5], 4);
-    [0.322, 0.339, 0.339, 0].forEach((x, i) => expect(w[i]).toBeCloseTo(x, 3));
-    expect(consensusWeights([1, 1.1, 5, 5.1], 2)).toEqual([0, 0.5, 0.5, 0]);
-    consensusWeights([1, 1, 1, 1.3], 4).forEach((x, i) => expect(x).toBeCloseTo(i < 3 ? 1 / 3 : 0, 6));
+  it("reproduces the Python tool's weights, through the method the merge runs", async () => {
+    // One element per model: the result is Σ wᵢ·vᵢ with the weights the Python tool gives.
+    expect(await runMethod(consensus, [[1], [2], [3]], { exponent: 4 }, { shape: [] })).toEqual([2]);
+    const values = [1, 1.1, 1.05, 5];
+    const pythonWeights = [0.322, 0.339, 0.339, 0];
+    const [merged] = await runMethod(consensus, values.map((v) => [v]), { exponent: 4 }, { shape: [] });
+    expect(merged).toBeCloseTo(pythonWeights.reduce((s, w, i) => s + w * values[i]!, 0), 2);
+    const [flat] = await runMethod(consensus, [[1], [1], [1], [1.3]], { exponent: 4 }, { shape: [] });
+    expect(flat).toBeCloseTo(1, 6);
   });
 
   it("merges per element, including scalars and 0-d tensors", async () => {

@@ -8,18 +8,6 @@ import { defineMergeMethod } from "./merge-method.js";
  * Columns whose distances are all equal (within 1e-10) use equal weights. User weights are
  * ignored. Works on scalars and 0-d tensors like any other tensor.
  */
-export function consensusWeights(values: readonly number[], exponent: number): number[] {
-  const n = values.length;
-  if (n === 1) return [1];
-  const avg = values.map((v) => values.reduce((s, u) => s + Math.abs(v - u), 0) / n);
-  const min = Math.min(...avg);
-  const max = Math.max(...avg);
-  if (max - min < 1e-10) return values.map(() => 1 / n);
-  const w = avg.map((d) => (1 - (d - min) / (max - min)) ** exponent);
-  const total = w.reduce((s, x) => s + x, 0);
-  return w.map((x) => x / total);
-}
-
 export const consensus = defineMergeMethod({
   name: "consensus",
   description: "per-element inverse-distance weighting; outliers get weight 0 (user weights ignored)",
