@@ -74,12 +74,12 @@ export function planHashers(algorithms: readonly HashAlgorithm[], size: number, 
 }
 
 /** Whether worker lanes can run these digests here (a worker must be able to load what they need). */
-function lanesSupported(specs: RangeHasherSpec[], backend: Blake3Backend): boolean {
+export function lanesSupported(specs: RangeHasherSpec[], backend: Blake3Backend): boolean {
   const needsWasm = specs.some((s) => (s.kind === "blake3" && backend === "wasm") || (s.kind === "crc32" && typeof (zlib as { crc32?: unknown }).crc32 !== "function"));
   return !needsWasm || wasmHashModulePath() !== undefined;
 }
 
-function resolveThreads(threads: HashFileOptions["threads"], specs: RangeHasherSpec[], bytes: number): number {
+export function resolveThreads(threads: HashFileOptions["threads"], specs: RangeHasherSpec[], bytes: number): number {
   const heavy = specs.filter((s) => s.end - s.start >= LANES_MIN_BYTES / 4).length;
   if (threads === undefined || threads === "auto") {
     if (bytes < LANES_MIN_BYTES || heavy < 2) return 1;

@@ -1,44 +1,98 @@
 import type { OutputByteTap } from "@stmerge/core-tensors";
-import type { Blake3Backend } from "./blake3.js";
+import { blake3Backend, type Blake3Backend } from "./blake3.js";
 import { autoV3Start, HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
-import { formatHashes, planHashers } from "./hash-file.js";
+import { formatHashes, lanesSupported, planHashers, resolveThreads } from "./hash-file.js";
+import { assignLanes, startHashLanes, type HashLanes } from "./hash-lanes.js";
 import { createRangeHasher, type RangeHasher } from "./range-hashers.js";
 
 /** A tap for a file being written that computes its hashes from the bytes passing through. */
 export interface HashingTap extends OutputByteTap {
   /** The hashes, or undefined when the tap did not see every byte in order (hash the file instead). */
-  result(): FileHashes | undefined;
+  result(): Promise<FileHashes | undefined>;
+  /** Stops the worker threads (call when the write fails; `result` closes them itself). */
+  close(): Promise<void>;
 }
+
+const SLOT_BYTES = 16 * 1024 * 1024;
+const SLOTS = 3;
 
 /**
  * Hashes an output while it is written (plug into core-tensors' writer `tap`), the same digests
  * `hashFile` computes by reading, so recording the output in the cache needs no second read.
- * The digests run on the writing thread, in the order the bytes reach the file.
+ * Large files are hashed on the same worker lanes `hashFile` uses (each chunk copied into a
+ * shared slot; the writer waits only when every slot is busy), small ones on this thread.
  */
-export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[]; blake3?: Blake3Backend | "auto" } = {}): HashingTap {
+export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[]; blake3?: Blake3Backend | "auto"; threads?: "auto" | number } = {}): HashingTap {
   const algorithms = options.algorithms ?? HASH_ALGORITHMS;
+  const backend = blake3Backend(options.blake3 ?? "auto");
   let hashers: RangeHasher[] | undefined;
+  let lanes: HashLanes | undefined;
+  const inUse: (Promise<void> | undefined)[] = new Array(SLOTS).fill(undefined);
+  let nextSlot = 0;
+  let failure: unknown;
   let size = -1;
   let fed = 0;
   let broken = false;
+  // Chunks are taken one after another, in the order they were offered.
+  let chain: Promise<void> = Promise.resolve();
+
+  const feedLanes = async (l: HashLanes, chunk: Uint8Array, offset: number): Promise<void> => {
+    for (let at = 0; at < chunk.byteLength; at += SLOT_BYTES) {
+      const length = Math.min(SLOT_BYTES, chunk.byteLength - at);
+      const slot = nextSlot;
+      nextSlot = (nextSlot + 1) % SLOTS;
+      await inUse[slot];
+      l.buffers[slot]!.set(chunk.subarray(at, at + length));
+      inUse[slot] = l.feed(slot, offset + at, length).catch((error: unknown) => {
+        failure ??= error;
+      });
+    }
+  };
+
+  const take = async (chunk: Uint8Array, offset: number): Promise<void> => {
+    if ((!hashers && !lanes) || broken || offset !== fed) {
+      broken = true;
+      return;
+    }
+    fed += chunk.byteLength;
+    if (lanes) await feedLanes(lanes, chunk, offset);
+    else for (const h of hashers!) h.feed(chunk, offset);
+  };
+
+  const close = async (): Promise<void> => {
+    const l = lanes;
+    lanes = undefined;
+    if (l) await l.close();
+  };
+
   return {
     async start(file) {
       size = file.size;
       const specs = planHashers(algorithms, file.size, autoV3Start(file.head.subarray(0, 8), file.size));
-      hashers = await Promise.all(specs.map((s) => createRangeHasher(s, options.blake3 ?? "auto")));
+      const threads = lanesSupported(specs, backend) ? resolveThreads(options.threads, specs, file.size) : 1;
+      if (threads > 1) lanes = await startHashLanes("<output being written>", assignLanes(specs, threads, backend), SLOTS, SLOT_BYTES, backend);
+      else hashers = await Promise.all(specs.map((s) => createRangeHasher(s, backend)));
     },
     bytes(chunk, offset) {
-      if (!hashers || offset !== fed) {
-        broken = true;
-        return;
+      const taken = chain.then(() => take(chunk, offset));
+      chain = taken.catch(() => undefined);
+      return taken;
+    },
+    async result() {
+      await chain;
+      try {
+        if (broken || fed !== size) return undefined;
+        if (lanes) {
+          await Promise.all(inUse);
+          if (failure) return undefined;
+          return formatHashes(algorithms, await lanes.finish(), size);
+        }
+        if (!hashers) return undefined;
+        return formatHashes(algorithms, new Map(hashers.map((h) => [h.spec.id, h.digest()] as const)), size);
+      } finally {
+        await close();
       }
-      for (const h of hashers) h.feed(chunk, offset);
-      fed += chunk.byteLength;
     },
-    result() {
-      if (!hashers || broken || fed !== size) return undefined;
-      const digests = new Map(hashers.map((h) => [h.spec.id, h.digest()] as const));
-      return formatHashes(algorithms, digests, size);
-    },
+    close,
   };
 }

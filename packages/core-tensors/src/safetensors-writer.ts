@@ -103,7 +103,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
         if (options.tap) {
           await options.tap.start?.({ size: l.totalSize, head: l.headerBytes });
           tap = orderedTap(options.tap);
-          tap.write(l.headerBytes, 0);
+          await tap.write(l.headerBytes, 0);
         }
         await writeFully(file!.handle, l.headerBytes, 0);
         // Reserve the full size up front so a full disk fails early, before hours of work.
@@ -118,9 +118,8 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
         throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${path}: write of ${bytes.byteLength} bytes at ${offset} overruns tensor ${JSON.stringify(name)} (${t.descriptor.byteLength} bytes)`, { file: path });
       }
       const l = layout;
-      // The tap sees the bytes before the write is issued: the caller may reuse the buffer once it resolves.
-      tap?.write(bytes, l.dataStart + t.dataOffset + offset);
-      await guard(() => writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset));
+      // The tap takes the bytes alongside the write: the caller may reuse the buffer once both resolve.
+      await guard(() => Promise.all([tap?.write(bytes, l.dataStart + t.dataOffset + offset), writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset)]));
       t.written += bytes.byteLength;
     },
     async commit() {

@@ -65,9 +65,12 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
         precision: options.precision as (typeof PRECISIONS)[number],
         onProgress: out.progress.onProgress,
         signal: ctx.signal,
+      }).catch(async (error: unknown) => {
+        await hashing.close();
+        throw error;
       });
       out.progress.done();
-      const outputHashes = hashing.result();
+      const outputHashes = await hashing.result();
       // A converted file is the same model: the cache entry carries the source's CivitAI data. The
       // source's SHA-256 was computed while converting; the output's while reading it back.
       let cached = "off (--no-cache)";

@@ -183,9 +183,12 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         const started = Date.now();
         // The output is hashed as it is written, so recording it in the cache needs no second read.
         const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
-        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress, outputTap: hashing });
+        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress, outputTap: hashing }).catch(async (error: unknown) => {
+          await hashing.close();
+          throw error;
+        });
         out.progress.done();
-        const outputHashes = hashing.result();
+        const outputHashes = await hashing.result();
         for (const w of r.plan.warnings) out.warn(w);
         const missingHashes = r.plan.models.filter((m) => !m.sha256).length;
         if (missingHashes) out.note(`${missingHashes} input(s) have no SHA-256 in the manifest or cache; sd_merge_models lists only hashed inputs (scan with --compute-hashes to record them)`);

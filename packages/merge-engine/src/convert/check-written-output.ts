@@ -53,7 +53,7 @@ export async function checkWrittenOutput(
     if (tap && tapped) {
       const head = await readHead(written_, source.header.dataStart);
       await tap.start?.({ size: source.fileSize, head });
-      tapped.write(head, 0);
+      await tapped.write(head, 0);
     }
     let done = 0;
     let pending = expected[0] ? source.read(expected[0].name, buffers[0]) : undefined;
@@ -65,7 +65,7 @@ export async function checkWrittenOutput(
       pending = next ? source.read(next.name, buffers[(i + 1) % 2]) : undefined;
       pending?.catch(() => undefined);
       if (digestOf(bytes) !== written.get(d.name)) fail(`tensor ${JSON.stringify(d.name)} has different bytes`);
-      tapped?.write(bytes, source.fileOffsetOf(d.name));
+      await tapped?.write(bytes, source.fileOffsetOf(d.name));
       done += d.byteLength;
       onProgress?.({ phase: "verify", bytesDone: done, bytesTotal: total, tensor: d.name });
     }
