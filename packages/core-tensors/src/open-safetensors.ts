@@ -3,6 +3,7 @@ import { SafetensorsError, TensorIoError } from "./errors.js";
 import { openFileForRead } from "./open-file-for-read.js";
 import { parseSafetensorsHeader, parseSafetensorsHeaderLength, type SafetensorsHeader, type SafetensorsTensorEntry } from "./parse-safetensors-header.js";
 import { readFully } from "./read-fully.js";
+import { sniffFile } from "./sniff-file-kind.js";
 import type { TensorDescriptor, TensorSource } from "./tensor-source.js";
 
 /** A safetensors file opened for positioned reads; implements `TensorSource`. */
@@ -22,7 +23,22 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 
 export async function openSafetensors(path: string): Promise<SafetensorsSource> {
   const { handle, stats } = await openFileForRead(path);
-  return openOn(handle, stats.size, path, true);
+  try {
+    return await openOn(handle, stats.size, path, true);
+  } catch (error) {
+    throw (await notSafetensors(error, path)) ?? error;
+  }
+}
+
+// Header errors that mean "some other kind of file", where "header length 5787614379 exceeds
+// the limit" would tell the user nothing: the file is sniffed and named for what it looks like.
+const UNPARSABLE = new Set(["SAFETENSORS_TOO_SMALL", "SAFETENSORS_HEADER_TOO_LARGE", "SAFETENSORS_HEADER_TRUNCATED", "SAFETENSORS_HEADER_NOT_UTF8", "SAFETENSORS_HEADER_NOT_JSON"]);
+
+async function notSafetensors(error: unknown, path: string): Promise<SafetensorsError | undefined> {
+  if (!(error instanceof SafetensorsError) || !UNPARSABLE.has(error.code)) return undefined;
+  const sniffed = await sniffFile(path).catch(() => undefined);
+  if (!sniffed || sniffed.kind === "safetensors" || sniffed.kind === "unknown" || sniffed.kind === "empty") return undefined;
+  return new SafetensorsError("NOT_SAFETENSORS", `${path}: not a safetensors file (looks like ${sniffed.looksLike})`, { file: path, cause: error, details: { looksLike: sniffed.kind } });
 }
 
 /**

@@ -17,7 +17,7 @@ const MESSAGES: Record<InjectedFault, string> = {
  */
 export async function injectWriteFault(code: InjectedFault, atWrite: number): Promise<{ restore(): void; calls(): number }> {
   const probe = await open(process.execPath, "r");
-  const proto = Object.getPrototypeOf(probe) as FileHandle & { write: (...args: unknown[]) => Promise<unknown> };
+  const proto = Object.getPrototypeOf(probe) as { write: (this: FileHandle, ...args: unknown[]) => Promise<unknown> };
   await probe.close();
   const original = proto.write;
   let count = 0;

@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { auditCheckpoint, type AuditReport } from "@stmerge/safe-pickle";
+import { sniffFile } from "@stmerge/core-tensors";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { ExitRequest } from "../cli-error.js";
@@ -25,7 +26,22 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
       const out = ctx.output(command);
       const reports: AuditReport[] = [];
       for (const file of files) {
-        const report = await auditCheckpoint(resolve(ctx.io.cwd, file));
+        const path = resolve(ctx.io.cwd, file);
+        // A safetensors file is data only: there is no pickle to audit, and that is the good answer.
+        // A missing file or a folder is unreadable, said once in words (the typed error's reason).
+        const sniffed = await sniffFile(path).catch((error: Error & { code?: string }) => error);
+        if (sniffed instanceof Error) {
+          reports.push({ file: path, status: "unreadable", format: undefined, globals: [], error: { code: sniffed.code ?? "FILE_UNREADABLE", message: sniffed.message } });
+          out.line(`${"UNREADABLE".padEnd(10)} ${escapeControl(path)}`);
+          out.line(`  error     ${escapeControl(sniffed.message.startsWith(`${path}: `) ? sniffed.message.slice(path.length + 2) : sniffed.message)}`);
+          continue;
+        }
+        if (sniffed.kind === "safetensors") {
+          reports.push({ file: path, status: "clean", format: undefined, globals: [], error: undefined, note: "safetensors: holds no pickle, nothing in it can run code" } as AuditReport);
+          out.line(`${"CLEAN".padEnd(10)} ${escapeControl(path)} (safetensors: holds no pickle, nothing in it can run code)`);
+          continue;
+        }
+        const report = await auditCheckpoint(path);
         reports.push(report);
         // Global names, keys and file names come from the file: escaped, so none can repaint this verdict line.
         out.line(`${report.status.toUpperCase().padEnd(10)} ${escapeControl(report.file)}${report.format ? ` (${escapeControl(report.format)})` : ""}`);

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { collectModelFiles, HASH_ALGORITHMS, type CacheEntry, type ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
+import { cacheEntryJson } from "../cache-entry-json.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
 import { cacheBannerLines, civitaiFor, civitaiOptional, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
 import { CliError, EXIT, ExitRequest } from "../cli-error.js";
@@ -106,7 +107,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
     .action(async (_options: object, command: Command) => {
       const out = ctx.output(command);
       const entries = (await open(ctx, command, out).store.entries()).sort((a, b) => a.filename.localeCompare(b.filename));
-      out.result(entries);
+      out.result(entries.map(cacheEntryJson));
       if (entries.length === 0) {
         out.line("the cache is empty (add files with `stmerge cache add <folder>`)");
         return;
@@ -134,7 +135,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const found = await c.find(queryFor(ctx, query));
       queryOne(found, query);
       const withPaths = await Promise.all(found.map(async (e) => ({ entry: e, paths: await c.pathsOf(e.sha256) })));
-      out.result(withPaths.map(({ entry, paths }) => ({ ...entry, paths })));
+      out.result(withPaths.map(({ entry, paths }) => ({ ...cacheEntryJson(entry), paths })));
       withPaths.forEach(({ entry, paths }, i) => {
         if (i > 0) out.line("");
         describeEntry(out, entry, paths);

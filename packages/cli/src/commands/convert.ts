@@ -1,5 +1,6 @@
 import { basename, extname, resolve } from "node:path";
 import { createHashingTap, type FileHashes } from "@stmerge/cache";
+import { sniffFile } from "@stmerge/core-tensors";
 import { convertCheckpoint, defaultConvertOutput, type ConvertResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
@@ -48,6 +49,13 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       }
       const path = resolve(ctx.io.cwd, input);
       const ext = extname(path).toLowerCase();
+      // What the file is decides before its name does: a missing file or a folder is one typed line,
+      // a safetensors file has nothing to convert, a saved web page is not a checkpoint.
+      const sniffed = await sniffFile(path);
+      if (sniffed.kind === "safetensors" && !options.force) {
+        throw new CliError("CONVERT_ALREADY_SAFETENSORS", `${path}: already a safetensors file, nothing to convert (\`stmerge inspect\` shows what it holds)`, { file: path });
+      }
+      if (sniffed.kind === "html") throw new CliError("CONVERT_NOT_A_CHECKPOINT", `${path}: not a PyTorch checkpoint (looks like ${sniffed.looksLike})`, { file: path });
       if (!CHECKPOINT_EXTENSIONS.has(ext) && !options.force) {
         throw new CliError("CONVERT_EXTENSION", `${path}: extension ${JSON.stringify(ext || "(none)")} is not a checkpoint extension (.ckpt .pt .pth .bin); pass --force to convert it anyway`, { exitCode: 2, file: path });
       }

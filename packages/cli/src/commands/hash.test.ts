@@ -52,7 +52,7 @@ describe("stmerge hash", () => {
 
   it("an unknown algorithm and a missing file are clear errors", async () => {
     const bad = await run(["hash", "hello.txt", "--algo", "md5"]);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.err).toContain('unknown hash algorithm "md5"');
     const missing = await run(["hash", "nope.safetensors", "--no-cache"]);
     expect(missing.code).toBe(1);

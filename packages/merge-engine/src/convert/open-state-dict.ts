@@ -1,5 +1,4 @@
-import { open } from "node:fs/promises";
-import { openSafetensors, TensorIoError, type TensorSource } from "@stmerge/core-tensors";
+import { openSafetensors, sniffFile, TensorIoError, type TensorSource } from "@stmerge/core-tensors";
 import { openTorchCheckpoint, type CheckpointFormat, type TorchCheckpoint } from "@stmerge/safe-pickle";
 import { ConvertError } from "./convert-error.js";
 import { findStateDict } from "./find-state-dict.js";
@@ -22,31 +21,21 @@ export interface StateDictSource {
   close(): Promise<void>;
 }
 
-/** True when the file starts like a safetensors file (u64 header length, then `{`). */
+export interface OpenStateDictOptions {
+  /** Torch files: let the tensors add up to more than 4x the file (shared storages, expanded views); see safe-pickle's threat model. */
+  readonly allowAmplification?: boolean;
+}
+
+/** True when the file is a safetensors file (by core-tensors' one sniffer); a missing file or a folder is a typed error. */
 export async function looksLikeSafetensors(path: string): Promise<boolean> {
-  let handle;
-  try {
-    handle = await open(path, "r");
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new TensorIoError(e.code === "ENOENT" ? "FILE_NOT_FOUND" : "FILE_UNREADABLE", `${path}: ${e.code === "ENOENT" ? "no such file" : (e.code ?? e.message)}`, { file: path, cause: error });
-  }
-  try {
-    const head = new Uint8Array(9);
-    const { bytesRead } = await handle.read(head, 0, 9, 0);
-    if (bytesRead < 9 || head[8] !== 0x7b) return false;
-    const length = new DataView(head.buffer).getBigUint64(0, true);
-    return length > 1n && length < 100_000_000n;
-  } finally {
-    await handle.close();
-  }
+  return (await sniffFile(path)).kind === "safetensors";
 }
 
 /**
  * Opens a safetensors file as is, or a torch checkpoint through safe-pickle (never executing
  * anything), then finds its state dict and strips DataParallel prefixes.
  */
-export async function openStateDict(path: string): Promise<StateDictSource> {
+export async function openStateDict(path: string, options: OpenStateDictOptions = {}): Promise<StateDictSource> {
   if (await looksLikeSafetensors(path)) {
     const source = await openSafetensors(path);
     return {
@@ -59,7 +48,7 @@ export async function openStateDict(path: string): Promise<StateDictSource> {
       close: () => source.close(),
     };
   }
-  const checkpoint = await openTorchCheckpoint(path);
+  const checkpoint = await openTorchCheckpoint(path, options.allowAmplification === true ? { allowAmplification: true } : {});
   try {
     const found = findStateDict(checkpoint.root);
     if (found.tensors.length === 0) {

@@ -93,7 +93,8 @@ describe("scanFolder", () => {
     await writeTinyModel(join(dir, "x.safetensors"), { seed: 1, layout: [{ name: "conditioner.embedders.1.model.ln_final.weight", shape: [4] }] });
     const r = await scanFolder(dir, { manifestPath: join(dir, "m.json") });
     expect(r.warnings.join()).toMatch(/x\.safetensors is SDXL.*refuse/);
-    await expect(scanFolder(join(dir, "nope"), { manifestPath: "m.json" })).rejects.toMatchObject({ code: "SCAN_NOT_A_FOLDER" });
+    await expect(scanFolder(join(dir, "nope"), { manifestPath: "m.json" })).rejects.toMatchObject({ code: "SCAN_NO_SUCH_FOLDER", message: `${join(dir, "nope")}: no such folder` });
+    await expect(scanFolder(join(dir, "x.safetensors"), { manifestPath: "m.json" })).rejects.toMatchObject({ code: "SCAN_NOT_A_FOLDER" });
     const empty = tempDir();
     await expect(scanFolder(empty, { manifestPath: join(empty, "m.json") })).rejects.toMatchObject({ code: "SCAN_NO_MODELS" });
     writeFileSync(join(empty, "bad.safetensors"), "x");

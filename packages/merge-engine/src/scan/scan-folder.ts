@@ -85,7 +85,8 @@ function manifestRelative(manifestDir: string, path: string): string {
 export async function scanFolder(folder: string, options: ScanOptions): Promise<ScanResult> {
   const dir = resolve(folder);
   const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new MergeError("SCAN_NOT_A_FOLDER", `${folder}: not a folder`, { file: folder });
+  if (!info) throw new MergeError("SCAN_NO_SUCH_FOLDER", `${folder}: no such folder`, { file: folder });
+  if (!info.isDirectory()) throw new MergeError("SCAN_NOT_A_FOLDER", `${folder}: not a folder (scan takes the folder that holds the models)`, { file: folder });
   const manifestDir = resolve(options.manifestPath, "..");
   const manifestFile = resolve(options.manifestPath);
   // Code-unit order, as Python's sorted() on paths (the merge order follows it).
