@@ -2,6 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSafetensors } from "@stmerge/core-tensors";
+import { injectWriteFault } from "@stmerge/core-tensors/test/file-faults";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "./cli-io.js";
 import { runCli } from "./run-cli.js";
@@ -75,6 +76,34 @@ describe("one line naming the file for every wrong input", () => {
     expect(convert.code).toBe(1);
     expect(convert.lines).toEqual([`stmerge: ${join(dir, "real.safetensors")}: already a safetensors file, nothing to convert (\`stmerge inspect\` shows what it holds)`]);
     expect(convert.err).not.toContain("--force");
+  });
+});
+
+describe("disk faults reach the user as one line naming the output", () => {
+  it.each([
+    ["ENOSPC", "DISK_FULL", /: disk full: [0-9.]+ [KMGT]?B needed, [0-9.]+ [KMGT]?B free \(free some space or write elsewhere with -o\)$/],
+    ["EROFS", "READ_ONLY_FILE_SYSTEM", /: read-only file system \(write the output somewhere else with -o\)$/],
+    ["EACCES", "PERMISSION_DENIED", /: permission denied \(check the file's and its folder's permissions\)$/],
+  ] as const)("convert with %s while writing: exit 1, the line and the JSON object, no temp file, no output", async (errno, code, reason) => {
+    copyFileSync(join(TORCH_FIXTURES, "vae.pt"), join(dir, "disk.pt"));
+    const files = before();
+    const fault = await injectWriteFault(errno, 2);
+    try {
+      const r = await run(["convert", "disk.pt", "--no-cache", "--json"]);
+      expect(r.code).toBe(1);
+      const output = join(dir, "disk.safetensors");
+      // Besides JSON progress lines, stderr holds exactly one line: the error.
+      const plain = r.lines.filter((l) => !l.startsWith("{"));
+      expect(plain).toHaveLength(1);
+      expect(r.lines.at(-1)).toBe(plain[0]);
+      expect(plain[0]!.startsWith(`stmerge: ${output}: `)).toBe(true);
+      expect(plain[0]!.endsWith(` [${code}]`)).toBe(true);
+      expect(plain[0]!.replace(/ \[[A-Z_]+\]$/, "")).toMatch(reason);
+      expect(JSON.parse(r.out)).toEqual({ error: { code, message: plain[0]!.replace(/^stmerge: /, "").replace(/ \[[A-Z_]+\]$/, ""), file: output } });
+    } finally {
+      fault.restore();
+    }
+    expect(before()).toEqual(files);
   });
 });
 
