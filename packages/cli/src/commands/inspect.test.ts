@@ -38,6 +38,20 @@ describe("stmerge inspect", () => {
     expect(out).toContain("model.diffusion_model.out.2.weight");
   });
 
+  it("reports the detected architecture (SDXL from attn2.to_k width 2048) and the file kind", async () => {
+    const sdxl = join(dir, "sdxl.safetensors");
+    await writeSafetensors(sdxl, [
+      { name: "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight", dtype: "F16", shape: [2, 2048], data: new Uint8Array(8192) },
+      { name: "conditioner.embedders.1.model.ln_final.weight", dtype: "F16", shape: [4], data: new Uint8Array(8) },
+    ]);
+    const io = memoryIo();
+    expect(await runCli(["inspect", sdxl], io)).toBe(0);
+    expect(io.out()).toMatch(/kind {8}sd-checkpoint; SDXL/);
+    const json = memoryIo();
+    expect(await runCli(["inspect", sdxl, "--json"], json)).toBe(0);
+    expect(JSON.parse(json.out())).toMatchObject({ kind: "sd-checkpoint", architecture: { id: "sdxl", label: "SDXL", variant: "standard" } });
+  });
+
   it("prints JSON with --json", async () => {
     const io = memoryIo();
     expect(await runCli(["inspect", model, "--json", "-n", "1"], io)).toBe(0);

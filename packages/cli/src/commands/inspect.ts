@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
-import { openSafetensors, shapeElementCount, type DType } from "@stmerge/core-tensors";
+import { decodeToF32, openSafetensors, shapeElementCount, type DType } from "@stmerge/core-tensors";
+import { describeLora, detectArchitecture, detectFileFormat, looksLikeLora, type LoraSummary } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
@@ -16,7 +17,15 @@ export interface InspectReport {
   readonly dtypes: Record<string, number>;
   readonly metadata: Record<string, string>;
   readonly keys: { name: string; dtype: DType; shape: readonly number[] }[];
+  /** Present when the file is a LoRA/LyCORIS file. */
+  readonly lora?: LoraSummary | undefined;
+  /** What the file is (checkpoint, LoRA, VAE, embedding, …) and, for models, the detected architecture, from keys and shapes. */
+  readonly kind: string;
+  readonly architecture: { readonly id: string; readonly label: string; readonly variant: string; readonly prediction: string; readonly evidence: readonly string[] };
 }
+
+/** Alpha scalars of a LoRA (one element each); only LoRA files are read beyond their header. */
+const MAX_ALPHA_READS = 10_000;
 
 export async function inspectSafetensors(path: string, keyLimit: number): Promise<InspectReport> {
   // A file of another kind (a checkpoint, a saved web page) is named for what it looks like by core-tensors' sniffer.
@@ -27,6 +36,14 @@ export async function inspectSafetensors(path: string, keyLimit: number): Promis
     for (const d of source.descriptors) {
       dtypes[d.dtype] = (dtypes[d.dtype] ?? 0) + 1;
       parameterCount += shapeElementCount(d.shape);
+    }
+    let lora: LoraSummary | undefined;
+    if (looksLikeLora(source.descriptors)) {
+      const alphas = new Map<string, number>();
+      for (const d of source.descriptors.filter((x) => x.name.endsWith(".alpha") && shapeElementCount(x.shape) === 1).slice(0, MAX_ALPHA_READS)) {
+        alphas.set(d.name, decodeToF32(await source.read(d.name), d.dtype)[0]!);
+      }
+      lora = describeLora(source.descriptors, alphas);
     }
     return {
       file: path,
@@ -40,6 +57,9 @@ export async function inspectSafetensors(path: string, keyLimit: number): Promis
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
         .slice(0, keyLimit)
         .map((d) => ({ name: d.name, dtype: d.dtype, shape: d.shape })),
+      lora,
+      kind: detectFileFormat(source.descriptors).kind,
+      architecture: (({ architecture, label, variant, prediction, evidence }) => ({ id: architecture, label, variant, prediction, evidence }))(detectArchitecture(source.descriptors, { filename: path, metadata: source.metadata })),
     };
   } finally {
     await source.close();
@@ -69,9 +89,17 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       out.result({ command: "inspect", path: reportPath, sizeBytes: fileSize, ...details });
       out.line(escapeControl(report.file));
       out.line(`  size        ${formatBytes(report.fileSize)} (header ${formatBytes(report.headerBytes)})`);
+      const arch = report.architecture;
+      out.line(`  kind        ${escapeControl(report.kind)}; ${arch.id === "unknown" ? "architecture not recognised" : `${escapeControl(arch.label)}${arch.variant !== "standard" ? ` ${arch.variant}` : ""}, ${arch.prediction}`}${arch.evidence[0] ? ` (${escapeControl(arch.evidence[0])})` : ""}`);
       out.line(`  tensors     ${formatCount(report.tensorCount)}`);
       out.line(`  parameters  ${formatCount(report.parameterCount)} (${formatParams(report.parameterCount)})`);
       out.line(`  dtypes      ${Object.entries(report.dtypes).map(([d, n]) => `${d} ×${n}`).join(", ") || "none"}`);
+      if (report.lora) {
+        const l = report.lora;
+        out.line(`  lora        ${l.modules} modules (${Object.entries(l.formats).map(([f, n]) => `${n} ${f}`).join(", ")}; ${l.conventions.join(", ")} names) for ${l.baseArchitecture}${l.evidence ? ` (${l.evidence})` : ""}`);
+        out.line(`  rank        ${l.rank ? (l.rank.min === l.rank.max ? l.rank.min : `${l.rank.min}–${l.rank.max}`) : "n/a"}; alpha ${l.alphas ? l.alphas.join(", ") : "none (scale 1)"}`);
+        out.line(`  targets     ${Object.entries(l.targets).map(([t, n]) => `${t} ${n}`).join(", ")}${l.unrecognised ? `; ${l.unrecognised} keys not recognised` : ""}`);
+      }
       const meta = Object.entries(report.metadata);
       out.line(`  metadata    ${meta.length === 0 ? "none" : `${meta.length} entr${meta.length === 1 ? "y" : "ies"}`}`);
       for (const [k, v] of meta) out.line(`    ${escapeControl(truncate(k, 100))}: ${escapeControl(truncate(v, 100))}`);
