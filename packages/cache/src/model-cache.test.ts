@@ -71,6 +71,9 @@ describe("ModelCache", () => {
     expect((await cache.find("TINY"))[0]?.sha256).toBe(e.sha256);
     expect((await cache.find(join(models, "tiny.safetensors")))[0]?.sha256).toBe(e.sha256);
     expect(await cache.find("nothing-like-this")).toEqual([]);
+    // Any 6+ hex prefix of any hash; shorter ones are not read as hashes.
+    for (const h of [e.sha256, e.autov2!, e.autov3!, e.blake3!, e.crc32!]) expect((await cache.find(h.slice(0, 6).toUpperCase())).map((x) => x.sha256)).toEqual([e.sha256]);
+    expect(await cache.find(e.blake3!.slice(0, 5))).toEqual([]);
     const civitai = { model_id: 1, version_id: 2, base_model: "SDXL 1.0", model_name: "M", version_name: "v", nsfw: false, trained_words: [] };
     expect(await cache.annotate(e.sha256, { civitai, architecture: "SDXL" })).toBe(true);
     expect((await cache.find(e.sha256))[0]).toMatchObject({ civitai, architecture: "SDXL" });

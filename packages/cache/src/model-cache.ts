@@ -55,6 +55,9 @@ export interface IdentifyResult {
   readonly fromCache: boolean;
 }
 
+/** Hex digits a hash prefix needs to be looked up (shorter ones match too much to mean one file). */
+export const MIN_HASH_PREFIX = 6;
+
 function hasAll(entry: CacheEntry, algorithms: readonly HashAlgorithm[]): boolean {
   return algorithms.every((a) => a === "sha256" || a === "autov2" || entry[a] !== undefined);
 }
@@ -211,21 +214,16 @@ export class ModelCache {
   }
 
   /**
-   * Entries matching a query: a SHA-256 or BLAKE3, a short hash (AutoV1/V2/V3, CRC32 or a
-   * SHA-256 prefix of 8+ hex), a path, or a file name (exact, else substring).
+   * Entries matching a query: a hash or a prefix of one (SHA-256, AutoV1/V2/V3, CRC32, BLAKE3;
+   * `MIN_HASH_PREFIX` hex digits or more), a path, or a file name (exact, else substring).
    */
   async find(query: string): Promise<CacheEntry[]> {
     const doc = await this.store.read();
     const all = Object.values(doc.models);
     const q = query.trim();
     const lower = q.toLowerCase();
-    if (/^[0-9a-f]{8,64}$/i.test(q)) {
-      const byHash = all.filter(
-        (e) =>
-          e.sha256.startsWith(lower) ||
-          e.blake3?.toLowerCase() === lower ||
-          [e.autov1, e.autov2, e.autov3, e.crc32].some((h) => typeof h === "string" && h.toLowerCase() === lower),
-      );
+    if (q.length >= MIN_HASH_PREFIX && /^[0-9a-f]{1,64}$/i.test(q)) {
+      const byHash = all.filter((e) => [e.sha256, e.autov1, e.autov2, e.autov3, e.crc32, e.blake3].some((h) => typeof h === "string" && h.toLowerCase().startsWith(lower)));
       if (byHash.length > 0) return byHash;
     }
     const record = doc.paths[resolve(q)];

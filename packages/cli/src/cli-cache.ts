@@ -151,7 +151,13 @@ export async function recordOutputInCache(
       extra.source_sha256 ??= src.entry.sha256;
     }
   }
-  return cache.record(resolve(io.cwd, path), { ...(options.hashes ? { hashes: options.hashes } : {}), extra });
+  // A file written over another (--overwrite) replaces the entry of the one it replaced, unless
+  // that content still lives at another path.
+  const abs = resolve(io.cwd, path);
+  const replaced = (await cache.lookup(abs)).entry;
+  const entry = await cache.record(abs, { ...(options.hashes ? { hashes: options.hashes } : {}), extra });
+  if (replaced && replaced.sha256 !== entry.sha256 && (await cache.pathsOf(replaced.sha256)).length === 0) await cache.store.removeEntries([replaced.sha256]);
+  return entry;
 }
 
 export interface CivitaiEnrichResult {

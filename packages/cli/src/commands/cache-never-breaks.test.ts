@@ -1,10 +1,10 @@
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFakeCivitai } from "../../../civitai-client/test/fake-civitai.js";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 
@@ -29,6 +29,30 @@ async function run(args: string[], env: Record<string, string>) {
   const io = memoryIo({ env: { STMERGE_NO_BANNER: "1", ...env }, cwd: dir });
   const code = await runCli(args, io);
   return { code, out: io.out(), err: io.err() };
+}
+
+type Reply = { status: number; json?: unknown; text?: string; headers?: Record<string, string> };
+
+/** A stand-in for the CivitAI API on 127.0.0.1 that records requests and answers as scripted. */
+async function startFakeCivitai(handler: (req: { method: string; url: string; body: string }) => Reply) {
+  const requests: { method: string; url: string; body: string }[] = [];
+  const server = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      const recorded = { method: req.method ?? "", url: req.url ?? "", body };
+      requests.push(recorded);
+      const reply = handler(recorded);
+      res.writeHead(reply.status, { "content-type": reply.text === undefined ? "application/json" : "text/plain", ...reply.headers });
+      res.end(reply.text ?? JSON.stringify(reply.json ?? null));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    requests,
+    close: () => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))),
+  };
 }
 
 /** A 127.0.0.1 port with nothing listening (taken, then released). */

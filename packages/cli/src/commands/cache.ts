@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { collectModelFiles, HASH_ALGORITHMS, type CacheEntry, type ModelCache } from "@stmerge/cache";
+import { collectModelFiles, HASH_ALGORITHMS, MIN_HASH_PREFIX, type CacheEntry, type ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
 import { cacheEntryJson } from "../cache-entry-json.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
@@ -9,6 +9,7 @@ import { CliError, EXIT, ExitRequest } from "../cli-error.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
+import { addRecursiveOption, isRecursive } from "../recursive-option.js";
 
 interface CacheCommandFlags {
   cacheFile?: string;
@@ -43,7 +44,7 @@ function describeEntry(out: CommandOutput, e: CacheEntry, paths: string[]): void
   row("size", `${formatBytes(e.file_size)} (${formatCount(e.file_size)} bytes)`);
   row("modified", e.last_modified);
   row("precision", e.precision);
-  row("architecture", e.architecture);
+  row("architecture", e.architecture ?? "unknown");
   row("cached at", e.cached_at);
   if (e.civitai && !e.civitai.not_found) {
     row("CivitAI", `${civitaiLabel(e)} (model ${e.civitai.model_id ?? "?"}, version ${e.civitai.version_id ?? "?"})`);
@@ -59,8 +60,25 @@ function queryFor(ctx: CliContext, query: string): string {
   return query.includes("/") || query.includes("\\") ? resolve(ctx.io.cwd, query) : query;
 }
 
-function queryOne(found: CacheEntry[], query: string): void {
-  if (found.length === 0) throw new CliError("CACHE_NO_MATCH", `no cache entry matches ${JSON.stringify(query)} (try \`stmerge cache list\`)`);
+const HEX = /^[0-9a-f]+$/i;
+
+/**
+ * Refuses a query that names no entry (saying when a hash prefix is too short to be read as one),
+ * and a hash prefix that names several, listing their paths so the user can tell them apart.
+ */
+async function queryOne(c: ModelCache, found: CacheEntry[], query: string): Promise<void> {
+  const q = query.trim();
+  if (found.length === 0) {
+    if (HEX.test(q) && q.length < MIN_HASH_PREFIX) throw new CliError("CACHE_PREFIX_TOO_SHORT", `${JSON.stringify(query)}: a hash prefix needs at least ${MIN_HASH_PREFIX} hex digits`, { exitCode: EXIT.usage });
+    throw new CliError("CACHE_NO_MATCH", `no cache entry matches ${JSON.stringify(query)} (try \`stmerge cache list\`)`);
+  }
+  if (found.length > 1 && HEX.test(q)) throw new CliError("CACHE_AMBIGUOUS", `${JSON.stringify(query)} is the start of ${found.length} hashes: ${await whereAre(c, found)}; give more digits`, { exitCode: EXIT.usage });
+}
+
+/** Entries by path (a file name alone can be the same for several), at most five. */
+async function whereAre(c: ModelCache, found: readonly CacheEntry[]): Promise<string> {
+  const names = await Promise.all(found.slice(0, 5).map(async (e) => `${escapeControl((await c.pathsOf(e.sha256))[0] ?? e.path ?? e.filename)} (${e.sha256.slice(0, 12)})`));
+  return `${names.join(", ")}${found.length > 5 ? ", …" : ""}`;
 }
 
 async function confirm(ctx: CliContext, question: string): Promise<boolean> {
@@ -81,7 +99,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
     .description("the metadata cache: what stmerge remembers about model files (hashes, precision, architecture, CivitAI data)")
     .option("--json", "print results as JSON")
     .option("--cache-file <path>", "cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
-    .addHelpText("after", "\nExamples:\n  $ stmerge cache add ./models --recurse\n  $ stmerge cache list\n  $ stmerge cache show E6BB9EA85B\n  $ stmerge cache verify ./models --prune")
+    .addHelpText("after", "\nExamples:\n  $ stmerge cache add ./models --recursive\n  $ stmerge cache list\n  $ stmerge cache show E6BB9EA85B\n  $ stmerge cache verify ./models --prune")
     // Subcommand help also lists --json and --cache-file, which every subcommand takes.
     .configureHelp({ showGlobalOptions: true });
 
@@ -118,7 +136,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
           { header: "AutoV2", value: (e) => e.autov2 ?? e.sha256.slice(0, 10).toUpperCase() },
           { header: "size", value: (e) => formatBytes(e.file_size), align: "right" },
           { header: "precision", value: (e) => e.precision ?? "-" },
-          { header: "architecture", value: (e) => e.architecture ?? "-" },
+          { header: "architecture", value: (e) => e.architecture ?? "unknown" },
           { header: "CivitAI", value: (e) => civitaiLabel(e) || "-" },
         ]),
       );
@@ -133,7 +151,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const out = ctx.output(command);
       const c = open(ctx, command, out);
       const found = await c.find(queryFor(ctx, query));
-      queryOne(found, query);
+      await queryOne(c, found, query);
       const withPaths = await Promise.all(found.map(async (e) => ({ entry: e, paths: await c.pathsOf(e.sha256) })));
       out.result(withPaths.map(({ entry, paths }) => ({ ...cacheEntryJson(entry), paths })));
       withPaths.forEach(({ entry, paths }, i) => {
@@ -142,15 +160,15 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       });
     });
 
-  cache
+  const add = cache
     .command("add")
     .description("hash files (and folders of model files) into the cache, reusing entries whose size and mtime are unchanged")
     .argument("<path...>", "files or folders")
-    .option("--recurse", "include subfolders")
     .option("--force", "re-hash even when the cache is valid (and look CivitAI up again)")
     .option("--civitai", "look the files up on CivitAI (default: on when CIVITAI_API_KEY is set)")
-    .option("--no-civitai", "do not contact CivitAI")
-    .action(async (paths: string[], options: { recurse?: boolean; force?: boolean }, command: Command) => {
+    .option("--no-civitai", "do not contact CivitAI");
+  addRecursiveOption(add);
+  add.action(async (paths: string[], options: { recursive?: boolean; recurse?: boolean; force?: boolean }, command: Command) => {
       const out = ctx.output(command);
       const flags = flagsOf(command);
       // commander sets `civitai` only when a flag was given; undefined means "when a key is set".
@@ -158,8 +176,8 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       if (!out.json && !out.quiet) out.banner(await cacheBannerLines(ctx.io, { ...(flags.cacheFile ? { cacheFile: flags.cacheFile } : {}) }, (t) => out.warn(t)));
       const c = open(ctx, command, out);
       const started = Date.now();
-      const files = await collectModelFiles(paths.map((p) => resolve(ctx.io.cwd, p)), { recurse: Boolean(options.recurse) });
-      if (files.length === 0) throw new CliError("NO_MODEL_FILES", `no model files in ${paths.join(", ")}${options.recurse ? "" : " (use --recurse for subfolders)"}`, { exitCode: EXIT.failure });
+      const files = await collectModelFiles(paths.map((p) => resolve(ctx.io.cwd, p)), { recurse: isRecursive(options) });
+      if (files.length === 0) throw new CliError("NO_MODEL_FILES", `no model files in ${paths.join(", ")}${isRecursive(options) ? "" : " (use --recursive for subfolders)"}`, { exitCode: EXIT.failure });
       // One bar over all the bytes to hash: files the cache knows as they are cost nothing.
       const lookups = await c.lookupMany(files);
       const totalBytes = lookups.reduce((n, l) => n + (options.force || l.status !== "fresh" ? (l.size ?? 0) : 0), 0);
@@ -202,9 +220,9 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const out = ctx.output(command);
       const c = open(ctx, command, out);
       const found = await c.find(queryFor(ctx, query));
-      queryOne(found, query);
+      if (!options.all || found.length === 0) await queryOne(c, found, query);
       if (found.length > 1 && !options.all) {
-        throw new CliError("CACHE_AMBIGUOUS", `${JSON.stringify(query)} matches ${found.length} entries (${found.slice(0, 5).map((e) => e.filename).join(", ")}${found.length > 5 ? ", …" : ""}); give a hash, or --all`, { exitCode: EXIT.usage });
+        throw new CliError("CACHE_AMBIGUOUS", `${JSON.stringify(query)} matches ${found.length} entries: ${await whereAre(c, found)}; give a hash prefix, or --all`, { exitCode: EXIT.usage });
       }
       const removed = await c.store.removeEntries(found.map((e) => e.sha256));
       out.result({ removed: found.map((e) => ({ filename: e.filename, sha256: e.sha256 })) });

@@ -7,6 +7,7 @@ import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
+import { addRecursiveOption, isRecursive } from "../recursive-option.js";
 
 interface ScanFlags extends CacheFlags {
   vae?: string;
@@ -16,6 +17,7 @@ interface ScanFlags extends CacheFlags {
   skipErrors?: boolean;
   includeMerged?: boolean;
   recursive?: boolean;
+  recurse?: boolean;
   overwrite?: boolean;
 }
 
@@ -36,9 +38,9 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
     .option("--no-equal-weights", "set every weight to 1.0 instead of 1/N")
     .option("--skip-errors", "skip files that cannot be read (e.g. still copying)")
     .option("--include-merged", "also list earlier stmerge merge outputs (left out by default)")
-    .option("--recursive", "include subfolders")
     .option("--overwrite", "replace an existing manifest")
     .option("--json", "print the manifest and findings as JSON");
+  addRecursiveOption(command);
   addCacheOptions(command)
     .addHelpText("after", "\nExamples:\n  $ stmerge scan ./models\n  $ stmerge scan ./models --vae ./vae/sdxl_vae.safetensors --compute-hashes\n  $ stmerge scan ./models -o ./merges/pony-mix.json --recursive")
     .action(async (folder: string, options: ScanFlags, cmd: Command) => {
@@ -66,7 +68,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
       };
       const result = await scanFolder(dir, {
         manifestPath,
-        recursive: Boolean(options.recursive),
+        recursive: isRecursive(options),
         skipErrors: Boolean(options.skipErrors),
         includeMerged: Boolean(options.includeMerged),
         equalWeights: options.equalWeights,

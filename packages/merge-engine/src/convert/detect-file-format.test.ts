@@ -12,6 +12,8 @@ describe("detectFileFormat", () => {
     ]);
     expect(report.kind).toBe("sd-checkpoint");
     expect(report.architecture?.architecture).toBe("sd1");
+    // One vocabulary: the label is the architecture's, as scan, merge and the cache write it.
+    expect(report.label).toBe("SD1.5");
   });
   it("VAE, LoRA, textual inversion, upscaler, unknown", () => {
     expect(detectFileFormat([d("encoder.conv_in.weight"), d("decoder.conv_out.weight"), d("quant_conv.weight")]).kind).toBe("vae");

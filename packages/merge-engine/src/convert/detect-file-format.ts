@@ -5,7 +5,7 @@ export type FileFormatKind = "sd-checkpoint" | "vae" | "lora" | "textual-inversi
 
 export interface FileFormatReport {
   readonly kind: FileFormatKind;
-  /** "SD1.5 checkpoint", "VAE", "LoRA", ... */
+  /** The architecture label for SD checkpoints ("SD1.5", "SDXL", the same words as scan and merge), else "VAE", "LoRA", ... */
   readonly label: string;
   /** For SD checkpoints (and VAEs): what the architecture detector found. */
   readonly architecture: ArchitectureReport | undefined;
@@ -38,7 +38,7 @@ export function detectFileFormat(descriptors: readonly Descriptor[], hints: { re
   const sd = count(SD_KEY);
   if (sd > 0) {
     const architecture = detectArchitecture(descriptors);
-    const label = architecture.architecture === "unknown" ? "SD checkpoint" : `${architecture.label} checkpoint`;
+    const label = architecture.label;
     return { kind: "sd-checkpoint", label, architecture, evidence: [`${sd} model.diffusion_model/cond_stage_model/conditioner keys`, ...architecture.evidence] };
   }
   const vae = count(VAE_KEY);
