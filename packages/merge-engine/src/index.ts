@@ -37,3 +37,4 @@ export { loadLora, loraTensorOf, peftAlphaFromMetadata, MAX_LORA_FILE_BYTES, typ
 export { planLoraBake, executeLoraBake, bakeLoras, loraDeltaElements, type LoraBakeInput, type LoraPlacement, type UnplacedModule, type LoraBakePlan, type BakeLoraOptions, type BakeLoraResult } from "./lora/bake-lora.js";
 export { extractLora, extractTargets, type ExtractTarget, type ExtractLoraOptions, type ExtractedModule, type ExtractLoraResult } from "./lora/extract-lora.js";
 export { mergeLoras, type LoraMergeInput, type MergeLorasOptions, type MergedModule, type MergeLorasResult } from "./lora/merge-loras.js";
+export { describeLora, type LoraSummary } from "./lora/describe-lora.js";

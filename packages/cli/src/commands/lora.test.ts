@@ -92,3 +92,16 @@ describe("stmerge lora extract / merge", () => {
     expect(await runCli(["lora", "merge", "sdxl-locon.safetensors", "--rank", "0"], memoryIo({ cwd: dir }))).toBe(2);
   });
 });
+
+describe("stmerge inspect on a LoRA", () => {
+  it("names the format, rank, alpha, targets and base architecture", async () => {
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["inspect", "sdxl-kohya-lora.safetensors"], io)).toBe(0);
+    expect(io.out()).toMatch(/lora\s+11 modules \(11 lora; kohya names\) for SDXL/);
+    expect(io.out()).toMatch(/rank\s+2–4; alpha 0, 1, 2, 4/);
+    expect(io.out()).toMatch(/targets\s+te1 2, te2 6, unet 3/);
+    const json = memoryIo({ cwd: dir });
+    expect(await runCli(["inspect", "sdxl-tiny.safetensors", "--json"], json)).toBe(0);
+    expect(JSON.parse(json.out()).lora).toBeUndefined();
+  });
+});
