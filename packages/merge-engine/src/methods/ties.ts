@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { defineMergeMethod } from "./merge-method.js";
-import { combineTaskVectors } from "./task-vectors.js";
 
 /** Magnitude rank state of one task vector of one key (see `ties`). */
 interface TopK {
@@ -110,18 +109,54 @@ export const ties = defineMergeMethod({
   },
   async merge(ctx, [base, ...models], { lambda }) {
     const state = ctx.statistics as TiesState;
-    models.forEach((x, i) => {
-      const t = state.topK[i]!;
-      const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
-      const { threshold, atThreshold } = t;
-      for (let e = 0; e < x.length; e++) {
-        x[e] = x[e]! - base![e]!;
-        const b = bits[e]! & 0x7fffffff;
-        if (b > threshold) continue;
-        if (b === threshold && t.keptAtThreshold < atThreshold) t.keptAtThreshold++;
-        else x[e] = 0;
+    const m = models.length;
+    // The cut as an F32 magnitude: for non-negative floats, comparing values orders them as their bits do.
+    const cut = new Float64Array(m);
+    const at = new Float64Array(m);
+    const kept = new Float64Array(m);
+    const w = Float64Array.from(ctx.weights.slice(1));
+    const bitsToFloat = new Float32Array(1);
+    const bitsView = new Uint32Array(bitsToFloat.buffer);
+    state.topK.forEach((t, i) => {
+      if (t.threshold === ALL) cut[i] = -1;
+      else if (t.threshold === NONE) cut[i] = Infinity;
+      else {
+        bitsView[0] = t.threshold;
+        cut[i] = bitsToFloat[0]!;
       }
+      at[i] = t.atThreshold;
+      kept[i] = t.keptAtThreshold;
     });
-    return combineTaskVectors(base!, models, ctx.weights.slice(1), lambda, true, ctx.out);
+    // One fused pass: trim, elect the sign (+1 at a zero sum), disjoint weighted mean (mergekit's get_mask on wᵢδᵢ).
+    const deltas = new Float64Array(m);
+    const out = ctx.out;
+    const b0 = base!;
+    for (let e = 0; e < out.length; e++) {
+      const b = b0[e]!;
+      let sum = 0;
+      for (let i = 0; i < m; i++) {
+        let d = Math.fround(models[i]![e]! - b);
+        const a = Math.abs(d);
+        if (!(a > cut[i]!)) {
+          if (a === cut[i]! && kept[i]! < at[i]!) kept[i]!++;
+          else d = 0;
+        }
+        deltas[i] = d;
+        sum += w[i]! * d;
+      }
+      const positive = sum >= 0;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < m; i++) {
+        const wd = w[i]! * deltas[i]!;
+        if (positive ? wd > 0 : wd < 0) {
+          num += wd;
+          den += w[i]!;
+        }
+      }
+      out[e] = b + lambda * (den === 0 ? 0 : num / den);
+    }
+    state.topK.forEach((t, i) => (t.keptAtThreshold = kept[i]!));
+    return out;
   },
 });
