@@ -45,6 +45,16 @@ describe("one line naming the file for every wrong input", () => {
     expect(before()).toEqual(files);
   });
 
+  it("a manifest listing a folder as a model: one line naming the folder, nothing written", async () => {
+    writeFileSync(join(dir, "folder-merge.json"), JSON.stringify({ models: [{ path: "real.safetensors", weight: 0.5 }, { path: "models", weight: 0.5 }], merge_method: "weighted_sum", output: { path: "folder-out.safetensors" } }));
+    const files = before();
+    const r = await run(["merge", "--manifest", "folder-merge.json", "--device", "cpu", "--no-cache"]);
+    expect(r.code).toBe(1);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0]).toMatch(new RegExp(`^stmerge: ${join(dir, "models").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: is a folder, not a file \\[[A-Z_]+\\]$`));
+    expect(before()).toEqual(files);
+  });
+
   it("a missing file: audit says it once; scan of a missing folder says no such folder", async () => {
     const audit = await run(["audit", "nope.ckpt"]);
     expect(audit.code).toBe(2);
