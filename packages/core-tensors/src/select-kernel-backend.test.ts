@@ -1,7 +1,11 @@
 import * as tfCore from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { describe, expect, it } from "vitest";
-import { createKernelBackend, loadTfjsNodeGpu, selectKernelBackend } from "./select-kernel-backend.js";
+import { createKernelBackend, describeGpuLoadProblem, loadTfjsNodeGpu, selectKernelBackend } from "./select-kernel-backend.js";
+
+// The loader's own words when pnpm skipped the package's install script (seen on this machine).
+const BINDING_MISSING =
+  "The Node.js native addon module (tfjs_binding.node) can not be found at path: /repo/node_modules/.pnpm/@tensorflow+tfjs-node-gpu@4.22.0_seedrandom@3.0.5/node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v8/tfjs_binding.node. \nPlease run command 'npm rebuild @tensorflow/tfjs-node-gpu --build-addon-from-source' to rebuild the native addon module.";
 import type { TfNamespace } from "./tfjs-kernel-backend.js";
 
 // Stand-in for tfjs-node-gpu: tfjs-core on its CPU backend, quiet (PROD stops its console banner).
@@ -26,7 +30,7 @@ describe("selectKernelBackend", () => {
     const { backend, device, reason } = await selectKernelBackend({ device: "auto", loadGpu: () => Promise.reject(new Error("libcudart.so.11.0: cannot open shared object file\nmore detail")) });
     expect(device).toBe("cpu");
     expect(backend.kind).toBe("cpu");
-    expect(reason).toMatch(/^cpu \(.*\): GPU backend not loadable \(libcudart\.so\.11\.0: cannot open shared object file\)$/);
+    expect(reason).toMatch(/^cpu \(.*\); no GPU \(CUDA library libcudart\.so\.11\.0 missing\)$/);
     await backend.close();
   });
 
@@ -40,10 +44,20 @@ describe("selectKernelBackend", () => {
   });
 
   it("gpu: a typed error when the GPU package cannot be loaded", async () => {
-    await expect(selectKernelBackend({ device: "gpu", loadGpu: () => Promise.reject(new Error("Cannot find module 'tfjs_binding.node'")) })).rejects.toMatchObject({
+    await expect(selectKernelBackend({ device: "gpu", loadGpu: () => Promise.reject(new Error(BINDING_MISSING)) })).rejects.toMatchObject({
       code: "GPU_UNAVAILABLE",
-      message: "GPU requested but @tensorflow/tfjs-node-gpu could not be loaded: Cannot find module 'tfjs_binding.node'",
+      message:
+        "GPU requested, but no GPU backend loads (tfjs-node-gpu native binding missing); its install script did not run: in the repository run `pnpm approve-builds` (allow @tensorflow/tfjs-node-gpu) then `pnpm rebuild @tensorflow/tfjs-node-gpu`, or use --device cpu",
     });
+  });
+
+  it("says in a few words what is missing, whatever the loader printed", () => {
+    const notInstalled = Object.assign(new Error("Cannot find package '@tensorflow/tfjs-node-gpu' imported from /x/stmerge.js"), { code: "ERR_MODULE_NOT_FOUND" });
+    expect(describeGpuLoadProblem(notInstalled).short).toBe("tfjs-node-gpu not installed");
+    expect(describeGpuLoadProblem(notInstalled).fix).toContain("install @tensorflow/tfjs-node-gpu@4.22.0");
+    expect(describeGpuLoadProblem(new Error(BINDING_MISSING)).short).toBe("tfjs-node-gpu native binding missing");
+    expect(describeGpuLoadProblem(new Error("libcudnn.so.8: cannot open shared object file: No such file or directory")).short).toBe("CUDA library libcudnn.so.8 missing");
+    expect(describeGpuLoadProblem(new Error("Segmentation in \u001b[31m something\nelse")).short).toBe("tfjs-node-gpu did not load");
   });
 
   it("gpu: uses the tfjs adapter when a tfjs namespace loads", async () => {

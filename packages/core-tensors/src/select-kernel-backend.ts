@@ -40,9 +40,30 @@ export async function loadTfjsNodeGpu(): Promise<TfNamespace> {
   return tf;
 }
 
-function firstLine(error: unknown): string {
+export interface GpuLoadProblem {
+  /** A few words for the banner: "not installed", "native binding missing", "CUDA library libcudart.so.11.0 missing". */
+  readonly short: string;
+  /** What to do about it, one clause. */
+  readonly fix: string;
+}
+
+/**
+ * Says in a few words why the GPU package did not load (native load errors quote long paths and
+ * several lines; the user needs what is missing and how to get it). The full error stays the
+ * `cause` of the typed error, for --debug.
+ */
+export function describeGpuLoadProblem(error: unknown): GpuLoadProblem {
   const text = error instanceof Error ? error.message : String(error);
-  return (text.split("\n")[0] ?? "").trim().slice(0, 200);
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (/tfjs_binding\.node/.test(text)) {
+    return { short: "tfjs-node-gpu native binding missing", fix: "its install script did not run: in the repository run `pnpm approve-builds` (allow @tensorflow/tfjs-node-gpu) then `pnpm rebuild @tensorflow/tfjs-node-gpu`" };
+  }
+  if ((code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && text.includes(TFJS_NODE_GPU)) {
+    return { short: "tfjs-node-gpu not installed", fix: "install @tensorflow/tfjs-node-gpu@4.22.0 beside stmerge (Linux x64, NVIDIA driver, CUDA 11.2 and cuDNN 8.1)" };
+  }
+  const lib = /\b(lib(?:cud\w*|cublas\w*|cufft\w*|curand\w*|cusolver\w*|cusparse\w*|nvinfer\w*|tensorflow\w*)\.so[\d.]*)/i.exec(text)?.[1];
+  if (lib) return { short: `CUDA library ${lib} missing`, fix: "install CUDA 11.2 and cuDNN 8.1 where the loader finds them (LD_LIBRARY_PATH)" };
+  return { short: "tfjs-node-gpu did not load", fix: "run with --debug for the loader's error" };
 }
 
 /** Chooses and creates the kernel backend for `--device auto|cpu|gpu`, saying why. */
@@ -61,10 +82,11 @@ export async function selectKernelBackend(options: KernelBackendOptions = {}): P
     tf = await (options.loadGpu ?? loadTfjsNodeGpu)();
   } catch (error) {
     if (device === "gpu") {
-      throw new KernelError("GPU_UNAVAILABLE", `GPU requested but @tensorflow/tfjs-node-gpu could not be loaded: ${firstLine(error)}`, { cause: error });
+      const problem = describeGpuLoadProblem(error);
+      throw new KernelError("GPU_UNAVAILABLE", `GPU requested, but no GPU backend loads (${problem.short}); ${problem.fix}, or use --device cpu`, { cause: error });
     }
     const backend = createCpuKernelBackend(cpuOptions);
-    return { backend, device: "cpu", reason: `${backend.description}: GPU backend not loadable (${firstLine(error)})` };
+    return { backend, device: "cpu", reason: `${backend.description}; no GPU (${describeGpuLoadProblem(error).short})` };
   }
   const backend = createTfjsKernelBackend(tf, { ...cpuOptions, description: `gpu (tfjs ${tf.getBackend()} backend)` });
   return { backend, device: "gpu", reason: `${backend.description}: ${device === "gpu" ? "GPU requested" : "GPU loadable"}` };

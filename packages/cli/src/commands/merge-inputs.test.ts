@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
+import { encodeFromF32, loadTfjsNodeGpu, writeSafetensors } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -190,5 +190,44 @@ describe("scan after a merge", () => {
     expect(result.warnings).toContain("left out 1 earlier merge output (AA_mix.safetensors); --include-merged scans them");
     const all = await run(["scan", "scanme", "-o", "scan3.json", "--no-cache", "--include-merged", "--json"]);
     expect(JSON.parse(all.out).manifest.document.models[0].path).toBe("scanme/AA_mix.safetensors");
+  });
+});
+
+// Whether this machine has a working GPU backend (the GPU-less branch is what most machines see).
+const gpuLoads = await loadTfjsNodeGpu().then(
+  () => true,
+  () => false,
+);
+
+describe("GPU selection is honest", () => {
+  it.skipIf(gpuLoads)("--device gpu, --device cuda and a manifest's \"device\": \"cuda\" fail alike: one line, what is missing, how to get it, nothing written", async () => {
+    const before = files();
+    const m = manifest("cuda.json", { models: models("models/a.safetensors", "models/b.safetensors"), device: "cuda", output: { path: "gpu-out.safetensors" } });
+    const runs = [await run(["merge", "-m", m, "--device", "gpu", "--no-cache"]), await run(["merge", "-m", m, "--device", "cuda", "--no-cache"]), await run(["merge", "-m", m, "--no-cache"])];
+    for (const r of runs) {
+      expect(r.code).toBe(1);
+      const lines = r.err.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^stmerge: (--device (gpu|cuda)|the manifest's "device": "cuda"): GPU requested, but no GPU backend loads \(tfjs-node-gpu (not installed|native binding missing)\); .*(install|pnpm rebuild).*, or use --device cpu$/);
+      expect(lines[0]!.length).toBeLessThan(320);
+    }
+    expect(files()).toEqual([...before, "cuda.json"].sort());
+  });
+
+  it.skipIf(gpuLoads)("--device auto says in a few words on the banner that it computes on the CPU and why", async () => {
+    const io = memoryIo({ env: { STMERGE_CACHE: join(dir, "cache.json") }, cwd: dir });
+    const m = manifest("auto.json", { models: models("models/a.safetensors", "models/b.safetensors"), device: "auto", output: { path: "auto-out.safetensors" } });
+    expect(await runCli(["merge", "-m", m, "--no-cache"], io)).toBe(0);
+    const banner = io.err().split("\n").find((l) => l.includes("compute"))!;
+    expect(banner).toMatch(/compute cpu \(\d+ worker threads?\); no GPU \(tfjs-node-gpu (not installed|native binding missing)\)/);
+    expect(banner).not.toMatch(/\/|…/);
+  });
+
+  it("an unknown device is a usage error naming the flag, or the manifest", async () => {
+    const m = manifest("mps.json", { models: models("models/a.safetensors", "models/b.safetensors"), device: "mps" });
+    expect((await run(["merge", "-m", m, "--device", "tpu"])).err).toContain('--device must be auto, cpu, gpu or cuda, got "tpu"');
+    const r = await run(["merge", "-m", m]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('mps.json: device: "mps" is not auto, cpu, gpu or cuda');
   });
 });

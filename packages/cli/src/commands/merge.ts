@@ -33,19 +33,27 @@ interface MergeFlags extends CacheFlags {
 
 const PRECISIONS = ["match", "fp16", "bf16", "fp32"] as const;
 
+/** A device as written by a user or a manifest: auto, cpu, gpu, and the Python tool's cuda / cuda:N (the same as gpu). */
+function parseDevice(value: string): DeviceChoice | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === "auto" || v === "cpu" || v === "gpu") return v;
+  return /^cuda(:\d+)?$/.test(v) ? "gpu" : undefined;
+}
+
 /**
- * The kernel device: `--device` as given (gpu fails when no GPU backend loads); the manifest's
- * device is a preference, so its gpu/cuda/cuda:N (the Python tool's values) become auto, which
- * falls back to the CPU as the Python tool did, and the banner says why.
+ * The kernel device: `--device`, else the manifest's `device`; both mean the same (gpu and cuda
+ * fail with one line saying what is missing when no GPU backend loads; auto falls back to the CPU
+ * and the banner says why).
  */
-function deviceChoice(flag: string | undefined, manifestDevice: string): DeviceChoice {
+function deviceChoice(flag: string | undefined, manifestDevice: string, manifestFile: string): { device: DeviceChoice; from: string } {
   if (flag !== undefined) {
-    const value = flag.toLowerCase();
-    if (value === "auto" || value === "cpu" || value === "gpu") return value;
-    throw new CliError("BAD_FLAG", `--device must be auto, cpu or gpu, got ${JSON.stringify(flag)}`, { exitCode: 2 });
+    const device = parseDevice(flag);
+    if (!device) throw new CliError("BAD_FLAG", `--device must be auto, cpu, gpu or cuda, got ${JSON.stringify(flag)}`, { exitCode: 2 });
+    return { device, from: `--device ${flag}` };
   }
-  const value = manifestDevice.toLowerCase();
-  return value === "cpu" ? "cpu" : "auto";
+  const device = parseDevice(manifestDevice);
+  if (!device) throw new CliError("MANIFEST_INVALID", `${manifestFile}: device: ${JSON.stringify(manifestDevice)} is not auto, cpu, gpu or cuda`, { file: manifestFile });
+  return { device, from: `the manifest's "device": ${JSON.stringify(manifestDevice)}` };
 }
 
 function intFlag(name: string, value: string | undefined): number | undefined {
@@ -145,7 +153,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
       }
       const memory = intFlag("--memory", options.memory);
       const manifest = await loadManifest(resolve(ctx.io.cwd, options.manifest), { cwd: ctx.io.cwd });
-      const device = deviceChoice(options.device, manifest.raw.device);
+      const { device, from: deviceFrom } = deviceChoice(options.device, manifest.raw.device, manifest.file);
       const cacheFlags: CacheFlags = { ...(options.cache === false ? { cache: false } : {}), ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) };
       // Hashes for the A1111 metadata: the manifest's, else the cache's when still valid for the file.
       const hashes = new Map<string, string>();
@@ -177,7 +185,10 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
       }
 
       await warnLeftoverTemps(overrides.output ?? manifest.output.resolvedPath, out);
-      const compute = await selectKernelBackend({ device });
+      const compute = await selectKernelBackend({ device }).catch((error: unknown) => {
+        if ((error as { code?: unknown }).code !== "GPU_UNAVAILABLE") throw error;
+        throw new CliError("GPU_UNAVAILABLE", `${deviceFrom}: ${(error as Error).message}`);
+      });
       try {
         out.banner(await bannerLines(ctx.io, { compute, cache: cacheFlags }, (t) => out.warn(t)));
         const started = Date.now();
