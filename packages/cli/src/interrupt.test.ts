@@ -62,7 +62,7 @@ describe("interrupts", () => {
     interrupts.interrupt("SIGTERM");
     const io = memoryIo({ cwd: work, env: { STMERGE_NO_BANNER: "1" } });
     expect(await runCli(["convert", "vae.pt", "--no-cache", "--json"], io, { interrupts })).toBe(143);
-    expect(io.err().trim().split("\n").at(-1)).toBe("stmerge: convert interrupted (SIGTERM); nothing partial left behind; results finished before it are kept");
+    expect(io.err().trim().split("\n").at(-1)).toBe("stmerge: convert interrupted (SIGTERM); no output written");
     expect(JSON.parse(io.out())).toMatchObject({ error: { code: "INTERRUPTED" } });
     expect(readdirSync(work)).toEqual(["vae.pt"]);
   });

@@ -80,6 +80,16 @@ export function createInterrupts(options: { target?: SignalTarget; writeErr?: (t
   };
 }
 
+/** What an interrupted command keeps when no output was in progress (by command name). */
+const KEPT_BY_COMMAND: Readonly<Record<string, string>> = {
+  convert: "no output written",
+  merge: "no output written",
+  "extract-vae": "no output written",
+  hash: "the hashes printed before it are complete",
+  "cache add": "files hashed before it are saved in the cache",
+  verify: "nothing was changed",
+};
+
 function shortList(paths: readonly string[]): string {
   const targets = paths.map((p) => p.replace(/\/\.([^/]+)\.[0-9a-f]{12}\.tmp$/, "/$1"));
   return targets.length <= 2 ? targets.join(" and ") : `${targets.slice(0, 2).join(", ")} and ${targets.length - 2} more`;
@@ -95,6 +105,6 @@ export function interruptedLine(interrupts: Interrupts, command: string | undefi
   const outputs = interrupts.pendingOutputs;
   const kept = outputs.length
     ? `${shortList(outputs)} not written (partial temp file removed); inputs unchanged`
-    : "nothing partial left behind; results finished before it are kept";
+    : `${(command && KEPT_BY_COMMAND[command]) ?? "nothing partial left behind"}`;
   return `stmerge: ${what} (${interrupts.received ?? "signal"}); ${kept}`;
 }

@@ -139,12 +139,12 @@ describe("interrupting a running stmerge", () => {
     expect(readdirSync(dir).sort()).toEqual(["model.safetensors"]);
   }, 30_000);
 
-  it("hash + SIGINT while reading: exit 130, no hash printed, the line says nothing partial is left", async () => {
+  it("hash + SIGINT while reading: exit 130, no hash printed, one line", async () => {
     const dir = folder("hash");
     await writeModel(join(dir, "model.safetensors"), 4);
     const r = await interrupted(dir, ["hash", "model.safetensors", "--no-cache"], { readDelay: 1500, ready: (err) => err.includes("stmerge "), signals: ["SIGINT"] });
     expect(r.code).toBe(130);
-    expect(lastLine(r.err)).toBe("stmerge: hash interrupted (SIGINT); nothing partial left behind; results finished before it are kept");
+    expect(lastLine(r.err)).toBe("stmerge: hash interrupted (SIGINT); the hashes printed before it are complete");
     expect(r.out).not.toMatch(/SHA256/);
   }, 30_000);
 
@@ -153,7 +153,7 @@ describe("interrupting a running stmerge", () => {
     await writeModel(join(dir, "one.safetensors"), 5);
     const r = await interrupted(dir, ["cache", "add", "one.safetensors"], { readDelay: 1500, ready: (err) => err.includes("stmerge "), signals: ["SIGINT"] });
     expect(r.code).toBe(130);
-    expect(lastLine(r.err)).toBe("stmerge: cache add interrupted (SIGINT); nothing partial left behind; results finished before it are kept");
+    expect(lastLine(r.err)).toBe("stmerge: cache add interrupted (SIGINT); files hashed before it are saved in the cache");
     expect(temps(dir)).toEqual([]);
     if (existsSync(join(dir, "cache.json"))) expect(() => JSON.parse(readFileSync(join(dir, "cache.json"), "utf8"))).not.toThrow();
   }, 30_000);
