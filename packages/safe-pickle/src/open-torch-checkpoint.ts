@@ -36,6 +36,24 @@ export interface TorchCheckpoint {
   close(): Promise<void>;
 }
 
+/** Options of `openTorchCheckpoint`: the load options plus what the sources it creates may write. */
+export interface OpenCheckpointOptions extends LoadOptions {
+  /**
+   * Lets a source's tensors add up to more than `MAX_OUTPUT_RATIO` times the file (many tensors
+   * viewing one storage, expanded views). Off by default, so a small file cannot make a
+   * conversion write gigabytes; a CLI can offer it as a flag for files the user trusts.
+   */
+  readonly allowAmplification?: boolean;
+}
+
+/** Most bytes a source may materialize, as a multiple of the file's size (and at least `MIN_OUTPUT_ALLOWANCE`). */
+export const MAX_OUTPUT_RATIO = 4;
+/** Small files may always produce this much, so tied weights in tiny models never trip the ratio. */
+export const MIN_OUTPUT_ALLOWANCE = 64 << 20;
+
+/** A tensor name Python could hold but UTF-8 (safetensors, JSON, terminals) cannot: an unpaired surrogate. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** A path of keys as one name: `state_dict.model.diffusion_model.out.0.weight`. */
 export function joinTensorPath(path: readonly (string | number)[]): string {
   return path.map(String).join(".");
@@ -46,7 +64,7 @@ export function joinTensorPath(path: readonly (string | number)[]): string {
  * `ForbiddenGlobalError` listing every global outside the allowlist. No tensor bytes are read
  * here; storages are only located and their extents checked.
  */
-export async function openTorchCheckpoint(path: string, options: LoadOptions = {}): Promise<TorchCheckpoint> {
+export async function openTorchCheckpoint(path: string, options: OpenCheckpointOptions = {}): Promise<TorchCheckpoint> {
   const { handle, stats: info } = await openFileForRead(path);
   try {
     const structure = await loadCheckpointStructure(handle, info.size, path, options);
@@ -83,8 +101,20 @@ export async function openTorchCheckpoint(path: string, options: LoadOptions = {
           throw new CheckpointFormatError("TENSOR_DTYPE_UNSUPPORTED", `${path}: tensor ${JSON.stringify(t.name)} has dtype ${torchDType}, which safetensors cannot hold`, { file: path });
         }
         if (byName.has(t.name)) throw new CheckpointFormatError("TENSOR_NAME_DUPLICATE", `${path}: two tensors are named ${JSON.stringify(t.name)}`, { file: path });
+        if (LONE_SURROGATE.test(t.name)) {
+          throw new CheckpointFormatError("TENSOR_NAME_INVALID", `${path}: tensor name ${JSON.stringify(t.name)} holds a lone surrogate, which UTF-8 cannot encode (refused)`, { file: path });
+        }
         const descriptor: TensorDescriptor = { name: t.name, dtype, shape: t.tensor.shape, byteLength: tensorElementCount(t.tensor) * elementSize };
         byName.set(t.name, { ...t, descriptor });
+      }
+      const total = [...byName.values()].reduce((sum, t) => sum + t.descriptor.byteLength, 0);
+      const allowed = Math.max(MAX_OUTPUT_RATIO * info.size, MIN_OUTPUT_ALLOWANCE);
+      if (total > allowed && !options.allowAmplification) {
+        throw new CheckpointFormatError(
+          "CHECKPOINT_AMPLIFICATION",
+          `${path}: refused, its tensors add up to ${total} bytes from a ${info.size}-byte file (${(total / info.size).toFixed(1)}x, over the ${MAX_OUTPUT_RATIO}x limit): tensors share storages or expand views; allow amplification only for a file you trust`,
+          { file: path },
+        );
       }
       const entry = (name: string) => {
         const t = byName.get(name);

@@ -74,6 +74,26 @@ const legacyEmpty = (): Uint8Array => {
 
 const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 
+const int32 = (v: number): number[] => [...new Uint8Array(new Int32Array([v]).buffer)];
+
+/** `{"t0": view, "t1": view, ...}`: `count` tensors, each viewing all `numel` floats of storage "0". */
+export function sharedViewsPickle(count: number, numel: number): Uint8Array {
+  const b = new PickleBuilder().proto(2).emptyDict();
+  for (let i = 0; i < count; i++) {
+    b.str(`t${i}`).global("torch._utils", "_rebuild_tensor_v2").mark()
+      .mark().str("storage").global("torch", "FloatStorage").str("0").str("cpu").bytes(0x4a, ...int32(numel)).tupleFromMark().binpersid()
+      .int(0).bytes(0x4a, ...int32(numel)).tuple(1).int(1).tuple(1).bytes(0x89).global("collections", "OrderedDict").tuple(0).reduce().tupleFromMark().reduce()
+      .setitem();
+  }
+  return b.stop().toBytes();
+}
+
+/** A 1 MiB torch zip whose 100 tensors all view its one storage: 100 MiB of output. */
+export function amplifiedSharedViews(): Uint8Array {
+  const numel = 1 << 18;
+  return buildZip([{ name: "archive/data.pkl", data: sharedViewsPickle(100, numel) }, { name: "archive/data/0", data: new Uint8Array(numel * 4) }]);
+}
+
 export function hostileContainers(): HostileContainer[] {
   const payload = payloadPickle();
   const clean = cleanPickle();

@@ -36,6 +36,12 @@ export interface ConvertOptions {
   readonly signal?: AbortSignal;
   /** Sees every byte of the output in file order, during the read-back check (the CLI hashes the output this way). */
   readonly outputTap?: OutputByteTap;
+  /**
+   * Torch inputs: write even when the tensors add up to more than 4x the input (many tensors
+   * viewing one storage, expanded views). Off by default, so a small file cannot make convert
+   * write gigabytes (`CHECKPOINT_AMPLIFICATION`); for a CLI flag on files the user trusts.
+   */
+  readonly allowAmplification?: boolean;
 }
 
 export interface ConvertResult {
@@ -124,7 +130,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
   await assertNotSameFile(output, [input]);
   const { onProgress } = options;
 
-  const state = await openStateDict(input);
+  const state = await openStateDict(input, { allowAmplification: options.allowAmplification === true });
   try {
     const detected = detectFileFormat(state.source.descriptors, { wrapperPath: state.wrapperPath });
     const plan = planPruning(state.source.descriptors.map((d) => d.name), detected.kind, options.prune ?? true);
