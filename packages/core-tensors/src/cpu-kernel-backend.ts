@@ -156,6 +156,23 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     sign: (a, out) => elementwise("sign", [a], out),
     clamp: (a, lo, hi, out) => elementwise("clamp", [a], out, { lo, hi }),
 
+    async addLowRankProduct(w, up, down, shape, factor) {
+      if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+      const { rows, rank, cols, rowOffset } = shape;
+      if (w.length < (rowOffset + rows) * cols) throw new KernelError("KERNEL_LENGTH_MISMATCH", `addLowRankProduct: w holds ${w.length} values, rows ${rowOffset}..${rowOffset + rows} × ${cols} need ${(rowOffset + rows) * cols}`);
+      checkLength("addLowRankProduct up", up.length, rows * rank);
+      checkLength("addLowRankProduct down", down.length, rank * cols);
+      const params = { rank, cols, factor, rowOffset };
+      const arrays = [w, up, down];
+      if (!pool || rows * cols < inlineBelow || !arrays.every(isShared)) {
+        localOps().addLowRankProduct!(arrays, 0, rows, params);
+        return;
+      }
+      const step = Math.ceil(rows / pool.size);
+      const jobs: Promise<unknown>[] = [];
+      for (let p = 0, from = 0; from < rows; p++, from += step) jobs.push(pool.run(p, { op: "addLowRankProduct", arrays, from, to: Math.min(rows, from + step), params }));
+      await Promise.all(jobs);
+    },
     async dot(a, b) {
       checkLength("dot input 1", b.length, a.length);
       const parts = await run("dot", [a, b], a.length);

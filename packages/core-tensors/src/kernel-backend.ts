@@ -57,6 +57,12 @@ export interface KernelBackend {
    */
   weightedSumEncoded?(inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], weights: readonly number[], outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
 
+  /**
+   * Optional LoRA bake step: w[(rowOffset + i)·cols + j] += factor · (up · down)[i, j] for the
+   * `rows` rows of up [rows×rank] and down [rank×cols], in F32, split by rows across threads.
+   */
+  addLowRankProduct?(w: Float32Array, up: Float32Array, down: Float32Array, shape: { readonly rows: number; readonly rank: number; readonly cols: number; readonly rowOffset: number }, factor: number): Promise<void>;
+
   /** Releases workers or GPU memory. The backend is unusable afterwards. */
   close(): Promise<void>;
 }

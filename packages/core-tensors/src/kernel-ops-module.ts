@@ -294,6 +294,33 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       }
       return hist;
     },
+    /**
+     * LoRA bake rows: for rows i in [from, to) of ΔW = up[rows×rank] · down[rank×cols],
+     * w[(rowOffset + i)·cols + j] += factor · ΔW[i, j], every step rounded to F32 in the order of
+     * linear-algebra's matmulF32 (p ascending) so results do not depend on the thread split.
+     */
+    addLowRankProduct(arrays, from, to, params) {
+      const w = f32(arrays, 0);
+      const up = f32(arrays, 1);
+      const down = f32(arrays, 2);
+      const rank = params.rank!;
+      const cols = params.cols!;
+      const factor = params.factor!;
+      const rowOffset = params.rowOffset!;
+      const row = new Float32Array(cols);
+      for (let i = from; i < to; i++) {
+        row.fill(0);
+        for (let p = 0; p < rank; p++) {
+          const av = up[i * rank + p]!;
+          if (av === 0) continue;
+          const bp = p * cols;
+          for (let j = 0; j < cols; j++) row[j] = Math.fround(row[j]! + Math.fround(av * down[bp + j]!));
+        }
+        const base = (rowOffset + i) * cols;
+        for (let j = 0; j < cols; j++) w[base + j] = Math.fround(w[base + j]! + Math.fround(factor * row[j]!));
+      }
+      return undefined;
+    },
   };
 
   return ops;

@@ -1,5 +1,5 @@
 import { basename, dirname, join, resolve } from "node:path";
-import { openSafetensors, type Precision } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, openSafetensors, type Precision } from "@stmerge/core-tensors";
 import { executeLoraBake, extractLora, loadLora, mergeLoras, planLoraBake, type LoraBakeInput } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
@@ -54,6 +54,7 @@ function registerBake(lora: Command, ctx: CliContext): void {
       const inputs: LoraBakeInput[] = [];
       for (const w of weighted) inputs.push({ lora: await loadLora(resolve(ctx.io.cwd, w.path)), strength: w.weight });
       const source = await openSafetensors(checkpointPath);
+      const kernels = createCpuKernelBackend();
       try {
         const plan = planLoraBake(source, inputs);
         for (const u of plan.unplaced) out.warn(`${escapeControl(u.lora)}: module ${escapeControl(u.module)} not placed: ${escapeControl(u.reason)}`);
@@ -69,6 +70,7 @@ function registerBake(lora: Command, ctx: CliContext): void {
           onProgress: out.progress.onProgress,
           signal: ctx.signal,
           metadata: { stmerge_version: ctx.version },
+          kernels,
         });
         out.progress.done();
         const ms = Date.now() - started;
@@ -83,8 +85,9 @@ function registerBake(lora: Command, ctx: CliContext): void {
         const blocks = Object.entries(r.changedByBlock).map(([b, n]) => `${b} ${n}`).join(", ");
         if (blocks) out.line(`  per block   ${blocks}`);
         out.line(`  size        ${formatBytes(r.bytesWritten)} in ${formatDuration(ms)}`);
+        out.line(`  compute     ${kernels.description}`);
       } finally {
-        await source.close();
+        await Promise.all([source.close(), kernels.close()]);
       }
     });
 }

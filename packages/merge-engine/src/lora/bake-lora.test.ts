@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeToF32, openSafetensors, type DType } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, decodeToF32, openSafetensors, type DType } from "@stmerge/core-tensors";
 import { tempDir } from "../../test/tiny-models.js";
 import { bakeLoras, planLoraBake } from "./bake-lora.js";
 import { loadLora } from "./load-lora.js";
@@ -74,6 +74,21 @@ describe("bakeLoras vs the PyTorch reference", () => {
       expect(Object.values(result.changedByBlock).reduce((s, n) => s + n, 0)).toBe(result.tensorsChanged);
     } finally {
       await Promise.all([ours.close(), expected.close(), input.close()]);
+    }
+  });
+
+  it("worker-thread low-rank products give the same bytes as the inline path", async () => {
+    const kernels = createCpuKernelBackend({ workers: 2, inlineBelow: 0 });
+    try {
+      for (const c of cases.filter((x) => /kohya|sd1|flux/.test(x.expected))) {
+        const loras = await Promise.all(c.loras.map(async ([name, strength]) => ({ lora: await loadLora(fixture(name)), strength })));
+        const [a, b] = [join(outDir(), "inline.safetensors"), join(outDir(), "workers.safetensors")];
+        await bakeLoras(fixture(c.checkpoint), loras, { outputPath: a });
+        await bakeLoras(fixture(c.checkpoint), loras, { outputPath: b, kernels });
+        expect(Buffer.from(readFileSync(b)).equals(Buffer.from(readFileSync(a))), c.expected).toBe(true);
+      }
+    } finally {
+      await kernels.close();
     }
   });
 

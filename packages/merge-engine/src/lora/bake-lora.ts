@@ -8,6 +8,7 @@ import {
   PRECISION_DTYPE,
   shapeElementCount,
   type DType,
+  type KernelBackend,
   type Precision,
   type ProgressCallback,
   type TensorDescriptor,
@@ -17,7 +18,7 @@ import {
 import { blockMapFor, blockOfKey } from "../models/block-maps.js";
 import { detectArchitecture } from "../models/detect-architecture.js";
 import { MergeError } from "../merge-error.js";
-import { loraDelta, type LoraTensor } from "./lora-delta.js";
+import { alphaScale, loraDelta, type LoraTensor } from "./lora-delta.js";
 import type { LoraModule, LoraRole } from "./lora-formats.js";
 import { buildLoraKeyMap, type LoraTarget } from "./lora-key-map.js";
 import { loraTensorOf, type LoadedLora } from "./load-lora.js";
@@ -145,6 +146,8 @@ export interface BakeLoraOptions {
   /** Extra output metadata (e.g. the tool version). */
   readonly metadata?: Readonly<Record<string, string>>;
   readonly sink?: TensorSink;
+  /** Kernel backend for the low-rank products (worker threads); without it they run inline. */
+  readonly kernels?: KernelBackend | undefined;
 }
 
 export interface BakeLoraResult {
@@ -163,15 +166,34 @@ export interface BakeLoraResult {
 /** Copies of untouched tensors move in slices of this many bytes, so memory stays constant. */
 const COPY_CHUNK_BYTES = 32 << 20;
 
-/** Adds m·s·ΔW of each placement to `w` (F32, the whole target tensor), in the LoRAs' order. */
-function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[]): void {
+/**
+ * Adds m·s·ΔW of each placement to `w` (F32, the whole target tensor), in the LoRAs' order. Plain
+ * LoRA modules go to the kernel backend's row-split `addLowRankProduct` when it has one (same F32
+ * arithmetic, on worker threads); other formats rebuild ΔW here.
+ */
+async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined): Promise<void> {
   const cols = colsOf(shape);
   for (const p of placements) {
     const { lora, strength } = inputs[p.input]!;
-    const delta = loraDelta(p.module, (role): LoraTensor | undefined => loraTensorOf(lora, p.module, role), lora.peft);
+    const tensor = (role: LoraRole): LoraTensor | undefined => loraTensorOf(lora, p.module, role);
+    const offset = p.target.rows ? p.target.rows.start * cols : 0;
+    if (kernels?.addLowRankProduct && p.module.format === "lora") {
+      const up = tensor("up")!;
+      const down = tensor("down")!;
+      const rank = rowsOf(down.shape);
+      const factor = Math.fround(strength * alphaScale(tensor("alpha"), rank, lora.peft).scale);
+      if (factor === 0) continue;
+      const shared = (t: LoraTensor) => {
+        const a = kernels.allocF32(t.values.length);
+        a.set(t.values);
+        return a;
+      };
+      await kernels.addLowRankProduct(w, shared(up), shared(down), { rows: rowsOf(up.shape), rank, cols: colsOf(down.shape), rowOffset: p.target.rows?.start ?? 0 }, factor);
+      continue;
+    }
+    const delta = loraDelta(p.module, tensor, lora.peft);
     const factor = Math.fround(strength * delta.scale);
     if (factor === 0) continue;
-    const offset = p.target.rows ? p.target.rows.start * cols : 0;
     const values = delta.values;
     for (let i = 0; i < values.length; i++) w[offset + i] = Math.fround(w[offset + i]! + Math.fround(factor * values[i]!));
   }
@@ -227,8 +249,9 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
       if (placements) {
         const bytes = await prefetch!.promise;
         prefetch = read(placedIndices[++placedSeen]);
-        const w = decodeToF32(bytes, d.dtype);
-        applyPlacements(w, d.shape, placements, plan.inputs);
+        const n = shapeElementCount(d.shape);
+        const w = decodeToF32(bytes, d.dtype, options.kernels ? options.kernels.allocF32(n) : new Float32Array(n));
+        await applyPlacements(w, d.shape, placements, plan.inputs, options.kernels);
         const encoded = encodeFromF32(w, outDtype);
         await pendingWrite;
         pendingWrite = sink.write(d.name, encoded);

@@ -1,0 +1,39 @@
+// Benchmark: bake a rank-32 kohya LoRA (986 modules: UNet transformers + both text encoders,
+// te2 q/k/v into in_proj rows) into a full-size synthetic SDXL F16 checkpoint, vs the I/O floor
+// (read the checkpoint once, write the same size, fsync). Inputs are generated into
+// <repo>/.bench (git-ignored) and removed afterwards unless --keep. Run after a build:
+//   (cd packages/core-tensors && npx tsup) && (cd packages/merge-engine && npx tsup) && node packages/merge-engine/bench/lora-bake-sdxl.mjs
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../../..");
+const shared = resolve(repo, "../shared");
+const benchDir = join(repo, ".bench");
+const python = existsSync(join(repo, ".venv-oracle/bin/python")) ? join(repo, ".venv-oracle/bin/python") : "python3";
+mkdirSync(benchDir, { recursive: true });
+const checkpoint = join(benchDir, "sdxl-synthetic.safetensors");
+const lora = join(benchDir, "sdxl-lora-r32.safetensors");
+const output = join(benchDir, "sdxl-baked.safetensors");
+if (!existsSync(checkpoint)) execFileSync(python, [join(shared, "bench/make_synthetic.py"), join(shared, "model-layouts/sdxl-sgm.json"), checkpoint, "--dtype", "F16", "--seed", "5"], { stdio: "inherit" });
+if (!existsSync(lora)) execFileSync(python, [join(here, "make_sdxl_lora.py"), join(shared, "model-layouts/sdxl-sgm.json"), lora, "--rank", "32"], { stdio: "inherit" });
+
+function measured(cmd, args) {
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
+  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
+  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, stdout: r.stdout.trim() };
+}
+
+execFileSync("cat", [checkpoint], { stdio: ["ignore", "ignore", "inherit"] }); // warm the page cache
+const load = loadavg()[0];
+const floor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
+const bake = measured("node", [join(here, "lora-bake-child.mjs"), checkpoint, lora, output]);
+const line = (name, r) => `${name.padEnd(20)} ${r.wall.toFixed(2).padStart(7)} s  ${r.rssMB.toFixed(0).padStart(6)} MB peak RSS`;
+console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load ${load.toFixed(1)}; ${new Date().toISOString().slice(0, 10)}; warm page cache`);
+console.log(line("I/O floor", floor));
+console.log(line("lora bake rank 32", bake), bake.stdout);
+if (!process.argv.includes("--keep")) for (const f of [checkpoint, lora, output]) rmSync(f, { force: true });
