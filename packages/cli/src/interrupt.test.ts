@@ -67,6 +67,30 @@ describe("interrupts", () => {
     expect(readdirSync(work)).toEqual(["vae.pt"]);
   });
 
+  it("demo: an interrupt stops the current step and the demo, with one line from the demo", async () => {
+    const work = join(dir, "demo");
+    const interrupts = createInterrupts();
+    const io = memoryIo({ cwd: dir, env: {} });
+    const running = runCli(["demo", work], io, { interrupts });
+    // Interrupt once the second step has started.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (/\n2\. /.test(io.out())) {
+          clearInterval(poll);
+          interrupts.interrupt("SIGINT");
+          resolve();
+        }
+      }, 5);
+    });
+    expect(await running).toBe(130);
+    const lines = io.err().trim().split("\n");
+    expect(lines.filter((l) => l.includes("interrupted"))).toEqual(["stmerge: demo interrupted (SIGINT); nothing partial left behind"]);
+    expect(lines.at(-1)).toBe("stmerge: demo interrupted (SIGINT); nothing partial left behind");
+    expect(io.out()).not.toMatch(/\n3\. /);
+    const leftovers = readdirSync(work, { recursive: true }).map(String).filter((n) => n.endsWith(".tmp"));
+    expect(leftovers).toEqual([]);
+  });
+
   it("a run that was not interrupted is unaffected and leaves no listeners behind", async () => {
     const target = fakeProcess();
     writeFileSync(join(dir, "x.txt"), "x");

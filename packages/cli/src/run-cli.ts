@@ -4,7 +4,7 @@ import { processIo, type CliIo } from "./cli-io.js";
 import { createCliContext } from "./cli-context.js";
 import { describeError, errorObject, EXIT, ExitRequest } from "./cli-error.js";
 import { registerCommands } from "./commands/index.js";
-import { createInterrupts, interruptedLine, SIGNAL_EXIT_CODES, type Interrupts, type SignalTarget } from "./interrupt.js";
+import { createInterrupts, InterruptedError, interruptedLine, SIGNAL_EXIT_CODES, type Interrupts, type SignalTarget } from "./interrupt.js";
 import { CLI_VERSION } from "./version.js";
 
 export { ExitRequest } from "./cli-error.js";
@@ -48,6 +48,11 @@ export interface RunCliOptions {
   readonly signals?: SignalTarget | false;
   /** An interrupt controller of the caller's (tests interrupt in-process through it). */
   readonly interrupts?: Interrupts;
+  /**
+   * The signal of an outer run this one is part of (the demo's steps): when it aborts, this run
+   * stops too, and says nothing about it; the outer run prints the one line.
+   */
+  readonly parentSignal?: AbortSignal;
 }
 
 function wantsJson(argv: readonly string[]): boolean {
@@ -60,17 +65,22 @@ export async function runCli(argv: readonly string[], io?: CliIo, options: RunCl
   const signals = options.signals ?? (io === undefined ? (process as unknown as SignalTarget) : false);
   const cliIo = io ?? processIo();
   const interrupts = options.interrupts ?? createInterrupts({ ...(signals ? { target: signals } : {}), writeErr: (t) => cliIo.stderr.write(t) });
+  const { parentSignal } = options;
+  const fromParent = () => interrupts.interrupt(parentSignal?.reason instanceof InterruptedError ? parentSignal.reason.signalName : "SIGINT");
+  if (parentSignal?.aborted) fromParent();
+  else parentSignal?.addEventListener("abort", fromParent, { once: true });
   try {
-    const code = await runProgram(argv, cliIo, interrupts);
+    const code = await runProgram(argv, cliIo, interrupts, parentSignal !== undefined);
     // A worker or handle an interrupted library left behind must not keep the process alive.
     if (interrupts.received && signals) setTimeout(() => signals.exit(code), 1500).unref();
     return code;
   } finally {
+    parentSignal?.removeEventListener("abort", fromParent);
     if (!options.interrupts) interrupts.dispose();
   }
 }
 
-async function runProgram(argv: readonly string[], io: CliIo, interrupts: Interrupts): Promise<number> {
+async function runProgram(argv: readonly string[], io: CliIo, interrupts: Interrupts, nested: boolean): Promise<number> {
   const program = buildProgram(io, interrupts.signal);
   const debug = argv.includes("--debug");
   const json = wantsJson(argv);
@@ -79,6 +89,7 @@ async function runProgram(argv: readonly string[], io: CliIo, interrupts: Interr
     commandName = action.parent && action.parent !== program ? `${action.parent.name()} ${action.name()}` : action.name();
   });
   const interrupted = (): number => {
+    if (nested) return SIGNAL_EXIT_CODES[interrupts.received!];
     const line = interruptedLine(interrupts, commandName);
     if (json) io.stdout.write(`${JSON.stringify({ error: { code: "INTERRUPTED", message: line.replace(/^stmerge: /, ""), file: null } })}\n`);
     io.stderr.write(`${line}\n`);

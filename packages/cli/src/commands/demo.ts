@@ -86,7 +86,9 @@ export function registerDemoCommand(program: Command, ctx: CliContext): void {
         const captured = out.json ? memoryIo({ env, cwd: dir }) : undefined;
         const io: CliIo = captured ?? { ...ctx.io, env, cwd: dir };
         const argv = out.json ? [...step.argv, "--json"] : out.quiet ? ["--quiet", ...step.argv] : [...step.argv];
-        const exitCode = await runCli(argv, io);
+        const exitCode = await runCli(argv, io, { parentSignal: ctx.signal });
+        // Interrupted: stop here; the demo's own run prints the one line about it.
+        if (ctx.signal.aborted) return;
         let output: unknown;
         if (captured) {
           try {
