@@ -9,3 +9,16 @@ export * from "./convert-checkpoint.js";
 export * from "./verify-models.js";
 export * from "./deferred-header-writer.js";
 export * from "./check-written-output.js";
+export {
+  BATCH_CONVERT_EXTENSIONS,
+  checkExistingConversion,
+  convertFolder,
+  defaultBatchOutputDir,
+  discoverConvertibleFiles,
+  type BatchConvertFile,
+  type BatchConvertSummary,
+  type BatchFileResult,
+  type BatchFileStatus,
+  type ConvertFolderOptions,
+  type DiscoveredFiles,
+} from "./convert-folder.js";
