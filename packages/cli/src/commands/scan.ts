@@ -57,12 +57,12 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
       };
       const hashFile = async (path: string): Promise<ScanHashes> => {
         if (cache) {
-          const [r] = await cache.identify([path], { algorithms: ["sha256", "crc32"], onWriteError: warnCacheOnce, onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
+          const [r] = await cache.identify([path], { algorithms: ["sha256", "crc32"], signal: ctx.signal, onWriteError: warnCacheOnce, onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
           out.progress.done();
           return { sha256: r!.entry.sha256, ...(r!.entry.crc32 ? { crc32: r!.entry.crc32.toUpperCase() } : {}) };
         }
         const { hashFile: hash } = await import("@stmerge/cache");
-        const r = await hash(path, { algorithms: ["sha256", "crc32"], onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
+        const r = await hash(path, { algorithms: ["sha256", "crc32"], signal: ctx.signal, onProgress: (e) => out.progress.onProgress({ ...e, detail: basename(path) }) });
         out.progress.done();
         return { sha256: r.hashes.sha256!, ...(r.hashes.crc32 ? { crc32: r.hashes.crc32.toUpperCase() } : {}) };
       };
