@@ -1,7 +1,30 @@
-export * from "./civitai-error.js";
-export * from "./api-key.js";
-export * from "./rate-limiter.js";
-export * from "./retry-policy.js";
-export * from "./schemas.js";
-export * from "./model-version-summary.js";
-export * from "./civitai-client.js";
+export { CivitaiError, type CivitaiErrorCode } from "./civitai-error.js";
+export {
+  type ApiKeySource,
+  normalizeBaseUrl,
+  parseDotEnv,
+  resolveApiKey,
+  resolveBaseUrl,
+} from "./api-key.js";
+export { type Clock, type RateLimitOptions, realClock, TokenBucket } from "./rate-limiter.js";
+export { backoffDelay, parseRetryAfter, type RetryOptions } from "./retry-policy.js";
+export {
+  type FileHashesResponse,
+  fileHashesSchema,
+  type Model,
+  type ModelFileResponse,
+  modelFileSchema,
+  modelSchema,
+  type ModelVersion,
+  modelVersionListSchema,
+  modelVersionSchema,
+} from "./schemas.js";
+export { baseModelToArchitecture, type ModelVersionSummary, summarizeModelVersion } from "./model-version-summary.js";
+export {
+  BULK_HASH_LIMIT,
+  CivitaiClient,
+  type CivitaiClientOptions,
+  createCivitaiClient,
+  type LookupResult,
+  type RetryInfo,
+} from "./civitai-client.js";
