@@ -27,7 +27,7 @@ export interface CommandOutput extends GlobalFlags {
   readonly progress: ProgressRenderer;
   /** Colours and glyphs for stdout (the summary); stderr has its own, as either may be piped. */
   readonly theme: Theme;
-  /** Width for summaries on stdout: the terminal's, else 80. */
+  /** Width for summaries on stdout: the terminal's (80 when it does not say), unlimited when piped. */
   readonly columns: number;
   /** The startup banner (version, compute backend and why, cache and CivitAI status) on stderr. */
   banner(lines: readonly string[]): void;
@@ -56,7 +56,7 @@ export function createCliContext(io: CliIo, signal: AbortSignal = new AbortContr
       const errTheme = createTheme({ color: resolveColor(io.env, opts.color !== false, Boolean(io.stderr.isTTY)), unicode });
       const color = errTheme.color;
       const mode = quiet ? "none" : json ? "json" : io.stderr.isTTY && io.env.TERM !== "dumb" ? "tty" : "plain";
-      const progress = createProgressRenderer(io, mode, { theme: errTheme });
+      const progress = createProgressRenderer(io, mode, { theme: errTheme, ...(io.clock ? { now: io.clock.now, schedule: io.clock.schedule } : {}) });
       // The interrupt line must start on a clean line, not after a half-drawn bar.
       signal.addEventListener("abort", () => progress.done(), { once: true });
       return {
@@ -66,7 +66,8 @@ export function createCliContext(io: CliIo, signal: AbortSignal = new AbortContr
         color,
         progress,
         theme,
-        columns: io.stdout.columns || 80,
+        // Piped output is not wrapped (a path stays whole for grep and copy).
+        columns: io.stdout.isTTY ? io.stdout.columns || 80 : Number.MAX_SAFE_INTEGER,
         // Commands escape data at each print site (escapeControl); confineToTerminal is the
         // backstop: only newlines, tabs and colour sequences of our own reach the terminal.
         line(text = "") {

@@ -7,6 +7,8 @@ export interface CliIo {
   readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /** Clock and timer for progress drawing; tests inject a manual one (default: Date.now and unref'd timers). */
+  readonly clock?: { now(): number; schedule(fn: () => void, ms: number): () => void };
 }
 
 export function processIo(): CliIo {

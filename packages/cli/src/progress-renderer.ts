@@ -69,24 +69,30 @@ export function formatProgressLine(s: PhaseSnapshot, options: { columns: number;
     const parts: Part[] = [phase, ...(s.fraction !== null && width >= 3 ? [bar(s.fraction, width, theme, s.finished)] : []), ...(pct ? [pct] : [])];
     return clip(parts, max);
   }
-  const bytes: Part = [s.bytesTotal > 0 ? `${formatBytes(s.bytesDone)}/${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone), theme.number];
-  const rate: Part = [s.bytesPerSecond === null ? "-- MB/s" : formatRate(s.bytesPerSecond), theme.number];
+  // Fixed-width fields, so the bar does not jump as numbers grow.
+  const bytes: Part = [s.bytesTotal > 0 ? `${formatBytes(s.bytesDone).padStart(7)}/${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone).padStart(7), theme.number];
+  const rate: Part = [(s.bytesPerSecond === null ? "-- MB/s" : formatRate(s.bytesPerSecond)).padStart(9), theme.number];
   const elapsed: Part = [formatClock(s.elapsedMs), theme.dim];
   const eta: Part | undefined = s.finished || s.fraction === null ? undefined : [`ETA ${s.etaMs === null ? "-:--" : formatClock(s.etaMs)}`, theme.dim];
-  const items: Part | undefined = s.itemsTotal ? [`${s.itemsDone ?? 0}/${s.itemsTotal}`, theme.dim] : s.itemsDone !== null && s.fraction === null ? [String(s.itemsDone), theme.dim] : undefined;
+  const items: Part | undefined = s.itemsTotal ? [`${String(s.itemsDone ?? 0).padStart(String(s.itemsTotal).length)}/${s.itemsTotal}`, theme.dim] : s.itemsDone !== null && s.fraction === null ? [String(s.itemsDone), theme.dim] : undefined;
   const optional: (Part | undefined)[] = [items, bytes, rate, elapsed, eta];
   // Drop parts until the line (with a bar of at least 10) fits.
   let kept = optional.filter((p): p is Part => p !== undefined);
   const fixedLength = (parts: readonly Part[]): number => join([icon, phase, ...(pct ? [pct] : []), ...parts]).plain.length;
-  const order = [items, elapsed, bytes, rate, eta];
+  // The current block or tensor needs at least 16 characters (or its length) to say anything;
+  // it is the first thing left out when the line is short of room.
+  let currentRoom = s.current && !s.finished ? Math.min(s.current.length, 16) + 1 : 0;
+  const order: (Part | "current" | undefined)[] = ["current", elapsed, items, bytes, rate, eta];
   for (const drop of order) {
-    if (fixedLength(kept) + (s.fraction === null ? 0 : 11) <= max) break;
-    kept = kept.filter((p) => p !== drop);
+    if (fixedLength(kept) + (s.fraction === null ? 0 : 11) + currentRoom <= max) break;
+    if (drop === "current") currentRoom = 0;
+    else kept = kept.filter((p) => p !== drop);
   }
-  const barWidth = s.fraction === null ? 0 : Math.max(0, Math.min(30, max - fixedLength(kept) - 1));
+  if (currentRoom > 0) currentRoom = Math.min(s.current!.length, 24) + 1;
+  const barWidth = s.fraction === null ? 0 : Math.max(Math.min(10, max - fixedLength(kept) - 1), Math.min(30, max - fixedLength(kept) - 1 - currentRoom));
   const parts: Part[] = [icon, phase, ...(s.fraction !== null && barWidth >= 3 ? [bar(s.fraction, barWidth, theme, s.finished)] : []), ...(pct ? [pct] : []), ...kept];
   const used = join(parts).plain.length;
-  if (s.current && !s.finished && max - used - 1 >= 8) {
+  if (currentRoom > 0 && max - used - 1 >= Math.min(8, s.current!.length)) {
     const room = max - used - 1;
     const name = escapeControl(s.current);
     parts.push([name.length > room ? `…${name.slice(name.length - room + 1)}` : name, theme.dim]);
@@ -144,6 +150,7 @@ export function createProgressRenderer(io: CliIo, requested: ProgressMode, optio
   let drawnLines = 0;
   let lastDraw = Number.NEGATIVE_INFINITY;
   let cancelTimer: (() => void) | undefined;
+  let dueAt = 0;
   let tick = 0;
 
   const draw = (): void => {
@@ -159,14 +166,26 @@ export function createProgressRenderer(io: CliIo, requested: ProgressMode, optio
     lastDraw = now();
     tick++;
     // Keep spinners and elapsed times moving while something runs.
-    if (snapshots.some((s) => !s.finished)) cancelTimer = schedule(draw, FRAME_MS);
+    if (snapshots.some((s) => !s.finished)) {
+      dueAt = lastDraw + FRAME_MS;
+      cancelTimer = schedule(draw, FRAME_MS);
+    }
   };
 
   const requestDraw = (): void => {
-    if (cancelTimer) return;
-    const wait = lastDraw + FRAME_MS - now();
+    const at = now();
+    if (cancelTimer) {
+      // A timer held up by a busy event loop (the work runs on this thread too): draw now.
+      if (at < dueAt) return;
+      cancelTimer();
+      cancelTimer = undefined;
+    }
+    const wait = lastDraw + FRAME_MS - at;
     if (wait <= 0) draw();
-    else cancelTimer = schedule(draw, wait);
+    else {
+      dueAt = at + wait;
+      cancelTimer = schedule(draw, wait);
+    }
   };
 
   const onProgress = (event: ProgressEvent): void => {

@@ -72,7 +72,8 @@ export class ProgressState {
     const itemsTotal = event.itemsTotal ?? event.tensorsTotal;
     if (itemsDone !== undefined) phase.itemsDone = itemsDone;
     if (itemsTotal !== undefined) phase.itemsTotal = itemsTotal;
-    const current = event.tensor ?? event.detail;
+    // The block ("IN04") or file when given, it is short and says where the work is; else the tensor.
+    const current = event.detail || event.tensor;
     if (current !== undefined) phase.current = current;
     phase.samples.push({ at: now, bytes: phase.bytesDone });
     while (phase.samples.length > 2 && now - phase.samples[1]!.at >= RATE_WINDOW_MS) phase.samples.shift();

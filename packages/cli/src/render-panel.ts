@@ -6,21 +6,33 @@ import { visibleLength, type Theme } from "./theme.js";
 export type PanelRow = readonly [label: string, value: string];
 
 /**
- * A command's closing summary as a titled box (ASCII corners without Unicode). When a value is
- * too wide for the terminal the right edge is left off rather than wrapping the box apart.
+ * A command's closing summary as a titled box (ASCII corners without Unicode) no wider than the
+ * terminal: a value too long for its line wraps under itself (that row loses its colours).
  */
 export function renderPanel(title: string, rows: readonly PanelRow[], theme: Theme, columns = 80): string {
   const [tl, tr, bl, br, h, v] = theme.glyphs.box;
   const labelWidth = Math.max(0, ...rows.map(([l]) => l.length));
-  const body = rows.map(([l, value]) => `${theme.dim(l.padEnd(labelWidth))}  ${value}`);
-  const inner = Math.max(visibleLength(title) + 2, ...body.map(visibleLength));
-  const closed = inner + 4 <= Math.max(columns, 20);
-  const width = closed ? inner : Math.max(visibleLength(title) + 2, Math.min(inner, Math.max(columns, 20) - 4));
-  const top = `${tl}${h} ${title} ${h.repeat(Math.max(0, width - visibleLength(title) - 1))}${tr}`;
-  const lines = body.map((b) => (closed ? `${v} ${b}${" ".repeat(width - visibleLength(b))} ${v}` : `${v} ${b}`));
-  const bottom = `${bl}${h.repeat(width + 2)}${br}`;
-  return [theme.dim(top.slice(0, 2)) + top.slice(2, 3 + title.length) + theme.dim(top.slice(3 + title.length)), ...lines.map((l) => (closed ? theme.dim(v) + l.slice(v.length, -v.length) + theme.dim(v) : theme.dim(v) + l.slice(v.length))), theme.dim(bottom)].join("\n") + "\n";
+  const indent = labelWidth + 2;
+  const natural = Math.max(visibleLength(title) + 2, ...rows.map(([, value]) => indent + visibleLength(value)));
+  const inner = Math.max(indent + 10, visibleLength(title) + 2, Math.min(natural, Math.max(columns, 24) - 4));
+  const body: string[] = [];
+  for (const [label, value] of rows) {
+    const head = theme.dim(label.padEnd(labelWidth));
+    if (indent + visibleLength(value) <= inner) {
+      body.push(`${head}  ${value}`);
+      continue;
+    }
+    const plain = stripAnsi(value);
+    const room = inner - indent;
+    for (let at = 0; at < plain.length; at += room) body.push(`${at === 0 ? head : " ".repeat(labelWidth)}  ${plain.slice(at, at + room)}`);
+  }
+  const top = `${theme.dim(`${tl}${h}`)} ${title} ${theme.dim(h.repeat(Math.max(0, inner - visibleLength(title) - 1)) + tr)}`;
+  const lines = body.map((b) => `${theme.dim(v)} ${b}${" ".repeat(Math.max(0, inner - visibleLength(b)))} ${theme.dim(v)}`);
+  return [top, ...lines, theme.dim(`${bl}${h.repeat(inner + 2)}${br}`)].join("\n") + "\n";
 }
+
+// eslint-disable-next-line no-control-regex
+const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, "");
 
 /** "12.3 s (convert 8.1 s · hash 6.0 s · verify 3.2 s)": total time and each phase's own time. */
 export function timeRow(totalMs: number, phases: readonly PhaseSnapshot[], theme: Theme): string {

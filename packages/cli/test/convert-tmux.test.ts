@@ -48,7 +48,7 @@ describe("convert in a real terminal (tmux)", () => {
     expect(mid, `no mid-run frame with %, MB/s and ETA among ${frames.length} captures`).toBeDefined();
     // The final screen holds the summary and no leftover progress line.
     expect(last).toMatch(/converted/);
-    expect(last).toMatch(/output sha256\s+[0-9a-f]{64}/);
+    expect(last).toMatch(/sha256\s+[0-9a-f]{64}/);
     // Total and each phase's own time (convert and the source hash run side by side).
     expect(last).toMatch(/time\s+\d+(\.\d)? s \((convert|hash|verify) .*\)/);
     for (const phase of ["convert", "hash", "verify"]) expect(last).toMatch(new RegExp(`time .*\\b${phase} \\d`));

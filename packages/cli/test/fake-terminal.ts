@@ -1,11 +1,15 @@
 /**
  * A fixed-width terminal for tests: interprets what the renderers write (carriage return,
- * newline, cursor up, erase line, erase below, colour codes) into screen lines, and keeps
- * every write so tests can assert on frames. Unknown escape sequences fail the test.
+ * newline, cursor up, erase line, erase below, colour codes, autowrap) into screen lines, and
+ * keeps every write so tests can assert on frames. Unknown escape sequences fail the test.
  */
 export class FakeTerminal {
   readonly isTTY = true;
   readonly writes: string[] = [];
+  /** The screen after every write, when `recordScreens` is set. */
+  readonly screens: string[][] = [];
+  recordScreens = false;
+  wraps = 0;
   #lines: string[] = [""];
   #row = 0;
   #col = 0;
@@ -30,13 +34,20 @@ export class FakeTerminal {
         this.#col = 0;
         while (this.#lines.length <= this.#row) this.#lines.push("");
       } else {
+        // Autowrap as real terminals do; `wraps` counts it (a live progress line must never wrap).
+        if (this.columns > 0 && this.#col >= this.columns) {
+          this.wraps++;
+          this.#row++;
+          this.#col = 0;
+          while (this.#lines.length <= this.#row) this.#lines.push("");
+        }
         const line = this.#lines[this.#row]!.padEnd(this.#col);
         this.#lines[this.#row] = line.slice(0, this.#col) + ch + line.slice(this.#col + 1);
         this.#col++;
-        if (this.columns > 0 && this.#col > this.columns) throw new Error(`line wider than ${this.columns} columns: ${JSON.stringify(this.#lines[this.#row])}`);
       }
       i++;
     }
+    if (this.recordScreens) this.screens.push(this.screen());
     return true;
   }
 
