@@ -78,13 +78,23 @@ export async function openTorchCheckpoint(path: string, options: OpenCheckpointO
         throw new CheckpointFormatError("PICKLE_TENSOR_EXPANDED", `${path}: tensor ${JSON.stringify(joinTensorPath(keys))} would materialize ${bytes} bytes from a ${info.size}-byte file (expanded view)`, { file: path });
       }
     }
+    // torch byte-swaps a big-endian storage by the storage's element type: typed storages by their
+    // dtype, untyped ones (bytes, used by _rebuild_tensor_v3) not at all.
+    const swaps = (tensor: PyTensor): boolean => structure.bigEndian && tensor.storage.elementSize > 1;
+    if (structure.bigEndian) {
+      for (const { path: keys, tensor } of tensors) {
+        if (tensor.storage.elementSize > 1 && tensor.storage.elementSize !== tensor.elementSize) {
+          throw new CheckpointFormatError("BYTEORDER_UNSUPPORTED", `${path}: tensor ${JSON.stringify(joinTensorPath(keys))} views a big-endian ${tensor.storage.torchDType} storage as ${tensor.torchDType}; refused (the byte swap would not match torch's)`, { file: path });
+        }
+      }
+    }
     let closed = false;
 
     const readTensor = async (tensor: PyTensor, into?: Uint8Array): Promise<Uint8Array> => {
       if (closed) throw new TensorIoError("SOURCE_CLOSED", `${path}: read after close`, { file: path });
       const location = structure.storages.get(tensor.storage.key);
       if (!location) throw new CheckpointFormatError("PICKLE_MISSING_STORAGE", `${path}: storage ${JSON.stringify(tensor.storage.key)} was never located`, { file: path });
-      return readStridedTensor(handle, location, tensor, path, { into, bigEndian: structure.bigEndian });
+      return readStridedTensor(handle, location, tensor, path, { into, bigEndian: swaps(tensor) });
     };
 
     const storageLocationOf = (tensor: PyTensor): StorageLocation => {
@@ -133,7 +143,7 @@ export async function openTorchCheckpoint(path: string, options: OpenCheckpointO
           if (!(start >= 0 && end >= start && end <= length)) {
             throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${path}: range ${start}..${end} is outside tensor ${JSON.stringify(name)} (${length} bytes)`, { file: path });
           }
-          if (isContiguous(t.tensor) && !structure.bigEndian) {
+          if (isContiguous(t.tensor) && !swaps(t.tensor)) {
             // A contiguous tensor's range is a plain slice of its storage: read just that.
             const location = structure.storages.get(t.tensor.storage.key)!;
             const shifted = { ...location, fileOffset: location.fileOffset + start };
@@ -170,7 +180,7 @@ export async function openTorchCheckpoint(path: string, options: OpenCheckpointO
         if (storageBytes.byteLength !== location.byteLength) {
           throw new TensorIoError("BUFFER_TOO_SMALL", `${path}: storage ${JSON.stringify(tensor.storage.key)} is ${location.byteLength} bytes, got ${storageBytes.byteLength}`, { file: path });
         }
-        return extractTensorFromStorage(storageBytes, tensor, { ...(into ? { into } : {}), bigEndian: structure.bigEndian });
+        return extractTensorFromStorage(storageBytes, tensor, { ...(into ? { into } : {}), bigEndian: swaps(tensor) });
       },
       createSource,
       allTensorsSource: () => createSource(tensors.map((t) => ({ name: joinTensorPath(t.path), tensor: t.tensor }))),

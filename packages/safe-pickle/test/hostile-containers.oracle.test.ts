@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditCheckpoint } from "../src/audit-checkpoint.js";
-import { hostileContainers, PAYLOAD_MARKER } from "./hostile-containers.js";
+import { openTorchCheckpoint } from "../src/open-torch-checkpoint.js";
+import { bigEndianMixedStorages, hostileContainers, PAYLOAD_MARKER } from "./hostile-containers.js";
 
 // Differential oracle: real torch.load(weights_only=False) on each hostile container, in its own
 // process, tells whether torch would execute the payload, load the file, or refuse it. audit must
@@ -82,4 +83,23 @@ describe.runIf(python)("audit against torch.load(weights_only=False) on hostile 
       expect(report.status).toBe(c.audit);
     });
   }
+});
+
+describe.runIf(python)("byteorder as torch.load honours it", () => {
+  it("a big-endian archive: typed storages swapped, untyped storages (v3) not — the same values as torch", async () => {
+    const path = join(dir, "big-mixed.pt");
+    await writeFile(path, bigEndianMixedStorages());
+    // weights_only=False: torch's own allowlist refuses the `torch.storage UntypedStorage` spelling; the file holds no payload.
+    const script = `import json, sys, torch\nd = torch.load(sys.argv[1], weights_only=False)\nprint(json.dumps({k: v.tolist() for k, v in d.items()}))`;
+    const torch = JSON.parse(execFileSync(python!, ["-c", script, path], { encoding: "utf8" })) as Record<string, number[]>;
+    const checkpoint = await openTorchCheckpoint(path);
+    try {
+      const source = checkpoint.allTensorsSource();
+      expect([...new Int16Array((await source.read("w")).slice().buffer)]).toEqual(torch.w);
+      expect([...new Float32Array((await source.read("f")).slice().buffer)]).toEqual(torch.f);
+      expect(torch).toEqual({ w: [0x0201, 0x0403], f: [1.5, -2] });
+    } finally {
+      await checkpoint.close();
+    }
+  });
 });

@@ -74,6 +74,33 @@ const legacyEmpty = (): Uint8Array => {
 
 const concat = (...parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 
+/**
+ * A big-endian torch zip (byteorder "big") with `w`: 2 int16 over an untyped 4-byte storage
+ * (`_rebuild_tensor_v3`, bytes 01 02 03 04), and `f`: 2 float32 over a typed FloatStorage
+ * stored big-endian (1.5, -2). torch swaps by the storage's type: `f` is swapped, `w` is not.
+ */
+export function bigEndianMixedStorages(): Uint8Array {
+  const tail = (b: PickleBuilder): PickleBuilder => b.bytes(0x89).global("collections", "OrderedDict").tuple(0).reduce();
+  const b = new PickleBuilder().proto(2).emptyDict().str("w").global("torch._utils", "_rebuild_tensor_v3").mark()
+    .mark().str("storage").global("torch.storage", "UntypedStorage").str("0").str("cpu").int(4).tupleFromMark().binpersid()
+    .int(0).int(2).tuple(1).int(1).tuple(1);
+  tail(b).global("torch", "int16").tupleFromMark().reduce().setitem();
+  b.str("f").global("torch._utils", "_rebuild_tensor_v2").mark()
+    .mark().str("storage").global("torch", "FloatStorage").str("1").str("cpu").int(2).tupleFromMark().binpersid()
+    .int(0).int(2).tuple(1).int(1).tuple(1);
+  tail(b).tupleFromMark().reduce().setitem();
+  const big = new Uint8Array(8);
+  new DataView(big.buffer).setFloat32(0, 1.5, false);
+  new DataView(big.buffer).setFloat32(4, -2, false);
+  return buildZip([
+    { name: "archive/data.pkl", data: b.stop().toBytes() },
+    { name: "archive/byteorder", data: text("big") },
+    { name: "archive/data/0", data: Uint8Array.from([1, 2, 3, 4]) },
+    { name: "archive/data/1", data: big },
+    { name: "archive/version", data: text("3\n") },
+  ]);
+}
+
 const int32 = (v: number): number[] => [...new Uint8Array(new Int32Array([v]).buffer)];
 
 /** `{"t0": view, "t1": view, ...}`: `count` tensors, each viewing all `numel` floats of storage "0". */

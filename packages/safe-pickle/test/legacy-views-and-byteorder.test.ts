@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openTorchCheckpoint } from "../src/open-torch-checkpoint.js";
 import { PickleBuilder } from "./pickle-builder.js";
+import { bigEndianMixedStorages } from "./hostile-containers.js";
 import { buildZip } from "./zip-builder.js";
 
 let dir = "";
@@ -55,5 +56,18 @@ describe("byteorder", () => {
     const checkpoint = await openTorchCheckpoint(path);
     expect(readFloats(await checkpoint.allTensorsSource().read("w"))).toEqual([1.5, -2, 1024]);
     await checkpoint.close();
+  });
+
+  it("swaps by the storage's type as torch does: typed storages swapped, untyped (v3) bytes kept", async () => {
+    const path = join(dir, "big-mixed.pt");
+    await writeFile(path, bigEndianMixedStorages());
+    const checkpoint = await openTorchCheckpoint(path);
+    try {
+      const source = checkpoint.allTensorsSource();
+      expect([...new Int16Array((await source.read("w")).slice().buffer)]).toEqual([0x0201, 0x0403]);
+      expect(readFloats(await source.read("f"))).toEqual([1.5, -2]);
+    } finally {
+      await checkpoint.close();
+    }
   });
 });
