@@ -231,3 +231,12 @@ describe("GPU selection is honest", () => {
     expect(r.err).toContain('mps.json: device: "mps" is not auto, cpu, gpu or cuda');
   });
 });
+
+describe("flags a method does not take", () => {
+  it("--normalize with a method that has no weights to rescale is named as the flag", async () => {
+    const m = manifest("norm.json", { models: models("models/a.safetensors", "models/b.safetensors", "models/a.safetensors"), merge_method: "add_difference", output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--normalize", "--dry-run"]);
+    expect(r.code).toBe(1);
+    expect(r.err.trim()).toBe("stmerge: --normalize: add_difference does not rescale weights (weighted_sum does) [MERGE_UNKNOWN_PARAM]");
+  });
+});

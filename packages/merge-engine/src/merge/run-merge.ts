@@ -110,7 +110,11 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
   for (const [param, field] of Object.entries(method.manifestFields ?? {}) as [string, string][]) {
     if (params[param] === undefined) params[param] = fieldOverrides[field] ?? (raw as Record<string, unknown>)[field];
   }
-  if (o.normalize) params.normalize = true;
+  if (o.normalize) {
+    // Said about the flag, not as an unknown merge_params key the user never wrote.
+    if (method.normalizable !== true) throw new MergeError("MERGE_UNKNOWN_PARAM", `--normalize: ${method.name} does not rescale weights (weighted_sum does)`, { details: { key: "normalize", method: method.name } });
+    params.normalize = true;
+  }
   // The two-model α (flag, else manifest): weighted_sum's A·(1−α) + B·α, or add_difference's multiplier.
   const alpha = o.alpha ?? raw.alpha;
   const resolved = alpha === undefined ? undefined : resolveAlpha(alpha, method, manifest.models, params, raw.block_params ?? {});
