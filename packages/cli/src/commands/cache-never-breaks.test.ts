@@ -1,7 +1,7 @@
 import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,6 +80,18 @@ describe("an unusable cache never costs the command's result", () => {
     const warnings = r.err.split("\n").filter((l) => l.includes('"warning"')).map((l) => JSON.parse(l));
     expect(warnings).toEqual([expect.objectContaining({ type: "warning", message: expect.stringContaining("cache not updated") })]);
   });
+});
+
+describe("a cache locked by another process", () => {
+  it("hash waits a bounded time for the lock, then prints its hashes with one warning, exit 0", async () => {
+    const cache = join(dir, "held.json");
+    // The lock of a live process (this one) taken just now: not stale, so it is waited for.
+    await writeFile(`${cache}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), created: Date.now(), token: "someone-else" }));
+    const r = await run(["hash", "tiny.safetensors", "--algo", "sha256"], { STMERGE_CACHE: cache });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`SHA256  ${tinySha}`);
+    expect(r.err.split("\n").filter((l) => l.startsWith("warning:"))).toEqual([expect.stringMatching(/^warning: cache not updated: .*held\.json\.lock: the cache is locked by pid \d+/)]);
+  }, 60_000);
 });
 
 describe("CivitAI unreachable never fails a command", () => {
