@@ -30,10 +30,11 @@ function measured(cmd, args) {
 
 execFileSync("cat", [checkpoint], { stdio: ["ignore", "ignore", "inherit"] }); // warm the page cache
 const load = loadavg()[0];
-const floor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
-const bake = measured("node", [join(here, "lora-bake-child.mjs"), checkpoint, lora, output]);
 const line = (name, r) => `${name.padEnd(20)} ${r.wall.toFixed(2).padStart(7)} s  ${r.rssMB.toFixed(0).padStart(6)} MB peak RSS`;
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load ${load.toFixed(1)}; ${new Date().toISOString().slice(0, 10)}; warm page cache`);
+const floor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
 console.log(line("I/O floor", floor));
+const bake = measured("node", [join(here, "lora-bake-child.mjs"), checkpoint, lora, output]);
 console.log(line("lora bake rank 32", bake), bake.stdout);
+console.log(`load average after: ${loadavg()[0].toFixed(1)}`);
 if (!process.argv.includes("--keep")) for (const f of [checkpoint, lora, output]) rmSync(f, { force: true });
