@@ -35,10 +35,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const before = () => readdirSync(dir).sort();
 
 describe("one line naming the file for every wrong input", () => {
-  it("a folder where a file belongs: convert, verify", async () => {
+  it("a folder where a file belongs: extract-vae, verify (convert takes folders: batch)", async () => {
     const files = before();
-    const convert = await run(["convert", "folder.ckpt"]);
-    expect(convert).toMatchObject({ code: 1, lines: [`stmerge: ${join(dir, "folder.ckpt")}: is a folder, not a file [FILE_UNREADABLE]`] });
+    const vae = await run(["extract-vae", "folder.ckpt"]);
+    expect(vae).toMatchObject({ code: 1, lines: [`stmerge: ${join(dir, "folder.ckpt")}: is a folder, not a file [FILE_UNREADABLE]`] });
     const verify = await run(["verify", "model.ckpt", "models"]);
     expect(verify.code).toBe(1);
     expect(verify.lines).toEqual([`stmerge: ${join(dir, "models")}: is a folder, not a file [FILE_UNREADABLE]`]);

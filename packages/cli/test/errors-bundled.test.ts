@@ -30,8 +30,8 @@ describe("stmerge binary, wrong inputs", () => {
     expect(r.err).toBe("");
   });
 
-  it("convert of a folder: one line naming it, exit 1, --json object on stdout, nothing written", () => {
-    const r = stmerge(["convert", "dir.ckpt", "--json", "--no-cache"]);
+  it("a folder given as a model file: one line naming it, exit 1, --json object on stdout, nothing written", () => {
+    const r = stmerge(["extract-vae", "dir.ckpt", "--json"]);
     expect(r.code).toBe(1);
     expect(r.err.trim().split("\n")).toEqual([`stmerge: ${join(dir, "dir.ckpt")}: is a folder, not a file [FILE_UNREADABLE]`]);
     expect(JSON.parse(r.out)).toEqual({ error: { code: "FILE_UNREADABLE", message: `${join(dir, "dir.ckpt")}: is a folder, not a file`, file: join(dir, "dir.ckpt") } });
