@@ -1,6 +1,6 @@
 import { open } from "node:fs/promises";
 import { isStmergeError } from "@stmerge/core-tensors";
-import { loadCheckpointStructure, type CheckpointFormat } from "./load-checkpoint-structure.js";
+import { loadCheckpointStructure, scanAsPickle, type CheckpointFormat } from "./load-checkpoint-structure.js";
 import type { GlobalUse } from "./pickle-vm.js";
 
 /** One distinct global of an audited file, with every place it occurs. */
@@ -57,8 +57,15 @@ export async function auditCheckpoint(path: string): Promise<AuditReport> {
     const handle = await open(path, "r");
     try {
       const info = await handle.stat();
-      const structure = await loadCheckpointStructure(handle, info.size, path, { globalsSink: uses });
-      format = structure.format;
+      try {
+        const structure = await loadCheckpointStructure(handle, info.size, path, { globalsSink: uses });
+        format = structure.format;
+      } catch (e) {
+        // torch.load runs pickle.load on anything that is not a zip or tar, so a file we refuse as
+        // another format (a safetensors header, a GGUF) is still scanned as the pickle torch would run.
+        if (isStmergeError(e) && e.code === "CHECKPOINT_UNSUPPORTED_FORMAT" && uses.length === 0) await scanAsPickle(handle, info.size, path, { globalsSink: uses });
+        throw e;
+      }
     } finally {
       await handle.close();
     }

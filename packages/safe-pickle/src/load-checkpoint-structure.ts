@@ -1,7 +1,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { readFully } from "@stmerge/core-tensors";
 import type { CallSite } from "./build-from-global.js";
-import { detectContainer } from "./detect-container.js";
+import { detectContainer, isTarHeader } from "./detect-container.js";
 import { CheckpointFormatError, PickleError, type PickleViolation } from "./pickle-errors.js";
 import { DEFAULT_PICKLE_LIMITS, PickleTruncatedError, runPickle, type AllocationBudget, type GlobalUse, type PickleLimits, type PickleRunResult } from "./pickle-vm.js";
 import { PyDict, PyOpaque, PyStorage, type PyValue } from "./py-values.js";
@@ -248,5 +248,25 @@ async function scanTrailingPickles(
     }
     violations.push(...next.violations);
     offset = next.fileEnd;
+  }
+}
+
+/**
+ * Runs the bytes from offset 0 through the VM as one pickle, only to see its globals: what
+ * `torch.load` would do with a file that is not a zip or tar (it calls `pickle.load` on it), used
+ * by audits of files that otherwise look like something else (a safetensors header can also be a
+ * pickle). Globals land in `options.globalsSink`; a malformed stream just ends the scan.
+ */
+export async function scanAsPickle(handle: FileHandle, fileSize: number, file: string, options: LoadOptions = {}): Promise<void> {
+  const limits = { ...DEFAULT_LOAD_LIMITS, ...options.limits };
+  const head = new Uint8Array(Math.min(fileSize, 512));
+  await readFully(handle, head, 0, head.length, 0, file);
+  // torch reads these as zip or tar, never as a pickle.
+  if ((head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04) || isTarHeader(head)) return;
+  const inert = (_pid: PyValue, site: CallSite): PyValue => new PyOpaque("persistent id", site.offset);
+  try {
+    await runPickleInFile(handle, fileSize, 0, file, limits, { record: "bytes read as a pickle", persistentLoad: inert, globalsSink: options.globalsSink ?? [], allocationBudget: options.allocationBudget ?? { used: 0 } }, 64 << 10);
+  } catch (error) {
+    if (!(error instanceof PickleError)) throw error;
   }
 }

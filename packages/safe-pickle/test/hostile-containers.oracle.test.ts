@@ -67,6 +67,7 @@ const TORCH: Record<string, TorchOutcome> = {
   "tar-pickle-polyglot": "execute",
   "pickle-then-payload-pickle": "refuse",
   "legacy-then-payload-pickle": "load",
+  "safetensors-shaped-pickle": "execute",
 };
 
 describe.runIf(python)("audit against torch.load(weights_only=False) on hostile containers", () => {

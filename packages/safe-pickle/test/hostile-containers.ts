@@ -146,6 +146,14 @@ export function hostileContainers(): HostileContainer[] {
     { name: "tar-pickle-polyglot", bytes: tar(tarMember(text("}."), new Uint8Array(0)), tarMember(text("storages"), payload)), open: "CHECKPOINT_UNSUPPORTED_FORMAT", audit: "unreadable" },
     { name: "pickle-then-payload-pickle", bytes: concat(new PickleBuilder().proto(2).emptyDict().stop().toBytes(), payload), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
     { name: "pickle-then-garbage", bytes: concat(new PickleBuilder().proto(2).emptyDict().stop().toBytes(), text("\xff\xfe not a pickle")), open: "PICKLE_TRAILING_DATA", audit: "unreadable" },
+    // A safetensors-shaped head (u64 length, then "{") whose bytes are also a pickle: BINFLOAT eats the
+    // length and the "{", POP drops it, then the payload. torch.load runs pickle.load on it.
+    {
+      name: "safetensors-shaped-pickle",
+      bytes: concat(Uint8Array.from([0x47, 0x10, 0, 0, 0, 0, 0, 0, 0x7b, 0x30]), payload, new Uint8Array(4200).fill(0x20)),
+      open: "CHECKPOINT_UNSUPPORTED_FORMAT",
+      audit: "unsafe",
+    },
     { name: "legacy-then-payload-pickle", bytes: concat(legacyEmpty(), payload), open: "PICKLE_FORBIDDEN_GLOBAL", audit: "unsafe" },
   ];
 }

@@ -30,7 +30,8 @@ describe("convert refuses hostile torch files and leaves no output", () => {
       const folder = await mkdtemp(join(dir, `${c.name}-`));
       const input = join(folder, "in.pt");
       await writeFile(input, c.bytes);
-      expect(await refusalCode(input)).toBe(c.open);
+      // A safetensors-shaped file goes to the safetensors reader, which refuses it on its own terms.
+      expect(await refusalCode(input)).toBe(c.name === "safetensors-shaped-pickle" ? "SAFETENSORS_HEADER_NOT_UTF8" : c.open);
       expect(await readdir(folder)).toEqual(["in.pt"]);
     });
   }
