@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostileContainers } from "@stmerge/safe-pickle/test-support";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 
@@ -29,6 +30,15 @@ describe("stmerge audit", () => {
     expect(await runCli(["audit", "sd_lightning.ckpt", "hostile_proto4.pkl", "junk.pt"], io)).toBe(1);
     expect(io.out()).toMatch(/UNSAFE\s+.*hostile_proto4\.pkl/);
     expect(io.out()).toMatch(/dangerous posix\.system {2}\(1×, first via STACK_GLOBAL in first pickle at byte \d+, under key "evil"\)/);
+  });
+
+  it("a safetensors-shaped file whose bytes torch.load would run as a pickle is UNSAFE, not clean", async () => {
+    const polyglot = hostileContainers().find((c) => c.name === "safetensors-shaped-pickle")!;
+    writeFileSync(join(dir, "polyglot.safetensors"), polyglot.bytes);
+    const io = memoryIo({ cwd: dir });
+    expect(await runCli(["audit", "polyglot.safetensors"], io)).toBe(1);
+    expect(io.out()).toMatch(/^UNSAFE\s+.*polyglot\.safetensors\n/);
+    expect(io.out()).toMatch(/unknown\s+builtins\.print/);
   });
 
   it("exit 2 when a file is unreadable and none is unsafe; --json carries the reports", async () => {

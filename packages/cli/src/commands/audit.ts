@@ -36,12 +36,14 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
           out.line(`  error     ${escapeControl(sniffed.message.startsWith(`${path}: `) ? sniffed.message.slice(path.length + 2) : sniffed.message)}`);
           continue;
         }
-        if (sniffed.kind === "safetensors") {
+        // torch.load reads a zip by its central directory and anything else as a pickle, so a
+        // safetensors-shaped file is clean only if safe-pickle finds nothing torch would run in it.
+        const report = await auditCheckpoint(path);
+        if (sniffed.kind === "safetensors" && report.status !== "unsafe" && report.format === undefined) {
           reports.push({ file: path, status: "clean", format: undefined, globals: [], error: undefined, note: "safetensors: holds no pickle, nothing in it can run code" } as AuditReport);
           out.line(`${"CLEAN".padEnd(10)} ${escapeControl(path)} (safetensors: holds no pickle, nothing in it can run code)`);
           continue;
         }
-        const report = await auditCheckpoint(path);
         reports.push(report);
         // Global names, keys and file names come from the file: escaped, so none can repaint this verdict line.
         out.line(`${report.status.toUpperCase().padEnd(10)} ${escapeControl(report.file)}${report.format ? ` (${escapeControl(report.format)})` : ""}`);
