@@ -99,11 +99,12 @@ function shortList(paths: readonly string[]): string {
  * The one line a user sees after an interrupt: what stopped and what was kept. Temp files still
  * open at this point (an operation that did not unwind through its sink) are removed here.
  */
-export function interruptedLine(interrupts: Interrupts, command: string | undefined): string {
+export function interruptedLine(interrupts: Interrupts, command: string | undefined, keptByCommand?: string): string {
   removeOpenTempFilesSync();
   const what = command ? `${command} interrupted` : "interrupted";
   const outputs = interrupts.pendingOutputs;
-  const kept = outputs.length
+  // A command that finished part of its work (a folder conversion) says what it kept itself.
+  const kept = keptByCommand !== undefined ? keptByCommand : outputs.length
     ? `${shortList(outputs)} not written (partial temp file removed); inputs unchanged`
     : `${(command && KEPT_BY_COMMAND[command]) ?? "nothing partial left behind"}`;
   return `stmerge: ${what} (${interrupts.received ?? "signal"}); ${kept}`;

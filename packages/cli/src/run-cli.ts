@@ -90,7 +90,7 @@ async function runProgram(argv: readonly string[], io: CliIo, interrupts: Interr
   });
   const interrupted = (): number => {
     if (nested) return SIGNAL_EXIT_CODES[interrupts.received!];
-    const line = interruptedLine(interrupts, commandName);
+    const line = interruptedLine(interrupts, commandName, (program as Command & { stmergeInterruptKept?: string }).stmergeInterruptKept);
     if (json) io.stdout.write(`${JSON.stringify({ error: { code: "INTERRUPTED", message: line.replace(/^stmerge: /, ""), file: null } })}\n`);
     io.stderr.write(`${line}\n`);
     return SIGNAL_EXIT_CODES[interrupts.received!];

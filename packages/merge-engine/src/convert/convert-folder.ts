@@ -77,6 +77,8 @@ export interface ConvertFolderOptions {
   readonly signal?: AbortSignal;
   /** A tap per file for its output's bytes (the CLI hashes outputs this way for the cache). */
   readonly outputTapFor?: (file: BatchConvertFile) => OutputByteTap | undefined;
+  /** The files found, before any is converted (the output folder is not created for none). */
+  readonly onDiscovered?: (found: DiscoveredFiles) => void;
   readonly onFileStart?: (file: BatchConvertFile, index: number, total: number) => void;
   readonly onFileProgress?: (file: BatchConvertFile, event: ProgressEvent) => void;
   /** Awaited before the file's lane takes the next file (the CLI records outputs in the cache here). */
@@ -213,6 +215,7 @@ export async function convertFolder(folder: string, options: ConvertFolderOption
   const started = Date.now();
   const found = await discoverConvertibleFiles(folder, { ...(options.recursive ? { recursive: true } : {}), ...(options.outputDir ? { outputDir: options.outputDir } : {}) });
   const { files } = found;
+  options.onDiscovered?.(found);
   const jobs = Math.max(1, Math.floor(options.jobs ?? 1));
   const precision = options.precision ?? "keep";
   const results: (BatchFileResult | undefined)[] = new Array(files.length).fill(undefined);
