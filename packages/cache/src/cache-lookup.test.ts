@@ -20,8 +20,15 @@ describe("lookupIn", () => {
     expect(lookupIn(doc, "/m/other.safetensors", 5, 5).status).toBe("uncached");
   });
   it("an unindexed path matches a v1 entry by file name, size and mtime", () => {
+    const legacy: CacheEntry = { ...entry, filename: "old.safetensors", sha256: "b".repeat(64) };
+    const v1 = emptyCacheDocument();
+    v1.models[legacy.sha256] = legacy;
     const mtime = Date.parse("2024-01-01T00:00:00.500Z");
-    expect(lookupIn(doc, "/elsewhere/m.safetensors", 100, mtime)).toMatchObject({ status: "fresh", entry });
-    expect(lookupIn(doc, "/elsewhere/m.safetensors", 100, mtime + 5).status).toBe("uncached");
+    expect(lookupIn(v1, "/elsewhere/old.safetensors", 100, mtime)).toMatchObject({ status: "fresh", entry: legacy });
+    expect(lookupIn(v1, "/elsewhere/old.safetensors", 100, mtime + 5).status).toBe("uncached");
+  });
+  it("an entry indexed under its own path never vouches for a same-named copy elsewhere", () => {
+    const mtime = Date.parse("2024-01-01T00:00:00.500Z");
+    expect(lookupIn(doc, "/elsewhere/m.safetensors", 100, mtime).status).toBe("uncached");
   });
 });

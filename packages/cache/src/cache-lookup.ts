@@ -20,11 +20,19 @@ export function matches(record: { file_size: number; mtime_ms: number }, size: n
   return record.file_size === size && Math.abs(record.mtime_ms - mtimeMs) < MTIME_TOLERANCE_MS;
 }
 
-/** A v1 entry (the Python tool's) has no path index: it matches by file name, size and mtime. */
+/**
+ * A v1 entry (the Python tool's) has no path index: it matches by file name, size and mtime.
+ * Only entries that no path record points at count as v1 ones: an entry we indexed ourselves
+ * describes its own path, and a same-named copy elsewhere (same size and mtime after `cp -p`,
+ * or a different file) must be hashed, never assumed identical.
+ */
 function legacyMatch(doc: CacheDocument, path: string, size: number, mtimeMs: number): CacheEntry | undefined {
   const name = basename(path);
+  let indexed: Set<string> | undefined;
   for (const entry of Object.values(doc.models)) {
     if (entry.filename !== name || entry.file_size !== size) continue;
+    indexed ??= new Set(Object.values(doc.paths).map((r) => r.sha256));
+    if (indexed.has(entry.sha256)) continue;
     const t = Date.parse(entry.last_modified.endsWith("Z") || /[+-]\d\d:\d\d$/.test(entry.last_modified) ? entry.last_modified : `${entry.last_modified}Z`);
     if (Number.isFinite(t) && Math.abs(t - mtimeMs) < MTIME_TOLERANCE_MS) return entry;
   }
