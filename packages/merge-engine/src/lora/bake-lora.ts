@@ -171,24 +171,35 @@ const COPY_CHUNK_BYTES = 32 << 20;
  * LoRA modules go to the kernel backend's row-split `addLowRankProduct` when it has one (same F32
  * arithmetic, on worker threads); other formats rebuild ΔW here.
  */
-async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined): Promise<void> {
+/** Grow-only shared scratch (SharedArrayBuffers are reclaimed lazily; reusing them keeps RSS flat). */
+class SharedScratch {
+  #buffers = new Map<string, Float32Array>();
+  constructor(private readonly kernels: KernelBackend) {}
+  get(slot: string, length: number): Float32Array {
+    let b = this.#buffers.get(slot);
+    if (!b || b.length < length) this.#buffers.set(slot, (b = this.kernels.allocF32(Math.max(length, 1))));
+    return b.subarray(0, length);
+  }
+}
+
+async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined, scratch: SharedScratch | undefined): Promise<void> {
   const cols = colsOf(shape);
   for (const p of placements) {
     const { lora, strength } = inputs[p.input]!;
     const tensor = (role: LoraRole): LoraTensor | undefined => loraTensorOf(lora, p.module, role);
     const offset = p.target.rows ? p.target.rows.start * cols : 0;
-    if (kernels?.addLowRankProduct && p.module.format === "lora") {
+    if (kernels?.addLowRankProduct && scratch && p.module.format === "lora") {
       const up = tensor("up")!;
       const down = tensor("down")!;
       const rank = rowsOf(down.shape);
       const factor = Math.fround(strength * alphaScale(tensor("alpha"), rank, lora.peft).scale);
       if (factor === 0) continue;
-      const shared = (t: LoraTensor) => {
-        const a = kernels.allocF32(t.values.length);
+      const shared = (slot: string, t: LoraTensor) => {
+        const a = scratch.get(slot, t.values.length);
         a.set(t.values);
         return a;
       };
-      await kernels.addLowRankProduct(w, shared(up), shared(down), { rows: rowsOf(up.shape), rank, cols: colsOf(down.shape), rowOffset: p.target.rows?.start ?? 0 }, factor);
+      await kernels.addLowRankProduct(w, shared("up", up), shared("down", down), { rows: rowsOf(up.shape), rank, cols: colsOf(down.shape), rowOffset: p.target.rows?.start ?? 0 }, factor);
       continue;
     }
     const delta = loraDelta(p.module, tensor, lora.peft);
@@ -240,6 +251,7 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
   let prefetch = read(placedIndices[0]);
   let placedSeen = 0;
   let pendingWrite: Promise<void> = Promise.resolve();
+  const scratch = options.kernels ? new SharedScratch(options.kernels) : undefined;
   try {
     let chunk = new Uint8Array(0);
     for (const [index, d] of source.descriptors.entries()) {
@@ -250,8 +262,8 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
         const bytes = await prefetch!.promise;
         prefetch = read(placedIndices[++placedSeen]);
         const n = shapeElementCount(d.shape);
-        const w = decodeToF32(bytes, d.dtype, options.kernels ? options.kernels.allocF32(n) : new Float32Array(n));
-        await applyPlacements(w, d.shape, placements, plan.inputs, options.kernels);
+        const w = decodeToF32(bytes, d.dtype, scratch ? scratch.get("w", n) : new Float32Array(n));
+        await applyPlacements(w, d.shape, placements, plan.inputs, options.kernels, scratch);
         const encoded = encodeFromF32(w, outDtype);
         await pendingWrite;
         pendingWrite = sink.write(d.name, encoded);
