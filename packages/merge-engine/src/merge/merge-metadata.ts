@@ -1,5 +1,6 @@
 import { jsonNestsDeeperThan } from "../json-nests-deeper-than.js";
 import type { MergePlan } from "./merge-plan.js";
+import { RECIPE_FORMAT_VERSION } from "./recipe-from-output.js";
 
 export interface MergeMetadataOptions {
   /** `__metadata__` of each input, in plan order (their recipes become ancestry). */
@@ -14,6 +15,8 @@ export interface MergeMetadataOptions {
   readonly outputName?: string;
   /** A1111's legacy `model_hash` of each input, in plan order (`legacyModelHash`). */
   readonly legacyHashes?: readonly (string | undefined)[];
+  /** Size in bytes of each input, in plan order: `file_size` in `sd_merge_models`, so `merge --from` can look for it by size. */
+  readonly inputSizes?: readonly (number | undefined)[];
   /** Cap of the serialized `sd_merge_models` ancestry (default 1 MiB); deeper recipes are dropped first. */
   readonly ancestryLimitBytes?: number;
 }
@@ -70,6 +73,7 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
       ancestry[m.sha256] = {
         name: m.name,
         ...(options.legacyHashes?.[i] ? { legacy_hash: options.legacyHashes[i] } : {}),
+        ...(options.inputSizes?.[i] !== undefined ? { file_size: options.inputSizes[i] } : {}),
         architecture: m.architecture.label,
         sd_merge_recipe: parseJsonObject(meta.sd_merge_recipe) ?? null,
       };
@@ -107,7 +111,11 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
   metadata["modelspec.merged_from"] = plan.models.map((m, i) => options.parentMetadata[i]?.["modelspec.title"] ?? m.name.replace(/\.[^.]*$/, "")).join(", ");
   metadata.sd_merge_recipe = JSON.stringify(recipe);
   metadata.sd_merge_models = JSON.stringify(ancestry);
-  if (options.manifest !== undefined) metadata.stmerge_manifest = JSON.stringify(options.manifest);
+  if (options.manifest !== undefined) {
+    metadata.stmerge_manifest = JSON.stringify(options.manifest);
+    // `merge --from` refuses formats newer than it reads (see recipe-from-output.ts).
+    metadata.stmerge_recipe_version = String(RECIPE_FORMAT_VERSION);
+  }
   metadata.merge_tool = "stmerge";
   metadata.merge_tool_version = options.toolVersion;
   metadata.merge_timestamp = options.timestamp ?? new Date().toISOString();

@@ -198,6 +198,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       ...(options.timestamp ? { timestamp: options.timestamp } : {}),
       outputName: basename(outputPath),
       legacyHashes: await Promise.all(inputPaths.map((p) => legacyModelHash(p))),
+      inputSizes: inputPaths.map((p) => statSync(p).size),
     });
     const sink = createSafetensorsWriter(outputPath, { overwrite, ...(options.outputTap ? { tap: options.outputTap } : {}) });
     const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal });
