@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import type { KernelBackend } from "./kernel-backend.js";
-import { assertLittleEndianHost, localCodecs, localOps } from "./local-kernels.js";
+import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { KernelWorkerPool } from "./worker-pool.js";
 
 export interface CpuKernelBackendOptions {
@@ -10,6 +10,12 @@ export interface CpuKernelBackendOptions {
   workers?: number;
   /** Jobs with fewer elements run inline: a worker round trip costs more than the work. */
   inlineBelow?: number;
+  /**
+   * Run the hot kernels (F16/BF16 codecs, weighted sums) on WebAssembly SIMD. Default: yes where
+   * the engine supports it, unless STMERGE_KERNELS=js. false forces the JavaScript kernels,
+   * which give the same bits.
+   */
+  simd?: boolean;
 }
 
 export const DEFAULT_INLINE_BELOW = 1 << 18;
@@ -35,14 +41,15 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   assertLittleEndianHost();
   const workers = Math.max(0, Math.floor(options.workers ?? defaultWorkerCount()));
   const inlineBelow = options.inlineBelow ?? DEFAULT_INLINE_BELOW;
-  const pool = workers > 0 ? new KernelWorkerPool(workers) : undefined;
+  const simd = (options.simd ?? true) && simdKernelsAvailable();
+  const pool = workers > 0 ? new KernelWorkerPool(workers, { simd }) : undefined;
   let closed = false;
 
   /** Runs `op` over [0, length); returns the per-range results (one when inline). */
   async function run(op: string, arrays: readonly ArrayBufferView[], length: number, params: Record<string, number> = {}): Promise<unknown[]> {
     if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
     if (!pool || length < inlineBelow || !arrays.every(isShared)) {
-      return [localOps()[op]!(arrays, 0, length, params)];
+      return [localOps(simd)[op]!(arrays, 0, length, params)];
     }
     const parts = pool.size;
     // Ranges on 64-element boundaries keep each worker's writes on its own cache lines.

@@ -1,5 +1,7 @@
 import { floatCodecsModule } from "./float-codecs-module.js";
 import { kernelOpsModule } from "./kernel-ops-module.js";
+import { SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
+import { wasmKernelsModule } from "./wasm-kernels-module.js";
 
 /**
  * Source text of a kernel worker, for `new Worker(source, { eval: true })`. Built from the same
@@ -8,8 +10,10 @@ import { kernelOpsModule } from "./kernel-ops-module.js";
  *
  * Protocol: the worker receives `{ id, op, arrays, from, to, params }` (arrays are views of
  * SharedArrayBuffers, so nothing is copied) and answers `{ id, result }` or `{ id, error }`.
+ * With `simd` the worker runs the WebAssembly SIMD kernels where its engine has them (the module
+ * is embedded as base64), the JavaScript kernels otherwise.
  */
-export function kernelWorkerSource(): string {
+export function kernelWorkerSource(simd = false): string {
   const codecs = floatCodecsModule.toString();
   const ops = kernelOpsModule.toString();
   // esbuild's keepNames wraps named functions in a helper (`__name`, or a one-letter name when
@@ -22,7 +26,8 @@ ${[...names].map((name) => `var ${name} = function (target) { return target; };`
 // pool strips that flag); process.getBuiltinModule covers ES module scope on Node >= 20.16.
 const { parentPort } = typeof require === "function" ? require("node:worker_threads") : process.getBuiltinModule("node:worker_threads");
 const codecs = (${codecs})();
-const ops = (${ops})(codecs);
+const jsOps = (${ops})(codecs);
+const ops = ${simd ? `(${wasmKernelsModule.toString()})(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE64)}) || jsOps` : "jsOps"};
 parentPort.on("message", (job) => {
   let result;
   try {

@@ -36,16 +36,20 @@ export class KernelWorkerPool {
   #workers: (PoolWorker | undefined)[];
   #nextId = 1;
   #closed = false;
-  static #source: string | undefined;
+  readonly #simd: boolean;
+  static #sources = new Map<boolean, string>();
 
-  constructor(size: number) {
+  /** `simd`: workers run the WebAssembly SIMD kernels where available (see kernelWorkerSource). */
+  constructor(size: number, options: { simd?: boolean } = {}) {
     this.size = size;
+    this.#simd = options.simd ?? false;
     this.#workers = new Array<PoolWorker | undefined>(size).fill(undefined);
   }
 
   #spawn(index: number): PoolWorker {
-    KernelWorkerPool.#source ??= kernelWorkerSource();
-    const worker = new Worker(KernelWorkerPool.#source, { eval: true, name: `stmerge-kernel-${index}`, execArgv: workerExecArgv() });
+    let source = KernelWorkerPool.#sources.get(this.#simd);
+    if (source === undefined) KernelWorkerPool.#sources.set(this.#simd, (source = kernelWorkerSource(this.#simd)));
+    const worker = new Worker(source, { eval: true, name: `stmerge-kernel-${index}`, execArgv: workerExecArgv() });
     worker.unref();
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.on("message", (message: { id: number; result?: unknown; error?: string }) => {

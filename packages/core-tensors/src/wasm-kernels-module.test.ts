@@ -1,0 +1,220 @@
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
+import { localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
+import { KernelWorkerPool } from "./worker-pool.js";
+
+// The WebAssembly SIMD kernels against PyTorch's tables (tools/fixtures/float_tables.py) and, bit
+// for bit, against the JavaScript kernels on the same inputs (NaN payloads included).
+const simd = localOps(true);
+const js = localOps(false);
+const hasSimd = simd !== js;
+
+const tableDir = new URL("../test/fixtures/float-tables/", import.meta.url);
+const table = (name: string) => new Uint8Array(gunzipSync(readFileSync(new URL(name, tableDir))));
+const u32 = (v: ArrayBufferView) => new Uint32Array(v.buffer, v.byteOffset, v.byteLength >>> 2);
+const u16 = (v: ArrayBufferView) => new Uint16Array(v.buffer, v.byteOffset, v.byteLength >>> 1);
+
+/**
+ * First few indices where two equally long arrays differ, as "i: got x expected y" (16- or 32-bit
+ * lanes). `anyNaN(i)` marks elements where two or more NaNs meet in a sum: which payload wins
+ * there is not fixed even in JavaScript (ECMAScript lets a NaN stored to a typed array have any
+ * bits, and V8 may swap the operands of a commutative add), so any NaN matches any NaN there.
+ */
+function differences(actual: ArrayBufferView, expected: ArrayBufferView, lane: 2 | 4, anyNaN?: (i: number) => boolean): string[] {
+  const a = lane === 4 ? u32(actual) : u16(actual);
+  const e = lane === 4 ? u32(expected) : u16(expected);
+  const isNaN = lane === 4 ? (x: number) => (x & 0x7fffffff) > 0x7f800000 : (x: number) => (x & 0x7fff) > 0x7c00;
+  expect(a.length).toBe(e.length);
+  const bad: string[] = [];
+  for (let i = 0; i < e.length && bad.length < 5; i++) {
+    if (a[i] === e[i] || (anyNaN?.(i) && isNaN(a[i]!) && isNaN(e[i]!))) continue;
+    bad.push(`${i}: got 0x${a[i]!.toString(16)} expected 0x${e[i]!.toString(16)}`);
+  }
+  return bad;
+}
+
+/** Whether Σ w[k]·x[k] (in order, in F64) meets two or more NaNs: NaN terms, or Inf − Inf. */
+function nanCollision(terms: number[]): boolean {
+  let sum = 0;
+  let nans = 0;
+  for (const t of terms) {
+    if (Number.isNaN(t)) nans++;
+    else if (!Number.isNaN(sum) && Number.isNaN(sum + t)) nans++;
+    sum += t;
+  }
+  return nans >= 2;
+}
+
+const f16Value = (code: number) => localCodecs().f32FromBits(localCodecs().f16BitsToF32Bits(code));
+
+const DTYPE = { F16: 2, BF16: 3 } as const;
+
+function decodeWith(ops: typeof js, codes: Uint16Array, dtype: 2 | 3): Float32Array {
+  const out = new Float32Array(codes.length);
+  ops.decode!([new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength), out], 0, codes.length, { dtype });
+  return out;
+}
+
+function encodeWith(ops: typeof js, values: Float32Array, dtype: 2 | 3): Uint16Array {
+  const out = new Uint8Array(values.length * 2);
+  ops.encode!([values, out], 0, values.length, { dtype });
+  return u16(out);
+}
+
+function weightedSumF16With(ops: typeof js, inputs: Uint16Array[], weights: number[]): Uint16Array {
+  const length = inputs[0]!.length;
+  const out = new Uint8Array(length * 2);
+  const params: Record<string, number> = { od: 2 };
+  weights.forEach((w, k) => ((params[`w${k}`] = w), (params[`d${k}`] = 2)));
+  ops.weightedSumEncoded!([out, ...inputs.map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength))], 0, length, params);
+  return u16(out);
+}
+
+function weightedSumF32With(ops: typeof js, inputs: Float32Array[], weights: number[]): Float32Array {
+  const out = new Float32Array(inputs[0]!.length);
+  const params: Record<string, number> = {};
+  weights.forEach((w, k) => (params[`w${k}`] = w));
+  ops.weightedSum!([out, ...inputs], 0, out.length, params);
+  return out;
+}
+
+describe.skipIf(!hasSimd)("WebAssembly SIMD kernels", () => {
+  const all16 = Uint16Array.from({ length: 65536 }, (_, i) => i);
+
+  it.each([
+    ["F16", "f16-decode.f32.gz"],
+    ["BF16", "bf16-decode.f32.gz"],
+  ] as const)("decode %s: all 65536 codes equal the JS kernel bit for bit and PyTorch's table value for value", (dtype, file) => {
+    const actual = decodeWith(simd, all16, DTYPE[dtype]);
+    expect(differences(actual, decodeWith(js, all16, DTYPE[dtype]), 4)).toEqual([]);
+    const torch = new Float32Array(table(file).buffer);
+    const bad = [...torch.keys()].filter((i) => !(Object.is(actual[i], torch[i]) || (Number.isNaN(actual[i]) && Number.isNaN(torch[i]))));
+    expect(bad.slice(0, 5)).toEqual([]);
+  });
+
+  it.each([
+    ["F16", "f32-to-f16.u16.gz"],
+    ["BF16", "f32-to-bf16.u16.gz"],
+  ] as const)("encode %s: PyTorch's F32 samples equal the JS kernel bit for bit and PyTorch's codes", (dtype, file) => {
+    const samples = new Float32Array(table("f32-samples.u32.gz").buffer);
+    const actual = encodeWith(simd, samples, DTYPE[dtype]);
+    expect(differences(actual, encodeWith(js, samples, DTYPE[dtype]), 2)).toEqual([]);
+    const torch = u16(table(file));
+    // NaN codes: any NaN matches (torch's payloads differ from ours, see float-codecs.test.ts).
+    const isNaN = (c: number) => (dtype === "F16" ? (c & 0x7c00) === 0x7c00 && (c & 0x3ff) !== 0 : (c & 0x7f80) === 0x7f80 && (c & 0x7f) !== 0);
+    const bad = [...torch.keys()].filter((i) => actual[i] !== torch[i] && !(isNaN(actual[i]!) && isNaN(torch[i]!)));
+    expect(bad.slice(0, 5).map((i) => `0x${u32(samples)[i]!.toString(16)}`)).toEqual([]);
+  });
+
+  // Any 32-bit pattern: NaNs with payloads, ±Inf, subnormals, ±0, values at the rounding ties.
+  const f32Bits = fc.oneof(
+    fc.integer({ min: 0, max: 0xffffffff }),
+    fc.tuple(fc.integer({ min: 0, max: 0x00ffffff }), fc.boolean()).map(([x, negative]) => (negative ? x | 0x80000000 : x)),
+    fc.constantFrom(0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 0xffffffff, 0x477ff000, 0x477fefff, 0x38800000, 0x387fffff, 0x33000000, 0x33000001, 0x3f808000, 0x3f818000),
+  );
+  const lengths = fc.integer({ min: 1, max: 40_000 });
+
+  it("encode F16/BF16 of random bit patterns equals the JS kernel (any length, any tail)", () => {
+    fc.assert(
+      fc.property(fc.array(f32Bits, { minLength: 1, maxLength: 300 }), lengths, (pattern, length) => {
+        const bits = Uint32Array.from({ length }, (_, i) => pattern[i % pattern.length]! >>> 0);
+        const values = new Float32Array(bits.buffer);
+        for (const dtype of [2, 3] as const) expect(differences(encodeWith(simd, values, dtype), encodeWith(js, values, dtype), 2)).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  const f16Code = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xfdff, 0x0001, 0x83ff, 0x0400, 0x7bff));
+
+  it("the fused F16 weighted sum of 1–6 inputs equals the JS kernel, NaN/Inf/subnormal/-0 codes included", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, -0, 1, 0.5, 1e-8, 65504)), { minLength: 6, maxLength: 6 }),
+        fc.array(f16Code, { minLength: 1, maxLength: 97 }),
+        fc.integer({ min: 1, max: 20_000 }),
+        (n, weights, pattern, length) => {
+          const inputs = Array.from({ length: n }, (_, k) => Uint16Array.from({ length }, (_, i) => pattern[(i * (k + 3) + k) % pattern.length]!));
+          const w = weights.slice(0, n);
+          const anyNaN = (i: number) => nanCollision(inputs.map((x, k) => w[k]! * f16Value(x[i]!)));
+          expect(differences(weightedSumF16With(simd, inputs, w), weightedSumF16With(js, inputs, w), 2, anyNaN)).toEqual([]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it("the F32 weighted sum of 1–5 inputs equals the JS kernel on random bit patterns", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 5, maxLength: 5 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {
+        const inputs = Array.from({ length: n }, (_, k) => new Float32Array(Uint32Array.from({ length }, (_, i) => pattern[(i * (k + 5) + k) % pattern.length]! >>> 0).buffer));
+        const w = weights.slice(0, n);
+        const anyNaN = (i: number) => nanCollision(inputs.map((x, k) => w[k]! * x[i]!));
+        expect(differences(weightedSumF32With(simd, inputs, w), weightedSumF32With(js, inputs, w), 4, anyNaN)).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("ranges that start and end inside a block write only their own elements", () => {
+    const codes = Uint16Array.from({ length: 20_000 }, (_, i) => (i * 2654435761) >>> 16);
+    const out = new Float32Array(codes.length).fill(7);
+    simd.decode!([new Uint8Array(codes.buffer), out], 8191, 16_390, { dtype: 2 });
+    const expected = decodeWith(js, codes, 2);
+    expect(out[8190]).toBe(7);
+    expect(out[16_390]).toBe(7);
+    expect(differences(out.subarray(8191, 16_390), expected.subarray(8191, 16_390), 4)).toEqual([]);
+  });
+});
+
+describe("kernel selection", () => {
+  const saved = process.env.STMERGE_KERNELS;
+  const pools: KernelWorkerPool[] = [];
+  afterEach(async () => {
+    if (saved === undefined) delete process.env.STMERGE_KERNELS;
+    else process.env.STMERGE_KERNELS = saved;
+    await Promise.all(pools.splice(0).map((p) => p.close()));
+  });
+
+  it("STMERGE_KERNELS=js forces the JavaScript kernels", () => {
+    process.env.STMERGE_KERNELS = "js";
+    expect(simdKernelsAvailable()).toBe(false);
+    delete process.env.STMERGE_KERNELS;
+    expect(simdKernelsAvailable()).toBe(hasSimd);
+  });
+
+  it.skipIf(!hasSimd)("a SIMD pool's workers run the WebAssembly kernels; a plain pool's do not", async () => {
+    const simdPool = new KernelWorkerPool(1, { simd: true });
+    const jsPool = new KernelWorkerPool(1);
+    pools.push(simdPool, jsPool);
+    expect(await simdPool.run(0, { op: "kernelKind", arrays: [], from: 0, to: 0, params: {} })).toBe("wasm-simd");
+    await expect(jsPool.run(0, { op: "kernelKind", arrays: [], from: 0, to: 0, params: {} })).rejects.toThrow(/unknown kernel op kernelKind/);
+  });
+
+  it("a backend with SIMD and one with simd: false give the same bytes through 2 workers over shared memory", async () => {
+    const n = 300_001;
+    const withSimd = createCpuKernelBackend({ workers: 2 });
+    const plain = createCpuKernelBackend({ workers: 2, simd: false });
+    try {
+      const inputs = [0, 1, 2].map((k) => {
+        const bytes = withSimd.allocBytes(n * 2);
+        u16(bytes).forEach((_, i, a) => (a[i] = (Math.imul(i + 1, 2654435761 + k * 40503) >>> 17) & 0xffff));
+        return { bytes, dtype: "F16" as const };
+      });
+      const weights = [0.5, 0.3, 0.2];
+      const a = await withSimd.weightedSumEncoded!(inputs, weights, "F16");
+      const b = await plain.weightedSumEncoded!(inputs, weights, "F16");
+      expect(differences(a, b, 2, (i) => nanCollision(inputs.map((x, k) => weights[k]! * f16Value(u16(x.bytes)[i]!))))).toEqual([]);
+      const decodedA = await withSimd.decode(inputs[0]!.bytes, "BF16");
+      const decodedB = await plain.decode(inputs[0]!.bytes, "BF16");
+      expect(differences(decodedA, decodedB, 4)).toEqual([]);
+      expect(differences(await withSimd.encode(decodedA, "F16"), await plain.encode(decodedB, "F16"), 2)).toEqual([]);
+    } finally {
+      await Promise.all([withSimd.close(), plain.close()]);
+    }
+  });
+});

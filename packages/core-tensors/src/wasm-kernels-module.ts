@@ -1,0 +1,132 @@
+import type { KernelOps } from "./kernel-ops-module.js";
+
+/**
+ * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16 decode and encode,
+ * the F32 weighted sum and the all-F16 fused weighted sum. Every other case, and every op not
+ * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
+ * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
+ *
+ * Serialised with `toString()` into the worker source like kernelOpsModule, so it references
+ * only globals and its arguments. The module has its own linear memory; ranges of the (shared)
+ * arrays are copied through it in blocks that stay in cache, which costs far less than the math.
+ */
+export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelOps | undefined {
+  type Arrays = readonly ArrayBufferView[];
+  type Params = Record<string, number>;
+  interface Exports {
+    memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+    scratchBase(): number;
+    decodeF16(src: number, dst: number, n: number): void;
+    decodeBF16(src: number, dst: number, n: number): void;
+    encodeF16(src: number, dst: number, n: number): void;
+    encodeBF16(src: number, dst: number, n: number): void;
+    weightedSumF16(out: number, inputs: number, weights: number, n: number, len: number): void;
+    weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
+  }
+  // The parts of the WebAssembly API used here (Node's types do not declare them all).
+  interface WasmApi {
+    validate(bytes: Uint8Array): boolean;
+    Module: new (bytes: Uint8Array) => object;
+    Instance: new (module: object, imports: object) => { exports: unknown };
+  }
+  const api = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (api === undefined) return undefined;
+  const binary = Uint8Array.from(atob(wasmBase64), (c) => c.charCodeAt(0));
+  // validate() is false when the engine lacks 128-bit SIMD.
+  if (!api.validate(binary)) return undefined;
+  const wasm = new api.Instance(new api.Module(binary), {}).exports as Exports;
+  const memory = wasm.memory;
+  const base = wasm.scratchBase();
+  // Elements per block: 8 inputs of F32 plus the output fit in ~300 KB of scratch.
+  const BLOCK = 8192;
+  const pad8 = (n: number) => (n + 7) & ~7;
+
+  /** The module's memory as bytes, grown to hold `scratchBytes` past the scratch base. */
+  const heapFor = (scratchBytes: number): Uint8Array => {
+    const need = base + scratchBytes;
+    const have = memory.buffer.byteLength;
+    if (have < need) memory.grow(Math.ceil((need - have) / 65536));
+    return new Uint8Array(memory.buffer);
+  };
+  const bytesOf = (v: ArrayBufferView, from: number, to: number) => new Uint8Array(v.buffer, v.byteOffset + from, to - from);
+
+  const decode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const code = params.dtype;
+    if (code !== 2 && code !== 3) return jsOps.decode!(arrays, from, to, params);
+    const src = arrays[0] as Uint8Array;
+    const out = arrays[1] as Float32Array;
+    const kernel = code === 2 ? wasm.decodeF16 : wasm.decodeBF16;
+    const srcAt = base;
+    const dstAt = base + 2 * BLOCK;
+    const heap = heapFor(6 * BLOCK);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      heap.set(bytesOf(src, 2 * b, 2 * (b + len)), srcAt);
+      kernel(srcAt, dstAt, pad8(len));
+      bytesOf(out, 4 * b, 4 * (b + len)).set(heap.subarray(dstAt, dstAt + 4 * len));
+    }
+    return undefined;
+  };
+
+  const encode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const code = params.dtype;
+    if (code !== 2 && code !== 3) return jsOps.encode!(arrays, from, to, params);
+    const values = arrays[0] as Float32Array;
+    const dst = arrays[1] as Uint8Array;
+    const kernel = code === 2 ? wasm.encodeF16 : wasm.encodeBF16;
+    const srcAt = base;
+    const dstAt = base + 4 * BLOCK;
+    const heap = heapFor(6 * BLOCK);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      heap.set(bytesOf(values, 4 * b, 4 * (b + len)), srcAt);
+      kernel(srcAt, dstAt, pad8(len));
+      bytesOf(dst, 2 * b, 2 * (b + len)).set(heap.subarray(dstAt, dstAt + 2 * len));
+    }
+    return undefined;
+  };
+
+  /** arrays = [out, in0, …]; `size` 2 (F16 in and out) or 4 (F32). */
+  const weightedSum = (arrays: Arrays, from: number, to: number, params: Params, size: number): void => {
+    const n = arrays.length - 1;
+    const tableBytes = (n * 12 + 15) & ~15;
+    const heap = heapFor(tableBytes + (n + 1) * size * BLOCK);
+    const pointers = new Uint32Array(memory.buffer, base, n);
+    const weights = new Float64Array(memory.buffer, base + ((n * 4 + 7) & ~7), n);
+    const dataAt = base + tableBytes;
+    for (let k = 0; k < n; k++) {
+      pointers[k] = dataAt + k * size * BLOCK;
+      weights[k] = params[`w${k}`]!;
+    }
+    const outAt = dataAt + n * size * BLOCK;
+    const kernel = size === 2 ? wasm.weightedSumF16 : wasm.weightedSumF32;
+    const out = arrays[0]!;
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, size * b, size * (b + len)), pointers[k]!);
+      kernel(outAt, base, base + ((n * 4 + 7) & ~7), n, pad8(len));
+      bytesOf(out, size * b, size * (b + len)).set(heap.subarray(outAt, outAt + size * len));
+    }
+  };
+
+  return {
+    ...jsOps,
+    decode,
+    encode,
+    /** Which kernels a thread runs (tests ask the workers). */
+    kernelKind: () => "wasm-simd",
+    weightedSum(arrays, from, to, params) {
+      if (arrays.length < 2) return jsOps.weightedSum!(arrays, from, to, params);
+      weightedSum(arrays, from, to, params, 4);
+      return undefined;
+    },
+    weightedSumEncoded(arrays, from, to, params) {
+      const n = arrays.length - 1;
+      let allF16 = n >= 1 && params.od === 2;
+      for (let k = 0; k < n && allF16; k++) allF16 = params[`d${k}`] === 2;
+      if (!allF16) return jsOps.weightedSumEncoded!(arrays, from, to, params);
+      weightedSum(arrays, from, to, params, 2);
+      return undefined;
+    },
+  };
+}
