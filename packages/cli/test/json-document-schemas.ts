@@ -7,6 +7,8 @@ import { z } from "zod";
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 const timings = z.object({ totalMs: z.number().int().nonnegative(), phases: z.array(z.object({ phase: z.string(), elapsedMs: z.number().nonnegative(), bytes: z.number().nonnegative() })) });
 const outputFile = z.object({ path: z.string(), sizeBytes: z.number().int().positive(), sha256: sha256.nullable() });
+/** A file a command read: its path, size and detected format. */
+const inputFile = z.object({ path: z.string(), sizeBytes: z.number().int().positive(), format: z.string() });
 const hashes = z.object({ sha256: sha256.nullable().optional(), autov1: z.string().nullable().optional(), autov2: z.string().nullable().optional(), autov3: z.string().nullable().optional(), crc32: z.string().nullable().optional(), blake3: z.string().nullable().optional() });
 
 export const JSON_DOCUMENTS = {
@@ -20,8 +22,8 @@ export const JSON_DOCUMENTS = {
     verified: z.literal(true),
     timings,
   }),
-  verify: z.object({ command: z.literal("verify"), original: z.string(), converted: z.string(), originalFormat: z.string(), convertedFormat: z.string(), ok: z.boolean(), counts: z.record(z.string(), z.number().int()) }),
-  scan: z.object({ command: z.literal("scan"), manifest: z.object({ path: z.string(), document: z.object({ models: z.array(z.object({ path: z.string() })) }) }), skipped: z.array(z.unknown()), warnings: z.array(z.string()), detection: z.array(z.object({ path: z.string() })) }),
+  verify: z.object({ command: z.literal("verify"), original: inputFile, converted: inputFile, ok: z.boolean(), counts: z.record(z.string(), z.number().int()), timings }),
+  scan: z.object({ command: z.literal("scan"), manifest: z.object({ path: z.string(), document: z.object({ models: z.array(z.object({ path: z.string() })) }) }), skipped: z.array(z.unknown()), warnings: z.array(z.string()), detection: z.array(z.object({ path: z.string() })), timings }),
   merge: z.object({
     command: z.literal("merge"),
     dryRun: z.boolean(),
@@ -33,10 +35,19 @@ export const JSON_DOCUMENTS = {
     estimatedPeakBytes: z.number().int(),
     warnings: z.array(z.string()),
     timings: timings.optional(),
+    // merge --from: the merged file reproduced and where each input (by SHA-256) was found.
+    from: z
+      .object({
+        path: z.string(),
+        recipeMethod: z.string(),
+        hashedWhileSearching: z.number().int().nonnegative(),
+        inputs: z.array(z.object({ index: z.number().int(), role: z.enum(["model", "vae"]), sha256, name: z.string(), path: z.string(), foundBy: z.enum(["cache", "search"]) })),
+      })
+      .optional(),
   }),
   inspect: z.object({ command: z.literal("inspect"), path: z.string(), sizeBytes: z.number().int().positive(), headerBytes: z.number().int(), tensorCount: z.number().int(), parameterCount: z.number().int(), dtypes: z.record(z.string(), z.number().int()), metadata: z.record(z.string(), z.string()) }),
   hash: z.object({ command: z.literal("hash"), files: z.array(z.object({ path: z.string(), sizeBytes: z.number().int(), hashes, cached: z.boolean() })), timings }),
-  "extract-vae": z.object({ command: z.literal("extract-vae"), input: z.object({ path: z.string() }), output: z.object({ path: z.string(), sizeBytes: z.number().int().positive(), tensors: z.number().int().positive() }), tensorBytes: z.number().int() }),
+  "extract-vae": z.object({ command: z.literal("extract-vae"), input: z.object({ path: z.string() }), output: z.object({ path: z.string(), sizeBytes: z.number().int().positive(), tensors: z.number().int().positive() }), tensorBytes: z.number().int(), timings }),
   "cache list": z.array(z.object({ filename: z.string(), sha256, sizeBytes: z.number().int(), lastModified: z.string(), cachedAt: z.string() })),
   "cache info": z.object({ location: z.string(), entries: z.number().int(), sizeBytes: z.number().int() }),
 } as const;

@@ -23,6 +23,9 @@ describe("stmerge audit", () => {
     expect(await runCli(["audit", "sd_lightning.ckpt"], io)).toBe(0);
     expect(io.out()).toMatch(/^CLEAN\s+.*sd_lightning\.ckpt \(torch-zip\)/);
     expect(io.out()).toContain("torch._utils._rebuild_tensor_v2");
+    expect(io.out()).toMatch(/^╭─ ✔ clean ─+╮$/m);
+    expect(io.out()).toMatch(/^│ read +1 file: 1 clean, 0 unsafe, 0 unreadable \(nothing executed\) +│$/m);
+    expect(io.out()).toMatch(/^│ next +stmerge convert sd_lightning\.ckpt +│$/m);
   });
 
   it("exit 1 when any file is unsafe, naming the global and where it sits", async () => {
@@ -30,6 +33,11 @@ describe("stmerge audit", () => {
     expect(await runCli(["audit", "sd_lightning.ckpt", "hostile_proto4.pkl", "junk.pt"], io)).toBe(1);
     expect(io.out()).toMatch(/UNSAFE\s+.*hostile_proto4\.pkl/);
     expect(io.out()).toMatch(/dangerous posix\.system {2}\(1×, first via STACK_GLOBAL in first pickle at byte \d+, under key "evil"\)/);
+    // The closing panel: the verdicts, why the file is unsafe, and that convert will refuse it.
+    expect(io.out()).toMatch(/^╭─ ✖ unsafe ─+╮$/m);
+    expect(io.out()).toMatch(/^│ read +3 files: 1 clean, 1 unsafe, 1 unreadable \(nothing executed\) +│$/m);
+    expect(io.out()).toMatch(/^│ why +hostile_proto4\.pkl: dangerous posix\.system +│$/m);
+    expect(io.out()).toMatch(/^│ convert +refuses it /m);
   });
 
   it("a safetensors-shaped file whose bytes torch.load would run as a pickle is UNSAFE, not clean", async () => {

@@ -1,10 +1,12 @@
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { auditCheckpoint, type AuditReport } from "@stmerge/safe-pickle";
 import { sniffFile } from "@stmerge/core-tensors";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { ExitRequest } from "../cli-error.js";
+import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { escapeControl } from "../terminal-text.js";
+import type { Theme } from "../theme.js";
 
 const EXIT_BY_STATUS = { clean: 0, unsafe: 1, unreadable: 2 } as const;
 
@@ -13,6 +15,34 @@ export function auditExitCode(reports: readonly AuditReport[]): number {
   if (reports.some((r) => r.status === "unsafe")) return EXIT_BY_STATUS.unsafe;
   if (reports.some((r) => r.status === "unreadable")) return EXIT_BY_STATUS.unreadable;
   return EXIT_BY_STATUS.clean;
+}
+
+/** Why a file is unsafe, in a few words: the globals torch.load would call, or the container's problem. */
+function unsafeReason(report: AuditReport): string {
+  const called = report.globals.filter((g) => g.verdict !== "allowed");
+  const names = called.slice(0, 3).map((g) => `${g.verdict} ${g.module}.${g.name}`);
+  if (called.length > 3) names.push(`${called.length - 3} more`);
+  return names.join(", ") || report.error?.message || "not what torch.load would read";
+}
+
+/**
+ * The closing panel: how many files were read and their verdicts; for unsafe files why, and that
+ * `stmerge convert` refuses them; for clean ones the command that turns them into safetensors.
+ */
+export function renderAuditPanel(reports: readonly AuditReport[], ms: number, t: Theme, columns: number): string {
+  const count = (status: AuditReport["status"]): number => reports.filter((r) => r.status === status).length;
+  const [clean, unsafe, unreadable] = [count("clean"), count("unsafe"), count("unreadable")];
+  const rows: PanelRow[] = [
+    ["read", `${t.number(String(reports.length))} file${reports.length === 1 ? "" : "s"}: ${t.success(`${clean} clean`)}, ${unsafe ? t.error(`${unsafe} unsafe`) : "0 unsafe"}, ${unreadable ? t.warning(`${unreadable} unreadable`) : "0 unreadable"} ${t.dim("(nothing executed)")}`],
+  ];
+  reports.filter((r) => r.status === "unsafe").forEach((r, i) => rows.push([i === 0 ? "why" : "", `${t.path(escapeControl(basename(r.file)))}: ${t.error(escapeControl(unsafeReason(r)))}`]));
+  if (unsafe) rows.push(["convert", `${t.warning("refuses")} ${unsafe === 1 ? "it" : "them"} ${t.dim("(it loads only allow-listed globals; get a .safetensors release instead)")}`]);
+  rows.push(["wrote", t.dim("nothing (audit only reads)")], ["time", timeRow(ms, [], t)]);
+  const pickles = reports.filter((r) => r.status === "clean" && r.format !== undefined);
+  const next = pickles.length === 1 ? `stmerge convert ${escapeControl(basename(pickles[0]!.file))}` : pickles.length > 1 ? "stmerge convert <folder> (converts every clean checkpoint in it)" : undefined;
+  if (next) rows.push(["next", next]);
+  const title = unsafe ? `${t.error(t.glyphs.fail)} unsafe` : unreadable ? `${t.warning(t.glyphs.warn)} unreadable` : `${t.success(t.glyphs.ok)} clean`;
+  return renderPanel(title, rows, t, columns);
 }
 
 export function registerAuditCommand(program: Command, ctx: CliContext): void {
@@ -25,6 +55,7 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
     .action(async (files: string[], _options: unknown, command: Command) => {
       const out = ctx.output(command);
       const reports: AuditReport[] = [];
+      const started = Date.now();
       for (const file of files) {
         const path = resolve(ctx.io.cwd, file);
         // A safetensors file is data only: there is no pickle to audit, and that is the good answer.
@@ -58,6 +89,7 @@ export function registerAuditCommand(program: Command, ctx: CliContext): void {
       }
       const exitCode = auditExitCode(reports);
       out.result({ command: "audit", exitCode, reports: reports.map(({ file, ...r }) => ({ path: file, ...r })) });
+      out.text(renderAuditPanel(reports, Date.now() - started, out.theme, out.columns));
       if (exitCode !== 0) throw new ExitRequest(exitCode);
     });
 }

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
 import { warnLeftoverTemps } from "../leftover-temps.js";
+import { renderPanel, timeRow, timingsJson } from "../render-panel.js";
 import { escapeControl } from "../terminal-text.js";
 
 export function registerExtractVaeCommand(program: Command, ctx: CliContext): void {
@@ -21,11 +22,23 @@ export function registerExtractVaeCommand(program: Command, ctx: CliContext): vo
       const path = resolve(ctx.io.cwd, model);
       const output = options.output ? resolve(ctx.io.cwd, options.output) : join(dirname(path), `${basename(path).replace(/\.safetensors$/i, "")}.vae.safetensors`);
       await warnLeftoverTemps(output, out);
+      const started = Date.now();
       const r = await extractVae(path, output, { overwrite: Boolean(options.overwrite), onProgress: out.progress.onProgress, signal: ctx.signal });
       out.progress.done();
-      out.result({ command: "extract-vae", input: { path }, output: { path: r.outputPath, sizeBytes: (await stat(r.outputPath)).size, tensors: r.tensors }, tensorBytes: r.bytes });
-      out.line(escapeControl(r.outputPath));
-      out.line(`  tensors     ${r.tensors} (from ${escapeControl(basename(path))})`);
-      out.line(`  size        ${formatBytes(r.bytes)}`);
+      const ms = Date.now() - started;
+      const phases = out.progress.finishedPhases();
+      const sizeBytes = (await stat(r.outputPath)).size;
+      out.result({ command: "extract-vae", input: { path }, output: { path: r.outputPath, sizeBytes, tensors: r.tensors }, tensorBytes: r.bytes, timings: timingsJson(ms, phases) });
+      const t = out.theme;
+      out.text(
+        renderPanel(`${t.success(t.glyphs.ok)} extracted VAE`, [
+          ["output", t.path(escapeControl(r.outputPath))],
+          ["from", t.path(escapeControl(path))],
+          ["tensors", `${t.number(String(r.tensors))} ${t.dim("(the checkpoint's VAE keys, prefix removed)")}`],
+          ["size", t.number(formatBytes(sizeBytes))],
+          ["time", timeRow(ms, phases, t)],
+          ["next", `stmerge inspect ${escapeControl(basename(r.outputPath))}`],
+        ], t, out.columns),
+      );
     });
 }

@@ -36,6 +36,12 @@ describe("stmerge inspect", () => {
     expect(out).toContain("I64 ×1");
     expect(out).toContain("modelspec.title: tiny test model");
     expect(out).toContain("model.diffusion_model.out.2.weight");
+    // The summary closes the output as a panel: what was read, that nothing was written, the time.
+    const lines = out.trimEnd().split("\n");
+    expect(lines.at(-1)).toMatch(/^╰─+╯$/);
+    expect(lines).toContainEqual(expect.stringMatching(/^╭─ ✔ \S+\.safetensors ─+╮$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^│ read +the header only; wrote nothing +│$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^│ time +\d+ ms +│$/));
   });
 
   it("reports the detected architecture (SDXL from attn2.to_k width 2048) and the file kind", async () => {

@@ -1,10 +1,11 @@
-import { resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import { decodeToF32, openSafetensors, shapeElementCount, type DType } from "@stmerge/core-tensors";
 import { describeLora, detectArchitecture, detectFileFormat, looksLikeLora, type LoraSummary } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatCount, formatParams } from "../format.js";
+import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
 
@@ -84,32 +85,47 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       const out = ctx.output(command);
       if (!options.allKeys && !/^\d+$/.test(options.keys)) throw new CliError("BAD_FLAG", `--keys must be a whole number (0 or more), got ${JSON.stringify(options.keys)}`, { exitCode: 2 });
       const limit = options.allKeys ? Number.POSITIVE_INFINITY : Number.parseInt(options.keys, 10);
+      const started = Date.now();
       const report = await inspectSafetensors(resolve(ctx.io.cwd, file), limit);
       const { file: reportPath, fileSize, ...details } = report;
       out.result({ command: "inspect", path: reportPath, sizeBytes: fileSize, ...details });
-      out.line(escapeControl(report.file));
-      out.line(`  size        ${formatBytes(report.fileSize)} (header ${formatBytes(report.headerBytes)})`);
-      const arch = report.architecture;
-      out.line(`  kind        ${escapeControl(report.kind)}; ${arch.id === "unknown" ? "architecture not recognised" : `${escapeControl(arch.label)}${arch.variant !== "standard" ? ` ${arch.variant}` : ""}, ${arch.prediction}`}${arch.evidence[0] ? ` (${escapeControl(arch.evidence[0])})` : ""}`);
-      out.line(`  tensors     ${formatCount(report.tensorCount)}`);
-      out.line(`  parameters  ${formatCount(report.parameterCount)} (${formatParams(report.parameterCount)})`);
-      out.line(`  dtypes      ${Object.entries(report.dtypes).map(([d, n]) => `${d} ×${n}`).join(", ") || "none"}`);
-      if (report.lora) {
-        const l = report.lora;
-        out.line(`  lora        ${l.modules} modules (${Object.entries(l.formats).map(([f, n]) => `${n} ${f}`).join(", ")}; ${l.conventions.join(", ")} names) for ${l.baseArchitecture}${l.evidence ? ` (${l.evidence})` : ""}`);
-        out.line(`  rank        ${l.rank ? (l.rank.min === l.rank.max ? l.rank.min : `${l.rank.min}–${l.rank.max}`) : "n/a"}; alpha ${l.alphas ? l.alphas.join(", ") : "none (scale 1)"}`);
-        out.line(`  targets     ${Object.entries(l.targets).map(([t, n]) => `${t} ${n}`).join(", ")}${l.unrecognised ? `; ${l.unrecognised} keys not recognised` : ""}`);
-      }
+      // Details first (metadata, tensor names); the summary closes the output as a panel.
       const meta = Object.entries(report.metadata);
-      out.line(`  metadata    ${meta.length === 0 ? "none" : `${meta.length} entr${meta.length === 1 ? "y" : "ies"}`}`);
-      for (const [k, v] of meta) out.line(`    ${escapeControl(truncate(k, 100))}: ${escapeControl(truncate(v, 100))}`);
+      if (meta.length > 0) out.line(`metadata (${meta.length} entr${meta.length === 1 ? "y" : "ies"})`);
+      for (const [k, v] of meta) out.line(`  ${escapeControl(truncate(k, 100))}: ${escapeControl(truncate(v, 100))}`);
       if (report.keys.length > 0) {
-        out.line("");
+        if (meta.length > 0) out.line("");
         out.text(renderTable(report.keys, [
           { header: report.keys.length < report.tensorCount ? `first ${report.keys.length} of ${report.tensorCount} tensors` : "tensor", value: (k) => k.name },
           { header: "dtype", value: (k) => k.dtype },
           { header: "shape", value: (k) => `[${k.shape.join(", ")}]` },
         ]));
       }
+      const t = out.theme;
+      const arch = report.architecture;
+      const rows: PanelRow[] = [
+        ["file", t.path(escapeControl(report.file))],
+        ["size", `${t.number(formatBytes(report.fileSize))} ${t.dim(`(header ${formatBytes(report.headerBytes)})`)}`],
+        ["kind", `${escapeControl(report.kind)}; ${arch.id === "unknown" ? "architecture not recognised" : `${escapeControl(arch.label)}${arch.variant !== "standard" ? ` ${arch.variant}` : ""}, ${arch.prediction}`}${arch.evidence[0] ? ` ${t.dim(`(${escapeControl(arch.evidence[0])})`)}` : ""}`],
+        ["tensors", t.number(formatCount(report.tensorCount))],
+        ["parameters", `${t.number(formatCount(report.parameterCount))} ${t.dim(`(${formatParams(report.parameterCount)})`)}`],
+        ["dtypes", Object.entries(report.dtypes).map(([d, n]) => `${d} ×${n}`).join(", ") || "none"],
+      ];
+      if (report.lora) {
+        const l = report.lora;
+        rows.push(
+          ["lora", `${l.modules} modules (${Object.entries(l.formats).map(([f, n]) => `${n} ${f}`).join(", ")}; ${l.conventions.join(", ")} names) for ${l.baseArchitecture}${l.evidence ? ` (${l.evidence})` : ""}`],
+          ["rank", `${l.rank ? (l.rank.min === l.rank.max ? l.rank.min : `${l.rank.min}–${l.rank.max}`) : "n/a"}; alpha ${l.alphas ? l.alphas.join(", ") : "none (scale 1)"}`],
+          ["targets", `${Object.entries(l.targets).map(([tg, n]) => `${tg} ${n}`).join(", ")}${l.unrecognised ? `; ${l.unrecognised} keys not recognised` : ""}`],
+        );
+      }
+      rows.push(
+        ["metadata", meta.length === 0 ? "none" : `${meta.length} entr${meta.length === 1 ? "y" : "ies"}`],
+        ["read", t.dim(report.lora ? "the header and the alpha scalars; wrote nothing" : "the header only; wrote nothing")],
+        ["time", timeRow(Date.now() - started, [], t)],
+      );
+      // The next step where one is obvious: a checkpoint's identity for CivitAI and the cache.
+      if (report.kind === "sd-checkpoint") rows.push(["next", `stmerge hash ${escapeControl(basename(report.file))}`]);
+      out.text(renderPanel(`${t.success(t.glyphs.ok)} ${escapeControl(basename(report.file))}`, rows, t, out.columns));
     });
 }

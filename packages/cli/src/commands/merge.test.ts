@@ -44,7 +44,9 @@ describe("stmerge scan → merge → extract-vae", () => {
     expect(manifest.models.map((m: { path: string }) => m.path)).toEqual(["models/alpha_mix.safetensors", "models/beta-mix.safetensors", "models/gamma mix.safetensors"]);
     expect(manifest.models[0]).toMatchObject({ architecture: "SD1.5", index: 0, precision_detected: "fp16", sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(manifest.output.path).toBe("SD1.5_alphamix_betamix_gammamix_merged.safetensors");
-    expect(io.out()).toContain("manifest written to");
+    expect(io.out()).toMatch(/^│ manifest +written to .*merge\.json +│$/m);
+    expect(io.out()).toMatch(/^│ next +stmerge merge --manifest .*merge\.json --dry-run \(review the manifest first\) +│$/m);
+    expect(io.out()).toMatch(/^│ hashes +3 of 3 recorded +│$/m);
     const again = memoryIo({ env: env(), cwd: dir });
     expect(await runCli(["scan", "models", "-o", "merge.json"], again)).toBe(1);
     expect(again.err()).toContain("OUTPUT_EXISTS");
@@ -126,5 +128,10 @@ export const mergeMethods = [{ name: "elementwise_max", description: "max", para
     const s = await openSafetensors(join(dir, "models", "alpha_mix.vae.safetensors"));
     expect(s.descriptors.map((d) => d.name)).toEqual(["decoder.conv_in.weight"]);
     await s.close();
+    expect(io.out()).toMatch(/^╭─ ✔ extracted VAE ─+╮$/m);
+    expect(io.out()).toMatch(/^│ output +.*models\/alpha_mix\.vae\.safetensors +│$/m);
+    expect(io.out()).toMatch(/^│ from +.*models\/alpha_mix\.safetensors +│$/m);
+    expect(io.out()).toMatch(/^│ tensors +1 \(the checkpoint's VAE keys, prefix removed\) +│$/m);
+    expect(io.out()).toMatch(/^│ next +stmerge inspect alpha_mix\.vae\.safetensors +│$/m);
   });
 });

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { addCacheOptions, cacheBannerLines, cachedArchitecture, cacheNotUpdated, civitaiFor, civitaiOptional, enrichWithCivitai, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
+import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
 import { addRecursiveOption, isRecursive } from "../recursive-option.js";
@@ -49,6 +50,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
       out.banner(await cacheBannerLines(ctx.io, cacheFlags, (t) => out.warn(t)));
       const dir = resolve(ctx.io.cwd, folder);
       const manifestPath = options.output ? resolve(ctx.io.cwd, options.output) : join(dir, "merge_manifest.json");
+      const started = Date.now();
       const cache = options.computeHashes && options.cache !== false ? openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)) : undefined;
       let cacheWarned = false;
       const warnCacheOnce = (error: Error) => {
@@ -108,7 +110,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
       for (const s of result.skipped) out.warn(`skipped ${s.path}: ${s.error}`);
       for (const w of result.warnings) out.warn(w);
       // The manifest document keeps its file's own (Python-compatible) field names; everything around it is camelCase.
-      out.result({ command: "scan", manifest: { path: manifestPath, document: result.manifest }, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })) });
+      out.result({ command: "scan", manifest: { path: manifestPath, document: result.manifest }, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })), timings: timingsJson(Date.now() - started, out.progress.finishedPhases()) });
       out.text(
         renderTable(result.models, [
           { header: "#", value: (m) => String(result.models.indexOf(m)) },
@@ -120,9 +122,19 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
           { header: "weight", value: (m) => String(Number((models[result.models.indexOf(m)]!.weight as number).toFixed(4))) },
         ]),
       );
-      if (result.vae) out.line(`vae: ${escapeControl(basename(result.vae.path))} (${result.vae.report.label}, ${result.vae.precision})`);
-      out.line(`output: ${escapeControl((result.manifest.output as { path: string }).path)}`);
-      out.line(`manifest written to ${escapeControl(manifestPath)}`);
-      out.note(`review it, then run: stmerge merge --manifest ${escapeControl(manifestPath)} --dry-run`);
+      const t = out.theme;
+      const bytes = result.models.reduce((n, m) => n + m.bytes, 0);
+      const hashed = models.filter((m) => m.sha256).length;
+      const rows: PanelRow[] = [
+        ["read", `${t.number(String(result.models.length))} model${result.models.length === 1 ? "" : "s"} in ${t.path(escapeControl(dir))} ${t.dim(`(${formatBytes(bytes)}; ${options.computeHashes ? "every byte hashed" : "headers only"})`)}`],
+        ...(result.skipped.length ? [["skipped", t.warning(`${result.skipped.length} unreadable (see warnings)`)] as PanelRow] : []),
+        ...(result.vae ? [["vae", `${t.path(escapeControl(basename(result.vae.path)))} ${t.dim(`(${result.vae.report.label}, ${result.vae.precision})`)}`] as PanelRow] : []),
+        ["manifest", `written to ${t.path(escapeControl(manifestPath))}`],
+        ["output", `${t.path(escapeControl((result.manifest.output as { path: string }).path))} ${t.dim("(where the merge will write)")}`],
+        ["hashes", hashed ? `${t.number(String(hashed))} of ${models.length} recorded` : t.dim("none (--compute-hashes records them)")],
+        ["time", timeRow(Date.now() - started, out.progress.finishedPhases(), t)],
+        ["next", `stmerge merge --manifest ${escapeControl(manifestPath)} --dry-run ${t.dim("(review the manifest first)")}`],
+      ];
+      out.text(renderPanel(`${t.success(t.glyphs.ok)} manifest written`, rows, t, out.columns));
     });
 }

@@ -1,3 +1,5 @@
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -14,6 +16,9 @@ describe("stmerge verify", () => {
     const v = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "a.pt", "b.safetensors"], v)).toBe(1);
     expect(v.out()).toMatch(/FAILED: 0 identical.*5 missing, 5 extra/);
+    // The closing panel says why and what to run instead of naming only the count.
+    expect(v.out()).toMatch(/^╭─ ✖ verification failed ─+╮$/m);
+    expect(v.out()).toMatch(/^│ next +stmerge convert a\.pt --overwrite \(the converted file does not hold the original's tensors\) +│$/m);
   });
 
 
@@ -25,7 +30,9 @@ describe("stmerge verify", () => {
     expect(verbose.out().match(/^ {2}identical/gm)).toHaveLength(5);
     const json = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "dp.pth", "dp.safetensors", "--json"], json)).toBe(0);
-    expect(JSON.parse(json.out())).toMatchObject({ ok: true, originalFormat: "torch-zip", convertedFormat: "safetensors", counts: { identical: 5 } });
+    const doc = JSON.parse(json.out());
+    expect(doc).toMatchObject({ ok: true, original: { path: join(fixtures.dir(), "dp.pth"), sizeBytes: statSync(join(fixtures.dir(), "dp.pth")).size, format: "torch-zip" }, converted: { path: join(fixtures.dir(), "dp.safetensors"), sizeBytes: statSync(join(fixtures.dir(), "dp.safetensors")).size, format: "safetensors" }, counts: { identical: 5 } });
+    expect(doc.timings.phases.map((p: { phase: string }) => p.phase)).toContain("verify");
     stage("hostile_in_state_dict.ckpt", "evil.ckpt");
     const evil = memoryIo({ cwd: fixtures.dir() });
     expect(await runCli(["verify", "evil.ckpt", "dp.safetensors"], evil)).toBe(1);
