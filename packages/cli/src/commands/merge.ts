@@ -1,8 +1,8 @@
-import { stat } from "node:fs/promises";
-import { basename, resolve } from "node:path";
+import { realpath, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { createHashingTap } from "@stmerge/cache";
 import { selectKernelBackend, type DeviceChoice } from "@stmerge/core-tensors";
-import { loadManifest, runMerge, type MergePlan, type RunMergeResult } from "@stmerge/merge-engine";
+import { loadManifest, manifestFromRecipe, readRecipeFromOutput, runMerge, type MergePlan, type RunMergeResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import { bannerLines } from "../banner.js";
 import { addCacheOptions, lookupCachedIdentity, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
@@ -13,9 +13,12 @@ import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-pane
 import { renderTable } from "../render-table.js";
 import { warnLeftoverTemps } from "../leftover-temps.js";
 import { escapeControl } from "../terminal-text.js";
+import { locateRecipeInputs } from "../locate-recipe-inputs.js";
 
 interface MergeFlags extends CacheFlags {
-  manifest: string;
+  manifest?: string;
+  from?: string;
+  search?: string[];
   overwrite?: boolean;
   device?: string;
   prune: boolean;
@@ -129,7 +132,9 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
   const command = program
     .command("merge")
     .description("merge the models of a manifest tensor by tensor in constant memory (validates every header first)")
-    .requiredOption("-m, --manifest <file>", "merge manifest (from `stmerge scan` or the Python tool)")
+    .option("-m, --manifest <file>", "merge manifest (from `stmerge scan` or the Python tool)")
+    .option("--from <merged>", "reproduce a merge stmerge wrote: its recipe from the file's metadata, its inputs found by SHA-256 (cache, then --search)")
+    .option("--search <folder...>", "with --from: folders (and subfolders) to look for inputs the cache does not know; only files of the recorded size are hashed")
     .option("--overwrite", "replace an existing output")
     .option("--device <device>", "auto|cpu|gpu (default: the manifest's device)")
     .option("--no-prune", "keep EMA copies and schedule buffers")
@@ -140,21 +145,24 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
     .option("--consensus-exponent <n>", "outlier suppression of consensus (default: the manifest's, 4)")
     .option("--alpha <α>", "two-model α: weighted_sum gives A·(1−α) + B·α (a number, or a comma-separated SuperMerger block list); add_difference's multiplier M")
     .option("--seed <n>", "seed of randomised methods (dare)")
-    .option("-o, --output <file>", "output path (default: the manifest's output, relative to the manifest)")
+    .option("-o, --output <file>", "output path (default: the manifest's output, relative to the manifest; with --from, <name>.remerged.safetensors beside it)")
     .option("--plugin <module...>", "load merge-method plugins (paths or package names, from the current folder; a manifest's plugins never load)")
     .option("--memory <MiB>", "working-buffer budget in MiB (default 512)")
     .option("--json", "print the plan and result as JSON");
   addCacheOptions(command)
-    .addHelpText("after", "\nExamples:\n  $ stmerge merge --manifest models/merge_manifest.json --dry-run\n  $ stmerge merge -m merge.json --merge-method ties --overwrite\n  $ stmerge merge -m merge.json --plugin @stmerge/example-plugin --merge-method median")
+    .addHelpText("after", "\nExamples:\n  $ stmerge merge --manifest models/merge_manifest.json --dry-run\n  $ stmerge merge -m merge.json --merge-method ties --overwrite\n  $ stmerge merge -m merge.json --plugin @stmerge/example-plugin --merge-method median\n  $ stmerge merge --from merged.safetensors --search ~/models --dry-run")
     .action(async (options: MergeFlags, cmd: Command) => {
       const out = ctx.output(cmd);
       if (options.precision !== undefined && !(PRECISIONS as readonly string[]).includes(options.precision)) {
         throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(options.precision)}`, { exitCode: 2 });
       }
       const memory = intFlag("--memory", options.memory);
-      const manifest = await loadManifest(resolve(ctx.io.cwd, options.manifest), { cwd: ctx.io.cwd });
-      const { device, from: deviceFrom } = deviceChoice(options.device, manifest.raw.device, manifest.file);
+      if ((options.manifest === undefined) === (options.from === undefined)) throw new CliError("BAD_FLAG", "give either --manifest <file> or --from <merged.safetensors>", { exitCode: 2 });
+      if (options.search && !options.from) throw new CliError("BAD_FLAG", "--search goes with --from (a manifest names its inputs' paths)", { exitCode: 2 });
       const cacheFlags: CacheFlags = { ...(options.cache === false ? { cache: false } : {}), ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) };
+      const reproduced = options.from === undefined ? undefined : await reproduceFrom(options.from, options, ctx, out, cacheFlags);
+      const manifest = reproduced?.manifest ?? (await loadManifest(resolve(ctx.io.cwd, options.manifest!), { cwd: ctx.io.cwd }));
+      const { device, from: deviceFrom } = deviceChoice(options.device, manifest.raw.device, manifest.file);
       // Hashes for the A1111 metadata: the manifest's, else the cache's when still valid for the file.
       const hashes = new Map<string, string>();
       for (const p of [...manifest.models.map((m) => m.resolvedPath), ...(manifest.vae ? [manifest.vae.resolvedPath] : [])]) {
@@ -170,7 +178,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         consensusExponent: intFlag("--consensus-exponent", options.consensusExponent),
         seed: intFlag("--seed", options.seed),
         alpha: alphaFlag(options.alpha),
-        output: options.output ? resolve(ctx.io.cwd, options.output) : undefined,
+        output: reproduced?.output ?? (options.output ? resolve(ctx.io.cwd, options.output) : undefined),
         device: options.device,
       };
       const common = { overrides, hashes, signal: ctx.signal, toolVersion: ctx.version, plugins: options.plugin ?? [], pluginDir: ctx.io.cwd, ...(memory ? { memoryBudgetBytes: memory * 1024 * 1024 } : {}) };
@@ -179,7 +187,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
       if (options.dryRun) {
         const r = await runMerge(manifest, { ...common, dryRun: true });
         for (const w of r.warnings.slice(manifest.warnings.length)) out.warn(w);
-        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath, r.warnings) });
+        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath, r.warnings), ...(reproduced ? { from: reproduced.json } : {}) });
         printPlan(out, r);
         return;
       }
@@ -214,7 +222,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         const ms = Date.now() - started;
         const phases = out.progress.finishedPhases();
         const summary = planSummary(r.plan, r.outputPath, r.warnings);
-        out.result({ ...summary, dryRun: false, output: { ...(summary.output as object), sizeBytes: (await stat(r.outputPath)).size, sha256: outputHashes?.sha256 ?? null }, timings: timingsJson(ms, phases) });
+        out.result({ ...summary, dryRun: false, output: { ...(summary.output as object), sizeBytes: (await stat(r.outputPath)).size, sha256: outputHashes?.sha256 ?? null }, timings: timingsJson(ms, phases), ...(reproduced ? { from: reproduced.json } : {}) });
         const t = out.theme;
         const vaeTensors = r.plan.entries.filter((e) => e.action === "vae").length;
         const rows: PanelRow[] = [
@@ -233,6 +241,30 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         await compute.backend.close();
       }
     });
+}
+
+/**
+ * `--from`: the recipe of a merged file (header only), its inputs located by SHA-256 (cache, then
+ * --search), and the manifest to run with them. The output defaults to `<name>.remerged.safetensors`
+ * beside the merged file, and is never the merged file itself (not even with --overwrite).
+ */
+async function reproduceFrom(from: string, options: MergeFlags, ctx: CliContext, out: CommandOutput, cacheFlags: CacheFlags) {
+  const source = resolve(ctx.io.cwd, from);
+  const recipe = await readRecipeFromOutput(source, { pluginsGiven: (options.plugin ?? []).length > 0 });
+  const inputs = [...recipe.models, ...(recipe.vae ? [recipe.vae] : [])];
+  const { located, hashed } = await locateRecipeInputs(inputs, { io: ctx.io, cache: cacheFlags, search: options.search ?? [], exclude: source, signal: ctx.signal, onProgress: out.progress.onProgress, warn: (t) => out.warn(t) });
+  out.progress.done();
+  const output = options.output ? resolve(ctx.io.cwd, options.output) : join(dirname(source), `${basename(source).replace(/\.safetensors$/i, "")}.remerged.safetensors`);
+  const realOrSelf = (p: string) => realpath(p).catch(() => p);
+  if ((await realOrSelf(output)) === (await realOrSelf(source))) throw new CliError("MERGE_OUTPUT_IS_SOURCE", `${source}: the output would replace the merged file being reproduced; name another with -o`, { file: source });
+  const models = located.filter((l) => l.input.role === "model").map((l) => l.path);
+  const vae = located.find((l) => l.input.role === "vae")?.path;
+  const manifest = manifestFromRecipe(recipe, { models, vae });
+  out.line(`recipe: ${escapeControl(recipe.method)} of ${recipe.models.length} models from ${escapeControl(source)}${hashed ? ` (${hashed} file(s) hashed while searching)` : ""}`);
+  for (const l of located) out.line(`  ${l.input.role === "vae" ? "vae" : `#${l.input.index}`}  ${l.input.sha256.slice(0, 10)}  ${escapeControl(l.input.name)} ← ${escapeControl(l.path)} (${l.foundBy})`);
+  out.line("");
+  const json = { path: source, recipeMethod: recipe.method, hashedWhileSearching: hashed, inputs: located.map((l) => ({ index: l.input.index, role: l.input.role, sha256: l.input.sha256, name: l.input.name, path: l.path, foundBy: l.foundBy })) };
+  return { manifest, output, json };
 }
 
 /** `--alpha 0.3` or `--alpha 0,0.1,…` (a SuperMerger block list). */
