@@ -72,8 +72,8 @@ describe("planDedupe", () => {
 });
 
 describe("applyDedupe and undoDedupe", () => {
-  for (const link of ["symlink", "hardlink"] as const) {
-    it(`${link}: replaces the copies, keeps sidecars beside them, and undo restores every byte, mode and mtime`, async () => {
+  for (const [link, backup] of [["symlink", "hardlink"], ["hardlink", "hardlink"], ["symlink", "rename"], ["hardlink", "rename"]] as const) {
+    it(`${link} (backup by ${backup}): replaces the copies, keeps sidecars beside them, and undo restores every byte, mode and mtime`, async () => {
       const tree = buildUiTree(tempDir());
       const roots = [tree.a1111, tree.comfy, tree.plain];
       const before = contentByPath(tree.base);
@@ -83,8 +83,9 @@ describe("applyDedupe and undoDedupe", () => {
       const journal = join(tempDir(), "journal.jsonl");
       const p = await plan(roots, { link });
       const steps: string[] = [];
-      const result = await applyDedupe(p, { journal, onStep: (_n, what) => steps.push(what) });
+      const result = await applyDedupe(p, { journal, backup, onStep: (_n, what) => steps.push(what) });
       expect(result).toMatchObject({ linked: 2, skipped: 0, failed: 0 });
+      expect(result.results.map((r) => r.backup)).toEqual([backup, backup]);
       // Every path shows the same bytes as before; the master is the same file, untouched.
       expect(contentByPath(tree.base)).toEqual(before);
       expect(statSync(master).ino).toBe(masterIno);
@@ -99,11 +100,20 @@ describe("applyDedupe and undoDedupe", () => {
       expect(readFileSync(join(tree.a1111, "models/Stable-diffusion/sdxl_base.preview.png"), "utf8")).toBe("png");
       // No temp file is left; a rescan finds no duplicates.
       expect(Object.keys(contentByPath(tree.base)).some((k) => k.includes("stmerge-dedupe"))).toBe(false);
+      expect(Object.keys(contentByPath(tree.base, true)).filter((k) => k.includes(".stmerge-"))).toEqual([]);
       expect((await findDuplicates(await scanLibrary(roots))).groups).toEqual([]);
-      // Journal: start, per action intent → rename → link → remove-temp → done, end; each written before its step.
       const records = await readJournal(journal);
-      expect(records.map((r) => (r.op === "step" ? r.step : r.op))).toEqual(["start", ...Array(2).fill(["intent", "rename", "link", "remove-temp", "done"]).flat(), "end"]);
-      expect(steps.slice(0, 6)).toEqual(["journal start", "journal intent", "journal step", "rename", "journal step", "link"]);
+      if (backup === "rename") {
+        // Journal: start, per action intent → rename → link → remove-temp → done, end; each written before its step.
+        expect(records.map((r) => (r.op === "step" ? r.step : r.op))).toEqual(["start", ...Array(2).fill(["intent", "rename", "link", "remove-temp", "done"]).flat(), "end"]);
+        expect(steps.slice(0, 6)).toEqual(["journal start", "journal intent", "journal step", "rename", "journal step", "link"]);
+      } else {
+        // Journal: start, per action intent → backup → link (staging) → replace → remove-backup → done, end; each written before its step.
+        expect(records.map((r) => (r.op === "step" ? r.step : r.op))).toEqual(["start", ...Array(2).fill(["intent", "backup", "link", "replace", "remove-backup", "done"]).flat(), "end"]);
+        expect(steps.slice(0, 10)).toEqual(["journal start", "journal intent", "journal step", "backup", "journal step", "link", "journal step", "replace", "journal step", "remove-backup"]);
+        const intent = records.find((r) => r.op === "intent")!;
+        expect(intent).toMatchObject({ v: 2, duplicate: dup, temp: expect.stringMatching(/\/\.sdxl_base\.safetensors\.stmerge-dedupe-[0-9a-f]{8}\.tmp$/), staging: expect.stringMatching(/\/\.sdxl_base\.safetensors\.stmerge-link-[0-9a-f]{8}\.tmp$/) });
+      }
 
       const undone = await undoDedupe(journal);
       expect(undone.map((u) => u.outcome)).toEqual(["restored", "restored"]);

@@ -5,8 +5,13 @@ import { resolveCachePath } from "@stmerge/cache";
 import { LibraryError } from "./library-error.js";
 import type { LinkKind } from "./plan-dedupe.js";
 
-/** Version of the journal's line format. */
-export const JOURNAL_VERSION = 1;
+/**
+ * Version of the journal's line format. 2: a replacement keeps a hard-link backup and makes the
+ * link under a staging name (`staging`), so its `temp` may share the duplicate's inode; a reader
+ * of version 1 would not know that, so it must refuse these journals. Version 1 lines are read.
+ */
+export const JOURNAL_VERSION = 2;
+const READABLE_VERSIONS: ReadonlySet<unknown> = new Set([1, 2]);
 
 /** What a replacement needs to be finished, rolled back or undone; written before its first step. */
 export interface JournalIntent {
@@ -14,8 +19,13 @@ export interface JournalIntent {
   readonly i: number;
   readonly duplicate: string;
   readonly master: string;
-  /** The duplicate's temp name beside it while the link is made. */
+  /**
+   * The backup of the duplicate beside it: a hard link to it (step `backup`), or, where hard links
+   * are refused, the duplicate itself renamed there (step `rename`).
+   */
   readonly temp: string;
+  /** Where the new link is made and checked before it is renamed over the duplicate (absent in version 1). */
+  readonly staging?: string;
   readonly link: LinkKind;
   readonly sha256: string;
   readonly size: number;
@@ -27,7 +37,7 @@ export interface JournalIntent {
 export type JournalRecord =
   | { readonly op: "start"; readonly roots: readonly string[]; readonly actions: number; readonly pid: number }
   | JournalIntent
-  | { readonly op: "step"; readonly i: number; readonly step: "rename" | "link" | "remove-temp" | "rollback"; readonly link?: LinkKind }
+  | { readonly op: "step"; readonly i: number; readonly step: "backup" | "rename" | "link" | "replace" | "remove-backup" | "remove-temp" | "rollback"; readonly link?: LinkKind }
   | { readonly op: "done"; readonly i: number; readonly link: LinkKind }
   | { readonly op: "failed"; readonly i: number; readonly reason: string }
   | { readonly op: "end" }
@@ -91,7 +101,7 @@ export async function readJournal(path: string): Promise<JournalRecord[]> {
     if (line.trim() === "") continue;
     try {
       const parsed = JSON.parse(line) as { v?: unknown; op?: unknown };
-      if (parsed.v !== JOURNAL_VERSION || typeof parsed.op !== "string") throw new Error("not a journal record");
+      if (!READABLE_VERSIONS.has(parsed.v) || typeof parsed.op !== "string") throw new Error("not a journal record");
       records.push(parsed as JournalRecord);
     } catch (error) {
       if (n === lines.length - 1) break;

@@ -41,3 +41,22 @@ export async function linkResolvesToMaster(path: string, master: string, link: L
     return false;
   }
 }
+
+/**
+ * Whether a freshly made link at `path` shows exactly the master's bytes, read through the link:
+ * the link is of the expected kind (a symlink resolving to the master, a hard link sharing its
+ * inode, a clone as a regular file), has the group's size, and its bytes have the group's SHA-256.
+ * Checked before the link is renamed over the duplicate, so a wrong link never replaces it.
+ */
+export async function linkShowsMasterBytes(path: string, master: string, link: LinkKind, expected: { sha256: string; size: number }, signal?: AbortSignal): Promise<boolean> {
+  try {
+    if (link === "reflink") {
+      if (!(await lstat(path)).isFile()) return false;
+    } else if (!(await linkResolvesToMaster(path, master, link, expected.sha256))) return false;
+    if ((await stat(path)).size !== expected.size) return false;
+    const read = await hashFile(path, { algorithms: ["sha256"], ...(signal ? { signal } : {}) });
+    return read.hashes.sha256 === expected.sha256;
+  } catch {
+    return false;
+  }
+}

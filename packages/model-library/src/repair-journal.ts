@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import { chmod, copyFile, lstat, open, rename, rm, stat, unlink, utimes } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { hashFile, type ModelCache } from "@stmerge/cache";
+import { restoreFromBackup } from "./apply-dedupe.js";
 import { DedupeJournal, listJournals, readJournal, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
 import { LibraryError } from "./library-error.js";
 import { linkResolvesToMaster, sha256Of } from "./link-checks.js";
@@ -56,9 +57,10 @@ export function journalOwnerAlive(records: readonly JournalRecord[]): boolean {
 }
 
 /**
- * Finishes or rolls back the replacements an interrupted run left half done: where the temp
- * copy still exists, a link that already resolves to the master's bytes is kept and the temp
- * removed; otherwise the partial link is removed and the temp renamed back. Every byte stays
+ * Finishes or rolls back the replacements an interrupted run left half done: a staging link is
+ * removed; where the backup still exists, a link at the path that resolves to the master is kept
+ * and the backup removed; a path that is still the backup's file keeps it and drops the backup;
+ * anything else (a partial link, no file) gets the backup renamed over it. Every byte stays
  * present throughout. Then the journal is closed.
  */
 export async function repairJournal(path: string, options: JournalRunOptions = {}): Promise<JournalOutcome[]> {
@@ -73,19 +75,21 @@ export async function repairJournal(path: string, options: JournalRunOptions = {
     for (const r of unfinished(records)) {
       options.signal?.throwIfAborted();
       let outcome: "finished" | "rolled-back" | "nothing-to-do" = "nothing-to-do";
+      // A staging link is never the only copy of anything: it goes first.
+      if (r.staging && (await exists(r.staging))) {
+        await unlink(r.staging);
+        step("remove-staging");
+      }
       if (await exists(r.temp)) {
         const link = (records.filter((x) => x.op === "step" && x.i === r.i && x.step === "link").pop() as { link?: JournalIntent["link"] } | undefined)?.link ?? r.link;
-        if ((await exists(r.duplicate)) && (await linkResolvesToMaster(r.duplicate, r.master, link, r.sha256))) {
+        const [d, t] = await Promise.all([lstat(r.duplicate).catch(() => undefined), lstat(r.temp)]);
+        if (d && !(d.dev === t.dev && d.ino === t.ino) && (await linkResolvesToMaster(r.duplicate, r.master, link, r.sha256))) {
           await unlink(r.temp);
           step("remove-temp");
           outcome = "finished";
         } else {
-          if (await exists(r.duplicate)) {
-            await unlink(r.duplicate);
-            step("remove-partial-link");
-          }
-          await rename(r.temp, r.duplicate);
-          step("rename-back");
+          // The path is still the backup's file (drop the backup), or a partial link or nothing (rename the backup over it).
+          step(await restoreFromBackup(r.duplicate, r.temp));
           outcome = "rolled-back";
         }
       }
@@ -128,7 +132,8 @@ async function restoreCopy(r: JournalIntent): Promise<void> {
 /**
  * Restores the state before a dedupe from its journal, newest replacement first: a link is
  * replaced by an independent copy of the master's bytes (mode and mtime as they were); a
- * half-done replacement gets its original back from the temp name. Safe to run again.
+ * half-done replacement loses its staging link and gets its original back from the backup
+ * (renamed over the path, or just dropped where the path still is that file). Safe to run again.
  */
 export async function undoDedupe(path: string, options: JournalRunOptions = {}): Promise<JournalOutcome[]> {
   const records = await readJournal(path);
@@ -145,15 +150,12 @@ export async function undoDedupe(path: string, options: JournalRunOptions = {}):
       await journal.append({ op: "restore", i: r.i });
       step("journal restore");
       let outcome: JournalOutcome["outcome"];
+      if (r.staging && (await exists(r.staging))) {
+        await unlink(r.staging);
+        step("remove-staging");
+      }
       if (await exists(r.temp)) {
-        const d = await lstat(r.duplicate).catch(() => undefined);
-        const t = await lstat(r.temp);
-        if (d && !(d.dev === t.dev && d.ino === t.ino)) {
-          await unlink(r.duplicate);
-          step("remove-link");
-        }
-        await rename(r.temp, r.duplicate);
-        step("rename-back");
+        step(await restoreFromBackup(r.duplicate, r.temp));
         outcome = "restored";
       } else {
         const d = await lstat(r.duplicate).catch(() => undefined);

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bundleEntry } from "@stmerge/test-utils";
@@ -30,8 +30,8 @@ function freshTree() {
   return { tree, journals, roots: [tree.a1111, tree.comfy] };
 }
 
-function run(args: string[], crashAt = 0) {
-  const r = spawnSync(process.execPath, [child, ...args], { env: { ...process.env, STMERGE_TEST_CRASH_AFTER_STEP: String(crashAt) }, encoding: "utf8" });
+function run(args: string[], crashAt = 0, backup: "hardlink" | "rename" = "hardlink") {
+  const r = spawnSync(process.execPath, [child, ...args], { env: { ...process.env, STMERGE_TEST_CRASH_AFTER_STEP: String(crashAt), STMERGE_TEST_BACKUP: backup }, encoding: "utf8" });
   return { killed: r.signal === "SIGKILL", status: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -40,13 +40,16 @@ function models(base: string): Record<string, string> {
   return Object.fromEntries(Object.entries(snapshotTree(base)).filter(([k]) => !k.startsWith("journals/")));
 }
 
-for (const link of ["symlink", "hardlink"] as const) {
-  describe(`dedupe --link ${link} interrupted after every step`, () => {
+// With a hard-link backup (the default) the duplicate's path shows its bytes at every kill point;
+// with the rename fallback (hard links refused) the bytes are at the temp name meanwhile.
+for (const [link, backup, expectedSteps] of [["symlink", "hardlink", 12], ["hardlink", "hardlink", 12], ["symlink", "rename", 10]] as const) {
+  describe(`dedupe --link ${link} (backup by ${backup}) interrupted after every step`, () => {
     it("undo restores the tree exactly; a re-run finishes the job; no byte is ever missing", () => {
       const reference = freshTree();
       const original = models(reference.tree.base);
       const bytes = contentByPath(reference.tree.a1111);
-      const full = run(["dedupe", reference.journals, link, ...reference.roots]);
+      const duplicate = "models/Stable-diffusion/sdxl_base.safetensors";
+      const full = run(["dedupe", reference.journals, link, ...reference.roots], 0, backup);
       expect(full.status, full.err).toBe(0);
       expect(JSON.parse(full.out)).toEqual({ linked: 1, failed: 0 });
       const deduped = models(reference.tree.base);
@@ -55,7 +58,7 @@ for (const link of ["symlink", "hardlink"] as const) {
       let steps = 0;
       for (let n = 1; ; n++) {
         const a = freshTree();
-        const crashed = run(["dedupe", a.journals, link, ...a.roots], n);
+        const crashed = run(["dedupe", a.journals, link, ...a.roots], n, backup);
         if (!crashed.killed) {
           expect(crashed.status, crashed.err).toBe(0);
           break;
@@ -63,19 +66,28 @@ for (const link of ["symlink", "hardlink"] as const) {
         steps = n;
         // Interrupted: every model's bytes are still there (at its path or, mid-replacement, at its temp name).
         expect(new Set(Object.values(contentByPath(a.tree.a1111, true))), `after step ${n}`).toEqual(new Set(Object.values(bytes)));
+        if (backup === "hardlink") {
+          // The duplicate's own path exists and shows its bytes at every kill point.
+          expect(existsSync(join(a.tree.a1111, duplicate)), `${duplicate} after step ${n}`).toBe(true);
+          expect(contentByPath(a.tree.a1111)[duplicate], `${duplicate} after step ${n}`).toBe(bytes[duplicate]);
+        }
         const undo = run(["undo", a.journals]);
         expect(undo.status, undo.err).toBe(0);
         expect(models(a.tree.base), `undo after step ${n}`).toEqual(original);
+        expect(Object.keys(contentByPath(a.tree.base, true)).filter((k) => k.includes(".stmerge-")), `undo after step ${n}`).toEqual([]);
 
         const b = freshTree();
-        expect(run(["dedupe", b.journals, link, ...b.roots], n).killed).toBe(true);
-        const rerun = run(["dedupe", b.journals, link, ...b.roots]);
+        expect(run(["dedupe", b.journals, link, ...b.roots], n, backup).killed).toBe(true);
+        const rerun = run(["dedupe", b.journals, link, ...b.roots], 0, backup);
         expect(rerun.status, rerun.err).toBe(0);
         expect(models(b.tree.base), `re-run after step ${n}`).toEqual(deduped);
         expect(contentByPath(b.tree.a1111)).toEqual(bytes);
+        expect(Object.keys(contentByPath(b.tree.base, true)).filter((k) => k.includes(".stmerge-")), `re-run after step ${n}`).toEqual([]);
       }
-      // start, intent, rename record, rename, link record, link, remove-temp record, remove-temp, done, end.
-      expect(steps).toBe(10);
+      // hardlink backup: start, intent, backup record, backup, link record, link (staging), replace record,
+      // replace, remove-backup record, remove-backup, done, end.
+      // rename: start, intent, rename record, rename, link record, link, remove-temp record, remove-temp, done, end.
+      expect(steps).toBe(expectedSteps);
     }, 300_000);
   });
 }
