@@ -32,6 +32,27 @@ describe("TTY progress", () => {
     expect(term.wraps).toBe(0);
   });
 
+  it.each([80, 120, 40])("gives concurrent phases bars of one width at %i columns, so their percentages line up", (columns) => {
+    const { term, clock, progress } = setup("tty", columns);
+    // convert carries items and a tensor name, hash neither: on its own each line would pick another bar width.
+    for (let t = 1; t <= 20; t++) {
+      clock.advance(100);
+      progress.onProgress({ phase: "convert", bytesDone: t * 10 * MB, bytesTotal: 2000 * MB, tensor: `model.diffusion_model.input_blocks.${t}.weight`, tensorsDone: t, tensorsTotal: 1131 });
+      progress.onProgress({ phase: "hash", bytesDone: t * 20 * MB, bytesTotal: 2000 * MB });
+    }
+    clock.advance(100);
+    const screen = term.screen();
+    expect(screen).toHaveLength(2);
+    const bars = screen.map((l) => /[█░]+/.exec(l)?.[0] ?? "");
+    expect(bars[0]!.length).toBeGreaterThanOrEqual(3);
+    expect(bars[1]!.length).toBe(bars[0]!.length);
+    expect(screen[1]!.indexOf("%")).toBe(screen[0]!.indexOf("%"));
+    expect(screen[0]).toMatch(/ 10%/);
+    expect(screen[1]).toMatch(/ 20%/);
+    for (const line of screen) expect(line.length).toBeLessThan(columns);
+    expect(term.wraps).toBe(0);
+  });
+
   it("redraws at most 10 times a second however many events arrive, and draws the last state", () => {
     const { term, clock, progress } = setup("tty", 100);
     for (let i = 1; i <= 1000; i++) {

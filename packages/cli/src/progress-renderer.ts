@@ -51,12 +51,17 @@ function join(parts: readonly Part[]): { plain: string; styled: string } {
   return { plain: parts.map((p) => p[0]).join(" "), styled: parts.map(([t, s]) => s(t)).join(" ") };
 }
 
-/**
- * One phase as one terminal line of at most `columns - 1` visible characters: icon, phase, bar,
- * percentage, bytes, throughput, elapsed, ETA and the current tensor, dropping the least useful
- * parts first when the terminal is narrow; at 40 columns and less, just phase, bar and percentage.
- */
-export function formatProgressLine(s: PhaseSnapshot, options: { columns: number; theme: Theme; phaseWidth: number; tick: number }): string {
+interface LineOptions {
+  readonly columns: number;
+  readonly theme: Theme;
+  readonly phaseWidth: number;
+  readonly tick: number;
+  /** The bar width every concurrent line shares (the narrowest line's), so their bars and numbers line up. */
+  readonly barWidth?: number;
+}
+
+/** Which optional parts fit one phase's line and how wide its bar may be there. */
+function layout(s: PhaseSnapshot, options: LineOptions) {
   const { theme, columns } = options;
   const max = Math.max(1, columns - 1);
   const g = theme.glyphs;
@@ -65,9 +70,7 @@ export function formatProgressLine(s: PhaseSnapshot, options: { columns: number;
   const pct: Part | undefined = s.fraction === null ? undefined : [`${String(Math.floor(s.fraction * 100)).padStart(3)}%`, theme.number];
   if (columns <= NARROW_COLUMNS) {
     const head = [phase[0], pct?.[0] ?? ""].join(" ");
-    const width = Math.max(0, Math.min(20, max - head.length - 1));
-    const parts: Part[] = [phase, ...(s.fraction !== null && width >= 3 ? [bar(s.fraction, width, theme, s.finished)] : []), ...(pct ? [pct] : [])];
-    return clip(parts, max);
+    return { narrow: true as const, max, icon, phase, pct, kept: [] as Part[], currentRoom: 0, barWidth: Math.max(0, Math.min(20, max - head.length - 1)) };
   }
   // Fixed-width fields, so the bar does not jump as numbers grow.
   const bytes: Part = [s.bytesTotal > 0 ? `${formatBytes(s.bytesDone).padStart(7)}/${formatBytes(s.bytesTotal)}` : formatBytes(s.bytesDone).padStart(7), theme.number];
@@ -90,9 +93,31 @@ export function formatProgressLine(s: PhaseSnapshot, options: { columns: number;
   }
   if (currentRoom > 0) currentRoom = Math.min(s.current!.length, 24) + 1;
   const barWidth = s.fraction === null ? 0 : Math.max(Math.min(10, max - fixedLength(kept) - 1), Math.min(30, max - fixedLength(kept) - 1 - currentRoom));
-  const parts: Part[] = [icon, phase, ...(s.fraction !== null && barWidth >= 3 ? [bar(s.fraction, barWidth, theme, s.finished)] : []), ...(pct ? [pct] : []), ...kept];
+  return { narrow: false as const, max, icon, phase, pct, kept, currentRoom, barWidth };
+}
+
+/** The bar width a phase's line would choose on its own (0 for a phase of unknown length). */
+export function progressBarWidth(s: PhaseSnapshot, options: LineOptions): number {
+  return s.fraction === null ? 0 : layout(s, options).barWidth;
+}
+
+/**
+ * One phase as one terminal line of at most `columns - 1` visible characters: icon, phase, bar,
+ * percentage, bytes, throughput, elapsed, ETA and the current tensor, dropping the least useful
+ * parts first when the terminal is narrow; at 40 columns and less, just phase, bar and percentage.
+ */
+export function formatProgressLine(s: PhaseSnapshot, options: LineOptions): string {
+  const { theme } = options;
+  const l = layout(s, options);
+  const { max, icon, phase, pct } = l;
+  const barWidth = Math.min(l.barWidth, options.barWidth ?? Number.POSITIVE_INFINITY);
+  if (l.narrow) {
+    const parts: Part[] = [phase, ...(s.fraction !== null && barWidth >= 3 ? [bar(s.fraction, barWidth, theme, s.finished)] : []), ...(pct ? [pct] : [])];
+    return clip(parts, max);
+  }
+  const parts: Part[] = [icon, phase, ...(s.fraction !== null && barWidth >= 3 ? [bar(s.fraction, barWidth, theme, s.finished)] : []), ...(pct ? [pct] : []), ...l.kept];
   const used = join(parts).plain.length;
-  if (currentRoom > 0 && max - used - 1 >= Math.min(8, s.current!.length)) {
+  if (l.currentRoom > 0 && max - used - 1 >= Math.min(8, s.current!.length)) {
     const room = max - used - 1;
     const name = escapeControl(s.current);
     parts.push([name.length > room ? `…${name.slice(name.length - room + 1)}` : name, theme.dim]);
@@ -159,8 +184,11 @@ export function createProgressRenderer(io: CliIo, requested: ProgressMode, optio
     if (snapshots.length === 0) return;
     const columns = stream.columns ?? 80;
     const phaseWidth = Math.max(...snapshots.map((s) => s.phase.length));
+    // Concurrent bars share one width (the narrowest line's), so bars and numbers line up in columns.
+    const widths = snapshots.filter((s) => s.fraction !== null).map((s) => progressBarWidth(s, { columns, theme, phaseWidth, tick }));
+    const barWidth = widths.length > 0 ? Math.min(...widths) : undefined;
     let out = drawnLines > 0 ? `\r\x1b[${drawnLines}A` : "\r";
-    for (const s of snapshots) out += `\x1b[2K${formatProgressLine(s, { columns, theme, phaseWidth, tick })}\n`;
+    for (const s of snapshots) out += `\x1b[2K${formatProgressLine(s, { columns, theme, phaseWidth, tick, ...(barWidth === undefined ? {} : { barWidth }) })}\n`;
     stream.write(`${out}\x1b[J`);
     drawnLines = snapshots.length;
     lastDraw = now();
