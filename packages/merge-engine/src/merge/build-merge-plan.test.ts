@@ -5,6 +5,8 @@ import { layoutDescriptors } from "../../test/load-layout.js";
 import { TINY_SD1, tempDir, writeTinyModel } from "../../test/tiny-models.js";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { addDifference } from "../methods/add-difference.js";
+import { dare } from "../methods/dare.js";
+import { ties } from "../methods/ties.js";
 import { slerp } from "../methods/slerp.js";
 import { weightedSum } from "../methods/weighted-sum.js";
 import { buildMergePlan, type MergePlanInput } from "./build-merge-plan.js";
@@ -61,6 +63,17 @@ describe("buildMergePlan validation (headers only), one code per error", () => {
     expect(() => buildMergePlan([input("a", tiny(), { blockWeights: { IN04: 1 } }), input("b", tiny()), input("c", tiny())], { method: addDifference })).toThrow(expect.objectContaining({ code: "MERGE_BAD_PARAMS", message: expect.stringContaining("does not use model weights") }));
     expect(buildMergePlan([input("a", tiny(), { weight: 0.7 }), input("b", tiny()), input("c", tiny())], { method: addDifference }).warnings.join("\n")).toContain("add_difference does not use model weights; the weights 0.7/0.5/0.5 are ignored");
     expect(buildMergePlan([input("a", tiny()), input("b", tiny()), input("c", tiny())], { method: addDifference }).warnings.join("\n")).not.toContain("does not use model weights");
+  });
+  it("ties and dare ignore the base's weight: a non-default one (or its block weights) is warned, scan's defaults are not", () => {
+    const warned = (method: typeof ties | typeof dare, ws: number[], extra: Partial<MergePlanInput> = {}) =>
+      buildMergePlan(ws.map((w, i) => input("abc"[i]!, tiny(), { weight: w, ...(i === 0 ? extra : {}) })), { method }).warnings.filter((w) => w.includes("model 0's weight"));
+    expect(warned(ties, [0.5, 0.3, 0.2])).toEqual(["ties does not use model 0's weight (it is the base; the other weights scale the task vectors): weight 0.5 is ignored"]);
+    expect(warned(dare, [2, 1])).toHaveLength(1);
+    expect(warned(ties, [1 / 3, 1 / 3, 1 / 3])).toEqual([]);
+    expect(warned(dare, [1, 0.4, 0.6])).toEqual([]);
+    expect(warned(ties, [0.7, 0.7, 0.7])).toEqual([]);
+    expect(warned(ties, [1, 0.5, 0.5], { blockWeights: { IN00: 0.2 } })[0]).toContain("its block_weights are ignored");
+    expect(buildMergePlan([input("a", tiny(), { weight: 0.9 }), input("b", tiny())], { method: weightedSum }).warnings.join("\n")).not.toContain("model 0's weight");
   });
   it("MERGE_BAD_BLOCK_PARAM for a parameter that is not block-wise", () => {
     expect(() => buildMergePlan([input("a", tiny()), input("b", tiny())], { method: weightedSum, blockParams: { normalize: { IN00: 1 } } })).toThrow(expect.objectContaining({ code: "MERGE_BAD_BLOCK_PARAM" }));

@@ -155,6 +155,14 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     const withBlocks = inputs.findIndex((_, k) => Object.keys(blockWeightsOf[k] ?? {}).length > 0);
     if (withBlocks >= 0) throw new MergeError("MERGE_BAD_PARAMS", `${inputs[withBlocks]!.path}: block_weights given, but ${method.name} does not use model weights (use its parameters${method.blockParams.length ? ` or block_params.${method.blockParams[0]}` : ""}, or weighted_sum)`, { file: inputs[withBlocks]!.path });
     if (new Set(inputs.map((i) => i.weight)).size > 1) warnings.push(`${method.name} does not use model weights; the weights ${inputs.map((i) => i.weight).join("/")} are ignored and not recorded`);
+  } else if (method.baseWeightIgnored && inputs.length > 1) {
+    // The same rule for the base alone (ties, dare): a weight other than a default (scan's 1/N or 1.0, or
+    // the others' common weight) or block weights on model 0 were probably meant, and do nothing.
+    const base = inputs[0]!;
+    const others = inputs.slice(1).map((i) => i.weight);
+    const isDefault = [1, 1 / inputs.length].some((d) => Math.abs(base.weight - d) < 1e-9) || others.every((w) => w === base.weight);
+    const baseBlocks = Object.keys(blockWeightsOf[0] ?? {}).length > 0;
+    if (!isDefault || baseBlocks) warnings.push(`${method.name} does not use model 0's weight (it is the base; the other weights scale the task vectors): ${baseBlocks ? "its block_weights" : `weight ${base.weight}`} ${baseBlocks ? "are" : "is"} ignored`);
   }
   if (method.normalizable === true && !normalize && blockWeightsOf.some((b) => b && Object.keys(b).length > 0)) {
     // Block weights get the same check as scalar ones (a list on model B alone leaves A at its scalar weight).

@@ -19,6 +19,7 @@ export const dare = defineMergeMethod({
   }),
   arity: { min: 2 },
   usesWeights: true,
+  baseWeightIgnored: true,
   blockParams: ["drop_rate", "lambda"],
   elementwise: true,
   seeded: true,

@@ -66,6 +66,8 @@ export interface MergeMethod<P extends Record<string, unknown> = Record<string, 
   readonly inputRoles?: readonly string[];
   /** Whether the models' weights affect the result (false: weights are ignored, e.g. consensus). */
   readonly usesWeights: boolean;
+  /** Model 0 is the base and its weight does not affect the result (ties, dare): a non-default one is warned about. */
+  readonly baseWeightIgnored?: boolean;
   /** Numeric parameters that may take a value per block (e.g. ["alpha"]). */
   readonly blockParams: readonly (keyof P & string)[];
   /**

@@ -45,6 +45,7 @@ export const ties = defineMergeMethod({
   params: z.object({ density: z.number().min(0).max(1).default(0.2), lambda: z.number().default(1) }),
   arity: { min: 2 },
   usesWeights: true,
+  baseWeightIgnored: true,
   blockParams: ["density", "lambda"],
   elementwise: false,
   statistics: {
