@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import {
   assertNotSameFile,
@@ -17,7 +18,7 @@ import { checkWrittenOutput, digestOf } from "./check-written-output.js";
 import { ConvertError } from "./convert-error.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
 import { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
-import { sha256FileInWorker } from "./hash-file.js";
+import { sha256File, sha256FileInWorker } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";
 import { planPruning } from "./prune-rules.js";
 
@@ -67,6 +68,13 @@ export function defaultConvertOutput(input: string): string {
 }
 
 
+/**
+ * Below this size the input is hashed on this thread: a worker's start-up (about 200 ms on the
+ * loaded 2-core machine) costs more than hashing a small file, and a folder of small files pays
+ * it per file (cli README, batch conversion benchmark).
+ */
+const WORKER_HASH_MIN_BYTES = 64 * 1024 * 1024;
+
 interface StreamContext {
   readonly input: string;
   readonly state: StateDictSource;
@@ -86,7 +94,8 @@ interface StreamContext {
  * here: fresh buffers per storage cost more than the worker's second, parallel read.)
  */
 async function convertByTensor(ctx: StreamContext): Promise<string> {
-  const hashing = sha256FileInWorker(ctx.input, ctx.onProgress, ctx.signal);
+  const inputBytes = (await stat(ctx.input)).size;
+  const hashing = inputBytes < WORKER_HASH_MIN_BYTES ? sha256File(ctx.input, ctx.onProgress) : sha256FileInWorker(ctx.input, ctx.onProgress, ctx.signal);
   hashing.catch(() => undefined);
   const { from: sources, to: targets, state } = ctx;
   const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
