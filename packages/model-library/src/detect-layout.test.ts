@@ -33,6 +33,20 @@ describe("detectLayout", () => {
     const root = await tree(["Data/Models/StableDiffusion", "Data/Models/Lora"]);
     expect(await detectLayout(root)).toEqual({ root, kinds: ["stability-matrix"], modelsDir: join(root, "Data", "Models") });
   });
+  it("recognizes a SwarmUI install (Models/Stable-Diffusion, capital D)", async () => {
+    const root = await tree(["Models/Stable-Diffusion", "Models/Lora", "Models/VAE", "Models/Embeddings", "Models/controlnet", "Models/clip", "Models/clip_vision", "Data", "src"]);
+    expect(await detectLayout(root)).toEqual({ root, kinds: ["swarmui"], modelsDir: join(root, "Models") });
+  });
+  it("recognizes a Fooocus install (ComfyUI's names plus inpaint/ and prompt_expansion/)", async () => {
+    const root = await tree(["models/checkpoints", "models/loras", "models/embeddings", "models/vae_approx", "models/upscale_models", "models/inpaint", "models/controlnet", "models/clip_vision", "models/prompt_expansion/fooocus_expansion", "models/safety_checker"]);
+    expect(await detectLayout(root)).toEqual({ root, kinds: ["fooocus"], modelsDir: join(root, "models") });
+  });
+  it("recognizes an InvokeAI install (models/<base>/<type>), but not a lone folder named like a base", async () => {
+    const root = await tree(["models/sd-1/main", "models/sdxl/lora", "models/any/clip_vision", "models/.download_cache", "databases"]);
+    expect(await detectLayout(root)).toEqual({ root, kinds: ["invokeai"], modelsDir: join(root, "models") });
+    const notInvoke = await tree(["models/sdxl/my favourites"]);
+    expect(await detectLayout(notInvoke)).toEqual({ root: notInvoke, kinds: ["plain"], modelsDir: notInvoke });
+  });
   it("falls back to a plain folder", async () => {
     const root = await tree(["my models/sdxl"]);
     expect(await detectLayout(root)).toEqual({ root, kinds: ["plain"], modelsDir: root });
@@ -55,5 +69,16 @@ describe("kindForFolders", () => {
     expect(kindForFolders(["models", "unet"])).toBe("diffusion-model");
     expect(kindForFolders(["models", "clip_vision"])).toBe("clip-vision");
     expect(kindForFolders(["stuff", "sdxl"])).toBeUndefined();
+    // SwarmUI and Fooocus folder names.
+    expect(kindForFolders(["Models", "Stable-Diffusion", "OfficialStableDiffusion"])).toBe("checkpoint");
+    expect(kindForFolders(["Models", "Embeddings"])).toBe("embedding");
+    expect(kindForFolders(["models", "vae_approx"])).toBe("vae");
+    // InvokeAI type folders count only under a base folder.
+    expect(kindForFolders(["models", "sdxl", "main"])).toBe("checkpoint");
+    expect(kindForFolders(["models", "sd-1", "embedding"])).toBe("embedding");
+    expect(kindForFolders(["models", "flux", "t5_encoder", "t5_bnb_int8"])).toBe("text-encoder");
+    expect(kindForFolders(["models", "any", "spandrel_image_to_image"])).toBe("upscaler");
+    expect(kindForFolders(["models", "sdxl", "ip_adapter"])).toBe("controlnet");
+    expect(kindForFolders(["projects", "main"])).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-/** What a model file is for, in one vocabulary across A1111/Forge, ComfyUI and Stability Matrix. */
+/** What a model file is for, in one vocabulary across A1111/Forge, ComfyUI, Stability Matrix, SwarmUI, Fooocus and InvokeAI. */
 export type ModelKind =
   | "checkpoint"
   | "diffusion-model"
@@ -21,7 +21,9 @@ export const LIBRARY_MODEL_EXTENSIONS: readonly string[] = [".safetensors", ".sf
 export const PARTIAL_DOWNLOAD_EXTENSIONS: readonly string[] = [".part", ".tmp", ".crdownload", ".download", ".partial"];
 
 // Folder names (lower case) → kind, from A1111 (modules/cmd_args.py), ComfyUI (folder_paths.py)
-// and Stability Matrix (SharedFolderType); anchors-safety-ecosystem.md §6.1, §6.2, §6.4.
+// and Stability Matrix (SharedFolderType); anchors-safety-ecosystem.md §6.1, §6.2, §6.4. SwarmUI's
+// (Stable-Diffusion, Lora, VAE, Embeddings, controlnet, clip, clip_vision) and Fooocus's (checkpoints,
+// loras, embeddings, vae_approx, upscale_models, controlnet, clip_vision) are among them (next-wave.md §4.5).
 const FOLDER_KINDS: Readonly<Record<string, ModelKind>> = {
   "stable-diffusion": "checkpoint",
   stablediffusion: "checkpoint",
@@ -59,13 +61,41 @@ const FOLDER_KINDS: Readonly<Record<string, ModelKind>> = {
 };
 
 /**
+ * InvokeAI installs a model under `models/<base>/<type>/<name>`: base and type are the values of
+ * its `BaseModelType` and `ModelType` enums (invokeai/backend/model_manager/taxonomy.py).
+ */
+export const INVOKEAI_BASES: ReadonlySet<string> = new Set(["any", "sd-1", "sd-2", "sd-3", "sdxl", "sdxl-refiner", "flux", "cogview4"]);
+const INVOKEAI_TYPE_KINDS: Readonly<Record<string, ModelKind>> = {
+  main: "checkpoint",
+  vae: "vae",
+  lora: "lora",
+  control_lora: "controlnet",
+  controlnet: "controlnet",
+  t2i_adapter: "controlnet",
+  ip_adapter: "controlnet",
+  embedding: "embedding",
+  clip_vision: "clip-vision",
+  clip_embed: "text-encoder",
+  t5_encoder: "text-encoder",
+  spandrel_image_to_image: "upscaler",
+};
+/** InvokeAI's type folder names (`main`, `lora`, …) that `kindForFolders` knows under a base folder. */
+export const INVOKEAI_TYPES: ReadonlySet<string> = new Set(Object.keys(INVOKEAI_TYPE_KINDS));
+
+/**
  * The kind a folder path implies: the nearest enclosing folder with a known name wins
- * (`models/Lora/styles/x.safetensors` is a LoRA). `dirs` are the folder names from the root
- * down to the file's folder.
+ * (`models/Lora/styles/x.safetensors` is a LoRA). InvokeAI's type folders count only right under
+ * one of its base folders (`models/sdxl/main/…`; a folder called `main` elsewhere means nothing).
+ * `dirs` are the folder names from the root down to the file's folder.
  */
 export function kindForFolders(dirs: readonly string[]): ModelKind | undefined {
   for (let i = dirs.length - 1; i >= 0; i--) {
-    const kind = FOLDER_KINDS[dirs[i]!.toLowerCase()];
+    const name = dirs[i]!.toLowerCase();
+    if (i > 0 && INVOKEAI_BASES.has(dirs[i - 1]!.toLowerCase())) {
+      const invoke = INVOKEAI_TYPE_KINDS[name];
+      if (invoke) return invoke;
+    }
+    const kind = FOLDER_KINDS[name];
     if (kind) return kind;
   }
   return undefined;
