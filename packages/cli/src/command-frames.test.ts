@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeTerminal } from "../test/fake-terminal.js";
 import type { CliIo } from "./cli-io.js";
@@ -78,5 +79,81 @@ describe("commands on a terminal", () => {
     expect(await runCli(["hash", "models/demo-anime.safetensors", "--no-cache"], { stdout: dumb, stderr: dumb, env: { ...env, TERM: "dumb" }, cwd: dir })).toBe(0);
     expect(dumb.all()).not.toMatch(/\x1b/);
     expect(dumb.screen()).toContainEqual(expect.stringMatching(/^\+- ok hashed -+\+$/));
+  });
+});
+
+/** The closing panel at the end of a screen: its title and rows (a wrapped value joined again), checked to be a whole box. */
+function closingPanel(screen: readonly string[], columns: number): { title: string; rows: Map<string, string> } {
+  const bottom = screen.length - 1;
+  expect(screen[bottom]).toMatch(/^(╰─+╯|\+-+\+)$/);
+  let top = bottom - 1;
+  while (top >= 0 && !/^(╭─|\+-) /.test(screen[top]!)) top--;
+  expect(top).toBeGreaterThanOrEqual(0);
+  const width = screen[bottom]!.length;
+  expect(width).toBeLessThanOrEqual(columns);
+  const title = /^(?:╭─|\+-) (.*?) (?:─+╮|-+\+)$/.exec(screen[top]!)?.[1] ?? "";
+  expect(screen[top]!.length).toBe(width);
+  const rows = new Map<string, string>();
+  const body = screen.slice(top + 1, bottom);
+  const indent = /^\S+ +/.exec(body[0]!.slice(2))![0].length;
+  let label = "";
+  for (const line of body) {
+    // Every row is closed by the right edge at the box's width.
+    expect(line).toMatch(/^[│|] .* [│|]$/);
+    expect(line.length).toBe(width);
+    const content = line.slice(2, -2);
+    const head = content.slice(0, indent).trim();
+    if (head) label = head;
+    rows.set(label, (head ? "" : rows.get(label)!) + content.slice(indent));
+  }
+  for (const [k, v] of rows) rows.set(k, v.trimEnd());
+  return { title, rows };
+}
+
+describe("closing panels on an 80-column terminal, coloured and with NO_COLOR", () => {
+  const hostile = join(dir, "hostile_proto4.pkl");
+  beforeAll(async () => {
+    copyFileSync(join(fileURLToPath(new URL("../../safe-pickle/test/fixtures/", import.meta.url)), "hostile_proto4.pkl"), hostile);
+    expect(await runCli(["convert", "demo-base.ckpt", "-o", "frames-verify.safetensors"], memoryIo({ cwd: dir, env }))).toBe(0);
+  }, 60_000);
+
+  const cases: { name: string; argv: string[]; code: number; title: string; rows: Record<string, string | RegExp> }[] = [
+    { name: "verify", argv: ["verify", "demo-base.ckpt", "frames-verify.safetensors"], code: 0, title: "✔ verified", rows: { original: /demo-base\.ckpt \(torch-[\w-]+, [\d.]+ [KM]B\)$/, result: /^OK: \d+ identical, 0 within cast tolerance, \d+ pruned, 0 mismatched, 0 missing, 0 extra$/, wrote: "nothing (verify only reads)", time: /^[\d.]+ (m?s|min \d+ s) \(verify [\d.]+ (m?s|min \d+ s)\)$/, next: "stmerge inspect frames-verify.safetensors" } },
+    { name: "inspect", argv: ["inspect", "models/demo-anime.safetensors", "-n", "2"], code: 0, title: "✔ demo-anime.safetensors", rows: { kind: /^sd-checkpoint; SD1\.5/, read: "the header only; wrote nothing", next: "stmerge hash demo-anime.safetensors" } },
+    { name: "audit (clean)", argv: ["audit", "demo-base.ckpt"], code: 0, title: "✔ clean", rows: { read: "1 file: 1 clean, 0 unsafe, 0 unreadable (nothing executed)", wrote: "nothing (audit only reads)", next: "stmerge convert demo-base.ckpt" } },
+    { name: "audit (unsafe)", argv: ["audit", "hostile_proto4.pkl"], code: 1, title: "✖ unsafe", rows: { why: "hostile_proto4.pkl: dangerous posix.system", convert: "refuses it (it loads only allow-listed globals; get a .safetensors release instead)" } },
+    { name: "scan", argv: ["scan", "models", "-o", "frames.json", "--overwrite"], code: 0, title: "✔ manifest written", rows: { read: /^2 models in .*models \([\d.]+ [KM]B; headers only\)$/, manifest: `written to ${join(dir, "frames.json")}`, next: `stmerge merge --manifest ${join(dir, "frames.json")} --dry-run (review the manifest first)` } },
+    { name: "extract-vae", argv: ["extract-vae", "models/demo-anime.safetensors", "-o", "frames-vae.safetensors", "--overwrite"], code: 0, title: "✔ extracted VAE", rows: { output: join(dir, "frames-vae.safetensors"), from: join(dir, "models", "demo-anime.safetensors"), next: "stmerge inspect frames-vae.safetensors" } },
+  ];
+
+  // A panel line wider than the terminal would wrap and break the box, which closingPanel checks
+  // line by line (detail lines above it, like audit's list of allowed globals, may wrap).
+  it.each(cases)("$name ends with a whole panel no wider than 80 columns; NO_COLOR draws the same without colour codes", async ({ argv, code, title, rows }) => {
+    const coloured = await onTerminal(argv);
+    expect(coloured.code).toBe(code);
+    expect(coloured.term.all()).toMatch(/\x1b\[3\dm/);
+    const t = new FakeTerminal(80);
+    expect(await runCli(argv, { stdout: t, stderr: t, env: { ...env, NO_COLOR: "1" }, cwd: dir })).toBe(code);
+    expect(t.all()).not.toMatch(/\x1b\[\d+(;\d+)*m/);
+    for (const term of [coloured.term, t]) {
+      const screen = term.screen();
+      // No progress line is left behind: the panel closes the screen.
+      expect(screen.some((l) => progressLine.test(l))).toBe(false);
+      const panel = closingPanel(screen, 80);
+      expect(panel.title).toBe(title);
+      for (const [label, value] of Object.entries(rows)) {
+        if (typeof value === "string") expect(panel.rows.get(label), label).toBe(value);
+        else expect(panel.rows.get(label), label).toMatch(value);
+      }
+    }
+  });
+
+  it("TERM=dumb draws the audit verdict panel in ASCII", async () => {
+    const dumb = new FakeTerminal(80);
+    expect(await runCli(["audit", "hostile_proto4.pkl"], { stdout: dumb, stderr: dumb, env: { ...env, TERM: "dumb" }, cwd: dir })).toBe(1);
+    expect(dumb.all()).not.toMatch(/\x1b/);
+    const panel = closingPanel(dumb.screen(), 80);
+    expect(panel.title).toBe("x unsafe");
+    expect(panel.rows.get("why")).toBe("hostile_proto4.pkl: dangerous posix.system");
   });
 });
