@@ -7,7 +7,7 @@ export interface MergeMetadataOptions {
   readonly parentMetadata: readonly Readonly<Record<string, string>>[];
   /** The effective manifest (user's manifest with command-line overrides applied). */
   readonly manifest?: unknown;
-  readonly vae?: { readonly name: string; readonly sha256?: string | undefined } | undefined;
+  readonly vae?: { readonly name: string; readonly sha256?: string | undefined; readonly sizeBytes?: number | undefined } | undefined;
   readonly toolVersion: string;
   /** ISO timestamp; injectable so tests are deterministic. */
   readonly timestamp?: string;
@@ -60,7 +60,7 @@ export function buildMergeMetadata(plan: MergePlan, options: MergeMetadataOption
     seed: typeof plan.params.seed === "number" ? plan.seed : undefined,
     output_precision: plan.outputPrecision,
     pruned: plan.pruned.length,
-    vae: options.vae ? { name: options.vae.name, hash: options.vae.sha256 ?? "unknown" } : undefined,
+    vae: options.vae ? { name: options.vae.name, hash: options.vae.sha256 ?? "unknown", ...(options.vae.sizeBytes !== undefined ? { file_size: options.vae.sizeBytes } : {}) } : undefined,
   };
 
   const limit = options.ancestryLimitBytes ?? 1024 * 1024;

@@ -68,7 +68,7 @@ describe("readRecipeFromOutput + manifestFromRecipe", () => {
     expect(recipe.models.map((m) => m.sha256)).toEqual(files.map(sha));
     expect(recipe.models.map((m) => m.name)).toEqual(["model_a.safetensors", "model_b.safetensors", "model_c.safetensors"]);
     expect(recipe.models.map((m) => m.sizeBytes)).toEqual(files.map((f) => statSync(f).size));
-    expect(recipe.vae).toMatchObject({ role: "vae", sha256: sha(vaeFile), name: "vae.safetensors" });
+    expect(recipe.vae).toMatchObject({ role: "vae", sha256: sha(vaeFile), name: "vae.safetensors", sizeBytes: statSync(vaeFile).size });
 
     // The inputs under other names in another folder: only the hashes tie them to the recipe.
     const elsewhere = join(dir, "elsewhere");

@@ -26,7 +26,7 @@ export interface RecipeInput {
   readonly sha256: string;
   /** The file name it had (from `sd_merge_models`, else the recipe), at most 255 characters. */
   readonly name: string;
-  /** Its size in bytes when the metadata recorded it (stmerge writes `file_size` in `sd_merge_models`). */
+  /** Its size in bytes when the metadata recorded it (stmerge writes `file_size` in `sd_merge_models`, and in the recipe's `vae`). */
   readonly sizeBytes: number | undefined;
   /** The path as the embedded manifest wrote it: a hint for people, never opened or written. */
   readonly pathHint: string;
@@ -119,14 +119,14 @@ export async function readRecipeFromOutput(path: string, options: RecipeFromOutp
   const recipe = boundedObject(metadata.sd_merge_recipe, MAX_RECIPE_BYTES);
   const ancestry = boundedObject(metadata.sd_merge_models, MAX_ANCESTRY_BYTES);
   const recipeModels = Array.isArray(own(recipe, "models")) ? (own(recipe, "models") as unknown[]) : [];
-  const describe = (index: number, role: RecipeInput["role"], written: string, manifestSha: string | undefined, recorded: unknown, recordedName: unknown): RecipeInput => {
+  const describe = (index: number, role: RecipeInput["role"], written: string, manifestSha: string | undefined, recorded: unknown, recordedName: unknown, recordedSize?: unknown): RecipeInput => {
     const fromRecipe = typeof recorded === "string" ? recorded.toLowerCase() : undefined;
     const sha256 = fromRecipe && SHA256.test(fromRecipe) ? fromRecipe : manifestSha?.toLowerCase();
     const label = role === "vae" ? "the VAE" : `model ${index}`;
     if (!sha256) refuse("RECIPE_INPUT_UNHASHED", file, `${label} (${JSON.stringify(basename(written).slice(0, MAX_HINT_CHARS))}) was merged without a SHA-256, so it cannot be found again (hash inputs before merging: stmerge hash <file>)`);
     const known = own(ancestry, sha256);
     const info = known !== null && typeof known === "object" && !Array.isArray(known) ? (known as Record<string, unknown>) : undefined;
-    const size = own(info, "file_size");
+    const size = own(info, "file_size") ?? recordedSize;
     return {
       index,
       role,
@@ -146,7 +146,7 @@ export async function readRecipeFromOutput(path: string, options: RecipeFromOutp
     .sort((a, b) => a.index - b.index);
   const vaeEntry = typeof raw.vae === "string" ? { path: raw.vae, sha256: raw.vae_sha256 ?? undefined } : raw.vae ?? undefined;
   const recipeVae = own(recipe, "vae") as Record<string, unknown> | undefined;
-  const vae = vaeEntry ? describe(-1, "vae", vaeEntry.path, vaeEntry.sha256 ?? undefined, own(recipeVae, "hash"), own(recipeVae, "name")) : undefined;
+  const vae = vaeEntry ? describe(-1, "vae", vaeEntry.path, vaeEntry.sha256 ?? undefined, own(recipeVae, "hash"), own(recipeVae, "name"), own(recipeVae, "file_size")) : undefined;
   return { file, method: raw.merge_method, models, vae, pluginHints, toolVersion: tool, document };
 }
 

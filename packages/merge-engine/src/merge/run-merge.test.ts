@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, decodeToF32, encodeFromF32, openSafetensors, type KernelBackend } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -209,7 +209,7 @@ describe("runMerge VAE baking", () => {
     expect(q.dtype).toBe("F16");
     const src = await readTensor(vaePath, "decoder.mid_block.attentions.0.to_q.weight");
     expect(maxUlpF16(q.values, src.values)).toBe(0);
-    expect(JSON.parse((await openSafetensors(r.outputPath).then(async (s) => { const md = s.metadata; await s.close(); return md; })).sd_merge_recipe!).vae).toEqual({ name: "vae.safetensors", hash: "unknown" });
+    expect(JSON.parse((await openSafetensors(r.outputPath).then(async (s) => { const md = s.metadata; await s.close(); return md; })).sd_merge_recipe!).vae).toEqual({ name: "vae.safetensors", hash: "unknown", file_size: statSync(vaePath).size });
   });
 });
 

@@ -193,7 +193,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     const metadata = buildMergeMetadata(plan, {
       parentMetadata: sources.map((s) => s.metadata),
       manifest: effectiveManifest,
-      vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: sha(manifest.vae.resolvedPath, manifest.vae.sha256) } : undefined,
+      vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: sha(manifest.vae.resolvedPath, manifest.vae.sha256), sizeBytes: statSync(manifest.vae.resolvedPath).size } : undefined,
       toolVersion: options.toolVersion ?? "0.1.0",
       ...(options.timestamp ? { timestamp: options.timestamp } : {}),
       outputName: basename(outputPath),
