@@ -114,6 +114,8 @@ describe("closing panels on an 80-column terminal, coloured and with NO_COLOR", 
   const hostile = join(dir, "hostile_proto4.pkl");
   beforeAll(async () => {
     copyFileSync(join(fileURLToPath(new URL("../../safe-pickle/test/fixtures/", import.meta.url)), "hostile_proto4.pkl"), hostile);
+    const loras = fileURLToPath(new URL("../../merge-engine/test/fixtures/lora/", import.meta.url));
+    for (const f of ["sdxl-tiny.safetensors", "sdxl-locon.safetensors", "sdxl-kohya-lora.safetensors", "sd1-tiny.safetensors", "sd1-tuned.safetensors"]) copyFileSync(join(loras, f), join(dir, f));
     expect(await runCli(["convert", "demo-base.ckpt", "-o", "frames-verify.safetensors"], memoryIo({ cwd: dir, env }))).toBe(0);
   }, 60_000);
 
@@ -123,6 +125,9 @@ describe("closing panels on an 80-column terminal, coloured and with NO_COLOR", 
     { name: "audit (clean)", argv: ["audit", "demo-base.ckpt"], code: 0, title: "✔ clean", rows: { read: "1 file: 1 clean, 0 unsafe, 0 unreadable (nothing executed)", wrote: "nothing (audit only reads)", next: "stmerge convert demo-base.ckpt" } },
     { name: "audit (unsafe)", argv: ["audit", "hostile_proto4.pkl"], code: 1, title: "✖ unsafe", rows: { why: "hostile_proto4.pkl: dangerous posix.system", convert: "refuses it (it loads only allow-listed globals; get a .safetensors release instead)" } },
     { name: "scan", argv: ["scan", "models", "-o", "frames.json", "--overwrite"], code: 0, title: "✔ manifest written", rows: { read: /^2 models in .*models \([\d.]+ [KM]B; headers only\)$/, manifest: `written to ${join(dir, "frames.json")}`, next: `stmerge merge --manifest ${join(dir, "frames.json")} --dry-run (review the manifest first)` } },
+    { name: "lora bake", argv: ["lora", "bake", "sdxl-tiny.safetensors", "sdxl-locon.safetensors:0.5", "-o", "frames-baked.safetensors", "--overwrite"], code: 0, title: "✔ baked", rows: { checkpoint: "sdxl-tiny.safetensors (SDXL)", lora: /^sdxl-locon\.safetensors × 0\.5 \(\d+ modules: /, changed: "3 of 16 tensors (3 modules placed)", next: "stmerge inspect frames-baked.safetensors" } },
+    { name: "lora extract", argv: ["lora", "extract", "sd1-tuned.safetensors", "sd1-tiny.safetensors", "--rank", "4", "-o", "frames-lora.safetensors", "--overwrite"], code: 0, title: "✔ extracted LoRA", rows: { from: "sd1-tuned.safetensors − sd1-tiny.safetensors (rank 4)", next: "stmerge inspect frames-lora.safetensors" } },
+    { name: "lora merge", argv: ["lora", "merge", "sdxl-kohya-lora.safetensors:0.5", "sdxl-locon.safetensors", "--rank", "64", "-o", "frames-merged-lora.safetensors", "--overwrite"], code: 0, title: "✔ merged LoRAs", rows: { modules: /^14: 13 concatenated exactly, 1 re-compressed by SVD \(worst relative error \d+\.\d\d%\)$/, next: "stmerge inspect frames-merged-lora.safetensors" } },
     { name: "extract-vae", argv: ["extract-vae", "models/demo-anime.safetensors", "-o", "frames-vae.safetensors", "--overwrite"], code: 0, title: "✔ extracted VAE", rows: { output: join(dir, "frames-vae.safetensors"), from: join(dir, "models", "demo-anime.safetensors"), next: "stmerge inspect frames-vae.safetensors" } },
   ];
 

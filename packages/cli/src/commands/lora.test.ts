@@ -22,6 +22,9 @@ describe("stmerge lora bake", () => {
     expect(await runCli(["lora", "bake", "sdxl-tiny.safetensors", "sdxl-locon.safetensors:1", "-o", "out.safetensors"], io)).toBe(0);
     expect(io.out()).toContain("changed     3 of 16 tensors (3 modules placed)");
     expect(io.out()).toMatch(/per block\s+IN04 2, OUT02 1/);
+    expect(io.out()).toMatch(/^╭─ ✔ baked ─+╮$/m);
+    expect(io.out()).toMatch(/^│ lora +sdxl-locon\.safetensors × 1 \(\d+ modules: .*\) +│$/m);
+    expect(io.out()).toMatch(/^│ next +stmerge inspect out\.safetensors +│$/m);
     const ours = await openSafetensors(join(dir, "out.safetensors"));
     const want = await openSafetensors(join(dir, "bake-sdxl-locon.safetensors"));
     try {
@@ -83,12 +86,17 @@ describe("stmerge lora extract / merge", () => {
     const human = memoryIo({ cwd: dir });
     expect(await runCli(["lora", "extract", "sd1-tuned.safetensors", "sd1-tiny.safetensors", "--rank", "4", "-o", "r4.safetensors"], human)).toBe(0);
     expect(human.out()).toMatch(/modules\s+3 extracted \(SD1\.5\), \d+ unchanged, 2 3×3 convs left out/);
+    expect(human.out()).toMatch(/^╭─ ✔ extracted LoRA ─+╮$/m);
+    expect(human.out()).toMatch(/^│ from +sd1-tuned\.safetensors − sd1-tiny\.safetensors \(rank 4\) +│$/m);
+    expect(human.out()).toMatch(/^│ rel\. error +mean \d+\.\d\d%, worst \d+\.\d\d% \(.+\) +│$/m);
   });
 
   it("merge writes an exact concatenation and rejects a bad --rank", async () => {
     const io = memoryIo({ cwd: dir });
     expect(await runCli(["lora", "merge", "sdxl-kohya-lora.safetensors:0.5", "sdxl-locon.safetensors", "--rank", "64", "-o", "m.safetensors"], io)).toBe(0);
     expect(io.out()).toContain("14: 13 concatenated exactly, 1 re-compressed by SVD");
+    expect(io.out()).toMatch(/^╭─ ✔ merged LoRAs ─+╮$/m);
+    expect(io.out()).toMatch(/^│ inputs +sdxl-kohya-lora\.safetensors × 0\.5, sdxl-locon\.safetensors × 1 +│$/m);
     expect(await runCli(["lora", "merge", "sdxl-locon.safetensors", "--rank", "0"], memoryIo({ cwd: dir }))).toBe(2);
   });
 });

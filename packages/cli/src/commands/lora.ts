@@ -4,7 +4,8 @@ import { executeLoraBake, extractLora, loadLora, mergeLoras, planLoraBake, type 
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
-import { formatBytes, formatDuration } from "../format.js";
+import { formatBytes } from "../format.js";
+import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { escapeControl } from "../terminal-text.js";
 
 const PRECISIONS = ["fp16", "bf16", "fp32"] as const;
@@ -75,17 +76,20 @@ function registerBake(lora: Command, ctx: CliContext): void {
         out.progress.done();
         const ms = Date.now() - started;
         out.result({ ...r, ms });
-        out.line(escapeControl(r.outputPath));
-        for (const l of r.loras) {
-          const formats = Object.entries(l.formats).map(([f, n]) => `${n} ${f}`).join(", ");
-          out.line(`  lora        ${escapeControl(l.name)} × ${l.strength} (${l.modules} modules: ${formats})`);
-        }
-        out.line(`  model       ${escapeControl(basename(checkpointPath))} (${r.architecture})`);
-        out.line(`  changed     ${r.tensorsChanged} of ${r.tensorsWritten} tensors (${r.modulesPlaced} modules placed${r.unplaced.length ? `, ${r.unplaced.length} not placed` : ""})`);
+        const t = out.theme;
         const blocks = Object.entries(r.changedByBlock).map(([b, n]) => `${b} ${n}`).join(", ");
-        if (blocks) out.line(`  per block   ${blocks}`);
-        out.line(`  size        ${formatBytes(r.bytesWritten)} in ${formatDuration(ms)}`);
-        out.line(`  compute     ${kernels.description}`);
+        const rows: PanelRow[] = [
+          ["output", t.path(escapeControl(r.outputPath))],
+          ["checkpoint", `${t.path(escapeControl(basename(checkpointPath)))} ${t.dim(`(${r.architecture})`)}`],
+          ...r.loras.map((l, i): PanelRow => [i === 0 ? "lora" : "", `${t.path(escapeControl(l.name))} × ${t.number(String(l.strength))} ${t.dim(`(${l.modules} modules: ${Object.entries(l.formats).map(([f, n]) => `${n} ${f}`).join(", ")})`)}`]),
+          ["changed", `${r.tensorsChanged} of ${r.tensorsWritten} tensors (${r.modulesPlaced} modules placed${r.unplaced.length ? `, ${t.warning(`${r.unplaced.length} not placed`)}` : ""})`],
+          ...(blocks ? [["per block", blocks] as PanelRow] : []),
+          ["size", t.number(formatBytes(r.bytesWritten))],
+          ["time", timeRow(ms, out.progress.finishedPhases(), t)],
+          ["compute", kernels.description],
+          ["next", `stmerge inspect ${escapeControl(basename(r.outputPath))}`],
+        ];
+        out.text(renderPanel(`${t.success(t.glyphs.ok)} baked`, rows, t, out.columns));
       } finally {
         await Promise.all([source.close(), kernels.close()]);
       }
@@ -151,10 +155,17 @@ function registerExtract(lora: Command, ctx: CliContext): void {
       const errors = r.modules.map((m) => m.relativeError);
       const mean = errors.reduce((s, e) => s + e, 0) / Math.max(errors.length, 1);
       const worst = r.modules.reduce((w, m) => (m.relativeError > w.relativeError ? m : w), r.modules[0]!);
-      out.line(escapeControl(r.outputPath));
-      out.line(`  modules     ${r.modules.length} extracted (${r.architecture}), ${r.unchanged} unchanged${r.convSkipped ? `, ${r.convSkipped} 3×3 convs left out (--conv-rank)` : ""}`);
-      out.line(`  rel. error  mean ${(mean * 100).toFixed(2)}%, worst ${(worst.relativeError * 100).toFixed(2)}% (${escapeControl(worst.name)})`);
-      out.line(`  time        ${formatDuration(ms)}`);
+      const t = out.theme;
+      out.text(
+        renderPanel(`${t.success(t.glyphs.ok)} extracted LoRA`, [
+          ["output", t.path(escapeControl(r.outputPath))],
+          ["from", `${t.path(escapeControl(basename(tunedPath)))} − ${t.path(escapeControl(basename(resolve(ctx.io.cwd, base))))} ${t.dim(`(rank ${rank}${convRank ? `, conv rank ${convRank}` : ""})`)}`],
+          ["modules", `${r.modules.length} extracted (${r.architecture}), ${r.unchanged} unchanged${r.convSkipped ? `, ${r.convSkipped} 3×3 convs left out (--conv-rank)` : ""}`],
+          ["rel. error", `mean ${(mean * 100).toFixed(2)}%, worst ${(worst.relativeError * 100).toFixed(2)}% ${t.dim(`(${escapeControl(worst.name)})`)}`],
+          ["time", timeRow(ms, out.progress.finishedPhases(), t)],
+          ["next", `stmerge inspect ${escapeControl(basename(r.outputPath))}`],
+        ], t, out.columns),
+      );
     });
 }
 
@@ -181,6 +192,7 @@ function registerMerge(lora: Command, ctx: CliContext): void {
       const rank = parseRank(options.rank, "--rank")!;
       const precision = checkPrecision(options.precision);
       const outputPath = resolve(ctx.io.cwd, options.output ?? "merged-lora.safetensors");
+      const started = Date.now();
       const inputs = [];
       for (const a of loraArgs.map((x) => parseWeightedPath(x, "LoRA"))) inputs.push({ lora: await loadLora(resolve(ctx.io.cwd, a.path)), weight: a.weight });
       const r = await mergeLoras(inputs, { outputPath, rank, ...(precision ? { precision } : {}), overwrite: Boolean(options.overwrite), onProgress: out.progress.onProgress, metadata: { stmerge_version: ctx.version } });
@@ -188,9 +200,16 @@ function registerMerge(lora: Command, ctx: CliContext): void {
       out.result(r);
       const svd = r.modules.filter((m) => m.method === "svd");
       const worst = svd.reduce((w, m) => Math.max(w, m.relativeError), 0);
-      out.line(escapeControl(r.outputPath));
-      out.line(`  modules     ${r.modules.length}: ${r.modules.length - svd.length} concatenated exactly, ${svd.length} re-compressed by SVD${svd.length ? ` (worst relative error ${(worst * 100).toFixed(2)}%)` : ""}`);
-      out.line(`  inputs      ${inputs.map((i) => `${escapeControl(i.lora.name)} × ${i.weight}`).join(", ")}`);
+      const t = out.theme;
+      out.text(
+        renderPanel(`${t.success(t.glyphs.ok)} merged LoRAs`, [
+          ["output", t.path(escapeControl(r.outputPath))],
+          ["inputs", inputs.map((i) => `${t.path(escapeControl(i.lora.name))} × ${i.weight}`).join(", ")],
+          ["modules", `${r.modules.length}: ${r.modules.length - svd.length} concatenated exactly, ${svd.length} re-compressed by SVD${svd.length ? ` (worst relative error ${(worst * 100).toFixed(2)}%)` : ""}`],
+          ["time", timeRow(Date.now() - started, out.progress.finishedPhases(), t)],
+          ["next", `stmerge inspect ${escapeControl(basename(r.outputPath))}`],
+        ], t, out.columns),
+      );
     });
 }
 
