@@ -7,9 +7,9 @@ export { partialHash, partialBlockOffsets, PARTIAL_BLOCK_BYTES, WHOLE_FILE_MAX_B
 export { findDuplicates, type DuplicateGroup, type DuplicateSearch, type DuplicateSearchStats, type FindDuplicatesOptions } from "./find-duplicates.js";
 export { planDedupe, type DedupeAction, type DedupePlan, type DedupePlanGroup, type LinkKind, type LinkMode, type PlanDedupeOptions } from "./plan-dedupe.js";
 export { DedupeJournal, readJournal, listJournals, defaultJournalDir, newJournalPath, JOURNAL_VERSION, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
-export { applyDedupe, createLink, type ActionResult, type ApplyDedupeOptions, type ApplyDedupeResult } from "./apply-dedupe.js";
+export { applyDedupe, createLink, restoreFromBackup, type ActionResult, type ApplyDedupeOptions, type ApplyDedupeResult } from "./apply-dedupe.js";
 export { repairJournal, repairUnfinishedJournals, undoDedupe, journalIsClosed, journalOwnerAlive, type JournalOutcome, type JournalRunOptions } from "./repair-journal.js";
-export { linkResolvesToMaster, sha256Of } from "./link-checks.js";
+export { linkResolvesToMaster, linkShowsMasterBytes, sha256Of } from "./link-checks.js";
 export { linkModel, type LinkModelResult } from "./link-model.js";
 export { verifyLibrary, type LibraryVerifyReport } from "./verify-library.js";
 export { comfyExtraModelPathsYaml, assertA1111Root, A1111_COMFY_FOLDERS } from "./comfy-extra-paths.js";

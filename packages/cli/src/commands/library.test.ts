@@ -151,4 +151,27 @@ describe("stmerge library", () => {
     expect(existsSync(join(comfy, "models/checkpoints/sdxl.safetensors"))).toBe(true);
     expect(readFileSync(join(comfy, "models/checkpoints/sdxl.safetensors"))).toEqual(model);
   });
+
+  it("link --link auto says which link it made and why; --link must be a known kind", async () => {
+    const store = join(dir, "store/new.safetensors");
+    put(store, "new model");
+    const r = await run(["library", "link", store, "--into", join(comfy, "models/checkpoints"), "--link", "auto"]);
+    expect(r.code, r.err).toBe(0);
+    const target = join(comfy, "models/checkpoints/new.safetensors");
+    // ext4 and tmpfs (the test's temp folder) do not clone; btrfs/XFS would give a reflink.
+    if (r.out.startsWith("reflink ")) expect(r.err).toContain("auto: the file system clones");
+    else {
+      expect(r.out.trim()).toBe(`hardlink ${target}`);
+      expect(r.err).toMatch(/auto: no clone \((ENOTSUP|EOPNOTSUPP|EXDEV|ENOSYS|EINVAL|ENOTTY): this file system does not clone\); a hard link keeps a real file name on the same file system/);
+      expect(lstatSync(target).ino).toBe(lstatSync(store).ino);
+    }
+    expect(readFileSync(target, "utf8")).toBe("new model");
+    const json = await run(["library", "link", store, "--into", join(a1111, "models/Stable-diffusion"), "--link", "auto", "--json"]);
+    expect(json.code, json.err).toBe(0);
+    expect(JSON.parse(json.out)).toEqual([expect.objectContaining({ path: join(a1111, "models/Stable-diffusion/new.safetensors"), outcome: "linked", link: expect.stringMatching(/^(reflink|hardlink)$/), reason: expect.stringMatching(/^auto: /) })]);
+    const bad = await run(["library", "link", store, "--into", join(comfy, "models/loras"), "--link", "copy"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--link must be one of symlink, hardlink, reflink, auto (got "copy")');
+    expect(existsSync(join(comfy, "models/loras/new.safetensors"))).toBe(false);
+  });
 });

@@ -215,13 +215,16 @@ export function registerLibraryCommand(program: Command, ctx: CliContext): void 
     .description("link one stored model (and its sidecars) into each folder where a UI expects it")
     .argument("<model>", "the model file")
     .requiredOption("--into <folder...>", "folders to link it into")
-    .option("--link <kind>", "symlink or hardlink", "symlink")
+    .option("--link <kind>", "symlink (relative), hardlink (same file system), reflink (cloning file systems) or auto (reflink, else hard link, else symlink)", "symlink")
     .action(async (model: string, options: { into: string[]; link: string }, command: Command) => {
       const out = ctx.output(command);
-      if (options.link !== "symlink" && options.link !== "hardlink") throw new CliError("USAGE", `--link must be symlink or hardlink (got ${JSON.stringify(options.link)})`, { exitCode: EXIT.usage });
-      const results = await linkModel(resolve(ctx.io.cwd, model), roots(ctx, options.into), { link: options.link });
+      if (!(LINK_MODES as readonly string[]).includes(options.link)) throw new CliError("USAGE", `--link must be one of ${LINK_MODES.join(", ")} (got ${JSON.stringify(options.link)})`, { exitCode: EXIT.usage });
+      const results = await linkModel(resolve(ctx.io.cwd, model), roots(ctx, options.into), { link: options.link as LinkMode });
       out.result(results);
-      for (const r of results) out.line(`${r.outcome === "linked" ? `${r.link} ` : "already there "}${show(r.path)}${r.sidecars.length ? ` (+ ${r.sidecars.map(show).join(", ")})` : ""}`);
+      for (const r of results) {
+        out.line(`${r.outcome === "linked" ? `${r.link} ` : "already there "}${show(r.path)}${r.sidecars.length ? ` (+ ${r.sidecars.map(show).join(", ")})` : ""}`);
+        if (r.reason) out.note(`  ${r.reason}`);
+      }
     });
 
   library
