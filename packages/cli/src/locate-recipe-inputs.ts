@@ -65,11 +65,10 @@ export async function locateRecipeInputs(inputs: readonly RecipeInput[], options
   }
 
   let hashed = 0;
-  let candidates = 0;
   const folders = options.search.map((s) => resolve(options.io.cwd, s));
+  const sizes = new Map<string, number>();
   if (found.size < inputs.length && folders.length) {
     const files = (await collectModelFiles(folders, { recurse: true })).filter((f) => f !== exclude && ![...found.values()].some((l) => resolve(l.path) === f));
-    const sizes = new Map<string, number>();
     for (const f of files) {
       const info = await stat(f).catch(() => undefined);
       if (info?.isFile()) sizes.set(f, info.size);
@@ -77,7 +76,6 @@ export async function locateRecipeInputs(inputs: readonly RecipeInput[], options
     // Only files some missing input could be: its recorded size, or any when no size was recorded.
     const wanted = (f: string) => inputs.filter((i) => !found.has(i) && (i.sizeBytes === undefined || i.sizeBytes === sizes.get(f)));
     const queue = files.filter((f) => sizes.has(f) && wanted(f).length > 0);
-    candidates = queue.length;
     for (const f of queue) {
       const open = wanted(f);
       if (open.length === 0) continue;
@@ -101,11 +99,10 @@ export async function locateRecipeInputs(inputs: readonly RecipeInput[], options
 
   const missing = inputs.filter((i) => !found.has(i));
   if (missing.length) {
-    const what = missing.map((i) => `${i.role === "vae" ? "the VAE" : `model ${i.index}`} ${JSON.stringify(i.name)} (sha256 ${i.sha256})`).join(", ");
-    const where = [
-      options.cache.cache === false ? "not in the cache (--no-cache)" : "looked in the metadata cache",
-      folders.length ? `in ${folders.join(", ")} (${candidates} file(s) of a matching size hashed or known)` : "no --search folders given",
-    ].join("; ");
+    const sameSize = (i: RecipeInput) => [...sizes.values()].filter((s) => s === i.sizeBytes).length;
+    const searched = (i: RecipeInput) => (!folders.length ? "" : i.sizeBytes === undefined ? "; no size recorded, every model file searched" : `; ${sameSize(i)} file(s) of its size, ${i.sizeBytes} bytes, searched`);
+    const what = missing.map((i) => `${i.role === "vae" ? "the VAE" : `model ${i.index}`} ${JSON.stringify(i.name)} (sha256 ${i.sha256}${searched(i)})`).join(", ");
+    const where = [options.cache.cache === false ? "not in the cache (--no-cache)" : "looked in the metadata cache", folders.length ? `in ${folders.join(", ")}` : "no --search folders given"].join("; ");
     throw new CliError("RECIPE_INPUTS_NOT_FOUND", `${exclude}: ${missing.length} input(s) of the recipe not found: ${what}; ${where}`, { file: exclude });
   }
   return { located: inputs.map((i) => found.get(i)!), hashed };

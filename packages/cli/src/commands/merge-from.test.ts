@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
@@ -126,7 +126,7 @@ describe("stmerge merge --from", () => {
     try {
       const r = await cli(["merge", "--from", "first.safetensors", "--search", "stash", "-o", "never.safetensors", "--device", "cpu"]);
       expect(r.code).toBe(1);
-      expect(r.err).toContain(`1 input(s) of the recipe not found: model 1 "beta-mix.safetensors" (sha256 ${hash}); looked in the metadata cache; in ${join(dir, "stash")}`);
+      expect(r.err).toContain(`1 input(s) of the recipe not found: model 1 "beta-mix.safetensors" (sha256 ${hash}; 1 file(s) of its size, ${statSync(join(dir, "kept.bin")).size} bytes, searched); looked in the metadata cache; in ${join(dir, "stash")}`);
       expect(r.err.trim().split("\n")).toHaveLength(1);
       expect(existsSync(join(dir, "never.safetensors"))).toBe(false);
     } finally {
