@@ -22,15 +22,16 @@ if (!existsSync(checkpoint)) execFileSync(python, [join(shared, "bench/make_synt
 if (!existsSync(lora)) execFileSync(python, [join(here, "make_sdxl_lora.py"), join(shared, "model-layouts/sdxl-sgm.json"), lora, "--rank", "32"], { stdio: "inherit" });
 
 function measured(cmd, args) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %U %S", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, stdout: r.stdout.trim() };
+  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), stdout: r.stdout.trim() };
 }
 
 execFileSync("cat", [checkpoint], { stdio: ["ignore", "ignore", "inherit"] }); // warm the page cache
 const load = loadavg()[0];
-const line = (name, r) => `${name.padEnd(20)} ${r.wall.toFixed(2).padStart(7)} s  ${r.rssMB.toFixed(0).padStart(6)} MB peak RSS`;
+// CPU time (user + sys, all threads) is shown because shared machines make wall time noisy.
+const line = (name, r) => `${name.padEnd(20)} ${r.wall.toFixed(2).padStart(7)} s wall  ${r.cpu.toFixed(1).padStart(7)} s CPU  ${r.rssMB.toFixed(0).padStart(6)} MB peak RSS`;
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load ${load.toFixed(1)}; ${new Date().toISOString().slice(0, 10)}; warm page cache`);
 const floor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
 console.log(line("I/O floor", floor));
