@@ -208,7 +208,7 @@ describe("GPU selection is honest", () => {
       expect(r.code).toBe(1);
       const lines = r.err.trim().split("\n");
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^stmerge: (--device (gpu|cuda)|the manifest's "device": "cuda"): GPU requested, but no GPU backend loads \(tfjs-node-gpu (not installed|native binding missing)\); .*(install|pnpm rebuild).*, or use --device cpu$/);
+      expect(lines[0]).toMatch(/^stmerge: (--device (gpu|cuda)|the manifest's "device": "cuda"): GPU requested, but no GPU backend loads \(tfjs-node-gpu (not installed|native binding missing|did not load)\); .*(install|pnpm rebuild|--debug).*, or use --device cpu$/);
       expect(lines[0]!.length).toBeLessThan(320);
     }
     expect(files()).toEqual([...before, "cuda.json"].sort());
@@ -219,7 +219,9 @@ describe("GPU selection is honest", () => {
     const m = manifest("auto.json", { models: models("models/a.safetensors", "models/b.safetensors"), device: "auto", output: { path: "auto-out.safetensors" } });
     expect(await runCli(["merge", "-m", m, "--no-cache"], io)).toBe(0);
     const banner = io.err().split("\n").find((l) => l.includes("compute"))!;
-    expect(banner).toMatch(/compute cpu \(\d+ worker threads?\); no GPU \(tfjs-node-gpu (not installed|native binding missing)\)/);
+    // Under vitest the package resolves but tfjs-core fails inside vite's module loader, which
+    // the CLI can only call "did not load"; the bundled CLI says "not installed" or "binding missing".
+    expect(banner).toMatch(/compute cpu \(\d+ worker threads?\); no GPU \(tfjs-node-gpu (not installed|native binding missing|did not load)\)/);
     expect(banner).not.toMatch(/\/|…/);
   });
 
