@@ -100,7 +100,7 @@ describe("CivitAI unreachable never fails a command", () => {
     const env = { STMERGE_CACHE: cache, CIVITAI_BASE_URL: `http://127.0.0.1:${await closedPort()}`, CIVITAI_API_KEY: "sk-test" };
     const r = await run(["cache", "add", "tiny.safetensors"], env);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^1 file: 1 hashed/m);
+    expect(r.out).toMatch(/^│ files +1 file: 1 hashed/m);
     expect(r.err).toMatch(/^warning: CivitAI not reached \(.*gave up after 3 attempts\)\); going on without it/m);
     expect(r.err.match(/^warning:/gm)).toHaveLength(1);
     expect(Object.keys(JSON.parse(await readFile(cache, "utf8")).models)).toEqual([tinySha]);
@@ -113,7 +113,7 @@ describe("CivitAI unreachable never fails a command", () => {
       const r = await run(["cache", "add", "tiny.safetensors", "--civitai"], { STMERGE_CACHE: join(dir, "busy.json"), CIVITAI_BASE_URL: fake.baseUrl });
       expect(r.code).toBe(0);
       expect(r.err).toMatch(/^warning: CivitAI not reached \(.*retry after 3600 s\)/m);
-      expect(r.out).toMatch(/^1 file: 1 hashed/m);
+      expect(r.out).toMatch(/^│ files +1 file: 1 hashed/m);
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await fake.close();

@@ -56,6 +56,9 @@ describe("stmerge cache (in-process)", () => {
     const first = await run(["cache", "add", models]);
     expect(first.code).toBe(0);
     expect(first.out).toMatch(/2 files: 2 hashed .* 0 from cache/);
+    expect(first.out).toMatch(/^╭─ ✔ cached ─+╮$/m);
+    expect(first.out).toMatch(/^│ recorded +in .*\S +│$/m);
+    expect(first.out).toMatch(/^│ next +stmerge cache list +│$/m);
     expect(first.err).toContain("no API key set, skipping look-ups");
     const second = await run(["cache", "add", "models", "--recurse", "--json"]);
     expect(second.code).toBe(0);

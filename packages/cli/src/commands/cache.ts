@@ -6,7 +6,8 @@ import { cacheEntryJson } from "../cache-entry-json.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
 import { cacheBannerLines, civitaiFor, civitaiOptional, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
 import { CliError, EXIT, ExitRequest } from "../cli-error.js";
-import { formatBytes, formatCount, formatDuration } from "../format.js";
+import { formatBytes, formatCount } from "../format.js";
+import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
 import { addRecursiveOption, isRecursive } from "../recursive-option.js";
@@ -205,10 +206,15 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
         civitai = await civitaiOptional(() => enrichWithCivitai(c, client, results.map((r) => r.entry), { force: Boolean(options.force) }), (t) => out.warn(t));
       } else if (civitaiFlag === undefined) out.note("CivitAI: no API key set, skipping look-ups (use --civitai to look up anyway)");
       out.result({ files: results.map((r) => ({ path: r.path, sha256: r.entry.sha256, fromCache: r.fromCache })), hashed, fromCache: results.length - hashed, civitai: civitai ?? null });
-      out.line(
-        `${formatCount(results.length)} file${results.length === 1 ? "" : "s"}: ${formatCount(hashed)} hashed (${formatBytes(hashedBytes)}), ${formatCount(results.length - hashed)} from cache, in ${formatDuration(Date.now() - started)}` +
-          (civitai ? `; CivitAI: ${civitai.found} found, ${civitai.notFound} not found of ${civitai.looked} looked up` : ""),
-      );
+      const t = out.theme;
+      const rows: PanelRow[] = [
+        ["files", `${formatCount(results.length)} file${results.length === 1 ? "" : "s"}: ${t.number(formatCount(hashed))} hashed (${formatBytes(hashedBytes)}), ${formatCount(results.length - hashed)} from cache`],
+        ...(civitai ? [["looked up", `CivitAI: ${civitai.found} found, ${civitai.notFound} not found of ${civitai.looked} looked up`] as PanelRow] : []),
+        ["recorded", `in ${t.path(escapeControl(c.location))}`],
+        ["time", timeRow(Date.now() - started, out.progress.finishedPhases(), t)],
+        ["next", results.length === 1 ? `stmerge cache show ${results[0]!.entry.sha256.slice(0, 10)}` : "stmerge cache list"],
+      ];
+      out.text(renderPanel(`${t.success(t.glyphs.ok)} cached`, rows, t, out.columns));
     });
 
   cache
