@@ -14,6 +14,17 @@ export default defineConfig({
   platform: "node",
   noExternal: [/.*/],
   external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
+  // ink (stmerge edit) imports react-devtools-core only when DEV=true: an empty module stands in for it
+  // (external would become a static import of a package that is not installed).
+  esbuildPlugins: [
+    {
+      name: "no-react-devtools",
+      setup(build) {
+        build.onResolve({ filter: /^react-devtools-core$/ }, () => ({ path: "react-devtools-core", namespace: "stmerge-empty" }));
+        build.onLoad({ filter: /.*/, namespace: "stmerge-empty" }, () => ({ contents: "export default undefined;", loader: "js" }));
+      },
+    },
+  ],
   // Bundle the workspace packages from their TypeScript sources.
   esbuildOptions(options) {
     options.conditions = ["@stmerge/source"];

@@ -14,6 +14,7 @@ export async function bundleStmerge(): Promise<string> {
     name: "stmerge-test",
     extension: ".js",
     external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
+    emptyModules: ["react-devtools-core"],
     banner: "import { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);",
   });
 }

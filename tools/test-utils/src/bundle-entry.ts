@@ -9,6 +9,8 @@ export interface BundleEntryOptions {
   readonly name: string;
   /** Modules left to be loaded at run time (native, optional ones). */
   readonly external?: readonly string[];
+  /** Modules replaced by an empty one (imported only in modes the bundle never uses, e.g. ink's react-devtools-core). */
+  readonly emptyModules?: readonly string[];
   /** Text put first in the bundle (e.g. a `require` shim for bundled CommonJS). */
   readonly banner?: string;
   /** `.mjs` (default) or `.js` in a folder whose package.json says ESM. */
@@ -34,6 +36,14 @@ export async function bundleEntry(entry: string, options: BundleEntryOptions): P
     outfile,
     conditions: ["@stmerge/source"],
     external: [...(options.external ?? [])],
+    plugins: (options.emptyModules ?? []).map((name) => ({
+      name: `empty-${name}`,
+      setup(build: { onResolve: (o: { filter: RegExp }, f: () => unknown) => void; onLoad: (o: { filter: RegExp; namespace: string }, f: () => unknown) => void }) {
+        const filter = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}$`);
+        build.onResolve({ filter }, () => ({ path: name, namespace: "empty-module" }));
+        build.onLoad({ filter: /.*/, namespace: "empty-module" }, () => ({ contents: "export default undefined;", loader: "js" }));
+      },
+    })),
     ...(options.banner ? { banner: { js: options.banner } } : {}),
     logLevel: "silent",
   });

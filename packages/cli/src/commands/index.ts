@@ -12,6 +12,7 @@ import { registerMergeCommand } from "./merge.js";
 import { registerExtractVaeCommand } from "./extract-vae.js";
 import { registerLibraryCommand } from "./library.js";
 import { registerLoraCommand } from "./lora.js";
+import { registerEditCommand } from "./edit.js";
 
 /** Every command of the CLI; each lives in its own file and adds itself here with one line. */
 export function registerCommands(program: Command, ctx: CliContext): void {
@@ -27,4 +28,5 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerExtractVaeCommand(program, ctx);
   registerLibraryCommand(program, ctx);
   registerLoraCommand(program, ctx);
+  registerEditCommand(program, ctx);
 }

@@ -325,6 +325,7 @@ export function editorReducer(s: EditorState, action: EditorAction, registry: Me
         return { ...s, models, row: s.row + action.by, selected: to };
       }
       case "remove": {
+        if (row?.kind === "vae") return editorReducer(s, { type: "clear" }, registry);
         if (row?.kind !== "model") return s;
         if (s.models.length === 1) return { ...s, message: "a manifest needs at least one model" };
         return { ...s, models: s.models.filter((_, k) => k !== row.model), selected: Math.min(s.selected, s.models.length - 2) };

@@ -1,0 +1,166 @@
+import { EventEmitter } from "node:events";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { encodeFromF32, writeFileAtomic, writeSafetensors } from "@stmerge/core-tensors";
+import { createMethodRegistry } from "@stmerge/merge-engine";
+import { render } from "ink";
+import { createElement } from "react";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEditorState, type EditorState } from "./editor-state.js";
+import { EditorView, keyEffect } from "./editor-view.js";
+import { manifestText } from "./run-editor.js";
+import { validateEdit } from "./validate-edit.js";
+
+const LAYOUT: [string, number[]][] = [
+  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
+  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
+  ["model.diffusion_model.out.2.bias", [4]],
+];
+
+let dir: string;
+async function writeModel(path: string, layout = LAYOUT) {
+  await writeSafetensors(path, layout.map(([name, shape], i) => ({ name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => Math.sin(i + k)), "F16") })));
+}
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "stmerge-edit-view-"));
+  mkdirSync(join(dir, "models"));
+  await writeModel(join(dir, "models", "a.safetensors"));
+  await writeModel(join(dir, "models", "b.safetensors"));
+  // Cross-attention of width 1024 makes it an SD2 model: an architecture mismatch.
+  await writeModel(join(dir, "models", "sd2.safetensors"), LAYOUT.map(([n, s]) => [n, n.endsWith("to_k.weight") ? [2, 1024] : s]));
+  // Same keys and architecture, one shape differs: merge-engine's shape check names it.
+  await writeModel(join(dir, "models", "wide.safetensors"), LAYOUT.map(([n, s]) => [n, n.endsWith("out.2.bias") ? [8] : s]));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A terminal of a given size in memory: ink writes whole frames in debug mode; the last one is the screen. */
+function fakeTerminal(columns: number, rows: number) {
+  const frames: string[] = [];
+  const stdout = Object.assign(new EventEmitter(), { columns, rows, isTTY: true, write: (chunk: string) => (frames.push(chunk), true) });
+  const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin, ref: () => stdin, unref: () => stdin });
+  // eslint-disable-next-line no-control-regex
+  const screen = () => (frames.at(-1) ?? "").replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+  return { stdout, stdin, frames, screen };
+}
+
+const registry = createMethodRegistry();
+const manifestFile = (name: string, models: string[]) => {
+  const file = join(dir, name);
+  writeFileSync(file, manifestText({ models: models.map((path, index) => ({ path, weight: 0.5, index, architecture: "SD1.5" })), output: "out.safetensors" }));
+  return file;
+};
+
+async function until(screen: () => string, text: string | RegExp, ms = 5000): Promise<string> {
+  const start = Date.now();
+  for (;;) {
+    const s = screen();
+    if (typeof text === "string" ? s.includes(text) : text.test(s)) return s;
+    if (Date.now() - start > ms) throw new Error(`screen never showed ${String(text)}; last screen:\n${s}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function open(file: string, columns: number, rows: number, color = false) {
+  const term = fakeTerminal(columns, rows);
+  const state: EditorState = createEditorState(file, JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>, registry);
+  const app = render(
+    createElement(EditorView, {
+      initial: state,
+      registry,
+      color,
+      unicode: true,
+      validate: (s) => validateEdit(s, { registry, plugins: [], pluginDir: dir }),
+      save: (m) => writeFileAtomic(file, manifestText(m), { overwrite: true }),
+    }),
+    { stdout: term.stdout as unknown as NodeJS.WriteStream, stdin: term.stdin as unknown as NodeJS.ReadStream, debug: true, exitOnCtrlC: false, patchConsole: false },
+  );
+  return { ...term, app, key: (k: string) => term.stdin.write(k) };
+}
+
+const fits = (screen: string, columns: number, rows: number) => {
+  const lines = screen.replace(/\n$/, "").split("\n");
+  expect(lines.length).toBeLessThanOrEqual(rows);
+  for (const l of lines) expect([...l].length, l).toBeLessThanOrEqual(columns);
+};
+
+describe("stmerge edit view (in process, fake terminal)", () => {
+  for (const [columns, rows] of [[80, 24], [200, 50]] as const) {
+    it(`${columns}×${rows}: shows models, validates from headers, changes a weight, saves after the diff`, async () => {
+      const file = manifestFile(`m${columns}.json`, ["models/a.safetensors", "models/b.safetensors"]);
+      const t = open(file, columns, rows);
+      try {
+        let s = await until(t.screen, "valid: SD1.5, 2 models, 5 tensors");
+        fits(s, columns, rows);
+        expect(s).toContain("models/a.safetensors");
+        expect(s).toMatch(/› {2}0 \[x\] models\/a\.safetensors.* 0\.50/);
+        expect(s).toContain("s save  q quit  d dry-run  ? help");
+        t.key("+");
+        s = await until(t.screen, "* modified");
+        expect(s).toMatch(/models\/a\.safetensors.* 0\.51/);
+        expect(s).toContain("sum of included weights 1.01");
+        t.key("s");
+        s = await until(t.screen, "change(s)");
+        fits(s, columns, rows);
+        expect(s).toContain("models[0].weight: 0.5 → 0.51");
+        t.key("y");
+        await until(t.screen, "saved");
+        const saved = JSON.parse(readFileSync(file, "utf8"));
+        expect(saved.models.map((m: { weight: number }) => m.weight)).toEqual([0.51, 0.5]);
+        expect(saved.output).toBe("out.safetensors");
+        t.key("d");
+        s = await until(t.screen, "dry-run plan");
+        expect(s).toContain("plan: weighted_sum of 2 SD1.5 models");
+        fits(s, columns, rows);
+      } finally {
+        t.app.unmount();
+      }
+    });
+  }
+
+  it("names a missing file, an architecture mismatch and a shape mismatch inline, and asks before quitting with unsaved changes", async () => {
+    const missing = open(manifestFile("missing.json", ["models/a.safetensors", "models/gone.safetensors"]), 80, 24);
+    try {
+      const s = await until(missing.screen, "✗ missing");
+      expect(s).toMatch(/models\/gone\.safetensors.*✗ missing/);
+    } finally {
+      missing.app.unmount();
+    }
+    const arch = open(manifestFile("arch.json", ["models/a.safetensors", "models/sd2.safetensors"]), 80, 24);
+    try {
+      const s = await until(arch.screen, "✗ models/sd2.safetensors: is SD2.1 (sd2), but");
+      expect(s).toMatch(/models\/sd2\.safetensors.*✗ see below/);
+      fits(s, 80, 24);
+    } finally {
+      arch.app.unmount();
+    }
+    const t = open(manifestFile("shape.json", ["models/a.safetensors", "models/wide.safetensors"]), 80, 24);
+    try {
+      const s = await until(t.screen, /✗ model\.diffusion_model\.out\.2\.bias: models\/a\.safetensors has shape \[4\],/);
+      expect(s).toContain("models/wide.safetensors has [8]");
+      t.key("*");
+      await until(t.screen, "* modified");
+      t.key("q");
+      await until(t.screen, "Quit without saving?");
+      t.key("n");
+      await until(t.screen, "sum of included weights");
+    } finally {
+      t.app.unmount();
+    }
+  });
+
+  it("maps keys: arrows, Tab, fine and coarse steps, save and quit confirmations", () => {
+    const none = { upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, tab: false, shift: false, return: false, escape: false, backspace: false, delete: false, ctrl: false, pageUp: false, pageDown: false };
+    const s = createEditorState("/m.json", { models: [{ path: "a", weight: 1 }] }, registry);
+    expect(keyEffect(s, "", { ...none, downArrow: true })).toEqual({ type: "move", dy: 1 });
+    expect(keyEffect(s, "", { ...none, tab: true, shift: true })).toEqual({ type: "next-section", back: true });
+    expect(keyEffect(s, "*", none)).toEqual({ type: "adjust", sign: 1, coarse: true });
+    expect(keyEffect(s, "_", none)).toEqual({ type: "adjust", sign: -1, coarse: true });
+    expect(keyEffect({ ...s, mode: "confirm-save" }, "y", none)).toEqual({ type: "save" });
+    expect(keyEffect({ ...s, mode: "confirm-quit" }, "n", none)).toEqual({ type: "mode", mode: "normal" });
+    expect(keyEffect({ ...s, mode: "text" }, "q", none)).toEqual({ type: "text-input", text: "q" });
+  });
+});
