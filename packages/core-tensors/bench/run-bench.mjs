@@ -2,10 +2,13 @@
 // Benchmarks for @stmerge/core-tensors (run by `pnpm bench`, or `npm run bench` here; builds first).
 //  1. safetensors read throughput: our reader, tensor by tensor into a reused buffer, vs plain
 //     fs positioned reads of the same byte ranges, on a ~1 GiB file generated under .bench/.
-//  2. F16 -> F32 and F32 -> F16 throughput (elements/s) inline, with 1 and with 2 worker threads.
-// Environment: STMERGE_BENCH_MB (file size, default 1024), STMERGE_BENCH_ELEMENTS (default 32M).
+//  2. Kernel throughput (elements/s) per dtype with 1 worker thread (per thread) and with 2, for the
+//     JavaScript kernels and the WebAssembly SIMD ones (same bits), with the 1-minute load average
+//     beside each figure (the machine may be shared).
+// Environment: STMERGE_BENCH_MB (file size, default 1024), STMERGE_BENCH_ELEMENTS (default 32M),
+// STMERGE_BENCH_ONLY=kernels (skip the file benchmarks).
 import { mkdir, open, rm, stat } from "node:fs/promises";
-import { availableParallelism } from "node:os";
+import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors } from "../dist/index.js";
@@ -20,7 +23,7 @@ const REPEATS = 3;
 const fmt = (n, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const rows = [];
 function row(what, method, value, unit) {
-  rows.push([what, method, `${fmt(value, value < 100 ? 1 : 0)} ${unit}`]);
+  rows.push([what, method, `${fmt(value, value < 100 ? 1 : 0)} ${unit}`, fmt(loadavg()[0], 1)]);
 }
 
 /** Best (shortest) of `repeats` timed runs, in seconds. */
@@ -74,40 +77,65 @@ async function readBenchmarks(path) {
 }
 
 async function codecBenchmarks() {
-  for (const workers of [0, 1, 2]) {
-    const backend = createCpuKernelBackend({ workers });
-    const values = backend.allocF32(elements);
+  for (const workers of [1, 2]) {
+    // Both kernel sets side by side, timed in turn, so a change in the machine's load hits both.
+    const backends = [false, true].map((simd) => ({ simd, backend: createCpuKernelBackend({ workers, simd }) }));
+    const first = backends[0].backend;
+    const values = first.allocF32(elements);
     for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
-    const f16 = backend.allocBytes(elements * 2);
-    const out = backend.allocF32(elements);
-    const f16out = backend.allocBytes(elements * 2);
-    const label = workers === 0 ? "inline (calling thread)" : `${workers} worker thread${workers > 1 ? "s" : ""}`;
-    const ops = [
-      ["F32 -> F16", () => backend.encode(values, "F16", f16)],
+    const f16 = first.allocBytes(elements * 2);
+    const bf16 = first.allocBytes(elements * 2);
+    const f8 = first.allocBytes(elements);
+    const f16b = first.allocBytes(elements * 2);
+    const f16c = first.allocBytes(elements * 2);
+    const out = first.allocF32(elements);
+    const out2 = first.allocF32(elements);
+    const f16out = first.allocBytes(elements * 2);
+    await first.encode(values, "F16", f16);
+    await first.encode(values, "BF16", bf16);
+    await first.encode(values, "F8_E4M3", f8);
+    f16b.set(f16);
+    f16c.set(f16);
+    const ops = (backend) => [
       ["F16 -> F32", () => backend.decode(f16, "F16", out)],
-      ["F32 -> BF16", () => backend.encode(values, "BF16", f16)],
-      ["weightedSum (2 inputs)", () => backend.weightedSum([values, out], [0.3, 0.7], out)],
-      ["weightedSumEncoded (2 x F16 -> F16)", () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16, dtype: "F16" }], [0.3, 0.7], "F16", f16out)],
+      ["BF16 -> F32", () => backend.decode(bf16, "BF16", out)],
+      ["F8_E4M3 -> F32 (JS in both: noise check)", () => backend.decode(f8, "F8_E4M3", out)],
+      ["F32 -> F16 (RNE)", () => backend.encode(values, "F16", f16out)],
+      ["F32 -> BF16 (RNE)", () => backend.encode(values, "BF16", f16out)],
+      ["weightedSum F32 (2 inputs)", () => backend.weightedSum([values, out], [0.3, 0.7], out2)],
+      ["weightedSumEncoded (3 x F16 -> F16)", () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out)],
     ];
+    const sets = backends.map(({ simd, backend }) => ({ label: `${workers} thread${workers > 1 ? "s" : ""}, ${simd ? "WebAssembly SIMD" : "JavaScript"}`, ops: ops(backend) }));
     // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
-    for (let i = 0; i < 4; i++) for (const [, fn] of ops) await fn();
-    for (const [what, fn] of ops) row(what, label, elements / 1e6 / (await best(REPEATS + 4, fn)), "M elem/s");
-    await backend.close();
+    for (let i = 0; i < 3; i++) for (const set of sets) for (const [, fn] of set.ops) await fn();
+    for (let o = 0; o < sets[0].ops.length; o++) {
+      const bestSeconds = sets.map(() => Infinity);
+      for (let r = 0; r < REPEATS + 2; r++) {
+        // Alternate which set goes first, so neither always runs right after the other.
+        for (const s of r % 2 === 0 ? [0, 1] : [1, 0]) bestSeconds[s] = Math.min(bestSeconds[s], await best(1, sets[s].ops[o][1]));
+      }
+      for (const [s, set] of sets.entries()) row(set.ops[o][0], set.label, elements / 1e6 / bestSeconds[s], "M elem/s");
+    }
+    await Promise.all(backends.map(({ backend }) => backend.close()));
   }
 }
 
 await mkdir(benchDir, { recursive: true });
 const file = join(benchDir, "bench-read.safetensors");
+const kernelsOnly = process.env.STMERGE_BENCH_ONLY === "kernels";
+const startLoad = loadavg();
 try {
-  await makeFile(file);
-  await readBenchmarks(file);
+  if (!kernelsOnly) {
+    await makeFile(file);
+    await readBenchmarks(file);
+  }
   await codecBenchmarks();
 } finally {
   await rm(file, { force: true });
 }
 
-const header = ["benchmark", "method", "throughput"];
+const header = ["benchmark", "method", "throughput", "load (1 min)"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-const line = (cells) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-process.stdout.write(`core-tensors benchmarks: node ${process.version}, ${availableParallelism()} cores, file ${fmt(fileMB)} MiB, ${fmt(elements)} elements\n`);
+const line = (cells) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
+process.stdout.write(`core-tensors benchmarks ${new Date().toISOString()}: node ${process.version}, ${cpus()[0]?.model ?? "cpu"}, ${availableParallelism()} cores, ${kernelsOnly ? "kernels only" : `file ${fmt(fileMB)} MiB`}, ${fmt(elements)} elements, load average ${startLoad.map((x) => fmt(x, 1)).join(" ")} at start, ${loadavg().map((x) => fmt(x, 1)).join(" ")} at end\n`);
 process.stdout.write(`${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${rows.map(line).join("\n")}\n`);
