@@ -30,7 +30,8 @@ export default defineConfig({
   ssr: { resolve: { conditions: ["@stmerge/source", "module", "node", "import", "default"], externalConditions: ["@stmerge/source"] } },
   test: {
     include: oracle ? oracleTests : unit,
-    exclude: oracle ? ["**/node_modules/**"] : ["**/node_modules/**", "**/*.oracle.test.ts"],
+    // *.slow.test.ts run in the root config's "slow" project instead.
+    exclude: oracle ? ["**/node_modules/**"] : ["**/node_modules/**", "**/*.oracle.test.ts", "**/*.slow.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     passWithNoTests: false,
