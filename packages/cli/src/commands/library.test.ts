@@ -57,6 +57,9 @@ describe("stmerge library", () => {
     expect(report.byKind.checkpoint!.files).toBe(2);
     const human = await run(["library", "scan", "webui", "ComfyUI"]);
     expect(human.out).toContain("duplicate ×2 (100 KB each, 100 KB wasted):");
+    expect(human.out).toMatch(/^│ duplicates +1 duplicate group, 100 KB wasted +│$/m);
+    expect(human.out).toMatch(/^│ links +1 broken, 0 out of the roots +│$/m);
+    expect(human.out).toMatch(/^│ next +stmerge library dedupe .* --dry-run \(frees it; prints the plan first\) +│$/m);
     expect(human.out).toContain(`broken link: ${join(comfy, "models/checkpoints/broken.safetensors")} → gone.safetensors`);
   });
 
@@ -81,7 +84,10 @@ describe("stmerge library", () => {
     const dup = join(a1111, "models/Stable-diffusion/sdxl.safetensors");
     const applied = await run(["library", "dedupe", "webui", "ComfyUI", "--yes"]);
     expect(applied.code, applied.err).toBe(0);
-    expect(applied.out).toMatch(/^1 linked, 0 skipped, 0 failed; journal .*journals\/dedupe-.*\.jsonl$/m);
+    expect(applied.out).toMatch(/^╭─ ✔ deduplicated ─+╮$/m);
+    expect(applied.out).toMatch(/^│ links +1 linked, 0 skipped, 0 failed +│$/m);
+    expect(applied.out).toMatch(/^│ journal +.*journals\/dedupe-.*\.jsonl +│$/m);
+    expect(applied.out).toMatch(/^│ undo +stmerge library undo .*journals\/dedupe-.*\.jsonl +│$/m);
     expect(readlinkSync(dup)).toBe("../../../ComfyUI/models/checkpoints/sdxl.safetensors");
     expect(sha(dup)).toBe(createHash("sha256").update(model).digest("hex"));
     const verify = await run(["library", "verify", "webui", "ComfyUI"]);

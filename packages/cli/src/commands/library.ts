@@ -26,6 +26,7 @@ import type { CliContext, CommandOutput } from "../cli-context.js";
 import { openCliCache } from "../cli-cache.js";
 import { CliError, EXIT } from "../cli-error.js";
 import { formatBytes, formatCount } from "../format.js";
+import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
 
@@ -92,6 +93,7 @@ export function registerLibraryCommand(program: Command, ctx: CliContext): void 
     .action(async (paths: string[], options: { sniff: string }, command: Command) => {
       const out = ctx.output(command);
       if (!["unknown", "all", "none"].includes(options.sniff)) throw new CliError("USAGE", `--sniff must be unknown, all or none (got ${JSON.stringify(options.sniff)})`, { exitCode: EXIT.usage });
+      const started = Date.now();
       const scan = await scanLibrary(roots(ctx, paths), { sniff: options.sniff as "unknown", signal: ctx.signal, onProgress: (e) => out.progress.onProgress(e) });
       const found = await findDuplicates(scan, { ...(cacheFor(ctx, command, out) ? { cache: cacheFor(ctx, command, out)! } : {}), signal: ctx.signal, onProgress: (e) => out.progress.onProgress(e) });
       out.progress.done();
@@ -118,16 +120,24 @@ export function registerLibraryCommand(program: Command, ctx: CliContext): void 
         { header: "files", value: (k) => formatCount(scan.byKind[k].files), align: "right" },
         { header: "size", value: (k) => formatBytes(scan.byKind[k].bytes), align: "right" },
       ]));
-      out.line(`${formatCount(scan.files.length)} model paths, ${formatCount(scan.identities.length)} stored files (${formatCount(linked.length)} shown at more than one path by links)`);
       for (const g of found.groups) {
         out.line(`duplicate ×${g.identities.length} (${formatBytes(g.size)} each, ${formatBytes(g.wastedBytes)} wasted):`);
         for (const i of g.identities) out.line(`  ${show(i.path)}`);
       }
-      out.line(found.groups.length ? `${formatCount(found.groups.length)} duplicate group${found.groups.length === 1 ? "" : "s"}, ${formatBytes(found.wastedBytes)} wasted (stmerge library dedupe frees it)` : "no duplicates");
       for (const l of scan.brokenLinks) out.line(`broken link: ${show(l.path)} → ${show(l.target)}`);
       for (const l of scan.escapingLinks) out.line(`link out of the roots (not followed): ${show(l.path)} → ${show(l.target)}`);
       for (const p of scan.partialDownloads) out.line(`download in progress (skipped): ${show(p)}`);
       for (const u of scan.unreadable) out.warn(`${show(u.path)}: ${u.reason}`);
+      const t = out.theme;
+      const rows: PanelRow[] = [
+        ["read", `${t.number(formatCount(scan.files.length))} model paths, ${formatCount(scan.identities.length)} stored files ${t.dim(`(${formatCount(linked.length)} shown at more than one path by links)`)}`],
+        ["duplicates", found.groups.length ? t.warning(`${formatCount(found.groups.length)} duplicate group${found.groups.length === 1 ? "" : "s"}, ${formatBytes(found.wastedBytes)} wasted`) : t.success("no duplicates")],
+        ...(scan.brokenLinks.length || scan.escapingLinks.length ? [["links", t.warning(`${scan.brokenLinks.length} broken, ${scan.escapingLinks.length} out of the roots`)] as PanelRow] : []),
+        ["wrote", t.dim("nothing (scan only reads)")],
+        ["time", timeRow(Date.now() - started, out.progress.finishedPhases(), t)],
+        ...(found.groups.length ? [["next", `stmerge library dedupe ${paths.map(show).join(" ")} --dry-run ${t.dim("(frees it; prints the plan first)")}`] as PanelRow] : []),
+      ];
+      out.text(renderPanel(`${t.success(t.glyphs.ok)} library scanned`, rows, t, out.columns));
     });
 
   library
@@ -144,6 +154,7 @@ export function registerLibraryCommand(program: Command, ctx: CliContext): void 
       if (!(LINK_MODES as readonly string[]).includes(options.link)) throw new CliError("USAGE", `--link must be one of ${LINK_MODES.join(", ")} (got ${JSON.stringify(options.link)})`, { exitCode: EXIT.usage });
       const journalDir = options.journal ? dirname(resolve(ctx.io.cwd, options.journal)) : defaultJournalDir(ctx.io.env as NodeJS.ProcessEnv);
       const cache = cacheFor(ctx, command, out);
+      const started = Date.now();
       if (!options.dryRun) {
         // A re-run first finishes or rolls back what an interrupted run left half done.
         for (const r of await repairUnfinishedJournals(journalDir, { ...(cache ? { cache } : {}), signal: ctx.signal })) {
@@ -180,8 +191,15 @@ export function registerLibraryCommand(program: Command, ctx: CliContext): void 
         },
       });
       out.result({ plan, applied: { journal: result.journal, linked: result.linked, skipped: result.skipped, failed: result.failed, results: result.results.map((r) => ({ duplicate: r.action.duplicate, master: r.action.master, outcome: r.outcome, link: r.link ?? null, reason: r.reason ?? null })) } });
-      out.line(`${formatCount(result.linked)} linked, ${formatCount(result.skipped)} skipped, ${formatCount(result.failed)} failed; journal ${show(result.journal)}`);
-      out.note(`undo with: stmerge library undo ${show(result.journal)}`);
+      const t = out.theme;
+      out.text(
+        renderPanel(result.failed > 0 ? `${t.warning(t.glyphs.warn)} deduplicated with failures` : `${t.success(t.glyphs.ok)} deduplicated`, [
+          ["links", `${t.success(`${formatCount(result.linked)} linked`)}, ${formatCount(result.skipped)} skipped, ${result.failed ? t.error(`${formatCount(result.failed)} failed`) : "0 failed"}`],
+          ["journal", t.path(show(result.journal))],
+          ["time", timeRow(Date.now() - started, out.progress.finishedPhases(), t)],
+          ["undo", `stmerge library undo ${show(result.journal)}`],
+        ], t, out.columns),
+      );
       if (result.failed > 0) (program as Command & { stmergeExitCode?: number }).stmergeExitCode = EXIT.failure;
     });
 
