@@ -254,7 +254,7 @@ export function EditorView(props: EditorViewProps): ReactElement {
   const mark = (on: boolean): Seg => ({ text: on ? `${g.focus} ` : "  ", color: "cyan", bold: true });
 
   // mark 2, index 3, in 4, arch 11, weight 7, blk 4, status 12.
-  const pathWidth = Math.max(12, columns - 43);
+  const pathWidth = Math.min(90, Math.max(12, columns - 43));
   const modelLines = state.models.map((m, i) => {
     const focus = isFocus((r) => r.kind === "model" && r.model === i);
     const missing = validation?.missing.includes(i);

@@ -1,0 +1,75 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleStmerge } from "./bundle-stmerge.js";
+
+const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
+const dir = mkdtempSync(join(tmpdir(), "stmerge-edit-tmux-"));
+const sessions: string[] = [];
+afterAll(() => {
+  for (const s of sessions) spawnSync("tmux", ["kill-session", "-t", s]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const LAYOUT: [string, number[]][] = [
+  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
+  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
+  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
+  ["model.diffusion_model.out.2.bias", [4]],
+];
+beforeAll(async () => {
+  mkdirSync(join(dir, "models"));
+  for (const name of ["a", "b"]) {
+    await writeSafetensors(join(dir, "models", `${name}.safetensors`), LAYOUT.map(([key, shape], i) => ({ name: key, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, k) => Math.cos(i + k)), "F16") })));
+  }
+});
+
+async function waitFor(session: string, pattern: RegExp, ms = 60_000): Promise<string> {
+  const start = Date.now();
+  for (;;) {
+    const screen = execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" });
+    if (pattern.test(screen)) return screen;
+    if (Date.now() - start > ms) throw new Error(`the terminal never showed ${pattern}; screen:\n${screen}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const send = (session: string, keys: string) => execFileSync("tmux", ["send-keys", "-t", session, "-l", keys]);
+
+describe("stmerge edit in a real terminal (tmux, bundled CLI)", () => {
+  for (const [columns, rows] of [[80, 24], [200, 50]] as const) {
+    it.skipIf(!hasTmux)(`${columns}×${rows}: edit → change a weight → save → confirm, then quit`, { timeout: 180_000 }, async () => {
+      const bundle = await bundleStmerge();
+      const manifest = join(dir, `merge-${columns}.json`);
+      writeFileSync(manifest, `${JSON.stringify({ models: [{ path: "models/a.safetensors", weight: 0.5, index: 0 }, { path: "models/b.safetensors", weight: 0.5, index: 1 }], output: "out.safetensors" }, null, 2)}\n`);
+      const session = `stmerge-edit-${process.pid}-${columns}`;
+      sessions.push(session);
+      const script = join(dir, `run-${columns}.sh`);
+      writeFileSync(script, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json node ${bundle} edit merge-${columns}.json; echo "EXIT=$?"; sleep 600\n`);
+      execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", String(columns), "-y", String(rows), "sh", script]);
+
+      let screen = await waitFor(session, /valid: SD1\.5, 2 models, 5 tensors/);
+      expect(screen).toMatch(/0 \[x\] models\/a\.safetensors.* 0\.50/);
+      expect(screen).toContain("s save  q quit  d dry-run  ? help");
+      send(session, "*");
+      send(session, "+");
+      screen = await waitFor(session, /models\/a\.safetensors.* 0\.61/);
+      expect(screen).toContain("* modified");
+      send(session, "s");
+      screen = await waitFor(session, /change\(s\)/);
+      expect(screen).toContain("models[0].weight: 0.5 → 0.61");
+      send(session, "y");
+      screen = await waitFor(session, /^saved$/m);
+      const saved = JSON.parse(readFileSync(manifest, "utf8"));
+      expect(saved).toEqual({ models: [{ path: "models/a.safetensors", weight: 0.61, index: 0 }, { path: "models/b.safetensors", weight: 0.5, index: 1 }], output: "out.safetensors" });
+      send(session, "q");
+      screen = await waitFor(session, /EXIT=\d+/);
+      expect(screen).toContain("EXIT=0");
+      // The alternate screen was left: the editor's frame is gone from the shell's screen.
+      expect(screen).not.toContain("s save  q quit");
+    });
+  }
+});
