@@ -81,7 +81,12 @@ describe("one line naming the file for every wrong input", () => {
   it("audit of a safetensors file: it holds no pickle, exit 0; convert of one says it already is one", async () => {
     const audit = await run(["audit", "real.safetensors"]);
     expect(audit.code).toBe(0);
-    expect(audit.out.trim()).toBe(`CLEAN      ${join(dir, "real.safetensors")} (safetensors: holds no pickle, nothing in it can run code)`);
+    const [verdict, ...panel] = audit.out.trim().split("\n");
+    expect(verdict).toBe(`CLEAN      ${join(dir, "real.safetensors")} (safetensors: holds no pickle, nothing in it can run code)`);
+    // Then only the closing panel, which points at inspect (there is nothing to convert).
+    expect(panel[0]).toMatch(/^╭─ ✔ clean ─+╮$/);
+    expect(panel).toContainEqual(expect.stringMatching(/^│ next +stmerge inspect real\.safetensors +│$/));
+    expect(panel.at(-1)).toMatch(/^╰─+╯$/);
     const convert = await run(["convert", "real.safetensors"]);
     expect(convert.code).toBe(1);
     expect(convert.lines).toEqual([`stmerge: ${join(dir, "real.safetensors")}: already a safetensors file, nothing to convert (\`stmerge inspect\` shows what it holds)`]);

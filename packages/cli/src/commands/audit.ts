@@ -39,7 +39,12 @@ export function renderAuditPanel(reports: readonly AuditReport[], ms: number, t:
   if (unsafe) rows.push(["convert", `${t.warning("refuses")} ${unsafe === 1 ? "it" : "them"} ${t.dim("(it loads only allow-listed globals; get a .safetensors release instead)")}`]);
   rows.push(["wrote", t.dim("nothing (audit only reads)")], ["time", timeRow(ms, [], t)]);
   const pickles = reports.filter((r) => r.status === "clean" && r.format !== undefined);
-  const next = pickles.length === 1 ? `stmerge convert ${escapeControl(basename(pickles[0]!.file))}` : pickles.length > 1 ? "stmerge convert <folder> (converts every clean checkpoint in it)" : undefined;
+  const safetensors = reports.filter((r) => r.status === "clean" && r.format === undefined);
+  const next =
+    pickles.length === 1 ? `stmerge convert ${escapeControl(basename(pickles[0]!.file))}`
+    : pickles.length > 1 ? "stmerge convert <folder> (converts every clean checkpoint in it)"
+    : safetensors.length === 1 ? `stmerge inspect ${escapeControl(basename(safetensors[0]!.file))}`
+    : undefined;
   if (next) rows.push(["next", next]);
   const title = unsafe ? `${t.error(t.glyphs.fail)} unsafe` : unreadable ? `${t.warning(t.glyphs.warn)} unreadable` : `${t.success(t.glyphs.ok)} clean`;
   return renderPanel(title, rows, t, columns);

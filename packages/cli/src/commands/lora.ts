@@ -159,7 +159,7 @@ function registerExtract(lora: Command, ctx: CliContext): void {
       out.text(
         renderPanel(`${t.success(t.glyphs.ok)} extracted LoRA`, [
           ["output", t.path(escapeControl(r.outputPath))],
-          ["from", `${t.path(escapeControl(basename(tunedPath)))} − ${t.path(escapeControl(basename(resolve(ctx.io.cwd, base))))} ${t.dim(`(rank ${rank}${convRank ? `, conv rank ${convRank}` : ""})`)}`],
+          ["from", `${t.path(escapeControl(basename(tunedPath)))} ${t.unicode ? "−" : "-"} ${t.path(escapeControl(basename(resolve(ctx.io.cwd, base))))} ${t.dim(`(rank ${rank}${convRank ? `, conv rank ${convRank}` : ""})`)}`],
           ["modules", `${r.modules.length} extracted (${r.architecture}), ${r.unchanged} unchanged${r.convSkipped ? `, ${r.convSkipped} 3×3 convs left out (--conv-rank)` : ""}`],
           ["rel. error", `mean ${(mean * 100).toFixed(2)}%, worst ${(worst.relativeError * 100).toFixed(2)}% ${t.dim(`(${escapeControl(worst.name)})`)}`],
           ["time", timeRow(ms, out.progress.finishedPhases(), t)],
