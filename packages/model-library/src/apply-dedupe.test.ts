@@ -1,4 +1,4 @@
-import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -174,6 +174,23 @@ describe("applyDedupe and undoDedupe", () => {
     }
     expect(contentByPath(tree.base)).toEqual(before);
     expect(lstatSync(join(folder, "sdxl_base.safetensors")).isFile()).toBe(true);
+  });
+
+  it("a version 1 journal (rename, no staging) interrupted after its link is still undone", async () => {
+    const tree = buildUiTree(tempDir());
+    const before = contentByPath(tree.base);
+    const dup = join(tree.a1111, "models/Stable-diffusion/sdxl_base.safetensors");
+    const master = join(tree.comfy, "models/checkpoints/sdxl_base.safetensors");
+    const temp = join(tree.a1111, "models/Stable-diffusion/.sdxl_base.safetensors.stmerge-dedupe-0123abcd.tmp");
+    // What version 1 left after "rename" and "link": the original at the temp name, a symlink at its path.
+    renameSync(dup, temp);
+    symlinkSync("../../../comfy/models/checkpoints/sdxl_base.safetensors", dup);
+    const journal = join(tempDir(), "v1.jsonl");
+    const intent = { op: "intent", i: 0, duplicate: dup, master, temp, link: "symlink", sha256: sha256(tree.sdxl), size: tree.sdxl.length, mtimeMs: T0, mode: 0o100644 };
+    writeFileSync(journal, [{ op: "start", roots: [tree.a1111, tree.comfy], actions: 1, pid: 999_999_999 }, intent, { op: "step", i: 0, step: "rename" }, { op: "step", i: 0, step: "link", link: "symlink" }].map((r) => JSON.stringify({ v: 1, t: "2026-01-01T00:00:00.000Z", ...r })).join("\n") + "\n");
+    expect((await undoDedupe(journal)).map((u) => u.outcome)).toEqual(["restored"]);
+    expect(contentByPath(tree.base, true)).toEqual(before);
+    expect(lstatSync(dup).isFile()).toBe(true);
   });
 
   it("copies outside the roots are never touched: a tree copied elsewhere keeps its files", async () => {
