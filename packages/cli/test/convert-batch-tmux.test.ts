@@ -1,0 +1,65 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildTorchCheckpoint, type TorchTensorInput } from "../src/demo/write-torch-checkpoint.js";
+import { bundleStmerge } from "./bundle-stmerge.js";
+import { TORCH_FIXTURES } from "./torch-fixture-dir.js";
+
+const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
+const dir = mkdtempSync(join(tmpdir(), "stmerge-batch-tmux-"));
+const session = `stmerge-batch-tmux-${process.pid}`;
+afterAll(() => {
+  spawnSync("tmux", ["kill-session", "-t", session]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** ~256 MiB torch checkpoint (16 F32 tensors of 16 MiB sharing one buffer), so a live line is on screen for a while. */
+function writeBigCheckpoint(path: string): void {
+  const data = new Uint8Array(16 * 1024 * 1024);
+  const f32 = new Float32Array(data.buffer);
+  for (let i = 0; i < f32.length; i++) f32[i] = Math.sin(i) * 0.01;
+  const tensors: TorchTensorInput[] = Array.from({ length: 16 }, (_, i) => ({ name: `model.layers.${i}.weight`, dtype: "F32", shape: [4096, 1024], data }));
+  writeFileSync(path, buildTorchCheckpoint(tensors));
+}
+
+const capture = (): string => execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" });
+
+describe("convert <folder> in a real terminal (tmux)", () => {
+  it.skipIf(!hasTmux)("one line per file (live while converting, ✔ or ✖ Error when done), then the summary", { timeout: 300_000 }, async () => {
+    const bundle = await bundleStmerge();
+    const models = join(dir, "models");
+    mkdirSync(models);
+    const fixtures = ["sd_lightning.ckpt", "sd_lightning_legacy.ckpt", "vae.pt", "lora.pt", "textual_inversion.pt", "upscaler.pth", "dataparallel.pth", "views_zip.pt", "hostile_in_state_dict.ckpt"];
+    for (const f of fixtures) copyFileSync(join(TORCH_FIXTURES, f), join(models, f));
+    writeBigCheckpoint(join(models, "zz_big.ckpt"));
+    const script = join(dir, "run.sh");
+    writeFileSync(script, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json STMERGE_NO_BANNER=1 node ${bundle} convert models --jobs 1; echo "EXIT=$?"; sleep 600\n`);
+    execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "100", "-y", "40", "sh", script]);
+    const frames: string[] = [];
+    const started = Date.now();
+    for (;;) {
+      const text = capture();
+      frames.push(text);
+      if (/EXIT=\d+/.test(text) || Date.now() - started > 240_000) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const last = frames.at(-1)!;
+    expect(last).toContain("EXIT=1");
+    const lines = last.split("\n");
+    const fileLines = lines.filter((l) => /^\[\s*\d+\/10\] /.test(l));
+    // Exactly one line per file on the final screen, each at most 99 columns (never wrapped).
+    expect(fileLines.map((l) => l.match(/^\[\s*(\d+)\/10\]/)![1]).sort((a, b) => Number(a) - Number(b))).toEqual(["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    for (const l of fileLines) expect(l.length).toBeLessThan(100);
+    expect(fileLines).toContainEqual(expect.stringMatching(/^\[ ?\d+\/10\] vae\.pt \(VAE, 3\.50 KB\) █+ 100% ✔ \d+ ms\s*$/));
+    expect(fileLines).toContainEqual(expect.stringMatching(/^\[ ?\d+\/10\] zz_big\.ckpt \(Unknown, 268 MB\) █+ 100% ✔ [\d.]+ (ms|s)\s*$/));
+    expect(fileLines).toContainEqual(expect.stringMatching(/^\[ ?\d+\/10\] hostile_in_state_dict\.ckpt \(1\.80 KB\) ░+ +0% ✖ Error\s*$/));
+    // Mid-run: the big file on a live line with a spinner and a percentage short of 100.
+    expect(frames.some((f) => /^\[10\/10\] zz_big\.ckpt \(268 MB\) [█░]+ +\d{1,2}% [⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] /m.test(f))).toBe(true);
+    expect(last).toMatch(/batch conversion: 1 file not converted/);
+    expect(last).toMatch(/success\s+9\/10 files converted/);
+    expect(last).toMatch(/failed\s+hostile_in_state_dict\.ckpt: refused, /);
+    expect(readdirSync(join(dir, "models_converted")).filter((f) => f.endsWith(".safetensors"))).toHaveLength(9);
+  });
+});
