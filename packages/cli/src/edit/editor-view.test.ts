@@ -64,7 +64,7 @@ async function until(screen: () => string, text: string | RegExp, ms = 5000): Pr
   }
 }
 
-function open(file: string, columns: number, rows: number, color = false) {
+function open(file: string, columns: number, rows: number, color = false, onExit?: (r: { saved: boolean }) => void) {
   const term = fakeTerminal(columns, rows);
   const state: EditorState = createEditorState(file, JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>, registry);
   const app = render(
@@ -75,6 +75,7 @@ function open(file: string, columns: number, rows: number, color = false) {
       unicode: true,
       validate: (s) => validateEdit(s, { registry, plugins: [], pluginDir: dir }),
       save: (m) => writeFileAtomic(file, manifestText(m), { overwrite: true }),
+      ...(onExit ? { onExit } : {}),
     }),
     { stdout: term.stdout as unknown as NodeJS.WriteStream, stdin: term.stdin as unknown as NodeJS.ReadStream, debug: true, exitOnCtrlC: false, patchConsole: false },
   );
@@ -147,6 +148,37 @@ describe("stmerge edit view (in process, fake terminal)", () => {
       await until(t.screen, "Quit without saving?");
       t.key("n");
       await until(t.screen, "sum of included weights");
+    } finally {
+      t.app.unmount();
+    }
+  });
+
+  it("80×24 with a block grid, help and quit: fits, no colour codes when colour is off, quit asks and ends", async () => {
+    let exited: { saved: boolean } | undefined;
+    const t = open(manifestFile("grid.json", ["models/a.safetensors", "models/b.safetensors"]), 80, 24, false, (r) => (exited = r));
+    try {
+      await until(t.screen, "valid: SD1.5");
+      t.key("b");
+      t.key("r");
+      let s = await until(t.screen, "blocks of model 0 (SD1.x, 26");
+      fits(s, 80, 24);
+      expect(s).toMatch(/BASE\s+IN00\s+IN01/);
+      expect(s).toMatch(/0\.00\s+0\.04\s+0\.08/);
+      expect(s).toContain("OUT11");
+      // Colour off (NO_COLOR, TERM=dumb): no SGR colour codes at all; focus still shows as a marker.
+      expect(t.frames.at(-1)).not.toMatch(/\u001b\[(3[0-9]|9[0-7])m/);
+      expect(s).toContain("›");
+      t.key("?");
+      s = await until(t.screen, "stmerge edit: keys");
+      fits(s, 80, 24);
+      t.key("?");
+      await until(t.screen, "blocks of model 0");
+      t.key("q");
+      await until(t.screen, "Quit without saving?");
+      t.key("y");
+      await t.app.waitUntilExit();
+      expect(exited).toEqual({ saved: false });
+      expect(JSON.parse(readFileSync(join(dir, "grid.json"), "utf8")).models[0].block_weights).toBeUndefined();
     } finally {
       t.app.unmount();
     }

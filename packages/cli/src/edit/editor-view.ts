@@ -194,12 +194,17 @@ export function EditorView(props: EditorViewProps): ReactElement {
   // useInput may keep an earlier render's handler: read the current state through a ref.
   const current = useRef(state);
   current.current = state;
-  useInput((input, key) => {
-    const state = current.current;
+  const handle = (state: EditorState, input: string, key: Key): EditorState => {
     const effect = keyEffect(state, input, key);
-    if (!effect) return;
-    if (effect.type === "exit") return dispatch({ type: "mode", mode: "quit" });
-    if (effect.type === "scroll") return setScroll((x) => Math.max(0, x + effect.by));
+    if (!effect) return state;
+    if (effect.type === "exit") {
+      dispatch({ type: "mode", mode: "quit" });
+      return { ...state, mode: "quit" };
+    }
+    if (effect.type === "scroll") {
+      setScroll((x) => Math.max(0, x + effect.by));
+      return state;
+    }
     if (effect.type === "mode") setScroll(0);
     if (effect.type === "save") {
       const manifest = manifestOf(state);
@@ -213,9 +218,16 @@ export function EditorView(props: EditorViewProps): ReactElement {
           dispatch({ type: "message", text: `not saved: ${error.message}` });
         },
       );
-      return;
+      return state;
     }
     dispatch(effect);
+    return editorReducer(state, effect, registry);
+  };
+  useInput((input, key) => {
+    // Keys typed faster than a frame (or pasted) arrive as one string: each is one key, except in a text field.
+    const keys = input.length > 1 && current.current.mode !== "text" ? [...input] : [input];
+    let state = current.current;
+    for (const k of keys) state = handle(state, k, key);
   });
 
   const paint = (seg: Seg): Seg => (color ? seg : { text: seg.text, ...(seg.inverse ? { inverse: true } : {}), ...(seg.bold ? { bold: true } : {}) });
