@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSafetensors } from "@stmerge/core-tensors";
-import { injectWriteFault } from "@stmerge/core-tensors/test/file-faults";
+import { injectWriteFault } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "./cli-io.js";
 import { runCli } from "./run-cli.js";

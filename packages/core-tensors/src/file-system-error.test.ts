@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createAtomicFile, openTempPaths, writeFileAtomic } from "./atomic-file.js";
 import { fileSystemError } from "./file-system-error.js";
 import { createSafetensorsWriter, writeSafetensors } from "./safetensors-writer.js";
-import { injectWriteFault, type InjectedFault } from "../test/file-faults.js";
+import { injectWriteFault, type InjectedFault } from "@stmerge/test-utils";
 
 const dir = mkdtempSync(join(tmpdir(), "stmerge-file-faults-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,1 +1,5 @@
 export { bundleEntry, type BundleEntryOptions } from "./bundle-entry.js";
+export { injectWriteFault, type InjectedFault } from "./inject-write-fault.js";
+// Hostile checkpoint containers are built by safe-pickle's tests (which own the pickle and zip
+// builders); other packages' tests reach them here rather than through a published export.
+export { amplifiedSharedViews, hostileContainers } from "../../../packages/safe-pickle/test/hostile-containers.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostileContainers } from "@stmerge/safe-pickle/test-support";
+import { hostileContainers } from "@stmerge/test-utils";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { injectWriteFault } from "@stmerge/core-tensors/test/file-faults";
+import { injectWriteFault } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { FakeTerminal } from "../../test/fake-terminal.js";
 import { TORCH_FIXTURES } from "../../test/torch-fixture-dir.js";

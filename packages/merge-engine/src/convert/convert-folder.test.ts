@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSafetensors } from "@stmerge/core-tensors";
-import { injectWriteFault } from "@stmerge/core-tensors/test/file-faults";
+import { injectWriteFault } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { convertFolder, discoverConvertibleFiles, type BatchConvertSummary } from "./convert-folder.js";
 

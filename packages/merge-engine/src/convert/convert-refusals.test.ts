@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isStmergeError } from "@stmerge/core-tensors";
 // The hostile-file generators are safe-pickle's (one owner); convert adds "no output is left".
-import { amplifiedSharedViews, hostileContainers } from "@stmerge/safe-pickle/test-support";
+import { amplifiedSharedViews, hostileContainers } from "@stmerge/test-utils";
 import { convertCheckpoint } from "./convert-checkpoint.js";
 
 let dir = "";
