@@ -93,9 +93,10 @@ function closingPanel(screen: readonly string[], columns: number): { title: stri
   expect(width).toBeLessThanOrEqual(columns);
   const title = /^(?:╭─|\+-) (.*?) (?:─+╮|-+\+)$/.exec(screen[top]!)?.[1] ?? "";
   expect(screen[top]!.length).toBe(width);
-  const rows = new Map<string, string>();
+  const chunks = new Map<string, string[]>();
   const body = screen.slice(top + 1, bottom);
   const indent = /^\S+ +/.exec(body[0]!.slice(2))![0].length;
+  const room = width - 4 - indent;
   let label = "";
   for (const line of body) {
     // Every row is closed by the right edge at the box's width.
@@ -103,10 +104,12 @@ function closingPanel(screen: readonly string[], columns: number): { title: stri
     expect(line.length).toBe(width);
     const content = line.slice(2, -2);
     const head = content.slice(0, indent).trim();
-    if (head) label = head;
-    rows.set(label, (head ? "" : rows.get(label)!) + content.slice(indent));
+    if (head) chunks.set((label = head), []);
+    chunks.get(label)!.push(content.slice(indent).trimEnd());
   }
-  for (const [k, v] of rows) rows.set(k, v.trimEnd());
+  // A wrapped value is joined again: a short line that does not end in "/" was broken at a space (render-panel's wrapValue).
+  const rows = new Map<string, string>();
+  for (const [k, parts] of chunks) rows.set(k, parts.reduce((value, part, i) => (i === 0 ? part : value + (parts[i - 1]!.endsWith("/") || parts[i - 1]!.length === room ? "" : " ") + part), ""));
   return { title, rows };
 }
 

@@ -22,13 +22,34 @@ export function renderPanel(title: string, rows: readonly PanelRow[], theme: The
       body.push(`${head}  ${value}`);
       continue;
     }
-    const plain = stripAnsi(value);
-    const room = inner - indent;
-    for (let at = 0; at < plain.length; at += room) body.push(`${at === 0 ? head : " ".repeat(labelWidth)}  ${plain.slice(at, at + room)}`);
+    wrapValue(stripAnsi(value), inner - indent).forEach((chunk, i) => body.push(`${i === 0 ? head : " ".repeat(labelWidth)}  ${chunk}`));
   }
   const top = `${theme.dim(`${tl}${h}`)} ${title} ${theme.dim(h.repeat(Math.max(0, inner - visibleLength(title) - 1)) + tr)}`;
   const lines = body.map((b) => `${theme.dim(v)} ${b}${" ".repeat(Math.max(0, inner - visibleLength(b)))} ${theme.dim(v)}`);
   return [top, ...lines, theme.dim(`${bl}${h.repeat(inner + 2)}${br}`)].join("\n") + "\n";
+}
+
+/**
+ * Lines of at most `width` characters: broken at the last space (dropped) or after the last "/"
+ * when that leaves the line at least half full, else hard at the width (a long hash or name).
+ */
+export function wrapValue(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width) {
+    const space = rest.lastIndexOf(" ", width - 1);
+    const slash = rest.lastIndexOf("/", width - 1) + 1;
+    const cut = Math.max(space, slash);
+    if (cut >= width / 2) {
+      lines.push(rest.slice(0, cut));
+      rest = rest.slice(cut === space ? cut + 1 : cut);
+    } else {
+      lines.push(rest.slice(0, width));
+      rest = rest.slice(width);
+    }
+  }
+  lines.push(rest);
+  return lines;
 }
 
 // eslint-disable-next-line no-control-regex
