@@ -15,13 +15,13 @@ export function scratchBase(): usize {
 @inline function f16LanesToF32(h: v128): v128 {
   const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
   const em = v128.and(h, i32x4.splat(0x7fff));
-  let normal = i32x4.add(i32x4.shl(em, 13), i32x4.splat(0x38000000));
+  const shifted = i32x4.shl(em, 13);
+  // Normals and subnormals: the shifted bits read as an F32 (a subnormal one for F16
+  // subnormals) times 2^112 rebias the exponent exactly (WebAssembly never flushes subnormals).
+  const finite = f32x4.mul(shifted, f32x4.splat(5.192296858534828e33));
   // Inf and NaN: all-ones F32 exponent; NaN also gets the quiet bit, payload kept on top.
-  normal = i32x4.add(normal, v128.and(i32x4.gt_u(em, i32x4.splat(0x7bff)), i32x4.splat(0x38000000)));
-  normal = v128.or(normal, v128.and(i32x4.gt_u(em, i32x4.splat(0x7c00)), i32x4.splat(0x00400000)));
-  // Subnormals and zero: code × 2^-24 is exact in F32.
-  const sub = f32x4.mul(f32x4.convert_i32x4_u(em), f32x4.splat(5.9604644775390625e-8));
-  return v128.or(v128.bitselect(sub, normal, i32x4.lt_u(em, i32x4.splat(0x400))), sign);
+  const special = v128.or(v128.or(shifted, i32x4.splat(0x70000000)), v128.and(i32x4.gt_u(em, i32x4.splat(0x7c00)), i32x4.splat(0x00400000)));
+  return v128.or(v128.bitselect(special, finite, i32x4.gt_u(em, i32x4.splat(0x7bff))), sign);
 }
 
 /** Four F32s (as bits) → four F16 codes in u32 lanes, round to nearest even (f32BitsToF16Bits). */

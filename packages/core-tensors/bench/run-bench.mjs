@@ -78,8 +78,18 @@ async function readBenchmarks(path) {
 
 async function codecBenchmarks() {
   for (const workers of [1, 2]) {
+    // Best of two rounds with the creation order swapped: in one process, whichever backend's
+    // workers start first ran up to 1.5x faster on a loaded machine, for identical code.
+    const results = new Map();
+    for (const order of [[false, true], [true, false]]) await codecRound(workers, order, results);
+    for (const { what, label, seconds } of results.values()) row(what, label, elements / 1e6 / seconds, "M elem/s");
+  }
+}
+
+async function codecRound(workers, order, results) {
+  {
     // Both kernel sets side by side, timed in turn, so a change in the machine's load hits both.
-    const backends = [false, true].map((simd) => ({ simd, backend: createCpuKernelBackend({ workers, simd }) }));
+    const backends = order.map((simd) => ({ simd, backend: createCpuKernelBackend({ workers, simd }) }));
     const first = backends[0].backend;
     const values = first.allocF32(elements);
     for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
@@ -114,7 +124,11 @@ async function codecBenchmarks() {
         // Alternate which set goes first, so neither always runs right after the other.
         for (const s of r % 2 === 0 ? [0, 1] : [1, 0]) bestSeconds[s] = Math.min(bestSeconds[s], await best(1, sets[s].ops[o][1]));
       }
-      for (const [s, set] of sets.entries()) row(set.ops[o][0], set.label, elements / 1e6 / bestSeconds[s], "M elem/s");
+      for (const [s, set] of sets.entries()) {
+        const key = `${set.ops[o][0]}|${set.label}`;
+        const previous = results.get(key);
+        results.set(key, { what: set.ops[o][0], label: set.label, seconds: Math.min(previous?.seconds ?? Infinity, bestSeconds[s]) });
+      }
     }
     await Promise.all(backends.map(({ backend }) => backend.close()));
   }
