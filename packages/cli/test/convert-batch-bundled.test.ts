@@ -241,4 +241,25 @@ describe("stmerge convert <folder>", () => {
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(/success\s+3\/3 files converted \(1 already converted, skipped\)/);
   }, 60_000);
+
+  it("a second Ctrl+C exits at once, still removing the temp file of the file in progress", async () => {
+    const cwd = workspace({ "a.pt": "vae.pt", "b.ckpt": "sd_lightning.ckpt" });
+    const out = join(cwd, "models_converted");
+    let seen = 0;
+    const r = await stmerge(cwd, ["convert", "models", "--jobs", "1", "--no-cache"], {
+      slow: { write: 2000 },
+      // Well inside a 2 s write, so the first Ctrl+C cannot finish before the second.
+      whenReady: (_err, child) => {
+        if (!existsSync(out) || !readdirSync(out).some((f) => f.endsWith(".tmp"))) return false;
+        seen ||= Date.now();
+        if (Date.now() - seen < 300) return false;
+        child.kill("SIGINT");
+        setTimeout(() => child.kill("SIGINT"), 100);
+        return true;
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.err.trim().split("\n").at(-1)).toBe("stmerge: interrupted again (SIGINT); exiting now, removed 1 temp file");
+    expect(listed(out)).toEqual([]);
+  }, 60_000);
 });
