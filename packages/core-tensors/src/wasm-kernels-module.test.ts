@@ -4,6 +4,8 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
+import { SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
+import { wasmKernelsModule } from "./wasm-kernels-module.js";
 import { KernelWorkerPool } from "./worker-pool.js";
 
 // The WebAssembly SIMD kernels against PyTorch's tables (tools/fixtures/float_tables.py) and, bit
@@ -178,6 +180,23 @@ describe("kernel selection", () => {
     if (saved === undefined) delete process.env.STMERGE_KERNELS;
     else process.env.STMERGE_KERNELS = saved;
     await Promise.all(pools.splice(0).map((p) => p.close()));
+  });
+
+  it("an engine that rejects the module (no SIMD) or has no WebAssembly gets no SIMD kernels, so callers keep the JS ones", () => {
+    const bytes = Buffer.from(SIMD_KERNELS_WASM_BASE64, "base64");
+    // A v128 opcode prefix (0xfd) an engine without SIMD does not know: validate() fails the same way.
+    const broken = Buffer.from(bytes);
+    broken[broken.indexOf(0xfd)] = 0xff;
+    expect(wasmKernelsModule(js, broken.toString("base64"))).toBeUndefined();
+    const global = globalThis as { WebAssembly?: unknown };
+    const saved = global.WebAssembly;
+    try {
+      delete global.WebAssembly;
+      expect(wasmKernelsModule(js, SIMD_KERNELS_WASM_BASE64)).toBeUndefined();
+    } finally {
+      global.WebAssembly = saved;
+    }
+    expect(wasmKernelsModule(js, SIMD_KERNELS_WASM_BASE64)).toBeDefined();
   });
 
   it("STMERGE_KERNELS=js forces the JavaScript kernels", () => {
