@@ -71,10 +71,12 @@ export function formatBatchLine(line: BatchLine, options: { columns: number; the
   const { theme } = options;
   const max = Math.max(20, options.columns - 1);
   const counter = `[${String(line.index).padStart(String(line.total).length)}/${line.total}]`;
-  const what = `(${line.format ? `${FORMAT_NAMES[line.format]}, ` : ""}${formatBytes(line.sizeBytes)})`;
   const pct = `${String(Math.floor(line.fraction * 100)).padStart(3)}%`;
   const tail = outcome(line, theme, options.tick ?? 0);
-  const fixed = counter.length + what.length + pct.length + visibleLength(tail) + 4;
+  let what = `(${line.format ? `${FORMAT_NAMES[line.format]}, ` : ""}${formatBytes(line.sizeBytes)})`;
+  // On a narrow terminal the kind and size go first, so a few characters of the name remain.
+  if (counter.length + what.length + pct.length + visibleLength(tail) + 4 + 6 > max) what = "";
+  const fixed = counter.length + what.length + pct.length + visibleLength(tail) + (what ? 4 : 3);
   let name = escapeControl(line.name);
   let barWidth = BAR_WIDTH;
   const room = max - fixed - barWidth - 1;
@@ -85,7 +87,7 @@ export function formatBatchLine(line: BatchLine, options: { columns: number; the
   }
   const filled = Math.round(line.fraction * barWidth);
   const bar = barWidth > 0 ? ` ${(line.status === "converted" || line.status === "skipped" ? theme.success : line.status === "running" ? theme.path : theme.dim)(theme.glyphs.barFull.repeat(filled) + theme.glyphs.barEmpty.repeat(barWidth - filled))}` : "";
-  return `${theme.dim(counter)} ${name} ${theme.dim(what)}${bar} ${theme.number(pct)} ${tail}`;
+  return `${theme.dim(counter)} ${name}${what ? ` ${theme.dim(what)}` : ""}${bar} ${theme.number(pct)} ${tail}`;
 }
 
 /** The line of a finished file in logs and pipes: no bar, no control codes, the reason of a failure. */
