@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSafetensors } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { detectPrecision } from "./detect-precision.js";
+import { detectFilePrecision } from "./detect-file-precision.js";
 
 let dir: string;
 beforeAll(async () => {
@@ -13,7 +13,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("detectPrecision", () => {
+describe("detectFilePrecision", () => {
   it("names the float dtype holding most bytes", async () => {
     const path = join(dir, "mixed.safetensors");
     await writeSafetensors(path, [
@@ -21,15 +21,15 @@ describe("detectPrecision", () => {
       { name: "small", dtype: "F32", shape: [4], data: new Uint8Array(16) },
       { name: "ids", dtype: "I64", shape: [100], data: new Uint8Array(800) },
     ]);
-    expect(await detectPrecision(path)).toBe("bf16");
+    expect(await detectFilePrecision(path)).toBe("bf16");
   });
   it("is null for other formats, broken headers and files without floats", async () => {
     await writeFile(join(dir, "m.ckpt"), "PK");
-    expect(await detectPrecision(join(dir, "m.ckpt"))).toBeNull();
+    expect(await detectFilePrecision(join(dir, "m.ckpt"))).toBeNull();
     await writeFile(join(dir, "bad.safetensors"), "not safetensors at all");
-    expect(await detectPrecision(join(dir, "bad.safetensors"))).toBeNull();
+    expect(await detectFilePrecision(join(dir, "bad.safetensors"))).toBeNull();
     const ints = join(dir, "ints.safetensors");
     await writeSafetensors(ints, [{ name: "ids", dtype: "I32", shape: [2], data: new Uint8Array(8) }]);
-    expect(await detectPrecision(ints)).toBeNull();
+    expect(await detectFilePrecision(ints)).toBeNull();
   });
 });

@@ -6,7 +6,7 @@ import { dominantFloatDType, dtypeToPrecision, readSafetensorsHeader } from "@st
  * "bf16", "fp32", or the dtype name for others such as "F8_E4M3"). Null for other formats or
  * unreadable headers: the cache records what it can and never fails on this.
  */
-export async function detectPrecision(path: string): Promise<string | null> {
+export async function detectFilePrecision(path: string): Promise<string | null> {
   if (extname(path).toLowerCase() !== ".safetensors") return null;
   try {
     const dtype = dominantFloatDType((await readSafetensorsHeader(path)).tensors);

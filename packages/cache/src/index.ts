@@ -7,7 +7,7 @@ export * from "./cache-schema.js";
 export * from "./cache-lock.js";
 export * from "./cache-store.js";
 export * from "./json-cache-store.js";
-export * from "./detect-precision.js";
+export * from "./detect-file-precision.js";
 export * from "./collect-model-files.js";
 export * from "./cache-lookup.js";
 export * from "./verify-cache.js";

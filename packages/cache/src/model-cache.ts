@@ -1,14 +1,14 @@
 import { basename, resolve } from "node:path";
 import type { ProgressCallback } from "@stmerge/core-tensors";
 import { lookupIn, statFile, type CacheLookup } from "./cache-lookup.js";
-import { detectPrecision } from "./detect-precision.js";
+import { detectFilePrecision } from "./detect-file-precision.js";
 import { HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
 import { hashFile } from "./hash-file.js";
 import { CacheError, type CacheDocument, type CacheEntry, type PathRecord } from "./cache-schema.js";
 import { resolveCachePath, type CachePut, type CacheStore, type CacheWarningCallback } from "./cache-store.js";
 import { JsonCacheStore } from "./json-cache-store.js";
 import type { CacheLockOptions } from "./cache-lock.js";
-import { cacheInfo, verifyCache, type CacheInfo, type VerifyReport } from "./verify-cache.js";
+import { cacheInfo, verifyCache, type CacheInfo, type CacheVerifyReport } from "./verify-cache.js";
 
 export interface OpenModelCacheOptions {
   /** Cache file (`--cache-file`); default from `STMERGE_CACHE` or `~/.model_merger/model_cache.json`. */
@@ -174,7 +174,7 @@ export class ModelCache {
       sha256: hashes.sha256!,
       file_size: size,
       last_modified: new Date(mtimeMs).toISOString(),
-      precision: previous?.precision ?? (await detectPrecision(path)),
+      precision: previous?.precision ?? (await detectFilePrecision(path)),
       architecture: previous?.architecture ?? null,
       civitai: previous?.civitai ?? null,
       cached_at: previous?.cached_at ?? now,
@@ -260,7 +260,7 @@ export class ModelCache {
    * Checks indexed paths (all, or those under `folder`) against the files on disk. With `prune`,
    * records of missing or changed files are dropped, and entries left with no path at all.
    */
-  async verify(options: { folder?: string; prune?: boolean; recurse?: boolean } = {}): Promise<VerifyReport> {
+  async verify(options: { folder?: string; prune?: boolean; recurse?: boolean } = {}): Promise<CacheVerifyReport> {
     return verifyCache(this.store, options);
   }
 }

@@ -15,7 +15,7 @@ export interface CacheInfo {
   readonly withCivitai: number;
 }
 
-export interface VerifyReport {
+export interface CacheVerifyReport {
   readonly ok: string[];
   readonly stale: string[];
   readonly missing: string[];
@@ -58,7 +58,7 @@ export async function cacheInfo(store: CacheStore): Promise<CacheInfo> {
  * Checks indexed paths (all, or those under `folder`) against the files on disk. With `prune`,
  * records of missing or changed files are dropped, and entries left with no path at all.
  */
-export async function verifyCache(store: CacheStore, options: { folder?: string; prune?: boolean; recurse?: boolean } = {}): Promise<VerifyReport> {
+export async function verifyCache(store: CacheStore, options: { folder?: string; prune?: boolean; recurse?: boolean } = {}): Promise<CacheVerifyReport> {
   const doc = await store.read();
   const folder = options.folder ? resolve(options.folder) : undefined;
   const ok: string[] = [];

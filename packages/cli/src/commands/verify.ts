@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { basename, resolve } from "node:path";
-import { verifyConversion, type VerifyReport } from "@stmerge/merge-engine";
+import { verifyConversion, type ConversionReport } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { ExitRequest } from "../cli-error.js";
@@ -11,7 +11,7 @@ import { escapeControl } from "../terminal-text.js";
 import type { Theme } from "../theme.js";
 
 /** The closing panel: both files, the tensor counts, time, and what to do next (inspect, or convert again). */
-export function renderVerifyPanel(report: VerifyReport, info: { sizes: readonly [number, number]; ms: number; phases: readonly PhaseSnapshot[] }, t: Theme, columns: number): string {
+export function renderVerifyPanel(report: ConversionReport, info: { sizes: readonly [number, number]; ms: number; phases: readonly PhaseSnapshot[] }, t: Theme, columns: number): string {
   const c = report.counts;
   const verdict = report.ok ? t.success("OK") : t.error("FAILED");
   const rows: PanelRow[] = [

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeToF32, isStmergeError, openSafetensors } from "@stmerge/core-tensors";
 import { convertCheckpoint, defaultConvertOutput } from "./convert-checkpoint.js";
-import { verifyConversion } from "./verify-models.js";
+import { verifyConversion } from "./verify-conversion.js";
 
 /** Real torch checkpoints written by tools/fixtures/torch_checkpoints.py (owned by safe-pickle's tests). */
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");

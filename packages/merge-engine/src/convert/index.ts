@@ -6,7 +6,7 @@ export * from "./prune-rules.js";
 export * from "./open-state-dict.js";
 export * from "./hash-file.js";
 export * from "./convert-checkpoint.js";
-export * from "./verify-models.js";
+export * from "./verify-conversion.js";
 export * from "./deferred-header-writer.js";
 export * from "./check-written-output.js";
 export {

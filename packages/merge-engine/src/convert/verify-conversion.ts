@@ -11,7 +11,7 @@ export interface TensorCheck {
   readonly detail?: string;
 }
 
-export interface VerifyReport {
+export interface ConversionReport {
   readonly original: string;
   readonly converted: string;
   readonly originalFormat: ModelFileFormat;
@@ -23,7 +23,7 @@ export interface VerifyReport {
   readonly tensors: readonly TensorCheck[];
 }
 
-export interface VerifyOptions {
+export interface VerifyConversionOptions {
   readonly onProgress?: ProgressCallback;
   /** Called for each tensor as it is checked (the CLI's --verbose). */
   readonly onTensor?: (check: TensorCheck) => void;
@@ -65,7 +65,7 @@ function coarserOf(a: DType, b: DType): DType {
  * within one ulp of the coarser dtype after a precision change. Torch files are read with
  * safe-pickle, never executed.
  */
-export async function verifyConversion(original: string, converted: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyConversion(original: string, converted: string, options: VerifyConversionOptions = {}): Promise<ConversionReport> {
   const a = await openStateDict(original);
   try {
     const b = await openStateDict(converted);
