@@ -28,6 +28,9 @@ export default defineConfig({
   // Bundle the workspace packages from their TypeScript sources.
   esbuildOptions(options) {
     options.conditions = ["@stmerge/source"];
+    // React (under the editor) picks its production build by this; it drops its development
+    // checks, which a one-file CLI never needs, and so shrinks the file every command loads.
+    options.define = { ...options.define, "process.env.NODE_ENV": '"production"' };
   },
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __stmergeCreateRequire } from 'node:module'; const require = __stmergeCreateRequire(import.meta.url);",
