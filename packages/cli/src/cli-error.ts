@@ -1,4 +1,4 @@
-import { StmergeError } from "@stmerge/core-tensors";
+import { isStmergeError, StmergeError } from "@stmerge/core-tensors";
 import { escapeControl } from "./terminal-text.js";
 
 /** An error of the CLI itself (bad flag combination, a refused prompt), with its exit code. */
@@ -22,10 +22,6 @@ export const EXIT = {
   internal: 70,
 } as const;
 
-function isStmerge(error: unknown): error is StmergeError {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && /^[A-Z][A-Z0-9_]+$/.test((error as unknown as { code: string }).code);
-}
-
 /** A --debug stack, line by line: messages inside it came from files too. */
 const escapeStack = (stack: string) => stack.split("\n").map(escapeControl).join("\n");
 
@@ -35,7 +31,7 @@ const escapeStack = (stack: string) => stack.split("\n").map(escapeControl).join
  */
 export function describeError(error: unknown, debug: boolean): { exitCode: number; text: string } {
   if (error instanceof CliError) return { exitCode: error.exitCode, text: `stmerge: ${escapeControl(error.message)}${debug && error.stack ? `\n${escapeStack(error.stack)}` : ""}` };
-  if (isStmerge(error)) {
+  if (isStmergeError(error)) {
     const text = `stmerge: ${escapeControl(error.message)} [${error.code}]`;
     return { exitCode: EXIT.failure, text: debug && error.stack ? `${text}\n${escapeStack(error.stack)}` : text };
   }
@@ -54,7 +50,7 @@ export function describeError(error: unknown, debug: boolean): { exitCode: numbe
 /** The `{"error": {...}}` object printed on stdout under --json (as well as the line on stderr). */
 export function errorObject(error: unknown, text: string): { error: { code: string; message: string; file: string | null } } {
   const e = error as { code?: unknown; file?: unknown } | undefined;
-  const code = isStmerge(error) ? error.code : typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code) ? e.code : "INTERNAL";
+  const code = isStmergeError(error) ? error.code : typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code) ? e.code : "INTERNAL";
   const firstLine = text.split("\n")[0]!.replace(/^stmerge: /, "").replace(/ \[[A-Z0-9_]+\]$/, "");
   return { error: { code, message: firstLine, file: typeof e?.file === "string" ? e.file : null } };
 }

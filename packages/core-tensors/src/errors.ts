@@ -26,6 +26,10 @@ export class TensorIoError extends StmergeError {}
 /** Invalid arguments to a kernel or conversion (dtype not convertible, length mismatch). */
 export class KernelError extends StmergeError {}
 
+/**
+ * Duck-typed so errors of another bundled copy and the CivitAI client's (same `code`/`file` shape)
+ * count; the `file` property is what tells them from Node's errno errors, which the CLI maps itself.
+ */
 export function isStmergeError(value: unknown): value is StmergeError {
   return value instanceof Error && typeof (value as { code?: unknown }).code === "string" && (value as StmergeError).code.length > 0 && "file" in value;
 }
