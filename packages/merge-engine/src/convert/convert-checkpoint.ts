@@ -13,7 +13,7 @@ import {
   type TensorDescriptor,
   throwIfAborted,
 } from "@stmerge/core-tensors";
-import pkg from "../../package.json" with { type: "json" };
+import { MERGE_ENGINE_VERSION } from "../engine-version.js";
 import { checkWrittenOutput, digestOf } from "./check-written-output.js";
 import { ConvertError } from "./convert-error.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
@@ -22,7 +22,7 @@ import { sha256File, sha256FileInWorker } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";
 import { planPruning } from "./prune-rules.js";
 
-export const CONVERTER_NAME = `stmerge-convert ${pkg.version}`;
+export const CONVERTER_NAME = `stmerge-convert ${MERGE_ENGINE_VERSION}`;
 
 export interface ConvertOptions {
   /** Output path; default `<input stem>.safetensors` beside the input. */

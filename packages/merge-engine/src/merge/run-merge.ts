@@ -12,6 +12,7 @@ import { resolveAlpha, type AlphaValue } from "./resolve-alpha.js";
 import { openMergeInput } from "./open-merge-input.js";
 import { executeMergePlan, type ExecuteMergeResult } from "./execute-merge-plan.js";
 import { buildMergeMetadata } from "./merge-metadata.js";
+import { MERGE_ENGINE_VERSION } from "../engine-version.js";
 import type { MergePlan } from "./merge-plan.js";
 
 /** Command-line settings that override the manifest for this run (the manifest file is never rewritten). */
@@ -44,6 +45,7 @@ export interface RunMergeOptions {
   readonly openSource?: (path: string) => Promise<TensorSource>;
   readonly dryRun?: boolean;
   readonly onProgress?: ProgressCallback;
+  /** Recorded as `merge_tool_version`; default: merge-engine's own version. */
   readonly toolVersion?: string;
   readonly memoryBudgetBytes?: number;
   readonly timestamp?: string;
@@ -194,7 +196,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       parentMetadata: sources.map((s) => s.metadata),
       manifest: effectiveManifest,
       vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: sha(manifest.vae.resolvedPath, manifest.vae.sha256), sizeBytes: statSync(manifest.vae.resolvedPath).size } : undefined,
-      toolVersion: options.toolVersion ?? "0.1.0",
+      toolVersion: options.toolVersion ?? MERGE_ENGINE_VERSION,
       ...(options.timestamp ? { timestamp: options.timestamp } : {}),
       outputName: basename(outputPath),
       legacyHashes: await Promise.all(inputPaths.map((p) => legacyModelHash(p))),
