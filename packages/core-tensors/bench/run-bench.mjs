@@ -7,6 +7,7 @@
 //     beside each figure (the machine may be shared).
 // Environment: STMERGE_BENCH_MB (file size, default 1024), STMERGE_BENCH_ELEMENTS (default 32M),
 // STMERGE_BENCH_ONLY=kernels (skip the file benchmarks).
+import { execFileSync } from "node:child_process";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
@@ -76,62 +77,71 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32 (JS in both: noise check)", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)"];
+
+/**
+ * Each kernel set runs in its own child process (two backends in one process skewed the figures:
+ * the same JS code ran up to 2x slower in one of them), alternating JS and SIMD children over
+ * two rounds; each figure is the best run of its set.
+ */
 async function codecBenchmarks() {
   for (const workers of [1, 2]) {
-    // Best of two rounds with the creation order swapped: in one process, whichever backend's
-    // workers start first ran up to 1.5x faster on a loaded machine, for identical code.
-    const results = new Map();
-    for (const order of [[false, true], [true, false]]) await codecRound(workers, order, results);
-    for (const { what, label, seconds } of results.values()) row(what, label, elements / 1e6 / seconds, "M elem/s");
+    const bestSeconds = new Map();
+    for (const order of [[false, true], [true, false]]) {
+      for (const simd of order) {
+        const output = execFileSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, STMERGE_BENCH_KERNEL_CHILD: `${workers},${simd ? 1 : 0}` }, encoding: "utf8" });
+        for (const [what, seconds] of Object.entries(JSON.parse(output))) {
+          const key = `${what}|${simd}`;
+          bestSeconds.set(key, Math.min(bestSeconds.get(key) ?? Infinity, seconds));
+        }
+      }
+    }
+    for (const what of KERNEL_OPS) {
+      for (const simd of [false, true]) row(what, `${workers} thread${workers > 1 ? "s" : ""}, ${simd ? "WebAssembly SIMD" : "JavaScript"}`, elements / 1e6 / bestSeconds.get(`${what}|${simd}`), "M elem/s");
+    }
   }
 }
 
-async function codecRound(workers, order, results) {
-  {
-    // Both kernel sets side by side, timed in turn, so a change in the machine's load hits both.
-    const backends = order.map((simd) => ({ simd, backend: createCpuKernelBackend({ workers, simd }) }));
-    const first = backends[0].backend;
-    const values = first.allocF32(elements);
-    for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
-    const f16 = first.allocBytes(elements * 2);
-    const bf16 = first.allocBytes(elements * 2);
-    const f8 = first.allocBytes(elements);
-    const f16b = first.allocBytes(elements * 2);
-    const f16c = first.allocBytes(elements * 2);
-    const out = first.allocF32(elements);
-    const out2 = first.allocF32(elements);
-    const f16out = first.allocBytes(elements * 2);
-    await first.encode(values, "F16", f16);
-    await first.encode(values, "BF16", bf16);
-    await first.encode(values, "F8_E4M3", f8);
-    f16b.set(f16);
-    f16c.set(f16);
-    const ops = (backend) => [
-      ["F16 -> F32", () => backend.decode(f16, "F16", out)],
-      ["BF16 -> F32", () => backend.decode(bf16, "BF16", out)],
-      ["F8_E4M3 -> F32 (JS in both: noise check)", () => backend.decode(f8, "F8_E4M3", out)],
-      ["F32 -> F16 (RNE)", () => backend.encode(values, "F16", f16out)],
-      ["F32 -> BF16 (RNE)", () => backend.encode(values, "BF16", f16out)],
-      ["weightedSum F32 (2 inputs)", () => backend.weightedSum([values, out], [0.3, 0.7], out2)],
-      ["weightedSumEncoded (3 x F16 -> F16)", () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out)],
-    ];
-    const sets = backends.map(({ simd, backend }) => ({ label: `${workers} thread${workers > 1 ? "s" : ""}, ${simd ? "WebAssembly SIMD" : "JavaScript"}`, ops: ops(backend) }));
-    // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
-    for (let i = 0; i < 3; i++) for (const set of sets) for (const [, fn] of set.ops) await fn();
-    for (let o = 0; o < sets[0].ops.length; o++) {
-      const bestSeconds = sets.map(() => Infinity);
-      for (let r = 0; r < REPEATS + 2; r++) {
-        // Alternate which set goes first, so neither always runs right after the other.
-        for (const s of r % 2 === 0 ? [0, 1] : [1, 0]) bestSeconds[s] = Math.min(bestSeconds[s], await best(1, sets[s].ops[o][1]));
-      }
-      for (const [s, set] of sets.entries()) {
-        const key = `${set.ops[o][0]}|${set.label}`;
-        const previous = results.get(key);
-        results.set(key, { what: set.ops[o][0], label: set.label, seconds: Math.min(previous?.seconds ?? Infinity, bestSeconds[s]) });
-      }
-    }
-    await Promise.all(backends.map(({ backend }) => backend.close()));
-  }
+/** In a child: times every kernel op for one backend and prints { op: best seconds } as JSON. */
+async function kernelChild(workers, simd) {
+  const backend = createCpuKernelBackend({ workers, simd });
+  const values = backend.allocF32(elements);
+  for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
+  const f16 = backend.allocBytes(elements * 2);
+  const bf16 = backend.allocBytes(elements * 2);
+  const f8 = backend.allocBytes(elements);
+  const f16b = backend.allocBytes(elements * 2);
+  const f16c = backend.allocBytes(elements * 2);
+  const out = backend.allocF32(elements);
+  const out2 = backend.allocF32(elements);
+  const f16out = backend.allocBytes(elements * 2);
+  await backend.encode(values, "F16", f16);
+  await backend.encode(values, "BF16", bf16);
+  await backend.encode(values, "F8_E4M3", f8);
+  f16b.set(f16);
+  f16c.set(f16);
+  const fns = [
+    () => backend.decode(f16, "F16", out),
+    () => backend.decode(bf16, "BF16", out),
+    () => backend.decode(f8, "F8_E4M3", out),
+    () => backend.encode(values, "F16", f16out),
+    () => backend.encode(values, "BF16", f16out),
+    () => backend.weightedSum([values, out, values], [0.5, 0.3, 0.2], out2),
+    () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out),
+  ];
+  // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
+  for (let i = 0; i < 3; i++) for (const fn of fns) await fn();
+  const result = {};
+  for (const [i, fn] of fns.entries()) result[KERNEL_OPS[i]] = await best(REPEATS + 2, fn);
+  await backend.close();
+  process.stdout.write(JSON.stringify(result));
+}
+
+const child = process.env.STMERGE_BENCH_KERNEL_CHILD;
+if (child) {
+  const [workers, simd] = child.split(",").map(Number);
+  await kernelChild(workers, simd === 1);
+  process.exit(0);
 }
 
 await mkdir(benchDir, { recursive: true });

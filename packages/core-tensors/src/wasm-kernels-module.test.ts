@@ -150,9 +150,9 @@ describe.skipIf(!hasSimd)("WebAssembly SIMD kernels", () => {
     );
   });
 
-  it("the F32 weighted sum of 1–5 inputs equals the JS kernel on random bit patterns", () => {
+  it("the F32 weighted sum of 3–6 inputs (fewer run the JS kernel) equals the JS kernel on random bit patterns", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 5, maxLength: 5 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {
+      fc.property(fc.integer({ min: 3, max: 6 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {
         const inputs = Array.from({ length: n }, (_, k) => new Float32Array(Uint32Array.from({ length }, (_, i) => pattern[(i * (k + 5) + k) % pattern.length]! >>> 0).buffer));
         const w = weights.slice(0, n);
         const anyNaN = (i: number) => nanCollision(inputs.map((x, k) => w[k]! * x[i]!));

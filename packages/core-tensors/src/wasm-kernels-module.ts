@@ -2,7 +2,7 @@ import type { KernelOps } from "./kernel-ops-module.js";
 
 /**
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16 decode and encode,
- * the F32 weighted sum and the all-F16 fused weighted sum. Every other case, and every op not
+ * the F32 weighted sum of three or more inputs and the all-F16 fused weighted sum. Every other case, and every op not
  * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
@@ -116,7 +116,9 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     /** Which kernels a thread runs (tests ask the workers). */
     kernelKind: () => "wasm-simd",
     weightedSum(arrays, from, to, params) {
-      if (arrays.length < 2) return jsOps.weightedSum!(arrays, from, to, params);
+      // One or two F32 inputs: the JS loops are unrolled and bound by memory traffic, which the
+      // copies through the module's memory would only add to (measured: no gain or a loss).
+      if (arrays.length < 4) return jsOps.weightedSum!(arrays, from, to, params);
       weightedSum(arrays, from, to, params, 4);
       return undefined;
     },
