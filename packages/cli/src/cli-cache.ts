@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { openModelCache, type CacheEntry, type CivitaiInfo, type FileHashes, type ModelCache } from "@stmerge/cache";
+import { openModelCache, type CacheEntry, type CacheRecorder, type CivitaiInfo, type FileHashes, type ModelCache } from "@stmerge/cache";
 import { baseModelToArchitecture, CivitaiError, createCivitaiClient, summarizeModelVersion, type CivitaiClient } from "@stmerge/civitai-client";
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
@@ -19,11 +19,19 @@ export interface CacheFlags {
   civitai?: boolean;
 }
 
+/**
+ * The one definition of `--cache-file` and `--no-cache`, used by every command that takes them.
+ * `noCache` words what `--no-cache` means for the command, or is false where the command is the
+ * cache itself (`stmerge cache`).
+ */
+export function addCacheFileOptions(command: Command, options: { noCache?: string | false } = {}): Command {
+  command.option("--cache-file <path>", "metadata cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)");
+  return options.noCache === false ? command : command.option("--no-cache", options.noCache ?? "neither read nor update the metadata cache");
+}
+
 /** Adds `--cache-file`, `--no-cache` and `--civitai/--no-civitai` to a command. */
 export function addCacheOptions(command: Command): Command {
-  return command
-    .option("--cache-file <path>", "metadata cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
-    .option("--no-cache", "neither read nor update the metadata cache")
+  return addCacheFileOptions(command)
     .option("--civitai", "look files up on CivitAI (default: on when CIVITAI_API_KEY is set)")
     .option("--no-civitai", "never contact CivitAI");
 }
@@ -138,13 +146,16 @@ export async function cachedArchitecture(path: string, io: CliIo, flags: CacheFl
 export async function recordOutputInCache(
   path: string,
   io: CliIo,
-  options: CacheFlags & { source?: string; hashes?: FileHashes; extra?: Partial<CacheEntry>; warn?: (text: string) => void } = {},
+  options: CacheFlags & { source?: string; hashes?: FileHashes; extra?: Partial<CacheEntry>; warn?: (text: string) => void; recorder?: CacheRecorder } = {},
 ): Promise<CacheEntry | undefined> {
   if (options.cache === false) return undefined;
   const cache = openCliCache(io, options, options.warn ?? (() => undefined));
+  // A batch records through its recorder: same entry, written with the batch's next locked write.
+  const recorder = options.hashes?.sha256 ? options.recorder : undefined;
+  const reader = recorder ?? cache;
   const extra: Partial<CacheEntry> = { ...options.extra };
   if (options.source) {
-    const src = await cache.lookup(resolve(io.cwd, options.source));
+    const src = await reader.lookup(resolve(io.cwd, options.source));
     if (src.entry) {
       if (src.entry.civitai && extra.civitai === undefined) extra.civitai = src.entry.civitai;
       if (src.entry.architecture && extra.architecture === undefined) extra.architecture = src.entry.architecture;
@@ -154,7 +165,8 @@ export async function recordOutputInCache(
   // A file written over another (--overwrite) replaces the entry of the one it replaced, unless
   // that content still lives at another path.
   const abs = resolve(io.cwd, path);
-  const replaced = (await cache.lookup(abs)).entry;
+  const replaced = (await reader.lookup(abs)).entry;
+  if (recorder) return recorder.record(abs, { hashes: options.hashes!, extra, ...(replaced ? { replaces: replaced.sha256 } : {}) });
   const entry = await cache.record(abs, { ...(options.hashes ? { hashes: options.hashes } : {}), extra });
   if (replaced && replaced.sha256 !== entry.sha256 && (await cache.pathsOf(replaced.sha256)).length === 0) await cache.store.removeEntries([replaced.sha256]);
   return entry;

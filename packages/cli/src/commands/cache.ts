@@ -4,7 +4,7 @@ import { collectModelFiles, HASH_ALGORITHMS, MIN_HASH_PREFIX, type CacheEntry, t
 import type { Command } from "commander";
 import { cacheEntryJson } from "../cache-entry-json.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
-import { cacheBannerLines, civitaiFor, civitaiOptional, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheFileOptions, cacheBannerLines, civitaiFor, civitaiOptional, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
 import { CliError, EXIT, ExitRequest } from "../cli-error.js";
 import { formatBytes, formatCount } from "../format.js";
 import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
@@ -95,11 +95,13 @@ async function confirm(ctx: CliContext, question: string): Promise<boolean> {
 }
 
 export function registerCacheCommand(program: Command, ctx: CliContext): void {
-  const cache = program
-    .command("cache")
-    .description("the metadata cache: what stmerge remembers about model files (hashes, precision, architecture, CivitAI data)")
-    .option("--json", "print results as JSON")
-    .option("--cache-file <path>", "cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
+  const cache = addCacheFileOptions(
+    program
+      .command("cache")
+      .description("the metadata cache: what stmerge remembers about model files (hashes, precision, architecture, CivitAI data)")
+      .option("--json", "print results as JSON"),
+    { noCache: false },
+  )
     .addHelpText("after", "\nExamples:\n  $ stmerge cache add ./models --recursive\n  $ stmerge cache list\n  $ stmerge cache show E6BB9EA85B\n  $ stmerge cache verify ./models --prune")
     // Subcommand help also lists --json and --cache-file, which every subcommand takes.
     .configureHelp({ showGlobalOptions: true });

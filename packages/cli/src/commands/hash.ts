@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { hashFile, HASH_ALGORITHMS, parseHashAlgorithms, type FileHashes, type HashAlgorithm } from "@stmerge/cache";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
-import { cacheBannerLines, cacheNotUpdated, isCacheFailure, openCliCache } from "../cli-cache.js";
+import { addCacheFileOptions, cacheBannerLines, cacheNotUpdated, isCacheFailure, openCliCache } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes } from "../format.js";
 import { renderPanel, timeRow, timingsJson } from "../render-panel.js";
@@ -28,14 +28,15 @@ function algorithmsFlag(value: string): HashAlgorithm[] {
 const LABEL: Record<HashAlgorithm, string> = { sha256: "SHA256", autov1: "AutoV1", autov2: "AutoV2", autov3: "AutoV3", crc32: "CRC32", blake3: "BLAKE3" };
 
 export function registerHashCommand(program: Command, ctx: CliContext): void {
-  program
-    .command("hash")
-    .description("compute model hashes (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3) in one read of each file; remembered in the metadata cache")
-    .argument("<file...>", "model files")
-    .option("--json", "print the hashes as JSON")
-    .option("--algo <list>", `comma list of ${HASH_ALGORITHMS.join(", ")} or "all"`, "all")
-    .option("--no-cache", "always read the file and leave the cache alone")
-    .option("--cache-file <path>", "metadata cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
+  addCacheFileOptions(
+    program
+      .command("hash")
+      .description("compute model hashes (SHA256, AutoV1, AutoV2, AutoV3, CRC32, BLAKE3) in one read of each file; remembered in the metadata cache")
+      .argument("<file...>", "model files")
+      .option("--json", "print the hashes as JSON")
+      .option("--algo <list>", `comma list of ${HASH_ALGORITHMS.join(", ")} or "all"`, "all"),
+    { noCache: "always read the file and leave the cache alone" },
+  )
     .addHelpText("after", "\nExamples:\n  $ stmerge hash model.safetensors\n  $ stmerge hash *.safetensors --algo sha256,autov2 --json\n  $ stmerge hash lora.safetensors --algo autov3 --no-cache")
     .action(async (files: string[], options: { algo: string; cache: boolean; cacheFile?: string }, command: Command) => {
       const out = ctx.output(command);

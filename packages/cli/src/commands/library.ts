@@ -23,7 +23,7 @@ import {
 import type { ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
 import type { CliContext, CommandOutput } from "../cli-context.js";
-import { openCliCache } from "../cli-cache.js";
+import { addCacheFileOptions, openCliCache } from "../cli-cache.js";
 import { CliError, EXIT } from "../cli-error.js";
 import { formatBytes, formatCount } from "../format.js";
 import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
@@ -73,12 +73,13 @@ function printPlan(out: CommandOutput, plan: DedupePlan): void {
 }
 
 export function registerLibraryCommand(program: Command, ctx: CliContext): void {
-  const library = program
-    .command("library")
-    .description("one model library across WebUI folders: find duplicate models by content and keep one copy with links, journaled and reversible")
-    .option("--json", "print results as JSON")
-    .option("--cache-file <path>", "metadata cache file (default: $STMERGE_CACHE or ~/.model_merger/model_cache.json)")
-    .option("--no-cache", "do not read or record SHA-256 values in the metadata cache")
+  const library = addCacheFileOptions(
+    program
+      .command("library")
+      .description("one model library across WebUI folders: find duplicate models by content and keep one copy with links, journaled and reversible")
+      .option("--json", "print results as JSON"),
+    { noCache: "do not read or record SHA-256 values in the metadata cache" },
+  )
     .addHelpText(
       "after",
       "\nExamples:\n  $ stmerge library scan ~/sd/webui ~/sd/ComfyUI\n  $ stmerge library dedupe ~/sd/webui ~/sd/ComfyUI --dry-run\n  $ stmerge library dedupe ~/sd/webui ~/sd/ComfyUI --link auto\n  $ stmerge library undo\n  $ stmerge library comfy-paths ~/sd/webui -o ~/sd/ComfyUI/extra_model_paths.yaml",
