@@ -18,6 +18,11 @@ export interface CachePut {
   entry: CacheEntry;
   path?: string;
   pathRecord?: PathRecord;
+  /**
+   * SHA-256 of the entry this path held before (a file written over another): that entry is
+   * removed in the same write once no path points at it any more.
+   */
+  replaces?: string;
 }
 
 /**

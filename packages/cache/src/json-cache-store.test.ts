@@ -162,4 +162,34 @@ describe("JsonCacheStore", () => {
     }
     expect((await readdir(join(dir, "concurrent"))).sort()).toEqual(["model_cache.json"]);
   });
+
+  it("concurrent writer processes recording in batches (CacheRecorder) lose nothing", async () => {
+    const script = await bundleChild(join(import.meta.dirname, "..", "test", "concurrent-writer.ts"), "concurrent-recorder");
+    const folder = join(dir, "concurrent-batched");
+    const path = join(folder, "model_cache.json");
+    const workers = 4;
+    const perWorker = 25;
+    const runs = Array.from({ length: workers }, (_, w) =>
+      new Promise<number>((resolve, reject) => {
+        const child = spawn(process.execPath, [script, path, `w${w}`, String(perWorker), "recorder"], { stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", reject);
+        child.on("exit", (code) => (code === 0 ? resolve(code) : reject(new Error(`writer ${w} exited ${code}: ${stderr}`))));
+      }),
+    );
+    await Promise.all(runs);
+    await rm(script, { force: true });
+    const store = new JsonCacheStore(path);
+    expect(await store.entries()).toHaveLength(workers * perWorker);
+    for (let w = 0; w < workers; w++) {
+      for (let i = 0; i < perWorker; i++) {
+        const sha = createHash("sha256").update(`w${w}/${i}`).digest("hex");
+        expect((await store.getPathRecord(join(folder, `files-w${w}`, `${i}.bin`)))?.sha256).toBe(sha);
+        expect((await store.getByHash(sha))?.filename).toBe(`${i}.bin`);
+      }
+    }
+    // No lock or temp file left behind.
+    expect((await readdir(folder)).filter((f) => !f.startsWith("files-")).sort()).toEqual(["model_cache.json"]);
+  });
 });

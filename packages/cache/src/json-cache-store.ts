@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { writeFileAtomic } from "@stmerge/core-tensors";
+import { applyCachePuts, definedFields } from "./apply-cache-puts.js";
 import { acquireCacheLock, type CacheLockOptions } from "./cache-lock.js";
 import { CacheError, emptyCacheDocument, parseCacheDocument, type CacheDocument, type CacheEntry, type PathRecord } from "./cache-schema.js";
 import type { CachePut, CacheStore, CacheWarningCallback } from "./cache-store.js";
@@ -24,10 +25,6 @@ async function statKey(path: string): Promise<string> {
   } catch {
     return "absent";
   }
-}
-
-function definedFields<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**
@@ -141,17 +138,7 @@ export class JsonCacheStore implements CacheStore {
   }
 
   async put(items: readonly CachePut[]): Promise<void> {
-    await this.update((doc) => {
-      for (const { entry, path, pathRecord } of items) {
-        const key = entry.sha256.toLowerCase();
-        const merged = { ...(doc.models[key] ?? {}), ...definedFields(entry), sha256: key } as CacheEntry;
-        merged.precision ??= null;
-        merged.architecture ??= null;
-        merged.civitai ??= null;
-        doc.models[key] = merged;
-        if (path && pathRecord) doc.paths[path] = { ...pathRecord, sha256: pathRecord.sha256.toLowerCase() };
-      }
-    });
+    await this.update((doc) => applyCachePuts(doc, items));
   }
 
   async patch(sha256: string, fields: Partial<CacheEntry>): Promise<boolean> {

@@ -1,7 +1,8 @@
 import { basename, resolve } from "node:path";
 import type { ProgressCallback } from "@stmerge/core-tensors";
 import { lookupIn, statFile, type CacheLookup } from "./cache-lookup.js";
-import { detectFilePrecision } from "./detect-file-precision.js";
+import { buildCacheEntry } from "./build-cache-entry.js";
+import { CacheRecorder, type CacheRecorderOptions } from "./cache-recorder.js";
 import { HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
 import { hashFile } from "./hash-file.js";
 import { CacheError, type CacheDocument, type CacheEntry, type PathRecord } from "./cache-schema.js";
@@ -153,7 +154,7 @@ export class ModelCache {
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: (e) => options.onProgress!({ ...e, detail: path }) } : {}),
         });
-        const entry = await this.#entryFor(path, hashed.hashes, hashed.size, hashed.mtimeMs, doc.models[hashed.hashes.sha256!], options.extra);
+        const entry = await buildCacheEntry(path, hashed.hashes, hashed.size, hashed.mtimeMs, doc.models[hashed.hashes.sha256!], options.extra);
         const pathRecord: PathRecord = { sha256: entry.sha256, file_size: hashed.size, mtime_ms: hashed.mtimeMs };
         doc.models[entry.sha256] = entry;
         doc.paths[path] = pathRecord;
@@ -164,30 +165,6 @@ export class ModelCache {
       options.onFile?.(result, i, paths.length);
       await maybeFlush();
     }
-  }
-
-  async #entryFor(path: string, hashes: FileHashes, size: number, mtimeMs: number, previous: CacheEntry | undefined, extra: Partial<CacheEntry> | undefined): Promise<CacheEntry> {
-    const now = new Date().toISOString();
-    const entry: CacheEntry = {
-      ...(previous ?? {}),
-      filename: basename(path),
-      sha256: hashes.sha256!,
-      file_size: size,
-      last_modified: new Date(mtimeMs).toISOString(),
-      precision: previous?.precision ?? (await detectFilePrecision(path)),
-      architecture: previous?.architecture ?? null,
-      civitai: previous?.civitai ?? null,
-      cached_at: previous?.cached_at ?? now,
-      path,
-      ...extra,
-    };
-    for (const algorithm of HASH_ALGORITHMS) {
-      if (algorithm === "sha256") continue;
-      const value = hashes[algorithm];
-      if (value !== undefined) entry[algorithm] = value;
-    }
-    entry.autov2 = entry.sha256.slice(0, 10).toUpperCase();
-    return entry;
   }
 
   /**
@@ -203,9 +180,17 @@ export class ModelCache {
     const info = await statFile(abs);
     if (!info) throw new CacheError("FILE_NOT_FOUND", `${abs}: no such file`, { file: abs });
     const previous = await this.store.getByHash(options.hashes.sha256);
-    const entry = await this.#entryFor(abs, options.hashes, info.size, info.mtimeMs, previous, options.extra);
+    const entry = await buildCacheEntry(abs, options.hashes, info.size, info.mtimeMs, previous, options.extra);
     await this.store.put([{ entry, path: abs, pathRecord: { sha256: entry.sha256, file_size: info.size, mtime_ms: info.mtimeMs } }]);
     return entry;
+  }
+
+  /**
+   * A recorder for many files (a batch conversion's outputs and sources): one locked write per
+   * batch of records instead of one per file; the caller flushes it at the end and on interrupt.
+   */
+  async recorder(options: CacheRecorderOptions = {}): Promise<CacheRecorder> {
+    return CacheRecorder.open(this.store, options);
   }
 
   /** Changes fields of an entry (CivitAI data, architecture); false when the hash is unknown. */
