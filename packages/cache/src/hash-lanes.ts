@@ -1,4 +1,5 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startEvalWorker } from "@stmerge/core-tensors";
 import { HashError } from "./hash-algorithms.js";
 import { nativeBlake3ModulePath, wasmHashModulePath, type Blake3Backend } from "./blake3.js";
 import { rangeHasherCost, type RangeHasherSpec } from "./range-hashers.js";
@@ -84,7 +85,7 @@ class Lane {
 
   constructor(file: string, slots: SharedArrayBuffer[], hashers: RangeHasherSpec[], blake3: Blake3Backend) {
     const nativeBlake3Path = blake3 === "native" ? nativeBlake3ModulePath() : undefined;
-    this.#worker = new Worker(LANE_WORKER_SOURCE, { eval: true, workerData: { slots, hashers, nativeBlake3Path, wasmPath: wasmHashModulePath() } });
+    this.#worker = startEvalWorker(LANE_WORKER_SOURCE, { workerData: { slots, hashers, nativeBlake3Path, wasmPath: wasmHashModulePath() } });
     this.#worker.on("message", (m: LaneMessage) => {
       if (m.type === "ack") {
         const w = this.#ackWaiters.get(m.slot);

@@ -1,6 +1,7 @@
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import { KernelError } from "./errors.js";
 import { kernelWorkerSource } from "./kernel-worker-source.js";
+import { startEvalWorker } from "./start-eval-worker.js";
 
 export interface KernelJob {
   readonly op: string;
@@ -13,17 +14,6 @@ export interface KernelJob {
 interface PoolWorker {
   readonly worker: Worker;
   readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
-}
-
-/** The parent's Node flags minus --input-type, which would turn the eval'd worker into an ES module. */
-function workerExecArgv(): string[] {
-  const args: string[] = [];
-  for (let i = 0; i < process.execArgv.length; i++) {
-    const arg = process.execArgv[i]!;
-    if (arg === "--input-type") i++;
-    else if (!arg.startsWith("--input-type=")) args.push(arg);
-  }
-  return args;
 }
 
 /**
@@ -49,7 +39,7 @@ export class KernelWorkerPool {
   #spawn(index: number): PoolWorker {
     let source = KernelWorkerPool.#sources.get(this.#simd);
     if (source === undefined) KernelWorkerPool.#sources.set(this.#simd, (source = kernelWorkerSource(this.#simd)));
-    const worker = new Worker(source, { eval: true, name: `stmerge-kernel-${index}`, execArgv: workerExecArgv() });
+    const worker = startEvalWorker(source, { name: `stmerge-kernel-${index}` });
     worker.unref();
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.on("message", (message: { id: number; result?: unknown; error?: string }) => {

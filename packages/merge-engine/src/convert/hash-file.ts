@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
-import { Worker } from "node:worker_threads";
-import type { ProgressCallback } from "@stmerge/core-tensors";
+import { startEvalWorker, type ProgressCallback } from "@stmerge/core-tensors";
 
 /** Streaming SHA-256 of a whole file in 8 MiB reads on the calling thread; memory stays constant. */
 export async function sha256File(path: string, onProgress?: ProgressCallback): Promise<string> {
@@ -54,7 +53,7 @@ try {
  */
 export function sha256FileInWorker(path: string, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path } });
+    const worker = startEvalWorker(WORKER_SOURCE, { workerData: { path } });
     // An interrupted conversion stops the worker too, so nothing keeps the process alive.
     const stop = () => void worker.terminate();
     signal?.addEventListener("abort", stop, { once: true });
