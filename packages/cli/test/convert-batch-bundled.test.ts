@@ -236,6 +236,10 @@ describe("stmerge convert <folder>", () => {
     expect(r.out).toMatch(/stopped\s+interrupted; 2 files not converted \(no partial output\)/);
     expect(r.err.trim().split("\n").at(-1)).toBe(`stmerge: convert interrupted (SIGINT); 1 of 3 files converted (summary above); ${join(out, "b.safetensors")} not written (partial temp file removed); inputs unchanged`);
     expect(listed(out)).toEqual(["a.safetensors"]);
+    // The finished file and its source are in the metadata cache: the batch's pending records are written on interrupt.
+    const cache = JSON.parse(readFileSync(join(cwd, "cache.json"), "utf8")) as { models: Record<string, { source_sha256?: string }>; paths: Record<string, { sha256: string }> };
+    expect(Object.keys(cache.paths).sort()).toEqual([join(cwd, "models", "a.pt"), join(out, "a.safetensors")].sort());
+    expect(cache.models[cache.paths[join(out, "a.safetensors")]!.sha256]?.source_sha256).toBe(cache.paths[join(cwd, "models", "a.pt")]!.sha256);
     // Resume: the same command converts the rest.
     const resumed = await stmerge(cwd, ["convert", "models"]);
     expect(resumed.code).toBe(0);

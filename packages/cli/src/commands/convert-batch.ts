@@ -1,12 +1,12 @@
 import { join, resolve } from "node:path";
-import { createHashingTap, type HashingTap } from "@stmerge/cache";
+import { createHashingTap, type CacheRecorder, type HashingTap } from "@stmerge/cache";
 import { writeFileAtomic, type Precision } from "@stmerge/core-tensors";
 import { BATCH_CONVERT_EXTENSIONS, convertFolder, type BatchFileResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import { bannerLines } from "../banner.js";
 import { batchSummaryJson, errorLogName, errorLogText, renderBatchSummary } from "../batch-summary.js";
 import { createBatchView } from "../batch-view.js";
-import { openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import { cacheNotUpdated, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
 import { CliError, EXIT } from "../cli-error.js";
 import { escapeControl } from "../terminal-text.js";
@@ -21,6 +21,13 @@ import { renderConvertPanel } from "./convert.js";
  * neither helps nor hurts much. More lanes only add memory (two tensor buffers per lane).
  */
 export const DEFAULT_BATCH_JOBS = 2;
+/**
+ * The batch's cache records are written together, at most this many files or this many ms after
+ * the oldest unwritten one, and at the end or on interrupt: one locked, fsynced rewrite of the
+ * cache per batch of files instead of two per file (half a small-file batch's time, README).
+ */
+const CACHE_FLUSH_EVERY = 16;
+const CACHE_FLUSH_MS = 2000;
 /** More lanes than this is a typo, not a plan: each holds two buffers of its largest tensor. */
 const MAX_JOBS = 32;
 
@@ -61,8 +68,25 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
   const warn = (text: string) => (out.json ? out.warn(text) : view.above(`${out.theme.warning("warning:")} ${escapeControl(text)}\n`, "stderr"));
   const taps = new Map<string, HashingTap>();
   const record = cacheFlags.cache !== false;
+  let recorder: CacheRecorder | undefined;
+  if (record) {
+    try {
+      recorder = await openCliCache(ctx.io, cacheFlags, warn).recorder({
+        flushEvery: CACHE_FLUSH_EVERY,
+        flushIntervalMs: CACHE_FLUSH_MS,
+        onWriteError: (error, n) => warn(`${cacheNotUpdated(error)} (${n} record${n === 1 ? "" : "s"} not written; later files are not recorded)`),
+      });
+    } catch (error) {
+      warn(cacheNotUpdated(error as Error));
+    }
+  }
+  const flushCache = () => recorder?.flush().catch((error: unknown) => warn(cacheNotUpdated(error as Error)));
   let total = 0;
-  const onAbort = () => view.done();
+  // An interrupt writes what finished at once (a second Ctrl+C may not wait for the summary).
+  const onAbort = () => {
+    view.done();
+    void flushCache();
+  };
   ctx.signal.addEventListener("abort", onAbort, { once: true });
 
   const fileDone = async (result: BatchFileResult): Promise<void> => {
@@ -77,10 +101,12 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
     const outputHashes = tap ? await tap.result() : undefined;
     let cached = "off (--no-cache)";
     if (record) {
-      cached = "output and source recorded";
+      cached = recorder ? "output and source recorded" : "not recorded (see warning)";
       try {
-        await openCliCache(ctx.io, cacheFlags, warn).record(result.file.input, { hashes: { sha256: converted.inputSha256 } });
-        await recordOutputInCache(converted.output, ctx.io, { ...cacheFlags, source: result.file.input, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: converted.detected.label }, warn });
+        if (recorder) {
+          await recorder.record(result.file.input, { hashes: { sha256: converted.inputSha256 } });
+          await recordOutputInCache(converted.output, ctx.io, { ...cacheFlags, source: result.file.input, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: converted.detected.label }, warn, recorder });
+        }
       } catch (error) {
         cached = "not recorded (see warning)";
         warn(`could not record ${converted.output} in the metadata cache: ${(error as Error).message}`);
@@ -122,6 +148,7 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
     view.done();
     ctx.signal.removeEventListener("abort", onAbort);
     await Promise.all([...taps.values()].map((t) => t.close()));
+    await flushCache();
   }
 
   if (summary.results.length === 0) {
