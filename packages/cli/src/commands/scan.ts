@@ -1,6 +1,6 @@
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "@stmerge/core-tensors";
-import { formatManifest, scanFolder, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
+import { formatManifest, scanFolder, SDXL_DERIVATIVE_HINTS, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import { addCacheOptions, cacheBannerLines, cachedArchitecture, cacheNotUpdated, civitaiFor, civitaiOptional, enrichWithCivitai, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
@@ -98,7 +98,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
         const entry = models[i]!;
         if (m.report.architecture === "sdxl" && !m.report.derivative) {
           const cached = await cachedArchitecture(m.path, ctx.io, cacheFlags);
-          if (cached && /pony|illustrious|noob/i.test(cached)) entry.architecture = cached;
+          if (cached && SDXL_DERIVATIVE_HINTS.some((hint) => hint.pattern.test(cached))) entry.architecture = cached;
         }
         if (!entry.sha256) {
           const known = await lookupCachedIdentity(m.path, ctx.io, cacheFlags);

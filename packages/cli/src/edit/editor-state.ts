@@ -1,4 +1,4 @@
-import { BLOCK_MAPS, checkParamNames, methodParamNames, type AnyMergeMethod, type MethodRegistry } from "@stmerge/merge-engine";
+import { architectureOfLabel, BLOCK_MAPS, checkParamNames, methodParamNames, type AnyMergeMethod, type MethodRegistry } from "@stmerge/merge-engine";
 
 /**
  * The state of `stmerge edit`: a pure reducer over the manifest's JSON. The view only maps keys
@@ -88,9 +88,10 @@ export type EditorAction =
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-/** The block family of a manifest's architecture label (scan writes SD1.5, SDXL, Pony, …). */
+/** The block family of a manifest's architecture label (scan writes SD1.5, SDXL, Pony, …), read with merge-engine's label table. */
 export function familyOf(label: string | undefined): BlockFamily {
-  return /xl|pony|illustrious|noob/i.test(label ?? "") ? "sdxl" : "sd1";
+  const architecture = label === undefined ? undefined : architectureOfLabel(label);
+  return architecture === "sdxl" || architecture === "sdxl-refiner" ? "sdxl" : "sd1";
 }
 
 export function createEditorState(file: string, manifest: Json, registry: MethodRegistry): EditorState {

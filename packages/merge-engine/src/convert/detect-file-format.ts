@@ -1,4 +1,5 @@
 import type { TensorDescriptor } from "@stmerge/core-tensors";
+import { VAE_KEY as BARE_VAE_KEY } from "../models/architecture-signatures.js";
 import { detectArchitecture, type ArchitectureReport } from "../models/detect-architecture.js";
 
 export type FileFormatKind = "sd-checkpoint" | "vae" | "lora" | "textual-inversion" | "upscaler" | "unknown";
@@ -16,7 +17,8 @@ type Descriptor = Pick<TensorDescriptor, "name" | "shape">;
 
 const LORA_KEY = /(^|[._])(lora_(down|up|A|B)|lora\.(down|up)|hada_w[12]_[ab]|lokr_w[12]|oft_blocks|dora_scale)([._]|$)|^lora_(unet|te\d?)_/;
 const SD_KEY = /^(model\.diffusion_model\.|conditioner\.embedders\.|cond_stage_model\.)/;
-const VAE_KEY = /^(first_stage_model\.)?(encoder|decoder|quant_conv|post_quant_conv)\./;
+// A VAE key (models' table), bare or under a checkpoint's first_stage_model.
+const VAE_KEY = new RegExp(`^(first_stage_model\\.)?${BARE_VAE_KEY.source.slice(1)}`);
 const UPSCALER_KEY = /^(conv_first|conv_body|conv_up[12]|conv_hr|conv_last|body\.\d+\.rdb\d|model\.\d+\.(weight|bias|sub\.))|^(upconv\d|HRconv)\./;
 const TI_KEY = /^(emb_params|clip_[lg]|\*|string_to_param\.\*)$/;
 

@@ -1,7 +1,5 @@
 import { PyDict, PyRecord, PyTensor, type NamedTensor, type PyValue } from "@stmerge/safe-pickle";
-
-/** Wrapper keys that hold the weights, in the order they are preferred. */
-export const STATE_DICT_KEYS = ["state_dict", "params_ema", "params", "model", "module", "string_to_param"] as const;
+import { STATE_DICT_KEYS } from "../models/state-dict-keys.js";
 
 export interface FoundStateDict {
   /** The tensors of the state dict under their keys (nested dicts joined with "."). */

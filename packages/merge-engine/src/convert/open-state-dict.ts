@@ -3,6 +3,7 @@ import { openTorchCheckpoint, type CheckpointFormat, type TorchCheckpoint } from
 import { ConvertError } from "./convert-error.js";
 import { findStateDict } from "./find-state-dict.js";
 import { stripDataParallelPrefixes } from "./strip-prefixes.js";
+import { STATE_DICT_KEYS } from "../models/state-dict-keys.js";
 
 export type ModelFileFormat = CheckpointFormat | "safetensors";
 
@@ -52,7 +53,7 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
   try {
     const found = findStateDict(checkpoint.root);
     if (found.tensors.length === 0) {
-      throw new ConvertError("CONVERT_NO_STATE_DICT", `${path}: no tensors found (looked for ${["state_dict", "params_ema", "params", "model", "module", "string_to_param"].join(", ")} and a bare dict)`, { file: path });
+      throw new ConvertError("CONVERT_NO_STATE_DICT", `${path}: no tensors found (looked for ${STATE_DICT_KEYS.join(", ")} and a bare dict)`, { file: path });
     }
     const stripped = stripDataParallelPrefixes(found.tensors.map((t) => t.name));
     const tensors = found.tensors.map((t, i) => ({ name: stripped[i]!.name, tensor: t.tensor }));

@@ -4,7 +4,7 @@ import { chunkingOf, type AnyMergeMethod } from "../methods/merge-method.js";
 import { blockMapFor, blockOfKey, blockValuesFromList, type BlockOptions } from "../models/block-maps.js";
 import { detectArchitecture, type ArchitectureReport } from "../models/detect-architecture.js";
 import { isCopyFromFirstKey, shouldPruneKey } from "../models/key-rules.js";
-import { countUpBlocks, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
+import { countUpBlocks, FLUX_VAE_PREFIX, LDM_VAE_PREFIX, shapesCompatibleIgnoringTrailingOnes, vaeKeyToLdm } from "../models/vae-key-map.js";
 import { checkParamNames } from "../methods/check-param-names.js";
 import { checkMergeInputs } from "./check-merge-inputs.js";
 import { declaredArchitectureWarning } from "./check-declared-architecture.js";
@@ -188,13 +188,13 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   if (options.vae) {
     // The prefix the model already uses (SD3 ComfyUI files: first_stage_model., Flux: vae.),
     // else the one of its layout.
-    const vaePrefix = first.descriptors.some((d) => d.name.startsWith("first_stage_model."))
-      ? "first_stage_model."
-      : first.descriptors.some((d) => d.name.startsWith("vae."))
-        ? "vae."
+    const vaePrefix = first.descriptors.some((d) => d.name.startsWith(LDM_VAE_PREFIX))
+      ? LDM_VAE_PREFIX
+      : first.descriptors.some((d) => d.name.startsWith(FLUX_VAE_PREFIX))
+        ? FLUX_VAE_PREFIX
         : primary.architecture === "flux"
-          ? "vae."
-          : "first_stage_model.";
+          ? FLUX_VAE_PREFIX
+          : LDM_VAE_PREFIX;
     const upBlocks = countUpBlocks(options.vae.descriptors.map((d) => d.name));
     const modelHasVae = first.descriptors.some((d) => d.name.startsWith(vaePrefix));
     for (const d of options.vae.descriptors) {

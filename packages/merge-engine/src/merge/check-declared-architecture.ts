@@ -1,20 +1,11 @@
 import type { ArchitectureId } from "../models/architecture-signatures.js";
+import { ARCHITECTURE_LABEL_FAMILIES } from "../models/architecture-label-families.js";
 import type { ArchitectureReport } from "../models/detect-architecture.js";
-
-/** Families of the labels scan and the Python tool write (SDXL derivatives are SDXL). */
-const LABEL_FAMILIES: readonly { readonly pattern: RegExp; readonly architecture: ArchitectureId }[] = [
-  { pattern: /^sdxlrefiner$/, architecture: "sdxl-refiner" },
-  { pattern: /^(sdxl(10|09)?|xl|pony|ponyxl|pdxl|illustrious|illustriousxl|noob|noobai|noobaixl)$/, architecture: "sdxl" },
-  { pattern: /^(sd1|sd15|sd14|sdv15)$/, architecture: "sd1" },
-  { pattern: /^(sd2|sd20|sd21|sdv21)$/, architecture: "sd2" },
-  { pattern: /^sd3(5)?$/, architecture: "sd3" },
-  { pattern: /^flux(1|dev|schnell)?$/, architecture: "flux" },
-];
 
 /** The family an architecture label names, or undefined for a label we do not know ("custom", "Unknown"). */
 export function architectureOfLabel(label: string): ArchitectureId | undefined {
   const key = label.toLowerCase().replace(/[^a-z0-9]/g, "");
-  return LABEL_FAMILIES.find((f) => f.pattern.test(key))?.architecture;
+  return ARCHITECTURE_LABEL_FAMILIES.find((f) => f.pattern.test(key))?.architecture;
 }
 
 /**

@@ -20,15 +20,19 @@ const RENAMES: readonly { readonly from: RegExp; readonly to: string }[] = [
 ];
 const SUFFIX_RENAMES: readonly { readonly from: RegExp; readonly to: string }[] = [{ from: /\.conv_shortcut\.(weight|bias)$/, to: ".nin_shortcut.$1" }];
 
-/** Prefixes a standalone VAE file may carry already; they are stripped before mapping. */
-const VAE_PREFIXES = /^(first_stage_model\.|vae\.)/;
+/** Where a checkpoint embeds its VAE: LDM/SGM checkpoints (and SD3 ComfyUI files) under this prefix… */
+export const LDM_VAE_PREFIX = "first_stage_model.";
+/** …and Flux files under this one. */
+export const FLUX_VAE_PREFIX = "vae.";
+/** Either prefix (a standalone VAE file may carry one already; it is stripped before mapping). */
+export const CHECKPOINT_VAE_PREFIX = /^(first_stage_model\.|vae\.)/;
 
 /**
  * Maps one VAE key (LDM or diffusers naming, optionally prefixed) to its LDM name, without
  * prefix. `upBlockCount` is the number of decoder up blocks (4 for SD/SDXL/Flux VAEs).
  */
 export function vaeKeyToLdm(key: string, upBlockCount = 4): string {
-  let name = key.replace(VAE_PREFIXES, "");
+  let name = key.replace(CHECKPOINT_VAE_PREFIX, "");
   for (const rule of RENAMES) {
     if (rule.from.test(name)) {
       name = name.replace(rule.from, rule.to).replace(/\$UP\((\d+)\)/, (_, n: string) => String(upBlockCount - 1 - Number(n)));

@@ -1,6 +1,7 @@
 import { assertNotSameFile, createSafetensorsWriter, openSafetensors, throwIfAborted, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import { basename } from "node:path";
 import { MergeError } from "../merge-error.js";
+import { CHECKPOINT_VAE_PREFIX } from "../models/vae-key-map.js";
 
 export interface ExtractVaeOptions {
   readonly overwrite?: boolean;
@@ -16,8 +17,6 @@ export interface ExtractVaeResult {
   readonly bytes: number;
 }
 
-const VAE_PREFIX = /^(first_stage_model|vae)\./;
-
 /**
  * Writes a checkpoint's VAE (`first_stage_model.*`, or `vae.*` in ComfyUI/Flux files) as a
  * standalone VAE with LDM key names, streaming tensor by tensor into an atomic output.
@@ -26,9 +25,9 @@ export async function extractVae(modelPath: string, outputPath: string, options:
   await assertNotSameFile(outputPath, [modelPath]);
   const source = await (options.openSource ?? openSafetensors)(modelPath);
   try {
-    const keys = source.descriptors.filter((d) => VAE_PREFIX.test(d.name));
+    const keys = source.descriptors.filter((d) => CHECKPOINT_VAE_PREFIX.test(d.name));
     if (keys.length === 0) throw new MergeError("EXTRACT_VAE_NONE", `${modelPath}: has no VAE (no first_stage_model.* or vae.* keys)`, { file: modelPath });
-    const descriptors = keys.map((d) => ({ ...d, name: d.name.replace(VAE_PREFIX, "") }));
+    const descriptors = keys.map((d) => ({ ...d, name: d.name.replace(CHECKPOINT_VAE_PREFIX, "") }));
     const bytesTotal = keys.reduce((s, d) => s + d.byteLength, 0);
     const sink = createSafetensorsWriter(outputPath, { overwrite: options.overwrite ?? false });
     await sink.begin(descriptors, { format: "pt", stmerge_extracted_from: basename(modelPath) });
