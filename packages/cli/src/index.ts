@@ -1,7 +1,5 @@
-export * from "./run-cli.js";
-export * from "./cli-io.js";
-export * from "./cli-context.js";
-export * from "./cli-error.js";
-export * from "./render-table.js";
-export * from "./format.js";
-export * from "./progress-renderer.js";
+// The CLI's public API: run it in-process (with injectable I/O for tests and embedders), and its
+// error protocol. Rendering and command internals are not part of it.
+export { buildProgram, runCli, type RunCliOptions } from "./run-cli.js";
+export { type CliIo, invocationFolder, memoryIo, processIo } from "./cli-io.js";
+export { CliError, describeError, errorObject, EXIT, ExitRequest } from "./cli-error.js";

@@ -1,14 +1,32 @@
-export * from "./convert-error.js";
-export * from "./find-state-dict.js";
-export * from "./strip-prefixes.js";
-export * from "./detect-file-format.js";
-export * from "./prune-rules.js";
-export * from "./open-state-dict.js";
-export * from "./hash-file.js";
-export * from "./convert-checkpoint.js";
-export * from "./verify-conversion.js";
-export * from "./deferred-header-writer.js";
-export * from "./check-written-output.js";
+export { ConvertError } from "./convert-error.js";
+export { findStateDict, type FoundStateDict } from "./find-state-dict.js";
+export { DATA_PARALLEL_PREFIX, stripDataParallelPrefixes, type StrippedName } from "./strip-prefixes.js";
+export { detectFileFormat, type FileFormatKind, type FileFormatReport } from "./detect-file-format.js";
+export { isPrunableKey, planPruning, type PrunePlan } from "./prune-rules.js";
+export {
+  looksLikeSafetensors,
+  type ModelFileFormat,
+  openStateDict,
+  type OpenStateDictOptions,
+  type StateDictSource,
+} from "./open-state-dict.js";
+export { sha256File, sha256FileInWorker } from "./hash-file.js";
+export {
+  convertCheckpoint,
+  CONVERTER_NAME,
+  type ConvertOptions,
+  type ConvertResult,
+  defaultConvertOutput,
+} from "./convert-checkpoint.js";
+export {
+  type ConversionReport,
+  type TensorCheck,
+  type TensorCheckStatus,
+  verifyConversion,
+  type VerifyConversionOptions,
+} from "./verify-conversion.js";
+export { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
+export { checkWrittenOutput, digestOf, type WrittenFile } from "./check-written-output.js";
 export {
   BATCH_CONVERT_EXTENSIONS,
   checkExistingConversion,
