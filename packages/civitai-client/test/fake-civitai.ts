@@ -9,7 +9,7 @@ export interface RecordedRequest {
 }
 
 /** What the fake answers to one request: a status with a body, a delay, or a dropped connection. */
-export type FakeReply =
+type FakeReply =
   | { status: number; json?: unknown; text?: string; headers?: Record<string, string>; delayMs?: number }
   | { destroy: true };
 

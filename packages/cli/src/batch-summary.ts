@@ -27,7 +27,7 @@ export interface FormatTotals {
 }
 
 /** Files that have their output (converted now or before). */
-export const hasOutput = (r: BatchFileResult): boolean => r.status === "converted" || r.status === "skipped";
+const hasOutput = (r: BatchFileResult): boolean => r.status === "converted" || r.status === "skipped";
 
 /** Per model kind: how many files have an output and their sizes before → after. */
 export function totalsByFormat(results: readonly BatchFileResult[]): FormatTotals[] {

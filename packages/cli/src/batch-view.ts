@@ -7,7 +7,7 @@ import { escapeControl } from "./terminal-text.js";
 import { PLAIN_THEME, visibleLength, type Theme } from "./theme.js";
 
 /** What each model kind is called on a file's line. */
-export const FORMAT_NAMES: Readonly<Record<FileFormatKind, string>> = {
+const FORMAT_NAMES: Readonly<Record<FileFormatKind, string>> = {
   "sd-checkpoint": "SD Model",
   vae: "VAE",
   lora: "LoRA",
@@ -116,7 +116,7 @@ export function shortReason(result: BatchFileResult): string {
 }
 
 /** A file's --json line (camelCase, one line). */
-export function batchFileJson(result: BatchFileResult, total: number): Record<string, unknown> {
+function batchFileJson(result: BatchFileResult, total: number): Record<string, unknown> {
   return {
     type: "file",
     index: result.index,

@@ -109,12 +109,12 @@ export async function cacheBannerLines(io: CliIo, flags: CacheFlags = {}, warn: 
 }
 
 /** The cache's CivitAI object for a version summary. */
-export function civitaiInfoFrom(summary: ReturnType<typeof summarizeModelVersion>): CivitaiInfo {
+function civitaiInfoFrom(summary: ReturnType<typeof summarizeModelVersion>): CivitaiInfo {
   return { ...summary, fetched_at: new Date().toISOString() };
 }
 
 /** Architecture an entry implies: the stored one, else the CivitAI base model's. */
-export function architectureOf(entry: CacheEntry | undefined): string | undefined {
+function architectureOf(entry: CacheEntry | undefined): string | undefined {
   if (!entry) return undefined;
   return entry.architecture ?? baseModelToArchitecture(entry.civitai?.base_model) ?? undefined;
 }

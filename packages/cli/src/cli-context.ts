@@ -5,7 +5,7 @@ import { confineToTerminal, escapeControl } from "./terminal-text.js";
 import { createTheme, resolveColor, resolveUnicode, visibleLength, type Theme } from "./theme.js";
 import { CLI_VERSION } from "./version.js";
 
-export interface GlobalFlags {
+interface GlobalFlags {
   readonly json: boolean;
   readonly quiet: boolean;
   readonly debug: boolean;

@@ -8,7 +8,7 @@ import type { CliIo } from "./cli-io.js";
 import { CliError } from "./cli-error.js";
 
 /** Where an input of a recorded merge was found. */
-export interface LocatedInput {
+interface LocatedInput {
   readonly input: RecipeInput;
   readonly path: string;
   readonly foundBy: "cache" | "search";

@@ -97,7 +97,7 @@ function layout(s: PhaseSnapshot, options: LineOptions) {
 }
 
 /** The bar width a phase's line would choose on its own (0 for a phase of unknown length). */
-export function progressBarWidth(s: PhaseSnapshot, options: LineOptions): number {
+function progressBarWidth(s: PhaseSnapshot, options: LineOptions): number {
   return s.fraction === null ? 0 : layout(s, options).barWidth;
 }
 
@@ -106,7 +106,7 @@ export function progressBarWidth(s: PhaseSnapshot, options: LineOptions): number
  * percentage, bytes, throughput, elapsed, ETA and the current tensor, dropping the least useful
  * parts first when the terminal is narrow; at 40 columns and less, just phase, bar and percentage.
  */
-export function formatProgressLine(s: PhaseSnapshot, options: LineOptions): string {
+function formatProgressLine(s: PhaseSnapshot, options: LineOptions): string {
   const { theme } = options;
   const l = layout(s, options);
   const { max, icon, phase, pct } = l;
@@ -151,7 +151,7 @@ function plainLine(s: PhaseSnapshot, started: boolean): string {
 }
 
 /** The --json progress line: the same fields for every phase and event. */
-export function progressJson(s: PhaseSnapshot): string {
+function progressJson(s: PhaseSnapshot): string {
   return JSON.stringify({ type: "progress", phase: s.phase, bytesDone: s.bytesDone, bytesTotal: s.bytesTotal, itemsDone: s.itemsDone, itemsTotal: s.itemsTotal, elapsedMs: s.elapsedMs, etaMs: s.etaMs });
 }
 

@@ -7,7 +7,6 @@ import { registerCommands } from "./commands/index.js";
 import { createInterrupts, InterruptedError, interruptedLine, SIGNAL_EXIT_CODES, type Interrupts, type SignalTarget } from "./interrupt.js";
 import { CLI_VERSION } from "./version.js";
 
-export { ExitRequest } from "./cli-error.js";
 
 export function buildProgram(io: CliIo, signal?: AbortSignal): Command {
   const ctx = createCliContext(io, signal);

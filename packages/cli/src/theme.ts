@@ -3,7 +3,7 @@ import picocolors from "picocolors";
 type Style = (text: string) => string;
 
 /** Characters that have an ASCII stand-in for terminals without Unicode (TERM=dumb/linux, STMERGE_ASCII=1). */
-export interface Glyphs {
+interface Glyphs {
   readonly barFull: string;
   readonly barEmpty: string;
   readonly ok: string;

@@ -60,7 +60,6 @@ export async function writeTinyModel(path: string, options: TinyModelOptions): P
   return path;
 }
 
-export { decodeToF32 };
 
 /** Largest distance in F16 units in the last place between two value lists (after F16 rounding). */
 export function maxUlpF16(a: readonly number[], b: readonly number[]): number {

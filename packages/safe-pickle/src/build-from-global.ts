@@ -31,7 +31,7 @@ function intList(value: PyValue | undefined, site: CallSite, callee: string, wha
 }
 
 /** Most dims a tensor may have (torch's own kernels stop at 25; model weights have at most 5). */
-export const MAX_TENSOR_DIMS = 64;
+const MAX_TENSOR_DIMS = 64;
 
 /**
  * Checks a strided view against its storage before anything is allocated, so a huge shape over

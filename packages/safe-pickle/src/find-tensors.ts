@@ -24,7 +24,7 @@ export function keyText(key: PyValue, depth = 0): string | number {
 }
 
 /** Children of a container value with the path step that leads to each. */
-export function childrenOf(value: PyValue): Array<[string | number, PyValue]> {
+function childrenOf(value: PyValue): Array<[string | number, PyValue]> {
   if (Array.isArray(value)) return value.map((v, i) => [i, v]);
   if (value instanceof PyTuple) return value.items.map((v, i) => [i, v]);
   if (value instanceof PyDict) return [...value.entries].map(([k, v]) => [keyText(k), v]);

@@ -104,7 +104,7 @@ export function bigEndianMixedStorages(): Uint8Array {
 const int32 = (v: number): number[] => [...new Uint8Array(new Int32Array([v]).buffer)];
 
 /** `{"t0": view, "t1": view, ...}`: `count` tensors, each viewing all `numel` floats of storage "0". */
-export function sharedViewsPickle(count: number, numel: number): Uint8Array {
+function sharedViewsPickle(count: number, numel: number): Uint8Array {
   const b = new PickleBuilder().proto(2).emptyDict();
   for (let i = 0; i < count; i++) {
     b.str(`t${i}`).global("torch._utils", "_rebuild_tensor_v2").mark()

@@ -48,7 +48,7 @@ export class PickleBuilder {
   toBytes(): Uint8Array { return Uint8Array.from(this.parts); }
 }
 
-export function u32(n: number): number[] {
+function u32(n: number): number[] {
   return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
 }
 function i32(n: number): number[] {

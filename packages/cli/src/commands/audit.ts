@@ -11,7 +11,7 @@ import type { Theme } from "../theme.js";
 const EXIT_BY_STATUS = { clean: 0, unsafe: 1, unreadable: 2 } as const;
 
 /** Exit 1 when any file is unsafe, else 2 when any is unreadable, else 0. */
-export function auditExitCode(reports: readonly AuditReport[]): number {
+function auditExitCode(reports: readonly AuditReport[]): number {
   if (reports.some((r) => r.status === "unsafe")) return EXIT_BY_STATUS.unsafe;
   if (reports.some((r) => r.status === "unreadable")) return EXIT_BY_STATUS.unreadable;
   return EXIT_BY_STATUS.clean;
@@ -29,7 +29,7 @@ function unsafeReason(report: AuditReport): string {
  * The closing panel: how many files were read and their verdicts; for unsafe files why, and that
  * `stmerge convert` refuses them; for clean ones the command that turns them into safetensors.
  */
-export function renderAuditPanel(reports: readonly AuditReport[], ms: number, t: Theme, columns: number): string {
+function renderAuditPanel(reports: readonly AuditReport[], ms: number, t: Theme, columns: number): string {
   const count = (status: AuditReport["status"]): number => reports.filter((r) => r.status === status).length;
   const [clean, unsafe, unreadable] = [count("clean"), count("unsafe"), count("unreadable")];
   const rows: PanelRow[] = [

@@ -20,7 +20,7 @@ import { renderConvertPanel } from "./convert.js";
  * file's I/O and hashing workers; large files are bound by the disk, where a second lane
  * neither helps nor hurts much. More lanes only add memory (two tensor buffers per lane).
  */
-export const DEFAULT_BATCH_JOBS = 2;
+const DEFAULT_BATCH_JOBS = 2;
 /**
  * The batch's cache records are written together, at most this many files or this many ms after
  * the oldest unwritten one, and at the end or on interrupt: one locked, fsynced rewrite of the
@@ -41,7 +41,7 @@ export interface BatchOptions extends CacheFlags {
   readonly jobs?: string;
 }
 
-export function parseJobs(value: string | undefined): number {
+function parseJobs(value: string | undefined): number {
   if (value === undefined) return DEFAULT_BATCH_JOBS;
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > MAX_JOBS) throw new CliError("BAD_FLAG", `--jobs must be a whole number from 1 to ${MAX_JOBS}, got ${JSON.stringify(value)}`, { exitCode: 2 });

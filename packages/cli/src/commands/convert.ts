@@ -21,7 +21,7 @@ const CHECKPOINT_EXTENSIONS = new Set([".ckpt", ".pt", ".pth", ".bin", ".pkl"]);
 const PRECISIONS = ["keep", "fp16", "bf16", "fp32"] as const;
 
 /** The JSON shape of `stmerge convert --json` (see README "JSON documents"). */
-export function convertSummary(result: ConvertResult, ms: number, extra: { outputHashes?: FileHashes | undefined; phases?: readonly PhaseSnapshot[] } = {}): Record<string, unknown> {
+function convertSummary(result: ConvertResult, ms: number, extra: { outputHashes?: FileHashes | undefined; phases?: readonly PhaseSnapshot[] } = {}): Record<string, unknown> {
   return {
     command: "convert",
     input: { path: result.input, format: result.sourceFormat, sha256: result.inputSha256, stateDict: result.wrapperPath.join(".") || "(root)", strippedPrefixes: result.strippedPrefixes },

@@ -19,7 +19,7 @@ interface DemoStep {
   readonly expectExit?: number;
 }
 
-export interface DemoStepResult {
+interface DemoStepResult {
   readonly title: string;
   readonly command: string;
   readonly exitCode: number;

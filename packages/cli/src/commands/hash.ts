@@ -8,7 +8,7 @@ import { formatBytes } from "../format.js";
 import { renderPanel, timeRow, timingsJson } from "../render-panel.js";
 import { escapeControl } from "../terminal-text.js";
 
-export interface HashReport {
+interface HashReport {
   readonly path: string;
   readonly sizeBytes: number;
   readonly hashes: FileHashes;

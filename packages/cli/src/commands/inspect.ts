@@ -9,7 +9,7 @@ import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
 
-export interface InspectReport {
+interface InspectReport {
   readonly file: string;
   readonly fileSize: number;
   readonly headerBytes: number;
@@ -28,7 +28,7 @@ export interface InspectReport {
 /** Alpha scalars of a LoRA (one element each); only LoRA files are read beyond their header. */
 const MAX_ALPHA_READS = 10_000;
 
-export async function inspectSafetensors(path: string, keyLimit: number): Promise<InspectReport> {
+async function inspectSafetensors(path: string, keyLimit: number): Promise<InspectReport> {
   // A file of another kind (a checkpoint, a saved web page) is named for what it looks like by core-tensors' sniffer.
   const source = await openSafetensors(path);
   try {

@@ -69,7 +69,7 @@ function intFlag(name: string, value: string | undefined): number | undefined {
 const fmtValue = (v: unknown) => (typeof v === "number" ? String(Number(v.toFixed(4))) : JSON.stringify(v));
 
 /** The --json shape of a plan: everything but the per-key entries, which are summarized. */
-export function planSummary(plan: MergePlan, outputPath: string, warnings: readonly string[] = plan.warnings): Record<string, unknown> {
+function planSummary(plan: MergePlan, outputPath: string, warnings: readonly string[] = plan.warnings): Record<string, unknown> {
   const actions: Record<string, number> = {};
   for (const e of plan.entries) actions[e.action] = (actions[e.action] ?? 0) + 1;
   return {

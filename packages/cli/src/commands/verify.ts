@@ -11,7 +11,7 @@ import { escapeControl } from "../terminal-text.js";
 import type { Theme } from "../theme.js";
 
 /** The closing panel: both files, the tensor counts, time, and what to do next (inspect, or convert again). */
-export function renderVerifyPanel(report: ConversionReport, info: { sizes: readonly [number, number]; ms: number; phases: readonly PhaseSnapshot[] }, t: Theme, columns: number): string {
+function renderVerifyPanel(report: ConversionReport, info: { sizes: readonly [number, number]; ms: number; phases: readonly PhaseSnapshot[] }, t: Theme, columns: number): string {
   const c = report.counts;
   const verdict = report.ok ? t.success("OK") : t.error("FAILED");
   const rows: PanelRow[] = [

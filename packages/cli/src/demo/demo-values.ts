@@ -1,5 +1,5 @@
 /** Deterministic pseudo-random values (mulberry32) so every demo run writes identical models. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

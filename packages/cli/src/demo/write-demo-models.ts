@@ -16,7 +16,7 @@ function isInferenceTensor(spec: DemoTensorSpec): boolean {
 }
 
 /** Tensor bytes of a demo model: floats varied per model, integer buffers (position_ids) as in real checkpoints. */
-export function demoTensorBytes(spec: DemoTensorSpec, modelName: string, variation: number, floatDtype: DType = "F32"): Uint8Array {
+function demoTensorBytes(spec: DemoTensorSpec, modelName: string, variation: number, floatDtype: DType = "F32"): Uint8Array {
   const count = shapeElementCount(spec.shape);
   if (spec.dtype === "I64") {
     const ints = new BigInt64Array(count);

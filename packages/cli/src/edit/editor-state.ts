@@ -13,13 +13,13 @@ export const BLOCK_ROWS: Readonly<Record<BlockFamily, readonly string[]>> = {
   sd1: BLOCK_MAPS.sd1!.blocks.filter((b) => b !== "VAE"),
   sdxl: BLOCK_MAPS.sdxl!.blocks.filter((b) => b !== "VAE"),
 };
-export const PRECISIONS = ["match", "fp16", "fp32", "bf16"] as const;
-export const FINE_STEP = 0.01;
-export const COARSE_STEP = 0.1;
+const PRECISIONS = ["match", "fp16", "fp32", "bf16"] as const;
+const FINE_STEP = 0.01;
+const COARSE_STEP = 0.1;
 
 type Json = Record<string, unknown>;
 
-export interface EditorModel {
+interface EditorModel {
   /** The model's manifest entry as read (unknown fields kept), with `weight` / `block_weights` as edited. */
   readonly entry: Json;
   /** Excluded models stay in the session but are left out of the saved manifest. */
@@ -35,7 +35,7 @@ export type Row =
   | { readonly kind: "output" }
   | { readonly kind: "precision" };
 
-export type Mode = "normal" | "help" | "plan" | "confirm-save" | "confirm-quit" | "text" | "quit";
+type Mode = "normal" | "help" | "plan" | "confirm-save" | "confirm-quit" | "text" | "quit";
 
 export interface EditorState {
   /** Absolute path of the manifest being edited. */
@@ -89,7 +89,7 @@ const round = (x: number) => Math.round(x * 1e6) / 1e6;
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 /** The block family of a manifest's architecture label (scan writes SD1.5, SDXL, Pony, …), read with merge-engine's label table. */
-export function familyOf(label: string | undefined): BlockFamily {
+function familyOf(label: string | undefined): BlockFamily {
   const architecture = label === undefined ? undefined : architectureOfLabel(label);
   return architecture === "sdxl" || architecture === "sdxl-refiner" ? "sdxl" : "sd1";
 }
@@ -118,7 +118,7 @@ export function createEditorState(file: string, manifest: Json, registry: Method
 }
 
 export const methodName = (s: EditorState): string => (typeof s.top.merge_method === "string" ? s.top.merge_method : "weighted_sum");
-export const paramsOf = (s: EditorState): Json => (s.top.merge_params && typeof s.top.merge_params === "object" ? (s.top.merge_params as Json) : {});
+const paramsOf = (s: EditorState): Json => (s.top.merge_params && typeof s.top.merge_params === "object" ? (s.top.merge_params as Json) : {});
 
 function methodOf(s: EditorState, registry: MethodRegistry): AnyMergeMethod | undefined {
   return registry.has(methodName(s)) ? registry.get(methodName(s)) : undefined;
@@ -264,7 +264,7 @@ function adjust(s: EditorState, registry: MethodRegistry, sign: 1 | -1, coarse: 
 }
 
 /** SuperMerger-style presets over a row: flat at the model's weight, or linear 0 → 1 / 1 → 0 across the blocks. */
-export function presetValues(preset: "flat" | "ramp-in" | "ramp-out", length: number, weight: number): number[] {
+function presetValues(preset: "flat" | "ramp-in" | "ramp-out", length: number, weight: number): number[] {
   if (preset === "flat") return Array.from({ length }, () => weight);
   return Array.from({ length }, (_, i) => round(preset === "ramp-in" ? i / (length - 1) : 1 - i / (length - 1)));
 }

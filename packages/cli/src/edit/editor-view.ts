@@ -80,7 +80,7 @@ export function keyEffect(s: EditorState, input: string, key: Pick<Key, "upArrow
   return map[input];
 }
 
-export const HELP_LINES = [
+const HELP_LINES = [
   "stmerge edit: keys",
   "  ↑ ↓          move between rows          Tab / Shift+Tab  next / previous section",
   "  ← →          move in the block grid     Enter / e        edit the VAE or output path",
@@ -108,7 +108,7 @@ const short = (v: unknown) => {
 };
 
 /** Greedy word wrap; a word longer than the width is cut. */
-export function wordWrap(text: string, width: number): string[] {
+function wordWrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let current = "";
   for (const word of text.split(" ")) {
