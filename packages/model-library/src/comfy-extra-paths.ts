@@ -4,7 +4,7 @@ import { LibraryError } from "./library-error.js";
 
 /**
  * ComfyUI folder keys → A1111/Forge folders below its root (the mapping of ComfyUI's
- * extra_model_paths.yaml.example; next-wave.md §4.4).
+ * extra_model_paths.yaml.example).
  */
 export const A1111_COMFY_FOLDERS: readonly (readonly [string, readonly string[]])[] = [
   ["checkpoints", ["models/Stable-diffusion"]],

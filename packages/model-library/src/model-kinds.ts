@@ -21,9 +21,9 @@ export const LIBRARY_MODEL_EXTENSIONS: readonly string[] = [".safetensors", ".sf
 export const PARTIAL_DOWNLOAD_EXTENSIONS: readonly string[] = [".part", ".tmp", ".crdownload", ".download", ".partial"];
 
 // Folder names (lower case) → kind, from A1111 (modules/cmd_args.py), ComfyUI (folder_paths.py)
-// and Stability Matrix (SharedFolderType); anchors-safety-ecosystem.md §6.1, §6.2, §6.4. SwarmUI's
+// and Stability Matrix (SharedFolderType). SwarmUI's
 // (Stable-Diffusion, Lora, VAE, Embeddings, controlnet, clip, clip_vision) and Fooocus's (checkpoints,
-// loras, embeddings, vae_approx, upscale_models, controlnet, clip_vision) are among them (next-wave.md §4.5).
+// loras, embeddings, vae_approx, upscale_models, controlnet, clip_vision) are among them.
 const FOLDER_KINDS: Readonly<Record<string, ModelKind>> = {
   "stable-diffusion": "checkpoint",
   stablediffusion: "checkpoint",

@@ -17,7 +17,7 @@ export interface PartialHash {
 /**
  * Where the sampled blocks start: three inside the file (at 1/4, 1/2, 3/4, 4 KiB aligned) and the
  * tail. Never the head: same-architecture safetensors files share their JSON header byte for
- * byte, so the first blocks tell nothing (next-wave.md §4.1).
+ * byte, so the first blocks tell nothing.
  */
 export function partialBlockOffsets(size: number): number[] {
   if (size <= WHOLE_FILE_MAX_BYTES) return [0];

@@ -106,7 +106,7 @@ describe("stmerge library", () => {
   it("comfy-paths prints the YAML, writes it atomically and never overwrites without --overwrite", async () => {
     const printed = await run(["library", "comfy-paths", "webui"]);
     expect(printed.code, printed.err).toBe(0);
-    // The a1111 section of ComfyUI's extra_model_paths.yaml.example (next-wave.md §4.4).
+    // The a1111 section of ComfyUI's extra_model_paths.yaml.example (ComfyUI's own example file).
     expect(printed.out).toBe(
       [
         "# ComfyUI extra_model_paths.yaml written by stmerge: ComfyUI also lists the models of this A1111/Forge install.",

@@ -76,7 +76,7 @@ export function alphaScale(alpha: LoraTensor | undefined, rank: number, peft: Pe
 }
 
 /**
- * ΔW of one module and its scale (ComfyUI/A1111 consumer math, next-wave §2.3):
+ * ΔW of one module and its scale (the math ComfyUI and A1111 apply when they load a LoRA):
  * LoRA `up @ down` (convs flattened), LoCon Tucker `up · mid · down`, LoHa
  * `(w1a@w1b) ⊙ (w2a@w2b)`, LoKr `kron(w1, w2)`, full `diff`.
  */

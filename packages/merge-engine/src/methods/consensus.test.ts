@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { runMethod } from "../../test/run-method.js";
 import { consensus } from "./consensus.js";
 
-// Values checked by running the Python tool (stmerge-inventory.md §2.2).
+// Values checked by running the Python tool (its consensus merge run on these columns).
 describe("consensus", () => {
   it("reproduces the Python tool's weights, through the method the merge runs", async () => {
     // One element per model: the result is Σ wᵢ·vᵢ with the weights the Python tool gives.

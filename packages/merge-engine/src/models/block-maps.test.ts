@@ -10,7 +10,7 @@ describe("block maps", () => {
     expect(FLUX_BLOCK_MAP.blocks).toHaveLength(63); // BASE + 61 + VAE
   });
 
-  it("maps SD1 keys per anchors-merge §10", () => {
+  it("maps SD1 keys as sd-mecha and SuperMerger do", () => {
     const b = (k: string) => blockOfKey(SD1_BLOCK_MAP, k);
     expect(b("model.diffusion_model.input_blocks.0.0.weight")).toBe("IN00");
     expect(b("model.diffusion_model.input_blocks.11.0.emb_layers.1.bias")).toBe("IN11");
