@@ -59,6 +59,17 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+describe("merge with the manifest's loras", () => {
+  it("--dry-run lists each LoRA with the tensors it changes and writes nothing", async () => {
+    const before = files();
+    const m = manifest("with-lora.json", { models: models("models/a.safetensors", "models/b.safetensors"), loras: [{ path: "models/style.lora.safetensors", strength: 0.5 }], output: { path: "out.safetensors" } });
+    const r = await run(["merge", "-m", m, "--dry-run", "--no-cache"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ {2}lora {8}style\.lora\.safetensors × 0\.5 → 1 tensor changed$/m);
+    expect(files()).toEqual([...before, "with-lora.json"].sort());
+  });
+});
+
 describe("merge refuses inputs that are not full checkpoints", () => {
   it("SD1 + LoRA: exit 1, one line naming the LoRA and `stmerge lora bake`, no output", async () => {
     const before = files();

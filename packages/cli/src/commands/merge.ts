@@ -107,6 +107,7 @@ function printPlan(out: CommandOutput, r: RunMergeResult): void {
     ]),
   );
   if (plan.vaePath) out.line(`  vae         ${escapeControl(plan.vaePath)}`);
+  for (const l of r.loras) out.line(`  lora        ${escapeControl(l.name)} × ${fmtValue(l.strength)} → ${l.tensorsChanged} tensor${l.tensorsChanged === 1 ? "" : "s"} changed`);
   const blockParams = plan.blocks[0] ? Object.keys(plan.blocks[0].params) : [];
   out.line("");
   out.text(
@@ -187,7 +188,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
       if (options.dryRun) {
         const r = await runMerge(manifest, { ...common, dryRun: true });
         for (const w of r.warnings.slice(manifest.warnings.length)) out.warn(w);
-        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath, r.warnings), ...(reproduced ? { from: reproduced.json } : {}) });
+        out.result({ dryRun: true, ...planSummary(r.plan, r.outputPath, r.warnings), loras: r.loras, ...(reproduced ? { from: reproduced.json } : {}) });
         printPlan(out, r);
         return;
       }
@@ -229,6 +230,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
           ["output", t.path(escapeControl(r.outputPath))],
           ["merged", `${t.number(String(r.plan.models.length))} ${r.plan.architecture.label} models with ${t.label(r.plan.method)} ${t.dim(`(${r.plan.entries.length} tensors, ${r.plan.pruned.length} pruned)`)}`],
           ...(r.plan.vaePath ? [["vae", `${t.path(escapeControl(basename(r.plan.vaePath)))} baked in (${vaeTensors} tensor${vaeTensors === 1 ? "" : "s"})`] as PanelRow] : []),
+          ...r.loras.map((l): PanelRow => ["lora", `${t.path(escapeControl(l.name))} × ${fmtValue(l.strength)} baked in (${l.tensorsChanged} tensor${l.tensorsChanged === 1 ? "" : "s"})`]),
           ["size", `${t.number(formatBytes(r.bytesWritten))} ${t.dim(`(${formatRate((r.bytesWritten / Math.max(ms, 1)) * 1000)} written)`)}`],
           ["compute", escapeControl(compute.backend.description)],
           ...(outputHashes?.sha256 ? [["sha256", t.hash(outputHashes.sha256)] as PanelRow] : []),

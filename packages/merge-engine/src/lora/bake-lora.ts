@@ -202,12 +202,46 @@ async function applyPlacements(w: Float32Array, shape: readonly number[], placem
       await kernels.addLowRankProduct(w, shared("up", up), shared("down", down), { rows: rowsOf(up.shape), rank, cols: colsOf(down.shape), rowOffset: p.target.rows?.start ?? 0 }, factor);
       continue;
     }
-    const delta = loraDelta(p.module, tensor, lora.peft);
-    const factor = Math.fround(strength * delta.scale);
-    if (factor === 0) continue;
-    const values = delta.values;
-    for (let i = 0; i < values.length; i++) w[offset + i] = Math.fround(w[offset + i]! + Math.fround(factor * values[i]!));
+    addScaledDelta(w, 0, { offset, ...scaledDelta(p, inputs) });
   }
+}
+
+/** One placement's ΔW with its factor m·s, at its element offset in the target tensor. */
+export interface PlacedDelta {
+  readonly offset: number;
+  readonly factor: number;
+  readonly values: Float32Array;
+}
+
+function scaledDelta(p: LoraPlacement, inputs: readonly LoraBakeInput[]): { factor: number; values: Float32Array } {
+  const { lora, strength } = inputs[p.input]!;
+  const delta = loraDelta(p.module, (role) => loraTensorOf(lora, p.module, role), lora.peft);
+  return { factor: Math.fround(strength * delta.scale), values: delta.values };
+}
+
+/** The deltas of one target tensor's placements, in the LoRAs' order (for adding chunk by chunk). */
+export function placedDeltas(shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[]): PlacedDelta[] {
+  const cols = colsOf(shape);
+  return placements.map((p) => ({ offset: p.target.rows ? p.target.rows.start * cols : 0, ...scaledDelta(p, inputs) })).filter((d) => d.factor !== 0);
+}
+
+/** Adds factor·ΔW to `w`, which holds the target's elements from `start` on: W′ = W + m·s·ΔW in F32. */
+export function addScaledDelta(w: Float32Array, start: number, d: PlacedDelta): void {
+  const from = Math.max(d.offset, start);
+  const to = Math.min(d.offset + d.values.length, start + w.length);
+  const { factor, values } = d;
+  if (factor === 0) return;
+  for (let i = from; i < to; i++) w[i - start] = Math.fround(w[i - start]! + Math.fround(factor * values[i - d.offset]!));
+}
+
+/** Refuses a bake (or a merge with LoRAs) that would leave modules out; nothing has been read or written yet. */
+export function refuseUnplaced(plan: Pick<LoraBakePlan, "unplaced">, file: string, hint: string): void {
+  if (plan.unplaced.length === 0) return;
+  const first = plan.unplaced.slice(0, 3).map((u) => `${u.module} (${u.reason})`).join(", ");
+  throw new MergeError("LORA_UNPLACED", `${plan.unplaced[0]!.lora}: ${plan.unplaced.length} LoRA module(s) cannot be placed in ${file}: ${first}${plan.unplaced.length > 3 ? ", …" : ""}; nothing written${hint}`, {
+    file,
+    details: { unplaced: plan.unplaced },
+  });
 }
 
 /**
@@ -217,13 +251,7 @@ async function applyPlacements(w: Float32Array, shape: readonly number[], placem
  * writing anything when a module is unplaced, unless `allowUnmatched`.
  */
 export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, options: BakeLoraOptions): Promise<BakeLoraResult> {
-  if (plan.unplaced.length > 0 && !options.allowUnmatched) {
-    const first = plan.unplaced.slice(0, 3).map((u) => `${u.module} (${u.reason})`).join(", ");
-    throw new MergeError("LORA_UNPLACED", `${plan.unplaced[0]!.lora}: ${plan.unplaced.length} LoRA module(s) cannot be placed in ${source.path}: ${first}${plan.unplaced.length > 3 ? ", …" : ""}; nothing written (--allow-unmatched bakes the rest)`, {
-      file: source.path,
-      details: { unplaced: plan.unplaced },
-    });
-  }
+  if (!options.allowUnmatched) refuseUnplaced(plan, source.path, " (--allow-unmatched bakes the rest)");
   const outDtypeOf = (d: TensorDescriptor): DType => (options.precision && isFloatDType(d.dtype) ? PRECISION_DTYPE[options.precision] : d.dtype);
   const outDescriptors = source.descriptors.map((d) => {
     const dtype = outDtypeOf(d);

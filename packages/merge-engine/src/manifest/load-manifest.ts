@@ -5,7 +5,7 @@ import type { z } from "zod";
 import { jsonNestsDeeperThan } from "../json-nests-deeper-than.js";
 import { MergeError } from "../merge-error.js";
 import { didYouMean } from "./closest-name.js";
-import { ManifestSchema, ModelEntrySchema, OutputObjectSchema, VaeObjectSchema, type ParsedManifest } from "./manifest-schema.js";
+import { ManifestSchema, LoraEntrySchema, ModelEntrySchema, OutputObjectSchema, VaeObjectSchema, type ParsedManifest } from "./manifest-schema.js";
 
 export interface ManifestModel {
   /** Path as written in the manifest. */
@@ -29,6 +29,8 @@ export interface LoadedManifest {
   readonly models: readonly ManifestModel[];
   readonly vae: { readonly path: string; readonly resolvedPath: string; readonly sha256: string | undefined } | undefined;
   readonly output: { readonly path: string; readonly resolvedPath: string };
+  /** LoRAs to bake into the merged tensors, in order. */
+  readonly loras: readonly { readonly path: string; readonly resolvedPath: string; readonly strength: number }[];
   readonly raw: ParsedManifest;
   /** The manifest text as the user wrote it (recorded in the output's metadata). */
   readonly text: string;
@@ -41,7 +43,7 @@ export const MAX_MANIFEST_DEPTH = 64;
 
 /** The fields allowed where an unknown key was found, for a did-you-mean. */
 function fieldsAt(path: readonly PropertyKey[]): string[] {
-  const shape = path.length === 0 ? ManifestSchema.shape : path[0] === "models" && path.length === 2 ? ModelEntrySchema.shape : path[0] === "vae" ? VaeObjectSchema.shape : path[0] === "output" ? OutputObjectSchema.shape : undefined;
+  const shape = path.length === 0 ? ManifestSchema.shape : path[0] === "models" && path.length === 2 ? ModelEntrySchema.shape : path[0] === "vae" ? VaeObjectSchema.shape : path[0] === "output" ? OutputObjectSchema.shape : path[0] === "loras" && path.length === 2 ? LoraEntrySchema.shape : undefined;
   return shape ? Object.keys(shape) : [];
 }
 
@@ -128,7 +130,9 @@ export function parseManifest(text: string, file: string, options: { cwd?: strin
   const outputPath = typeof raw.output === "string" ? raw.output : raw.output?.path ?? DEFAULT_OUTPUT_FILENAME;
   const output = { path: outputPath, resolvedPath: resolve(dir, portableManifestPath(outputPath, dir)) };
 
-  return { file, dir, models, vae, output, raw, text, warnings };
+  const loras = (raw.loras ?? []).map((l) => ({ path: l.path, resolvedPath: resolveManifestPath(l.path, dir, cwd, warnings), strength: l.strength }));
+
+  return { file, dir, models, vae, output, loras, raw, text, warnings };
 }
 
 /** Reads and validates a manifest file. The file is never modified. */

@@ -39,6 +39,13 @@ export const OutputObjectSchema = z.strictObject({
   precision_written: z.string().optional(),
 });
 
+export const LoraEntrySchema = z
+  .strictObject({
+    path: z.string().min(1).describe("LoRA file (safetensors), relative to the manifest's folder or absolute"),
+    strength: z.number().default(1).describe("Multiplier m in W′ = W + m·scale·ΔW (default 1)"),
+  })
+  .describe("A LoRA baked into the merged output");
+
 export const ManifestSchema = z
   .strictObject({
     $schema: z.string().optional(),
@@ -61,6 +68,7 @@ export const ManifestSchema = z
       .union([z.number(), blockValues])
       .optional()
       .describe("Two-model α: weighted_sum of two models gives A·(1−α) + B·α (scalar, or per block as a SuperMerger list or by name; unnamed blocks 0.5); for add_difference/train_difference it is the multiplier M"),
+    loras: z.array(LoraEntrySchema).optional().describe("LoRAs baked into the merged tensors in the same pass, in this order; every module must fit a merged tensor"),
     plugins: z.array(z.string().min(1)).optional().describe("Plugin modules the recipe needs; never loaded from the manifest (the merge stops and names the --plugin flags that would load them)"),
   })
   .describe("stmerge / Model Merger merge manifest");

@@ -1,4 +1,5 @@
 import { dtypeSize, shapeElementCount, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
+import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } from "../lora/bake-lora.js";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
 import { randomForKey } from "../methods/seeded-random.js";
@@ -14,6 +15,8 @@ export interface ExecuteMergeOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   readonly onProgress?: ProgressCallback | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** LoRAs placed on the output's keys: their deltas are added to the merged F32 values before the cast. */
+  readonly loras?: LoraBakePlan | undefined;
 }
 
 export interface ExecuteMergeResult {
@@ -123,6 +126,19 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     return { item, inputs };
   };
 
+  // ΔW of the key being written, computed at its first chunk and dropped after its last.
+  const loraDeltas = new Map<string, PlacedDelta[]>();
+  const addLoras = (item: WorkItem, w: Float32Array, start: number): Float32Array => {
+    const placements = options.loras?.byKey.get(item.entry.key);
+    if (!placements) return w;
+    let deltas = loraDeltas.get(item.entry.key);
+    if (!deltas) loraDeltas.set(item.entry.key, (deltas = placedDeltas(item.entry.shape, placements, options.loras!.inputs)));
+    if (item.last) loraDeltas.delete(item.entry.key);
+    for (const d of deltas) addScaledDelta(w, start, d);
+    return w;
+  };
+  const hasLoras = (entry: PlanEntry) => options.loras?.byKey.has(entry.key) === true;
+
   const streams = new Map<string, Map<number, () => number>>();
   const statistics = new Map<string, KeyStatistics>();
   const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array | undefined> => {
@@ -130,8 +146,8 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     const outBytes = pool.bytes(slot(set, "out"), length * dtypeSize(entry.outDtype));
     if (entry.action !== "merge") {
       const { bytes, dtype } = inputs[0]!;
-      if (dtype === entry.outDtype) return bytes;
-      return kernels.encode(await kernels.decode(bytes, dtype, pool.floats(slot(set, "f32"), length)), entry.outDtype, outBytes);
+      if (dtype === entry.outDtype && !hasLoras(entry)) return bytes;
+      return kernels.encode(addLoras(item, await kernels.decode(bytes, dtype, pool.floats(slot(set, "f32"), length)), item.start), entry.outDtype, outBytes);
     }
     let keyStreams = streams.get(entry.key);
     if (!keyStreams) streams.set(entry.key, (keyStreams = new Map()));
@@ -179,9 +195,9 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       if (result.length !== narrow) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${narrow}`);
       for (let r = 0; r < rows; r++) full.set(result.subarray(r * merged * hw, (r + 1) * merged * hw), r * total * hw);
       streams.delete(entry.key);
-      return kernels.encode(full, entry.outDtype, outBytes);
+      return kernels.encode(addLoras(item, full, 0), entry.outDtype, outBytes);
     }
-    if (method.mergeEncoded && !stats) {
+    if (method.mergeEncoded && !stats && !hasLoras(entry)) {
       const fast = await method.mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
       if (fast) return fast;
     }
@@ -194,7 +210,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     const ctx = stats ? { ...baseCtx, statistics: state } : baseCtx;
     const result = await method.merge(ctx, tensors, entry.params);
     if (result.length !== length) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${length}`);
-    return kernels.encode(result, entry.outDtype, outBytes);
+    return kernels.encode(addLoras(item, result, item.start), entry.outDtype, outBytes);
   };
 
   await sink.begin(planDescriptors(plan), options.metadata ?? {});

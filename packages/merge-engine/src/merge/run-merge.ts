@@ -13,7 +13,9 @@ import { openMergeInput } from "./open-merge-input.js";
 import { executeMergePlan, type ExecuteMergeResult } from "./execute-merge-plan.js";
 import { buildMergeMetadata } from "./merge-metadata.js";
 import { MERGE_ENGINE_VERSION } from "../engine-version.js";
-import type { MergePlan } from "./merge-plan.js";
+import { planDescriptors, type MergePlan } from "./merge-plan.js";
+import { loadLora } from "../lora/load-lora.js";
+import { planLoraBake, refuseUnplaced, type LoraBakePlan } from "../lora/bake-lora.js";
 
 /** Command-line settings that override the manifest for this run (the manifest file is never rewritten). */
 export interface MergeOverrides {
@@ -62,6 +64,8 @@ export interface RunMergeResult {
   readonly bytesWritten: number;
   /** Where the executor's time went (absent for dry runs). */
   readonly timings?: ExecuteMergeResult["timings"];
+  /** The manifest's LoRAs, baked into the merged tensors: how many output tensors each changes. */
+  readonly loras: readonly { readonly name: string; readonly path: string; readonly sha256: string; readonly strength: number; readonly tensorsChanged: number }[];
   /** The manifest as run (overrides applied), also stored in the output's metadata. */
   readonly effectiveManifest: Record<string, unknown>;
 }
@@ -146,7 +150,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
   };
 
   const inputPaths = manifest.models.map((m) => m.resolvedPath);
-  await assertNotSameFile(outputPath, [...inputPaths, ...(manifest.vae ? [manifest.vae.resolvedPath] : [])]);
+  await assertNotSameFile(outputPath, [...inputPaths, ...(manifest.vae ? [manifest.vae.resolvedPath] : []), ...manifest.loras.map((l) => l.resolvedPath)]);
   if (!existsSync(dirname(outputPath)) || !statSync(dirname(outputPath)).isDirectory()) {
     throw new MergeError("MERGE_OUTPUT_DIR_MISSING", `${outputPath}: output folder ${dirname(outputPath)} does not exist`, { file: outputPath });
   }
@@ -189,7 +193,16 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       },
     );
     const warnings = [...manifest.warnings, ...outputWarnings, ...(resolved?.warnings ?? []), ...plan.warnings];
-    if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, effectiveManifest };
+    // LoRAs are placed on the merge's output keys and refused whole, before any model tensor is read.
+    const loraPlan = manifest.loras.length ? await planManifestLoras(manifest, plan, outputPath, open) : undefined;
+    const loras = (loraPlan?.inputs ?? []).map(({ lora, strength }, input) => ({
+      name: lora.name,
+      path: lora.path,
+      sha256: lora.sha256,
+      strength,
+      tensorsChanged: [...loraPlan!.byKey.values()].filter((ps) => ps.some((p) => p.input === input)).length,
+    }));
+    if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, loras, effectiveManifest };
     if (!options.kernels) throw new MergeError("MERGE_NO_KERNELS", "a kernel backend is needed to run a merge");
 
     const metadata = buildMergeMetadata(plan, {
@@ -202,10 +215,21 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       legacyHashes: await Promise.all(inputPaths.map((p) => legacyModelHash(p))),
       inputSizes: inputPaths.map((p) => statSync(p).size),
     });
+    // Recorded as `lora bake` records them.
+    if (loraPlan) metadata.stmerge_loras = JSON.stringify(loras.map(({ name, sha256, strength }) => ({ name, sha256, strength })));
     const sink = createSafetensorsWriter(outputPath, { overwrite, ...(options.outputTap ? { tap: options.outputTap } : {}) });
-    const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal });
-    return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, timings: result.timings, effectiveManifest };
+    const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal, loras: loraPlan });
+    return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, timings: result.timings, loras, effectiveManifest };
   } finally {
     await Promise.all([...sources, ...(vaeSource ? [vaeSource] : [])].map((s) => s.close().catch(() => undefined)));
   }
+}
+
+/** Loads the manifest's LoRAs and places their modules on the merge's output tensors; refuses any module left out. */
+async function planManifestLoras(manifest: LoadedManifest, plan: MergePlan, outputPath: string, open: (path: string) => Promise<TensorSource>): Promise<LoraBakePlan> {
+  const inputs = [];
+  for (const l of manifest.loras) inputs.push({ lora: await loadLora(l.resolvedPath, open), strength: l.strength });
+  const loraPlan = planLoraBake({ path: outputPath, descriptors: planDescriptors(plan) }, inputs);
+  refuseUnplaced(loraPlan, outputPath, "");
+  return loraPlan;
 }
