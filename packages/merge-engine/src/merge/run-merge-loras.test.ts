@@ -1,12 +1,16 @@
 import { copyFileSync, existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createCpuKernelBackend, decodeToF32, openSafetensors, type KernelBackend, type TensorSource } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, openSafetensors, type KernelBackend, type TensorSource } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bakeLoras } from "../lora/bake-lora.js";
+import { bakeLoras, planLoraBake } from "../lora/bake-lora.js";
 import { loadLora } from "../lora/load-lora.js";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { tempDir } from "../../test/tiny-models.js";
+import { createMethodRegistry } from "../methods/method-registry.js";
+import { buildMergePlan } from "./build-merge-plan.js";
+import { executeMergePlan } from "./execute-merge-plan.js";
+import { planDescriptors } from "./merge-plan.js";
 import { openMergeInput } from "./open-merge-input.js";
 import { runMerge } from "./run-merge.js";
 
@@ -96,6 +100,26 @@ describe("runMerge with manifest loras", () => {
       }
     }
     expect(differing).toBeGreaterThan(0);
+  });
+
+  it("streamed in 7-element chunks (ΔW added window by window) equals merging then bakeLoras", async () => {
+    const dir = workDir();
+    const reference = await mergeThenBake(dir, "fp32", 0.8);
+    const method = createMethodRegistry().get("weighted_sum");
+    const sources = await Promise.all(["sd1-tiny.safetensors", "sd1-tuned.safetensors"].map((f) => openSafetensors(join(dir, f))));
+    try {
+      const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: [0.7, 0.3][i]! }));
+      const plan = buildMergePlan(inputs, { method, outputPrecision: "fp32", maxChunkElements: 7 });
+      expect(plan.entries.some((e) => e.chunkElements === 7 && e.shape.reduce((a, b) => a * b, 1) > 7)).toBe(true);
+      const loras = planLoraBake({ path: "out", descriptors: planDescriptors(plan) }, [{ lora: await loadLora(join(dir, LORA)), strength: 0.8 }]);
+      expect(loras.unplaced).toEqual([]);
+      const out = join(dir, "chunked.safetensors");
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(out), kernels, method, loras });
+      const [got, want] = await Promise.all([tensors(out), tensors(reference)]);
+      for (const [key, t] of want) expect(Buffer.from(got.get(key)!.bytes).equals(Buffer.from(t.bytes)), key).toBe(true);
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+    }
   });
 
   it("dry run lists each LoRA with the tensors it changes and writes nothing", async () => {
