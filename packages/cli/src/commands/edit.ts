@@ -18,6 +18,10 @@ export function registerEditCommand(program: Command, ctx: CliContext): void {
         throw new CliError("NOT_A_TTY", `${escapeControl(manifest)}: stmerge edit needs an interactive terminal; edit the manifest JSON in a text editor instead and check it with \`stmerge merge --manifest ${escapeControl(manifest)} --dry-run\``, { exitCode: 2, file: manifest });
       }
       const colorFlag = (cmd.optsWithGlobals() as { color?: boolean }).color !== false;
+      // ink draws nothing but a last frame when CI or CONTINUOUS_INTEGRATION is set (it assumes a
+      // log, and reads them when it loads, below); at the interactive terminal checked above the
+      // user needs the live editor whatever those say.
+      for (const key of ["CI", "CONTINUOUS_INTEGRATION"]) if (process.env[key] !== undefined) process.env[key] = "false";
       // The editor (ink, React, yoga) loads only here: other commands do not pay its start-up cost.
       const { runEditor } = await import("../edit/run-editor.js");
       await runEditor({
