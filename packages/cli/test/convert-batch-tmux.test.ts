@@ -1,30 +1,17 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildTorchCheckpoint, type TorchTensorInput } from "../src/demo/write-torch-checkpoint.js";
 import { bundleStmerge } from "./bundle-stmerge.js";
 import { TORCH_FIXTURES } from "./torch-fixture-dir.js";
+import { hasTmux, startTmuxSession, writeBigTorchCheckpoint, type TmuxSession } from "./tmux-session.js";
 
-const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 const dir = mkdtempSync(join(tmpdir(), "stmerge-batch-tmux-"));
-const session = `stmerge-batch-tmux-${process.pid}`;
+let tmux: TmuxSession | undefined;
 afterAll(() => {
-  spawnSync("tmux", ["kill-session", "-t", session]);
+  tmux?.kill();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** ~256 MiB torch checkpoint (16 F32 tensors of 16 MiB sharing one buffer), so a live line is on screen for a while. */
-function writeBigCheckpoint(path: string): void {
-  const data = new Uint8Array(16 * 1024 * 1024);
-  const f32 = new Float32Array(data.buffer);
-  for (let i = 0; i < f32.length; i++) f32[i] = Math.sin(i) * 0.01;
-  const tensors: TorchTensorInput[] = Array.from({ length: 16 }, (_, i) => ({ name: `model.layers.${i}.weight`, dtype: "F32", shape: [4096, 1024], data }));
-  writeFileSync(path, buildTorchCheckpoint(tensors));
-}
-
-const capture = (): string => execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" });
 
 describe("convert <folder> in a real terminal (tmux)", () => {
   it.skipIf(!hasTmux)("one line per file (live while converting, ✔ or ✖ Error when done), then the summary", { timeout: 300_000 }, async () => {
@@ -33,18 +20,10 @@ describe("convert <folder> in a real terminal (tmux)", () => {
     mkdirSync(models);
     const fixtures = ["sd_lightning.ckpt", "sd_lightning_legacy.ckpt", "vae.pt", "lora.pt", "textual_inversion.pt", "upscaler.pth", "dataparallel.pth", "views_zip.pt", "hostile_in_state_dict.ckpt"];
     for (const f of fixtures) copyFileSync(join(TORCH_FIXTURES, f), join(models, f));
-    writeBigCheckpoint(join(models, "zz_big.ckpt"));
-    const script = join(dir, "run.sh");
-    writeFileSync(script, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json STMERGE_NO_BANNER=1 node ${bundle} convert models --jobs 1; echo "EXIT=$?"; sleep 600\n`);
-    execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "100", "-y", "40", "sh", script]);
-    const frames: string[] = [];
-    const started = Date.now();
-    for (;;) {
-      const text = capture();
-      frames.push(text);
-      if (/EXIT=\d+/.test(text) || Date.now() - started > 240_000) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    // ~256 MiB (16 tensors of 16 MiB), so a live line is on screen for a while.
+    writeBigTorchCheckpoint(join(models, "zz_big.ckpt"), 16);
+    tmux = startTmuxSession(`stmerge-batch-tmux-${process.pid}`, dir, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json STMERGE_NO_BANNER=1 node ${bundle} convert models --jobs 1`, { columns: 100, rows: 40 });
+    const frames = (await tmux.record(/EXIT=\d+/)).map((f) => f.text);
     const last = frames.at(-1)!;
     expect(last).toContain("EXIT=1");
     const lines = last.split("\n");

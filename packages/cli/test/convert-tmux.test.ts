@@ -1,46 +1,24 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildTorchCheckpoint, type TorchTensorInput } from "../src/demo/write-torch-checkpoint.js";
 import { bundleStmerge } from "./bundle-stmerge.js";
+import { hasTmux, startTmuxSession, writeBigTorchCheckpoint, type TmuxSession } from "./tmux-session.js";
 
-const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 const dir = mkdtempSync(join(tmpdir(), "stmerge-tmux-"));
-const session = `stmerge-tmux-${process.pid}`;
+let tmux: TmuxSession | undefined;
 afterAll(() => {
-  spawnSync("tmux", ["kill-session", "-t", session]);
+  tmux?.kill();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** ~1 GiB torch zip checkpoint: 64 F32 tensors of 16 MiB sharing one patterned buffer (written in a few seconds). */
-function writeBigCheckpoint(path: string): void {
-  const data = new Uint8Array(16 * 1024 * 1024);
-  const f32 = new Float32Array(data.buffer);
-  for (let i = 0; i < f32.length; i++) f32[i] = Math.sin(i) * 0.01;
-  const tensors: TorchTensorInput[] = Array.from({ length: 64 }, (_, i) => ({ name: `model.layers.${i}.weight`, dtype: "F32", shape: [4096, 1024], data }));
-  writeFileSync(path, buildTorchCheckpoint(tensors));
-}
-
-const capture = (): string => execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" });
 
 describe("convert in a real terminal (tmux)", () => {
   it.skipIf(!hasTmux)("shows live percentage, throughput and ETA mid-run, then the summary, and the prompt comes back at once", { timeout: 300_000 }, async () => {
     const bundle = await bundleStmerge();
-    const input = join(dir, "big.ckpt");
-    writeBigCheckpoint(input);
-    const script = join(dir, "run.sh");
-    writeFileSync(script, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json node ${bundle} convert big.ckpt; echo "EXIT=$?"; sleep 600\n`);
-    execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", "100", "-y", "30", "sh", script]);
-    const frames: { at: number; text: string }[] = [];
-    const started = Date.now();
-    for (;;) {
-      const text = capture();
-      frames.push({ at: Date.now(), text });
-      if (/EXIT=\d+/.test(text) || Date.now() - started > 240_000) break;
-      await new Promise((r) => setTimeout(r, 150));
-    }
+    // ~1 GiB: 64 tensors of 16 MiB.
+    writeBigTorchCheckpoint(join(dir, "big.ckpt"), 64);
+    tmux = startTmuxSession(`stmerge-tmux-${process.pid}`, dir, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json node ${bundle} convert big.ckpt`, { columns: 100, rows: 30 });
+    const frames = await tmux.record(/EXIT=\d+/, { everyMs: 150 });
     const last = frames.at(-1)!.text;
     expect(last).toContain("EXIT=0");
     // A mid-run frame: a percentage, a throughput and an ETA on a live line.

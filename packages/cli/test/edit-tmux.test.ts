@@ -1,16 +1,15 @@
-import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleStmerge } from "./bundle-stmerge.js";
+import { hasTmux, startTmuxSession, type TmuxSession } from "./tmux-session.js";
 
-const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 const dir = mkdtempSync(join(tmpdir(), "stmerge-edit-tmux-"));
-const sessions: string[] = [];
+const sessions: TmuxSession[] = [];
 afterAll(() => {
-  for (const s of sessions) spawnSync("tmux", ["kill-session", "-t", s]);
+  for (const s of sessions) s.kill();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -28,16 +27,6 @@ beforeAll(async () => {
   }
 });
 
-async function waitFor(session: string, pattern: RegExp, ms = 60_000): Promise<string> {
-  const start = Date.now();
-  for (;;) {
-    const screen = execFileSync("tmux", ["capture-pane", "-p", "-t", session], { encoding: "utf8" });
-    if (pattern.test(screen)) return screen;
-    if (Date.now() - start > ms) throw new Error(`the terminal never showed ${pattern}; screen:\n${screen}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const send = (session: string, keys: string) => execFileSync("tmux", ["send-keys", "-t", session, "-l", keys]);
 
 describe("stmerge edit in a real terminal (tmux, bundled CLI)", () => {
   for (const [columns, rows] of [[80, 24], [200, 50]] as const) {
@@ -45,28 +34,25 @@ describe("stmerge edit in a real terminal (tmux, bundled CLI)", () => {
       const bundle = await bundleStmerge();
       const manifest = join(dir, `merge-${columns}.json`);
       writeFileSync(manifest, `${JSON.stringify({ models: [{ path: "models/a.safetensors", weight: 0.5, index: 0 }, { path: "models/b.safetensors", weight: 0.5, index: 1 }], output: "out.safetensors" }, null, 2)}\n`);
-      const session = `stmerge-edit-${process.pid}-${columns}`;
-      sessions.push(session);
-      const script = join(dir, `run-${columns}.sh`);
-      writeFileSync(script, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json node ${bundle} edit merge-${columns}.json; echo "EXIT=$?"; sleep 600\n`);
-      execFileSync("tmux", ["new-session", "-d", "-s", session, "-x", String(columns), "-y", String(rows), "sh", script]);
+      const tmux = startTmuxSession(`stmerge-edit-${process.pid}-${columns}`, dir, `cd ${dir} && HOME=${dir} STMERGE_CACHE=${dir}/cache.json node ${bundle} edit merge-${columns}.json`, { columns, rows });
+      sessions.push(tmux);
 
-      let screen = await waitFor(session, /valid: SD1\.5, 2 models, 5 tensors/);
+      let screen = await tmux.waitFor(/valid: SD1\.5, 2 models, 5 tensors/);
       expect(screen).toMatch(/0 \[x\] models\/a\.safetensors.* 0\.50/);
       expect(screen).toContain("s save  q quit  d dry-run  ? help");
-      send(session, "*");
-      send(session, "+");
-      screen = await waitFor(session, /models\/a\.safetensors.* 0\.61/);
+      tmux.send("*");
+      tmux.send("+");
+      screen = await tmux.waitFor(/models\/a\.safetensors.* 0\.61/);
       expect(screen).toContain("* modified");
-      send(session, "s");
-      screen = await waitFor(session, /change\(s\)/);
+      tmux.send("s");
+      screen = await tmux.waitFor(/change\(s\)/);
       expect(screen).toContain("models[0].weight: 0.5 → 0.61");
-      send(session, "y");
-      screen = await waitFor(session, /^saved$/m);
+      tmux.send("y");
+      screen = await tmux.waitFor(/^saved$/m);
       const saved = JSON.parse(readFileSync(manifest, "utf8"));
       expect(saved).toEqual({ models: [{ path: "models/a.safetensors", weight: 0.61, index: 0 }, { path: "models/b.safetensors", weight: 0.5, index: 1 }], output: "out.safetensors" });
-      send(session, "q");
-      screen = await waitFor(session, /EXIT=\d+/);
+      tmux.send("q");
+      screen = await tmux.waitFor(/EXIT=\d+/);
       expect(screen).toContain("EXIT=0");
       // The alternate screen was left: the editor's frame is gone from the shell's screen.
       expect(screen).not.toContain("s save  q quit");
