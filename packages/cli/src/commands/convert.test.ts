@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { amplifiedSharedViews } from "@stmerge/test-utils";
 import { describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -48,6 +49,17 @@ describe("stmerge convert / verify", () => {
     expect(lines[0]).toMatch(/evil\.ckpt: refused, the pickle references dangerous global posix\.system .*under key "evil".*\[PICKLE_FORBIDDEN_GLOBAL\]/);
     expect(existsSync(join(fixtures.dir(), "evil.safetensors"))).toBe(false);
     expect(readdirSync(fixtures.dir()).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("refuses a file whose tensors add up to far more than its size, unless --allow-amplification", async () => {
+    writeFileSync(join(fixtures.dir(), "views.pt"), amplifiedSharedViews());
+    const refused = memoryIo({ cwd: fixtures.dir() });
+    expect(await runCli(["convert", "views.pt", "--no-cache"], refused)).toBe(1);
+    expect(refused.err()).toMatch(/^stmerge: .*views\.pt: refused, its tensors add up to \d+ bytes .*\[CHECKPOINT_AMPLIFICATION\]$/m);
+    expect(existsSync(join(fixtures.dir(), "views.safetensors"))).toBe(false);
+    const allowed = memoryIo({ cwd: fixtures.dir() });
+    expect(await runCli(["convert", "views.pt", "--no-cache", "--allow-amplification"], allowed)).toBe(0);
+    expect(statSync(join(fixtures.dir(), "views.safetensors")).size).toBeGreaterThan(4 * statSync(join(fixtures.dir(), "views.pt")).size);
   });
 
   it("asks for --force on an unusual extension and rejects a bad precision", async () => {

@@ -69,11 +69,12 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
     .option("--no-prune", "keep EMA copies and training leftovers of SD checkpoints")
     .option("--precision <p>", "keep|fp16|bf16|fp32: cast float tensors", "keep")
     .option("--force", "accept an input whose extension is not .ckpt/.pt/.pth/.bin")
+    .option("--allow-amplification", "convert a file whose tensors add up to over 4x its size (views sharing storages); only for a file you trust")
     .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  $ stmerge convert model.ckpt\n  $ stmerge convert model.ckpt -o model-fp16.safetensors --precision fp16\n  $ stmerge convert upscaler.pth --no-prune --json\n  $ stmerge convert models/ --recursive --output-dir models_st")
   addRecursiveOption(command, "folder conversion: include sub-folders");
   addCacheOptions(command).action(
-    async (input: string, options: { output?: string; overwrite?: boolean; prune: boolean; precision: string; force?: boolean; batch?: boolean; outputDir?: string; jobs?: string; verbose?: boolean; recursive?: boolean; recurse?: boolean } & CacheFlags, command: Command) => {
+    async (input: string, options: { output?: string; overwrite?: boolean; prune: boolean; precision: string; force?: boolean; allowAmplification?: boolean; batch?: boolean; outputDir?: string; jobs?: string; verbose?: boolean; recursive?: boolean; recurse?: boolean } & CacheFlags, command: Command) => {
       const out = ctx.output(command);
       if (!(PRECISIONS as readonly string[]).includes(options.precision)) {
         throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(options.precision)}`, { exitCode: 2 });
@@ -122,6 +123,7 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
         overwrite: Boolean(options.overwrite),
         prune: options.prune,
         precision: options.precision as (typeof PRECISIONS)[number],
+        ...(options.allowAmplification ? { allowAmplification: true } : {}),
         onProgress: out.progress.onProgress,
         signal: ctx.signal,
       }).catch(async (error: unknown) => {
