@@ -95,6 +95,21 @@ describe("manifests written on Windows", () => {
   });
 });
 
+describe("excluded models", () => {
+  it("stay out of the merge; the models merged are renumbered in index order, in the parsed manifest too", () => {
+    const m = parseManifest(JSON.stringify({ models: [{ path: "c.safetensors", weight: 0.2, index: 2 }, { path: "a.safetensors", weight: 0.5, index: 0 }, { path: "b.safetensors", weight: 0.3, index: 1, excluded: true }] }), "/m/manifest.json");
+    expect(m.models.map((x) => [x.path, x.index, x.weight])).toEqual([["a.safetensors", 0, 0.5], ["c.safetensors", 1, 0.2]]);
+    expect(m.raw.models).toEqual([{ path: "a.safetensors", weight: 0.5, index: 0 }, { path: "c.safetensors", weight: 0.2, index: 1 }]);
+  });
+
+  it("count for the index check (a gap is still refused) and keep list order without indices", () => {
+    expect(() => parseManifest(JSON.stringify({ models: [{ path: "a", weight: 1, index: 0 }, { path: "b", weight: 1, index: 2, excluded: true }] }), "/m/x.json")).toThrow(expect.objectContaining({ code: "MANIFEST_INDEX_GAP" }));
+    const m = parseManifest(JSON.stringify({ models: [{ path: "a", weight: 1, excluded: true }, { path: "b", weight: 1 }, { path: "c", weight: 1, excluded: false }] }), "/m/x.json");
+    expect(m.raw.models).toEqual([{ path: "b", weight: 1 }, { path: "c", weight: 1 }]);
+    expect(m.models.map((x) => [x.path, x.index])).toEqual([["b", 0], ["c", 1]]);
+  });
+});
+
 describe("manifest errors", () => {
   const parse = (json: unknown) => () => parseManifest(JSON.stringify(json), "/m/manifest.json");
   it.each([
@@ -115,6 +130,10 @@ describe("manifest errors", () => {
     expect(parse({ models: [{ path: "a", weight: 1 }], merge_methd: "ties" })).toThrow(expect.objectContaining({ message: expect.stringContaining('merge_methd: unknown field (did you mean "merge_method"?)') }));
     expect(parse({ models: [{ path: "a", weight: 1 }], output: { path: "o", sha265: "x" } })).toThrow(expect.objectContaining({ message: expect.stringContaining('output.sha265: unknown field (did you mean "sha256"?) (fields here: path, sha256, precision_written)') }));
     expect(parse({ models: [{ path: "a", weight: 1 }], vae: { path: "v", hash: "x" } })).toThrow(expect.objectContaining({ message: expect.stringContaining("vae.hash: unknown field (fields here: path, sha256, crc32, precision_detected)") }));
+  });
+
+  it("MANIFEST_INVALID when every model is excluded", () => {
+    expect(parse({ models: [{ path: "a", weight: 1, excluded: true }] })).toThrow(expect.objectContaining({ code: "MANIFEST_INVALID", message: "/m/manifest.json: every model is excluded; at least one must be merged" }));
   });
 
   it("MANIFEST_NOT_JSON and MANIFEST_NOT_FOUND", async () => {

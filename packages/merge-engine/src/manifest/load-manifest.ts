@@ -110,6 +110,18 @@ export function parseManifest(text: string, file: string, options: { cwd?: strin
   if (duplicates.length) throw new MergeError("MANIFEST_DUPLICATE_INDEX", `${file}: duplicate model indices ${JSON.stringify(duplicates)}; each model needs a unique index`, { file });
   const sorted = [...indices].sort((a, b) => a - b);
   if (sorted.some((x, i) => x !== i)) throw new MergeError("MANIFEST_INDEX_GAP", `${file}: model indices must be contiguous from 0, got ${JSON.stringify(sorted)}`, { file });
+  // Excluded models stay in the file (an editor's include/exclude) and out of everything below:
+  // the merged ones are renumbered 0… in index order, so plans, metadata and recipes never see them.
+  const kept = raw.models.map((m, i) => ({ m, index: indices[i]! })).filter(({ m }) => m.excluded !== true).sort((a, b) => a.index - b.index);
+  if (kept.length === 0) throw new MergeError("MANIFEST_INVALID", `${file}: every model is excluded; at least one must be merged`, { file });
+  if (kept.length < raw.models.length) {
+    const anyIndex = raw.models.some((m) => m.index !== undefined);
+    raw.models = kept.map(({ m }, index) => {
+      const { excluded: _excluded, index: _index, ...entry } = m;
+      return anyIndex ? { ...entry, index } : entry;
+    });
+    indices.splice(0, indices.length, ...raw.models.map((m, i) => m.index ?? i));
+  }
 
   const models = raw.models
     .map((m, i): ManifestModel => ({

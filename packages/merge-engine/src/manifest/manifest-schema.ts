@@ -23,6 +23,7 @@ export const ModelEntrySchema = z
     crc32: crc32.optional(),
     precision_detected: precisionDetected.optional(),
     block_weights: blockValues.optional().describe("Per-block weight overriding `weight`, e.g. {\"IN04\": 0.2} or a 26/20-value list"),
+    excluded: z.boolean().optional().describe("true: kept in the manifest but left out of the merge (stmerge edit's include/exclude); the models merged are renumbered in index order"),
   })
   .describe("One input model");
 
