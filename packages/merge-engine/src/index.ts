@@ -174,3 +174,4 @@ export { planLoraBake, executeLoraBake, bakeLoras, loraDeltaElements, type LoraB
 export { extractLora, extractTargets, type ExtractTarget, type ExtractLoraOptions, type ExtractedModule, type ExtractLoraResult } from "./lora/extract-lora.js";
 export { mergeLoras, type LoraMergeInput, type MergeLorasOptions, type MergedModule, type MergeLorasResult } from "./lora/merge-loras.js";
 export { describeLora, type LoraSummary } from "./lora/describe-lora.js";
+export { describeModelFile, type DescribeModelFileOptions, type ModelFileDescription } from "./inspect/describe-model-file.js";

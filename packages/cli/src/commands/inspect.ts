@@ -1,6 +1,5 @@
 import { basename, resolve } from "node:path";
-import { decodeToF32, openSafetensors, shapeElementCount, type DType } from "@stmerge/core-tensors";
-import { describeLora, detectArchitecture, detectFileFormat, looksLikeLora, type LoraSummary } from "@stmerge/merge-engine";
+import { describeModelFile } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
@@ -8,64 +7,6 @@ import { formatBytes, formatCount, formatParams } from "../format.js";
 import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
-
-interface InspectReport {
-  readonly file: string;
-  readonly fileSize: number;
-  readonly headerBytes: number;
-  readonly tensorCount: number;
-  readonly parameterCount: number;
-  readonly dtypes: Record<string, number>;
-  readonly metadata: Record<string, string>;
-  readonly keys: { name: string; dtype: DType; shape: readonly number[] }[];
-  /** Present when the file is a LoRA/LyCORIS file. */
-  readonly lora?: LoraSummary | undefined;
-  /** What the file is (checkpoint, LoRA, VAE, embedding, …) and, for models, the detected architecture, from keys and shapes. */
-  readonly kind: string;
-  readonly architecture: { readonly id: string; readonly label: string; readonly variant: string; readonly prediction: string; readonly evidence: readonly string[] };
-}
-
-/** Alpha scalars of a LoRA (one element each); only LoRA files are read beyond their header. */
-const MAX_ALPHA_READS = 10_000;
-
-async function inspectSafetensors(path: string, keyLimit: number): Promise<InspectReport> {
-  // A file of another kind (a checkpoint, a saved web page) is named for what it looks like by core-tensors' sniffer.
-  const source = await openSafetensors(path);
-  try {
-    const dtypes: Record<string, number> = {};
-    let parameterCount = 0;
-    for (const d of source.descriptors) {
-      dtypes[d.dtype] = (dtypes[d.dtype] ?? 0) + 1;
-      parameterCount += shapeElementCount(d.shape);
-    }
-    let lora: LoraSummary | undefined;
-    if (looksLikeLora(source.descriptors)) {
-      const alphas = new Map<string, number>();
-      for (const d of source.descriptors.filter((x) => x.name.endsWith(".alpha") && shapeElementCount(x.shape) === 1).slice(0, MAX_ALPHA_READS)) {
-        alphas.set(d.name, decodeToF32(await source.read(d.name), d.dtype)[0]!);
-      }
-      lora = describeLora(source.descriptors, alphas);
-    }
-    return {
-      file: path,
-      fileSize: source.fileSize,
-      headerBytes: source.header.headerLength,
-      tensorCount: source.descriptors.length,
-      parameterCount,
-      dtypes,
-      metadata: { ...source.metadata },
-      keys: [...source.descriptors]
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-        .slice(0, keyLimit)
-        .map((d) => ({ name: d.name, dtype: d.dtype, shape: d.shape })),
-      lora,
-      kind: detectFileFormat(source.descriptors).kind,
-      architecture: (({ architecture, label, variant, prediction, evidence }) => ({ id: architecture, label, variant, prediction, evidence }))(detectArchitecture(source.descriptors, { filename: path, metadata: source.metadata })),
-    };
-  } finally {
-    await source.close();
-  }
-}
 
 function truncate(value: string, max: number): string {
   const flat = value.replace(/\s+/g, " ");
@@ -86,7 +27,7 @@ export function registerInspectCommand(program: Command, ctx: CliContext): void 
       if (!options.allKeys && !/^\d+$/.test(options.keys)) throw new CliError("BAD_FLAG", `--keys must be a whole number (0 or more), got ${JSON.stringify(options.keys)}`, { exitCode: 2 });
       const limit = options.allKeys ? Number.POSITIVE_INFINITY : Number.parseInt(options.keys, 10);
       const started = Date.now();
-      const report = await inspectSafetensors(resolve(ctx.io.cwd, file), limit);
+      const report = await describeModelFile(resolve(ctx.io.cwd, file), { keyLimit: limit });
       const { file: reportPath, fileSize, ...details } = report;
       out.result({ command: "inspect", path: reportPath, sizeBytes: fileSize, ...details });
       // Details first (metadata, tensor names); the summary closes the output as a panel.
