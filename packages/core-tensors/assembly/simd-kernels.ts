@@ -83,6 +83,90 @@ export function encodeBF16(src: usize, dst: usize, n: i32): void {
   }
 }
 
+// F8 codes travel as u8: 8 per step, widened to u32 lanes with load8x8_u + extend, narrowed back
+// with two saturating narrows (every code fits a byte) and stored as one u64.
+
+/** Four E4M3FN codes (u32 lanes) → four F32s, exactly as minifloatToF32Bits(code, 4, 3, 7, false). */
+// @ts-ignore: decorator
+@inline function e4m3LanesToF32(c: v128): v128 {
+  const sign = i32x4.shl(v128.and(c, i32x4.splat(0x80)), 24);
+  const em = v128.and(c, i32x4.splat(0x7f));
+  // The 7 bits read as an F32 exponent and mantissa (an F32 subnormal for E4M3 subnormals) times
+  // 2^120 rebias the exponent exactly. 0x7f (S.1111.111) is NaN: quiet, payload kept on top.
+  const finite = f32x4.mul(i32x4.shl(em, 20), f32x4.splat(1.329227995784916e36));
+  const nan = i32x4.splat(0x7ff00000);
+  return v128.or(v128.bitselect(nan, finite, i32x4.eq(em, i32x4.splat(0x7f))), sign);
+}
+
+/** Four F32s (as bits) → four E4M3FN codes in u32 lanes (f32BitsToE4M3Bits): nearest even, saturating at ±448. */
+// @ts-ignore: decorator
+@inline function f32LanesToE4M3(x: v128): v128 {
+  const sign = v128.and(i32x4.shr_u(x, 24), i32x4.splat(0x80));
+  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const lsb = v128.and(i32x4.shr_u(abs, 20), i32x4.splat(1));
+  // Normal range: rebias, round the 20 dropped bits to nearest even; 448 and above (Inf too) saturate.
+  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, i32x4.splat(0x3c000000)), i32x4.splat(0x7ffff)), lsb), 20), i32x4.splat(0x7e));
+  // Below 2^-6: adding 2^14 lets the F32 adder round to a multiple of 2^-9 (nearest even).
+  const sub = i32x4.sub(f32x4.add(abs, f32x4.splat(16384)), i32x4.splat(0x46800000));
+  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(0x3c800000)));
+  r = v128.bitselect(i32x4.splat(0x7f), r, i32x4.gt_u(abs, i32x4.splat(0x7f800000)));
+  return v128.or(r, sign);
+}
+
+/** Four F32s (as bits) → four E5M2 codes in u32 lanes (f32BitsToE5M2Bits): nearest even, overflow to ±Inf, NaN S.11111.11. */
+// @ts-ignore: decorator
+@inline function f32LanesToE5M2(x: v128): v128 {
+  const sign = v128.and(i32x4.shr_u(x, 24), i32x4.splat(0x80));
+  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const lsb = v128.and(i32x4.shr_u(abs, 21), i32x4.splat(1));
+  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, i32x4.splat(0x38000000)), i32x4.splat(0xfffff)), lsb), 21), i32x4.splat(0x7c));
+  // Below 2^-14: adding 2^7 rounds to a multiple of 2^-16 (nearest even).
+  const sub = i32x4.sub(f32x4.add(abs, f32x4.splat(128)), i32x4.splat(0x43000000));
+  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(0x38800000)));
+  r = v128.bitselect(i32x4.splat(0x7f), r, i32x4.gt_u(abs, i32x4.splat(0x7f800000)));
+  return v128.or(r, sign);
+}
+
+/** Eight u32 lanes (two vectors), each holding a code below 256, stored as eight bytes. */
+// @ts-ignore: decorator
+@inline function storeBytes8(dst: usize, lo: v128, hi: v128): void {
+  const bytes = i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_u(lo, hi), i16x8.splat(0));
+  store<u64>(dst, i64x2.extract_lane(bytes, 0));
+}
+
+export function decodeE4M3(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const h = v128.load8x8_u(src + <usize>i);
+    v128.store(dst + (<usize>i << 2), e4m3LanesToF32(i32x4.extend_low_i16x8_u(h)));
+    v128.store(dst + (<usize>i << 2), e4m3LanesToF32(i32x4.extend_high_i16x8_u(h)), 16);
+  }
+}
+
+/** E5M2 is the top byte of an F16: decode as the F16 code c << 8. */
+export function decodeE5M2(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const h = i16x8.shl(v128.load8x8_u(src + <usize>i), 8);
+    v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_low_i16x8_u(h)));
+    v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_high_i16x8_u(h)), 16);
+  }
+}
+
+export function encodeE4M3(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const lo = f32LanesToE4M3(v128.load(src + (<usize>i << 2)));
+    const hi = f32LanesToE4M3(v128.load(src + (<usize>i << 2), 16));
+    storeBytes8(dst + <usize>i, lo, hi);
+  }
+}
+
+export function encodeE5M2(src: usize, dst: usize, n: i32): void {
+  for (let i = 0; i < n; i += 8) {
+    const lo = f32LanesToE5M2(v128.load(src + (<usize>i << 2)));
+    const hi = f32LanesToE5M2(v128.load(src + (<usize>i << 2), 16));
+    storeBytes8(dst + <usize>i, lo, hi);
+  }
+}
+
 // @ts-ignore: decorator
 @inline function highHalf(v: v128): v128 {
   return i8x16.shuffle(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);

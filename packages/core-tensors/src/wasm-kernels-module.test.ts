@@ -52,12 +52,26 @@ function nanCollision(terms: number[]): boolean {
 
 const f16Value = (code: number) => localCodecs().f32FromBits(localCodecs().f16BitsToF32Bits(code));
 
-const DTYPE = { F16: 2, BF16: 3 } as const;
+const DTYPE = { F16: 2, BF16: 3, F8_E4M3: 4, F8_E5M2: 5 } as const;
 
-function decodeWith(ops: typeof js, codes: Uint16Array, dtype: 2 | 3): Float32Array {
+function decodeWith(ops: typeof js, codes: Uint16Array | Uint8Array, dtype: 2 | 3 | 4 | 5): Float32Array {
   const out = new Float32Array(codes.length);
   ops.decode!([new Uint8Array(codes.buffer, codes.byteOffset, codes.byteLength), out], 0, codes.length, { dtype });
   return out;
+}
+
+function encodeF8With(ops: typeof js, values: Float32Array, dtype: 4 | 5): Uint8Array {
+  const out = new Uint8Array(values.length);
+  ops.encode!([values, out], 0, values.length, { dtype });
+  return out;
+}
+
+/** First few indices where two byte arrays differ, as "i: got x expected y". */
+function byteDifferences(actual: Uint8Array, expected: Uint8Array): string[] {
+  expect(actual.length).toBe(expected.length);
+  const bad: string[] = [];
+  for (let i = 0; i < expected.length && bad.length < 5; i++) if (actual[i] !== expected[i]) bad.push(`${i}: got 0x${actual[i]!.toString(16)} expected 0x${expected[i]!.toString(16)}`);
+  return bad;
 }
 
 function encodeWith(ops: typeof js, values: Float32Array, dtype: 2 | 3): Uint16Array {
@@ -125,6 +139,54 @@ describe.skipIf(!hasSimd)("WebAssembly SIMD kernels", () => {
         const bits = Uint32Array.from({ length }, (_, i) => pattern[i % pattern.length]! >>> 0);
         const values = new Float32Array(bits.buffer);
         for (const dtype of [2, 3] as const) expect(differences(encodeWith(simd, values, dtype), encodeWith(js, values, dtype), 2)).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  const all8 = Uint8Array.from({ length: 256 }, (_, i) => i);
+
+  it.each([
+    ["F8_E4M3", "e4m3-decode.f32.gz"],
+    ["F8_E5M2", "e5m2-decode.f32.gz"],
+  ] as const)("decode %s: all 256 codes equal the JS kernel bit for bit and PyTorch's table value for value", (dtype, file) => {
+    // Repeated so the codes also run through full blocks and a ragged tail.
+    const codes = Uint8Array.from({ length: 256 * 41 + 3 }, (_, i) => all8[(i * 7) % 256]!);
+    const actual = decodeWith(simd, codes, DTYPE[dtype]);
+    expect(differences(actual, decodeWith(js, codes, DTYPE[dtype]), 4)).toEqual([]);
+    const torch = new Float32Array(table(file).buffer);
+    const once = decodeWith(simd, all8, DTYPE[dtype]);
+    const bad = [...torch.keys()].filter((i) => !(Object.is(once[i], torch[i]) || (Number.isNaN(once[i]) && Number.isNaN(torch[i]))));
+    expect(bad.slice(0, 5)).toEqual([]);
+  });
+
+  it.each([
+    ["F8_E4M3", "f32-to-e4m3.u8.gz"],
+    ["F8_E5M2", "f32-to-e5m2.u8.gz"],
+  ] as const)("encode %s: PyTorch's F32 samples equal the JS kernel bit for bit and PyTorch's codes", (dtype, file) => {
+    const samples = new Float32Array(table("f32-samples.u32.gz").buffer);
+    const actual = encodeF8With(simd, samples, DTYPE[dtype]);
+    expect(byteDifferences(actual, encodeF8With(js, samples, DTYPE[dtype]))).toEqual([]);
+    const torch = table(file);
+    // NaN codes: any NaN matches (E4M3 has one NaN per sign; E5M2 NaNs carry a payload).
+    const isNaN = (c: number) => (dtype === "F8_E4M3" ? (c & 0x7f) === 0x7f : (c & 0x7c) === 0x7c && (c & 3) !== 0);
+    const bad = [...torch.keys()].filter((i) => actual[i] !== torch[i] && !(isNaN(actual[i]!) && isNaN(torch[i]!)));
+    expect(bad.slice(0, 5).map((i) => `0x${u32(samples)[i]!.toString(16)}`)).toEqual([]);
+  });
+
+  // F8 rounding edges: E4M3 448/464 (saturation), 2^-6 and 2^-9 (subnormals), ties; E5M2 57344, 2^-14, 2^-16.
+  const f8Edges = fc.constantFrom(0x43e00000, 0x43e7ffff, 0x43e80000, 0x43dfffff, 0x3c800000, 0x3c7fffff, 0x3b000000, 0x3a800000, 0x3a800001, 0x3ac00000, 0x47600000, 0x476fffff, 0x47700000, 0x38800000, 0x387fffff, 0x37800000, 0x37000000, 0x37000001, 0x3f880000, 0x3f900000, 0x3fa00000);
+  const f8Values = fc.oneof(f32Bits, f8Edges, fc.double({ min: -600, max: 600, noNaN: true }).map((x) => new Uint32Array(new Float32Array([x]).buffer)[0]!));
+
+  it("encode and decode F8 (E4M3FN, E5M2) of random data equal the JS kernel (any length, any tail)", () => {
+    fc.assert(
+      fc.property(fc.array(f8Values, { minLength: 1, maxLength: 300 }), lengths, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 300 }), (pattern, length, codePattern) => {
+        const values = new Float32Array(Uint32Array.from({ length }, (_, i) => pattern[i % pattern.length]! >>> 0).buffer);
+        const codes = Uint8Array.from({ length }, (_, i) => codePattern[i % codePattern.length]!);
+        for (const dtype of [4, 5] as const) {
+          expect(byteDifferences(encodeF8With(simd, values, dtype), encodeF8With(js, values, dtype))).toEqual([]);
+          expect(differences(decodeWith(simd, codes, dtype), decodeWith(js, codes, dtype), 4)).toEqual([]);
+        }
       }),
       { numRuns: 60 },
     );
@@ -232,6 +294,17 @@ describe("kernel selection", () => {
       const decodedB = await plain.decode(inputs[0]!.bytes, "BF16");
       expect(differences(decodedA, decodedB, 4)).toEqual([]);
       expect(differences(await withSimd.encode(decodedA, "F16"), await plain.encode(decodedB, "F16"), 2)).toEqual([]);
+      // F8 through the workers: the encoded bytes, and their decode, bit for bit.
+      for (const dtype of ["F8_E4M3", "F8_E5M2"] as const) {
+        const scaled = withSimd.allocF32(n);
+        decodedA.forEach((v, i) => (scaled[i] = v * 2 ** ((i % 40) - 20)));
+        const encodedA = await withSimd.encode(scaled, dtype);
+        const encodedB = await plain.encode(scaled, dtype);
+        expect(byteDifferences(encodedA, encodedB)).toEqual([]);
+        const bytes = withSimd.allocBytes(n);
+        bytes.set(encodedA);
+        expect(differences(await withSimd.decode(bytes, dtype), await plain.decode(bytes, dtype), 4)).toEqual([]);
+      }
     } finally {
       await Promise.all([withSimd.close(), plain.close()]);
     }

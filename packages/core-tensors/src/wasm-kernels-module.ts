@@ -1,7 +1,7 @@
 import type { KernelOps } from "./kernel-ops-module.js";
 
 /**
- * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16 decode and encode,
+ * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
  * the F32 weighted sum of three or more inputs and the all-F16 fused weighted sum. Every other case, and every op not
  * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
@@ -20,6 +20,10 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     decodeBF16(src: number, dst: number, n: number): void;
     encodeF16(src: number, dst: number, n: number): void;
     encodeBF16(src: number, dst: number, n: number): void;
+    decodeE4M3(src: number, dst: number, n: number): void;
+    decodeE5M2(src: number, dst: number, n: number): void;
+    encodeE4M3(src: number, dst: number, n: number): void;
+    encodeE5M2(src: number, dst: number, n: number): void;
     weightedSumF16(out: number, inputs: number, weights: number, n: number, len: number): void;
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
   }
@@ -50,39 +54,41 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   };
   const bytesOf = (v: ArrayBufferView, from: number, to: number) => new Uint8Array(v.buffer, v.byteOffset + from, to - from);
 
-  const decode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
-    const code = params.dtype;
-    if (code !== 2 && code !== 3) return jsOps.decode!(arrays, from, to, params);
-    const src = arrays[0] as Uint8Array;
-    const out = arrays[1] as Float32Array;
-    const kernel = code === 2 ? wasm.decodeF16 : wasm.decodeBF16;
+  /**
+   * Runs a one-input kernel over elements [from, to) in blocks: copies `inSize`-byte elements of
+   * `src` into the module's memory, runs `kernel(srcAt, dstAt, count)` and copies the `outSize`-byte
+   * results out to `dst`. Decode and encode of every dtype differ only in the kernel and the sizes.
+   */
+  const throughHeap = (kernel: (src: number, dst: number, n: number) => void, src: ArrayBufferView, inSize: number, dst: ArrayBufferView, outSize: number, from: number, to: number): void => {
     const srcAt = base;
-    const dstAt = base + 2 * BLOCK;
-    const heap = heapFor(6 * BLOCK);
+    const dstAt = base + inSize * BLOCK;
+    const heap = heapFor((inSize + outSize) * BLOCK);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(src, 2 * b, 2 * (b + len)), srcAt);
+      heap.set(bytesOf(src, inSize * b, inSize * (b + len)), srcAt);
       kernel(srcAt, dstAt, pad8(len));
-      bytesOf(out, 4 * b, 4 * (b + len)).set(heap.subarray(dstAt, dstAt + 4 * len));
+      bytesOf(dst, outSize * b, outSize * (b + len)).set(heap.subarray(dstAt, dstAt + outSize * len));
     }
+  };
+
+  // By dtype code (F16 2, BF16 3, F8_E4M3 4, F8_E5M2 5): the kernels and the encoded element size.
+  const decoders: Record<number, (src: number, dst: number, n: number) => void> = { 2: wasm.decodeF16, 3: wasm.decodeBF16, 4: wasm.decodeE4M3, 5: wasm.decodeE5M2 };
+  const encoders: Record<number, (src: number, dst: number, n: number) => void> = { 2: wasm.encodeF16, 3: wasm.encodeBF16, 4: wasm.encodeE4M3, 5: wasm.encodeE5M2 };
+  const encodedSize = (code: number) => (code <= 3 ? 2 : 1);
+
+  const decode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const code = params.dtype!;
+    const kernel = decoders[code];
+    if (kernel === undefined) return jsOps.decode!(arrays, from, to, params);
+    throughHeap(kernel, arrays[0]!, encodedSize(code), arrays[1]!, 4, from, to);
     return undefined;
   };
 
   const encode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
-    const code = params.dtype;
-    if (code !== 2 && code !== 3) return jsOps.encode!(arrays, from, to, params);
-    const values = arrays[0] as Float32Array;
-    const dst = arrays[1] as Uint8Array;
-    const kernel = code === 2 ? wasm.encodeF16 : wasm.encodeBF16;
-    const srcAt = base;
-    const dstAt = base + 4 * BLOCK;
-    const heap = heapFor(6 * BLOCK);
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(values, 4 * b, 4 * (b + len)), srcAt);
-      kernel(srcAt, dstAt, pad8(len));
-      bytesOf(dst, 2 * b, 2 * (b + len)).set(heap.subarray(dstAt, dstAt + 2 * len));
-    }
+    const code = params.dtype!;
+    const kernel = encoders[code];
+    if (kernel === undefined) return jsOps.encode!(arrays, from, to, params);
+    throughHeap(kernel, arrays[0]!, 4, arrays[1]!, encodedSize(code), from, to);
     return undefined;
   };
 
