@@ -39,6 +39,7 @@ export {
   resolveThreads,
 } from "./hash-file.js";
 export { createHashingTap, type HashingTap } from "./hash-while-writing.js";
+export { createSequentialFileHasher, GAP_FILL_MAX_BYTES, type SequentialFileHasher } from "./sequential-file-hasher.js";
 export {
   CACHE_SCHEMA_VERSION,
   type CacheDocument,
@@ -81,3 +82,11 @@ export {
 export { CacheRecorder, type CacheRecorderOptions } from "./cache-recorder.js";
 export { applyCachePuts } from "./apply-cache-puts.js";
 export { buildCacheEntry } from "./build-cache-entry.js";
+export {
+  CIVITAI_NOT_FOUND_TTL_MS,
+  type CivitaiEnrichResult,
+  type CivitaiLookup,
+  type CivitaiMatch,
+  enrichWithCivitai,
+  type EnrichWithCivitaiOptions,
+} from "./enrich-with-civitai.js";

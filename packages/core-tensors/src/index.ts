@@ -53,6 +53,7 @@ export {
 export { type DeviceChoice, type KernelBackend } from "./kernel-backend.js";
 export { type ProgressCallback, type ProgressEvent } from "./progress.js";
 export { orderedTap, TAP_MAX_HELD_BYTES, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
+export { tapSourceReads, type InputReadTap } from "./input-read-tap.js";
 export {
   bf16BitsToF32,
   convertDType,

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -190,5 +191,85 @@ describe("safetensors writer refuses names no reader accepts", () => {
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe("safetensors writer with metadata known only at the end (finalMetadata)", () => {
+  const descriptors = [
+    { name: "b", dtype: "F16" as const, shape: [3, 5], byteLength: 30 },
+    { name: "a", dtype: "U8" as const, shape: [7], byteLength: 7 },
+  ];
+  const PLACEHOLDER = "0".repeat(64);
+  const REAL = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+  async function writeWithFinal(name: string, final: Record<string, string>, options: { signal?: AbortSignal } = {}) {
+    const path = join(dir, name);
+    const seen: { size?: number; chunks: Buffer[]; offsets: number[] } = { chunks: [], offsets: [] };
+    const progress: number[] = [];
+    const sink = createSafetensorsWriter(path, {
+      finalMetadata: async () => final,
+      tap: { start: ({ size }) => void (seen.size = size), bytes: (chunk, offset) => void (seen.chunks.push(Buffer.from(chunk)), seen.offsets.push(offset)) },
+      onProgress: (e) => progress.push(e.bytesDone),
+      ...options,
+    });
+    await sink.begin(descriptors, { input_sha256: PLACEHOLDER, note: "kept" });
+    await sink.write("a", pattern(7, 2));
+    await sink.write("b", pattern(30, 3));
+    // Nothing reaches the tap while the header is still provisional.
+    expect(seen.chunks).toEqual([]);
+    await sink.commit();
+    return { path, seen, progress, reserved: planSafetensorsLayout(descriptors, { input_sha256: PLACEHOLDER, note: "kept" }) };
+  }
+
+  it("writes the final header over the reserved one, tensors unmoved, and the tap sees the finished file", async () => {
+    const { path, seen, progress, reserved } = await writeWithFinal("final.safetensors", { input_sha256: REAL, note: "kept" });
+    const file = new Uint8Array(await readFile(path));
+    expect(file.byteLength).toBe(reserved.totalSize);
+    const source = await openSafetensors(path);
+    try {
+      expect({ ...source.metadata }).toEqual({ input_sha256: REAL, note: "kept" });
+      expect(source.header.dataStart).toBe(reserved.dataStart);
+      expect(await source.read("a")).toEqual(pattern(7, 2));
+      expect(await source.read("b")).toEqual(pattern(30, 3));
+    } finally {
+      await source.close();
+    }
+    // The tap saw every byte in order: its digest is the digest of the file as it lies on disk.
+    expect(seen.size).toBe(file.byteLength);
+    expect(seen.offsets[0]).toBe(0);
+    expect(sha256(Buffer.concat(seen.chunks))).toBe(sha256(file));
+    expect(progress.at(-1)).toBe(file.byteLength);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("pads a shorter final header with spaces up to the reserved data start", async () => {
+    const { path, reserved } = await writeWithFinal("shorter.safetensors", { note: "kept" });
+    const file = new Uint8Array(await readFile(path));
+    const headerLength = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+    expect(8 + headerLength).toBe(reserved.dataStart);
+    const json = new TextDecoder().decode(file.subarray(8, 8 + headerLength));
+    expect(json.trimEnd().length).toBeLessThan(json.length - 60);
+    expect(JSON.parse(json).__metadata__).toEqual({ note: "kept" });
+    const source = await openSafetensors(path);
+    try {
+      expect(await source.read("b")).toEqual(pattern(30, 3));
+    } finally {
+      await source.close();
+    }
+  });
+
+  it("refuses a final header longer than the reserved one and leaves no file", async () => {
+    await expect(writeWithFinal("longer.safetensors", { input_sha256: REAL, note: "kept", more: "x" })).rejects.toMatchObject({ code: "SAFETENSORS_HEADER_CHANGED" });
+    expect((await readdir(dir)).includes("longer.safetensors")).toBe(false);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("an abort during the read-back removes the temp file", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(writeWithFinal("interrupted.safetensors", { input_sha256: REAL, note: "kept" }, { signal: controller.signal })).rejects.toMatchObject({ code: "ABORTED" });
+    expect((await readdir(dir)).includes("interrupted.safetensors")).toBe(false);
+    expect(await leftovers()).toEqual([]);
   });
 });

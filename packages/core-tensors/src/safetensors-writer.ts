@@ -4,7 +4,10 @@ import { SafetensorsError, TensorIoError } from "./errors.js";
 import { hasLoneSurrogate } from "./has-lone-surrogate.js";
 import { fileSystemError } from "./file-system-error.js";
 import { orderedTap, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
-import { writeFully } from "./read-fully.js";
+import type { FileHandle } from "node:fs/promises";
+import type { ProgressCallback } from "./progress.js";
+import { readFully, writeFully } from "./read-fully.js";
+import { throwIfAborted } from "./throw-if-aborted.js";
 import type { TensorDescriptor, TensorSink } from "./tensor-source.js";
 
 interface PlannedTensor {
@@ -23,9 +26,10 @@ export interface SafetensorsLayout {
 
 /**
  * Builds the header: `__metadata__` first, tensors in the given order laid out contiguously,
- * JSON padded with spaces so the data block starts on an 8-byte boundary.
+ * JSON padded with spaces so the data block starts on an 8-byte boundary, or at `dataStart` when
+ * given (a header rewritten in place over a reserved one; refused when it would not fit).
  */
-export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], metadata: Readonly<Record<string, string>> = {}, file = "<output>"): SafetensorsLayout {
+export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], metadata: Readonly<Record<string, string>> = {}, file = "<output>", options: { readonly dataStart?: number } = {}): SafetensorsLayout {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -55,7 +59,10 @@ export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], 
     cursor += d.byteLength;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil((8 + json.byteLength) / 8) * 8 - 8;
+  const padded = options.dataStart === undefined ? Math.ceil((8 + json.byteLength) / 8) * 8 - 8 : options.dataStart - 8;
+  if (json.byteLength > padded) {
+    throw new SafetensorsError("SAFETENSORS_HEADER_CHANGED", `${file}: the final header needs ${8 + json.byteLength} bytes, ${padded + 8} were reserved; output discarded`, { file });
+  }
   const headerBytes = new Uint8Array(8 + padded).fill(0x20);
   new DataView(headerBytes.buffer).setBigUint64(0, BigInt(padded), true);
   headerBytes.set(json, 8);
@@ -65,6 +72,36 @@ export function planSafetensorsLayout(descriptors: readonly TensorDescriptor[], 
 export interface SafetensorsWriterOptions extends AtomicFileOptions {
   /** Sees every byte of the file in file order as it is written (hashes of the output without a second read). */
   readonly tap?: OutputByteTap;
+  /**
+   * Metadata known only once every tensor is written (a merge's input hashes, taken in the same
+   * pass). `commit` calls it and writes its header over the one `begin` wrote, padded with spaces
+   * to the same length so no tensor moves (`begin`'s metadata must reserve the room: placeholders
+   * of the same length). The `tap` then sees the finished file read back before the rename (the
+   * header comes first, so it cannot see the bytes as they are written); progress phase "hash output".
+   */
+  readonly finalMetadata?: () => Promise<Readonly<Record<string, string>>>;
+  /** Progress of the read-back for the tap (with `finalMetadata`). */
+  readonly onProgress?: ProgressCallback;
+  /** Stops the read-back for the tap (the temp file is removed). */
+  readonly signal?: AbortSignal;
+}
+
+const READ_BACK_CHUNK = 16 * 1024 * 1024;
+
+/** Feeds a finished temp file to a tap in file order, through the file's own handle. */
+async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: SafetensorsLayout, path: string, options: SafetensorsWriterOptions): Promise<void> {
+  const size = layout.totalSize;
+  await tap.start?.({ size, head: layout.headerBytes });
+  const buffer = new Uint8Array(Math.min(READ_BACK_CHUNK, Math.max(size, 1)));
+  options.onProgress?.({ phase: "hash output", bytesDone: 0, bytesTotal: size });
+  for (let at = 0; at < size; ) {
+    throwIfAborted(options.signal, path, "hashing the output");
+    const length = Math.min(buffer.byteLength, size - at);
+    await readFully(handle, buffer, 0, length, at, path);
+    await tap.bytes(buffer.subarray(0, length), at);
+    at += length;
+    options.onProgress?.({ phase: "hash output", bytesDone: at, bytesTotal: size });
+  }
 }
 
 /**
@@ -100,7 +137,8 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       file = await createAtomicFile(path, options);
       const l = layout;
       await guard(async () => {
-        if (options.tap) {
+        // With metadata still to come, the tap sees the file only once it is finished (see commit).
+        if (options.tap && !options.finalMetadata) {
           await options.tap.start?.({ size: l.totalSize, head: l.headerBytes });
           tap = orderedTap(options.tap);
           await tap.write(l.headerBytes, 0);
@@ -130,7 +168,16 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
           throw new TensorIoError("SINK_INCOMPLETE", `${path}: tensor ${JSON.stringify(t.descriptor.name)} got ${t.written} of ${t.descriptor.byteLength} bytes; output discarded`, { file: path });
         }
       }
-      await file.commit();
+      const { finalMetadata, tap: outputTap } = options;
+      if (!finalMetadata) return file.commit();
+      const f = file;
+      const reserved = layout!;
+      const final = await guard(async () => {
+        const header = planSafetensorsLayout([...planned.values()].map((t) => t.descriptor), await finalMetadata(), path, { dataStart: reserved.dataStart });
+        await writeFully(f.handle, header.headerBytes, 0);
+        return header;
+      });
+      await f.commit(outputTap ? { verify: (handle) => readBackToTap(outputTap, handle, final, path, options) } : {});
     },
     async abort() {
       failed = true;

@@ -26,6 +26,11 @@ export interface TensorSource {
   read(name: string, into?: Uint8Array): Promise<Uint8Array>;
   /** A byte range of one tensor, relative to the tensor's first byte. */
   readRange(name: string, start: number, end: number, into?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Absolute file offset of a tensor's first byte, for sources whose reads return the file's own
+   * bytes (safetensors); absent where bytes are decoded or gathered (checkpoints).
+   */
+  fileOffsetOf?(name: string): number;
   close(): Promise<void>;
 }
 
