@@ -1,10 +1,10 @@
 import { copyFile, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openModelCache } from "@stmerge/cache";
+import { enrichWithCivitai, openModelCache } from "@stmerge/cache";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CivitaiClient } from "@stmerge/civitai-client";
-import { CIVITAI_NOT_FOUND_TTL_MS, cacheBannerLines, cachedArchitecture, enrichWithCivitai, lookupCachedIdentity, recordOutputInCache } from "./cli-cache.js";
+import type { CivitaiClient, ModelVersion } from "@stmerge/civitai-client";
+import { cacheBannerLines, cachedArchitecture, civitaiLookup, lookupCachedIdentity, recordOutputInCache } from "./cli-cache.js";
 import { memoryIo } from "./cli-io.js";
 
 const CACHE_FIXTURES = join(import.meta.dirname, "..", "..", "cache", "test", "fixtures");
@@ -54,9 +54,10 @@ describe("cli-cache helpers", () => {
     expect(await recordOutputInCache("converted.safetensors", io, { cache: false })).toBeUndefined();
   });
 
-  it("a CivitAI 'not found' is remembered, and asked again only after the TTL", async () => {
-    const cache = openModelCache({ path: join(dir, "ttl.json") });
+  it("the CivitAI look-up adapts the client's answers into the cache's terms", async () => {
+    const cache = openModelCache({ path: join(dir, "adapter.json") });
     const [r] = await cache.identify([join(dir, "converted.safetensors")]);
+    const version = { id: 7, modelId: 3, name: "v2", baseModel: "Illustrious", trainedWords: ["1girl"], model: { name: "Illu Mix", type: "Checkpoint", nsfw: false } } as unknown as ModelVersion;
     const calls: string[] = [];
     const client = {
       getModelVersionsByHashes: async (h: readonly string[]) => {
@@ -65,15 +66,11 @@ describe("cli-cache helpers", () => {
       },
       getModelVersionByHash: async (h: string) => {
         calls.push(`v3:${h}`);
-        return { found: false as const, reason: "Model not found" };
+        return { found: true as const, value: version };
       },
     } as unknown as CivitaiClient;
-    expect(await enrichWithCivitai(cache, client, [r!.entry])).toEqual({ looked: 1, found: 0, notFound: 1 });
+    expect(await enrichWithCivitai(cache, civitaiLookup(client), [r!.entry])).toEqual({ looked: 1, found: 1, notFound: 0 });
     expect(calls).toEqual(["bulk:1", `v3:${r!.entry.autov3}`]);
-    const stored = (await cache.find(r!.entry.sha256))[0]!;
-    expect(stored.civitai).toMatchObject({ not_found: true });
-    expect(await enrichWithCivitai(cache, client, [stored])).toEqual({ looked: 0, found: 0, notFound: 0 });
-    expect(await enrichWithCivitai(cache, client, [stored], { now: Date.now() + CIVITAI_NOT_FOUND_TTL_MS + 1000 })).toMatchObject({ looked: 1 });
-    expect(calls).toHaveLength(4);
+    expect((await cache.find(r!.entry.sha256))[0]).toMatchObject({ architecture: "Illustrious", civitai: { model_id: 3, version_id: 7, base_model: "Illustrious", model_name: "Illu Mix", version_name: "v2", trained_words: ["1girl"], type: "Checkpoint" } });
   });
 });

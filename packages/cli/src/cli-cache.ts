@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
-import { openModelCache, type CacheEntry, type CacheRecorder, type CivitaiInfo, type FileHashes, type ModelCache } from "@stmerge/cache";
-import { baseModelToArchitecture, CivitaiError, createCivitaiClient, summarizeModelVersion, type CivitaiClient } from "@stmerge/civitai-client";
+import { openModelCache, type CacheEntry, type CacheRecorder, type CivitaiLookup, type CivitaiMatch, type FileHashes, type ModelCache } from "@stmerge/cache";
+import { baseModelToArchitecture, CivitaiError, createCivitaiClient, summarizeModelVersion, type CivitaiClient, type ModelVersion } from "@stmerge/civitai-client";
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
 
@@ -108,11 +108,6 @@ export async function cacheBannerLines(io: CliIo, flags: CacheFlags = {}, warn: 
   return lines;
 }
 
-/** The cache's CivitAI object for a version summary. */
-function civitaiInfoFrom(summary: ReturnType<typeof summarizeModelVersion>): CivitaiInfo {
-  return { ...summary, fetched_at: new Date().toISOString() };
-}
-
 /** Architecture an entry implies: the stored one, else the CivitAI base model's. */
 function architectureOf(entry: CacheEntry | undefined): string | undefined {
   if (!entry) return undefined;
@@ -172,53 +167,23 @@ export async function recordOutputInCache(
   return entry;
 }
 
-export interface CivitaiEnrichResult {
-  readonly looked: number;
-  readonly found: number;
-  readonly notFound: number;
-}
-
-/** A "not on CivitAI" answer is asked again after this long (files get published, hashes get fixed). */
-export const CIVITAI_NOT_FOUND_TTL_MS = 7 * 24 * 3600 * 1000;
-
-function needsLookup(entry: CacheEntry, force: boolean, now: number): boolean {
-  if (force || !entry.civitai) return true;
-  if (!entry.civitai.not_found) return false;
-  const at = Date.parse(entry.civitai.fetched_at ?? "");
-  return !Number.isFinite(at) || now - at > CIVITAI_NOT_FOUND_TTL_MS;
-}
-
 /**
- * Looks up on CivitAI the entries without CivitAI data (or with a "not found" older than a week):
- * bulk by SHA-256, 100 a call; then, for safetensors files still unknown, by AutoV3 (which ignores
- * header metadata, so a file whose metadata was edited is still found). Stores what it finds, a
- * "not found" marker otherwise, and the architecture the base model implies, in one locked write.
+ * The cache's CivitAI look-up over the REST client: the client's answers summarised into the
+ * cache's terms (the enrichment policy itself lives in `@stmerge/cache`'s `enrichWithCivitai`).
  */
-export async function enrichWithCivitai(cache: ModelCache, client: CivitaiClient, entries: readonly CacheEntry[], options: { force?: boolean; now?: number } = {}): Promise<CivitaiEnrichResult> {
-  const now = options.now ?? Date.now();
-  const todo = [...new Map(entries.filter((e) => needsLookup(e, Boolean(options.force), now)).map((e) => [e.sha256, e])).values()];
-  if (todo.length === 0) return { looked: 0, found: 0, notFound: 0 };
-  const versions = await client.getModelVersionsByHashes(todo.map((e) => e.sha256));
-  for (const entry of todo) {
-    if (versions.has(entry.sha256) || !entry.autov3 || !/\.safetensors$/i.test(entry.filename)) continue;
-    const byV3 = await client.getModelVersionByHash(entry.autov3);
-    if (byV3.found) versions.set(entry.sha256, byV3.value);
-  }
-  let found = 0;
-  const updated: CacheEntry[] = [];
-  for (const entry of todo) {
-    const version = versions.get(entry.sha256);
-    if (version) {
-      found++;
-      const summary = summarizeModelVersion(version);
-      const architecture = entry.architecture ?? baseModelToArchitecture(summary.base_model) ?? null;
-      updated.push({ ...entry, civitai: civitaiInfoFrom(summary), architecture });
-    } else {
-      const civitai: CivitaiInfo = { model_id: null, version_id: null, base_model: null, model_name: null, version_name: null, nsfw: false, trained_words: [], not_found: true, fetched_at: new Date(now).toISOString() };
-      updated.push({ ...entry, civitai });
-    }
-  }
-  // One locked write for the whole batch.
-  await cache.store.put(updated.map((entry) => ({ entry })));
-  return { looked: todo.length, found, notFound: todo.length - found };
+export function civitaiLookup(client: CivitaiClient): CivitaiLookup {
+  const matchOf = (version: ModelVersion): CivitaiMatch => {
+    const info = summarizeModelVersion(version);
+    return { info, architecture: baseModelToArchitecture(info.base_model) };
+  };
+  return {
+    async bySha256(sha256s) {
+      const versions = await client.getModelVersionsByHashes(sha256s);
+      return new Map([...versions].map(([sha256, version]) => [sha256, matchOf(version)]));
+    },
+    async byAutoV3(autov3) {
+      const answer = await client.getModelVersionByHash(autov3);
+      return answer.found ? matchOf(answer.value) : undefined;
+    },
+  };
 }

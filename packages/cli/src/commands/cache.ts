@@ -1,10 +1,10 @@
 import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
-import { collectModelFiles, HASH_ALGORITHMS, MIN_HASH_PREFIX, type CacheEntry, type ModelCache } from "@stmerge/cache";
+import { collectModelFiles, enrichWithCivitai, HASH_ALGORITHMS, MIN_HASH_PREFIX, type CacheEntry, type ModelCache } from "@stmerge/cache";
 import type { Command } from "commander";
 import { cacheEntryJson } from "../cache-entry-json.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
-import { addCacheFileOptions, cacheBannerLines, civitaiFor, civitaiOptional, civitaiStatus, enrichWithCivitai, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheFileOptions, cacheBannerLines, civitaiFor, civitaiLookup, civitaiOptional, civitaiStatus, openCliCache, type CacheFlags } from "../cli-cache.js";
 import { CliError, EXIT, ExitRequest } from "../cli-error.js";
 import { formatBytes, formatCount } from "../format.js";
 import { renderPanel, timeRow, type PanelRow } from "../render-panel.js";
@@ -205,7 +205,7 @@ export function registerCacheCommand(program: Command, ctx: CliContext): void {
       const client = civitaiFor(ctx.io, { ...(civitaiFlag !== undefined ? { civitai: civitaiFlag } : {}) } satisfies CacheFlags, (t) => out.note(t));
       if (client) {
         out.note(client.authenticated ? "CivitAI: looking up with your API key" : "CivitAI: looking up without an API key (public data only)");
-        civitai = await civitaiOptional(() => enrichWithCivitai(c, client, results.map((r) => r.entry), { force: Boolean(options.force) }), (t) => out.warn(t));
+        civitai = await civitaiOptional(() => enrichWithCivitai(c, civitaiLookup(client), results.map((r) => r.entry), { force: Boolean(options.force) }), (t) => out.warn(t));
       } else if (civitaiFlag === undefined) out.note("CivitAI: no API key set, skipping look-ups (use --civitai to look up anyway)");
       out.result({ files: results.map((r) => ({ path: r.path, sha256: r.entry.sha256, fromCache: r.fromCache })), hashed, fromCache: results.length - hashed, civitai: civitai ?? null });
       const t = out.theme;

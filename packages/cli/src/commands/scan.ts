@@ -2,7 +2,8 @@ import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "@stmerge/core-tensors";
 import { formatManifest, scanFolder, SDXL_DERIVATIVE_HINTS, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
 import type { Command } from "commander";
-import { addCacheOptions, cacheBannerLines, cachedArchitecture, cacheNotUpdated, civitaiFor, civitaiOptional, enrichWithCivitai, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { enrichWithCivitai } from "@stmerge/cache";
+import { addCacheOptions, cacheBannerLines, cachedArchitecture, cacheNotUpdated, civitaiFor, civitaiLookup, civitaiOptional, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
 import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
@@ -87,7 +88,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
         const unhashed = known.length - entries.length;
         if (unhashed) out.warn(`CivitAI: ${unhashed} file${unhashed === 1 ? " has" : "s have"} no hash yet and ${unhashed === 1 ? "was" : "were"} not looked up; add --compute-hashes`);
         if (entries.length) {
-          const found = await civitaiOptional(() => enrichWithCivitai(openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)), client, entries), (t) => out.warn(t));
+          const found = await civitaiOptional(() => enrichWithCivitai(openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)), civitaiLookup(client), entries), (t) => out.warn(t));
           if (found) out.note(`CivitAI: ${found.found} found, ${found.notFound} not found of ${found.looked} looked up`);
         }
       }
