@@ -45,20 +45,26 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   const pool = workers > 0 ? new KernelWorkerPool(workers, { simd }) : undefined;
   let closed = false;
 
-  /** Runs `op` over [0, length); returns the per-range results (one when inline). */
-  async function run(op: string, arrays: readonly ArrayBufferView[], length: number, params: Record<string, number> = {}): Promise<unknown[]> {
-    if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
-    if (!pool || length < inlineBelow || !arrays.every(isShared)) {
-      return [localOps(simd)[op]!(arrays, 0, length, params)];
-    }
-    const parts = pool.size;
+  /** How [0, length) is split: one range per worker, or undefined to run inline on this thread. */
+  function splitRanges(arrays: readonly ArrayBufferView[], length: number): [number, number][] | undefined {
+    if (!pool || length < inlineBelow || !arrays.every(isShared)) return undefined;
     // Ranges on 64-element boundaries keep each worker's writes on its own cache lines.
-    const step = Math.ceil(length / parts / 64) * 64;
-    const jobs: Promise<unknown>[] = [];
-    for (let p = 0, from = 0; from < length; p++, from += step) {
-      jobs.push(pool.run(p, { op, arrays, from, to: Math.min(length, from + step), params }));
-    }
-    return Promise.all(jobs);
+    const step = Math.ceil(length / pool.size / 64) * 64;
+    const ranges: [number, number][] = [];
+    for (let from = 0; from < length; from += step) ranges.push([from, Math.min(length, from + step)]);
+    return ranges;
+  }
+
+  /** Runs `op` over `ranges` (inline over [0, length) when undefined), params per range; returns the per-range results. */
+  async function runRanges(op: string, arrays: readonly ArrayBufferView[], length: number, ranges: [number, number][] | undefined, paramsOf: (range: number) => Record<string, number>): Promise<unknown[]> {
+    if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+    if (!pool || !ranges) return [localOps(simd)[op]!(arrays, 0, length, paramsOf(0))];
+    return Promise.all(ranges.map(([from, to], p) => pool.run(p, { op, arrays, from, to, params: paramsOf(p) })));
+  }
+
+  /** Runs `op` over [0, length); returns the per-range results (one when inline). */
+  function run(op: string, arrays: readonly ArrayBufferView[], length: number, params: Record<string, number> = {}): Promise<unknown[]> {
+    return runRanges(op, arrays, length, splitRanges(arrays, length), () => params);
   }
 
   function output(length: number, out: Float32Array | undefined, name: string): Float32Array {
@@ -197,6 +203,86 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
         const total = new Float64Array(65536);
         for (const h of parts as Uint32Array[]) for (let i = 0; i < 65536; i++) total[i]! += h[i]!;
         return total;
+    async taskVectorHistogram(base, x, level, prefix) {
+      checkLength("taskVectorHistogram input", x.length, base.length);
+      const parts = (await run("taskVectorHistogram", [base, x], base.length, { level, prefix })) as Uint32Array[];
+      const total = parts[0]!;
+      for (const h of parts.slice(1)) for (let i = 0; i < 65536; i++) total[i]! += h[i]!;
+      return total;
+    },
+    async tiesMerge(base, models, weights, cuts, quotas, lambda, out) {
+      const m = models.length;
+      const length = base.length;
+      for (const [i, x] of models.entries()) checkLength(`tiesMerge input ${i}`, x.length, length);
+      checkLength("tiesMerge output", out.length, length);
+      checkLength("tiesMerge weights", weights.length, m);
+      checkLength("tiesMerge cuts", cuts.length, m);
+      checkLength("tiesMerge quotas", quotas.length, m);
+      const arrays = [out, base, ...models];
+      const ranges = splitRanges(arrays, length);
+      const params: Record<string, number> = { lambda };
+      for (let k = 0; k < m; k++) {
+        params[`w${k}`] = weights[k]!;
+        params[`c${k}`] = cuts[k]!;
+      }
+      // Cut-equal elements are kept in index order: with several ranges, each range's quota is
+      // what is left after the cut-equal elements of the ranges before it.
+      let rangeQuotas: number[][];
+      if (ranges && quotas.some((q) => q > 0)) {
+        const counts = (await runRanges("countAtMagnitude", arrays, length, ranges, () => params)) as number[][];
+        const left = [...quotas];
+        rangeQuotas = counts.map((c) =>
+          c.map((count, k) => {
+            const q = Math.min(count, left[k]!);
+            left[k]! -= q;
+            return q;
+          }),
+        );
+      } else rangeQuotas = (ranges ?? [[0, length]]).map(() => [...quotas]);
+      const kept = (await runRanges("tiesMerge", arrays, length, ranges, (r) => {
+        const p = { ...params };
+        rangeQuotas[r]!.forEach((q, k) => (p[`q${k}`] = q));
+        return p;
+      })) as number[][];
+      return Array.from({ length: m }, (_, k) => kept.reduce((s, part) => s + part[k]!, 0));
+    },
+    async dareDrop(tasks, dropRate) {
+      if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+      const params = { p: dropRate, rescale: 1 / (1 - dropRate) };
+      await Promise.all(
+        tasks.map(async ({ x, base, state }, k) => {
+          checkLength(`dareDrop input ${k}`, x.length, base.length);
+          checkLength(`dareDrop state ${k}`, state.length, 4);
+          const shared = new Int32Array(new SharedArrayBuffer(16));
+          shared.set(state);
+          const arrays = [x, base, shared];
+          // One job per task vector (its stream is sequential), task k on worker k.
+          if (!pool || x.length < inlineBelow || !arrays.every(isShared)) localOps(simd).dareDrop!(arrays, 0, x.length, params);
+          else await pool.run(k, { op: "dareDrop", arrays, from: 0, to: x.length, params });
+          state.set(shared);
+        }),
+      );
+    },
+    async combineTaskVectors(base, deltas, weights, lambda, electSign, out) {
+      checkLength("combineTaskVectors weights", weights.length, deltas.length);
+      const totalWeight = weights.reduce((s, w) => s + w, 0);
+      const params: Record<string, number> = { lambda, elect: electSign ? 1 : 0, divisor: Math.abs(totalWeight) < 1e-8 ? 1 : totalWeight };
+      weights.forEach((w, k) => (params[`w${k}`] = w));
+      for (const [i, d] of deltas.entries()) checkLength(`combineTaskVectors delta ${i}`, d.length, base.length);
+      checkLength("combineTaskVectors output", out.length, base.length);
+      await run("combineTaskVectors", [out, base, ...deltas], base.length, params);
+      return out;
+    },
+    async consensus(inputs, exponent, out) {
+      if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "consensus needs at least one input");
+      return elementwise("consensus", [...inputs], out, { exponent });
+    },
+    async dotAndNorms(a, b) {
+      checkLength("dotAndNorms input 1", b.length, a.length);
+      const parts = (await run("dotAndNorms", [a, b], a.length)) as number[][];
+      return [0, 1, 2].map((j) => parts.reduce((s, p) => s + p[j]!, 0)) as [number, number, number];
+    },
+
       };
       // Find the 16-bit prefix of the k-th largest |a|, then its low 16 bits.
       const high = sum(await run("magnitudeHistogram", [a], a.length, { level: 0 }));

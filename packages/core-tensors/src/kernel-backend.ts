@@ -64,6 +64,40 @@ export interface KernelBackend {
   addLowRankProduct?(w: Float32Array, up: Float32Array, down: Float32Array, shape: { readonly rows: number; readonly rank: number; readonly cols: number; readonly rowOffset: number }, factor: number): Promise<void>;
 
   /** Releases workers or GPU memory. The backend is unusable afterwards. */
+  /**
+   * Optional TIES statistics step: histogram (65536 bins) of |fround(x − base)| as F32 bits, NaN
+   * included. level 0 bins the top 16 bits; level 1 the low 16 bits of the elements whose top 16
+   * bits equal `prefix`.
+   */
+  taskVectorHistogram?(base: Float32Array, x: Float32Array, level: 0 | 1, prefix: number): Promise<Uint32Array>;
+  /**
+   * Optional TIES merge step over one chunk: task vector i keeps |δᵢ| > cuts[i] (−1: all,
+   * Infinity: none) plus the first quotas[i] elements (in index order) with |δᵢ| equal to the
+   * cut; sign elected from Σ wᵢδᵢ (+1 at 0); out = base + λ·disjoint mean, in F64 with one
+   * rounding. Returns how many cut-equal elements each task vector kept.
+   */
+  tiesMerge?(base: Float32Array, models: readonly Float32Array[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, out: Float32Array): Promise<number[]>;
+  /**
+   * Optional DARE drop step for several task vectors at once (each on its own thread: its random
+   * stream is sequential): x[e] = 0 with probability dropRate, else (x[e] − base[e]) / (1 −
+   * dropRate), drawing from the sfc32 stream whose state [a, b, c, d] is `state` (updated).
+   */
+  dareDrop?(tasks: readonly { readonly x: Float32Array; readonly base: Float32Array; readonly state: Int32Array }[], dropRate: number): Promise<void>;
+  /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas. */
+  combineTaskVectors?(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], lambda: number, electSign: boolean, out: Float32Array): Promise<Float32Array>;
+  /** Optional consensus merge (inverse-distance weighting per element, see merge-engine's consensus). */
+  consensus?(inputs: readonly Float32Array[], exponent: number, out: Float32Array): Promise<Float32Array>;
+  /** Optional slerp statistics in one read: [Σ a·b, Σ a², Σ b²], accumulated in F64. */
+  dotAndNorms?(a: Float32Array, b: Float32Array): Promise<[number, number, number]>;
+
+  /**
+   * Optional truncated SVD of A [m×n] (row-major F32) by randomized subspace iteration, the
+   * same arithmetic as `randomizedSvd` (bit-identical results). The CPU backend runs the whole
+   * SVD on one worker when A lives in a SharedArrayBuffer, so several calls in flight use
+   * several workers; otherwise it runs on the calling thread.
+   */
+  randomizedSvd?(a: Float32Array, m: number, n: number, rank: number, options?: RandomizedSvdOptions): Promise<TruncatedSvd>;
+
   close(): Promise<void>;
 }
 

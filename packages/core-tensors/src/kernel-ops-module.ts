@@ -295,6 +295,232 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       return hist;
     },
     /**
+     * TIES statistics, arrays = [base, x]: histogram of |fround(x − base)| as F32 bits. Unlike
+     * magnitudeHistogram, NaN is counted (its bits lie above +Inf), as TIES's selection does.
+     * params.level 0 counts the top 16 bits; level 1 the low 16 bits of those whose top 16 bits
+     * equal params.prefix.
+     */
+    taskVectorHistogram(arrays, from, to, params) {
+      const base = f32(arrays, 0);
+      const x = f32(arrays, 1);
+      const hist = new Uint32Array(65536);
+      const f = scalar32;
+      const bits = scalarBits;
+      if (params.level === 0) {
+        for (let i = from; i < to; i++) {
+          f[0] = x[i]! - base[i]!;
+          hist[(bits[0]! & 0x7fffffff) >>> 16]!++;
+        }
+      } else {
+        const prefix = params.prefix!;
+        for (let i = from; i < to; i++) {
+          f[0] = x[i]! - base[i]!;
+          const m = bits[0]! & 0x7fffffff;
+          if (m >>> 16 === prefix) hist[m & 0xffff]!++;
+        }
+      }
+      return hist;
+    },
+    /**
+     * arrays = [out, base, x1, …, xm] (out unused: the same arrays as tiesMerge, so the same
+     * ranges), params.cK: per task vector, how many elements have
+     * |fround(xK − base)| exactly equal to cK (TIES's cut), so ranges split across threads know
+     * how many cut-equal elements lie before them. Returns the m counts.
+     */
+    countAtMagnitude(arrays, from, to, params) {
+      const base = f32(arrays, 1);
+      const m = arrays.length - 2;
+      const counts: number[] = [];
+      for (let k = 0; k < m; k++) {
+        const x = f32(arrays, k + 2);
+        const cut = params[`c${k}`]!;
+        let count = 0;
+        if (cut >= 0) for (let i = from; i < to; i++) if (Math.abs(Math.fround(x[i]! - base[i]!)) === cut) count++;
+        counts.push(count);
+      }
+      return counts;
+    },
+    /**
+     * TIES merge pass, arrays = [out, base, x1, …, xm]; per task vector K params.wK (weight), cK
+     * (the cut magnitude: kept when above it; −1 keeps all, Infinity none) and qK (how many
+     * elements equal to the cut this range keeps, the first ones in index order). Trim, sign
+     * election from Σ wᵢδᵢ (+1 at 0), disjoint weighted mean, out = base + λ·mean, all in F64
+     * with one rounding to F32. Returns how many cut-equal elements were kept per task vector.
+     */
+    tiesMerge(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const base = f32(arrays, 1);
+      const m = arrays.length - 2;
+      const lambda = params.lambda!;
+      const xs: Float32Array[] = [];
+      const w = new Float64Array(m);
+      const cut = new Float64Array(m);
+      const quota = new Float64Array(m);
+      const kept = new Float64Array(m);
+      const deltas = new Float64Array(m);
+      for (let k = 0; k < m; k++) {
+        xs.push(f32(arrays, k + 2));
+        w[k] = params[`w${k}`]!;
+        cut[k] = params[`c${k}`]!;
+        quota[k] = params[`q${k}`]!;
+      }
+      for (let e = from; e < to; e++) {
+        const b = base[e]!;
+        let sum = 0;
+        for (let k = 0; k < m; k++) {
+          let d = Math.fround(xs[k]![e]! - b);
+          const a = Math.abs(d);
+          if (!(a > cut[k]!)) {
+            if (a === cut[k]! && kept[k]! < quota[k]!) kept[k]!++;
+            else d = 0;
+          }
+          deltas[k] = d;
+          sum += w[k]! * d;
+        }
+        const positive = sum >= 0;
+        let num = 0;
+        let den = 0;
+        for (let k = 0; k < m; k++) {
+          const wd = w[k]! * deltas[k]!;
+          if (positive ? wd > 0 : wd < 0) {
+            num += wd;
+            den += w[k]!;
+          }
+        }
+        out[e] = b + lambda * (den === 0 ? 0 : num / den);
+      }
+      return Array.from(kept);
+    },
+    /**
+     * Consensus merge (inverse-distance weighting), arrays = [out, x1, …, xn], params.exponent:
+     * each value weighted by (1 − normalised mean |distance| to all values)^E; equal weights when
+     * the distances are all equal within 1e-10.
+     */
+    consensus(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const n = arrays.length - 1;
+      const exponent = params.exponent!;
+      const xs: Float32Array[] = [];
+      for (let k = 0; k < n; k++) xs.push(f32(arrays, k + 1));
+      const values = new Float64Array(n);
+      const avg = new Float64Array(n);
+      for (let e = from; e < to; e++) {
+        for (let i = 0; i < n; i++) values[i] = xs[i]![e]!;
+        let min = Infinity;
+        let max = -Infinity;
+        for (let i = 0; i < n; i++) {
+          let s = 0;
+          for (let j = 0; j < n; j++) s += Math.abs(values[i]! - values[j]!);
+          const d = s / n;
+          avg[i] = d;
+          if (d < min) min = d;
+          if (d > max) max = d;
+        }
+        const range = max - min;
+        let acc = 0;
+        if (range < 1e-10) {
+          for (let i = 0; i < n; i++) acc += values[i]!;
+          out[e] = acc / n;
+          continue;
+        }
+        let total = 0;
+        for (let i = 0; i < n; i++) {
+          const wi = (1 - (avg[i]! - min) / range) ** exponent;
+          total += wi;
+          acc += values[i]! * wi;
+        }
+        out[e] = acc / total;
+      }
+    },
+    /**
+     * DARE's drop step, arrays = [x, base, state]: x[e] becomes 0 with probability params.p, else
+     * (x[e] − base[e])·params.rescale, drawing one number per element from the sfc32 stream whose
+     * state [a, b, c, d] is in `state` (an Int32Array; updated, so the stream continues in the
+     * next chunk). The generator is merge-engine's seeded stream (methods/seeded-random.ts), step
+     * for step; the stream is sequential, so a task vector's chunk runs on one thread.
+     */
+    dareDrop(arrays, from, to, params) {
+      const x = f32(arrays, 0);
+      const base = f32(arrays, 1);
+      const state = arrays[2] as Int32Array;
+      const p = params.p!;
+      const rescale = params.rescale!;
+      let a = state[0]!;
+      let b = state[1]!;
+      let c = state[2]!;
+      let d = state[3]!;
+      for (let e = from; e < to; e++) {
+        const t = (((a + b) | 0) + d) | 0;
+        d = (d + 1) | 0;
+        a = b ^ (b >>> 9);
+        b = (c + (c << 3)) | 0;
+        c = (c << 21) | (c >>> 11);
+        c = (c + t) | 0;
+        x[e] = (t >>> 0) / 4294967296 < p ? 0 : (x[e]! - base[e]!) * rescale;
+      }
+      state[0] = a;
+      state[1] = b;
+      state[2] = c;
+      state[3] = d;
+    },
+    /**
+     * arrays = [out, base, δ1, …, δm]; params.wK, params.lambda, params.elect (1: sign-elected
+     * disjoint mean, 0: Σ wᵢδᵢ / params.divisor). out = base + λ·mean (merge-engine's
+     * combineTaskVectors, element for element).
+     */
+    combineTaskVectors(arrays, from, to, params) {
+      const out = f32(arrays, 0);
+      const base = f32(arrays, 1);
+      const m = arrays.length - 2;
+      const lambda = params.lambda!;
+      const divisor = params.divisor!;
+      const elect = params.elect === 1;
+      const ds: Float32Array[] = [];
+      const w: number[] = [];
+      for (let k = 0; k < m; k++) {
+        ds.push(f32(arrays, k + 2));
+        w.push(params[`w${k}`]!);
+      }
+      for (let e = from; e < to; e++) {
+        let sum = 0;
+        for (let i = 0; i < m; i++) sum += w[i]! * ds[i]![e]!;
+        let mean: number;
+        if (elect) {
+          const positive = sum >= 0;
+          let num = 0;
+          let den = 0;
+          for (let i = 0; i < m; i++) {
+            const wd = w[i]! * ds[i]![e]!;
+            if (positive ? wd > 0 : wd < 0) {
+              num += wd;
+              den += w[i]!;
+            }
+          }
+          mean = den === 0 ? 0 : num / den;
+        } else mean = sum / divisor;
+        out[e] = base[e]! + lambda * mean;
+      }
+    },
+    /**
+     * Slerp statistics in one read, arrays = [a, b]: returns [Σ a·b, Σ a², Σ b²] over the range,
+     * each accumulated in F64 in index order like dot and sumSquares.
+     */
+    dotAndNorms(arrays, from, to) {
+      const a = f32(arrays, 0);
+      const b = f32(arrays, 1);
+      let ab = 0;
+      let aa = 0;
+      let bb = 0;
+      for (let i = from; i < to; i++) {
+        const x = a[i]!;
+        const y = b[i]!;
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+      }
+      return [ab, aa, bb];
+    },
+    /**
      * LoRA bake rows: for rows i in [from, to) of ΔW = up[rows×rank] · down[rank×cols],
      * w[(rowOffset + i)·cols + j] += factor · ΔW[i, j], every step rounded to F32 in the order of
      * linear-algebra's matmulF32 (p ascending) so results do not depend on the thread split.

@@ -1,13 +1,13 @@
 import type { AnyMergeMethod, MergeMethodContext } from "../src/methods/merge-method.js";
-import { randomForKey } from "../src/methods/seeded-random.js";
-import { createCpuKernelBackend } from "@stmerge/core-tensors";
+import { randomForKey, type SeededRandom } from "../src/methods/seeded-random.js";
+import { createCpuKernelBackend, type KernelBackend } from "@stmerge/core-tensors";
 
 /** Runs a method on small number arrays the way the executor would, returning plain numbers. */
 export async function runMethod(method: AnyMergeMethod, inputs: readonly (readonly number[])[], params: Record<string, unknown> = {}, options: { weights?: number[]; key?: string; seed?: number; shape?: number[] } = {}): Promise<number[]> {
   const tensors = inputs.map((x) => Float32Array.from(x));
   const n = tensors[0]!.length;
   const key = options.key ?? "model.diffusion_model.input_blocks.1.0.weight";
-  const streams = new Map<number, () => number>();
+  const streams = new Map<number, SeededRandom>();
   const ctx: MergeMethodContext = {
       kernels: createCpuKernelBackend({ workers: 0 }),
       key,
@@ -40,5 +40,65 @@ export function randomArray(n: number, seed: number, scale = 1): number[] {
   return Array.from({ length: n }, () => {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return Math.fround(((s / 2 ** 32) * 2 - 1) * scale);
+  });
+}
+
+/**
+ * Runs a method the way the executor streams a key larger than one chunk: statistics passes over
+ * every chunk, then the merge pass chunk by chunk, all in `kernels`' shared memory (so a backend
+ * with workers splits each chunk across its threads). Returns the merged tensor.
+ */
+export async function runMethodChunked(method: AnyMergeMethod, kernels: KernelBackend, inputs: readonly Float32Array[], params: Record<string, unknown>, options: { weights: number[]; chunk: number; seed?: number }): Promise<Float32Array> {
+  const n = inputs[0]!.length;
+  const key = "model.diffusion_model.input_blocks.1.0.weight";
+  const streams = new Map<number, SeededRandom>();
+  const parsed = method.params.parse(params);
+  const result = new Float32Array(n);
+  const chunks: { start: number; tensors: Float32Array[]; out: Float32Array }[] = [];
+  for (let start = 0; start < n; start += options.chunk) {
+    const length = Math.min(options.chunk, n - start);
+    const tensors = inputs.map((x) => {
+      const copy = kernels.allocF32(length);
+      copy.set(x.subarray(start, start + length));
+      return copy;
+    });
+    chunks.push({ start, tensors, out: kernels.allocF32(length) });
+  }
+  const ctxOf = (start: number, out: Float32Array): MergeMethodContext => ({
+    kernels,
+    key,
+    block: "IN01",
+    shape: [n],
+    offset: start,
+    weights: options.weights,
+    random: (i) => {
+      if (!streams.has(i)) streams.set(i, randomForKey(options.seed ?? 0, key, i));
+      return streams.get(i)!;
+    },
+    out,
+  });
+  let statistics: unknown;
+  if (method.statistics) {
+    statistics = method.statistics.init(ctxOf(0, chunks[0]!.out), parsed);
+    for (let pass = 0; pass < method.statistics.passes; pass++) {
+      for (const c of chunks) await method.statistics.gather(pass, ctxOf(c.start, c.out), c.tensors, parsed, statistics);
+      if (method.statistics.endPass?.(pass, statistics, parsed) === true) break;
+    }
+  }
+  for (const c of chunks) result.set(await method.merge({ ...ctxOf(c.start, c.out), statistics }, c.tensors, parsed), c.start);
+  return result;
+}
+
+/** The same backend without its optional method kernels: the methods run their reference loops on this thread. */
+export function withoutMethodKernels(kernels: KernelBackend): KernelBackend {
+  return { ...kernels, taskVectorHistogram: undefined, tiesMerge: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
+}
+
+/** n values drawn from `choices` (many exact repeats, so magnitude ties are common), seeded. */
+export function randomChoices(n: number, seed: number, choices: readonly number[]): Float32Array {
+  let s = seed >>> 0 || 1;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return choices[Math.floor((s / 2 ** 32) * choices.length)]!;
   });
 }

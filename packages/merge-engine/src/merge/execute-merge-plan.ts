@@ -2,7 +2,7 @@ import { dtypeSize, shapeElementCount, type KernelBackend, type ProgressCallback
 import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } from "../lora/bake-lora.js";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
-import { randomForKey } from "../methods/seeded-random.js";
+import { randomForKey, type SeededRandom } from "../methods/seeded-random.js";
 import { planDescriptors, type MergePlan, type PlanEntry } from "./merge-plan.js";
 
 export interface ExecuteMergeOptions {
@@ -139,7 +139,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   };
   const hasLoras = (entry: PlanEntry) => options.loras?.byKey.has(entry.key) === true;
 
-  const streams = new Map<string, Map<number, () => number>>();
+  const streams = new Map<string, Map<number, SeededRandom>>();
   const statistics = new Map<string, KeyStatistics>();
   const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array | undefined> => {
     const { entry, length } = item;

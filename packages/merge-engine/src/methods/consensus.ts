@@ -18,6 +18,8 @@ export const consensus = defineMergeMethod({
   elementwise: true,
   manifestFields: { exponent: "consensus_exponent" },
   async merge(ctx, tensors, { exponent }) {
+    // On the kernel threads when the backend has the kernel; below, the reference on this thread.
+    if (ctx.kernels.consensus) return ctx.kernels.consensus(tensors, exponent, ctx.out);
     const n = tensors.length;
     const out = ctx.out;
     const values = new Float64Array(n);

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { randomArray, runMethod } from "../../test/run-method.js";
+import { createCpuKernelBackend } from "@stmerge/core-tensors";
+import { afterAll, describe, expect, it } from "vitest";
+import { randomArray, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
 import { dare } from "./dare.js";
 import { randomForKey } from "./seeded-random.js";
 
@@ -71,5 +72,33 @@ describe("dare against PyTorch (mergekit formulas)", () => {
     expect(worst).toBeLessThan(2e-6);
     // Dropping changes the result: with p > 0 some outputs differ from the undropped weighted mean.
     expect(out.some((v, e) => v !== c.inputs[0]![e])).toBe(true);
+  });
+});
+
+describe("dare on the kernel threads", () => {
+  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+  afterAll(() => pooled.close());
+  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+  it("gives the same bits as the reference loop: the same seeded masks, continued across chunks", async () => {
+    const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
+    for (let trial = 0; trial < 16; trial++) {
+      const n = 400 + trial * 157;
+      const models = 2 + (trial % 3);
+      const inputs = Array.from({ length: models }, (_, i) => Float32Array.from(randomArray(n, trial * 13 + i + 1)));
+      const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
+      const params = { drop_rate: [0.5, 0.1, 0.9, 0][trial % 4]!, lambda: trial % 3 ? 1 : 0.8, ties: trial % 2 === 1 };
+      const options = { weights, chunk: [n, 128, 999][trial % 3]!, seed: trial };
+      expect(bits(await runMethodChunked(dare, pooled, inputs, params, options)), `trial ${trial}`).toEqual(bits(await runMethodChunked(dare, reference, inputs, params, options)));
+    }
+  });
+
+  it("draws the seeded stream's specification on the threads: p = 0.5 drops exactly where the stream is below 0.5", async () => {
+    const n = 5000;
+    const base = new Array<number>(n).fill(0);
+    const ones = new Array<number>(n).fill(1);
+    const out = await runMethodChunked(dare, pooled, [Float32Array.from(base), Float32Array.from(ones)], { drop_rate: 0.5 }, { weights: [0, 1], chunk: 1200, seed: 9 });
+    const stream = randomForKey(9, "model.diffusion_model.input_blocks.1.0.weight", 1);
+    expect(Array.from(out)).toEqual(ones.map(() => (stream() < 0.5 ? 0 : 2)));
   });
 });

@@ -24,6 +24,20 @@ export const dare = defineMergeMethod({
   elementwise: true,
   seeded: true,
   async merge(ctx, [base, ...models], { drop_rate: p, lambda, ties }) {
+    const k = ctx.kernels;
+    if (k.dareDrop && k.combineTaskVectors) {
+      // On the kernel threads: each task vector's drop on its own thread (the stream is
+      // sequential; its state goes there and back), then the combine split across the threads.
+      const tasks = models.map((x, i) => {
+        const state = new Int32Array(4);
+        ctx.random(i + 1).saveState(state);
+        return { x, base: base!, state };
+      });
+      await k.dareDrop(tasks, p);
+      tasks.forEach(({ state }, i) => ctx.random(i + 1).restoreState(state));
+      return k.combineTaskVectors(base!, models, ctx.weights.slice(1), lambda, ties, ctx.out);
+    }
+    // The reference, on this thread.
     const rescale = 1 / (1 - p);
     for (let i = 0; i < models.length; i++) {
       const x = models[i]!;

@@ -1,5 +1,6 @@
 import type { DType, KernelBackend } from "@stmerge/core-tensors";
 import type { z } from "zod";
+import type { SeededRandom } from "./seeded-random.js";
 
 /**
  * What a merge method sees for one output tensor (or one chunk of it). Weights and block-wise
@@ -19,7 +20,7 @@ export interface MergeMethodContext {
    * Deterministic uniform [0, 1) stream for input `i` of this key, seeded from the merge seed
    * and the key name; it continues across chunks, so results do not depend on chunk size.
    */
-  random(input: number): () => number;
+  random(input: number): SeededRandom;
   /** Preallocated output of the same length as each input; methods write into it and return it. */
   readonly out: Float32Array;
   /**

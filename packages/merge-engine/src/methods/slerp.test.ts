@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { randomArray, runMethod } from "../../test/run-method.js";
+import { createCpuKernelBackend } from "@stmerge/core-tensors";
+import { afterAll, describe, expect, it } from "vitest";
+import { randomArray, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
 import { slerp } from "./slerp.js";
 
 describe("slerp", () => {
@@ -28,5 +29,22 @@ describe("slerp", () => {
     expect(await runMethod(slerp, [[1, 2], [2, 4]], { t: 0.5 })).toEqual([1.5, 3]);
     expect(await runMethod(slerp, [[0, 0], [2, 4]], { t: 0.25 })).toEqual([0.5, 1]);
     expect(await runMethod(slerp, [[3], [5]], { t: 0.5 })).toEqual([4]);
+  });
+});
+
+describe("slerp on the kernel threads", () => {
+  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+  afterAll(() => pooled.close());
+  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+
+  it("gathers its dot product and norms in one read, with the same bits as three dot products", async () => {
+    const reference = withoutMethodKernels(pooled);
+    for (let trial = 0; trial < 8; trial++) {
+      const n = 500 + trial * 301;
+      const inputs = [Float32Array.from(randomArray(n, trial + 1)), Float32Array.from(randomArray(n, trial + 50))];
+      const options = { weights: [1, 1], chunk: [n, 200, 777][trial % 3]! };
+      const params = { t: [0.4, 0.1, 0.9][trial % 3]! };
+      expect(bits(await runMethodChunked(slerp, pooled, inputs, params, options)), `trial ${trial}`).toEqual(bits(await runMethodChunked(slerp, reference, inputs, params, options)));
+    }
   });
 });

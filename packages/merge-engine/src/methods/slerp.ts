@@ -26,6 +26,14 @@ export const slerp = defineMergeMethod({
     passes: 1,
     init: (): SlerpState => ({ dot: 0, aa: 0, bb: 0 }),
     async gather(_pass, ctx, [a, b], _params, state: SlerpState) {
+      if (ctx.kernels.dotAndNorms) {
+        // One read of the chunk instead of three; the same sums as the three dot products.
+        const [ab, aa, bb] = await ctx.kernels.dotAndNorms(a!, b!);
+        state.dot += ab;
+        state.aa += aa;
+        state.bb += bb;
+        return;
+      }
       state.dot += await ctx.kernels.dot(a!, b!);
       state.aa += await ctx.kernels.dot(a!, a!);
       state.bb += await ctx.kernels.dot(b!, b!);

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, openSafetensors, shapeElementCount, writeSafetensors, type InMemoryTensor } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { runMethod } from "../../test/run-method.js";
+import { randomChoices, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
 import { tempDir, TINY_SD1 } from "../../test/tiny-models.js";
 import { buildMergePlan } from "../merge/build-merge-plan.js";
 import { executeMergePlan } from "../merge/execute-merge-plan.js";
@@ -97,5 +97,35 @@ describe("ties", () => {
 
   it("density 0 returns the base", async () => {
     expect(await runMethod(ties, [[1, 2], [5, 5]], { density: 0 })).toEqual([1, 2]);
+  });
+});
+
+describe("ties on the kernel threads", () => {
+  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+  const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
+  afterAll(() => pooled.close());
+  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+  // Few distinct values: many equal magnitudes at the cut, split across chunks and thread ranges.
+  const choices = [0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, Math.fround(0.1), Number.NaN, Number.POSITIVE_INFINITY];
+
+  it("gives the same bits as the reference loop, for random densities, weights, chunk sizes and ties", async () => {
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 200 + ((trial * 977) % 1800);
+      const models = 2 + (trial % 3);
+      const inputs = Array.from({ length: models }, (_, i) => randomChoices(n, trial * 31 + i + 1, trial % 2 ? choices.slice(0, 12) : choices));
+      const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
+      const params = { density: [0.3, 0.5, 0.05, 1, 0, 0.77][trial % 6]!, lambda: trial % 5 ? 1 : 0.7 };
+      const chunk = [n, 150, 333, 1000][trial % 4]!;
+      const expected = await runMethodChunked(ties, reference, inputs, params, { weights, chunk });
+      const actual = await runMethodChunked(ties, pooled, inputs, params, { weights, chunk });
+      expect(bits(actual), `trial ${trial}: n ${n}, ${models} models, chunk ${chunk}, ${JSON.stringify(params)}`).toEqual(bits(expected));
+    }
+  });
+
+  it("matches mergekit's values when the tensor is streamed in chunks on the threads", async () => {
+    for (const c of fixture.cases.filter((x) => x.method === "ties")) {
+      const inputs = inputsOf(c).map((x) => Float32Array.from(x));
+      close(Array.from(await runMethodChunked(ties, pooled, inputs, c.params, { weights: c.weights, chunk: c.streamChunk ?? 70 })), c.expected);
+    }
   });
 });

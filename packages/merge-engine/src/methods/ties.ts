@@ -60,7 +60,20 @@ export const ties = defineMergeMethod({
       const scratch = new Float32Array(SCRATCH);
       return { topK, scratch, bits: new Uint32Array(scratch.buffer) };
     },
-    gather(pass, _ctx, [base, ...models], _params, state: TiesState) {
+    async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
+      const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
+      if (histogram) {
+        // On the kernel threads, one task vector after another (each split across the threads).
+        for (const [i, x] of models.entries()) {
+          const t = state.topK[i]!;
+          if (t.resolved) continue;
+          const part = await histogram(base!, x, pass === 0 ? 0 : 1, t.high);
+          const h = t.histogram;
+          for (let b = 0; b < BINS; b++) h[b]! += part[b]!;
+        }
+        return;
+      }
+      // The reference, on this thread (backends without the kernel).
       const { scratch, bits } = state;
       models.forEach((x, i) => {
         const t = state.topK[i]!;
@@ -128,7 +141,15 @@ export const ties = defineMergeMethod({
       at[i] = t.atThreshold;
       kept[i] = t.keptAtThreshold;
     });
-    // One fused pass: trim, elect the sign (+1 at a zero sum), disjoint weighted mean (mergekit's get_mask on wᵢδᵢ).
+    if (ctx.kernels.tiesMerge) {
+      // The same pass on the kernel threads (each thread's share of the cut-equal elements is counted first).
+      const quotas = state.topK.map((t) => Math.max(0, t.atThreshold - t.keptAtThreshold));
+      const keptNow = await ctx.kernels.tiesMerge(base!, models, Array.from(w), Array.from(cut), quotas, lambda, ctx.out);
+      state.topK.forEach((t, i) => (t.keptAtThreshold += keptNow[i]!));
+      return ctx.out;
+    }
+    // The reference, on this thread: one fused pass: trim, elect the sign (+1 at a zero sum),
+    // disjoint weighted mean (mergekit's get_mask on wᵢδᵢ).
     const deltas = new Float64Array(m);
     const out = ctx.out;
     const b0 = base!;
