@@ -1,6 +1,6 @@
 // The I/O floor: read every input once and write one output of the same size (fsync'd),
 // with the same 64 MiB-chunk pattern and no compute.
-// usage: node io-floor.mjs OUTPUT INPUT...
+// usage: node tools/bench/io-floor.mjs OUTPUT INPUT...   (the output is as large as the last input)
 import { open, unlink } from "node:fs/promises";
 
 const [output, ...inputs] = process.argv.slice(2);

@@ -11,15 +11,15 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
-const shared = resolve(repo, "../shared");
+const layout = join(repo, "packages/merge-engine/test/fixtures/layouts/sdxl-sgm.json.gz");
 const benchDir = join(repo, ".bench");
 const python = existsSync(join(repo, ".venv-oracle/bin/python")) ? join(repo, ".venv-oracle/bin/python") : "python3";
 mkdirSync(benchDir, { recursive: true });
 const checkpoint = join(benchDir, "sdxl-synthetic.safetensors");
 const lora = join(benchDir, "sdxl-lora-r32.safetensors");
 const output = join(benchDir, "sdxl-baked.safetensors");
-if (!existsSync(checkpoint)) execFileSync(python, [join(shared, "bench/make_synthetic.py"), join(shared, "model-layouts/sdxl-sgm.json"), checkpoint, "--dtype", "F16", "--seed", "5"], { stdio: "inherit" });
-if (!existsSync(lora)) execFileSync(python, [join(here, "make_sdxl_lora.py"), join(shared, "model-layouts/sdxl-sgm.json"), lora, "--rank", "32"], { stdio: "inherit" });
+if (!existsSync(checkpoint)) execFileSync(process.execPath, [join(repo, "tools/bench/synthetic-checkpoint.mjs"), "sdxl-sgm", checkpoint, "--dtype", "F16", "--seed", "5"], { stdio: "inherit" });
+if (!existsSync(lora)) execFileSync(python, [join(here, "make_sdxl_lora.py"), layout, lora, "--rank", "32"], { stdio: "inherit" });
 
 function measured(cmd, args) {
   const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %U %S", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });

@@ -3,14 +3,15 @@
 linear of the UNet with LDM names, both text encoders' attention and MLP, te2 q/k/v separately),
 F16, random factors, alpha = R. Needs numpy only.
 
-usage: make_sdxl_lora.py SDXL_LAYOUT.json OUT.safetensors [--rank 32]"""
-import argparse, json, re, struct
+usage: make_sdxl_lora.py SDXL_LAYOUT.json[.gz] OUT.safetensors [--rank 32]
+(the layout: packages/merge-engine/test/fixtures/layouts/sdxl-sgm.json.gz)"""
+import argparse, gzip, json, re, struct
 import numpy as np
 
 ap = argparse.ArgumentParser()
 ap.add_argument("layout"); ap.add_argument("out"); ap.add_argument("--rank", type=int, default=32)
 a = ap.parse_args()
-layout = json.load(open(a.layout))["components"]
+layout = json.load(gzip.open(a.layout, "rt") if a.layout.endswith(".gz") else open(a.layout))["components"]
 rng = np.random.default_rng(0)
 modules = []  # (name, out, in)
 unet = re.compile(r"^model\.diffusion_model\.(.+\.(transformer_blocks\.\d+\.(attn[12]\.(to_q|to_k|to_v|to_out\.0)|ff\.net\.(0\.proj|2))|proj_in|proj_out))\.weight$")

@@ -1,28 +1,32 @@
 // Benchmark: weighted-sum merge of three SD1.5-size F16 checkpoints (0.5/0.3/0.2), stmerge vs
-// the PyTorch baseline (../shared/bench/torch_merge.py), plus the I/O floor and the max F16 ulp
-// difference of the two outputs. Inputs are generated once into <repo>/.bench (git-ignored).
+// the PyTorch baseline (tools/bench/torch_merge.py), beside the I/O floor (io-floor.mjs), plus
+// the max F16 ulp difference of the two outputs and where the merge's main loop waited (read,
+// compute, write). Floor, stmerge and torch are taken in turn for each round and the median of
+// the per-round ratios is reported. Inputs are generated once into <repo>/.bench (git-ignored)
+// by tools/bench/synthetic-checkpoint.mjs from the committed sd1-ldm layout.
 // Needs the venv at <repo>/.venv-oracle for the baseline (skipped without it). Run after a build:
-//   pnpm --filter @stmerge/merge-engine bench
-import { execFileSync, spawnSync } from "node:child_process";
+//   pnpm --filter @stmerge/merge-engine bench        (STMERGE_BENCH_ROUNDS=N, default 3)
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeSyntheticCheckpoint } from "../../../tools/bench/synthetic-checkpoint.mjs";
 import { maxUlpDifference } from "./compare-outputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
-const shared = resolve(repo, "../shared");
 const benchDir = join(repo, ".bench");
 const python = join(repo, ".venv-oracle/bin/python");
 const weights = [0.5, 0.3, 0.2];
+const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "3");
 mkdirSync(benchDir, { recursive: true });
 
 const inputs = [1, 2, 3].map((i) => join(benchDir, `sd15-${i}.safetensors`));
 for (const [i, path] of inputs.entries()) {
   if (existsSync(path)) continue;
   console.log(`generating ${path} (once)...`);
-  execFileSync(existsSync(python) ? python : "python3", [join(shared, "bench/make_synthetic.py"), join(shared, "model-layouts/sd1-ldm.json"), path, "--dtype", "F16", "--seed", String(i + 1)], { stdio: "inherit" });
+  writeSyntheticCheckpoint({ layout: "sd1-ldm", out: path, dtype: "F16", seed: i + 1 });
 }
 
 /** Runs a command under /usr/bin/time and returns wall seconds, peak RSS (MB) and stdout. */
@@ -34,7 +38,7 @@ function measured(cmd, args) {
 }
 
 // Warm the page cache the same way for every contender.
-for (const p of inputs) execFileSync("cat", [p], { stdio: ["ignore", "ignore", "inherit"], maxBuffer: 1 });
+spawnSync("sh", ["-c", 'cat "$@" > /dev/null', "sh", ...inputs], { stdio: "inherit" });
 
 const manifestPath = join(benchDir, "bench_manifest.json");
 writeFileSync(manifestPath, JSON.stringify({ models: inputs.map((p, i) => ({ path: p, weight: weights[i], architecture: "SD1.5", index: i })), output: { path: "stmerge_out.safetensors" }, prune: false }, null, 2));
@@ -44,23 +48,36 @@ const manifest6 = join(benchDir, "bench_manifest_6.json");
 writeFileSync(manifest6, JSON.stringify({ models: [...inputs, ...inputs].map((p, i) => ({ path: p, weight: weights[i % 3] / 2, index: i })), prune: false }, null, 2));
 const torchOut = join(benchDir, "torch_out.safetensors");
 
-const results = {};
-results.ioFloor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]);
-results.stmerge = measured("node", [join(here, "merge-child.mjs"), manifestPath, ours]);
-results.stmerge6 = measured("node", [join(here, "merge-child.mjs"), manifest6, join(benchDir, "stmerge_out6.safetensors")]);
-if (existsSync(python)) {
-  results.torch = measured(python, [join(shared, "bench/torch_merge.py"), torchOut, ...inputs.map((p, i) => `${p}:${weights[i]}`)]);
-  results.diff = await maxUlpDifference(ours, torchOut);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rows = { ioFloor: [], stmerge: [], torch: [] };
+const loads = [];
+for (let round = 0; round < rounds; round++) {
+  loads.push(loadavg()[0]);
+  rows.ioFloor.push(measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]));
+  rows.stmerge.push(measured("node", [join(here, "merge-child.mjs"), manifestPath, ours]));
+  if (existsSync(python)) rows.torch.push(measured(python, [join(repo, "tools/bench/torch_merge.py"), torchOut, ...inputs.map((p, i) => `${p}:${weights[i]}`)]));
+  const last = (k) => rows[k].at(-1);
+  console.log(`round ${round + 1}: load ${loads.at(-1).toFixed(1)}, floor ${last("ioFloor").wall.toFixed(1)} s, stmerge ${last("stmerge").wall.toFixed(1)} s ${last("stmerge").stdout.trim()}${rows.torch.length ? `, torch ${last("torch").wall.toFixed(1)} s` : ""}`);
 }
+const results = { rounds: rows, loads };
+results.stmerge6 = measured("node", [join(here, "merge-child.mjs"), manifest6, join(benchDir, "stmerge_out6.safetensors")]);
+if (rows.torch.length) results.diff = await maxUlpDifference(ours, torchOut);
 
-const line = (name, r) => `${name.padEnd(22)} ${r.wall.toFixed(2).padStart(7)} s  ${r.rssMB.toFixed(0).padStart(6)} MB peak RSS`;
-console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; warm page cache`);
-console.log(line("I/O floor", results.ioFloor));
-console.log(line("stmerge", results.stmerge), results.stmerge.stdout.trim());
-console.log(line("stmerge, 6 inputs", results.stmerge6), results.stmerge6.stdout.trim());
-if (results.torch) {
-  console.log(line("torch_merge.py", results.torch));
-  console.log(`stmerge / torch time: ${(results.stmerge.wall / results.torch.wall).toFixed(3)} (target <= 0.15)`);
+const line = (name, rs) => `${name.padEnd(22)} ${median(rs.map((r) => r.wall)).toFixed(2).padStart(7)} s  ${median(rs.map((r) => r.rssMB)).toFixed(0).padStart(6)} MB peak RSS  (runs: ${rs.map((r) => r.wall.toFixed(1)).join(", ")})`;
+const ratio = (a, b) => median(rows[a].map((r, i) => r.wall / rows[b][i].wall));
+console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; warm page cache; ${new Date().toISOString()}; load ${loads.map((l) => l.toFixed(1)).join(", ")}`);
+console.log(line("I/O floor", rows.ioFloor));
+console.log(line("stmerge", rows.stmerge));
+console.log(line("stmerge, 6 inputs", [results.stmerge6]), results.stmerge6.stdout.trim());
+console.log(`stmerge / I/O floor: median ratio ${ratio("stmerge", "ioFloor").toFixed(2)} (target <= 1.25)`);
+const waits = rows.stmerge.map((r) => JSON.parse(r.stdout.trim().split("\n").at(-1)).timings);
+// Overlap: the main loop's waits and compute add up to the merge's wall time; reads and writes
+// run beside compute, so with full overlap the wall time is the largest of read, compute, write.
+const med = (k) => median(waits.map((t) => t[k])).toFixed(1);
+console.log(`merge (median s): main loop waited for reads ${med("waitRead")}, computed ${med("compute")}, waited for writes ${med("waitWrite")}; reads busy ${med("readBusy")}, writes busy ${med("writeBusy")}, merge ${median(rows.stmerge.map((r) => JSON.parse(r.stdout.trim().split("\n").at(-1)).seconds)).toFixed(1)}`);
+if (rows.torch.length) {
+  console.log(line("torch_merge.py", rows.torch));
+  console.log(`stmerge / torch time: median ratio ${ratio("stmerge", "torch").toFixed(2)} (target <= 0.5)`);
   console.log(`max F16 ulp difference vs torch: ${results.diff.maxUlp} over ${results.diff.tensors} tensors${results.diff.worst ? ` (worst: ${results.diff.worst})` : ""}`);
 }
 writeFileSync(join(benchDir, "merge-sd15-results.json"), JSON.stringify(results, null, 2));

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { DType, TensorDescriptor } from "@stmerge/core-tensors";
 import { DTYPE_SIZE, shapeElementCount } from "@stmerge/core-tensors";
 
-/** The layouts copied from ../shared/model-layouts by tools/fixtures/model_layouts.py. */
+/** Real checkpoints' key layouts committed in fixtures/layouts (written by tools/fixtures/model_layouts.py). */
 export type LayoutName = "sd1-ldm" | "sd1-kohya" | "sdxl-sgm" | "sdxl-kohya" | "sd3-comfyui" | "flux-flux";
 
 interface CompactLayout {

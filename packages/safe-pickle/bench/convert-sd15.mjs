@@ -1,12 +1,15 @@
-// Benchmark: `stmerge convert` of a 4.3 GB F32 SD1.5-layout zip checkpoint vs PyTorch
-// `torch.load(weights_only=True)` + safetensors `save_file` on the same machine, wall time and
-// peak RSS from /usr/bin/time. The input is generated once into <repo>/.bench (git-ignored) with
-// ../shared/bench/make_synthetic.py. Needs the venv at <repo>/.venv-oracle and a build:
-//   pnpm build && pnpm --filter @stmerge/safe-pickle bench
+// Benchmark: `stmerge convert` of a 4.3 GB F32 SD1.5-layout zip checkpoint vs its I/O floor
+// (tools/bench/io-floor.mjs: read the input once, write and fsync as many bytes) and vs PyTorch
+// `torch.load(weights_only=True)` + safetensors `save_file`, wall time and peak RSS from
+// /usr/bin/time; floor, stmerge and torch are taken in turn each round and the median of the
+// per-round ratios is reported. The input is generated once into <repo>/.bench (git-ignored) by
+// tools/bench/make_torch_checkpoint.py from the committed sd1-ldm layout. Needs the venv at
+// <repo>/.venv-oracle and a build:
+//   pnpm build && pnpm --filter @stmerge/safe-pickle bench      (STMERGE_BENCH_ROUNDS=N, default 3)
 // STMERGE_BENCH_SCALE=4 shrinks every large dimension (a quick run with the same keys).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,6 +19,7 @@ const benchDir = join(repo, ".bench");
 const python = join(repo, ".venv-oracle/bin/python");
 const cli = join(repo, "apps/stmerge/dist/stmerge.js");
 const scale = Number(process.env.STMERGE_BENCH_SCALE ?? "1");
+const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "3");
 mkdirSync(benchDir, { recursive: true });
 
 if (!existsSync(python)) {
@@ -29,7 +33,7 @@ if (!existsSync(cli)) {
 const input = join(benchDir, scale === 1 ? "sd15-f32.ckpt" : `sd15-f32-scale${scale}.ckpt`);
 if (!existsSync(input)) {
   console.log(`generating ${input} (once)...`);
-  execFileSync(python, [join(here, "make_sd15_checkpoint.py"), input, "--scale", String(scale)], { stdio: "inherit" });
+  execFileSync(python, [join(repo, "tools/bench/make_torch_checkpoint.py"), "sd1-ldm", input, "--dtype", "F32", "--components", "diffuser,clip_l,vae", "--seed", "1", "--scale", String(scale)], { stdio: "inherit" });
 }
 
 /** Runs a command under /usr/bin/time and returns wall seconds and peak RSS (MB). */
@@ -51,19 +55,27 @@ const baseline = [
 // Warm the page cache so both sides read from memory, as they would on a second run.
 spawnSync("sh", ["-c", 'cat "$1" > /dev/null', "sh", input]);
 const rows = [];
-for (let i = 0; i < 2; i++) {
+const loads = [];
+for (let i = 0; i < rounds; i++) {
   rmSync(ours, { force: true });
   rmSync(theirs, { force: true });
-  rows.push({ tool: "stmerge convert", ...measured(process.execPath, [cli, "convert", input, "-o", ours, "--quiet"]) });
-  rows.push({ tool: "torch.load(weights_only) + save_file", ...measured(python, baseline) });
+  loads.push(loadavg()[0]);
+  rows.push({ tool: "I/O floor", round: i, ...measured(process.execPath, [join(repo, "tools/bench/io-floor.mjs"), join(benchDir, "convert_floor.tmp"), input]) });
+  rows.push({ tool: "stmerge convert", round: i, ...measured(process.execPath, [cli, "convert", input, "-o", ours, "--quiet"]) });
+  rows.push({ tool: "torch.load(weights_only) + save_file", round: i, ...measured(python, baseline) });
+  console.log(rows.slice(-3).map((r) => `${r.tool} ${r.seconds.toFixed(1)} s`).join(", "), `(load ${loads.at(-1).toFixed(1)})`);
 }
-const best = (tool) => rows.filter((r) => r.tool === tool).reduce((a, b) => (a.seconds <= b.seconds ? a : b));
-const s = best("stmerge convert");
-const t = best("torch.load(weights_only) + save_file");
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const of = (tool) => rows.filter((r) => r.tool === tool);
+const ratio = (a, b) => median(of(a).map((r, i) => r.seconds / of(b)[i].seconds));
 const gb = (statSync(input).size / 1e9).toFixed(2);
-console.log(`\nconvert ${gb} GB F32 SD1.5-layout zip checkpoint (${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB RAM), best of 2`);
-console.log(`| tool | wall s | peak RSS MB |\n|---|---|---|`);
-for (const r of [s, t]) console.log(`| ${r.tool} | ${r.seconds.toFixed(2)} | ${r.rssMB} |`);
-console.log(`ratio stmerge/torch wall: ${(s.seconds / t.seconds).toFixed(3)} (target ≤ 0.35), stmerge peak RSS ${s.rssMB} MB (target < 1024)`);
+console.log(`\nconvert ${gb} GB F32 SD1.5-layout zip checkpoint (${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB RAM), ${new Date().toISOString()}, load ${loads.map((l) => l.toFixed(1)).join(", ")}, median of ${rounds}`);
+console.log(`| tool | wall s (median) | runs | peak RSS MB |\n|---|---|---|---|`);
+for (const tool of ["I/O floor", "stmerge convert", "torch.load(weights_only) + save_file"]) {
+  console.log(`| ${tool} | ${median(of(tool).map((r) => r.seconds)).toFixed(2)} | ${of(tool).map((r) => r.seconds.toFixed(1)).join(", ")} | ${median(of(tool).map((r) => r.rssMB))} |`);
+}
+console.log(`stmerge / I/O floor: median ratio ${ratio("stmerge convert", "I/O floor").toFixed(2)} (target <= 1.3)`);
+console.log(`stmerge / torch: median ratio ${ratio("stmerge convert", "torch.load(weights_only) + save_file").toFixed(2)} (target <= 0.5), stmerge peak RSS ${median(of("stmerge convert").map((r) => r.rssMB))} MB`);
 const verify = spawnSync(process.execPath, [cli, "verify", input, ours, "--quiet"], { encoding: "utf8" });
 console.log(`stmerge verify of its own output: exit ${verify.status}${verify.stdout ? `, ${verify.stdout.trim().split("\n").pop()}` : ""}`);
+for (const p of [ours, theirs]) rmSync(p, { force: true });

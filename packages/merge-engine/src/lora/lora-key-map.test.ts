@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { layoutDescriptors } from "../../test/load-layout.js";
 import { buildLoraKeyMap, ldmUnetPathToDiffusers } from "./lora-key-map.js";
 
-// The layouts are real files' key lists (shared/model-layouts, copied by tools/fixtures/model_layouts.py):
+// The layouts are real files' key lists (test/fixtures/layouts, written by tools/fixtures/model_layouts.py):
 // sd1-kohya holds diffusers names, sd1-ldm the LDM names of the same model; sdxl-kohya has HF CLIP
 // names for both text encoders where sdxl-sgm has OpenCLIP resblocks. Each side checks the other.
 const underscore = (s: string) => s.replace(/\./g, "_");

@@ -22,8 +22,11 @@ export interface ExecuteMergeOptions {
 export interface ExecuteMergeResult {
   readonly bytesWritten: number;
   readonly tensorsWritten: number;
-  /** Where the wall time went, in ms: waiting for reads, computing, waiting for writes. */
-  readonly timings: { readonly waitRead: number; readonly compute: number; readonly waitWrite: number };
+  /**
+   * Milliseconds: where the main loop waited (waitRead, waitWrite) or computed, and how long reads
+   * and writes were busy in all (readBusy, writeBusy; they overlap compute, and writes each other).
+   */
+  readonly timings: { readonly waitRead: number; readonly compute: number; readonly waitWrite: number; readonly readBusy: number; readonly writeBusy: number };
 }
 
 /** Grow-only scratch buffers, one per slot, allocated through the kernel backend (shared memory). */
@@ -104,12 +107,13 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   const tensorsTotal = plan.entries.length;
   let bytesDone = 0;
   let tensorsDone = 0;
-  const timings = { waitRead: 0, compute: 0, waitWrite: 0 };
+  const timings = { waitRead: 0, compute: 0, waitWrite: 0, readBusy: 0, writeBusy: 0 };
 
   const sourceOf = (entry: PlanEntry, i: number): TensorSource => (entry.action === "vae" ? requireVae(options.vaeSource, plan) : sources[entry.inputs[i]!]!);
   const load = async (item: WorkItem, set: number): Promise<LoadedItem> => {
     const { entry } = item;
     const count = entry.action === "merge" ? entry.inputs.length : 1;
+    const started = performance.now();
     const inputs = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const source = sourceOf(entry, i);
@@ -123,6 +127,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
         return { bytes, dtype: d.dtype };
       }),
     );
+    timings.readBusy += performance.now() - started;
     return { item, inputs };
   };
 
@@ -241,7 +246,9 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const { entry, start, last } = loaded.item;
       index++;
       if (!encoded) continue;
+      const writeStarted = performance.now();
       writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
+        timings.writeBusy += performance.now() - writeStarted;
         bytesDone += encoded.byteLength;
         if (last) tensorsDone++;
         options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });

@@ -10,7 +10,7 @@ import { runMerge } from "./run-merge.js";
 const python = process.env.STMERGE_ORACLE_PYTHON;
 
 // PyTorch reads our merge output with safetensors and redoes the merge its own way (the
-// accumulator of ../shared/bench/torch_merge.py); both results must agree within 1 F16 ulp.
+// accumulator of tools/bench/torch_merge.py); both results must agree within 1 F16 ulp.
 const SCRIPT = `
 import json, sys, torch
 from safetensors import safe_open

@@ -1,0 +1,3 @@
+// The I/O floor lives in tools/bench/io-floor.mjs (shared by the merge and convert benchmarks);
+// this name is kept for the scripts that run it from here.  usage: node io-floor.mjs OUTPUT INPUT...
+import "../../../tools/bench/io-floor.mjs";
