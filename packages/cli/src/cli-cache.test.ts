@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { enrichWithCivitai, openModelCache } from "@stmerge/cache";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CivitaiClient, ModelVersion } from "@stmerge/civitai-client";
-import { cacheBannerLines, cachedArchitecture, civitaiLookup, lookupCachedIdentity, recordOutputInCache } from "./cli-cache.js";
+import { cacheBannerLines, cachedModelIdentity, civitaiLookup, lookupCachedIdentity, recordOutputInCache } from "./cli-cache.js";
 import { memoryIo } from "./cli-io.js";
 
 const CACHE_FIXTURES = join(import.meta.dirname, "..", "..", "cache", "test", "fixtures");
@@ -37,7 +37,7 @@ describe("cli-cache helpers", () => {
     const [r] = await cache.identify([join(dir, "source.safetensors")]);
     await cache.annotate(r!.entry.sha256, { civitai: { model_id: 1, version_id: 2, base_model: "Illustrious", model_name: "Src", version_name: "v", nsfw: false, trained_words: [] } });
     expect((await lookupCachedIdentity("source.safetensors", io))?.sha256).toBe(r!.entry.sha256);
-    expect(await cachedArchitecture("source.safetensors", io)).toBe("Illustrious");
+    expect(await cachedModelIdentity("source.safetensors", io)).toEqual({ sha256: r!.entry.sha256, crc32: r!.entry.crc32, architecture: "Illustrious" });
     expect(await lookupCachedIdentity("source.safetensors", io, { cache: false })).toBeUndefined();
     const later = new Date(Date.now() + 20_000);
     await utimes(join(dir, "source.safetensors"), later, later);

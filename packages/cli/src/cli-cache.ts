@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { openModelCache, type CacheEntry, type CacheRecorder, type CivitaiLookup, type CivitaiMatch, type FileHashes, type ModelCache } from "@stmerge/cache";
 import { baseModelToArchitecture, CivitaiError, createCivitaiClient, summarizeModelVersion, type CivitaiClient, type ModelVersion } from "@stmerge/civitai-client";
+import type { KnownModelIdentity } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io.js";
 
@@ -128,9 +129,10 @@ export async function lookupCachedIdentity(path: string, io: CliIo, flags: Cache
   }
 }
 
-/** For `scan`: the cached (or CivitAI) architecture of a file, to prefer over detection. */
-export async function cachedArchitecture(path: string, io: CliIo, flags: CacheFlags = {}): Promise<string | undefined> {
-  return architectureOf(await lookupCachedIdentity(path, io, flags));
+/** For `scan`: a file's cached hashes and its cached (or CivitAI) architecture, while the file is unchanged. */
+export async function cachedModelIdentity(path: string, io: CliIo, flags: CacheFlags = {}): Promise<KnownModelIdentity | undefined> {
+  const entry = await lookupCachedIdentity(path, io, flags);
+  return entry && { sha256: entry.sha256, crc32: entry.crc32, architecture: architectureOf(entry) };
 }
 
 /**

@@ -104,7 +104,7 @@ export { checkMergeInputs } from "./merge/check-merge-inputs.js";
 export { architectureOfLabel } from "./merge/check-declared-architecture.js";
 export { type ExecuteMergeOptions, executeMergePlan, type ExecuteMergeResult } from "./merge/execute-merge-plan.js";
 export { buildMergeMetadata, MAX_ANCESTRY_DEPTH, type MergeMetadataOptions } from "./merge/merge-metadata.js";
-export { type MergeOverrides, runMerge, type RunMergeOptions, type RunMergeResult } from "./merge/run-merge.js";
+export { type LearnedInputHash, type MergeOverrides, runMerge, type RunMergeOptions, type RunMergeResult } from "./merge/run-merge.js";
 export { readRecipeFromOutput, manifestFromRecipe, RECIPE_FORMAT_VERSION, MAX_RECIPE_BYTES, MAX_ANCESTRY_BYTES, MAX_RECIPE_INPUTS, type OutputRecipe, type RecipeInput, type RecipeFromOutputOptions } from "./merge/recipe-from-output.js";
 export {
   BATCH_CONVERT_EXTENSIONS,
@@ -155,6 +155,7 @@ export {
 } from "./convert/index.js";
 export { detectPrecision } from "./scan/detect-precision.js";
 export { proposeOutputName } from "./scan/propose-output-name.js";
+export { applyKnownIdentities, type KnownModelIdentity } from "./scan/apply-known-identities.js";
 export {
   type FileHashes,
   formatManifest,

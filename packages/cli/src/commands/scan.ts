@@ -1,9 +1,9 @@
 import { basename, join, resolve } from "node:path";
 import { writeFileAtomic } from "@stmerge/core-tensors";
-import { formatManifest, scanFolder, SDXL_DERIVATIVE_HINTS, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
+import { applyKnownIdentities, formatManifest, scanFolder, type FileHashes as ScanHashes } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import { enrichWithCivitai } from "@stmerge/cache";
-import { addCacheOptions, cacheBannerLines, cachedArchitecture, cacheNotUpdated, civitaiFor, civitaiLookup, civitaiOptional, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheOptions, cacheBannerLines, cachedModelIdentity, cacheNotUpdated, civitaiFor, civitaiLookup, civitaiOptional, lookupCachedIdentity, openCliCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
 import { formatBytes } from "../format.js";
 import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
@@ -21,12 +21,6 @@ interface ScanFlags extends CacheFlags {
   recursive?: boolean;
   recurse?: boolean;
   overwrite?: boolean;
-}
-
-/** The Python tool's field order of a model entry. */
-function inPythonOrder(e: Record<string, unknown>): Record<string, unknown> {
-  const order = ["path", "weight", "architecture", "index", "sha256", "crc32", "precision_detected"];
-  return Object.fromEntries([...order.filter((k) => k in e).map((k) => [k, e[k]]), ...Object.entries(e).filter(([k]) => !order.includes(k))]);
 }
 
 export function registerScanCommand(program: Command, ctx: CliContext): void {
@@ -94,24 +88,14 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
       }
       // The cache knows names the keys cannot tell (an SDXL file that CivitAI calls Pony), and
       // hashes computed earlier cost nothing to record.
-      const models = result.manifest.models as Record<string, unknown>[];
-      for (const [i, m] of result.models.entries()) {
-        const entry = models[i]!;
-        if (m.report.architecture === "sdxl" && !m.report.derivative) {
-          const cached = await cachedArchitecture(m.path, ctx.io, cacheFlags);
-          if (cached && SDXL_DERIVATIVE_HINTS.some((hint) => hint.pattern.test(cached))) entry.architecture = cached;
-        }
-        if (!entry.sha256) {
-          const known = await lookupCachedIdentity(m.path, ctx.io, cacheFlags);
-          if (known) models[i] = inPythonOrder({ ...entry, sha256: known.sha256, ...(known.crc32 ? { crc32: known.crc32.toUpperCase() } : {}) });
-        }
-      }
-      await writeFileAtomic(manifestPath, formatManifest(result.manifest), { overwrite: Boolean(options.overwrite) });
+      const manifest = await applyKnownIdentities(result, (path) => cachedModelIdentity(path, ctx.io, cacheFlags));
+      const models = manifest.models as Record<string, unknown>[];
+      await writeFileAtomic(manifestPath, formatManifest(manifest), { overwrite: Boolean(options.overwrite) });
 
       for (const s of result.skipped) out.warn(`skipped ${s.path}: ${s.error}`);
       for (const w of result.warnings) out.warn(w);
       // The manifest document keeps its file's own (Python-compatible) field names; everything around it is camelCase.
-      out.result({ command: "scan", manifest: { path: manifestPath, document: result.manifest }, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })), timings: timingsJson(Date.now() - started, out.progress.finishedPhases()) });
+      out.result({ command: "scan", manifest: { path: manifestPath, document: manifest }, skipped: result.skipped, mergeOutputs: result.mergeOutputs, legacyCheckpoints: result.legacyCheckpoints, warnings: result.warnings, detection: result.models.map((m) => ({ path: m.path, ...m.report })), timings: timingsJson(Date.now() - started, out.progress.finishedPhases()) });
       out.text(
         renderTable(result.models, [
           { header: "#", value: (m) => String(result.models.indexOf(m)) },
@@ -131,7 +115,7 @@ export function registerScanCommand(program: Command, ctx: CliContext): void {
         ...(result.skipped.length ? [["skipped", t.warning(`${result.skipped.length} unreadable (see warnings)`)] as PanelRow] : []),
         ...(result.vae ? [["vae", `${t.path(escapeControl(basename(result.vae.path)))} ${t.dim(`(${result.vae.report.label}, ${result.vae.precision})`)}`] as PanelRow] : []),
         ["manifest", `written to ${t.path(escapeControl(manifestPath))}`],
-        ["output", `${t.path(escapeControl((result.manifest.output as { path: string }).path))} ${t.dim("(where the merge will write)")}`],
+        ["output", `${t.path(escapeControl((manifest.output as { path: string }).path))} ${t.dim("(where the merge will write)")}`],
         ["hashes", hashed ? `${t.number(String(hashed))} of ${models.length} recorded` : t.dim("none (--compute-hashes records them)")],
         ["time", timeRow(Date.now() - started, out.progress.finishedPhases(), t)],
         ["next", `stmerge merge --manifest ${escapeControl(manifestPath)} --dry-run ${t.dim("(review the manifest first)")}`],
