@@ -15,10 +15,6 @@ const READ_CHUNK = 8 * 1024 * 1024;
 export interface SequentialFileHasher extends InputReadTap {
   readonly path: string;
   readonly size: number;
-  /** Bytes not hashed yet: what `finish` will read. */
-  readonly bytesLeft: number;
-  /** Bytes this hasher read from the file itself (gaps and the rest at `finish`). */
-  readonly bytesReadItself: number;
 }
 
 /**

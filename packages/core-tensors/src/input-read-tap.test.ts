@@ -14,7 +14,7 @@ afterAll(() => cleanup());
 
 function recordingTap(): InputReadTap & { seen: [number, Buffer][] } {
   const seen: [number, Buffer][] = [];
-  return { seen, bytes: (chunk, offset) => void seen.push([offset, Buffer.from(chunk)]), finish: async () => "", close: async () => undefined };
+  return { seen, bytesLeft: 0, bytesReadItself: 0, bytes: (chunk, offset) => void seen.push([offset, Buffer.from(chunk)]), finish: async () => "", close: async () => undefined };
 }
 
 describe("tapSourceReads", () => {

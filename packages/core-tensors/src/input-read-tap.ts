@@ -12,6 +12,10 @@ export interface InputReadTap {
    * keep `chunk` past its return (or past the promise it returns).
    */
   bytes(chunk: Uint8Array, offset: number): void | Promise<void>;
+  /** Bytes `finish` will still read itself (what the reads so far did not cover in order). */
+  readonly bytesLeft: number;
+  /** Bytes it has read from the file itself so far (gaps between reads, and at `finish` the rest). */
+  readonly bytesReadItself: number;
   /** Reads whatever the reads did not cover and returns the digest of the whole file. */
   finish(options?: { readonly onProgress?: ProgressCallback; readonly signal?: AbortSignal }): Promise<string>;
   /** Releases the file (after `finish`, or instead of it when the work fails). Safe to call twice. */

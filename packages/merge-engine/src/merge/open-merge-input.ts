@@ -17,6 +17,8 @@ export async function openMergeInput(path: string): Promise<TensorSource> {
     get: (name) => source.get(name),
     read: (name, into) => source.read(name, into),
     readRange: (name, start, end, into) => source.readRange(name, start, end, into),
+    // Where the bytes are the file's own (safetensors), so a merge can hash its inputs from its reads.
+    ...(source.fileOffsetOf ? { fileOffsetOf: source.fileOffsetOf.bind(source) } : {}),
     close: () => opened.close(),
   };
 }

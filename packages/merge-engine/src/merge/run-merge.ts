@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
-import { assertNotSameFile, createSafetensorsWriter, type KernelBackend, type OutputByteTap, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { assertNotSameFile, createSafetensorsWriter, tapSourceReads, throwIfAborted, type InputReadTap, type KernelBackend, type OutputByteTap, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import { confineManifestOutput } from "../manifest/confine-manifest-output.js";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
@@ -52,8 +53,28 @@ export interface RunMergeOptions {
   readonly memoryBudgetBytes?: number;
   readonly timestamp?: string;
   readonly signal?: AbortSignal;
-  /** Sees every byte of the output in file order as it is written (the CLI hashes the output this way). */
+  /**
+   * Sees every byte of the output in file order (the CLI hashes the output this way): as it is
+   * written, or, when input hashes are learned during the merge (`hashInput`), read back from the
+   * finished temp file before the rename (progress phase "hash output").
+   */
   readonly outputTap?: OutputByteTap;
+  /**
+   * Opens a hasher for an input (model or VAE) whose SHA-256 neither `hashes` nor the manifest
+   * gives; the CLI passes the cache's `createSequentialFileHasher`. Every read of that input is
+   * handed to it, and what the merge does not read is hashed at the end (progress phase "hash
+   * inputs"); the header, which holds the hashes, is then written last (see `finalMetadata` of
+   * core-tensors' writer). Without it such inputs are recorded as unknown.
+   */
+  readonly hashInput?: (path: string) => Promise<InputReadTap>;
+}
+
+/** An input's SHA-256 learned in the merge's own pass. */
+export interface LearnedInputHash {
+  readonly path: string;
+  readonly sha256: string;
+  /** Bytes the hasher read itself besides the merge's reads (what the merge skipped or read out of order). */
+  readonly bytesReadAgain: number;
 }
 
 export interface RunMergeResult {
@@ -68,6 +89,8 @@ export interface RunMergeResult {
   readonly loras: readonly { readonly name: string; readonly path: string; readonly sha256: string; readonly strength: number; readonly tensorsChanged: number }[];
   /** The manifest as run (overrides applied), also stored in the output's metadata. */
   readonly effectiveManifest: Record<string, unknown>;
+  /** Inputs whose SHA-256 was learned during this merge (`hashInput`); their hashes are also in `plan.models`. */
+  readonly learnedHashes: readonly LearnedInputHash[];
 }
 
 const isPathSpecifier = (spec: string) => spec.startsWith(".") || isAbsolute(spec);
@@ -164,6 +187,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
 
   const open = options.openSource ?? openMergeInput;
   const sources: TensorSource[] = [];
+  const hashers = new Map<string, InputReadTap>();
   let vaeSource: TensorSource | undefined;
   try {
     for (const p of inputPaths) sources.push(await open(p));
@@ -202,26 +226,92 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
       strength,
       tensorsChanged: [...loraPlan!.byKey.values()].filter((ps) => ps.some((p) => p.input === input)).length,
     }));
-    if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, loras, effectiveManifest };
+    if (options.dryRun) return { plan, outputPath, dryRun: true, warnings, bytesWritten: 0, loras, effectiveManifest, learnedHashes: [] };
     if (!options.kernels) throw new MergeError("MERGE_NO_KERNELS", "a kernel backend is needed to run a merge");
 
-    const metadata = buildMergeMetadata(plan, {
-      parentMetadata: sources.map((s) => s.metadata),
-      manifest: effectiveManifest,
-      vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: sha(manifest.vae.resolvedPath, manifest.vae.sha256), sizeBytes: statSync(manifest.vae.resolvedPath).size } : undefined,
-      toolVersion: options.toolVersion ?? MERGE_ENGINE_VERSION,
-      ...(options.timestamp ? { timestamp: options.timestamp } : {}),
-      outputName: basename(outputPath),
-      legacyHashes: await Promise.all(inputPaths.map((p) => legacyModelHash(p))),
-      inputSizes: inputPaths.map((p) => statSync(p).size),
+    // Inputs of unknown SHA-256 are hashed from the merge's own reads (one hasher per file).
+    const vaePath = manifest.vae?.resolvedPath;
+    const known = new Map<string, string | undefined>([...plan.models.map((m) => [m.path, m.sha256] as const), ...(vaePath ? [[vaePath, sha(vaePath, manifest.vae!.sha256)] as const] : [])]);
+    if (options.hashInput) for (const [p, h] of known) if (!h && !hashers.has(p)) hashers.set(p, await options.hashInput(p));
+    const readSources = sources.map((s, i) => (hashers.has(inputPaths[i]!) ? tapSourceReads(s, hashers.get(inputPaths[i]!)!) : s));
+    const readVae = vaeSource && vaePath && hashers.has(vaePath) ? tapSourceReads(vaeSource, hashers.get(vaePath)!) : vaeSource;
+
+    const timestamp = options.timestamp ?? new Date().toISOString();
+    const legacyHashes = await Promise.all(inputPaths.map((p) => legacyModelHash(p)));
+    const metadataWith = (hashOf: (path: string) => string | undefined, ancestryLimitBytes?: number): Record<string, string> => {
+      const metadata = buildMergeMetadata(withHashes(plan, hashOf), {
+        parentMetadata: sources.map((s) => s.metadata),
+        manifest: effectiveManifest,
+        vae: manifest.vae ? { name: basename(manifest.vae.resolvedPath), sha256: hashOf(manifest.vae.resolvedPath), sizeBytes: statSync(manifest.vae.resolvedPath).size } : undefined,
+        toolVersion: options.toolVersion ?? MERGE_ENGINE_VERSION,
+        timestamp,
+        outputName: basename(outputPath),
+        legacyHashes,
+        inputSizes: inputPaths.map((p) => statSync(p).size),
+        ...(ancestryLimitBytes !== undefined ? { ancestryLimitBytes } : {}),
+      });
+      // Recorded as `lora bake` records them.
+      if (loraPlan) metadata.stmerge_loras = JSON.stringify(loras.map(({ name, sha256, strength }) => ({ name, sha256, strength })));
+      return metadata;
+    };
+    // Until the hashes are known the header holds random 64-hex placeholders, the length of a
+    // SHA-256 (so the header keeps its length and no tensor moves), rewritten before the rename.
+    const placeholders = new Map([...hashers.keys()].map((p) => [p, randomBytes(32).toString("hex")]));
+    const metadata = metadataWith((p) => known.get(p) ?? placeholders.get(p));
+    const learned = new Map<string, LearnedInputHash>();
+    const finalMetadata = async (): Promise<Record<string, string>> => {
+      await hashInputs(hashers, learned, options.onProgress, options.signal);
+      return fitMetadata(metadata, (limit) => metadataWith((p) => known.get(p) ?? learned.get(p)?.sha256, limit));
+    };
+    const sink = createSafetensorsWriter(outputPath, {
+      overwrite,
+      ...(options.outputTap ? { tap: options.outputTap } : {}),
+      ...(hashers.size ? { finalMetadata, onProgress: options.onProgress, signal: options.signal } : {}),
     });
-    // Recorded as `lora bake` records them.
-    if (loraPlan) metadata.stmerge_loras = JSON.stringify(loras.map(({ name, sha256, strength }) => ({ name, sha256, strength })));
-    const sink = createSafetensorsWriter(outputPath, { overwrite, ...(options.outputTap ? { tap: options.outputTap } : {}) });
-    const result = await executeMergePlan(plan, { sources, vaeSource, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal, loras: loraPlan });
-    return { plan, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, timings: result.timings, loras, effectiveManifest };
+    const result = await executeMergePlan(plan, { sources: readSources, vaeSource: readVae, sink, kernels: options.kernels, method, metadata, onProgress: options.onProgress, signal: options.signal, loras: loraPlan });
+    const done = withHashes(plan, (p) => known.get(p) ?? learned.get(p)?.sha256);
+    return { plan: done, outputPath, dryRun: false, warnings, bytesWritten: result.bytesWritten, timings: result.timings, loras, effectiveManifest, learnedHashes: [...learned.values()] };
   } finally {
-    await Promise.all([...sources, ...(vaeSource ? [vaeSource] : [])].map((s) => s.close().catch(() => undefined)));
+    await Promise.all([...sources, ...(vaeSource ? [vaeSource] : []), ...hashers.values()].map((s) => s.close().catch(() => undefined)));
+  }
+}
+
+/** The plan with the models' SHA-256 as `hashOf` gives them (those it does not know keep theirs). */
+function withHashes(plan: MergePlan, hashOf: (path: string) => string | undefined): MergePlan {
+  return { ...plan, models: plan.models.map((m) => ({ ...m, sha256: hashOf(m.path) ?? m.sha256 })) };
+}
+
+/**
+ * Finishes the input hashers one after another (the rest of each file the merge did not read in
+ * order), as one progress phase over all of them.
+ */
+async function hashInputs(hashers: ReadonlyMap<string, InputReadTap>, learned: Map<string, LearnedInputHash>, onProgress: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const total = [...hashers.values()].reduce((n, h) => n + h.bytesLeft, 0);
+  let before = 0;
+  onProgress?.({ phase: "hash inputs", bytesDone: 0, bytesTotal: total, itemsDone: 0, itemsTotal: hashers.size });
+  for (const [path, hasher] of hashers) {
+    throwIfAborted(signal, path, "hashing the merge's inputs");
+    const left = hasher.bytesLeft;
+    const sha256 = await hasher.finish({ signal, onProgress: (e) => onProgress?.({ phase: "hash inputs", bytesDone: before + e.bytesDone, bytesTotal: total, detail: basename(path), itemsDone: learned.size, itemsTotal: hashers.size }) });
+    before += left;
+    learned.set(path, { path, sha256, bytesReadAgain: hasher.bytesReadItself });
+  }
+  onProgress?.({ phase: "hash inputs", bytesDone: total, bytesTotal: total, itemsDone: hashers.size, itemsTotal: hashers.size });
+}
+
+/**
+ * The final metadata, no longer than the provisional one it replaces (the header's room is fixed):
+ * the hashes have the placeholders' length, but a learned hash may match an entry of a parent's
+ * ancestry, which then changes what fits under the ancestry cap; the cap shrinks until it fits.
+ */
+function fitMetadata(provisional: Readonly<Record<string, string>>, build: (ancestryLimitBytes?: number) => Record<string, string>): Record<string, string> {
+  const room = Buffer.byteLength(JSON.stringify(provisional));
+  let limit = (provisional.sd_merge_models ?? "").length;
+  for (;;) {
+    const metadata = build(limit);
+    const excess = Buffer.byteLength(JSON.stringify(metadata)) - room;
+    if (excess <= 0 || limit === 0) return metadata;
+    limit = Math.max(0, limit - excess);
   }
 }
 
