@@ -77,7 +77,7 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
-const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32 (JS in both: noise check)", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)"];
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)"];
 
 /**
  * Each kernel set runs in its own child process (two backends in one process skewed the figures:
@@ -110,6 +110,8 @@ async function kernelChild(workers, simd) {
   const f16 = backend.allocBytes(elements * 2);
   const bf16 = backend.allocBytes(elements * 2);
   const f8 = backend.allocBytes(elements);
+  const f8e5 = backend.allocBytes(elements);
+  const f8out = backend.allocBytes(elements);
   const f16b = backend.allocBytes(elements * 2);
   const f16c = backend.allocBytes(elements * 2);
   const out = backend.allocF32(elements);
@@ -118,14 +120,18 @@ async function kernelChild(workers, simd) {
   await backend.encode(values, "F16", f16);
   await backend.encode(values, "BF16", bf16);
   await backend.encode(values, "F8_E4M3", f8);
+  await backend.encode(values, "F8_E5M2", f8e5);
   f16b.set(f16);
   f16c.set(f16);
   const fns = [
     () => backend.decode(f16, "F16", out),
     () => backend.decode(bf16, "BF16", out),
     () => backend.decode(f8, "F8_E4M3", out),
+    () => backend.decode(f8e5, "F8_E5M2", out),
     () => backend.encode(values, "F16", f16out),
     () => backend.encode(values, "BF16", f16out),
+    () => backend.encode(values, "F8_E4M3", f8out),
+    () => backend.encode(values, "F8_E5M2", f8out),
     () => backend.weightedSum([values, out, values], [0.5, 0.3, 0.2], out2),
     () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out),
   ];

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { z } from "zod";
@@ -68,5 +68,39 @@ describe("loadMergeMethodPlugin errors", () => {
     await expect(loadMergeMethodPlugin("./empty.mjs", dir)).rejects.toMatchObject({ code: "MERGE_PLUGIN_INVALID" });
     writeFileSync(join(dir, "bad.mjs"), "export default { name: 'bad' };\n");
     await expect(loadMergeMethodPlugin("./bad.mjs", dir)).rejects.toMatchObject({ code: "MERGE_PLUGIN_INVALID", message: expect.stringContaining("merge") });
+  });
+});
+
+describe("executeMergePlan read-ahead and write-behind", () => {
+  it("a tensor passed through unchanged keeps its input buffer until its late write has read it", async () => {
+    const dir = tempDir();
+    try {
+      // Tensors only in model a are copied from the buffer they were read into; a sink that reads
+      // each buffer late shows whether a read-ahead reused that buffer too early.
+      const extra = Array.from({ length: 8 }, (_, i) => ({ name: `model.diffusion_model.extra_${i}.weight`, shape: [64 + i] }));
+      const a = await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra });
+      const b = await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 });
+      const sources = await Promise.all([a, b].map((p) => openSafetensors(p)));
+      const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
+      const plan = buildMergePlan(inputs, { method: weightedSum });
+      expect(plan.entries.filter((e) => e.action === "copy").length).toBeGreaterThanOrEqual(extra.length);
+      const writer = createSafetensorsWriter(join(dir, "out.safetensors"));
+      const lateSink: typeof writer = Object.assign(Object.create(writer) as typeof writer, {
+        write: async (key: string, bytes: Uint8Array, offset?: number) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return writer.write(key, bytes.slice(), offset);
+        },
+      });
+      await executeMergePlan(plan, { sources: sources as TensorSource[], sink: lateSink, kernels, method: weightedSum });
+      const out = await openSafetensors(join(dir, "out.safetensors"));
+      try {
+        for (const { name } of extra) expect(Buffer.from(await out.read(name)).equals(Buffer.from(await sources[0]!.read(name)))).toBe(true);
+      } finally {
+        await out.close();
+        await Promise.all(sources.map((s) => s.close()));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -220,6 +220,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
 
   await sink.begin(planDescriptors(plan), options.metadata ?? {});
   const writes: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
+  // When a set's input buffers may be read into again: at once after compute, unless the write
+  // in flight reads them (a tensor passed through unchanged), then when that write is done. So
+  // the read-ahead of item i+1 no longer waits for the write-behind of item i-1.
+  const inputsFree: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
   let pendingLoad: Promise<LoadedItem> | undefined;
   try {
     const items = workItems(plan);
@@ -234,8 +238,8 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       timings.waitRead += performance.now() - mark;
       next = items.next();
       const nextSet = (index + 1) % SETS;
-      // The next item's input buffers are free: their last user (item index - 1) has finished computing.
-      pendingLoad = next.done ? undefined : writes[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
+      // The next item's input buffers: their last user (item index - 1) has finished computing.
+      pendingLoad = next.done ? undefined : inputsFree[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
       mark = performance.now();
       await writes[set];
@@ -245,6 +249,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       timings.compute += performance.now() - mark;
       const { entry, start, last } = loaded.item;
       index++;
+      inputsFree[set] = Promise.resolve();
       if (!encoded) continue;
       const writeStarted = performance.now();
       writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
@@ -254,6 +259,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
         options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });
       });
       writes[set]!.catch(() => undefined);
+      if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[set]!;
     }
     const mark = performance.now();
     await Promise.all(writes);
