@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildTorchCheckpoint, type TorchTensorInput } from "../src/demo/write-torch-checkpoint.js";
+import { buildTorchCheckpoint, type TorchTensorInput } from "@stmerge/test-utils";
 
 /** Whether tmux is installed; terminal tests are skipped (and shown as skipped) without it. */
 export const hasTmux = spawnSync("tmux", ["-V"]).status === 0;

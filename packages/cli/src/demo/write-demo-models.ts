@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { createSafetensorsWriter, DTYPE_SIZE, encodeFromF32, shapeElementCount, type DType, type TensorDescriptor } from "@stmerge/core-tensors";
+import { brotliDecompressSync } from "node:zlib";
+import { createSafetensorsWriter, DTYPE_SIZE, encodeFromF32, shapeElementCount, writeFileAtomic, type DType, type TensorDescriptor } from "@stmerge/core-tensors";
+import { DEMO_CHECKPOINT_BROTLI_BASE64, DEMO_CHECKPOINT_SHA256 } from "./demo-checkpoint.js";
 import { sd1DemoLayout, type DemoTensorSpec } from "./demo-layout.js";
 import { demoTensorValues, hashString } from "./demo-values.js";
-import { writeTorchCheckpoint } from "./write-torch-checkpoint.js";
 
 export interface DemoModel {
   readonly name: string;
@@ -57,12 +59,15 @@ export async function writeDemoSafetensorsModels(dir: string, names: readonly st
 
 /**
  * Writes the base model as a legacy PyTorch checkpoint, the way old SD1.5 `.ckpt` files ship:
- * F32, wrapped in `state_dict`, with EMA copies and training counters that convert prunes.
+ * F32, wrapped in `state_dict`, with EMA copies and training counters that convert prunes. The
+ * file was written by real `torch.save` (tools/fixtures/demo_checkpoint.py) and travels in the
+ * bundle compressed; stmerge itself never writes pickles.
  */
 export async function writeDemoLegacyCheckpoint(dir: string, name = "demo-base"): Promise<DemoModel> {
   const path = join(dir, `${name}.ckpt`);
-  const tensors = sd1DemoLayout()
-    .map((spec) => ({ name: spec.name, dtype: spec.dtype, shape: spec.shape, data: demoTensorBytes(spec, name, 0) }));
-  const bytes = await writeTorchCheckpoint(path, tensors, { global_step: 470000, epoch: 6 });
-  return { name, path, bytes };
+  const bytes = brotliDecompressSync(Buffer.from(DEMO_CHECKPOINT_BROTLI_BASE64, "base64"));
+  // A damaged bundle must not hand the demo a different file than the one torch wrote.
+  if (createHash("sha256").update(bytes).digest("hex") !== DEMO_CHECKPOINT_SHA256) throw new Error("the demo checkpoint in this build is damaged (SHA-256 mismatch); reinstall stmerge");
+  await writeFileAtomic(path, bytes);
+  return { name, path, bytes: bytes.byteLength };
 }

@@ -1,21 +1,26 @@
+import { writeFile } from "node:fs/promises";
 import { crc32 } from "node:zlib";
-import { writeFileAtomic, type DType } from "@stmerge/core-tensors";
+
+/** The dtypes a checkpoint written here can hold (safetensors names). */
+export type TorchTensorDType = "F32" | "F16" | "BF16" | "I64" | "I32" | "U8";
 
 /**
- * Writes a PyTorch zip checkpoint (the `torch.save` format since 1.6) so the demo has a legacy
- * file to convert: pickle protocol 2 of `{"state_dict": OrderedDict(name → tensor), extras}`,
- * one STORED zip entry per storage, data aligned to 64 bytes as PyTorch's writer does.
- * Only used for demo data; stmerge never *reads* pickles outside safe-pickle.
+ * A PyTorch zip checkpoint (the `torch.save` format since 1.6) for tests that need one built on
+ * the fly (e.g. hundreds of MB, too big to commit): pickle protocol 2 of
+ * `{"state_dict": OrderedDict(name → tensor), extras}`, one STORED zip entry per storage, data
+ * aligned to 64 bytes as PyTorch's writer does. Test tooling only (checked against real
+ * torch.load by its oracle test); stmerge itself never writes pickles, and reads them only in
+ * safe-pickle.
  */
 export interface TorchTensorInput {
   readonly name: string;
-  readonly dtype: DType;
+  readonly dtype: TorchTensorDType;
   readonly shape: readonly number[];
   readonly data: Uint8Array;
 }
 
-const STORAGE_CLASS: Partial<Record<DType, string>> = { F32: "FloatStorage", F16: "HalfStorage", BF16: "BFloat16Storage", I64: "LongStorage", I32: "IntStorage", U8: "ByteStorage" };
-const ELEMENT_SIZE: Partial<Record<DType, number>> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
+const STORAGE_CLASS: Record<TorchTensorDType, string> = { F32: "FloatStorage", F16: "HalfStorage", BF16: "BFloat16Storage", I64: "LongStorage", I32: "IntStorage", U8: "ByteStorage" };
+const ELEMENT_SIZE: Record<TorchTensorDType, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
 
 class PickleWriter {
   private chunks: number[] = [];
@@ -98,7 +103,7 @@ function zipCentralEntry(name: Uint8Array, size: number, crc: number, localOffse
   return entry;
 }
 
-/** Builds the checkpoint bytes in memory (demo models are a few MB). */
+/** Builds the checkpoint bytes in memory. */
 export function buildTorchCheckpoint(tensors: readonly TorchTensorInput[], extras: Readonly<Record<string, number>> = {}, archiveName = "archive"): Uint8Array {
   const p = new PickleWriter();
   p.bytes(0x80, 2); // PROTO 2
@@ -113,7 +118,7 @@ export function buildTorchCheckpoint(tensors: readonly TorchTensorInput[], extra
   tensors.forEach((t, index) => {
     const storageClass = STORAGE_CLASS[t.dtype];
     const elementSize = ELEMENT_SIZE[t.dtype];
-    if (!storageClass || !elementSize) throw new Error(`demo checkpoint: dtype ${t.dtype} not supported`);
+    if (!storageClass || !elementSize) throw new Error(`torch checkpoint: dtype ${t.dtype} not supported`);
     p.str(t.name);
     p.global("torch._utils", "_rebuild_tensor_v2");
     p.bytes(0x28); // MARK (args tuple)
@@ -178,6 +183,6 @@ export function buildTorchCheckpoint(tensors: readonly TorchTensorInput[], extra
 
 export async function writeTorchCheckpoint(path: string, tensors: readonly TorchTensorInput[], extras: Readonly<Record<string, number>> = {}): Promise<number> {
   const bytes = buildTorchCheckpoint(tensors, extras);
-  await writeFileAtomic(path, bytes);
+  await writeFile(path, bytes);
   return bytes.byteLength;
 }
