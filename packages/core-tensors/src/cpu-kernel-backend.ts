@@ -3,6 +3,7 @@ import { DTYPE_SIZE, isFloatDType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import type { KernelBackend } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
+import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
 import { KernelWorkerPool } from "./worker-pool.js";
 
 export interface CpuKernelBackendOptions {
@@ -186,6 +187,12 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       for (let p = 0, from = 0; from < rows; p++, from += step) jobs.push(pool.run(p, { op: "addLowRankProduct", arrays, from, to: Math.min(rows, from + step), params }));
       await Promise.all(jobs);
     },
+    async randomizedSvd(a, m, n, rank, options = {}) {
+      if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+      const o = checkSvdArgs(a, m, n, rank, options);
+      if (!pool || !isShared(a)) return randomizedSvd(a, m, n, rank, o);
+      return (await pool.runOnIdlest({ op: "randomizedSvd", arrays: [a], from: 0, to: 1, params: { m, n, rank, ...o } })) as TruncatedSvd;
+    },
     async dot(a, b) {
       checkLength("dot input 1", b.length, a.length);
       const parts = await run("dot", [a, b], a.length);
@@ -196,13 +203,6 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return Math.sqrt(parts.reduce<number>((s, x) => s + (x as number), 0));
     },
 
-    async topKThreshold(a, k) {
-      if (k <= 0) return Infinity;
-      if (k >= a.length) return 0;
-      const sum = (parts: unknown[]) => {
-        const total = new Float64Array(65536);
-        for (const h of parts as Uint32Array[]) for (let i = 0; i < 65536; i++) total[i]! += h[i]!;
-        return total;
     async taskVectorHistogram(base, x, level, prefix) {
       checkLength("taskVectorHistogram input", x.length, base.length);
       const parts = (await run("taskVectorHistogram", [base, x], base.length, { level, prefix })) as Uint32Array[];
@@ -283,6 +283,13 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return [0, 1, 2].map((j) => parts.reduce((s, p) => s + p[j]!, 0)) as [number, number, number];
     },
 
+    async topKThreshold(a, k) {
+      if (k <= 0) return Infinity;
+      if (k >= a.length) return 0;
+      const sum = (parts: unknown[]) => {
+        const total = new Float64Array(65536);
+        for (const h of parts as Uint32Array[]) for (let i = 0; i < 65536; i++) total[i]! += h[i]!;
+        return total;
       };
       // Find the 16-bit prefix of the k-th largest |a|, then its low 16 bits.
       const high = sum(await run("magnitudeHistogram", [a], a.length, { level: 0 }));

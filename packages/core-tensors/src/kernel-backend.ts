@@ -1,4 +1,5 @@
 import type { DType } from "./dtypes.js";
+import type { RandomizedSvdOptions, TruncatedSvd } from "./randomized-svd.js";
 
 /**
  * The compute interface merge methods are written against. Two implementations exist: CPU
@@ -63,7 +64,6 @@ export interface KernelBackend {
    */
   addLowRankProduct?(w: Float32Array, up: Float32Array, down: Float32Array, shape: { readonly rows: number; readonly rank: number; readonly cols: number; readonly rowOffset: number }, factor: number): Promise<void>;
 
-  /** Releases workers or GPU memory. The backend is unusable afterwards. */
   /**
    * Optional TIES statistics step: histogram (65536 bins) of |fround(x − base)| as F32 bits, NaN
    * included. level 0 bins the top 16 bits; level 1 the low 16 bits of the elements whose top 16
@@ -98,6 +98,7 @@ export interface KernelBackend {
    */
   randomizedSvd?(a: Float32Array, m: number, n: number, rank: number, options?: RandomizedSvdOptions): Promise<TruncatedSvd>;
 
+  /** Releases workers or GPU memory. The backend is unusable afterwards. */
   close(): Promise<void>;
 }
 

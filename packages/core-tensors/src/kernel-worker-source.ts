@@ -1,5 +1,6 @@
 import { floatCodecsModule } from "./float-codecs-module.js";
 import { kernelOpsModule } from "./kernel-ops-module.js";
+import { randomizedSvdModule } from "./randomized-svd-module.js";
 import { SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
 import { wasmKernelsModule } from "./wasm-kernels-module.js";
 
@@ -26,7 +27,7 @@ ${[...names].map((name) => `var ${name} = function (target) { return target; };`
 // pool strips that flag); process.getBuiltinModule covers ES module scope on Node >= 20.16.
 const { parentPort } = typeof require === "function" ? require("node:worker_threads") : process.getBuiltinModule("node:worker_threads");
 const codecs = (${codecs})();
-const jsOps = (${ops})(codecs);
+const jsOps = Object.assign((${ops})(codecs), (${randomizedSvdModule.toString()})().kernelOps);
 const ops = ${simd ? `(${wasmKernelsModule.toString()})(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE64)}) || jsOps` : "jsOps"};
 parentPort.on("message", (job) => {
   let result;

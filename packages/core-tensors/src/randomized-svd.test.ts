@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { randomizedSvd } from "./randomized-svd.js";
 
 // Matrices and torch.linalg.svd results: tools/fixtures/linalg_reference.py.
@@ -52,5 +53,52 @@ describe("randomizedSvd", () => {
     for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[i * n + j] = x[i]! * y[j]!;
     const svd = randomizedSvd(a, m, n, 1, { oversample: 1, powerIterations: 0 });
     expect(svd.s[0]).toBeCloseTo(Math.hypot(...x) * Math.hypot(...y), 1);
+  });
+});
+
+describe("randomizedSvd on the CPU kernel workers", () => {
+  const kernels = createCpuKernelBackend({ workers: 2 });
+  afterAll(() => kernels.close());
+  const shared = (values: ArrayLike<number>) => {
+    const a = kernels.allocF32(values.length);
+    a.set(values);
+    return a;
+  };
+  const bits = (x: Float64Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString("hex");
+
+  it("gives bit-identical U, S, Vh to the calling thread, several SVDs in flight at once", async () => {
+    const cases = [
+      { m: ref.m, n: ref.n, values: ref.decay, rank: 4, seed: 0 },
+      { m: ref.m, n: ref.n, values: ref.lowRank3, rank: 5, seed: 3 },
+      { m: 257, n: 131, values: Array.from({ length: 257 * 131 }, (_, i) => Math.sin(i * 0.37) * Math.cos(i % 29)), rank: 16, seed: 7 },
+    ];
+    const results = await Promise.all(cases.map((c) => kernels.randomizedSvd!(shared(c.values), c.m, c.n, c.rank, { seed: c.seed })));
+    cases.forEach((c, i) => {
+      const inline = randomizedSvd(Float32Array.from(c.values), c.m, c.n, c.rank, { seed: c.seed });
+      const onWorker = results[i]!;
+      expect(onWorker.rank).toBe(inline.rank);
+      expect(bits(onWorker.s)).toBe(bits(inline.s));
+      expect(bits(onWorker.u)).toBe(bits(inline.u));
+      expect(bits(onWorker.vh)).toBe(bits(inline.vh));
+    });
+    // and still torch's singular values
+    Array.from(results[0]!.s).forEach((s, i) => expect(s).toBeCloseTo(ref.singularValues[i]!, 6));
+  });
+
+  it("leaves the calling thread free while a worker computes", async () => {
+    const [m, n] = [500, 400];
+    const a = shared(Array.from({ length: m * n }, (_, i) => Math.sin(i * 0.013) + Math.cos(i * 0.0071)));
+    let turns = 0;
+    const timer = setInterval(() => turns++, 0);
+    const svd = await kernels.randomizedSvd!(a, m, n, 32, { seed: 1 });
+    clearInterval(timer);
+    expect(svd.rank).toBe(32);
+    // Inline, the whole SVD would run inside the call and no timer turn could happen before it resolves.
+    expect(turns).toBeGreaterThan(0);
+  });
+
+  it("checks its arguments before sending anything to a worker", async () => {
+    await expect(kernels.randomizedSvd!(shared([1, 2, 3]), 2, 2, 1)).rejects.toThrow(/does not fit 3 values/);
+    await expect(kernels.randomizedSvd!(shared([1, 2, 3, 4]), 2, 2, 0)).rejects.toThrow(/rank must be a positive integer/);
   });
 });

@@ -74,6 +74,13 @@ export class KernelWorkerPool {
     });
   }
 
+  /** Runs one job on the worker with the fewest outstanding jobs (whole-job ops such as an SVD). */
+  runOnIdlest(job: KernelJob): Promise<unknown> {
+    let best = 0;
+    for (let i = 1; i < this.size; i++) if ((this.#workers[i]?.pending.size ?? 0) < (this.#workers[best]?.pending.size ?? 0)) best = i;
+    return this.run(best, job);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const running = this.#workers.filter((w): w is PoolWorker => w !== undefined);

@@ -139,6 +139,7 @@ function registerExtract(lora: Command, ctx: CliContext): void {
       const tunedPath = resolve(ctx.io.cwd, tuned);
       const outputPath = options.output ? resolve(ctx.io.cwd, options.output) : join(dirname(tunedPath), `${stem(tunedPath)}-lora-r${rank}.safetensors`);
       const started = Date.now();
+      const kernels = createCpuKernelBackend();
       const r = await extractLora(tunedPath, resolve(ctx.io.cwd, base), {
         outputPath,
         rank,
@@ -148,7 +149,8 @@ function registerExtract(lora: Command, ctx: CliContext): void {
         onProgress: out.progress.onProgress,
         signal: ctx.signal,
         metadata: { stmerge_version: ctx.version },
-      });
+        kernels,
+      }).finally(() => kernels.close());
       out.progress.done();
       const ms = Date.now() - started;
       out.result({ ...r, ms });

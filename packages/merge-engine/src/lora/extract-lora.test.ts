@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { decodeToF32, openSafetensors } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, decodeToF32, openSafetensors } from "@stmerge/core-tensors";
 import { layoutDescriptors } from "../../test/load-layout.js";
 import { tempDir } from "../../test/tiny-models.js";
 import { bakeLoras } from "./bake-lora.js";
@@ -49,6 +49,22 @@ describe("extractLora", () => {
     } finally {
       await Promise.all([ours.close(), tuned.close(), base.close()]);
     }
+  });
+
+  it("writes the same bytes with the SVDs on two kernel workers (several modules in flight) as on the calling thread", async () => {
+    const inline = join(dir, "inline.safetensors");
+    const onWorkers = join(dir, "workers.safetensors");
+    const r1 = await extractLora(fixture(spec.tuned), fixture(spec.base), { outputPath: inline, rank: spec.rank, convRank: spec.convRank, precision: "fp32" });
+    // A pool of 2: every module's ΔW (in a SharedArrayBuffer) goes to a worker, two at a time.
+    const kernels = createCpuKernelBackend({ workers: 2 });
+    try {
+      const r2 = await extractLora(fixture(spec.tuned), fixture(spec.base), { outputPath: onWorkers, rank: spec.rank, convRank: spec.convRank, precision: "fp32", kernels });
+      expect(r2.modules).toEqual(r1.modules);
+      expect(r2.unchanged).toBe(r1.unchanged);
+    } finally {
+      await kernels.close();
+    }
+    expect(readFileSync(onWorkers).equals(readFileSync(inline))).toBe(true);
   });
 
   it("targets every kohya module of a real SDXL layout, te2 q/k/v as in_proj rows, convs only with a conv rank", () => {

@@ -7,11 +7,14 @@ import {
   randomizedSvd,
   shapeElementCount,
   writeSafetensors,
+  type DType,
   type InMemoryTensor,
+  type KernelBackend,
   type Precision,
   type ProgressCallback,
   type TensorDescriptor,
   type TensorSource,
+  type TruncatedSvd,
 } from "@stmerge/core-tensors";
 import { basename } from "node:path";
 import { detectArchitecture } from "../models/detect-architecture.js";
@@ -74,6 +77,12 @@ export interface ExtractLoraOptions {
   readonly onProgress?: ProgressCallback | undefined;
   readonly signal?: AbortSignal | undefined;
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Runs each module's SVD on the backend's workers (`randomizedSvd`), up to `parallelism`
+   * modules at once; without it (or a backend lacking the op) they run one by one on the
+   * calling thread. The results are bit-identical either way.
+   */
+  readonly kernels?: KernelBackend | undefined;
 }
 
 export interface ExtractedModule {
@@ -93,6 +102,60 @@ export interface ExtractLoraResult {
   readonly convSkipped: number;
 }
 
+/**
+ * One module's ΔW at a time per SVD in flight: grow-only shared buffers, reused so memory stays at
+ * (SVDs in flight) × (largest ΔW) instead of growing with lazily reclaimed SharedArrayBuffers.
+ */
+class DeltaSlots {
+  readonly #buffers: (Float32Array | undefined)[];
+  readonly #free: number[];
+  readonly #busy = new Map<number, Promise<void>>();
+  constructor(private readonly kernels: KernelBackend | undefined, count: number) {
+    this.#buffers = new Array<Float32Array | undefined>(count).fill(undefined);
+    this.#free = Array.from({ length: count }, (_, i) => count - 1 - i);
+  }
+  /** A free slot, waiting for a running SVD to finish when all are taken (its failure throws here). */
+  async take(): Promise<number> {
+    while (this.#free.length === 0) await Promise.race(this.#busy.values());
+    return this.#free.pop()!;
+  }
+  buffer(slot: number, length: number): Float32Array {
+    let b = this.#buffers[slot];
+    if (!b || b.length < length) this.#buffers[slot] = b = this.kernels ? this.kernels.allocF32(length) : new Float32Array(length);
+    return b.subarray(0, length);
+  }
+  /** Marks `slot` busy until `work` settles. */
+  hold(slot: number, work: Promise<void>): void {
+    const settled = work.finally(() => {
+      this.#busy.delete(slot);
+      this.#free.push(slot);
+    });
+    settled.catch(() => {}); // awaited through take() or drain(); not an unhandled rejection meanwhile
+    this.#busy.set(slot, settled);
+  }
+  async drain(): Promise<void> {
+    await Promise.all(this.#busy.values());
+  }
+}
+
+/** kohya factors of one module from its SVD: up = U·diag(S), down = Vh, alpha = rank. */
+function loraFactors(t: ExtractTarget, svd: TruncatedSvd, out: number, inner: number, energy: number, dtype: DType): { module: ExtractedModule; tensors: InMemoryTensor[] } {
+  const r = svd.rank;
+  const up = new Float32Array(out * r);
+  for (let i = 0; i < out; i++) for (let c = 0; c < r; c++) up[i * r + c] = svd.u[i * r + c]! * svd.s[c]!;
+  const down = Float32Array.from(svd.vh);
+  const kept = svd.s.reduce((s, x) => s + x * x, 0);
+  const four = t.shape.length === 4;
+  return {
+    module: { name: t.name, rank: r, relativeError: Math.sqrt(Math.max(energy - kept, 0) / energy) },
+    tensors: [
+      { name: `${t.name}.lora_down.weight`, dtype, shape: four ? [r, ...t.shape.slice(1)] : [r, inner], data: encodeFromF32(down, dtype) },
+      { name: `${t.name}.lora_up.weight`, dtype, shape: four ? [out, r, 1, 1] : [out, r], data: encodeFromF32(up, dtype) },
+      { name: `${t.name}.alpha`, dtype, shape: [], data: encodeFromF32(Float32Array.of(r), dtype) },
+    ],
+  };
+}
+
 async function readRows(source: TensorSource, t: ExtractTarget): Promise<Float32Array> {
   const d = source.get(t.target.key);
   if (!d) throw new MergeError("LORA_EXTRACT_KEY_MISSING", `${source.path}: has no ${t.target.key}`, { file: source.path });
@@ -105,7 +168,8 @@ async function readRows(source: TensorSource, t: ExtractTarget): Promise<Float32
 /**
  * Extracts a LoRA as ΔW = tuned − base per module, truncated by randomized SVD to `rank`
  * (`convRank` for k×k convs): up = U·diag(S), down = Vh, alpha = rank (scale 1, kohya's
- * convention). One module's ΔW is held at a time; the LoRA is written atomically at the end.
+ * convention). With `kernels`, up to `parallelism` modules' SVDs run at once on the workers while
+ * the next ΔW is read; the LoRA is written atomically at the end, modules in target order.
  */
 export async function extractLora(tunedPath: string, basePath: string, options: ExtractLoraOptions): Promise<ExtractLoraResult> {
   for (const [flag, v] of [["rank", options.rank], ["conv rank", options.convRank]] as const) {
@@ -116,8 +180,9 @@ export async function extractLora(tunedPath: string, basePath: string, options: 
     const targets = extractTargets(base.descriptors);
     if (targets.length === 0) throw new MergeError("LORA_EXTRACT_NO_MODULES", `${basePath}: no UNet or text-encoder modules a LoRA can target`, { file: basePath });
     const dtype = PRECISION_DTYPE[options.precision ?? "fp16"];
-    const tensors: InMemoryTensor[] = [];
-    const modules: ExtractedModule[] = [];
+    const extracted: ({ module: ExtractedModule; tensors: InMemoryTensor[] } | undefined)[] = [];
+    const svdOnWorkers = options.kernels?.randomizedSvd !== undefined;
+    const slots = new DeltaSlots(svdOnWorkers ? options.kernels : undefined, svdOnWorkers ? Math.max(1, options.kernels!.parallelism) : 1);
     let unchanged = 0;
     let convSkipped = 0;
     for (const [index, t] of targets.entries()) {
@@ -132,34 +197,34 @@ export async function extractLora(tunedPath: string, basePath: string, options: 
       if (!td || td.shape.join() !== base.get(t.target.key)!.shape.join()) {
         throw new MergeError("LORA_EXTRACT_SHAPES", `${tunedPath}: ${t.target.key} is ${td ? JSON.stringify(td.shape) : "missing"}, base has ${JSON.stringify(base.get(t.target.key)!.shape)}; the models are not the same architecture`, { file: tunedPath });
       }
-      const delta = await readRows(tuned, t);
+      const tunedRows = await readRows(tuned, t);
       const b = await readRows(base, t);
+      const slot = await slots.take();
+      const delta = slots.buffer(slot, tunedRows.length);
       let energy = 0;
       for (let i = 0; i < delta.length; i++) {
-        const v = delta[i]! - b[i]!;
+        const v = tunedRows[i]! - b[i]!;
         delta[i] = v;
         energy += v * v;
       }
       if (energy === 0) {
+        slots.hold(slot, Promise.resolve());
         unchanged++;
         continue;
       }
       const out = t.shape[0]!;
       const inner = shapeElementCount(t.shape) / out;
-      const svd = randomizedSvd(delta, out, inner, rank, { seed: index });
-      const r = svd.rank;
-      const up = new Float32Array(out * r);
-      for (let i = 0; i < out; i++) for (let c = 0; c < r; c++) up[i * r + c] = svd.u[i * r + c]! * svd.s[c]!;
-      const down = Float32Array.from(svd.vh);
-      const kept = svd.s.reduce((s, x) => s + x * x, 0);
-      modules.push({ name: t.name, rank: r, relativeError: Math.sqrt(Math.max(energy - kept, 0) / energy) });
-      const four = t.shape.length === 4;
-      tensors.push(
-        { name: `${t.name}.lora_down.weight`, dtype, shape: four ? [r, ...t.shape.slice(1)] : [r, inner], data: encodeFromF32(down, dtype) },
-        { name: `${t.name}.lora_up.weight`, dtype, shape: four ? [out, r, 1, 1] : [out, r], data: encodeFromF32(up, dtype) },
-        { name: `${t.name}.alpha`, dtype, shape: [], data: encodeFromF32(Float32Array.of(r), dtype) },
+      const svd = svdOnWorkers ? options.kernels!.randomizedSvd!(delta, out, inner, rank, { seed: index }) : Promise.resolve(randomizedSvd(delta, out, inner, rank, { seed: index }));
+      slots.hold(
+        slot,
+        svd.then((result) => {
+          extracted[index] = loraFactors(t, result, out, inner, energy, dtype);
+        }),
       );
     }
+    await slots.drain();
+    const modules = extracted.flatMap((e) => (e ? [e.module] : []));
+    const tensors = extracted.flatMap((e) => e?.tensors ?? []);
     if (modules.length === 0) throw new MergeError("LORA_EXTRACT_IDENTICAL", `${tunedPath}: no targeted module differs from ${basename(basePath)}; nothing to extract`, { file: tunedPath });
     const architecture = detectArchitecture(base.descriptors).label;
     const metadata: Record<string, string> = {
