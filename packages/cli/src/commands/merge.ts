@@ -1,11 +1,11 @@
 import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { createHashingTap } from "@stmerge/cache";
+import { createHashingTap, createSequentialFileHasher, type FileHashes } from "@stmerge/cache";
 import { selectKernelBackend, type DeviceChoice } from "@stmerge/core-tensors";
 import { loadManifest, manifestFromRecipe, readRecipeFromOutput, runMerge, type MergePlan, type RunMergeResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import { bannerLines } from "../banner.js";
-import { addCacheOptions, lookupCachedIdentity, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheOptions, lookupCachedIdentity, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext, CommandOutput } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes, formatRate } from "../format.js";
@@ -37,7 +37,7 @@ interface MergeFlags extends CacheFlags {
 const PRECISIONS = ["match", "fp16", "bf16", "fp32"] as const;
 
 /** A device as written by a user or a manifest: auto, cpu, gpu, and the Python tool's cuda / cuda:N (the same as gpu). */
-function parseDevice(value: string): DeviceChoice | undefined {
+export function parseDevice(value: string): DeviceChoice | undefined {
   const v = value.trim().toLowerCase();
   if (v === "auto" || v === "cpu" || v === "gpu") return v;
   return /^cuda(:\d+)?$/.test(v) ? "gpu" : undefined;
@@ -68,8 +68,11 @@ function intFlag(name: string, value: string | undefined): number | undefined {
 
 const fmtValue = (v: unknown) => (typeof v === "number" ? String(Number(v.toFixed(4))) : JSON.stringify(v));
 
+/** Where an input's SHA-256 came from: the manifest, the cache, or the merge's own reads. */
+type HashSource = "manifest" | "cache" | "merge";
+
 /** The --json shape of a plan: everything but the per-key entries, which are summarized. */
-function planSummary(plan: MergePlan, outputPath: string, warnings: readonly string[] = plan.warnings): Record<string, unknown> {
+function planSummary(plan: MergePlan, outputPath: string, warnings: readonly string[] = plan.warnings, hashSource: (path: string) => HashSource | undefined = () => undefined): Record<string, unknown> {
   const actions: Record<string, number> = {};
   for (const e of plan.entries) actions[e.action] = (actions[e.action] ?? 0) + 1;
   return {
@@ -78,7 +81,7 @@ function planSummary(plan: MergePlan, outputPath: string, warnings: readonly str
     method: plan.method,
     params: plan.params,
     architecture: plan.architecture.label,
-    models: plan.models.map((m) => ({ index: m.index, path: m.path, weight: m.weight, sha256: m.sha256 ?? null, architecture: m.architecture.label })),
+    models: plan.models.map((m) => ({ index: m.index, path: m.path, weight: m.weight, sha256: m.sha256 ?? null, sha256From: m.sha256 ? (hashSource(m.path) ?? "manifest") : null, architecture: m.architecture.label })),
     vae: plan.vaePath ?? null,
     blocks: plan.blocks,
     tensors: plan.entries.length,
@@ -103,7 +106,7 @@ function printPlan(out: CommandOutput, r: RunMergeResult): void {
       { header: "architecture", value: (m) => m.architecture.label },
       // Weights only where the method uses them (not for add_difference, slerp, consensus).
       ...(plan.usesWeights ? [{ header: "weight", value: (m: MergePlan["models"][number]) => fmtValue(m.weight) }] : []),
-      { header: "sha256", value: (m) => (m.sha256 ? m.sha256.slice(0, 10) : "unknown") },
+      { header: "sha256", value: (m) => (m.sha256 ? m.sha256.slice(0, 10) : "hashed while merging") },
     ]),
   );
   if (plan.vaePath) out.line(`  vae         ${escapeControl(plan.vaePath)}`);
@@ -201,29 +204,40 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
       try {
         out.banner(await bannerLines(ctx.io, { compute, cache: cacheFlags }, (t) => out.warn(t)));
         const started = Date.now();
-        // The output is hashed as it is written, so recording it in the cache needs no second read.
+        // The output is hashed as it is written (or, when inputs are hashed in the merge's pass and
+        // the header comes last, read back before the rename), so recording it needs no extra step.
         const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
-        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress, outputTap: hashing }).catch(async (error: unknown) => {
+        // Inputs neither the manifest nor the cache knows are hashed from the merge's own reads.
+        const hashInput = (path: string) => createSequentialFileHasher(path);
+        const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress, outputTap: hashing, hashInput }).catch(async (error: unknown) => {
           await hashing.close();
           throw error;
         });
         out.progress.done();
         const outputHashes = await hashing.result();
         for (const w of r.plan.warnings) out.warn(w);
-        const missingHashes = r.plan.models.filter((m) => !m.sha256).length;
-        if (missingHashes) out.note(`${missingHashes} input(s) have no SHA-256 in the manifest or cache; sd_merge_models lists only hashed inputs (scan with --compute-hashes to record them)`);
+        const learned = new Set(r.learnedHashes.map((l) => l.path));
+        const hashSource = (path: string): HashSource | undefined => (learned.has(path) ? "merge" : hashes.has(path) ? "cache" : undefined);
         let cached = "off (--no-cache)";
         if (cacheFlags.cache !== false) {
-          cached = "output recorded";
-          await recordOutputInCache(r.outputPath, ctx.io, { ...cacheFlags, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: r.plan.architecture.label }, warn: (t) => out.warn(t) }).catch((error: Error) => {
+          cached = r.learnedHashes.length ? `output and ${r.learnedHashes.length} input${r.learnedHashes.length === 1 ? "" : "s"} recorded` : "output recorded";
+          await recordMergeInCache(r, outputHashes, ctx, cacheFlags, (t) => out.warn(t)).catch((error: Error) => {
             cached = "not recorded (see warning)";
-            out.warn(`could not record the output in the cache: ${escapeControl(error.message)}`);
+            out.warn(`could not record the merge in the cache: ${escapeControl(error.message)}`);
           });
         }
         const ms = Date.now() - started;
         const phases = out.progress.finishedPhases();
-        const summary = planSummary(r.plan, r.outputPath, r.warnings);
-        out.result({ ...summary, dryRun: false, output: { ...(summary.output as object), sizeBytes: (await stat(r.outputPath)).size, sha256: outputHashes?.sha256 ?? null }, timings: timingsJson(ms, phases), ...(reproduced ? { from: reproduced.json } : {}) });
+        const summary = planSummary(r.plan, r.outputPath, r.warnings, hashSource);
+        out.result({
+          ...summary,
+          dryRun: false,
+          output: { ...(summary.output as object), sizeBytes: (await stat(r.outputPath)).size, sha256: outputHashes?.sha256 ?? null },
+          // Bytes of each input the hasher read itself: what the merge skipped (pruned keys) or read out of file order.
+          hashedDuringMerge: r.learnedHashes.map((l) => ({ path: l.path, sha256: l.sha256, bytesReadAgain: l.bytesReadAgain })),
+          timings: timingsJson(ms, phases),
+          ...(reproduced ? { from: reproduced.json } : {}),
+        });
         const t = out.theme;
         const vaeTensors = r.plan.entries.filter((e) => e.action === "vae").length;
         const rows: PanelRow[] = [
@@ -231,6 +245,8 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
           ["merged", `${t.number(String(r.plan.models.length))} ${r.plan.architecture.label} models with ${t.label(r.plan.method)} ${t.dim(`(${r.plan.entries.length} tensors, ${r.plan.pruned.length} pruned)`)}`],
           ...(r.plan.vaePath ? [["vae", `${t.path(escapeControl(basename(r.plan.vaePath)))} baked in (${vaeTensors} tensor${vaeTensors === 1 ? "" : "s"})`] as PanelRow] : []),
           ...r.loras.map((l): PanelRow => ["lora", `${t.path(escapeControl(l.name))} × ${fmtValue(l.strength)} baked in (${l.tensorsChanged} tensor${l.tensorsChanged === 1 ? "" : "s"})`]),
+          // The parents as sd_merge_models records them, and where each SHA-256 came from.
+          ...r.plan.models.map((m): PanelRow => [`input ${m.index}`, `${m.sha256 ? t.hash(m.sha256.slice(0, 12)) : "unknown"} ${t.path(escapeControl(m.name))} ${t.dim(`(${hashSourceText(m.sha256 ? (hashSource(m.path) ?? "manifest") : undefined)})`)}`]),
           ["size", `${t.number(formatBytes(r.bytesWritten))} ${t.dim(`(${formatRate((r.bytesWritten / Math.max(ms, 1)) * 1000)} written)`)}`],
           ["compute", escapeControl(compute.backend.description)],
           ...(outputHashes?.sha256 ? [["sha256", t.hash(outputHashes.sha256)] as PanelRow] : []),
@@ -243,6 +259,23 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         await compute.backend.close();
       }
     });
+}
+
+const hashSourceText = (source: HashSource | undefined) => (source === "merge" ? "hashed while merging" : source === "cache" ? "from the cache" : source === "manifest" ? "from the manifest" : "not hashed");
+
+/**
+ * Records the output and the inputs whose SHA-256 the merge learned (so the next merge of them
+ * takes the fast path and `merge --from` finds them), with one locked cache write.
+ */
+async function recordMergeInCache(r: RunMergeResult, outputHashes: FileHashes | undefined, ctx: CliContext, cacheFlags: CacheFlags, warn: (text: string) => void): Promise<void> {
+  const recorder = await openCliCache(ctx.io, cacheFlags, warn).recorder();
+  for (const l of r.learnedHashes) {
+    const architecture = r.plan.models.find((m) => m.path === l.path)?.architecture;
+    const extra = architecture && architecture.architecture !== "unknown" ? { extra: { architecture: architecture.label } } : {};
+    await recorder.record(l.path, { hashes: { sha256: l.sha256 }, ...extra });
+  }
+  await recordOutputInCache(r.outputPath, ctx.io, { ...cacheFlags, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: r.plan.architecture.label }, warn, recorder });
+  await recorder.flush();
 }
 
 /**
