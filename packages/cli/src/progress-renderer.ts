@@ -125,6 +125,20 @@ function formatProgressLine(s: PhaseSnapshot, options: LineOptions): string {
   return clip(parts, max);
 }
 
+/**
+ * The live lines of concurrent phases, one each, at most `columns - 1` wide: their bars share one
+ * width (the narrowest line's), so bars and numbers line up. `tick` turns the spinners. The TTY
+ * renderer and the editor's merge view draw these.
+ */
+export function progressLines(snapshots: readonly PhaseSnapshot[], options: { columns: number; theme: Theme; tick: number }): string[] {
+  if (snapshots.length === 0) return [];
+  const { columns, theme, tick } = options;
+  const phaseWidth = Math.max(...snapshots.map((s) => s.phase.length));
+  const widths = snapshots.filter((s) => s.fraction !== null).map((s) => progressBarWidth(s, { columns, theme, phaseWidth, tick }));
+  const barWidth = widths.length > 0 ? Math.min(...widths) : undefined;
+  return snapshots.map((s) => formatProgressLine(s, { columns, theme, phaseWidth, tick, ...(barWidth === undefined ? {} : { barWidth }) }));
+}
+
 /** Safety net: never more than `max` visible characters (a wrapped line would break the redraw). */
 function clip(parts: readonly Part[], max: number): string {
   const { plain, styled } = join(parts);
@@ -182,13 +196,8 @@ export function createProgressRenderer(io: CliIo, requested: ProgressMode, optio
     cancelTimer = undefined;
     const snapshots = state.snapshots();
     if (snapshots.length === 0) return;
-    const columns = stream.columns ?? 80;
-    const phaseWidth = Math.max(...snapshots.map((s) => s.phase.length));
-    // Concurrent bars share one width (the narrowest line's), so bars and numbers line up in columns.
-    const widths = snapshots.filter((s) => s.fraction !== null).map((s) => progressBarWidth(s, { columns, theme, phaseWidth, tick }));
-    const barWidth = widths.length > 0 ? Math.min(...widths) : undefined;
     let out = drawnLines > 0 ? `\r\x1b[${drawnLines}A` : "\r";
-    for (const s of snapshots) out += `\x1b[2K${formatProgressLine(s, { columns, theme, phaseWidth, tick, ...(barWidth === undefined ? {} : { barWidth }) })}\n`;
+    for (const line of progressLines(snapshots, { columns: stream.columns ?? 80, theme, tick })) out += `\x1b[2K${line}\n`;
     stream.write(`${out}\x1b[J`);
     drawnLines = snapshots.length;
     lastDraw = now();

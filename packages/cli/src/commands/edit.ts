@@ -10,7 +10,7 @@ export function registerEditCommand(program: Command, ctx: CliContext): void {
     .description("edit a merge manifest in a full-screen terminal editor (weights, method, block weights, VAE, output) with live validation")
     .argument("<manifest>", "merge manifest to edit (saved in place, atomically, after showing the diff)")
     .option("--plugin <module...>", "load merge-method plugins so their methods and parameters can be chosen (a manifest's plugins never load)")
-    .addHelpText("after", "\nKeys: arrows/Tab move, +/- change (*/_ coarse), n normalize, s save, q quit, d dry-run plan, ? help.\n\nExample:\n  $ stmerge edit models/merge_manifest.json")
+    .addHelpText("after", "\nKeys: arrows/Tab move, +/- change (*/_ coarse), n normalize, a add a model, s save, m merge, q quit, d dry-run plan, ? help.\n\nExample:\n  $ stmerge edit models/merge_manifest.json")
     .action(async (manifest: string, options: { plugin?: string[] }, cmd: Command) => {
       const { io } = ctx;
       const stdin = io.stdin as (NodeJS.ReadStream & { setRawMode?: unknown }) | undefined;
@@ -33,6 +33,7 @@ export function registerEditCommand(program: Command, ctx: CliContext): void {
         color: resolveColor(io.env, colorFlag, true),
         unicode: resolveUnicode(io.env),
         signal: ctx.signal,
+        toolVersion: ctx.version,
       });
     });
 }

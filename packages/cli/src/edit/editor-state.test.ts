@@ -1,7 +1,7 @@
 import { createMethodRegistry, defineMergeMethod, type MethodRegistry } from "@stmerge/merge-engine";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BLOCK_ROWS, createEditorState, diffManifests, editorReducer, isDirty, manifestOf, rowsOf, weightSum, type EditorAction, type EditorState } from "./editor-state.js";
+import { BLOCK_ROWS, createEditorState, diffManifests, editorReducer, isDirty, manifestOf, pickerShown, rowsOf, weightSum, type EditorAction, type EditorState } from "./editor-state.js";
 
 const MANIFEST = {
   $schema: "https://example.invalid/manifest.schema.json",
@@ -57,7 +57,11 @@ describe("editor state", () => {
     expect(weightSum(n)).toBe(1);
     const ex = run(builtin, { type: "move", dy: 2 }, { type: "toggle-include" }, { type: "normalize" });
     expect(ex.models.map((m) => m.entry.weight)).toEqual([0.625, 0.375, 0.7]);
-    expect((manifestOf(ex).models as unknown[]).length).toBe(2);
+    // The excluded model stays in the manifest, marked: the diff is that one field and the weights normalized.
+    expect(manifestOf(ex).models[2]).toEqual({ path: "models/c.safetensors", weight: 0.7, index: 2, architecture: "SD1.5", excluded: true });
+    expect(diffManifests(ex.saved, manifestOf(ex)).map((c) => c.path)).toEqual(["models[0].weight", "models[1].weight", "models[2].excluded"]);
+    // Included again: the field goes, and the manifest is as loaded.
+    expect(isDirty(run(builtin, { type: "move", dy: 2 }, { type: "toggle-include" }, { type: "toggle-include" }))).toBe(false);
     const re = run(builtin, { type: "move", dy: 1 }, { type: "reorder", by: -1 });
     expect(re.models.map((m) => m.entry.path)).toEqual(["models/b.safetensors", "models/a.safetensors", "models/c.safetensors"]);
     expect(re.row).toBe(0);
@@ -137,5 +141,92 @@ describe("editor state", () => {
     expect(run(builtin, { type: "request-quit" }).mode).toBe("quit");
     const saved = editorReducer(prec, { type: "saved", manifest: manifestOf(prec) }, builtin);
     expect(isDirty(saved)).toBe(false);
+  });
+
+  it("loads excluded models as excluded and keeps them on save; the last included one cannot be excluded or removed", () => {
+    const s = createEditorState("/m/x.json", { models: [{ path: "a", weight: 1, index: 0 }, { path: "b", weight: 0.4, index: 1, excluded: true }] }, builtin);
+    expect(weightSum(s)).toBe(1);
+    expect(manifestOf(s)).toEqual({ models: [{ path: "a", weight: 1, index: 0 }, { path: "b", weight: 0.4, index: 1, excluded: true }] });
+    expect(editorReducer(s, { type: "toggle-include" }, builtin).message).toBe("the last included model cannot be excluded");
+    expect(editorReducer(s, { type: "remove" }, builtin).message).toBe("the last included model cannot be removed");
+  });
+
+  it("keeps the block-weight form of the file: a list stays a list (a trailing VAE value kept), named blocks stay named", () => {
+    const list = [...Array(26).fill(0.5), 0.9];
+    const s = createEditorState("/m/x.json", { models: [{ path: "a", weight: 0.5, block_weights: list }, { path: "b", weight: 0.5, block_weights: { IN04: 0.2, OUT11: 0.7 } }] }, builtin);
+    const blocks = rowsOf(s, builtin).findIndex((r) => r.kind === "blocks");
+    const onList = [{ type: "move", dy: blocks }, { type: "move", dx: 3 }, { type: "adjust", sign: 1, coarse: true }] as const;
+    const a = onList.reduce((st: EditorState, x) => editorReducer(st, x, builtin), s);
+    expect(diffManifests(a.saved, manifestOf(a))).toEqual([{ path: "models[0].block_weights[3]", before: 0.5, after: 0.6 }]);
+    expect(manifestOf(a).models[0]!.block_weights).toEqual([0.5, 0.5, 0.5, 0.6, ...Array(22).fill(0.5), 0.9]);
+    // Model b's named blocks: IN04 is column 5 of BASE, IN00…; only that name changes.
+    const onNamed = [{ type: "move", dy: 1 }, { type: "move", dy: blocks - 1 }, { type: "move", dx: 5 }, { type: "adjust", sign: -1, coarse: false }] as const;
+    const b = onNamed.reduce((st: EditorState, x) => editorReducer(st, x, builtin), s);
+    expect(b.selected).toBe(1);
+    expect(diffManifests(b.saved, manifestOf(b))).toEqual([{ path: "models[1].block_weights.IN04", before: 0.2, after: 0.19 }]);
+    // A preset on a named row writes every block by name; a new row takes the named form the other model uses.
+    const ramp = editorReducer(b, { type: "preset", preset: "ramp-out" }, builtin);
+    expect(Object.keys(ramp.models[1]!.entry.block_weights!)).toEqual(expect.arrayContaining(["BASE", "IN04", "OUT11"]));
+    expect(Array.isArray(ramp.models[1]!.entry.block_weights)).toBe(false);
+    const c = createEditorState("/m/x.json", { models: [{ path: "a", weight: 0.5 }, { path: "b", weight: 0.5, block_weights: { IN04: 0.2 } }] }, builtin);
+    const added = editorReducer(c, { type: "toggle-blocks" }, builtin).models[0]!.entry.block_weights as Record<string, number>;
+    expect(Object.keys(added)).toHaveLength(26);
+    expect(added.OUT11).toBe(0.5);
+  });
+
+  it("picker: lists, filters, marks LoRA and VAE files and refuses them, adds a checkpoint at weight 0 with its label and precision, Esc closes", () => {
+    const open = run(builtin, { type: "open-picker" });
+    expect(open.mode).toBe("pick");
+    expect(pickerShown(open)).toEqual([]);
+    const listed = [
+      { type: "picker-files", files: ["models/a.safetensors", "loras/style.safetensors", "vae/kl.safetensors", "sub/d.ckpt"], truncated: false },
+      { type: "picker-info", path: "loras/style.safetensors", info: { kind: "lora", label: "LoRA" } },
+      { type: "picker-info", path: "vae/kl.safetensors", info: { kind: "vae", label: "VAE" } },
+      { type: "picker-info", path: "sub/d.ckpt", info: { kind: "checkpoint", label: "SD1.5", precision: "fp32" } },
+    ] as const;
+    const p = listed.reduce((st: EditorState, a) => editorReducer(st, a, builtin), open);
+    expect(pickerShown(p).map((f) => f.path)).toHaveLength(4);
+    expect(editorReducer(p, { type: "picker-choose" }, builtin).message).toBe("models/a.safetensors is already in the manifest");
+    const lora = editorReducer(p, { type: "picker-move", by: 1 }, builtin);
+    expect(editorReducer(lora, { type: "picker-choose" }, builtin).message).toMatch(/^loras\/style\.safetensors is a LoRA, not a checkpoint/);
+    const vae = editorReducer(p, { type: "picker-move", by: 2 }, builtin);
+    expect(editorReducer(vae, { type: "picker-choose" }, builtin).message).toMatch(/is a VAE, not a checkpoint/);
+    expect(editorReducer(p, { type: "picker-move", by: 99 }, builtin).picker!.cursor).toBe(3);
+    const filtered = editorReducer(editorReducer(p, { type: "picker-filter", text: "SUB" }, builtin), { type: "picker-filter", text: "\u001b[2J" }, builtin);
+    expect(filtered.picker!.filter).toBe("SUB[2J");
+    const back = editorReducer(editorReducer(editorReducer(filtered, { type: "picker-backspace" }, builtin), { type: "picker-backspace" }, builtin), { type: "picker-backspace" }, builtin);
+    expect(back.picker!.filter).toBe("SUB");
+    expect(pickerShown(back).map((f) => f.path)).toEqual(["sub/d.ckpt"]);
+    const added = editorReducer(back, { type: "picker-choose" }, builtin);
+    expect(added.mode).toBe("normal");
+    expect(added.picker).toBeUndefined();
+    expect(added.models[3]!.entry).toEqual({ path: "sub/d.ckpt", weight: 0, architecture: "SD1.5", precision_detected: "fp32" });
+    expect(rowsOf(added, builtin)[added.row]).toEqual({ kind: "model", model: 3 });
+    expect(diffManifests(added.saved, manifestOf(added))).toEqual([{ path: "models[3]", before: undefined, after: { path: "sub/d.ckpt", weight: 0, architecture: "SD1.5", precision_detected: "fp32", index: 3 } }]);
+    const unread = editorReducer(editorReducer(open, { type: "picker-files", files: ["x.safetensors"], truncated: true }, builtin), { type: "picker-choose" }, builtin);
+    expect(unread.message).toBe("x.safetensors: its header is still being read; Enter again in a moment");
+    expect(unread.picker!.truncated).toBe(true);
+  });
+
+  it("merge: refused while invalid, asks first when unsaved or replacing, then runs to done, failed or cancelled", () => {
+    expect(run(builtin, { type: "request-merge", problem: "models/x: missing", outputExists: false }).message).toBe("cannot merge: models/x: missing");
+    const clean = run(builtin, { type: "request-merge", problem: undefined, outputExists: false });
+    expect(clean.mode).toBe("merge");
+    expect(clean.merge).toEqual({ status: "starting", overwrite: false });
+    const exists = run(builtin, { type: "request-merge", problem: undefined, outputExists: true });
+    expect(exists.mode).toBe("confirm-merge");
+    expect(editorReducer(exists, { type: "confirm-merge" }, builtin).merge).toEqual({ status: "starting", overwrite: true });
+    const dirty = run(builtin, { type: "adjust", sign: 1, coarse: false }, { type: "request-merge", problem: undefined, outputExists: false });
+    expect([dirty.mode, dirty.mergeOverwrite]).toEqual(["confirm-merge", false]);
+    const running = [{ type: "confirm-merge" }, { type: "saved", manifest: manifestOf(dirty) }, { type: "merge-running" }] as const;
+    const r = running.reduce((st: EditorState, a) => editorReducer(st, a, builtin), dirty);
+    expect([r.mode, r.merge?.status, isDirty(r)]).toEqual(["merge", "running", false]);
+    const cancelled = editorReducer(editorReducer(r, { type: "merge-cancel" }, builtin), { type: "merge-failed", error: "out.safetensors: merge cancelled; no output written", cancelled: true }, builtin);
+    expect(cancelled.merge).toEqual({ status: "cancelled", error: "out.safetensors: merge cancelled; no output written" });
+    expect(editorReducer(r, { type: "merge-close" }, builtin).mode).toBe("merge");
+    const done = editorReducer(r, { type: "merge-finished", output: "/m/out.safetensors", sha256: "c".repeat(64), ms: 1200, bytes: 4096 }, builtin);
+    expect(done.merge).toEqual({ status: "done", output: "/m/out.safetensors", sha256: "c".repeat(64), ms: 1200, bytes: 4096 });
+    const closed = editorReducer(done, { type: "merge-close" }, builtin);
+    expect([closed.mode, closed.merge]).toEqual(["normal", undefined]);
   });
 });

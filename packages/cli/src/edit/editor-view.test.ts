@@ -1,15 +1,19 @@
 import { EventEmitter } from "node:events";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
-import { encodeFromF32, writeFileAtomic, writeSafetensors } from "@stmerge/core-tensors";
-import { createMethodRegistry } from "@stmerge/merge-engine";
+import { createHash } from "node:crypto";
+import { encodeFromF32, openSafetensors, writeFileAtomic, writeSafetensors } from "@stmerge/core-tensors";
+import { createMethodRegistry, type ManifestInput } from "@stmerge/merge-engine";
 import { render } from "ink";
 import { createElement } from "react";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEditorState, type EditorState } from "./editor-state.js";
 import { EditorView, keyEffect } from "./editor-view.js";
+import { describeModelFile } from "./describe-model-file.js";
+import { listModelFiles } from "./list-model-files.js";
+import { runEditMerge } from "./run-edit-merge.js";
 import { manifestText } from "./run-editor.js";
 import { validateEdit } from "./validate-edit.js";
 
@@ -66,7 +70,7 @@ async function until(screen: () => string, text: string | RegExp, ms = 5000): Pr
 
 function open(file: string, columns: number, rows: number, color = false, onExit?: (r: { saved: boolean }) => void) {
   const term = fakeTerminal(columns, rows);
-  const state: EditorState = createEditorState(file, JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>, registry);
+  const state: EditorState = createEditorState(file, JSON.parse(readFileSync(file, "utf8")) as ManifestInput, registry);
   const app = render(
     createElement(EditorView, {
       initial: state,
@@ -76,6 +80,10 @@ function open(file: string, columns: number, rows: number, color = false, onExit
       validate: (s) => validateEdit(s, { registry, plugins: [], pluginDir: dir }),
       save: (m) => writeFileAtomic(file, manifestText(m), { overwrite: true }),
       ...(onExit ? { onExit } : {}),
+      listFiles: () => listModelFiles(dirname(file)),
+      describeFile: (path) => describeModelFile(join(dirname(file), path)),
+      fileExists: existsSync,
+      merge: (o) => runEditMerge(file, { ...o, registry, plugins: [], pluginDir: dir, cwd: dir, toolVersion: "0.0.0-test" }),
     }),
     { stdout: term.stdout as unknown as NodeJS.WriteStream, stdin: term.stdin as unknown as NodeJS.ReadStream, debug: true, exitOnCtrlC: false, patchConsole: false },
   );
@@ -98,7 +106,7 @@ describe("stmerge edit view (in process, fake terminal)", () => {
         fits(s, columns, rows);
         expect(s).toContain("models/a.safetensors");
         expect(s).toMatch(/› {2}0 \[x\] models\/a\.safetensors.* 0\.50/);
-        expect(s).toContain("s save  q quit  d dry-run  ? help");
+        expect(s).toContain("a add model  s save  m merge  q quit  d dry-run  ? help");
         t.key("+");
         s = await until(t.screen, "* modified");
         expect(s).toMatch(/models\/a\.safetensors.* 0\.51/);
@@ -184,6 +192,62 @@ describe("stmerge edit view (in process, fake terminal)", () => {
     }
   });
 
+  it("80×24: adds a model with the picker (LoRA and VAE marked and refused, Esc cancels), then merges it with its progress view", async () => {
+    mkdirSync(join(dir, "models", "sub"), { recursive: true });
+    mkdirSync(join(dir, "models", "loras"), { recursive: true });
+    await writeModel(join(dir, "models", "sub", "c.safetensors"));
+    await writeModel(join(dir, "models", "loras", "style.safetensors"), [["lora_unet_out_2.lora_down.weight", [2, 4]], ["lora_unet_out_2.lora_up.weight", [4, 2]], ["lora_unet_out_2.alpha", []]]);
+    await writeModel(join(dir, "models", "kl-vae.safetensors"), [["encoder.conv_in.weight", [4, 3, 3, 3]], ["decoder.conv_out.weight", [3, 4, 3, 3]]]);
+    const file = join(dir, "pick.json");
+    writeFileSync(file, manifestText({ models: [{ path: "models/a.safetensors", weight: 0.5 }, { path: "models/b.safetensors", weight: 0.5 }], output: "picked.safetensors" }));
+    const t = open(file, 80, 24);
+    try {
+      await until(t.screen, "valid: SD1.5, 2 models");
+      t.key("a");
+      let s = await until(t.screen, /models\/loras\/style\.safetensors +LoRA \(not a model\)/);
+      s = await until(t.screen, /models\/kl-vae\.safetensors +VAE \(not a model\)/);
+      fits(s, 80, 24);
+      expect(s).toMatch(/models\/a\.safetensors +SD1\.5 fp16 \(in manifest\)/);
+      t.key("\u001b");
+      await until(t.screen, "sum of included weights");
+      t.key("a");
+      t.key("style");
+      await until(t.screen, /1 of \d+ files[^]*LoRA \(not a model\)/);
+      t.key("\r");
+      s = await until(t.screen, "is a LoRA, not a checkpoint");
+      for (let i = 0; i < 5; i++) t.key("\u007f");
+      t.key("sub/c");
+      s = await until(t.screen, /filter sub\/c_ +1 of \d+ files\n› models\/sub\/c\.safetensors +SD1\.5 fp16\n/);
+      expect(s).not.toContain("is a LoRA");
+      t.key("\r");
+      s = await until(t.screen, "added models/sub/c.safetensors with weight 0");
+      t.key("*");
+      s = await until(t.screen, /models\/sub\/c\.safetensors.* 0\.10/);
+      await until(t.screen, "valid: SD1.5, 3 models");
+      t.key("m");
+      s = await until(t.screen, "The manifest is saved first (1 change(s))");
+      fits(s, 80, 24);
+      t.key("y");
+      s = await until(t.screen, "✓ merged");
+      fits(s, 80, 24);
+      const output = join(dir, "picked.safetensors");
+      expect(s).toContain(`sha256  ${createHash("sha256").update(readFileSync(output)).digest("hex")}`);
+      // The output's full path, wrapped over as many lines as it needs.
+      expect(s.split("\n").filter((l) => /^ {2}(output {2}| {8})/.test(l)).map((l) => l.slice(10)).join("")).toBe(output);
+      expect(s).toMatch(/time +\d/);
+      const saved = JSON.parse(readFileSync(file, "utf8"));
+      expect(saved.models[2]).toEqual({ path: "models/sub/c.safetensors", weight: 0.1, architecture: "SD1.5", precision_detected: "fp16" });
+      const merged = await openSafetensors(output);
+      const recipe = JSON.parse(merged.metadata.stmerge_manifest!) as { models: { path: string; weight: number }[] };
+      await merged.close();
+      expect(recipe.models.map((m) => [m.path, m.weight])).toEqual([["models/a.safetensors", 0.5], ["models/b.safetensors", 0.5], ["models/sub/c.safetensors", 0.1]]);
+      t.key("\r");
+      await until(t.screen, "sum of included weights 1.10");
+    } finally {
+      t.app.unmount();
+    }
+  });
+
   it("maps keys: arrows, Tab, fine and coarse steps, save and quit confirmations", () => {
     const none = { upArrow: false, downArrow: false, leftArrow: false, rightArrow: false, tab: false, shift: false, return: false, escape: false, backspace: false, delete: false, ctrl: false, pageUp: false, pageDown: false };
     const s = createEditorState("/m.json", { models: [{ path: "a", weight: 1 }] }, registry);
@@ -194,5 +258,20 @@ describe("stmerge edit view (in process, fake terminal)", () => {
     expect(keyEffect({ ...s, mode: "confirm-save" }, "y", none)).toEqual({ type: "save" });
     expect(keyEffect({ ...s, mode: "confirm-quit" }, "n", none)).toEqual({ type: "mode", mode: "normal" });
     expect(keyEffect({ ...s, mode: "text" }, "q", none)).toEqual({ type: "text-input", text: "q" });
+    expect(keyEffect(s, "a", none)).toEqual({ type: "open-picker" });
+    expect(keyEffect(s, "m", none)).toEqual({ type: "merge-key" });
+    const picking: EditorState = { ...s, mode: "pick" };
+    expect(keyEffect(picking, "", { ...none, escape: true })).toEqual({ type: "mode", mode: "normal" });
+    expect(keyEffect(picking, "q", none)).toEqual({ type: "picker-filter", text: "q" });
+    expect(keyEffect(picking, "", { ...none, pageDown: true })).toEqual({ type: "picker-move", by: 10 });
+    expect(keyEffect(picking, "\r", { ...none, return: true })).toEqual({ type: "picker-choose" });
+    // While a merge runs, Ctrl+C, q and Esc abort it (not the editor); once it ended, q quits and Enter goes back.
+    const merging: EditorState = { ...s, mode: "merge", merge: { status: "running", overwrite: false } };
+    expect(keyEffect(merging, "c", { ...none, ctrl: true })).toEqual({ type: "merge-abort" });
+    expect(keyEffect(merging, "q", none)).toEqual({ type: "merge-abort" });
+    expect(keyEffect(merging, "s", none)).toBeUndefined();
+    const ended: EditorState = { ...s, mode: "merge", merge: { status: "cancelled", error: "x" } };
+    expect(keyEffect(ended, "q", none)).toEqual({ type: "request-quit" });
+    expect(keyEffect(ended, "\r", { ...none, return: true })).toEqual({ type: "merge-close" });
   });
 });

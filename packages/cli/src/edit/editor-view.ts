@@ -1,33 +1,68 @@
 import { basename } from "node:path";
+import type { ProgressCallback } from "@stmerge/core-tensors";
 import type { MethodRegistry } from "@stmerge/merge-engine";
 import { Box, Text, useApp, useInput, useStdout, type Key } from "ink";
 import { createElement as h, useEffect, useReducer, useRef, useState, type ReactElement } from "react";
+import { formatBytes, formatDuration } from "../format.js";
+import { progressLines } from "../progress-renderer.js";
+import { ProgressState } from "../progress-state.js";
 import { escapeControl } from "../terminal-text.js";
+import { createTheme } from "../theme.js";
 import {
   BLOCK_ROWS,
   blockRow,
   diffManifests,
   editorReducer,
   isDirty,
+  isIncluded,
   manifestOf,
   methodName,
   outputPath,
   paramRows,
+  pickerShown,
   rowsOf,
   vaePath,
   weightSum,
   type EditorAction,
   type EditorState,
+  type PickerFileInfo,
 } from "./editor-state.js";
+import type { ListedModelFiles } from "./list-model-files.js";
+import type { EditMergeResult } from "./run-edit-merge.js";
 import { planLines, type EditValidation } from "./validate-edit.js";
 
 /** What a key does: a reducer action, or one of the view's own effects. */
-export type KeyEffect = EditorAction | { readonly type: "save" } | { readonly type: "exit" } | { readonly type: "scroll"; readonly by: number } | undefined;
+export type KeyEffect =
+  | EditorAction
+  | { readonly type: "save" }
+  | { readonly type: "exit" }
+  | { readonly type: "scroll"; readonly by: number }
+  /** `m`: the view checks the live validation and the output file, then asks the reducer (request-merge). */
+  | { readonly type: "merge-key" }
+  /** Ctrl+C, `q` or Esc while a merge runs: abort it (its temp file is removed). */
+  | { readonly type: "merge-abort" }
+  | undefined;
 
 /** The key map, pure (tested without a terminal); the footer and `?` list the same keys. */
 export function keyEffect(s: EditorState, input: string, key: Pick<Key, "upArrow" | "downArrow" | "leftArrow" | "rightArrow" | "tab" | "shift" | "return" | "escape" | "backspace" | "delete" | "ctrl" | "pageUp" | "pageDown">): KeyEffect {
+  const merging = s.merge?.status === "starting" || s.merge?.status === "running" || s.merge?.status === "cancelling";
+  if (s.mode === "merge" && merging) return (key.ctrl && input === "c") || input === "q" || key.escape ? { type: "merge-abort" } : undefined;
   if (key.ctrl && input === "c") return { type: "exit" };
   switch (s.mode) {
+    case "merge":
+      if (key.return || key.escape) return { type: "merge-close" };
+      return input === "q" ? { type: "request-quit" } : undefined;
+    case "pick":
+      if (key.escape) return { type: "mode", mode: "normal" };
+      if (key.return) return { type: "picker-choose" };
+      if (key.upArrow || key.downArrow) return { type: "picker-move", by: key.upArrow ? -1 : 1 };
+      if (key.pageUp || key.pageDown) return { type: "picker-move", by: key.pageUp ? -10 : 10 };
+      if (key.backspace || key.delete) return { type: "picker-backspace" };
+      return input && !key.ctrl && !key.tab ? { type: "picker-filter", text: input } : undefined;
+    case "confirm-merge":
+      if (input === "y" || input === "Y") return { type: "confirm-merge" };
+      if (key.upArrow || key.downArrow) return { type: "scroll", by: key.upArrow ? -1 : 1 };
+      return input === "n" || input === "N" || key.escape || input === "q" ? { type: "mode", mode: "normal" } : undefined;
     case "text":
       if (key.return) return { type: "text-commit" };
       if (key.escape) return { type: "mode", mode: "normal" };
@@ -70,6 +105,7 @@ export function keyEffect(s: EditorState, input: string, key: Pick<Key, "upArrow
     r: { type: "preset", preset: "ramp-in" },
     R: { type: "preset", preset: "ramp-out" },
     c: { type: "copy-row" },
+    a: { type: "open-picker" },
     v: { type: "paste-row" },
     e: { type: "edit-text" },
     s: { type: "request-save" },
@@ -77,6 +113,7 @@ export function keyEffect(s: EditorState, input: string, key: Pick<Key, "upArrow
     "?": { type: "mode", mode: "help" },
     d: { type: "mode", mode: "plan" },
   };
+  if (input === "m") return { type: "merge-key" };
   return map[input];
 }
 
@@ -91,14 +128,17 @@ const HELP_LINES = [
   "  b            add / drop a block row     f r R            preset: flat, ramp in, ramp out",
   "  c v          copy / paste a block row   d                dry-run plan",
   "  s            save (shows the diff; y confirms)   q  quit (asks with unsaved changes)",
+  "  a            add a model: pick a file in the manifest's folder (type to filter, Esc cancels)",
+  "  m            merge (saves first, asks; q or Ctrl+C cancels and removes the temp file)",
   "",
-  "Excluded models are left out of the saved manifest. Validation reads headers only.",
+  "Excluded models stay in the manifest with \"excluded\": true and are left out of the merge.",
+  "Validation reads headers only.",
   "Esc or ? closes this help.",
 ];
 
 const FOOTER = [
   "↑↓ Tab move  +/- weight  */_ coarse  n normalize  Space in/out  b blocks",
-  "s save  q quit  d dry-run  ? help",
+  "a add model  s save  m merge  q quit  d dry-run  ? help",
 ];
 
 const num = (v: unknown) => (typeof v === "number" ? v.toFixed(2) : String(v));
@@ -136,6 +176,13 @@ export interface EditorViewProps {
   readonly unicode: boolean;
   /** Called once when the editor ends, with whether the manifest was saved at least once. */
   readonly onExit?: (result: { saved: boolean }) => void;
+  /** The model files in the manifest's folder and subfolders (the picker's list). */
+  readonly listFiles: () => Promise<ListedModelFiles>;
+  /** What a listed file is (path relative to the manifest's folder). */
+  readonly describeFile: (path: string) => Promise<PickerFileInfo>;
+  readonly fileExists: (path: string) => boolean;
+  /** Merges the manifest file as saved. */
+  readonly merge: (options: { overwrite: boolean; signal: AbortSignal; onProgress: ProgressCallback }) => Promise<EditMergeResult>;
 }
 
 function useSize(): { columns: number; rows: number } {
@@ -174,15 +221,83 @@ export function EditorView(props: EditorViewProps): ReactElement {
   // Live validation of the manifest as edited (headers only), newest edit wins.
   const manifestKey = JSON.stringify(manifestOf(state));
   const generation = useRef(0);
+  // The manifest (as JSON) the shown validation is for: a merge starts only from a current one.
+  const validated = useRef<{ key: string; v: EditValidation } | undefined>(undefined);
   useEffect(() => {
     const mine = ++generation.current;
     const timer = setTimeout(() => {
       void props.validate(state).then((v) => {
-        if (mine === generation.current) setValidation(v);
+        if (mine !== generation.current) return;
+        validated.current = { key: manifestKey, v };
+        setValidation(v);
       });
     }, 100);
     return () => clearTimeout(timer);
   }, [manifestKey]);
+
+  // The picker: list the folder when it opens, then read each file's header in the background.
+  const picking = state.mode === "pick";
+  const described = useRef(new Map<string, PickerFileInfo>());
+  useEffect(() => {
+    if (!picking) return;
+    let live = true;
+    void props.listFiles().then(async (listed) => {
+      if (!live) return;
+      dispatch({ type: "picker-files", files: listed.files, truncated: listed.truncated });
+      // Files read when the picker was open before are known at once; the rest are read in order.
+      for (const path of listed.files) {
+        const known = described.current.get(path);
+        if (known) dispatch({ type: "picker-info", path, info: known });
+      }
+      for (const path of listed.files) {
+        if (described.current.has(path)) continue;
+        const info = await props.describeFile(path).catch((error: Error): PickerFileInfo => ({ kind: "unreadable", label: error.message }));
+        if (!live) return;
+        described.current.set(path, info);
+        dispatch({ type: "picker-info", path, info });
+      }
+    });
+    return () => {
+      live = false;
+    };
+  }, [picking]);
+
+  // The merge: started by the reducer's "starting" (after the confirm screen); progress is kept
+  // in a ProgressState and drawn ten times a second; Ctrl+C / q aborts through the controller.
+  const mergeControl = useRef<AbortController | undefined>(undefined);
+  const progress = useRef<ProgressState | undefined>(undefined);
+  const [tick, setTick] = useState(0);
+  const starting = state.merge?.status === "starting";
+  useEffect(() => {
+    if (!starting || state.merge?.status !== "starting") return;
+    const { overwrite } = state.merge;
+    const controller = new AbortController();
+    mergeControl.current = controller;
+    progress.current = new ProgressState();
+    const timer = setInterval(() => setTick((t) => t + 1), 100);
+    void (async () => {
+      try {
+        if (isDirty(current.current)) {
+          const manifest = manifestOf(current.current);
+          await props.save(manifest).catch((error: Error) => {
+            throw new Error(`not saved, not merged: ${error.message}`);
+          });
+          savedOnce.current = true;
+          dispatch({ type: "saved", manifest });
+        }
+        if (controller.signal.aborted) throw new Error("merge cancelled; no output written");
+        dispatch({ type: "merge-running" });
+        const r = await props.merge({ overwrite, signal: controller.signal, onProgress: (e) => progress.current?.update(e) });
+        dispatch({ type: "merge-finished", ...r });
+      } catch (error) {
+        dispatch({ type: "merge-failed", error: (error as Error).message, cancelled: controller.signal.aborted });
+      } finally {
+        clearInterval(timer);
+        mergeControl.current = undefined;
+      }
+    })();
+  }, [starting]);
+  useEffect(() => () => mergeControl.current?.abort(), []);
 
   useEffect(() => {
     if (state.mode === "quit") {
@@ -206,6 +321,21 @@ export function EditorView(props: EditorViewProps): ReactElement {
       return state;
     }
     if (effect.type === "mode") setScroll(0);
+    if (effect.type === "merge-abort") {
+      mergeControl.current?.abort();
+      dispatch({ type: "merge-cancel" });
+      return editorReducer(state, { type: "merge-cancel" }, registry);
+    }
+    if (effect.type === "merge-key") {
+      const shown = validated.current;
+      const key = JSON.stringify(manifestOf(state));
+      const v = shown?.key === key ? shown.v : undefined;
+      const problem = !v ? "the manifest is still being validated; press m again in a moment" : (state.paramError ?? (v.ok ? undefined : (v.problem ?? "invalid")));
+      const action: EditorAction = { type: "request-merge", problem, outputExists: v?.outputPath !== undefined && props.fileExists(v.outputPath) };
+      setScroll(0);
+      dispatch(action);
+      return editorReducer(state, action, registry);
+    }
     if (effect.type === "save") {
       const manifest = manifestOf(state);
       props.save(manifest).then(
@@ -227,7 +357,9 @@ export function EditorView(props: EditorViewProps): ReactElement {
     // Keys typed faster than a frame (or pasted) arrive as one string: each is one key, except in a text field.
     const keys = input.length > 1 && current.current.mode !== "text" ? [...input] : [input];
     let state = current.current;
-    for (const k of keys) state = handle(state, k, key);
+    // A chunk's own flags describe the chunk, not each key in it: Enter and Backspace are read per key.
+    const keyOf = (k: string): Key => (keys.length === 1 ? key : { ...key, return: k === "\r", backspace: k === "\b", delete: k === "\u007f" });
+    for (const k of keys) state = handle(state, k, keyOf(k));
   });
 
   const paint = (seg: Seg): Seg => (color ? seg : { text: seg.text, ...(seg.inverse ? { inverse: true } : {}), ...(seg.bold ? { bold: true } : {}) });
@@ -258,6 +390,19 @@ export function EditorView(props: EditorViewProps): ReactElement {
     const changes = diffManifests(state.saved, manifestOf(state));
     return scrolled([`save ${escapeControl(state.file)}?`, "", ...changes.map((c) => `  ${escapeControl(c.path)}: ${short(c.before)} ${g.arrow} ${short(c.after)}`), "", `${changes.length} change(s)`], ["y save  n cancel  ↑↓ scroll"]);
   }
+  if (state.mode === "confirm-merge") {
+    const changes = diffManifests(state.saved, manifestOf(state));
+    const output = escapeControl(validation?.outputPath ?? outputPath(state));
+    return scrolled(
+      [
+        `merge into ${output}?`,
+        "",
+        ...(changes.length ? [`The manifest is saved first (${changes.length} change(s)):`, ...changes.map((c) => `  ${escapeControl(c.path)}: ${short(c.before)} ${g.arrow} ${short(c.after)}`), ""] : []),
+        ...(state.mergeOverwrite ? [`The output exists and will be replaced.`] : []),
+      ],
+      ["y merge  n cancel  ↑↓ scroll"],
+    );
+  }
   if (state.mode === "confirm-quit") return screen([line("q1", [{ text: "Unsaved changes. Quit without saving? ", color: "yellow", bold: true }, { text: "y quit  n back" }])], FOOTER);
 
   const rowList = rowsOf(state, registry);
@@ -277,8 +422,8 @@ export function EditorView(props: EditorViewProps): ReactElement {
     return line(`m${i}`, [
       mark(focus),
       { text: `${String(i).padStart(2)} ` },
-      { text: `${m.included ? g.on : g.off} `, ...(m.included ? {} : { dim: true }) },
-      { text: shown, ...(m.included ? {} : { dim: true }) },
+      { text: `${isIncluded(m) ? g.on : g.off} `, ...(isIncluded(m) ? {} : { dim: true }) },
+      { text: shown, ...(isIncluded(m) ? {} : { dim: true }) },
       { text: ` ${arch}` , dim: true },
       { text: num(m.entry.weight).padStart(7), bold: focus, inverse: focus },
       { text: m.entry.block_weights !== undefined ? " blk" : "    ", dim: true },
@@ -308,6 +453,59 @@ export function EditorView(props: EditorViewProps): ReactElement {
     const chunks = wordWrap(escapeControl(text.split(folder).join("")), width);
     return chunks.slice(0, lines).map((c, i) => line(`${k}${i}`, [{ text: i === 0 ? `${g.bad} ` : "  ", ...seg }, { text: c, ...seg }]));
   };
+  if (state.mode === "pick" && state.picker) {
+    const p = state.picker;
+    const shown = pickerShown(state);
+    const footer = ["↑↓ move  Enter add  type to filter  Esc cancel", ""];
+    const room = Math.max(1, rows - 1 - footer.length - 2 - (state.message ? 1 : 0));
+    const first = Math.max(0, Math.min(p.cursor - Math.floor(room / 2), shown.length - room));
+    const width = Math.max(12, columns - 32);
+    const items = shown.slice(first, first + room).map((f, k) => {
+      const focus = first + k === p.cursor;
+      const path = escapeControl(f.path);
+      const tag: Seg =
+        !f.info ? { text: "…", dim: true }
+        : f.info.kind === "lora" ? { text: "LoRA (not a model)", color: "yellow" }
+        : f.info.kind === "vae" ? { text: "VAE (not a model)", color: "yellow" }
+        : f.info.kind === "unreadable" ? { text: `unreadable: ${escapeControl(f.info.label)}`, color: "red" }
+        : { text: `${escapeControl(f.info.label)} ${f.info.precision ?? ""}`, dim: true };
+      const inManifest = state.models.some((m) => m.entry.path === f.path);
+      return line(`pk${first + k}`, [mark(focus), { text: (path.length > width ? `…${path.slice(path.length - width + 1)}` : path.padEnd(width)), inverse: focus, bold: focus }, { text: " " }, tag, ...(inManifest ? [{ text: " (in manifest)", dim: true }] : [])]);
+    });
+    return screen(
+      [
+        line("pt", [{ text: "add a model from ", bold: true }, { text: escapeControl(folder || "./"), color: "cyan" }]),
+        line("pf", [{ text: "filter ", dim: true }, { text: `${escapeControl(p.filter)}_` }, { text: p.files ? `   ${shown.length} of ${p.files.length} files${p.truncated ? " (listing stopped at its limit)" : ""}` : "   listing…", dim: true }]),
+        ...items,
+        ...(state.message ? [line("msg", [{ text: escapeControl(state.message), color: "yellow" }])] : []),
+      ],
+      footer,
+    );
+  }
+
+  if (state.mode === "merge" && state.merge) {
+    const m = state.merge;
+    const theme = createTheme({ color: false, unicode });
+    const body: ReactElement[] = [line("mt", [{ text: "merge ", bold: true }, { text: escapeControl(m.status === "done" ? m.output : (validation?.outputPath ?? outputPath(state))), color: "cyan" }]), line("mb", [{ text: "" }])];
+    const snapshots = progress.current?.snapshots() ?? [];
+    progressLines(snapshots, { columns: Math.max(20, columns - 2), theme, tick }).forEach((l, i) => body.push(line(`pl${i}`, [{ text: `  ${l}` }])));
+    body.push(line("ms", [{ text: "" }]));
+    let footer = ["q / Ctrl+C cancel (the temp file is removed)", ""];
+    if (m.status === "starting") body.push(line("st", [{ text: state.message === "saved" ? "saved; starting…" : "starting…", dim: true }]));
+    else if (m.status === "cancelling") body.push(line("st", [{ text: "cancelling…", color: "yellow" }]));
+    else if (m.status === "done") {
+      body.push(line("st", [{ text: `${g.ok} merged`, color: "green", bold: true }]));
+      // The full output path, wrapped (a cut path could not be copied); the rest fits one line.
+      wordWrap(escapeControl(m.output), Math.max(10, columns - 11)).forEach((chunk, i) => body.push(line(`ro${i}`, [{ text: `  ${(i === 0 ? "output" : "").padEnd(8)}`, dim: true }, { text: chunk }])));
+      for (const [k, label, value] of [["h", "sha256", m.sha256 ?? "(not hashed)"], ["z", "size", formatBytes(m.bytes)], ["t", "time", formatDuration(m.ms)]] as const) body.push(line(`r${k}`, [{ text: `  ${label.padEnd(8)}`, dim: true }, { text: value }]));
+      footer = ["Enter / Esc back to the editor  q quit", ""];
+    } else if (m.status === "failed" || m.status === "cancelled") {
+      body.push(...wrapped("err", m.status === "cancelled" && !m.error.includes("cancelled") ? `merge cancelled; no output written (${m.error})` : m.error, { color: m.status === "cancelled" ? "yellow" : "red" }, 4));
+      footer = ["Enter / Esc back to the editor  q quit", ""];
+    }
+    return screen(body, footer);
+  }
+
   const v = validation;
   const status: ReactElement[] = [
     ...(!v ? [line("st", [{ text: "validating…", dim: true }])]

@@ -1,10 +1,14 @@
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { writeFileAtomic } from "@stmerge/core-tensors";
-import { createMethodRegistry, loadManifest, loadMergeMethodPlugin } from "@stmerge/merge-engine";
+import { createMethodRegistry, loadManifest, loadMergeMethodPlugin, type ManifestInput } from "@stmerge/merge-engine";
 import { render } from "ink";
 import { createElement } from "react";
+import { describeModelFile } from "./describe-model-file.js";
 import { createEditorState } from "./editor-state.js";
 import { EditorView } from "./editor-view.js";
+import { listModelFiles } from "./list-model-files.js";
+import { runEditMerge } from "./run-edit-merge.js";
 import { validateEdit } from "./validate-edit.js";
 
 export interface RunEditorOptions {
@@ -16,6 +20,8 @@ export interface RunEditorOptions {
   readonly color: boolean;
   readonly unicode: boolean;
   readonly signal?: AbortSignal;
+  /** Recorded in a merged file's metadata. */
+  readonly toolVersion: string;
 }
 
 /** The manifest as saved: 2-space JSON, as `stmerge scan` writes it. */
@@ -30,7 +36,7 @@ export async function runEditor(options: RunEditorOptions): Promise<{ saved: boo
   const loaded = await loadManifest(file, { cwd: options.cwd });
   const registry = createMethodRegistry();
   for (const spec of options.plugins) for (const m of await loadMergeMethodPlugin(spec, options.cwd)) if (!registry.has(m.name)) registry.register(m);
-  const initial = createEditorState(loaded.file, JSON.parse(loaded.text) as Record<string, unknown>, registry);
+  const initial = createEditorState(loaded.file, JSON.parse(loaded.text) as ManifestInput, registry);
   let result = { saved: false };
   // ink 6.8 has no alternate-screen option (ink 7 needs Node 22): enter and leave it ourselves.
   options.stdout.write("\u001b[?1049h");
@@ -47,6 +53,11 @@ export async function runEditor(options: RunEditorOptions): Promise<{ saved: boo
         onExit: (r) => {
           result = r;
         },
+        listFiles: () => listModelFiles(dirname(loaded.file), options.signal ? { signal: options.signal } : {}),
+        describeFile: (path) => describeModelFile(resolve(dirname(loaded.file), path)),
+        fileExists: existsSync,
+        merge: ({ overwrite, signal, onProgress }) =>
+          runEditMerge(loaded.file, { overwrite, registry, plugins: options.plugins, pluginDir: options.cwd, cwd: options.cwd, toolVersion: options.toolVersion, signal: options.signal ? AbortSignal.any([signal, options.signal]) : signal, onProgress }),
       }),
       { stdin: options.stdin, stdout: options.stdout, exitOnCtrlC: false, patchConsole: false },
     );

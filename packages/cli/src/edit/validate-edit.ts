@@ -4,7 +4,7 @@ import { parseManifest, runMerge, type MergePlan, type MethodRegistry } from "@s
 import { formatBytes } from "../format.js";
 import { renderTable } from "../render-table.js";
 import { escapeControl } from "../terminal-text.js";
-import { manifestOf, type EditorState } from "./editor-state.js";
+import { isIncluded, manifestOf, type EditorState } from "./editor-state.js";
 
 /** What the editor shows about the manifest as edited, from the models' headers (no tensor is read). */
 export interface EditValidation {
@@ -36,7 +36,7 @@ export interface ValidateOptions {
  * method parameters checked, the plan built).
  */
 export async function validateEdit(state: EditorState, options: ValidateOptions): Promise<EditValidation> {
-  const included = state.models.map((m, i) => [m, i] as const).filter(([m]) => m.included).map(([, i]) => i);
+  const included = state.models.map((m, i) => [m, i] as const).filter(([m]) => isIncluded(m)).map(([, i]) => i);
   const base = { plan: undefined, outputPath: undefined, warnings: [] as string[], architectures: state.models.map(() => undefined) };
   let manifest;
   try {
