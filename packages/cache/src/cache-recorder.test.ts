@@ -71,15 +71,27 @@ describe("CacheRecorder", () => {
 
   it("writes every flushEvery records, and after flushIntervalMs for the rest", async () => {
     const path = join(dir, "every.json");
-    const recorder = await openModelCache({ path }).recorder({ flushEvery: 2, flushIntervalMs: 50 });
+    // The timed flush runs when this test fires it, not after real time passes.
+    const timers: { run: () => Promise<void>; ms: number; cancelled: boolean }[] = [];
+    const schedule = (run: () => Promise<void>, ms: number) => {
+      const timer = { run, ms, cancelled: false };
+      timers.push(timer);
+      return () => void (timer.cancelled = true);
+    };
+    const recorder = await openModelCache({ path }).recorder({ flushEvery: 2, flushIntervalMs: 50, schedule });
     await recorder.record(join(dir, "a.safetensors"), { hashes: { sha256: SHA_A } });
     expect(recorder.writes).toBe(0);
+    expect(timers.map((t) => t.ms)).toEqual([50]);
     await recorder.record(join(dir, "b.safetensors"), { hashes: { sha256: SHA_B } });
     expect(recorder.writes).toBe(1);
+    // The count-triggered write cancelled the pending timer.
+    expect(timers[0]!.cancelled).toBe(true);
     expect(Object.keys((await documentOf(path)).paths)).toHaveLength(2);
     await recorder.record(join(dir, "out.safetensors"), { hashes: { sha256: SHA_B } });
     expect(recorder.pending).toBe(1);
-    await expect.poll(() => recorder.writes, { timeout: 5000 }).toBe(2);
+    expect(timers).toHaveLength(2);
+    await timers[1]!.run();
+    expect({ pending: recorder.pending, writes: recorder.writes }).toEqual({ pending: 0, writes: 2 });
     expect(Object.keys((await documentOf(path)).paths)).toHaveLength(3);
   });
 

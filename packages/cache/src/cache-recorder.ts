@@ -17,6 +17,17 @@ export interface CacheRecorderOptions {
    * records stay pending for the next one.
    */
   onWriteError?: (error: Error, records: number) => void;
+  /**
+   * Schedules the timed flush (`run` resolves when its write is done) and returns a function that
+   * cancels it; default an unref'd `setTimeout`. Tests pass their own to fire it when they
+   * choose, not after real time.
+   */
+  schedule?: (run: () => Promise<void>, ms: number) => () => void;
+}
+
+function scheduleTimeout(run: () => Promise<void>, ms: number): () => void {
+  const timer = setTimeout(() => void run(), ms).unref();
+  return () => clearTimeout(timer);
 }
 
 function copyOf(doc: CacheDocument): CacheDocument {
@@ -36,9 +47,10 @@ export class CacheRecorder {
   readonly #flushEvery: number;
   readonly #flushIntervalMs: number;
   readonly #onWriteError: CacheRecorderOptions["onWriteError"];
+  readonly #schedule: NonNullable<CacheRecorderOptions["schedule"]>;
   #view: CacheDocument;
   #pending: CachePut[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #cancelTimer: (() => void) | undefined;
   #writing: Promise<void> = Promise.resolve();
   #failed = false;
   #writes = 0;
@@ -49,6 +61,7 @@ export class CacheRecorder {
     this.#flushEvery = Math.max(1, options.flushEvery ?? 16);
     this.#flushIntervalMs = Math.max(0, options.flushIntervalMs ?? 2000);
     this.#onWriteError = options.onWriteError;
+    this.#schedule = options.schedule ?? scheduleTimeout;
   }
 
   /** A recorder on `store`, starting from one read of it. */
@@ -89,7 +102,7 @@ export class CacheRecorder {
     applyCachePuts(this.#view, [put]);
     this.#pending.push(put);
     if (this.#pending.length >= this.#flushEvery) await this.flush();
-    else this.#timer ??= setTimeout(() => void this.flush().catch(() => undefined), this.#flushIntervalMs).unref();
+    else this.#cancelTimer ??= this.#schedule(() => this.flush().catch(() => undefined), this.#flushIntervalMs);
     return entry;
   }
 
@@ -101,8 +114,8 @@ export class CacheRecorder {
   }
 
   async #write(): Promise<void> {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#cancelTimer?.();
+    this.#cancelTimer = undefined;
     if (this.#pending.length === 0) return;
     const batch = this.#pending.splice(0);
     if (this.#failed) return;
