@@ -8,10 +8,12 @@ import { tempDir } from "../../test/tiny-models.js";
 import { bakeLoras, planLoraBake } from "./bake-lora.js";
 import { loadLora } from "./load-lora.js";
 
-// Fixtures and expected bakes: tools/fixtures/lora_fixtures.py (PyTorch, consumer formulas).
+// Fixtures and expected bakes: tools/fixtures/lora_fixtures.py (cases.json) and
+// tools/fixtures/lora_flux_dora.py (cases-flux-dora.json): PyTorch, consumer formulas.
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/lora/", import.meta.url));
 const fixture = (name: string) => join(FIXTURES, name);
-const cases = (JSON.parse(readFileSync(fixture("cases.json"), "utf8")) as { bakes: { checkpoint: string; loras: [string, number][]; expected: string }[] }).bakes;
+type BakeCase = { checkpoint: string; loras: [string, number][]; expected: string };
+const cases = ["cases.json", "cases-flux-dora.json"].flatMap((file) => (JSON.parse(readFileSync(fixture(file), "utf8")) as { bakes: BakeCase[] }).bakes);
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -71,6 +71,35 @@ describe("buildLoraKeyMap on real layouts", () => {
     expect(map.get("lora_te1_text_model_encoder_layers_0_self_attn_q_proj")?.key).toBe("text_encoders.clip_l.transformer.text_model.encoder.layers.0.self_attn.q_proj.weight");
   });
 
+  it("places diffusers Flux modules on BFL's fused qkv / linear1 rows, as ComfyUI's flux_to_diffusers does", () => {
+    const flux = layoutDescriptors("flux-flux");
+    const map = buildLoraKeyMap(flux);
+    const h = 3072; // Flux.1 hidden size; the single blocks' MLP is 4h
+    const doubles = new Set(flux.map((d) => /double_blocks\.(\d+)\./.exec(d.name)?.[1]).filter((x) => x !== undefined)).size;
+    const singles = new Set(flux.map((d) => /single_blocks\.(\d+)\./.exec(d.name)?.[1]).filter((x) => x !== undefined)).size;
+    expect([doubles, singles]).toEqual([19, 38]);
+    for (let i = 0; i < doubles; i++) {
+      const qkv = `model.diffusion_model.double_blocks.${i}.img_attn.qkv.weight`;
+      ["to_q", "to_k", "to_v"].forEach((leaf, k) => expect(map.get(`transformer.transformer_blocks.${i}.attn.${leaf}`)).toEqual({ key: qkv, rows: { start: k * h, count: h } }));
+      ["add_q_proj", "add_k_proj", "add_v_proj"].forEach((leaf, k) =>
+        expect(map.get(`transformer_blocks.${i}.attn.${leaf}`)).toEqual({ key: `model.diffusion_model.double_blocks.${i}.txt_attn.qkv.weight`, rows: { start: k * h, count: h } }),
+      );
+      expect(map.get(`lora_transformer_transformer_blocks_${i}_ff_context_net_2`)).toEqual({ key: `model.diffusion_model.double_blocks.${i}.txt_mlp.2.weight` });
+    }
+    for (let i = 0; i < singles; i++) {
+      const linear1 = `model.diffusion_model.single_blocks.${i}.linear1.weight`;
+      expect(map.get(`transformer.single_transformer_blocks.${i}.attn.to_v`)).toEqual({ key: linear1, rows: { start: 2 * h, count: h } });
+      expect(map.get(`lycoris_single_transformer_blocks_${i}_proj_mlp`)).toEqual({ key: linear1, rows: { start: 3 * h, count: 4 * h } });
+      expect(map.get(`transformer.single_transformer_blocks.${i}.proj_out`)).toEqual({ key: `model.diffusion_model.single_blocks.${i}.linear2.weight` });
+    }
+    expect(map.get("transformer.x_embedder")).toEqual({ key: "model.diffusion_model.img_in.weight" });
+    expect(map.get("transformer.time_text_embed.guidance_embedder.linear_2")).toEqual({ key: "model.diffusion_model.guidance_in.out_layer.weight" });
+    // norm_out.linear holds scale and shift in the other order: not a row slice, left unplaced.
+    expect(map.has("transformer.norm_out.linear")).toBe(false);
+    // SD checkpoints get none of these names.
+    expect(buildLoraKeyMap(layoutDescriptors("sdxl-sgm")).has("transformer.proj_out")).toBe(false);
+  });
+
   it("maps SD1 block paths as SuperMerger's table does", () => {
     expect(ldmUnetPathToDiffusers("input_blocks.4.1.proj_in")).toBe("down_blocks.1.attentions.0.proj_in");
     expect(ldmUnetPathToDiffusers("input_blocks.6.0.op")).toBe("down_blocks.1.downsamplers.0.conv");

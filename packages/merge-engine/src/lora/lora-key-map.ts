@@ -93,9 +93,75 @@ export function ldmUnetPathToDiffusers(path: string): string | undefined {
 const underscore = (s: string) => s.replace(/\./g, "_");
 
 /**
+ * Flux (BFL layout, as in checkpoints) → the diffusers module names that diffusers-format Flux
+ * LoRAs use, after ComfyUI's `comfy/utils.py flux_to_diffusers`. Separate q/k/v (and the single
+ * blocks' MLP input) are row slices of BFL's fused `qkv` / `linear1`; the hidden size is the
+ * fused weight's column count. `norm_out.linear` (scale and shift swapped) is not mapped.
+ */
+const FLUX_DOUBLE_BLOCK: Readonly<Record<string, readonly string[]>> = {
+  "img_attn.proj": ["attn.to_out.0"],
+  "txt_attn.proj": ["attn.to_add_out"],
+  "img_mod.lin": ["norm1.linear"],
+  "txt_mod.lin": ["norm1_context.linear"],
+  "img_mlp.0": ["ff.net.0.proj", "ff.linear_in"],
+  "img_mlp.2": ["ff.net.2", "ff.linear_out"],
+  "txt_mlp.0": ["ff_context.net.0.proj", "ff_context.linear_in"],
+  "txt_mlp.2": ["ff_context.net.2", "ff_context.linear_out"],
+};
+const FLUX_DOUBLE_QKV: Readonly<Record<string, readonly [string, string, string]>> = {
+  "img_attn.qkv": ["attn.to_q", "attn.to_k", "attn.to_v"],
+  "txt_attn.qkv": ["attn.add_q_proj", "attn.add_k_proj", "attn.add_v_proj"],
+};
+const FLUX_SINGLE_BLOCK: Readonly<Record<string, readonly string[]>> = {
+  "modulation.lin": ["norm.linear"],
+  linear2: ["proj_out", "attn.to_out"],
+};
+const FLUX_TOP: Readonly<Record<string, string>> = {
+  img_in: "x_embedder",
+  txt_in: "context_embedder",
+  "time_in.in_layer": "time_text_embed.timestep_embedder.linear_1",
+  "time_in.out_layer": "time_text_embed.timestep_embedder.linear_2",
+  "vector_in.in_layer": "time_text_embed.text_embedder.linear_1",
+  "vector_in.out_layer": "time_text_embed.text_embedder.linear_2",
+  "guidance_in.in_layer": "time_text_embed.guidance_embedder.linear_1",
+  "guidance_in.out_layer": "time_text_embed.guidance_embedder.linear_2",
+  "final_layer.linear": "proj_out",
+};
+const FLUX_CHECKPOINT = /(^|\.)double_blocks\.\d+\.img_attn\.qkv\.weight$/;
+
+/** A diffusers Flux module path as LoRA trainers name it (ComfyUI model_lora_keys_unet's Flux branch). */
+function fluxDiffusersNames(path: string): string[] {
+  return [`transformer.${path}`, `lycoris_${underscore(path)}`, `lora_transformer_${underscore(path)}`, path];
+}
+
+/** (diffusers path, target) pairs of one BFL Flux weight (`path` without prefix and `.weight`). */
+function fluxDiffusersTargets(path: string, key: string, shape: readonly number[]): [string, LoraTarget][] {
+  const out: [string, LoraTarget][] = [];
+  const hidden = shape[1] ?? 0;
+  let m: RegExpExecArray | null;
+  if ((m = /^double_blocks\.(\d+)\.(.+)$/.exec(path))) {
+    const from = `transformer_blocks.${m[1]}`;
+    const qkv = FLUX_DOUBLE_QKV[m[2]!];
+    if (qkv && shape.length === 2 && shape[0] === 3 * hidden) qkv.forEach((leaf, i) => out.push([`${from}.${leaf}`, { key, rows: { start: i * hidden, count: hidden } }]));
+    for (const leaf of FLUX_DOUBLE_BLOCK[m[2]!] ?? []) out.push([`${from}.${leaf}`, { key }]);
+  } else if ((m = /^single_blocks\.(\d+)\.(.+)$/.exec(path))) {
+    const from = `single_transformer_blocks.${m[1]}`;
+    if (m[2] === "linear1" && shape.length === 2 && shape[0]! > 3 * hidden) {
+      ["attn.to_q", "attn.to_k", "attn.to_v"].forEach((leaf, i) => out.push([`${from}.${leaf}`, { key, rows: { start: i * hidden, count: hidden } }]));
+      out.push([`${from}.proj_mlp`, { key, rows: { start: 3 * hidden, count: shape[0]! - 3 * hidden } }]);
+    }
+    for (const leaf of FLUX_SINGLE_BLOCK[m[2]!] ?? []) out.push([`${from}.${leaf}`, { key }]);
+  } else if (FLUX_TOP[path] !== undefined) {
+    out.push([FLUX_TOP[path], { key }]);
+  }
+  return out;
+}
+
+/**
  * `LoRA module name → target` for one checkpoint, from its own keys. Covers SD1.x/SD2.x (LDM),
  * SDXL (SGM and kohya-diffusers layouts), Flux (kohya `lora_unet_double_blocks_…`, ComfyUI
- * `diffusion_model.…`), and the text encoders, with SDXL/SD2 OpenCLIP q/k/v folded into the
+ * `diffusion_model.…`, and diffusers `transformer.transformer_blocks.N.attn.to_q` etc. folded
+ * into the fused `qkv` / `linear1` rows), and the text encoders, with SDXL/SD2 OpenCLIP q/k/v folded into the
  * rows of the fused `attn.in_proj_weight`.
  */
 export function buildLoraKeyMap(descriptors: readonly Descriptor[]): Map<string, LoraTarget> {
@@ -103,6 +169,7 @@ export function buildLoraKeyMap(descriptors: readonly Descriptor[]): Map<string,
   const add = (names: readonly string[], target: LoraTarget) => {
     for (const name of names) if (!map.has(name)) map.set(name, target);
   };
+  const flux = descriptors.some((d) => FLUX_CHECKPOINT.test(d.name));
   for (const d of descriptors) {
     const key = d.name;
     const unetPrefix = UNET_PREFIXES.find((p) => key.startsWith(p));
@@ -113,6 +180,7 @@ export function buildLoraKeyMap(descriptors: readonly Descriptor[]): Map<string,
       // Old diffusers attention-processor LoRAs: `unet.…attn1.processor.to_q_lora.up.weight` (ComfyUI).
       if (/\.to_(q|k|v|out\.0)$/.test(diffusers)) names.push(`unet.${diffusers.replace(/\.to_(q|k|v|out)(\.0)?$/, ".processor.to_$1")}`);
       add(names, { key });
+      if (flux) for (const [diffusersPath, target] of fluxDiffusersTargets(path, key, d.shape)) add(fluxDiffusersNames(diffusersPath), target);
       continue;
     }
     const te = TEXT_ENCODERS.find((t) => key.startsWith(t.prefix));
