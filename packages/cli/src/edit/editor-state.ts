@@ -21,7 +21,7 @@ const COARSE_STEP = 0.1;
 
 type Json = Record<string, unknown>;
 /** One `models` entry of a manifest, as written (merge-engine's schema input). */
-export type ModelEntry = ManifestInput["models"][number];
+type ModelEntry = ManifestInput["models"][number];
 type BlockWeights = NonNullable<ModelEntry["block_weights"]>;
 /** Every top-level field of a manifest other than `models`. */
 type ManifestTop = Omit<ManifestInput, "models">;
@@ -35,7 +35,7 @@ interface EditorModel {
 export const isIncluded = (m: EditorModel): boolean => m.entry.excluded !== true;
 
 /** A file the model picker lists, with what its header says once read. */
-export interface PickerFile {
+interface PickerFile {
   /** Path relative to the manifest's folder, `/`-separated (as manifests write paths). */
   readonly path: string;
   readonly info?: PickerFileInfo;
@@ -61,7 +61,7 @@ interface Picker {
 }
 
 /** The merge started from the editor: its lifecycle (progress itself is drawn from the view's ProgressState). */
-export type MergeRun =
+type MergeRun =
   | { readonly status: "starting" | "running" | "cancelling"; readonly overwrite: boolean }
   | { readonly status: "done"; readonly output: string; readonly sha256: string | undefined; readonly ms: number; readonly bytes: number }
   | { readonly status: "failed" | "cancelled"; readonly error: string };

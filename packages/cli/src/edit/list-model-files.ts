@@ -2,9 +2,9 @@ import { readdir, stat } from "node:fs/promises";
 import { extname, join, relative, sep } from "node:path";
 
 /** What the model picker lists: safetensors, and legacy pickle checkpoints (the merge reads them through safe-pickle). */
-export const PICKER_EXTENSIONS: readonly string[] = [".safetensors", ".ckpt", ".pt", ".pth"];
+const PICKER_EXTENSIONS: readonly string[] = [".safetensors", ".ckpt", ".pt", ".pth"];
 /** The picker lists at most this many files; a larger tree is cut (and says so) rather than walked without end. */
-export const MAX_PICKER_FILES = 2000;
+const MAX_PICKER_FILES = 2000;
 /** Folders below the manifest's folder deeper than this are not entered. */
 export const MAX_PICKER_DEPTH = 8;
 
