@@ -20,6 +20,9 @@ const benchDir = join(repo, ".bench");
 const python = join(repo, ".venv-oracle/bin/python");
 const weights = [0.5, 0.3, 0.2];
 const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "3");
+// STMERGE_BENCH_MERGE_CHILD: another build of merge-child.mjs (e.g. an esbuild bundle, immune to
+// dist/ being rebuilt while a long run is under way).
+const mergeChild = process.env.STMERGE_BENCH_MERGE_CHILD ?? join(here, "merge-child.mjs");
 mkdirSync(benchDir, { recursive: true });
 
 const inputs = [1, 2, 3].map((i) => join(benchDir, `sd15-${i}.safetensors`));
@@ -54,13 +57,13 @@ const loads = [];
 for (let round = 0; round < rounds; round++) {
   loads.push(loadavg()[0]);
   rows.ioFloor.push(measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]));
-  rows.stmerge.push(measured("node", [join(here, "merge-child.mjs"), manifestPath, ours]));
+  rows.stmerge.push(measured("node", [mergeChild, manifestPath, ours]));
   if (existsSync(python)) rows.torch.push(measured(python, [join(repo, "tools/bench/torch_merge.py"), torchOut, ...inputs.map((p, i) => `${p}:${weights[i]}`)]));
   const last = (k) => rows[k].at(-1);
   console.log(`round ${round + 1}: load ${loads.at(-1).toFixed(1)}, floor ${last("ioFloor").wall.toFixed(1)} s, stmerge ${last("stmerge").wall.toFixed(1)} s ${last("stmerge").stdout.trim()}${rows.torch.length ? `, torch ${last("torch").wall.toFixed(1)} s` : ""}`);
 }
 const results = { rounds: rows, loads };
-results.stmerge6 = measured("node", [join(here, "merge-child.mjs"), manifest6, join(benchDir, "stmerge_out6.safetensors")]);
+results.stmerge6 = measured("node", [mergeChild, manifest6, join(benchDir, "stmerge_out6.safetensors")]);
 if (rows.torch.length) results.diff = await maxUlpDifference(ours, torchOut);
 
 const line = (name, rs) => `${name.padEnd(22)} ${median(rs.map((r) => r.wall)).toFixed(2).padStart(7)} s  ${median(rs.map((r) => r.rssMB)).toFixed(0).padStart(6)} MB peak RSS  (runs: ${rs.map((r) => r.wall.toFixed(1)).join(", ")})`;

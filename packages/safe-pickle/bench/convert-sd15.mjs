@@ -17,7 +17,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
 const benchDir = join(repo, ".bench");
 const python = join(repo, ".venv-oracle/bin/python");
-const cli = join(repo, "apps/stmerge/dist/stmerge.js");
+// STMERGE_BIN=<bundled stmerge.js> runs another build (e.g. a bundle under apps/stmerge/.tmp).
+const cli = resolve(process.env.STMERGE_BIN ?? join(repo, "apps/stmerge/dist/stmerge.js"));
 const scale = Number(process.env.STMERGE_BENCH_SCALE ?? "1");
 const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "3");
 mkdirSync(benchDir, { recursive: true });
