@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { applyCachePuts } from "./apply-cache-puts.js";
 import { buildCacheEntry } from "./build-cache-entry.js";
 import { lookupIn, statFile, type CacheLookup } from "./cache-lookup.js";
-import { CacheError, type CacheDocument, type CacheEntry } from "./cache-schema.js";
+import { CacheError, type CacheDocument, type CacheEntry, type PathRecord } from "./cache-schema.js";
 import type { CachePut, CacheStore } from "./cache-store.js";
 import type { FileHashes } from "./hash-algorithms.js";
 
@@ -84,6 +84,14 @@ export class CacheRecorder {
     const abs = resolve(path);
     const info = await statFile(abs);
     return lookupIn(this.#view, abs, info?.size, info?.mtimeMs);
+  }
+
+  /**
+   * The record of this very path as this recorder sees it (the cache plus what it recorded);
+   * never the legacy file-name match `lookup` may fall back to.
+   */
+  pathRecord(path: string): PathRecord | undefined {
+    return this.#view.paths[resolve(path)];
   }
 
   /**

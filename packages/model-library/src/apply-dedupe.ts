@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, copyFile, link as hardLink, lstat, realpath, rename, symlink, unlink, utimes } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
-import type { ModelCache } from "@stmerge/cache";
+import type { CacheRecorder, ModelCache } from "@stmerge/cache";
 import { DedupeJournal } from "./dedupe-journal.js";
 import { LibraryError } from "./library-error.js";
-import { linkShowsMasterBytes, sha256Of } from "./link-checks.js";
+import { linkShowsMasterBytes, sha256Of, withCacheRecorder } from "./link-checks.js";
 import type { DedupeAction, DedupePlan, LinkKind } from "./plan-dedupe.js";
 import { isInside } from "./scan-library.js";
 
@@ -66,7 +66,7 @@ export async function createLink(kind: LinkKind, master: string, path: string, o
 }
 
 /** Why an action must not run now (the file changed, left the roots, or the master is gone), or undefined. */
-async function recheck(action: DedupeAction, roots: readonly string[], cache: ModelCache | undefined, signal: AbortSignal | undefined): Promise<{ skip?: string; mode: number }> {
+async function recheck(action: DedupeAction, roots: readonly string[], cache: CacheRecorder | undefined, signal: AbortSignal | undefined): Promise<{ skip?: string; mode: number }> {
   let d, m;
   try {
     [d, m] = await Promise.all([lstat(action.duplicate), lstat(action.master)]);
@@ -103,16 +103,21 @@ export async function applyDedupe(plan: DedupePlan, options: ApplyDedupeOptions)
     step(`journal ${r.op}`);
   };
   const results: ActionResult[] = [];
+  // Re-check hashes go into the cache in batches (one locked write per batch), kept on interrupt.
+  let recorder: CacheRecorder | undefined;
   try {
-    await record({ op: "start", roots: plan.roots, actions: actions.length, pid: process.pid });
-    for (let i = 0; i < actions.length; i++) {
-      options.signal?.throwIfAborted();
-      const action = actions[i]!;
-      const result = await applyOne(action, i);
-      results.push(result);
-      options.onAction?.(result, i, actions.length);
-    }
-    await record({ op: "end" });
+    await withCacheRecorder(options.cache, async (opened) => {
+      recorder = opened;
+      await record({ op: "start", roots: plan.roots, actions: actions.length, pid: process.pid });
+      for (let i = 0; i < actions.length; i++) {
+        options.signal?.throwIfAborted();
+        const action = actions[i]!;
+        const result = await applyOne(action, i);
+        results.push(result);
+        options.onAction?.(result, i, actions.length);
+      }
+      await record({ op: "end" });
+    });
   } finally {
     await journal.close();
   }
@@ -125,7 +130,7 @@ export async function applyDedupe(plan: DedupePlan, options: ApplyDedupeOptions)
   };
 
   async function applyOne(action: DedupeAction, i: number): Promise<ActionResult> {
-    const checked = await recheck(action, plan.roots, options.cache, options.signal);
+    const checked = await recheck(action, plan.roots, recorder, options.signal);
     if (checked.skip) return { action, outcome: "skipped", reason: checked.skip };
     const dir = dirname(action.duplicate);
     const name = basename(action.duplicate);

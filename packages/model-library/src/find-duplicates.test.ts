@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, linkSync } from "node:f
 import { open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openModelCache } from "@stmerge/cache";
+import { JsonCacheStore, ModelCache, openModelCache } from "@stmerge/cache";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildUiTree, CHECKPOINT_KEYS, safetensorsBytes, sha256, writeFile, type UiTree } from "../test/library-tree.js";
 import { findDuplicates } from "./find-duplicates.js";
@@ -100,6 +100,23 @@ describe("findDuplicates", () => {
     expect(warm.groups.map((g) => g.sha256)).toEqual([sha256(big)]);
     expect(warm.stats).toMatchObject({ fullHashed: 0, fromCache: 2, partialHashed: 0, bytesRead: 0 });
     expect(counter.opened).toEqual([]);
+  });
+
+  it("records the full hashes it computes in one cache write, not one per file", async () => {
+    const dir = tempDir();
+    const big = safetensorsBytes(CHECKPOINT_KEYS, 64 * 1024, 12);
+    const names = ["a", "b", "c", "d", "e"].map((n) => join(dir, `models/checkpoints/${n}.safetensors`));
+    for (const n of names) writeFile(n, big);
+    const store = new JsonCacheStore(join(dir, "cache.json"));
+    let puts = 0;
+    const put = store.put.bind(store);
+    store.put = (items) => (puts++, put(items));
+    const scan = await scanLibrary([dir], { sniff: "none" });
+    const found = await findDuplicates(scan, { cache: new ModelCache(store) });
+    expect(found.stats).toMatchObject({ fullHashed: 5, fromCache: 0 });
+    expect(puts).toBe(1);
+    const doc = await store.read();
+    expect(names.map((n) => doc.paths[n]?.sha256)).toEqual(names.map(() => sha256(big)));
   });
 
   it("counts a file once however many hard links and symlinks show it", async () => {

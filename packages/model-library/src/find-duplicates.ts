@@ -2,7 +2,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { matches, type ModelCache } from "@stmerge/cache";
 import type { ProgressCallback } from "@stmerge/core-tensors";
 import { LibraryError } from "./library-error.js";
-import { sha256Of } from "./link-checks.js";
+import { sha256Of, withCacheRecorder } from "./link-checks.js";
 import { mapLimit } from "./map-limit.js";
 import { partialHash } from "./partial-hash.js";
 import type { LibraryIdentity, LibraryScan } from "./scan-library.js";
@@ -137,18 +137,21 @@ export async function findDuplicates(scan: Pick<LibraryScan, "identities">, opti
 
   const fullTotal = needFull.reduce((n, id) => n + id.size, 0);
   let fullDone = 0;
-  for (const id of needFull) {
-    options.signal?.throwIfAborted();
-    const progress: ProgressCallback | undefined = options.onProgress
-      ? (e) => options.onProgress!({ phase: "dedupe-hash", bytesDone: fullDone + e.bytesDone, bytesTotal: fullTotal, detail: id.path })
-      : undefined;
-    const result = await sha256Of(id.path, options.cache, options.signal, progress);
-    if (result.fromCache) fromCache++;
-    bytesRead += result.bytesRead;
-    sha.set(id.key, result.sha256);
-    fullHashed++;
-    fullDone += id.size;
-  }
+  // The full hashes go into the cache in batches (one locked write per batch), kept on interrupt.
+  await withCacheRecorder(needFull.length > 0 ? options.cache : undefined, async (recorder) => {
+    for (const id of needFull) {
+      options.signal?.throwIfAborted();
+      const progress: ProgressCallback | undefined = options.onProgress
+        ? (e) => options.onProgress!({ phase: "dedupe-hash", bytesDone: fullDone + e.bytesDone, bytesTotal: fullTotal, detail: id.path })
+        : undefined;
+      const result = await sha256Of(id.path, recorder, options.signal, progress);
+      if (result.fromCache) fromCache++;
+      bytesRead += result.bytesRead;
+      sha.set(id.key, result.sha256);
+      fullHashed++;
+      fullDone += id.size;
+    }
+  });
 
   const groups: DuplicateGroup[] = [];
   for (const group of sameSize) {

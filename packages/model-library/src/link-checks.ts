@@ -1,24 +1,43 @@
 import { lstat, realpath, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { hashFile, matches, type ModelCache } from "@stmerge/cache";
+import { hashFile, matches, type CacheRecorder, type ModelCache } from "@stmerge/cache";
 import type { ProgressCallback } from "@stmerge/core-tensors";
 import type { LinkKind } from "./plan-dedupe.js";
 
 /**
  * SHA-256 of a file for a destructive decision: the metadata cache answers only from a record of
  * this very path whose size and mtime still match (never the cache's legacy file-name match, which
- * can name another file); otherwise the file is read and the result recorded in the cache.
+ * can name another file); otherwise the file is read and the result recorded through the caller's
+ * recorder (one locked cache write per batch, see {@link withCacheRecorder}).
  */
-export async function sha256Of(path: string, cache: ModelCache | undefined, signal?: AbortSignal, onProgress?: ProgressCallback): Promise<{ sha256: string; fromCache: boolean; bytesRead: number }> {
+export async function sha256Of(path: string, recorder: CacheRecorder | undefined, signal?: AbortSignal, onProgress?: ProgressCallback): Promise<{ sha256: string; fromCache: boolean; bytesRead: number }> {
   const abs = resolve(path);
-  if (cache) {
-    const [doc, info] = await Promise.all([cache.store.read(), stat(abs)]);
-    const record = doc.paths[abs];
+  if (recorder) {
+    const info = await stat(abs);
+    const record = recorder.pathRecord(abs);
     if (record && matches(record, info.size, info.mtimeMs)) return { sha256: record.sha256, fromCache: true, bytesRead: 0 };
   }
   const result = await hashFile(abs, { algorithms: ["sha256"], ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
-  if (cache) await cache.record(abs, { hashes: result.hashes });
+  if (recorder) await recorder.record(abs, { hashes: result.hashes });
   return { sha256: result.hashes.sha256!, fromCache: false, bytesRead: result.bytesRead };
+}
+
+/**
+ * Runs `work` with a recorder on `cache` (none without a cache) and writes what it recorded at
+ * the end: on success a failed write throws as a direct record would; after a failure or an
+ * interrupt the hashes finished so far are still kept, and the work's own error is the one thrown.
+ */
+export async function withCacheRecorder<T>(cache: ModelCache | undefined, work: (recorder: CacheRecorder | undefined) => Promise<T>): Promise<T> {
+  const recorder = cache ? await cache.recorder() : undefined;
+  let result: T;
+  try {
+    result = await work(recorder);
+  } catch (error) {
+    await recorder?.flush().catch(() => undefined);
+    throw error;
+  }
+  await recorder?.flush();
+  return result;
 }
 
 /**

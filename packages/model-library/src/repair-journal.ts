@@ -5,7 +5,7 @@ import { hashFile, type ModelCache } from "@stmerge/cache";
 import { restoreFromBackup } from "./apply-dedupe.js";
 import { DedupeJournal, listJournals, readJournal, type JournalIntent, type JournalRecord } from "./dedupe-journal.js";
 import { LibraryError } from "./library-error.js";
-import { linkResolvesToMaster, sha256Of } from "./link-checks.js";
+import { linkResolvesToMaster, sha256Of, withCacheRecorder } from "./link-checks.js";
 
 export interface JournalOutcome {
   readonly duplicate: string;
@@ -144,36 +144,39 @@ export async function undoDedupe(path: string, options: JournalRunOptions = {}):
   const step = (what: string) => options.onStep?.(++stepNo, what);
   const out: JournalOutcome[] = [];
   try {
-    for (const r of intents(records).reverse()) {
-      options.signal?.throwIfAborted();
-      if (failed.has(r.i)) continue;
-      await journal.append({ op: "restore", i: r.i });
-      step("journal restore");
-      let outcome: JournalOutcome["outcome"];
-      if (r.staging && (await exists(r.staging))) {
-        await unlink(r.staging);
-        step("remove-staging");
-      }
-      if (await exists(r.temp)) {
-        step(await restoreFromBackup(r.duplicate, r.temp));
-        outcome = "restored";
-      } else {
-        const d = await lstat(r.duplicate).catch(() => undefined);
-        const m = await stat(r.master).catch(() => undefined);
-        if (!d) outcome = "missing";
-        else if (d.isFile() && !(m && d.dev === m.dev && d.ino === m.ino)) outcome = "nothing-to-do";
-        else if (!m) outcome = "missing";
-        else if ((await sha256Of(r.master, options.cache, options.signal)).sha256 !== r.sha256) outcome = "master-changed";
-        else {
-          await restoreCopy(r);
-          step("restore-copy");
-          outcome = "restored";
+    // Master hashes go into the cache in batches (one locked write per batch), kept on interrupt.
+    await withCacheRecorder(options.cache, async (recorder) => {
+      for (const r of intents(records).reverse()) {
+        options.signal?.throwIfAborted();
+        if (failed.has(r.i)) continue;
+        await journal.append({ op: "restore", i: r.i });
+        step("journal restore");
+        let outcome: JournalOutcome["outcome"];
+        if (r.staging && (await exists(r.staging))) {
+          await unlink(r.staging);
+          step("remove-staging");
         }
+        if (await exists(r.temp)) {
+          step(await restoreFromBackup(r.duplicate, r.temp));
+          outcome = "restored";
+        } else {
+          const d = await lstat(r.duplicate).catch(() => undefined);
+          const m = await stat(r.master).catch(() => undefined);
+          if (!d) outcome = "missing";
+          else if (d.isFile() && !(m && d.dev === m.dev && d.ino === m.ino)) outcome = "nothing-to-do";
+          else if (!m) outcome = "missing";
+          else if ((await sha256Of(r.master, recorder, options.signal)).sha256 !== r.sha256) outcome = "master-changed";
+          else {
+            await restoreCopy(r);
+            step("restore-copy");
+            outcome = "restored";
+          }
+        }
+        await journal.append({ op: "undone", i: r.i, outcome });
+        step("journal undone");
+        out.push({ duplicate: r.duplicate, outcome });
       }
-      await journal.append({ op: "undone", i: r.i, outcome });
-      step("journal undone");
-      out.push({ duplicate: r.duplicate, outcome });
-    }
+    });
     await journal.append({ op: "closed", by: "undo" });
     step("journal closed");
   } finally {
