@@ -147,6 +147,20 @@ describe("runMerge learns its inputs' SHA-256 in the merge pass", () => {
     expect(JSON.parse(ancestryText)["1".repeat(64)]).toMatchObject({ name: "grandparent" });
   });
 
+  it("a VAE of unknown SHA-256 is hashed from its reads too", async () => {
+    const { dir, files } = await setup(2);
+    const vaePath = await writeTinyModel(join(dir, "vae.safetensors"), { seed: 9, layout: [{ name: "decoder.conv_in.weight", shape: [4, 4, 3, 3] }, { name: "decoder.mid_block.attentions.0.to_q.weight", shape: [4, 4] }] });
+    const text = JSON.stringify({ models: [{ path: "model_a.safetensors", weight: 0.5 }, { path: "model_b.safetensors", weight: 0.5 }], vae: { path: "vae.safetensors" }, output: "out.safetensors" });
+    const log = { opened: [] as string[], chunks: 0, mismatches: 0, closed: 0 };
+    const hashes = new Map(files.map((f) => [f, sha256Of(f)]));
+    const r = await runMerge(parseManifest(text, join(dir, "m.json")), { kernels, hashes, hashInput: async (p) => checkingHasher(p, log) });
+    expect(log.opened).toEqual([vaePath]);
+    expect(log.chunks).toBeGreaterThan(0);
+    expect(log.mismatches).toBe(0);
+    expect(JSON.parse((await metadataOf(r.outputPath)).sd_merge_recipe!).vae).toMatchObject({ name: "vae.safetensors", hash: sha256Of(vaePath) });
+    expect(r.learnedHashes.map((l) => l.path)).toEqual([vaePath]);
+  });
+
   for (const phase of ["merge", "hash inputs"]) {
     it(`an abort during the ${phase} phase leaves no output and no temp file, and closes the hashers`, async () => {
       const { dir, manifest } = await setup(2);

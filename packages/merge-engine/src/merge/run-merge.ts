@@ -16,7 +16,7 @@ import { buildMergeMetadata } from "./merge-metadata.js";
 import { MERGE_ENGINE_VERSION } from "../engine-version.js";
 import { planDescriptors, type MergePlan } from "./merge-plan.js";
 import { loadLora } from "../lora/load-lora.js";
-import { planLoraBake, refuseUnplaced, type LoraBakePlan } from "../lora/bake-lora.js";
+import { planLoraBake, refuseChunkedDora, refuseUnplaced, type LoraBakePlan } from "../lora/bake-lora.js";
 
 /** Command-line settings that override the manifest for this run (the manifest file is never rewritten). */
 export interface MergeOverrides {
@@ -283,10 +283,11 @@ function withHashes(plan: MergePlan, hashOf: (path: string) => string | undefine
 
 /**
  * Finishes the input hashers one after another (the rest of each file the merge did not read in
- * order), as one progress phase over all of them.
+ * order), as one progress phase over all of them (none when the merge's reads covered everything).
  */
-async function hashInputs(hashers: ReadonlyMap<string, InputReadTap>, learned: Map<string, LearnedInputHash>, onProgress: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<void> {
+async function hashInputs(hashers: ReadonlyMap<string, InputReadTap>, learned: Map<string, LearnedInputHash>, onProgressGiven: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<void> {
   const total = [...hashers.values()].reduce((n, h) => n + h.bytesLeft, 0);
+  const onProgress = total > 0 ? onProgressGiven : undefined;
   let before = 0;
   onProgress?.({ phase: "hash inputs", bytesDone: 0, bytesTotal: total, itemsDone: 0, itemsTotal: hashers.size });
   for (const [path, hasher] of hashers) {
@@ -321,5 +322,6 @@ async function planManifestLoras(manifest: LoadedManifest, plan: MergePlan, outp
   for (const l of manifest.loras) inputs.push({ lora: await loadLora(l.resolvedPath, open), strength: l.strength });
   const loraPlan = planLoraBake({ path: outputPath, descriptors: planDescriptors(plan) }, inputs);
   refuseUnplaced(loraPlan, outputPath, "");
+  refuseChunkedDora(loraPlan, outputPath);
   return loraPlan;
 }
