@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { openSafetensors } from "@stmerge/core-tensors";
+import { writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleStmerge } from "./bundle-stmerge.js";
 
@@ -32,13 +33,6 @@ const params = { safeParse: (v) => ({ success: true, data: v ?? {} }), parse: (v
 export const mergeMethods = [{ name: "median", description: "median", params, arity: { min: 1 }, usesWeights: false, blockParams: [], elementwise: true,
   async merge(ctx, tensors) { for (let i = 0; i < ctx.out.length; i++) { const v = tensors.map((t) => t[i]).sort((a, b) => a - b); ctx.out[i] = v[v.length >> 1]; } return ctx.out; } }];
 `;
-const LAYOUT: [string, number[]][] = [
-  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
-  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
-  ["model.diffusion_model.out.2.bias", [4]],
-];
 
 beforeAll(async () => {
   bin = await bundleStmerge();
@@ -47,12 +41,7 @@ beforeAll(async () => {
   await mkdir(join(pkg, "dist"), { recursive: true });
   await writeFile(join(pkg, "package.json"), JSON.stringify({ name: "@stmerge/example-plugin", type: "module", exports: { ".": { types: "./dist/index.d.ts", import: "./dist/index.js" } } }));
   await writeFile(join(pkg, "dist", "index.js"), PLUGIN);
-  for (const [m, seed] of [["a", 1], ["b", 2], ["c", 3]] as const) {
-    await writeSafetensors(
-      join(dir, `${m}.safetensors`),
-      LAYOUT.map(([name, shape], i) => ({ name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, k) => Math.sin(seed * 7 + i * 3 + k)), "F16") })),
-    );
-  }
+  for (const [m, seed] of [["a", 1], ["b", 2], ["c", 3]] as const) await writeTinySd1Model(join(dir, `${m}.safetensors`), { seed });
   const models = ["a", "b", "c"].map((m) => ({ path: `${m}.safetensors`, weight: 1 / 3 }));
   await writeFile(join(dir, "plain.json"), JSON.stringify({ models, merge_method: "median", output: "out.safetensors" }));
   await writeFile(join(dir, "names-plugin.json"), JSON.stringify({ models, merge_method: "median", plugins: ["@stmerge/example-plugin"], output: "named.safetensors" }));

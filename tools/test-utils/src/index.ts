@@ -1,6 +1,7 @@
 export { bundleEntry, type BundleEntryOptions } from "./bundle-entry.js";
 export { injectWriteFault, type InjectedFault } from "./inject-write-fault.js";
 export { buildTorchCheckpoint, type TorchTensorDType, type TorchTensorInput, writeTorchCheckpoint } from "./write-torch-checkpoint.js";
+export { TINY_SD1_LAYOUT, type TinySd1ModelOptions, type TinyTensor, writeTinySd1Model } from "./write-tiny-sd1-model.js";
 // Hostile checkpoint containers are built by safe-pickle's tests (which own the pickle and zip
 // builders); other packages' tests reach them here rather than through a published export.
 export { amplifiedSharedViews, hostileContainers } from "../../../packages/safe-pickle/test/hostile-containers.js";

@@ -2,31 +2,17 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { openSafetensors } from "@stmerge/core-tensors";
+import { TINY_SD1_LAYOUT, writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JSON_DOCUMENTS, nonCamelKeys } from "../../test/json-document-schemas.js";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 
 let dir: string;
-const LAYOUT: [string, number[]][] = [
-  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
-  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
-  ["model.diffusion_model.out.2.bias", [4]],
-];
 const NAMES = ["alpha_mix", "beta-mix", "gamma mix"];
 
-async function writeModel(path: string, seed: number, layout = LAYOUT) {
-  await writeSafetensors(
-    path,
-    layout.map(([name, shape], i) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.sin(seed * 7 + i * 3 + k)), "F16") };
-    }),
-  );
-}
+const writeModel = (path: string, seed: number, layout = TINY_SD1_LAYOUT) => writeTinySd1Model(path, { seed, layout });
 
 /** Every tensor of a file as name → dtype, shape and raw bytes (hex). */
 async function tensorsOf(path: string): Promise<Record<string, string>> {
@@ -68,7 +54,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, "stash", "sub"), { recursive: true });
   NAMES.forEach((n, i) => copyFileSync(join(dir, "models", `${n}.safetensors`), join(dir, "stash", "sub", `moved-${i}.safetensors`)));
   await writeModel(join(dir, "stash", "decoy-same-size.safetensors"), 42);
-  await writeModel(join(dir, "stash", "other-size.safetensors"), 43, LAYOUT.slice(0, 2));
+  await writeModel(join(dir, "stash", "other-size.safetensors"), 43, TINY_SD1_LAYOUT.slice(0, 2));
   rmSync(join(dir, "models"), { recursive: true });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,30 +2,16 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { openSafetensors } from "@stmerge/core-tensors";
+import { TINY_SD1_LAYOUT, writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 
 let dir: string;
-const LAYOUT: [string, number[]][] = [
-  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
-  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
-  ["model.diffusion_model.out.2.bias", [4]],
-  ["model_ema.decay", []],
-];
-
-async function writeModel(path: string, seed: number) {
-  await writeSafetensors(
-    path,
-    LAYOUT.map(([name, shape], i) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.sin(seed * 7 + i * 3 + k)), "F16") };
-    }),
-  );
-}
+// With an EMA scalar, which the merge prunes.
+const LAYOUT = [...TINY_SD1_LAYOUT, ["model_ema.decay", []] as const];
+const writeModel = (path: string, seed: number) => writeTinySd1Model(path, { seed, layout: LAYOUT });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "stmerge-cli-merge-"));
