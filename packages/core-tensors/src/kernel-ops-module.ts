@@ -21,6 +21,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
   let fusedOut: Float32Array | undefined;
 
   let f16Table: Float32Array | undefined;
+  let deltaBlock: Float32Array | undefined;
   const buildF16Table = () => {
     const t = new Float32Array(65536);
     for (let i = 0; i < 65536; i++) t[i] = codecs.f32FromBits(codecs.f16BitsToF32Bits(i));
@@ -304,20 +305,21 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       const base = f32(arrays, 0);
       const x = f32(arrays, 1);
       const hist = new Uint32Array(65536);
-      const f = scalar32;
-      const bits = scalarBits;
-      if (params.level === 0) {
-        for (let i = from; i < to; i++) {
-          f[0] = x[i]! - base[i]!;
-          hist[(bits[0]! & 0x7fffffff) >>> 16]!++;
-        }
-      } else {
-        const prefix = params.prefix!;
-        for (let i = from; i < to; i++) {
-          f[0] = x[i]! - base[i]!;
-          const m = bits[0]! & 0x7fffffff;
-          if (m >>> 16 === prefix) hist[m & 0xffff]!++;
-        }
+      // δ of a block as F32, then its bits (two simple loops run faster than one through a scalar).
+      deltaBlock ??= new Float32Array(FUSED_BLOCK);
+      const f = deltaBlock;
+      const bits = new Uint32Array(f.buffer);
+      const level = params.level;
+      const prefix = params.prefix!;
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const len = Math.min(to, start + FUSED_BLOCK) - start;
+        for (let j = 0; j < len; j++) f[j] = x[start + j]! - base[start + j]!;
+        if (level === 0) for (let j = 0; j < len; j++) hist[(bits[j]! & 0x7fffffff) >>> 16]!++;
+        else
+          for (let j = 0; j < len; j++) {
+            const m = bits[j]! & 0x7fffffff;
+            if (m >>> 16 === prefix) hist[m & 0xffff]!++;
+          }
       }
       return hist;
     },
@@ -363,6 +365,74 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         w[k] = params[`w${k}`]!;
         cut[k] = params[`c${k}`]!;
         quota[k] = params[`q${k}`]!;
+      }
+      if (m === 2 && w[0]! + w[1]! !== 0 && Math.abs(w[0]!) < 1e30 && Math.abs(w[1]!) < 1e30) {
+        // Three models (the common case) without data-dependent branches, which on random data
+        // mispredict about half the time and cost more than the arithmetic. Dropping multiplies
+        // by 0 and agreement is 0/1 arithmetic; this gives the loop below's bits because a
+        // dropped or disagreeing term only ever adds ±0 to a sum that starts at +0, and with
+        // finite deltas and weights whose sum is not 0, "no agreeing delta" is exactly den = 0
+        // with num = +0. Elements with a non-finite delta take the loop below's path.
+        const x1 = xs[0]!;
+        const x2 = xs[1]!;
+        const [w1, w2] = [w[0]!, w[1]!];
+        const [c1, c2] = [cut[0]!, cut[1]!];
+        const [q1, q2] = [quota[0]!, quota[1]!];
+        let k1 = 0;
+        let k2 = 0;
+        for (let e = from; e < to; e++) {
+          const b = base[e]!;
+          let d1 = Math.fround(x1[e]! - b);
+          let d2 = Math.fround(x2[e]! - b);
+          const a1 = Math.abs(d1);
+          const a2 = Math.abs(d2);
+          if (a1 <= 3.4028234663852886e38 && a2 <= 3.4028234663852886e38) {
+            let g1 = +(a1 > c1);
+            let g2 = +(a2 > c2);
+            // Equal to the cut: rare, so this branch predicts well.
+            if (a1 === c1 && k1 < q1) {
+              k1++;
+              g1 = 1;
+            }
+            if (a2 === c2 && k2 < q2) {
+              k2++;
+              g2 = 1;
+            }
+            const wd1 = w1 * (d1 * g1);
+            const wd2 = w2 * (d2 * g2);
+            const p = +(0 + wd1 + wd2 >= 0);
+            const n = p ^ 1;
+            const t1 = (p & +(wd1 > 0)) | (n & +(wd1 < 0));
+            const t2 = (p & +(wd2 > 0)) | (n & +(wd2 < 0));
+            const num = 0 + wd1 * t1 + wd2 * t2;
+            const den = 0 + w1 * t1 + w2 * t2;
+            out[e] = b + lambda * (num / (den + +(den === 0)));
+            continue;
+          }
+          if (!(a1 > c1)) {
+            if (a1 === c1 && k1 < q1) k1++;
+            else d1 = 0;
+          }
+          if (!(a2 > c2)) {
+            if (a2 === c2 && k2 < q2) k2++;
+            else d2 = 0;
+          }
+          const wd1 = w1 * d1;
+          const wd2 = w2 * d2;
+          const positive = 0 + wd1 + wd2 >= 0;
+          let num = 0;
+          let den = 0;
+          if (positive ? wd1 > 0 : wd1 < 0) {
+            num += wd1;
+            den += w1;
+          }
+          if (positive ? wd2 > 0 : wd2 < 0) {
+            num += wd2;
+            den += w2;
+          }
+          out[e] = b + lambda * (den === 0 ? 0 : num / den);
+        }
+        return [k1, k2];
       }
       for (let e = from; e < to; e++) {
         const b = base[e]!;
@@ -480,6 +550,35 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       for (let k = 0; k < m; k++) {
         ds.push(f32(arrays, k + 2));
         w.push(params[`w${k}`]!);
+      }
+      if (m === 2) {
+        // Three models unrolled: the same operations in the same order.
+        const d1 = ds[0]!;
+        const d2 = ds[1]!;
+        const w1 = w[0]!;
+        const w2 = w[1]!;
+        for (let e = from; e < to; e++) {
+          const wd1 = w1 * d1[e]!;
+          const wd2 = w2 * d2[e]!;
+          const sum = 0 + wd1 + wd2;
+          let mean: number;
+          if (elect) {
+            const positive = sum >= 0;
+            let num = 0;
+            let den = 0;
+            if (positive ? wd1 > 0 : wd1 < 0) {
+              num += wd1;
+              den += w1;
+            }
+            if (positive ? wd2 > 0 : wd2 < 0) {
+              num += wd2;
+              den += w2;
+            }
+            mean = den === 0 ? 0 : num / den;
+          } else mean = sum / divisor;
+          out[e] = base[e]! + lambda * mean;
+        }
+        return;
       }
       for (let e = from; e < to; e++) {
         let sum = 0;

@@ -113,7 +113,7 @@ describe("ties on the kernel threads", () => {
       const n = 200 + ((trial * 977) % 1800);
       const models = 2 + (trial % 3);
       const inputs = Array.from({ length: models }, (_, i) => randomChoices(n, trial * 31 + i + 1, trial % 2 ? choices.slice(0, 12) : choices));
-      const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
+      const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1, -0.6][(trial + i) % 5]!)];
       const params = { density: [0.3, 0.5, 0.05, 1, 0, 0.77][trial % 6]!, lambda: trial % 5 ? 1 : 0.7 };
       const chunk = [n, 150, 333, 1000][trial % 4]!;
       const expected = await runMethodChunked(ties, reference, inputs, params, { weights, chunk });
