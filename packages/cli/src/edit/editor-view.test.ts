@@ -195,7 +195,8 @@ describe("stmerge edit view (in process, fake terminal)", () => {
   it("80×24: adds a model with the picker (LoRA and VAE marked and refused, Esc cancels), then merges it with its progress view", async () => {
     mkdirSync(join(dir, "models", "sub"), { recursive: true });
     mkdirSync(join(dir, "models", "loras"), { recursive: true });
-    await writeModel(join(dir, "models", "sub", "c.safetensors"));
+    // Same layout as a and b (which are byte-identical), other values: a third parent of its own.
+    await writeSafetensors(join(dir, "models", "sub", "c.safetensors"), LAYOUT.map(([name, shape], i) => ({ name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => Math.cos(i + k)), "F16") })));
     await writeModel(join(dir, "models", "loras", "style.safetensors"), [["lora_unet_out_2.lora_down.weight", [2, 4]], ["lora_unet_out_2.lora_up.weight", [4, 2]], ["lora_unet_out_2.alpha", []]]);
     await writeModel(join(dir, "models", "kl-vae.safetensors"), [["encoder.conv_in.weight", [4, 3, 3, 3]], ["decoder.conv_out.weight", [3, 4, 3, 3]]]);
     const file = join(dir, "pick.json");
@@ -239,7 +240,12 @@ describe("stmerge edit view (in process, fake terminal)", () => {
       expect(saved.models[2]).toEqual({ path: "models/sub/c.safetensors", weight: 0.1, architecture: "SD1.5", precision_detected: "fp16" });
       const merged = await openSafetensors(output);
       const recipe = JSON.parse(merged.metadata.stmerge_manifest!) as { models: { path: string; weight: number }[] };
+      const ancestry = JSON.parse(merged.metadata.sd_merge_models!) as Record<string, unknown>;
       await merged.close();
+      // Every parent is named by its SHA-256 (hashed from the merge's own reads), as node:crypto computes it.
+      const sha = (p: string) => createHash("sha256").update(readFileSync(join(dir, p))).digest("hex");
+      expect(sha("models/a.safetensors")).toBe(sha("models/b.safetensors"));
+      expect(Object.keys(ancestry).sort()).toEqual([sha("models/a.safetensors"), sha("models/sub/c.safetensors")].sort());
       expect(recipe.models.map((m) => [m.path, m.weight])).toEqual([["models/a.safetensors", 0.5], ["models/b.safetensors", 0.5], ["models/sub/c.safetensors", 0.1]]);
       t.key("\r");
       await until(t.screen, "sum of included weights 1.10");

@@ -410,8 +410,8 @@ export function EditorView(props: EditorViewProps): ReactElement {
   const isFocus = (pred: (r: NonNullable<typeof focused>) => boolean) => focused !== undefined && pred(focused);
   const mark = (on: boolean): Seg => ({ text: on ? `${g.focus} ` : "  ", color: "cyan", bold: true });
 
-  // mark 2, index 3, in 4, arch 11, weight 7, blk 4, status 12.
-  const pathWidth = Math.min(90, Math.max(12, columns - 43));
+  // mark 2, index 3, in 4, arch 11, precision 5, weight 7, blk 4, status 12.
+  const pathWidth = Math.min(90, Math.max(12, columns - 48));
   const modelLines = state.models.map((m, i) => {
     const focus = isFocus((r) => r.kind === "model" && r.model === i);
     const missing = validation?.missing.includes(i);
@@ -425,6 +425,8 @@ export function EditorView(props: EditorViewProps): ReactElement {
       { text: `${isIncluded(m) ? g.on : g.off} `, ...(isIncluded(m) ? {} : { dim: true }) },
       { text: shown, ...(isIncluded(m) ? {} : { dim: true }) },
       { text: ` ${arch}` , dim: true },
+      // As scan (or the picker) recorded it from the header.
+      { text: (m.entry.precision_detected && m.entry.precision_detected !== "unknown" ? m.entry.precision_detected : "").padEnd(5), dim: true },
       { text: num(m.entry.weight).padStart(7), bold: focus, inverse: focus },
       { text: m.entry.block_weights !== undefined ? " blk" : "    ", dim: true },
       ...(missing ? [{ text: ` ${g.bad} missing`, color: "red" }] : problem ? [{ text: ` ${g.bad} see below`, color: "red" }] : []),
@@ -527,6 +529,6 @@ export function EditorView(props: EditorViewProps): ReactElement {
   const room = Math.max(1, rows - 1 - FOOTER.length - 1 - rest.length);
   const first = Math.max(0, Math.min(state.selected - Math.floor(room / 2), state.models.length - room));
   const visibleModels = modelLines.slice(first, first + room);
-  const columnsHeader = line("mh", [{ text: `     #  in  ${"model".padEnd(pathWidth)} ${"arch".padEnd(10)} weight${state.models.length > room ? `  (${first + 1}–${first + visibleModels.length} of ${state.models.length})` : ""}`, dim: true }]);
+  const columnsHeader = line("mh", [{ text: `     #  in  ${"model".padEnd(pathWidth)} ${"arch".padEnd(10)} ${"prec".padEnd(4)} weight${state.models.length > room ? `  (${first + 1}–${first + visibleModels.length} of ${state.models.length})` : ""}`, dim: true }]);
   return screen([columnsHeader, ...visibleModels, ...rest], state.mode === "text" ? ["type the path  Enter keep  Esc cancel", ""] : FOOTER);
 }

@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { createHashingTap } from "@stmerge/cache";
+import { createHashingTap, createSequentialFileHasher } from "@stmerge/cache";
 import { selectKernelBackend, type ProgressCallback } from "@stmerge/core-tensors";
 import { loadManifest, runMerge, type MethodRegistry } from "@stmerge/merge-engine";
 import { parseDevice } from "../commands/merge.js";
@@ -28,7 +28,9 @@ export interface EditMergeResult {
 /**
  * Runs the merge of the manifest file as saved, the way `stmerge merge --manifest` does: its device,
  * merge-engine's runMerge streaming into a temp file beside the output (renamed into place on
- * success, removed on failure or when `signal` aborts), the output's SHA-256 taken while it is written.
+ * success, removed on failure or when `signal` aborts), the output's SHA-256 taken while it is
+ * written and unhashed inputs hashed from the merge's reads. Unlike `merge`, it does not consult or
+ * write the hash cache.
  */
 export async function runEditMerge(file: string, options: EditMergeOptions): Promise<EditMergeResult> {
   const started = Date.now();
@@ -47,6 +49,8 @@ export async function runEditMerge(file: string, options: EditMergeOptions): Pro
       signal: options.signal,
       onProgress: options.onProgress,
       outputTap: hashing,
+      // Inputs without a SHA-256 in the manifest are hashed from the merge's own reads, as `stmerge merge` does, so the output's ancestry names every parent.
+      hashInput: (path) => createSequentialFileHasher(path),
       toolVersion: options.toolVersion,
     });
     const hashes = await hashing.result();
