@@ -526,7 +526,13 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         b = (c + (c << 3)) | 0;
         c = (c << 21) | (c >>> 11);
         c = (c + t) | 0;
-        x[e] = (t >>> 0) / 4294967296 < p ? 0 : (x[e]! - base[e]!) * rescale;
+        const v = (x[e]! - base[e]!) * rescale;
+        const keep = +((t >>> 0) / 4294967296 >= p);
+        // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
+        // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they
+        // start at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
+        if (v - v === 0) x[e] = v * keep;
+        else x[e] = keep ? v : 0;
       }
       state[0] = a;
       state[1] = b;

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomArray, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
+import { randomArray, randomChoices, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
 import { dare } from "./dare.js";
 import { randomForKey } from "./seeded-random.js";
 
@@ -85,7 +85,9 @@ describe("dare on the kernel threads", () => {
     for (let trial = 0; trial < 16; trial++) {
       const n = 400 + trial * 157;
       const models = 2 + (trial % 3);
-      const inputs = Array.from({ length: models }, (_, i) => Float32Array.from(randomArray(n, trial * 13 + i + 1)));
+      // Every fourth trial: few distinct values with ±0, NaN and ±Infinity (the kernel's non-finite path).
+      const special = [0, -0, 1, -1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+      const inputs = Array.from({ length: models }, (_, i) => (trial % 4 === 3 ? randomChoices(n, trial * 13 + i + 1, special) : Float32Array.from(randomArray(n, trial * 13 + i + 1))));
       const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
       const params = { drop_rate: [0.5, 0.1, 0.9, 0][trial % 4]!, lambda: trial % 3 ? 1 : 0.8, ties: trial % 2 === 1 };
       const options = { weights, chunk: [n, 128, 999][trial % 3]!, seed: trial };
