@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
@@ -95,6 +95,20 @@ describe("merge hashes inputs of unknown SHA-256 in its own pass", () => {
     expect(doc.hashedDuringMerge).toEqual([]);
     expect(doc.models.map((m: { sha256From: string }) => m.sha256From)).toEqual(["cache", "cache", "cache"]);
     expect(doc.output.sha256).toBe(sha(join(dir, "cached2.safetensors")));
+  });
+
+  it("checkpoint inputs (no file offsets to follow) are hashed whole after the merge", async () => {
+    const fixtures = join(import.meta.dirname, "../../../safe-pickle/test/fixtures");
+    mkdirSync(join(dir, "ckpt"));
+    copyFileSync(join(fixtures, "sd_lightning.ckpt"), join(dir, "ckpt", "a.ckpt"));
+    copyFileSync(join(fixtures, "sd_lightning_legacy.ckpt"), join(dir, "ckpt", "b.ckpt"));
+    writeFileSync(join(dir, "ckpt.json"), JSON.stringify({ models: [{ path: "ckpt/a.ckpt", weight: 0.5 }, { path: "ckpt/b.ckpt", weight: 0.5 }], output: "from-ckpt.safetensors" }));
+    const r = await cli(["merge", "-m", "ckpt.json", "--device", "cpu", "--no-cache", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const doc = JSON.parse(r.out);
+    const paths = ["a", "b"].map((n) => join(dir, "ckpt", `${n}.ckpt`));
+    expect(doc.models.map((m: { sha256: string }) => m.sha256)).toEqual(paths.map(sha));
+    expect(doc.hashedDuringMerge.map((h: { bytesReadAgain: number }) => h.bytesReadAgain)).toEqual(paths.map((p) => readFileSync(p).byteLength));
   });
 
   it("merge --from finds the direct parents of a merge whose inputs nobody hashed before", async () => {
