@@ -1,6 +1,7 @@
-import { mkdtemp, open, rm, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openCountingReads } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findTensors, keyText } from "../src/find-tensors.js";
 import { PickleError } from "../src/pickle-errors.js";
@@ -113,18 +114,6 @@ describe("no recursion on attacker-controlled depth", () => {
   });
 });
 
-/** A FileHandle stand-in that counts what is read through it. */
-function countingHandle(inner: FileHandle): { handle: FileHandle; reads: number[] } {
-  const reads: number[] = [];
-  const handle = {
-    read: async (buffer: Uint8Array, offset: number, length: number, position: number) => {
-      reads.push(length);
-      return inner.read(buffer, offset, length, position);
-    },
-  } as unknown as FileHandle;
-  return { handle, reads };
-}
-
 describe("strided views are gathered in bounded pieces", () => {
   it("a 2-element view with a 1 GiB stride reads 8 bytes, not the 1 GiB span", async () => {
     const path = join(dir, "sparse.bin");
@@ -139,14 +128,13 @@ describe("strided views are gathered in bounded pieces", () => {
     }
     const storage = new PyStorage("0", "F32", "float32", 4, 4 * stride + 4, "cpu");
     const tensor = new PyTensor(storage, "F32", "float32", 4, 0, [2], [stride]);
-    const inner = await open(path, "r");
+    const { handle, reads, close } = await openCountingReads(path);
     try {
-      const { handle, reads } = countingHandle(inner);
       const bytes = await readStridedTensor(handle, { fileOffset: 0, byteLength: storage.byteLength }, tensor, path);
       expect([...new Float32Array(bytes.slice().buffer)]).toEqual([1.5, -3]);
       expect(reads.reduce((a, b) => a + b, 0)).toBe(8);
     } finally {
-      await inner.close();
+      await close();
     }
   });
 
@@ -156,15 +144,14 @@ describe("strided views are gathered in bounded pieces", () => {
     await writeFile(path, new Uint8Array(values.buffer));
     const storage = new PyStorage("0", "I16", "int16", 2, 20_000, "cpu");
     const tensor = new PyTensor(storage, "I16", "int16", 2, 3, [1000], [7]);
-    const inner = await open(path, "r");
+    const { handle, reads, close } = await openCountingReads(path);
     try {
-      const { handle, reads } = countingHandle(inner);
       const bytes = await readStridedTensor(handle, { fileOffset: 0, byteLength: 20_000 }, tensor, path, { maxSpanBytes: 256 });
       expect([...new Int16Array(bytes.slice().buffer)]).toEqual(Array.from({ length: 1000 }, (_, i) => 3 + 7 * i));
       expect(Math.max(...reads)).toBeLessThanOrEqual(256);
       expect(reads.reduce((a, b) => a + b, 0)).toBeLessThan(14_000);
     } finally {
-      await inner.close();
+      await close();
     }
   });
 });

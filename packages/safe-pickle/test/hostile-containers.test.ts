@@ -1,6 +1,7 @@
-import { mkdtemp, open, rm, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openCountingReads } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isStmergeError } from "@stmerge/core-tensors";
 import { auditCheckpoint } from "../src/audit-checkpoint.js";
@@ -72,33 +73,20 @@ describe("tar detection by header checksum, as Python's tarfile does", () => {
   });
 });
 
-/** A FileHandle stand-in that counts reads. */
-function countingHandle(inner: FileHandle): { handle: FileHandle; reads: number[] } {
-  const reads: number[] = [];
-  const handle = {
-    read: async (buffer: Uint8Array, offset: number, length: number, position: number) => {
-      reads.push(length);
-      return inner.read(buffer, offset, length, position);
-    },
-  } as unknown as FileHandle;
-  return { handle, reads };
-}
-
 describe("zip entry counts", () => {
   it("70,000 entries (over the classic 65,535) are indexed from one read of the central directory (no read per entry)", async () => {
     const records = Array.from({ length: 70_000 }, (_, i) => ({ name: `a/data/${i}`, data: new Uint8Array(0) }));
     const path = join(dir, "many.zip");
     const bytes = buildZip(records, { zip64: true });
     await writeFile(path, bytes);
-    const inner = await open(path, "r");
+    const { handle, reads, close } = await openCountingReads(path);
     try {
-      const { handle, reads } = countingHandle(inner);
       const directory = await readZipDirectory(handle, bytes.length, path);
       expect(directory.names).toHaveLength(70_000);
       expect(directory.find("A/DATA/69999")?.name).toBe("a/data/69999");
       expect(reads.length).toBeLessThanOrEqual(4); // tail, ZIP64 locator, ZIP64 end record, central directory
     } finally {
-      await inner.close();
+      await close();
     }
   });
 
@@ -111,13 +99,12 @@ describe("zip entry counts", () => {
     zv.setBigUint64(z64At + 32, 1_000_000n, true);
     const path = join(dir, "million.zip");
     await writeFile(path, z64);
-    const inner = await open(path, "r");
+    const { handle, reads, close } = await openCountingReads(path);
     try {
-      const { handle, reads } = countingHandle(inner);
       await expect(readZipDirectory(handle, z64.length, path)).rejects.toMatchObject({ code: "CHECKPOINT_LIMIT", message: expect.stringContaining(`1000000 entries, over the limit of ${MAX_ZIP_ENTRIES}`) });
       expect(reads.reduce((a, b) => a + b, 0)).toBeLessThan(z64.length + 100);
     } finally {
-      await inner.close();
+      await close();
     }
   });
 });

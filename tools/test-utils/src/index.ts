@@ -1,5 +1,6 @@
 export { bundleEntry, type BundleEntryOptions } from "./bundle-entry.js";
 export { injectWriteFault, type InjectedFault } from "./inject-write-fault.js";
+export { type CountingReads, openCountingReads } from "./open-counting-reads.js";
 export { buildTorchCheckpoint, type TorchTensorDType, type TorchTensorInput, writeTorchCheckpoint } from "./write-torch-checkpoint.js";
 export { TINY_SD1_LAYOUT, type TinySd1ModelOptions, type TinyTensor, writeTinySd1Model } from "./write-tiny-sd1-model.js";
 // Hostile checkpoint containers are built by safe-pickle's tests (which own the pickle and zip
