@@ -89,13 +89,14 @@ describe("stmerge edit in a real terminal (tmux, bundled CLI)", () => {
         output: `out-${columns}.safetensors`,
       });
 
-      // m starts the merge (saved, no output yet: no question); q while it runs cancels it and removes its temp file.
+      // m starts the merge (saved, no output yet: no question); q or Ctrl+C while it runs cancels it and removes its temp file.
       tmux.send("m");
       let frames = await tmux.record(/merge\s.*?\s\d+%/, { ms: 60_000, everyMs: 50 });
       const outputs = () => readdirSync(dir).filter((n) => n.includes(`out-${columns}.safetensors`));
       // Running: the output is being written into its temp file (`.<name>.<hex>.tmp`) beside it.
       expect(outputs()).toEqual([expect.stringMatching(new RegExp(`^\\.out-${columns}\\.safetensors\\.[0-9a-f]{12}\\.tmp$`))]);
-      tmux.send("q");
+      // q at one size, Ctrl+C at the other: both cancel the merge, not the editor.
+      tmux.send(columns === 80 ? "q" : "\u0003");
       screen = await tmux.waitFor(/merge cancelled; no output written/);
       expect(outputs()).toEqual([]);
       tmux.send("\r");
