@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
+import { writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleStmerge } from "./bundle-stmerge.js";
 import { TORCH_FIXTURES } from "./torch-fixture-dir.js";
@@ -71,13 +71,7 @@ const LAYOUT: [string, number[]][] = [
 ];
 
 async function writeModel(path: string, seed: number): Promise<void> {
-  await writeSafetensors(
-    path,
-    LAYOUT.map(([name, shape], i) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.sin(seed * 7 + i * 3 + k)), "F16") };
-    }),
-  );
+  await writeTinySd1Model(path, { seed, layout: LAYOUT });
 }
 
 function folder(name: string): string {

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, writeSafetensors } from "@stmerge/core-tensors";
+import { writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -129,7 +129,7 @@ describe("scan --civitai looks files up, or says why it cannot", () => {
       ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [4]],
     ];
     for (const [i, name] of ["one", "two"].entries()) {
-      await writeSafetensors(join(dir, "models", `${name}.safetensors`), shapes.map(([n, s]) => ({ name: n, dtype: "F16" as const, shape: s, data: encodeFromF32(Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, (_, k) => k * (i + 1)), "F16") })));
+      await writeTinySd1Model(join(dir, "models", `${name}.safetensors`), { layout: shapes, value: (_, k) => k * (i + 1) });
     }
   });
 

@@ -1,7 +1,8 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, loadTfjsNodeGpu, writeSafetensors } from "@stmerge/core-tensors";
+import { loadTfjsNodeGpu } from "@stmerge/core-tensors";
+import { TINY_SD1_LAYOUT, type TinyTensor, writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -9,13 +10,7 @@ import { runCli } from "../run-cli.js";
 // What users hand `merge` by accident, and the manifests other tools wrote: refused with one line
 // naming the file, before any tensor is read, and nothing written.
 let dir: string;
-const SD1: [string, number[]][] = [
-  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
-  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
-  ["model.diffusion_model.out.2.bias", [4]],
-];
+const SD1 = TINY_SD1_LAYOUT;
 const LORA: [string, number[]][] = [
   ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.alpha", []],
   ["lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight", [4, 768]],
@@ -26,15 +21,7 @@ const VAE: [string, number[]][] = [
   ["encoder.conv_in.weight", [4, 3, 3, 3]],
 ];
 
-async function writeModel(path: string, layout: [string, number[]][], seed: number) {
-  await writeSafetensors(
-    path,
-    layout.map(([name, shape], i) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.cos(seed * 5 + i * 3 + k)), "F16") };
-    }),
-  );
-}
+const writeModel = (path: string, layout: readonly TinyTensor[], seed: number) => writeTinySd1Model(path, { seed, layout });
 
 const env = () => ({ STMERGE_CACHE: join(dir, "cache.json"), STMERGE_NO_BANNER: "1" });
 const files = () => readdirSync(dir, { recursive: true }).map(String).sort();
