@@ -2,7 +2,8 @@
 // Generates packages/cli/src/demo/sd1-demo-layout.ts from the real SD1.x (LDM) key layout committed
 // at packages/merge-engine/test/fixtures/layouts/sd1-ldm.json.gz: every key and dtype of the
 // checkpoint, with the real shapes kept alongside so the demo can shrink them. Stored gzipped +
-// base64 to keep the bundle small; dtypes as torch names (the demo writes torch checkpoints).
+// base64 to keep the bundle small; dtypes as torch names. The demo's legacy checkpoint comes from the
+// same layout, written by real torch.save (gen-demo-checkpoint.mjs).
 import { readFileSync, writeFileSync } from "node:fs";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
