@@ -109,6 +109,9 @@ describe("merge hashes inputs of unknown SHA-256 in its own pass", () => {
     const paths = ["a", "b"].map((n) => join(dir, "ckpt", `${n}.ckpt`));
     expect(doc.models.map((m: { sha256: string }) => m.sha256)).toEqual(paths.map(sha));
     expect(doc.hashedDuringMerge.map((h: { bytesReadAgain: number }) => h.bytesReadAgain)).toEqual(paths.map((p) => readFileSync(p).byteLength));
+    // Read alongside the merge (their reads are decoded storages, nothing to follow), not after it.
+    expect(doc.timings.phases.map((p: { phase: string }) => p.phase)).toContain("hash checkpoints");
+    expect(doc.timings.phases.map((p: { phase: string }) => p.phase)).not.toContain("hash inputs");
   });
 
   it("merge --from finds the direct parents of a merge whose inputs nobody hashed before", async () => {

@@ -235,6 +235,9 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     if (options.hashInput) for (const [p, h] of known) if (!h && !hashers.has(p)) hashers.set(p, await options.hashInput(p));
     const readSources = sources.map((s, i) => (hashers.has(inputPaths[i]!) ? tapSourceReads(s, hashers.get(inputPaths[i]!)!) : s));
     const readVae = vaeSource && vaePath && hashers.has(vaePath) ? tapSourceReads(vaeSource, hashers.get(vaePath)!) : vaeSource;
+    // Checkpoint inputs hand their hasher nothing (their reads are decoded storages, not the
+    // file's bytes): they are hashed whole alongside the merge rather than after it.
+    const alongside = hashAlongside(hashers, [...sources, ...(vaeSource ? [vaeSource] : [])], options.onProgress, options.signal);
 
     const timestamp = options.timestamp ?? new Date().toISOString();
     const legacyHashes = await Promise.all(inputPaths.map((p) => legacyModelHash(p)));
@@ -260,7 +263,7 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     const metadata = metadataWith((p) => known.get(p) ?? placeholders.get(p));
     const learned = new Map<string, LearnedInputHash>();
     const finalMetadata = async (): Promise<Record<string, string>> => {
-      await hashInputs(hashers, learned, options.onProgress, options.signal);
+      await hashInputs(hashers, alongside, learned, options.onProgress, options.signal);
       return fitMetadata(metadata, (limit) => metadataWith((p) => known.get(p) ?? learned.get(p)?.sha256, limit));
     };
     const sink = createSafetensorsWriter(outputPath, {
@@ -281,17 +284,44 @@ function withHashes(plan: MergePlan, hashOf: (path: string) => string | undefine
   return { ...plan, models: plan.models.map((m) => ({ ...m, sha256: hashOf(m.path) ?? m.sha256 })) };
 }
 
+/** Starts hashing, whole and at once, the inputs whose sources have no file offsets (progress phase "hash checkpoints"). */
+function hashAlongside(hashers: ReadonlyMap<string, InputReadTap>, sources: readonly TensorSource[], onProgress: ProgressCallback | undefined, signal: AbortSignal | undefined): Map<string, Promise<string>> {
+  const paths = [...new Set(sources.filter((s) => !s.fileOffsetOf && hashers.has(s.path)).map((s) => s.path))];
+  const total = paths.reduce((n, p) => n + hashers.get(p)!.bytesLeft, 0);
+  const done = new Map<string, number>();
+  const runs = new Map<string, Promise<string>>();
+  for (const path of paths) {
+    const run = hashers.get(path)!.finish({
+      signal,
+      onProgress: (e) => {
+        done.set(path, e.bytesDone);
+        onProgress?.({ phase: "hash checkpoints", bytesDone: [...done.values()].reduce((a, b) => a + b, 0), bytesTotal: total, detail: basename(path) });
+      },
+    });
+    // Awaited (and its failure thrown) when the hashes are collected.
+    run.catch(() => undefined);
+    runs.set(path, run);
+  }
+  return runs;
+}
+
 /**
  * Finishes the input hashers one after another (the rest of each file the merge did not read in
- * order), as one progress phase over all of them (none when the merge's reads covered everything).
+ * order), as one progress phase over all of them (none when the merge's reads covered everything);
+ * those already hashing alongside the merge are awaited.
  */
-async function hashInputs(hashers: ReadonlyMap<string, InputReadTap>, learned: Map<string, LearnedInputHash>, onProgressGiven: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<void> {
-  const total = [...hashers.values()].reduce((n, h) => n + h.bytesLeft, 0);
+async function hashInputs(hashers: ReadonlyMap<string, InputReadTap>, alongside: ReadonlyMap<string, Promise<string>>, learned: Map<string, LearnedInputHash>, onProgressGiven: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const total = [...hashers].reduce((n, [p, h]) => n + (alongside.has(p) ? 0 : h.bytesLeft), 0);
   const onProgress = total > 0 ? onProgressGiven : undefined;
   let before = 0;
   onProgress?.({ phase: "hash inputs", bytesDone: 0, bytesTotal: total, itemsDone: 0, itemsTotal: hashers.size });
   for (const [path, hasher] of hashers) {
     throwIfAborted(signal, path, "hashing the merge's inputs");
+    const early = alongside.get(path);
+    if (early) {
+      learned.set(path, { path, sha256: await early, bytesReadAgain: hasher.bytesReadItself });
+      continue;
+    }
     const left = hasher.bytesLeft;
     const sha256 = await hasher.finish({ signal, onProgress: (e) => onProgress?.({ phase: "hash inputs", bytesDone: before + e.bytesDone, bytesTotal: total, detail: basename(path), itemsDone: learned.size, itemsTotal: hashers.size }) });
     before += left;
