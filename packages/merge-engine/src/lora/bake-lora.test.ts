@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend, decodeToF32, openSafetensors, type DType } from "@stmerge/core-tensors";
 import { tempDir } from "../../test/tiny-models.js";
-import { bakeLoras, planLoraBake } from "./bake-lora.js";
+import { bakeLoras, planLoraBake, refuseChunkedDora } from "./bake-lora.js";
 import { loadLora } from "./load-lora.js";
 
 // Fixtures and expected bakes: tools/fixtures/lora_fixtures.py (cases.json) and
@@ -91,6 +91,19 @@ describe("bakeLoras vs the PyTorch reference", () => {
       }
     } finally {
       await kernels.close();
+    }
+  });
+
+  it("refuses DoRA modules in a chunked bake (a merge manifest's loras): their norm needs the whole tensor", async () => {
+    const checkpoint = await openSafetensors(fixture("sd1-dora-tiny.safetensors"));
+    try {
+      const plan = planLoraBake(checkpoint, [{ lora: await loadLora(fixture("sd1-dora.safetensors")), strength: 1 }]);
+      expect(plan.unplaced).toEqual([]);
+      expect(() => refuseChunkedDora(plan, "merged.safetensors")).toThrow(/DoRA module .* needs its whole target tensor .*stmerge lora bake/);
+      const plain = planLoraBake(checkpoint, [{ lora: await loadLora(fixture("sd1-peft.safetensors")), strength: 1 }]);
+      expect(() => refuseChunkedDora(plain, "merged.safetensors")).not.toThrow();
+    } finally {
+      await checkpoint.close();
     }
   });
 

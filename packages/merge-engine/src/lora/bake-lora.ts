@@ -18,6 +18,7 @@ import {
 import { blockMapFor, blockOfKey } from "../models/block-maps.js";
 import { detectArchitecture } from "../models/detect-architecture.js";
 import { MergeError } from "../merge-error.js";
+import { applyDora, doraAxis, type DoraAxis } from "./apply-dora.js";
 import { alphaScale, loraDelta, type LoraTensor } from "./lora-delta.js";
 import type { LoraModule, LoraRole } from "./lora-formats.js";
 import { buildLoraKeyMap, type LoraTarget } from "./lora-key-map.js";
@@ -126,6 +127,12 @@ export function planLoraBake(checkpoint: Pick<TensorSource, "path" | "descriptor
         unplaced.push({ lora: lora.name, module: module.name, reason: why });
         continue;
       }
+      const magnitude = loraTensorOf(lora, module, "dora_scale");
+      const axis = magnitude && doraAxis(magnitude.shape, target.rows?.count ?? rowsOf(d.shape), d.shape);
+      if (axis !== undefined && axis !== "input" && axis !== "output") {
+        unplaced.push({ lora: lora.name, module: module.name, reason: axis });
+        continue;
+      }
       let list = byKey.get(target.key);
       if (!list) byKey.set(target.key, (list = []));
       list.push({ input, module, target });
@@ -188,6 +195,13 @@ async function applyPlacements(w: Float32Array, shape: readonly number[], placem
     const { lora, strength } = inputs[p.input]!;
     const tensor = (role: LoraRole): LoraTensor | undefined => loraTensorOf(lora, p.module, role);
     const offset = p.target.rows ? p.target.rows.start * cols : 0;
+    const magnitude = tensor("dora_scale");
+    if (magnitude) {
+      const rows = p.target.rows?.count ?? rowsOf(shape);
+      const delta = loraDelta(p.module, tensor, lora.peft);
+      applyDora(w, shape, p.target.rows?.start ?? 0, rows, delta.values, delta.scale, magnitude.values, doraAxis(magnitude.shape, rows, shape) as DoraAxis, strength);
+      continue;
+    }
     if (kernels?.addLowRankProduct && scratch && p.module.format === "lora") {
       const up = tensor("up")!;
       const down = tensor("down")!;
@@ -232,6 +246,19 @@ export function addScaledDelta(w: Float32Array, start: number, d: PlacedDelta): 
   const { factor, values } = d;
   if (factor === 0) return;
   for (let i = from; i < to; i++) w[i - start] = Math.fround(w[i - start]! + Math.fround(factor * values[i - d.offset]!));
+}
+
+/**
+ * Refuses DoRA modules where the bake streams a tensor in chunks (a merge manifest's loras): the
+ * magnitude normalisation needs the whole target tensor. `stmerge lora bake` handles them.
+ */
+export function refuseChunkedDora(plan: Pick<LoraBakePlan, "byKey" | "inputs">, file: string): void {
+  for (const placements of plan.byKey.values()) {
+    const dora = placements.find((p) => p.module.parts.dora_scale !== undefined);
+    if (dora) {
+      throw new MergeError("LORA_DORA_IN_MERGE", `${plan.inputs[dora.input]!.lora.name}: DoRA module ${dora.module.name} needs its whole target tensor and cannot be baked during a merge; merge first, then \`stmerge lora bake\` the result; nothing written`, { file });
+    }
+  }
 }
 
 /** Refuses a bake (or a merge with LoRAs) that would leave modules out; nothing has been read or written yet. */

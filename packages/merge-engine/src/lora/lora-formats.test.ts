@@ -39,13 +39,12 @@ describe("detectLoraModules", () => {
     expect(layout.unrecognised).toEqual([]);
   });
 
-  it("lists incomplete modules, DoRA and unknown keys instead of guessing", () => {
+  it("lists incomplete modules and unknown keys instead of guessing; a DoRA magnitude joins its module", () => {
     const layout = detectLoraModules(keys("a.lora_down.weight", "b.hada_w1_a", "c.lora_down.weight", "c.lora_up.weight", "c.dora_scale", "d.lokr_w1", "e.oft_blocks", "f.alpha"));
-    expect(layout.modules).toEqual([]);
+    expect(layout.modules).toEqual([{ name: "c", format: "lora", convention: "kohya", parts: { down: "c.lora_down.weight", up: "c.lora_up.weight", dora_scale: "c.dora_scale" } }]);
     expect(Object.fromEntries(layout.unrecognised.map((u) => [u.key, u.reason]))).toEqual({
       a: "has a down matrix without its up partner",
       b: "LoHa module lacks one of hada_w1_a/w1_b/w2_a/w2_b",
-      c: "DoRA (dora_scale) is not supported: its weight normalisation is not a linear delta",
       d: "LoKr module lacks w1 (lokr_w1 or lokr_w1_a+b) or w2 (lokr_w2 or lokr_w2_a+b)",
       "e.oft_blocks": "no known LoRA suffix",
       f: "has only an alpha, no weights",

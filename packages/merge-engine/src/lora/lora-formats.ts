@@ -84,7 +84,6 @@ export interface LoraFileLayout {
 
 function formatOf(parts: Partial<Record<LoraRole, string>>): LoraFormat | string {
   const has = (r: LoraRole) => parts[r] !== undefined;
-  if (has("dora_scale")) return "DoRA (dora_scale) is not supported: its weight normalisation is not a linear delta";
   if (has("diff")) return "full";
   if (has("down") || has("up")) {
     if (!has("down") || !has("up")) return `has ${has("down") ? "a down" : "an up"} matrix without its ${has("down") ? "up" : "down"} partner`;

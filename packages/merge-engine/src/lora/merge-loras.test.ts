@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -50,5 +50,12 @@ describe("mergeLoras", () => {
     expect(toQ).toMatchObject({ method: "svd", rank: 2, sources: 2 });
     expect(toQ.relativeError).toBeGreaterThan(0.01);
     expect(toQ.relativeError).toBeLessThan(1);
+  });
+
+  it("refuses DoRA modules (their magnitude normalisation is not a low-rank sum) and writes nothing", async () => {
+    const lora = await loadLora(fixture("sd1-dora.safetensors"));
+    const outputPath = join(dir, "dora-merged.safetensors");
+    await expect(mergeLoras([{ lora, weight: 1 }], { outputPath, rank: 8 })).rejects.toThrow(/is DoRA \(dora_scale\).*cannot be merged/);
+    expect(existsSync(outputPath)).toBe(false);
   });
 });

@@ -55,6 +55,10 @@ export async function mergeLoras(inputs: readonly LoraMergeInput[], options: Mer
       const u = input.lora.unrecognised[0]!;
       throw new MergeError("LORA_MERGE_UNRECOGNISED", `${input.lora.path}: ${input.lora.unrecognised.length} key(s) form no known LoRA module (first: ${u.key}: ${u.reason}); nothing written`, { file: input.lora.path });
     }
+    const dora = input.lora.modules.find((m) => m.parts.dora_scale !== undefined);
+    if (dora) {
+      throw new MergeError("LORA_MERGE_DORA", `${input.lora.path}: module ${dora.name} is DoRA (dora_scale): its magnitude normalisation is not a low-rank sum, so it cannot be merged; bake it with \`stmerge lora bake\`; nothing written`, { file: input.lora.path });
+    }
     for (const module of input.lora.modules) {
       let list = byName.get(module.name);
       if (!list) {
