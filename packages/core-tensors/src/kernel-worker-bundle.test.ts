@@ -21,8 +21,14 @@ const f16 = await backend.encode(a, "F16");
 const back = await backend.decode(f16, "F16");
 const k = await backend.topKThreshold(b, 10);
 const dot = await backend.dot(a, b);
+const sv = backend.allocF32(60 * 40);
+for (let i = 0; i < sv.length; i++) sv[i] = Math.sin(i * 0.37) + (i % 7) / 10;
+const onWorker = await backend.randomizedSvd(sv, 60, 40, 5, { seed: 3 });
+const inline = m.randomizedSvd(Float32Array.from(sv), 60, 40, 5, { seed: 3 });
+const same = (x, y) => x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
+const svdSame = same(onWorker.s, inline.s) && same(onWorker.u, inline.u) && same(onWorker.vh, inline.vh);
 await backend.close();
-console.log(JSON.stringify({ s: sum[999], back: back[500], k, dot, description: backend.description }));
+console.log(JSON.stringify({ s: sum[999], back: back[500], k, dot, svdSame, sigma0: inline.s[0], description: backend.description }));
 `;
 
 describe("kernel workers from a tsup bundle", () => {
@@ -38,7 +44,7 @@ describe("kernel workers from a tsup bundle", () => {
     const outDir = join(dir, name.replace(/\W/g, "-"));
     await build({ entry: { index: entry }, format: ["esm"], platform: "node", target: "node20", outDir, dts: false, sourcemap: false, silent: true, config: false, ...options });
     const output = execFileSync(process.execPath, ["--input-type=module", "-e", SCRIPT, join(outDir, "index.js")], { encoding: "utf8" });
-    const result = JSON.parse(output) as { s: number; back: number; k: number; dot: number; description: string };
+    const result = JSON.parse(output) as { s: number; back: number; k: number; dot: number; svdSame: boolean; sigma0: number; description: string };
     expect(result.description).toBe("cpu (2 worker threads)");
     expect(result.s).toBe(Math.fround(0.25 * Math.fround(999 / 7) + 0.75 * Math.fround(-999 / 3)));
     expect(result.back).toBe(71.4375); // 500/7 = 71.428… rounded to F16
@@ -46,6 +52,9 @@ describe("kernel workers from a tsup bundle", () => {
     let dot = 0;
     for (let i = 0; i < 1000; i++) dot += Math.fround(i / 7) * Math.fround(-i / 3);
     expect(result.dot).toBeCloseTo(dot, 6);
+    // The SVD serialised into the bundled worker gives the calling thread's bits.
+    expect(result.svdSame).toBe(true);
+    expect(result.sigma0).toBeGreaterThan(1);
     // Idle workers are unref'ed: a process that never calls close() still exits by itself.
     const noClose = SCRIPT.replace("await backend.close();", "");
     const again = execFileSync(process.execPath, ["--input-type=module", "-e", noClose, join(outDir, "index.js")], { encoding: "utf8", timeout: 20_000 });
