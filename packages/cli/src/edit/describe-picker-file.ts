@@ -8,7 +8,7 @@ import type { PickerFileInfo } from "./editor-state.js";
  * detection), a VAE (its architecture detection), or a checkpoint with its architecture label and
  * precision. A file that does not open is "unreadable", with the reason.
  */
-export async function describeModelFile(path: string): Promise<PickerFileInfo> {
+export async function describePickerFile(path: string): Promise<PickerFileInfo> {
   let source;
   try {
     source = await openMergeInput(path);

@@ -11,7 +11,7 @@ import { createElement } from "react";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEditorState, type EditorState } from "./editor-state.js";
 import { EditorView, keyEffect } from "./editor-view.js";
-import { describeModelFile } from "./describe-model-file.js";
+import { describePickerFile } from "./describe-picker-file.js";
 import { listModelFiles } from "./list-model-files.js";
 import { runEditMerge } from "./run-edit-merge.js";
 import { manifestText } from "./run-editor.js";
@@ -81,7 +81,7 @@ function open(file: string, columns: number, rows: number, color = false, onExit
       save: (m) => writeFileAtomic(file, manifestText(m), { overwrite: true }),
       ...(onExit ? { onExit } : {}),
       listFiles: () => listModelFiles(dirname(file)),
-      describeFile: (path) => describeModelFile(join(dirname(file), path)),
+      describeFile: (path) => describePickerFile(join(dirname(file), path)),
       fileExists: existsSync,
       merge: (o) => runEditMerge(file, { ...o, registry, plugins: [], pluginDir: dir, cwd: dir, toolVersion: "0.0.0-test" }),
     }),

@@ -4,7 +4,7 @@ import { writeFileAtomic } from "@stmerge/core-tensors";
 import { createMethodRegistry, loadManifest, loadMergeMethodPlugin, type ManifestInput } from "@stmerge/merge-engine";
 import { render } from "ink";
 import { createElement } from "react";
-import { describeModelFile } from "./describe-model-file.js";
+import { describePickerFile } from "./describe-picker-file.js";
 import { createEditorState } from "./editor-state.js";
 import { EditorView } from "./editor-view.js";
 import { listModelFiles } from "./list-model-files.js";
@@ -54,7 +54,7 @@ export async function runEditor(options: RunEditorOptions): Promise<{ saved: boo
           result = r;
         },
         listFiles: () => listModelFiles(dirname(loaded.file), options.signal ? { signal: options.signal } : {}),
-        describeFile: (path) => describeModelFile(resolve(dirname(loaded.file), path)),
+        describeFile: (path) => describePickerFile(resolve(dirname(loaded.file), path)),
         fileExists: existsSync,
         merge: ({ overwrite, signal, onProgress }) =>
           runEditMerge(loaded.file, { overwrite, registry, plugins: options.plugins, pluginDir: options.cwd, cwd: options.cwd, toolVersion: options.toolVersion, signal: options.signal ? AbortSignal.any([signal, options.signal]) : signal, onProgress }),
