@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +103,20 @@ describe("CacheRecorder", () => {
     await recorder.flush();
     const doc = await documentOf(path);
     expect(Object.keys(doc.paths).sort()).toEqual(["/elsewhere/y.safetensors", join(dir, "a.safetensors")].sort());
+  });
+
+  it("records a file under the size and mtime it had when hashed, so a file replaced since is not fresh", async () => {
+    const path = join(dir, "replaced.safetensors");
+    await copyFile(join(FIXTURES, "tiny.safetensors"), path);
+    await utimes(path, 1_700_000_000, 1_700_000_000);
+    const hashed = await stat(path);
+    // Replaced after it was hashed (a re-download renamed over it) and before the record.
+    await copyFile(join(FIXTURES, "tiny-other-meta.safetensors"), path);
+    const recorder = await openModelCache({ path: join(dir, "replaced.json") }).recorder({ flushEvery: 100 });
+    await recorder.record(path, { hashes: { sha256: SHA_A }, hashedAs: { size: hashed.size, mtimeMs: hashed.mtimeMs } });
+    expect(recorder.pathRecord(path)).toEqual({ sha256: SHA_A, file_size: hashed.size, mtime_ms: hashed.mtimeMs });
+    expect((await recorder.lookup(path)).status).toBe("stale");
+    await recorder.flush();
   });
 
   it("a failing write is reported once with its record count, and no later write is tried", async () => {

@@ -97,13 +97,15 @@ export class CacheRecorder {
   /**
    * Records a file whose hashes are known, as `ModelCache.record` does, for the next write.
    * `replaces`: the SHA-256 the path held before (a file written over another); that entry goes
-   * when no path points at it any more.
+   * when no path points at it any more. `hashedAs`: the size and mtime the file had when it was
+   * hashed (checked unchanged by the hasher); recorded instead of the file's current ones, so a
+   * file replaced between its hashing and this record looks stale (as `identify` records hashes).
    */
-  async record(path: string, options: { hashes: FileHashes; extra?: Partial<CacheEntry>; replaces?: string }): Promise<CacheEntry> {
+  async record(path: string, options: { hashes: FileHashes; extra?: Partial<CacheEntry>; replaces?: string; hashedAs?: { readonly size: number; readonly mtimeMs: number } }): Promise<CacheEntry> {
     const abs = resolve(path);
     const sha256 = options.hashes.sha256?.toLowerCase();
     if (!sha256) throw new CacheError("CACHE_UNWRITABLE", `${abs}: no SHA-256 to record the file under`, { file: abs });
-    const info = await statFile(abs);
+    const info = options.hashedAs ?? (await statFile(abs));
     if (!info) throw new CacheError("FILE_NOT_FOUND", `${abs}: no such file`, { file: abs });
     const entry = await buildCacheEntry(abs, options.hashes, info.size, info.mtimeMs, this.#view.models[sha256], options.extra);
     const put: CachePut = { entry, path: abs, pathRecord: { sha256: entry.sha256, file_size: info.size, mtime_ms: info.mtimeMs }, ...(options.replaces ? { replaces: options.replaces } : {}) };

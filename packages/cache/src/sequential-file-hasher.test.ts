@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -101,9 +101,12 @@ describe("createSequentialFileHasher", () => {
     writeFileSync(changing, file.subarray(0, 1000));
     const h = await createSequentialFileHasher(changing);
     try {
+      // The size and mtime it was opened with, to be recorded with the digest.
+      expect([h.size, h.mtimeMs]).toEqual([1000, statSync(changing).mtimeMs]);
       await h.bytes(new Uint8Array(file.subarray(0, 500)), 0);
       appendFileSync(changing, "more");
-      await expect(h.finish()).rejects.toMatchObject({ code: "FILE_CHANGED", file: changing });
+      // The code hashFile gives the same failure.
+      await expect(h.finish()).rejects.toMatchObject({ code: "HASH_FILE_CHANGED", file: changing });
     } finally {
       await h.close();
     }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { openFileForRead, readFully, throwIfAborted, type InputReadTap, type ProgressCallback } from "@stmerge/core-tensors";
 import { CacheError } from "./cache-schema.js";
+import { HashError } from "./hash-algorithms.js";
 
 /**
  * A read this far ahead of the hashed prefix has the gap read and hashed at once (a skipped
@@ -14,7 +15,9 @@ const READ_CHUNK = 8 * 1024 * 1024;
 /** SHA-256 of a file learned from reads someone makes anyway (a merge's), plus what they skip. */
 export interface SequentialFileHasher extends InputReadTap {
   readonly path: string;
+  /** Size and mtime of the file when opened; `finish` checks they still hold (record them with the digest). */
   readonly size: number;
+  readonly mtimeMs: number;
 }
 
 /**
@@ -70,6 +73,7 @@ export async function createSequentialFileHasher(path: string, options: { readon
   return {
     path,
     size,
+    mtimeMs: stats.mtimeMs,
     get bytesLeft() {
       return size - cursor;
     },
@@ -95,7 +99,7 @@ export async function createSequentialFileHasher(path: string, options: { readon
       }
       const now = await handle.stat();
       if (now.size !== size || now.mtimeMs !== stats.mtimeMs) {
-        throw new CacheError("FILE_CHANGED", `${path}: the file changed while it was read (size or modification time differ), so its SHA-256 is unknown`, { file: path });
+        throw new HashError("HASH_FILE_CHANGED", `${path}: the file changed while it was read (size or modification time differ), so its SHA-256 is unknown`, { file: path });
       }
       digest = hash.digest("hex");
       return digest;

@@ -208,7 +208,13 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         // the header comes last, read back before the rename), so recording it needs no extra step.
         const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
         // Inputs neither the manifest nor the cache knows are hashed from the merge's own reads.
-        const hashInput = (path: string) => createSequentialFileHasher(path);
+        // Each hasher keeps the size and mtime its digest is true for; the cache records those.
+        const hashedAs = new Map<string, { size: number; mtimeMs: number }>();
+        const hashInput = async (path: string) => {
+          const hasher = await createSequentialFileHasher(path);
+          hashedAs.set(path, { size: hasher.size, mtimeMs: hasher.mtimeMs });
+          return hasher;
+        };
         const r = await runMerge(manifest, { ...common, kernels: compute.backend, onProgress: out.progress.onProgress, outputTap: hashing, hashInput }).catch(async (error: unknown) => {
           await hashing.close();
           throw error;
@@ -221,7 +227,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         let cached = "off (--no-cache)";
         if (cacheFlags.cache !== false) {
           cached = r.learnedHashes.length ? `output and ${r.learnedHashes.length} input${r.learnedHashes.length === 1 ? "" : "s"} recorded` : "output recorded";
-          await recordMergeInCache(r, outputHashes, ctx, cacheFlags, (t) => out.warn(t)).catch((error: Error) => {
+          await recordMergeInCache(r, hashedAs, outputHashes, ctx, cacheFlags, (t) => out.warn(t)).catch((error: Error) => {
             cached = "not recorded (see warning)";
             out.warn(`could not record the merge in the cache: ${escapeControl(error.message)}`);
           });
@@ -267,12 +273,13 @@ const hashSourceText = (source: HashSource | undefined) => (source === "merge" ?
  * Records the output and the inputs whose SHA-256 the merge learned (so the next merge of them
  * takes the fast path and `merge --from` finds them), with one locked cache write.
  */
-async function recordMergeInCache(r: RunMergeResult, outputHashes: FileHashes | undefined, ctx: CliContext, cacheFlags: CacheFlags, warn: (text: string) => void): Promise<void> {
+async function recordMergeInCache(r: RunMergeResult, hashedAs: ReadonlyMap<string, { size: number; mtimeMs: number }>, outputHashes: FileHashes | undefined, ctx: CliContext, cacheFlags: CacheFlags, warn: (text: string) => void): Promise<void> {
   const recorder = await openCliCache(ctx.io, cacheFlags, warn).recorder();
   for (const l of r.learnedHashes) {
     const architecture = r.plan.models.find((m) => m.path === l.path)?.architecture;
     const extra = architecture && architecture.architecture !== "unknown" ? { extra: { architecture: architecture.label } } : {};
-    await recorder.record(l.path, { hashes: { sha256: l.sha256 }, ...extra });
+    const stats = hashedAs.get(l.path);
+    await recorder.record(l.path, { hashes: { sha256: l.sha256 }, ...extra, ...(stats ? { hashedAs: stats } : {}) });
   }
   await recordOutputInCache(r.outputPath, ctx.io, { ...cacheFlags, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: r.plan.architecture.label }, warn, recorder });
   await recorder.flush();
