@@ -242,3 +242,123 @@ export function weightedSumF16(out: usize, inputs: usize, weights: usize, n: i32
 export function weightedSumF32(out: usize, inputs: usize, weights: usize, n: i32, len: i32): void {
   weightedSum(out, inputs, weights, n, len, false);
 }
+
+// TIES merge pass for two task vectors (three models), kernel-ops-module's tiesMerge bit for bit.
+// `p` points at f64 [w1, w2, c1, c2, q1, q2, k1, k2, lambda]: weights, cuts, how many elements
+// equal to each cut this range may keep, how many it has kept (updated), λ.
+
+/** One element the way the JavaScript reference does it (cut-equal quota, NaN, ±Inf). */
+// @ts-ignore: decorator
+@inline function tiesElement(out: usize, base: usize, x1: usize, x2: usize, i: usize, p: usize): void {
+  const b = load<f32>(base + (i << 2));
+  let d1 = <f64>(load<f32>(x1 + (i << 2)) - b);
+  let d2 = <f64>(load<f32>(x2 + (i << 2)) - b);
+  const w1 = load<f64>(p);
+  const w2 = load<f64>(p, 8);
+  const c1 = load<f64>(p, 16);
+  const c2 = load<f64>(p, 24);
+  const a1 = Math.abs(d1);
+  if (!(a1 > c1)) {
+    if (a1 == c1 && load<f64>(p, 48) < load<f64>(p, 32)) store<f64>(p, load<f64>(p, 48) + 1, 48);
+    else d1 = 0;
+  }
+  const a2 = Math.abs(d2);
+  if (!(a2 > c2)) {
+    if (a2 == c2 && load<f64>(p, 56) < load<f64>(p, 40)) store<f64>(p, load<f64>(p, 56) + 1, 56);
+    else d2 = 0;
+  }
+  const wd1 = w1 * d1;
+  const wd2 = w2 * d2;
+  const positive = 0 + wd1 + wd2 >= 0;
+  let num: f64 = 0;
+  let den: f64 = 0;
+  if (positive ? wd1 > 0 : wd1 < 0) {
+    num += wd1;
+    den += w1;
+  }
+  if (positive ? wd2 > 0 : wd2 < 0) {
+    num += wd2;
+    den += w2;
+  }
+  store<f32>(out + (i << 2), <f32>(<f64>b + load<f64>(p, 64) * (den == 0 ? 0 : num / den)));
+}
+
+/** Two lanes (F64) of the branch-free path: kept deltas d1, d2 (dropped ones are +0), base b. */
+// @ts-ignore: decorator
+@inline function tiesLanes(b: v128, d1: v128, d2: v128, w1: v128, w2: v128, lambda: v128): v128 {
+  const zero = f64x2.splat(0);
+  const wd1 = f64x2.mul(w1, d1);
+  const wd2 = f64x2.mul(w2, d2);
+  const positive = f64x2.ge(f64x2.add(f64x2.add(zero, wd1), wd2), zero);
+  const agree1 = v128.bitselect(f64x2.gt(wd1, zero), f64x2.lt(wd1, zero), positive);
+  const agree2 = v128.bitselect(f64x2.gt(wd2, zero), f64x2.lt(wd2, zero), positive);
+  // A term that does not agree adds +0 to a sum that starts at +0: the reference's skipped add.
+  const num = f64x2.add(f64x2.add(zero, v128.and(wd1, agree1)), v128.and(wd2, agree2));
+  const den = f64x2.add(f64x2.add(zero, v128.and(w1, agree1)), v128.and(w2, agree2));
+  const mean = v128.bitselect(zero, f64x2.div(num, den), f64x2.eq(den, zero));
+  return f64x2.add(b, f64x2.mul(lambda, mean));
+}
+
+export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize): void {
+  const w1 = f64x2.splat(load<f64>(p));
+  const w2 = f64x2.splat(load<f64>(p, 8));
+  const c1 = f32x4.splat(<f32>load<f64>(p, 16));
+  const c2 = f32x4.splat(<f32>load<f64>(p, 24));
+  const lambda = f64x2.splat(load<f64>(p, 64));
+  const largest = f32x4.splat(f32.MAX_VALUE);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const at = <usize>i << 2;
+    const b = v128.load(base + at);
+    const d1 = f32x4.sub(v128.load(x1 + at), b);
+    const d2 = f32x4.sub(v128.load(x2 + at), b);
+    const a1 = f32x4.abs(d1);
+    const a2 = f32x4.abs(d2);
+    // Cut-equal magnitudes (their quota is sequential) and NaN/±Inf deltas: element by element.
+    const special = v128.or(v128.or(f32x4.eq(a1, c1), f32x4.eq(a2, c2)), v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest))));
+    if (v128.any_true(special)) {
+      for (let j = 0; j < 4; j++) tiesElement(out, base, x1, x2, <usize>(i + j), p);
+      continue;
+    }
+    const k1 = v128.and(d1, f32x4.gt(a1, c1));
+    const k2 = v128.and(d2, f32x4.gt(a2, c2));
+    const lo = tiesLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(k1), f64x2.promote_low_f32x4(k2), w1, w2, lambda);
+    const hi = tiesLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(k1)), f64x2.promote_low_f32x4(highHalf(k2)), w1, w2, lambda);
+    v128.store(out + at, joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi)));
+  }
+  for (; i < len; i++) tiesElement(out, base, x1, x2, <usize>i, p);
+}
+
+/**
+ * TIES statistics (kernel-ops-module's taskVectorHistogram): adds each |fround(x − base)|, as F32
+ * bits, to `hist` (65536 u32 bins): level 0 by its top 16 bits; level 1 by its low 16 bits when
+ * its top 16 bits equal `prefix`. NaN counts (its bits lie above +Inf).
+ */
+export function tiesHistogram(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32): void {
+  const magnitude = i32x4.splat(0x7fffffff);
+  let i = 0;
+  if (level == 0) {
+    for (; i + 4 <= len; i += 4) {
+      const at = <usize>i << 2;
+      const bins = i32x4.shr_u(v128.and(f32x4.sub(v128.load(x + at), v128.load(base + at)), magnitude), 16);
+      let h = hist + (<usize>i32x4.extract_lane(bins, 0) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+      h = hist + (<usize>i32x4.extract_lane(bins, 1) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+      h = hist + (<usize>i32x4.extract_lane(bins, 2) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+      h = hist + (<usize>i32x4.extract_lane(bins, 3) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+    }
+  }
+  for (; i < len; i++) {
+    const m = reinterpret<u32>(load<f32>(x + (<usize>i << 2)) - load<f32>(base + (<usize>i << 2))) & 0x7fffffff;
+    if (level == 0) {
+      const h = hist + (<usize>(m >>> 16) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+    } else if (m >>> 16 == prefix) {
+      const h = hist + (<usize>(m & 0xffff) << 2);
+      store<u32>(h, load<u32>(h) + 1);
+    }
+  }
+}

@@ -45,6 +45,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   const simd = (options.simd ?? true) && simdKernelsAvailable();
   const pool = workers > 0 ? new KernelWorkerPool(workers, { simd }) : undefined;
   let closed = false;
+  // Per-thread TIES histogram bins (taskVectorHistogram), allocated once.
+  let histogramBins: Uint32Array | undefined;
 
   /** How [0, length) is split: one range per worker, or undefined to run inline on this thread. */
   function splitRanges(arrays: readonly ArrayBufferView[], length: number): [number, number][] | undefined {
@@ -203,12 +205,27 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return Math.sqrt(parts.reduce<number>((s, x) => s + (x as number), 0));
     },
 
-    async taskVectorHistogram(base, x, level, prefix) {
+    async taskVectorHistogram(base, x, level, prefix, into) {
       checkLength("taskVectorHistogram input", x.length, base.length);
-      const parts = (await run("taskVectorHistogram", [base, x], base.length, { level, prefix })) as Uint32Array[];
-      const total = parts[0]!;
-      for (const h of parts.slice(1)) for (let i = 0; i < 65536; i++) total[i]! += h[i]!;
-      return total;
+      checkLength("taskVectorHistogram bins", into.length, 65536);
+      const ranges = splitRanges([base, x], base.length);
+      if (!ranges) {
+        // Inline: straight into the caller's bins.
+        await runRanges("taskVectorHistogram", [base, x, into], base.length, undefined, () => ({ level, prefix }));
+        return;
+      }
+      // One shared set of bins per thread range (reused; a concurrent call gets its own), zeroed, summed into `into`.
+      const size = ranges.length * 65536;
+      const reuse = histogramBins !== undefined && histogramBins.length >= size;
+      const bins = reuse ? histogramBins! : new Uint32Array(new SharedArrayBuffer(size * 4));
+      histogramBins = undefined;
+      bins.fill(0, 0, size);
+      try {
+        await Promise.all(ranges.map(([from, to], r) => pool!.run(r, { op: "taskVectorHistogram", arrays: [base, x, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params: { level, prefix } })));
+        for (let r = 0; r < ranges.length; r++) for (let i = 0, o = r * 65536; i < 65536; i++) into[i]! += bins[o + i]!;
+      } finally {
+        histogramBins = bins;
+      }
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out) {
       const m = models.length;

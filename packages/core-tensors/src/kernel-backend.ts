@@ -65,11 +65,11 @@ export interface KernelBackend {
   addLowRankProduct?(w: Float32Array, up: Float32Array, down: Float32Array, shape: { readonly rows: number; readonly rank: number; readonly cols: number; readonly rowOffset: number }, factor: number): Promise<void>;
 
   /**
-   * Optional TIES statistics step: histogram (65536 bins) of |fround(x − base)| as F32 bits, NaN
-   * included. level 0 bins the top 16 bits; level 1 the low 16 bits of the elements whose top 16
-   * bits equal `prefix`.
+   * Optional TIES statistics step: adds to `into` (65536 bins) the histogram of |fround(x − base)|
+   * as F32 bits, NaN included. level 0 bins the top 16 bits; level 1 the low 16 bits of the
+   * elements whose top 16 bits equal `prefix`.
    */
-  taskVectorHistogram?(base: Float32Array, x: Float32Array, level: 0 | 1, prefix: number): Promise<Uint32Array>;
+  taskVectorHistogram?(base: Float32Array, x: Float32Array, level: 0 | 1, prefix: number, into: Uint32Array): Promise<void>;
   /**
    * Optional TIES merge step over one chunk: task vector i keeps |δᵢ| > cuts[i] (−1: all,
    * Infinity: none) plus the first quotas[i] elements (in index order) with |δᵢ| equal to the

@@ -296,7 +296,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       return hist;
     },
     /**
-     * TIES statistics, arrays = [base, x]: histogram of |fround(x − base)| as F32 bits. Unlike
+     * TIES statistics, arrays = [base, x, hist]: adds |fround(x − base)|, as F32 bits, to hist. Unlike
      * magnitudeHistogram, NaN is counted (its bits lie above +Inf), as TIES's selection does.
      * params.level 0 counts the top 16 bits; level 1 the low 16 bits of those whose top 16 bits
      * equal params.prefix.
@@ -304,7 +304,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     taskVectorHistogram(arrays, from, to, params) {
       const base = f32(arrays, 0);
       const x = f32(arrays, 1);
-      const hist = new Uint32Array(65536);
+      // This range's own 65536 bins (the caller zeroes them and sums the ranges).
+      const hist = arrays[2] as Uint32Array;
       // δ of a block as F32, then its bits (two simple loops run faster than one through a scalar).
       deltaBlock ??= new Float32Array(FUSED_BLOCK);
       const f = deltaBlock;
@@ -321,7 +322,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
             if (m >>> 16 === prefix) hist[m & 0xffff]!++;
           }
       }
-      return hist;
+      return undefined;
     },
     /**
      * arrays = [out, base, x1, …, xm] (out unused: the same arrays as tiesMerge, so the same

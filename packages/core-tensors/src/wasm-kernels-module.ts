@@ -2,7 +2,8 @@ import type { KernelOps } from "./kernel-ops-module.js";
 
 /**
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
- * the F32 weighted sum of three or more inputs and the all-F16 fused weighted sum. Every other case, and every op not
+ * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, and TIES's magnitude
+ * histogram and its three-model merge pass (merge-engine's ties). Every other case, and every op not
  * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
@@ -26,6 +27,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     encodeE5M2(src: number, dst: number, n: number): void;
     weightedSumF16(out: number, inputs: number, weights: number, n: number, len: number): void;
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
+    tiesMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
+    tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -115,9 +118,46 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     }
   };
 
+  /** TIES merge pass of two task vectors, arrays = [out, base, x1, x2] (see kernel-ops-module's tiesMerge). */
+  const tiesMerge2 = (arrays: Arrays, from: number, to: number, params: Params): number[] => {
+    const heap = heapFor(128 + 16 * BLOCK);
+    const p = new Float64Array(memory.buffer, base, 9);
+    p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
+    const [baseAt, x1At, x2At, outAt] = [0, 1, 2, 3].map((k) => base + 128 + k * 4 * BLOCK) as [number, number, number, number];
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
+      heap.set(bytesOf(arrays[2]!, 4 * b, 4 * (b + len)), x1At);
+      heap.set(bytesOf(arrays[3]!, 4 * b, 4 * (b + len)), x2At);
+      wasm.tiesMerge2(outAt, baseAt, x1At, x2At, len, base);
+      bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+    }
+    return [p[6]!, p[7]!];
+  };
+
+  /** TIES statistics, arrays = [base, x, hist] (see kernel-ops-module's taskVectorHistogram). */
+  const taskVectorHistogram = (arrays: Arrays, from: number, to: number, params: Params): undefined => {
+    const histAt = base;
+    const baseAt = base + 4 * 65536;
+    const xAt = baseAt + 4 * BLOCK;
+    const heap = heapFor(4 * 65536 + 8 * BLOCK);
+    new Uint32Array(memory.buffer, histAt, 65536).set(arrays[2] as Uint32Array);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      heap.set(bytesOf(arrays[0]!, 4 * b, 4 * (b + len)), baseAt);
+      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), xAt);
+      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!);
+    }
+    (arrays[2] as Uint32Array).set(new Uint32Array(memory.buffer, histAt, 65536));
+    return undefined;
+  };
+
   return {
     ...jsOps,
     decode,
+    taskVectorHistogram,
+    // Three models (two task vectors); other counts run the JavaScript kernel.
+    tiesMerge: (arrays, from, to, params) => (arrays.length === 4 ? tiesMerge2(arrays, from, to, params) : jsOps.tiesMerge!(arrays, from, to, params)),
     encode,
     /** Which kernels a thread runs (tests ask the workers). */
     kernelKind: () => "wasm-simd",

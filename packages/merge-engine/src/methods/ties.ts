@@ -67,9 +67,7 @@ export const ties = defineMergeMethod({
         for (const [i, x] of models.entries()) {
           const t = state.topK[i]!;
           if (t.resolved) continue;
-          const part = await histogram(base!, x, pass === 0 ? 0 : 1, t.high);
-          const h = t.histogram;
-          for (let b = 0; b < BINS; b++) h[b]! += part[b]!;
+          await histogram(base!, x, pass === 0 ? 0 : 1, t.high, t.histogram);
         }
         return;
       }
