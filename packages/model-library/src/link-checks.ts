@@ -18,7 +18,8 @@ export async function sha256Of(path: string, recorder: CacheRecorder | undefined
     if (record && matches(record, info.size, info.mtimeMs)) return { sha256: record.sha256, fromCache: true, bytesRead: 0 };
   }
   const result = await hashFile(abs, { algorithms: ["sha256"], ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
-  if (recorder) await recorder.record(abs, { hashes: result.hashes });
+  // Under the size and mtime the hash is true for: a file changed since then is not taken as hashed.
+  if (recorder) await recorder.record(abs, { hashes: result.hashes, hashedAs: { size: result.size, mtimeMs: result.mtimeMs } });
   return { sha256: result.hashes.sha256!, fromCache: false, bytesRead: result.bytesRead };
 }
 
