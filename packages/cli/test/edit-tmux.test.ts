@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { TINY_SD1_LAYOUT, type TinyTensor, writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleStmerge } from "./bundle-stmerge.js";
 import { hasTmux, startTmuxSession, type TmuxSession } from "./tmux-session.js";
@@ -15,12 +16,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const LAYOUT: [string, number[]][] = [
-  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
-  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
-  ["model.diffusion_model.out.2.bias", [4]],
+const LAYOUT: TinyTensor[] = [
+  ...TINY_SD1_LAYOUT,
   // One small tensor per UNet block more, so that a merge slowed by the preload takes seconds (to be watched and cancelled).
   ...Array.from({ length: 11 }, (_, n): [string, number[]] => [`model.diffusion_model.input_blocks.${n + 1}.0.emb_layers.1.bias`, [4]]),
   ...Array.from({ length: 12 }, (_, n): [string, number[]] => [`model.diffusion_model.output_blocks.${n}.0.emb_layers.1.bias`, [4]]),
@@ -28,7 +25,7 @@ const LAYOUT: [string, number[]][] = [
 beforeAll(async () => {
   for (const sub of ["sub", "loras"]) mkdirSync(join(dir, "models", sub), { recursive: true });
   for (const name of ["a", "b", "sub/c"]) {
-    await writeSafetensors(join(dir, "models", `${name}.safetensors`), LAYOUT.map(([key, shape], i) => ({ name: key, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, (_, k) => Math.cos(i + k + name.length)), "F16") })));
+    await writeTinySd1Model(join(dir, "models", `${name}.safetensors`), { seed: name.length, layout: LAYOUT });
   }
   // A kohya LoRA: the picker marks it and does not add it as a model.
   const lora: [string, number[]][] = [["lora_unet_out_2.lora_down.weight", [2, 4]], ["lora_unet_out_2.lora_up.weight", [4, 2]], ["lora_unet_out_2.alpha", []]];

@@ -2,14 +2,15 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeFromF32, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
+import { openSafetensors } from "@stmerge/core-tensors";
+import { type TinyTensor, writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JSON_DOCUMENTS } from "../../test/json-document-schemas.js";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 
 let dir: string;
-const LAYOUT: [string, number[]][] = [
+const LAYOUT: TinyTensor[] = [
   ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
   ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
   ["model.diffusion_model.input_blocks.0.0.weight", [64, 4, 3, 3]],
@@ -18,16 +19,7 @@ const LAYOUT: [string, number[]][] = [
   ["model_ema.decay", [1]],
 ];
 
-async function writeModel(path: string, seed: number, layout: [string, number[]][]) {
-  await writeSafetensors(
-    path,
-    layout.map(([name, shape], i) => {
-      const n = shape.reduce((a, b) => a * b, 1);
-      return { name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: n }, (_, k) => Math.sin(seed * 7 + i * 3 + k)), "F16") };
-    }),
-    { note: `model ${seed}` },
-  );
-}
+const writeModel = (path: string, seed: number, layout: readonly TinyTensor[]) => writeTinySd1Model(path, { seed, layout, metadata: { note: `model ${seed}` } });
 
 // The reference: node:crypto over each whole file read at once.
 const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");

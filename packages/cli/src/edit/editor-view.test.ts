@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PassThrough } from "node:stream";
 import { createHash } from "node:crypto";
-import { encodeFromF32, openSafetensors, writeFileAtomic, writeSafetensors } from "@stmerge/core-tensors";
+import { openSafetensors, writeFileAtomic } from "@stmerge/core-tensors";
 import { createMethodRegistry, type ManifestInput } from "@stmerge/merge-engine";
 import { render } from "ink";
 import { createElement } from "react";
+import { TINY_SD1_LAYOUT, type TinyTensor, writeTinySd1Model } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEditorState, type EditorState } from "./editor-state.js";
 import { EditorView, keyEffect } from "./editor-view.js";
@@ -17,18 +18,10 @@ import { runEditMerge } from "./run-edit-merge.js";
 import { manifestText } from "./run-editor.js";
 import { validateEdit } from "./validate-edit.js";
 
-const LAYOUT: [string, number[]][] = [
-  ["cond_stage_model.transformer.text_model.final_layer_norm.weight", [8]],
-  ["first_stage_model.decoder.conv_in.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.0.0.weight", [4, 4, 3, 3]],
-  ["model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight", [2, 768]],
-  ["model.diffusion_model.out.2.bias", [4]],
-];
+const LAYOUT = TINY_SD1_LAYOUT;
 
 let dir: string;
-async function writeModel(path: string, layout = LAYOUT) {
-  await writeSafetensors(path, layout.map(([name, shape], i) => ({ name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => Math.sin(i + k)), "F16") })));
-}
+const writeModel = (path: string, layout: readonly TinyTensor[] = LAYOUT) => writeTinySd1Model(path, { layout });
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "stmerge-edit-view-"));
   mkdirSync(join(dir, "models"));
@@ -196,7 +189,7 @@ describe("stmerge edit view (in process, fake terminal)", () => {
     mkdirSync(join(dir, "models", "sub"), { recursive: true });
     mkdirSync(join(dir, "models", "loras"), { recursive: true });
     // Same layout as a and b (which are byte-identical), other values: a third parent of its own.
-    await writeSafetensors(join(dir, "models", "sub", "c.safetensors"), LAYOUT.map(([name, shape], i) => ({ name, dtype: "F16" as const, shape, data: encodeFromF32(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, k) => Math.cos(i + k)), "F16") })));
+    await writeTinySd1Model(join(dir, "models", "sub", "c.safetensors"), { seed: 1 });
     await writeModel(join(dir, "models", "loras", "style.safetensors"), [["lora_unet_out_2.lora_down.weight", [2, 4]], ["lora_unet_out_2.lora_up.weight", [4, 2]], ["lora_unet_out_2.alpha", []]]);
     await writeModel(join(dir, "models", "kl-vae.safetensors"), [["encoder.conv_in.weight", [4, 3, 3, 3]], ["decoder.conv_out.weight", [3, 4, 3, 3]]]);
     const file = join(dir, "pick.json");
