@@ -89,7 +89,7 @@ describe("merge hashes inputs of unknown SHA-256 in its own pass", () => {
     expect(doc.output.sha256).toBe(sha(join(dir, "cached2.safetensors")));
   });
 
-  it("checkpoint inputs (no file offsets to follow) are hashed whole after the merge", async () => {
+  it("checkpoint inputs (no file offsets to follow) are hashed whole alongside the merge", async () => {
     const fixtures = join(import.meta.dirname, "../../../safe-pickle/test/fixtures");
     mkdirSync(join(dir, "ckpt"));
     copyFileSync(join(fixtures, "sd_lightning.ckpt"), join(dir, "ckpt", "a.ckpt"));
