@@ -88,6 +88,18 @@ describe("createSequentialFileHasher", () => {
     }
   });
 
+  it("a read handed over while finish runs waits its turn (calls are taken in the order made)", async () => {
+    const h = await createSequentialFileHasher(path);
+    try {
+      const digest = h.finish();
+      await h.bytes(...range(0, 100));
+      expect(await digest).toBe(wholeFileSha256(path));
+      expect(h.bytesReadItself).toBe(file.byteLength);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("an empty file", async () => {
     const empty = join(dir, "empty.bin");
     writeFileSync(empty, "");

@@ -53,6 +53,25 @@ export async function createSequentialFileHasher(path: string, options: { readon
     }
   };
 
+  const finishInTurn = async (options: { readonly onProgress?: ProgressCallback; readonly signal?: AbortSignal }): Promise<string> => {
+    if (digest !== undefined) return digest;
+    if (closed) throw new CacheError("HASHER_CLOSED", `${path}: hashed after close`, { file: path });
+    const from = cursor;
+    const report = (done: number) => options.onProgress?.({ phase: "hash", bytesDone: done, bytesTotal: size - from, detail: path });
+    report(0);
+    while (cursor < size) {
+      throwIfAborted(options.signal, path, "hashing");
+      await hashFromFile(cursor, Math.min(size, cursor + READ_CHUNK));
+      report(cursor - from);
+    }
+    const now = await handle.stat();
+    if (now.size !== size || now.mtimeMs !== stats.mtimeMs) {
+      throw new HashError("HASH_FILE_CHANGED", `${path}: the file changed while it was read (size or modification time differ), so its SHA-256 is unknown`, { file: path });
+    }
+    digest = hash.digest("hex");
+    return digest;
+  };
+
   const take = async (chunk: Uint8Array, offset: number): Promise<void> => {
     const end = offset + chunk.byteLength;
     if (digest !== undefined || closed || end <= cursor || end > size) return;
@@ -85,24 +104,14 @@ export async function createSequentialFileHasher(path: string, options: { readon
       chain = taken.catch(() => undefined);
       return taken;
     },
-    async finish(options: { readonly onProgress?: ProgressCallback; readonly signal?: AbortSignal } = {}) {
-      await chain;
-      if (digest !== undefined) return digest;
-      if (closed) throw new CacheError("HASHER_CLOSED", `${path}: hashed after close`, { file: path });
-      const from = cursor;
-      const report = (done: number) => options.onProgress?.({ phase: "hash", bytesDone: done, bytesTotal: size - from, detail: path });
-      report(0);
-      while (cursor < size) {
-        throwIfAborted(options.signal, path, "hashing");
-        await hashFromFile(cursor, Math.min(size, cursor + READ_CHUNK));
-        report(cursor - from);
-      }
-      const now = await handle.stat();
-      if (now.size !== size || now.mtimeMs !== stats.mtimeMs) {
-        throw new HashError("HASH_FILE_CHANGED", `${path}: the file changed while it was read (size or modification time differ), so its SHA-256 is unknown`, { file: path });
-      }
-      digest = hash.digest("hex");
-      return digest;
+    // In the same queue as `bytes`: a read handed over meanwhile waits (and is then ignored).
+    finish(options: { readonly onProgress?: ProgressCallback; readonly signal?: AbortSignal } = {}) {
+      const finished = chain.then(() => finishInTurn(options));
+      chain = finished.then(
+        () => undefined,
+        () => undefined,
+      );
+      return finished;
     },
     close,
   };
