@@ -37,7 +37,7 @@ interface MergeFlags extends CacheFlags {
 const PRECISIONS = ["match", "fp16", "bf16", "fp32"] as const;
 
 /** A device as written by a user or a manifest: auto, cpu, gpu, and the Python tool's cuda / cuda:N (the same as gpu). */
-export function parseDevice(value: string): DeviceChoice | undefined {
+function parseDevice(value: string): DeviceChoice | undefined {
   const v = value.trim().toLowerCase();
   if (v === "auto" || v === "cpu" || v === "gpu") return v;
   return /^cuda(:\d+)?$/.test(v) ? "gpu" : undefined;
@@ -48,7 +48,7 @@ export function parseDevice(value: string): DeviceChoice | undefined {
  * fail with one line saying what is missing when no GPU backend loads; auto falls back to the CPU
  * and the banner says why).
  */
-function deviceChoice(flag: string | undefined, manifestDevice: string, manifestFile: string): { device: DeviceChoice; from: string } {
+export function deviceChoice(flag: string | undefined, manifestDevice: string, manifestFile: string): { device: DeviceChoice; from: string } {
   if (flag !== undefined) {
     const device = parseDevice(flag);
     if (!device) throw new CliError("BAD_FLAG", `--device must be auto, cpu, gpu or cuda, got ${JSON.stringify(flag)}`, { exitCode: 2 });

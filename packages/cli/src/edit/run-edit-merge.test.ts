@@ -50,6 +50,13 @@ describe("runEditMerge", () => {
     }
   });
 
+  it("a manifest device it cannot use is the merge command's one-line error naming the manifest", async () => {
+    const manifest = join(dir, "device.json");
+    writeFileSync(manifest, JSON.stringify({ models: [{ path: "a.safetensors", weight: 0.5 }, { path: "c.safetensors", weight: 0.5 }], device: "tpu", output: "device.safetensors" }));
+    await expect(runEditMerge(manifest, options(new AbortController().signal))).rejects.toMatchObject({ code: "MANIFEST_INVALID", file: manifest, message: `${manifest}: device: "tpu" is not auto, cpu, gpu or cuda` });
+    expect(readdirSync(dir).filter((n) => n.includes("device.safetensors"))).toEqual([]);
+  });
+
   it("an aborted signal stops it with no output and no temp file", async () => {
     const manifest = join(dir, "abort.json");
     writeFileSync(manifest, JSON.stringify({ models: [{ path: "a.safetensors", weight: 0.5 }, { path: "c.safetensors", weight: 0.5 }], output: "aborted.safetensors" }));

@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { createHashingTap, createSequentialFileHasher } from "@stmerge/cache";
 import { selectKernelBackend, type ProgressCallback } from "@stmerge/core-tensors";
 import { loadManifest, runMerge, type MethodRegistry } from "@stmerge/merge-engine";
-import { parseDevice } from "../commands/merge.js";
+import { deviceChoice } from "../commands/merge.js";
 
 export interface EditMergeOptions {
   /** Replace an existing output (the user said yes to it in the editor, as --overwrite does for `merge`). */
@@ -35,8 +35,7 @@ export interface EditMergeResult {
 export async function runEditMerge(file: string, options: EditMergeOptions): Promise<EditMergeResult> {
   const started = Date.now();
   const manifest = await loadManifest(file, { cwd: options.cwd });
-  const device = parseDevice(manifest.raw.device);
-  if (!device) throw new Error(`${manifest.file}: device: ${JSON.stringify(manifest.raw.device)} is not auto, cpu, gpu or cuda`);
+  const { device } = deviceChoice(undefined, manifest.raw.device, manifest.file);
   const compute = await selectKernelBackend({ device });
   const hashing = createHashingTap({ algorithms: ["sha256"] });
   try {
