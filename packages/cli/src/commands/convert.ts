@@ -6,7 +6,7 @@ import { convertCheckpoint, defaultConvertOutput, type ConvertResult } from "@st
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { bannerLines } from "../banner.js";
-import { addCacheOptions, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheOptions, lookupCachedIdentity, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
 import { formatBytes } from "../format.js";
 import type { PhaseSnapshot } from "../progress-state.js";
@@ -115,10 +115,13 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       out.banner(await bannerLines(ctx.io, { cache: cacheFlags }, (t) => out.warn(t)));
       await warnLeftoverTemps(options.output === undefined ? defaultConvertOutput(path) : resolve(ctx.io.cwd, options.output), out);
       const started = Date.now();
-      // The output's hashes are taken from the read-back check's single read (no extra pass for the cache).
+      // The output's hashes come from bytes convert already handles (no extra pass for the cache):
+      // while writing when the cache still knows the input's SHA-256, else from the read-back check.
       const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
+      const knownInput = await lookupCachedIdentity(path, ctx.io, cacheFlags);
       const result = await convertCheckpoint(path, {
         outputTap: hashing,
+        ...(knownInput?.sha256 ? { inputSha256: knownInput.sha256 } : {}),
         ...(options.output === undefined ? {} : { output: resolve(ctx.io.cwd, options.output) }),
         overwrite: Boolean(options.overwrite),
         prune: options.prune,

@@ -43,6 +43,20 @@ describe("checkWrittenOutput", () => {
     await expect(checkWrittenOutput(good, [...descriptors, { name: "c", dtype: "U8", shape: [1], byteLength: 1 }], { k: "v" }, digests, undefined)).rejects.toThrow(/2 tensors instead of 3/);
   });
 
+  it("with the header bytes a header-first writer hashed, passes the file that holds them and fails on any other byte", async () => {
+    const path = join(dir, "head.safetensors");
+    await writeSafetensors(path, tensors, { k: "v" });
+    const source = await openSafetensors(path);
+    const dataStart = source.header.dataStart;
+    await source.close();
+    const head = new Uint8Array((await readFile(path)).subarray(0, dataStart));
+    expect(await checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, undefined, head)).toBeGreaterThan(0);
+    const other = head.slice();
+    other[dataStart - 1] = other[dataStart - 1] === 0x20 ? 0x09 : 0x20;
+    await expect(checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, undefined, other)).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/header bytes differ/) });
+    await expect(checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, undefined, head.subarray(0, dataStart - 8))).rejects.toThrow(/header bytes differ/);
+  });
+
   it("lets a tap see every byte of the file in order while it reads it back (the output's hashes need no other read)", async () => {
     const path = join(dir, "tapped.safetensors");
     await writeSafetensors(path, tensors, { k: "v" });

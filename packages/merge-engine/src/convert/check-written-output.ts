@@ -22,6 +22,7 @@ export interface WrittenFile {
  * checked is what this run wrote; a path is opened by name) with the strict safetensors reader and compares every tensor's header and bytes with what was written.
  * `tap` sees every byte of the file in file order during this read (the header is written last, so the
  * output's hashes are taken here rather than while writing: same single read, no extra pass).
+ * `expectedHead`: the header bytes a header-first writer hashed; the file's first bytes must equal them.
  */
 export async function checkWrittenOutput(
   written_: string | WrittenFile,
@@ -31,6 +32,7 @@ export async function checkWrittenOutput(
   onProgress: ProgressCallback | undefined,
   signal?: AbortSignal,
   tap?: OutputByteTap,
+  expectedHead?: Uint8Array,
 ): Promise<number> {
   const output = typeof written_ === "string" ? written_ : written_.path;
   const fail = (problem: string): never => {
@@ -49,6 +51,11 @@ export async function checkWrittenOutput(
     const largest = expected.reduce((n, d) => Math.max(n, d.byteLength), 0);
     const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
     const total = expected.reduce((n, d) => n + d.byteLength, 0);
+    // Hashed while writing: the header on disk must be byte for byte the one that was hashed.
+    if (expectedHead) {
+      const head = await readHead(written_, expectedHead.byteLength);
+      if (source.header.dataStart !== expectedHead.byteLength || Buffer.compare(head, expectedHead) !== 0) fail("header bytes differ from those written");
+    }
     const tapped = tap ? orderedTap(tap) : undefined;
     if (tap && tapped) {
       const head = await readHead(written_, source.header.dataStart);

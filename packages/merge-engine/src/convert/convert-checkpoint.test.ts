@@ -225,6 +225,83 @@ describe("convertCheckpoint never destroys its input", () => {
 });
 
 describe("convertCheckpoint with two runs writing one output", () => {
+  it("with the input's SHA-256 known, the header goes first and the tap hashes the final file while it is written; the input is not hashed again", async () => {
+    const { mkdir, readFile } = await import("node:fs/promises");
+    const folder = join(dir, "header-first");
+    await mkdir(folder);
+    const input = join(folder, "in.ckpt");
+    await copyFile(join(FIXTURES, "sd_lightning.ckpt"), input);
+    const inputSha256 = createHash("sha256").update(readFileSync(input)).digest("hex");
+    const reference = await convertCheckpoint(input, { output: join(folder, "hashed.safetensors") });
+    expect(reference.inputSha256).toBe(inputSha256);
+
+    const phases: string[] = [];
+    const outputHash = createHash("sha256");
+    let size = -1;
+    let fed = 0;
+    let fedBeforeVerify = -1;
+    const tap = {
+      start: (file: { size: number }) => void (size = file.size),
+      bytes: (chunk: Uint8Array, offset: number) => {
+        expect(offset).toBe(fed);
+        fed += chunk.byteLength;
+        outputHash.update(chunk);
+      },
+    };
+    const result = await convertCheckpoint(input, {
+      output: join(folder, "known.safetensors"),
+      inputSha256,
+      outputTap: tap,
+      onProgress: (p) => {
+        if (p.phase === "verify" && fedBeforeVerify < 0) fedBeforeVerify = fed;
+        phases.push(p.phase);
+      },
+    });
+    const onDisk = await readFile(result.output);
+    expect(result.inputSha256).toBe(inputSha256);
+    // Same file as the hash-while-converting path, byte for byte.
+    expect(onDisk.equals(await readFile(reference.output))).toBe(true);
+    expect(size).toBe(onDisk.byteLength);
+    // Every byte reached the tap before the read-back began, and its digest is node:crypto's over the final file.
+    expect(fedBeforeVerify).toBe(onDisk.byteLength);
+    expect(outputHash.digest("hex")).toBe(createHash("sha256").update(onDisk).digest("hex"));
+    expect(phases).not.toContain("hash");
+    expect(phases).toContain("verify");
+  });
+
+  it("with the input's SHA-256 known, a byte corrupted on disk after its write is still caught and no output is left", async () => {
+    const { mkdir, open: openFile } = await import("node:fs/promises");
+    const folder = join(dir, "header-first-corrupt");
+    await mkdir(folder);
+    const input = join(folder, "in.ckpt");
+    await copyFile(join(FIXTURES, "sd_lightning.ckpt"), input);
+    const inputSha256 = createHash("sha256").update(readFileSync(input)).digest("hex");
+    const offsets: number[] = [];
+    const tap = {
+      bytes: async (_chunk: Uint8Array, offset: number) => {
+        offsets.push(offset);
+        // Third chunk (header, first tensor, then this): the first tensor is on disk by now; flip one of its bytes.
+        if (offsets.length !== 3) return;
+        const temp = (await readdir(folder)).find((name) => name !== "in.ckpt");
+        const handle = await openFile(join(folder, temp!), "r+");
+        try {
+          const byte = new Uint8Array(1);
+          await handle.read(byte, 0, 1, offsets[1]!);
+          byte[0] = byte[0]! ^ 0xff;
+          await handle.write(byte, 0, 1, offsets[1]!);
+        } finally {
+          await handle.close();
+        }
+      },
+    };
+    await expect(convertCheckpoint(input, { output: join(folder, "out.safetensors"), inputSha256, outputTap: tap })).rejects.toMatchObject({
+      code: "CONVERT_VERIFY_FAILED",
+      message: expect.stringMatching(/has different bytes/),
+    });
+    expect(offsets.length).toBeGreaterThanOrEqual(3);
+    expect(await readdir(folder)).toEqual(["in.ckpt"]);
+  });
+
   it("each run checks its own bytes before the rename: both succeed, the output is one run's complete file, no temp files left", async () => {
     const { mkdir } = await import("node:fs/promises");
     const folder = join(dir, "two-writers");

@@ -9,6 +9,8 @@ import {
   type DType,
   type Precision,
   type ProgressCallback,
+  type OrderedTap,
+  orderedTap,
   type OutputByteTap,
   type TensorDescriptor,
   throwIfAborted,
@@ -35,8 +37,18 @@ export interface ConvertOptions {
   readonly onProgress?: ProgressCallback;
   /** Aborts between tensors; the temp output is removed. */
   readonly signal?: AbortSignal;
-  /** Sees every byte of the output in file order, during the read-back check (the CLI hashes the output this way). */
+  /**
+   * Sees every byte of the output in file order (the CLI hashes the output this way): while it is
+   * written when `inputSha256` is known, else during the read-back check (the header comes last).
+   */
   readonly outputTap?: OutputByteTap;
+  /**
+   * The input's SHA-256 when already known (the cache's, for this path, size and mtime): the input
+   * is not hashed again, the header is final from the start, and `outputTap` takes the output's
+   * bytes as they are written, so the read-back only confirms the header and tensor digests.
+   * Anything but 64 lowercase hex digits is ignored (the input is hashed).
+   */
+  readonly inputSha256?: string;
   /**
    * Torch inputs: write even when the tensors add up to more than 4x the input (many tensors
    * viewing one storage, expanded views). Off by default, so a small file cannot make convert
@@ -85,6 +97,9 @@ interface StreamContext {
   readonly written: Map<string, string>;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal | undefined;
+  /** Header-first path: the input's known SHA-256, and the output's tap fed while writing. */
+  readonly knownInputSha256?: string | undefined;
+  readonly tap?: OrderedTap | undefined;
 }
 
 /**
@@ -94,9 +109,10 @@ interface StreamContext {
  * here: fresh buffers per storage cost more than the worker's second, parallel read.)
  */
 async function convertByTensor(ctx: StreamContext): Promise<string> {
-  const inputBytes = (await stat(ctx.input)).size;
-  const hashing = inputBytes < WORKER_HASH_MIN_BYTES ? sha256File(ctx.input, ctx.onProgress) : sha256FileInWorker(ctx.input, ctx.onProgress, ctx.signal);
+  const hashing = ctx.knownInputSha256 !== undefined ? Promise.resolve(ctx.knownInputSha256) : hashInput(ctx);
   hashing.catch(() => undefined);
+  const { layout } = ctx.writer;
+  await ctx.tap?.write(layout.headerBytes, 0);
   const { from: sources, to: targets, state } = ctx;
   const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
   const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
@@ -114,11 +130,16 @@ async function convertByTensor(ctx: StreamContext): Promise<string> {
     pending?.catch(() => undefined);
     const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
     ctx.written.set(to.name, digestOf(bytes));
-    await ctx.writer.write(to.name, bytes);
+    await Promise.all([ctx.writer.write(to.name, bytes), ctx.tap?.write(bytes, layout.dataStart + layout.offsets.get(to.name)!)]);
     done += to.byteLength;
     ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: targets.length });
   }
   return hashing;
+}
+
+async function hashInput(ctx: StreamContext): Promise<string> {
+  const inputBytes = (await stat(ctx.input)).size;
+  return inputBytes < WORKER_HASH_MIN_BYTES ? sha256File(ctx.input, ctx.onProgress) : sha256FileInWorker(ctx.input, ctx.onProgress, ctx.signal);
 }
 
 function targetDType(dtype: DType, precision: "keep" | Precision): DType {
@@ -151,11 +172,13 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     });
 
     // The header (which holds the input's hash) is written last, planned with a placeholder of
-    // the same length; the hash is computed on a worker thread while the tensors stream.
+    // the same length; the hash is computed on a worker thread while the tensors stream. A known
+    // hash makes the header final from the start, so the output can be hashed as it is written.
+    const knownInputSha256 = options.inputSha256 !== undefined && /^[0-9a-f]{64}$/.test(options.inputSha256) ? options.inputSha256 : undefined;
     const metadata: Record<string, string> = {
       format: "pt",
       "stmerge.source": basename(input),
-      "stmerge.source_sha256": "0".repeat(64),
+      "stmerge.source_sha256": knownInputSha256 ?? "0".repeat(64),
       "stmerge.source_format": state.fileFormat,
       "stmerge.detected_format": detected.kind,
       "stmerge.converter": CONVERTER_NAME,
@@ -169,14 +192,19 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     let inputSha256: string;
     let outputBytes = 0;
     try {
-      const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, signal: options.signal, ...(onProgress ? { onProgress } : {}) };
+      const headerFirst = knownInputSha256 !== undefined;
+      if (headerFirst) await options.outputTap?.start?.({ size: writer.layout.totalSize, head: writer.layout.headerBytes });
+      const tap = headerFirst && options.outputTap ? orderedTap(options.outputTap) : undefined;
+      const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, signal: options.signal, knownInputSha256, tap, ...(onProgress ? { onProgress } : {}) };
       inputSha256 = await convertByTensor(ctx);
       throwIfAborted(options.signal, input, "conversion");
       metadata["stmerge.source_sha256"] = inputSha256;
       // Read back through the temp file's own handle before the rename: a failed check removes
       // only our temp file, and a concurrent run writing the same output cannot be mistaken for ours.
       await writer.finish(metadata, async (handle) => {
-        outputBytes = await checkWrittenOutput({ path: output, handle }, outDescriptors, metadata, written, onProgress, options.signal, options.outputTap);
+        outputBytes = headerFirst
+          ? await checkWrittenOutput({ path: output, handle }, outDescriptors, metadata, written, onProgress, options.signal, undefined, writer.layout.headerBytes)
+          : await checkWrittenOutput({ path: output, handle }, outDescriptors, metadata, written, onProgress, options.signal, options.outputTap);
       });
     } catch (error) {
       await writer.abort();

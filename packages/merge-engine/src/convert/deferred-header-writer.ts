@@ -7,6 +7,8 @@ import { createAtomicFile, type CommitOptions, fileSystemError, planSafetensorsL
  * Like core-tensors' writer it writes to a temp file that appears at `path` only on commit.
  */
 export interface DeferredHeaderWriter {
+  /** The planned layout: header bytes for the provisional metadata, tensor offsets, total size. */
+  readonly layout: SafetensorsLayout;
   write(name: string, bytes: Uint8Array): Promise<void>;
   /** Writes the header and commits; `verify` reads the temp file through its own handle before the rename. */
   finish(metadata: Readonly<Record<string, string>>, verify?: CommitOptions["verify"]): Promise<void>;
@@ -30,6 +32,7 @@ export async function createDeferredHeaderWriter(
     throw await fileSystemError(error, path, { bytesNeeded: layout.totalSize });
   }
   return {
+    layout,
     async write(name, bytes) {
       const offset = layout.offsets.get(name);
       if (offset === undefined || bytes.byteLength !== sizes.get(name) || written.has(name)) {
