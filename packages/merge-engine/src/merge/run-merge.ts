@@ -61,10 +61,11 @@ export interface RunMergeOptions {
   readonly outputTap?: OutputByteTap;
   /**
    * Opens a hasher for an input (model or VAE) whose SHA-256 neither `hashes` nor the manifest
-   * gives; the CLI passes the cache's `createSequentialFileHasher`. Every read of that input is
-   * handed to it, and what the merge does not read is hashed at the end (progress phase "hash
-   * inputs"); the header, which holds the hashes, is then written last (see `finalMetadata` of
-   * core-tensors' writer). Without it such inputs are recorded as unknown.
+   * gives; the CLI passes the cache's `createSequentialFileHasher`. Every read of a safetensors
+   * input is handed to it, and what the merge does not read is hashed at the end (progress phase
+   * "hash inputs"); a checkpoint input (its reads are decoded storages) is hashed whole alongside
+   * the merge (phase "hash checkpoints"). The header, which holds the hashes, is then written last
+   * (see `finalMetadata` of core-tensors' writer). Without it such inputs are recorded as unknown.
    */
   readonly hashInput?: (path: string) => Promise<InputReadTap>;
 }
