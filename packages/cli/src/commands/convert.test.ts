@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as zlib from "node:zlib";
 import { amplifiedSharedViews } from "@stmerge/test-utils";
 import { describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
@@ -109,6 +110,31 @@ describe("stmerge convert and the metadata cache", () => {
     const source = Object.values(doc.models).find((e) => e.filename === "cached.ckpt");
     expect(source?.sha256).toBe(sha256Of(join(fixtures.dir(), "cached.ckpt")));
     expect(io.out()).toMatch(/cache\s+output and source recorded/);
+  });
+
+  it("a second convert of a file the cache knows writes the header first and records the output's hashes taken while writing", async () => {
+    stage("sd_lightning.ckpt", "known.ckpt");
+    const cacheFile = join(fixtures.dir(), "known-cache.json");
+    const io = memoryIo({ cwd: fixtures.dir(), env: { STMERGE_CACHE: cacheFile } });
+    expect(await runCli(["convert", "known.ckpt", "--json"], io)).toBe(0);
+    const output = join(fixtures.dir(), "known.safetensors");
+    const first = readFileSync(output);
+    const again = memoryIo({ cwd: fixtures.dir(), env: { STMERGE_CACHE: cacheFile } });
+    expect(await runCli(["convert", "known.ckpt", "--overwrite", "--json"], again)).toBe(0);
+    const phases = (doc: string) => (JSON.parse(doc) as { timings: { phases: { phase: string }[] } }).timings.phases.map((p) => p.phase);
+    // The first run hashed the input; the second took its SHA-256 from the cache.
+    expect(phases(io.out())).toContain("hash");
+    expect(phases(again.out())).not.toContain("hash");
+    expect(JSON.parse(again.out())).toMatchObject({ input: { sha256: sha256Of(join(fixtures.dir(), "known.ckpt")) }, output: { sha256: sha256Of(output) } });
+    const onDisk = readFileSync(output);
+    expect(onDisk.equals(first)).toBe(true);
+    const doc = JSON.parse(readFileSync(cacheFile, "utf8")) as { models: Record<string, { filename: string; sha256: string; crc32?: string | null }> };
+    const converted = Object.values(doc.models).find((e) => e.filename === "known.safetensors");
+    expect(converted?.sha256).toBe(sha256Of(output));
+    // CivitAI prints the CRC-32's bytes little-endian.
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32LE(zlib.crc32(onDisk) >>> 0);
+    expect(converted?.crc32).toBe(crc.toString("hex").toUpperCase());
   });
 
   it("leaves the cache alone with --no-cache", async () => {
