@@ -1,6 +1,8 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as zlib from "node:zlib";
 import { injectWriteFault } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { FakeTerminal } from "../../test/fake-terminal.js";
@@ -51,6 +53,27 @@ describe("convert <folder> on a terminal", () => {
     expect(screen).toContainEqual(expect.stringMatching(/^╭─ ✖ batch conversion: 1 file not converted ─+╮$/));
     expect(screen).toContainEqual(expect.stringMatching(/^│ success +5\/6 files converted +│$/));
     expect(screen).toContainEqual(expect.stringMatching(/^│ failed +e\.ckpt: refused, /));
+  });
+});
+
+describe("convert <folder> with the cache", () => {
+  it("a second batch over cached inputs (header first, hashed while writing) records each output's true SHA-256 and CRC-32", async () => {
+    const cwd = models({ "a.ckpt": "sd_lightning.ckpt", "b.pt": "vae.pt" });
+    expect(await runCli(["convert", "models"], memoryIo({ cwd, env: env(cwd) }))).toBe(0);
+    const outputs = ["a.safetensors", "b.safetensors"].map((name) => join(cwd, "models_converted", name));
+    const first = outputs.map((p) => readFileSync(p));
+    expect(await runCli(["convert", "models", "--overwrite"], memoryIo({ cwd, env: env(cwd) }))).toBe(0);
+    const doc = JSON.parse(readFileSync(join(cwd, "cache.json"), "utf8")) as { models: Record<string, { filename: string; sha256: string; crc32?: string | null }> };
+    for (const [i, path] of outputs.entries()) {
+      const bytes = readFileSync(path);
+      expect(bytes.equals(first[i]!)).toBe(true);
+      const entry = Object.values(doc.models).find((e) => e.filename === path.split("/").pop());
+      expect(entry?.sha256).toBe(createHash("sha256").update(bytes).digest("hex"));
+      // CivitAI prints the CRC-32's bytes little-endian.
+      const crc = Buffer.alloc(4);
+      crc.writeUInt32LE(zlib.crc32(bytes) >>> 0);
+      expect(entry?.crc32).toBe(crc.toString("hex").toUpperCase());
+    }
   });
 });
 

@@ -136,6 +136,15 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
             },
           }
         : {}),
+      // The cache's SHA-256 of an unchanged input lets convert write the header first (no second hash of the input).
+      ...(recorder
+        ? {
+            inputSha256For: async (file) => {
+              const found = await recorder!.lookup(file.input).catch(() => undefined);
+              return found?.status === "fresh" ? found.entry?.sha256 : undefined;
+            },
+          }
+        : {}),
       onDiscovered: (found) => {
         total = found.files.length;
         if (total > 0) out.note(`${escapeControl(found.folder)}: ${total} file${total === 1 ? "" : "s"} to convert into ${escapeControl(found.outputDir)}/${found.unsupported.length ? ` (${found.unsupported.length} other file${found.unsupported.length === 1 ? "" : "s"} ignored)` : ""}`);

@@ -117,6 +117,21 @@ describe("convertFolder", () => {
     expect(allFiles(`${dir}_converted`)).toEqual(["embedding.safetensors", "lora.safetensors", "sd_model.safetensors", "sub/deeper/parallel.safetensors", "upscaler.safetensors", "vae.safetensors"]);
   });
 
+  it("known input hashes: no input is hashed again, each output names its source's SHA-256 and is the same file", async () => {
+    const dir = folder({ "a.ckpt": "sd_lightning.ckpt", "b.pt": "vae.pt" });
+    const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+    const plain = await convertFolder(dir, { outputDir: join(dir, "..", `${dir.split("/").pop()}-plain`) });
+    const phases = new Set<string>();
+    const known = await convertFolder(dir, { inputSha256For: async (file) => sha(file.input), onFileProgress: (_file, event) => void phases.add(event.phase) });
+    expect(Object.values(statusOf(known))).toEqual(["converted", "converted"]);
+    expect(phases.has("hash")).toBe(false);
+    expect(phases.has("verify")).toBe(true);
+    for (const [i, r] of known.results.entries()) {
+      expect(r.result?.inputSha256).toBe(sha(r.file.input));
+      expect(readFileSync(r.file.output).equals(readFileSync(plain.results[i]!.file.output))).toBe(true);
+    }
+  });
+
   it("two jobs give the same results", async () => {
     const dir = folder(MIXED);
     const one = await convertFolder(dir, { recursive: true, outputDir: join(root, `one-${n}`) });

@@ -77,6 +77,8 @@ export interface ConvertFolderOptions {
   readonly signal?: AbortSignal;
   /** A tap per file for its output's bytes (the CLI hashes outputs this way for the cache). */
   readonly outputTapFor?: (file: BatchConvertFile) => OutputByteTap | undefined;
+  /** A file's SHA-256 when already known (the CLI asks its cache): convert's header-first path (`ConvertOptions.inputSha256`). */
+  readonly inputSha256For?: (file: BatchConvertFile) => Promise<string | undefined>;
   /** The files found, before any is converted (the output folder is not created for none). */
   readonly onDiscovered?: (found: DiscoveredFiles) => void;
   readonly onFileStart?: (file: BatchConvertFile, index: number, total: number) => void;
@@ -244,6 +246,7 @@ export async function convertFolder(folder: string, options: ConvertFolderOption
       }
     }
     await mkdir(dirname(file.output), { recursive: true });
+    const inputSha256 = await options.inputSha256For?.(file);
     const tap = options.outputTapFor?.(file);
     const before = await stat(file.input);
     const onProgress = options.onFileProgress ? (event: ProgressEvent) => options.onFileProgress!(file, event) : undefined;
@@ -254,6 +257,7 @@ export async function convertFolder(folder: string, options: ConvertFolderOption
       precision,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(tap ? { outputTap: tap } : {}),
+      ...(inputSha256 ? { inputSha256 } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
     const after = await stat(file.input);
