@@ -94,6 +94,11 @@ export function withoutMethodKernels(kernels: KernelBackend): KernelBackend {
   return { ...kernels, taskVectorHistogram: undefined, tiesMerge: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
 }
 
+/** A float array's elements as their F32 bit patterns, for bit-exact comparisons (NaN payloads and -0 included). */
+export function f32Bits(x: Float32Array): number[] {
+  return Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
+}
+
 /** n values drawn from `choices` (many exact repeats, so magnitude ties are common), seeded. */
 export function randomChoices(n: number, seed: number, choices: readonly number[]): Float32Array {
   let s = seed >>> 0 || 1;

@@ -1,6 +1,6 @@
 import { createCpuKernelBackend } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomChoices, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
+import { randomChoices, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { consensus } from "./consensus.js";
 
 // Values checked by running the Python tool (its consensus merge run on these columns).
@@ -37,7 +37,6 @@ describe("consensus", () => {
 describe("consensus on the kernel threads", () => {
   const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
   afterAll(() => pooled.close());
-  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
 
   it("gives the same bits as the reference loop on this thread", async () => {
     const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
@@ -46,7 +45,7 @@ describe("consensus on the kernel threads", () => {
       const inputs = Array.from({ length: 1 + (trial % 5) }, (_, i) => randomChoices(n, trial * 17 + i + 1, [0, 1, -1, 0.5, 1.1, 3, -2.5, 1e-12, 7]));
       const params = { exponent: trial % 6 };
       const options = { weights: inputs.map(() => 1), chunk: [n, 256, 1000][trial % 3]! };
-      expect(bits(await runMethodChunked(consensus, pooled, inputs, params, options)), `trial ${trial}`).toEqual(bits(await runMethodChunked(consensus, reference, inputs, params, options)));
+      expect(f32Bits(await runMethodChunked(consensus, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(consensus, reference, inputs, params, options)));
     }
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomArray, randomChoices, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
+import { randomArray, randomChoices, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { dare } from "./dare.js";
 import { randomForKey } from "./seeded-random.js";
 
@@ -78,7 +78,6 @@ describe("dare against PyTorch (mergekit formulas)", () => {
 describe("dare on the kernel threads", () => {
   const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
   afterAll(() => pooled.close());
-  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
 
   it("gives the same bits as the reference loop: the same seeded masks, continued across chunks", async () => {
     const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
@@ -91,7 +90,7 @@ describe("dare on the kernel threads", () => {
       const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
       const params = { drop_rate: [0.5, 0.1, 0.9, 0][trial % 4]!, lambda: trial % 3 ? 1 : 0.8, ties: trial % 2 === 1 };
       const options = { weights, chunk: [n, 128, 999][trial % 3]!, seed: trial };
-      expect(bits(await runMethodChunked(dare, pooled, inputs, params, options)), `trial ${trial}`).toEqual(bits(await runMethodChunked(dare, reference, inputs, params, options)));
+      expect(f32Bits(await runMethodChunked(dare, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(dare, reference, inputs, params, options)));
     }
   });
 

@@ -1,6 +1,6 @@
 import { createCpuKernelBackend } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomArray, runMethod, runMethodChunked, withoutMethodKernels } from "../../test/run-method.js";
+import { randomArray, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { slerp } from "./slerp.js";
 
 describe("slerp", () => {
@@ -35,7 +35,6 @@ describe("slerp", () => {
 describe("slerp on the kernel threads", () => {
   const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
   afterAll(() => pooled.close());
-  const bits = (x: Float32Array) => Array.from(new Uint32Array(x.buffer, x.byteOffset, x.length));
 
   it("gathers its dot product and norms in one read, with the same bits as three dot products", async () => {
     const reference = withoutMethodKernels(pooled);
@@ -44,7 +43,7 @@ describe("slerp on the kernel threads", () => {
       const inputs = [Float32Array.from(randomArray(n, trial + 1)), Float32Array.from(randomArray(n, trial + 50))];
       const options = { weights: [1, 1], chunk: [n, 200, 777][trial % 3]! };
       const params = { t: [0.4, 0.1, 0.9][trial % 3]! };
-      expect(bits(await runMethodChunked(slerp, pooled, inputs, params, options)), `trial ${trial}`).toEqual(bits(await runMethodChunked(slerp, reference, inputs, params, options)));
+      expect(f32Bits(await runMethodChunked(slerp, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(slerp, reference, inputs, params, options)));
     }
   });
 });
