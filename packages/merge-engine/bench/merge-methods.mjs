@@ -1,18 +1,18 @@
 // Benchmark: every streaming merge method against weighted sum on the same three SD1.5-size F16
 // checkpoints (slerp on the first two), each in its own process for wall time and peak RSS,
-// taken in turn. Uses the inputs of merge-sd15.mjs (<repo>/.bench, generated once there).
+// taken in turn. Uses the inputs of merge-sd15.mjs (sd15-inputs.mjs: <repo>/.bench, generated once).
 // CPU time (user + system, all threads) is reported beside wall time: on a shared machine it is
 // the steadier figure. Run after a build:  node bench/merge-methods.mjs [rounds] [method,method…]
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { sd15BenchInputs } from "./sd15-inputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchDir = join(resolve(here, "../../.."), ".bench");
-const inputs = [1, 2, 3].map((i) => join(benchDir, `sd15-${i}.safetensors`));
-for (const p of inputs) if (!existsSync(p)) throw new Error(`${p} missing: run merge-sd15.mjs once to generate the inputs`);
+const inputs = sd15BenchInputs(benchDir);
 const rounds = Number(process.argv[2] ?? 1);
 const only = process.argv[3]?.split(",");
 

@@ -7,12 +7,12 @@
 // Needs the venv at <repo>/.venv-oracle for the baseline (skipped without it). Run after a build:
 //   pnpm --filter @stmerge/merge-engine bench        (STMERGE_BENCH_ROUNDS=N, default 3)
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeSyntheticCheckpoint } from "../../../tools/bench/synthetic-checkpoint.mjs";
 import { maxUlpDifference } from "./compare-outputs.mjs";
+import { sd15BenchInputs } from "./sd15-inputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
@@ -23,14 +23,7 @@ const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "3");
 // STMERGE_BENCH_MERGE_CHILD: another build of merge-child.mjs (e.g. an esbuild bundle, immune to
 // dist/ being rebuilt while a long run is under way).
 const mergeChild = process.env.STMERGE_BENCH_MERGE_CHILD ?? join(here, "merge-child.mjs");
-mkdirSync(benchDir, { recursive: true });
-
-const inputs = [1, 2, 3].map((i) => join(benchDir, `sd15-${i}.safetensors`));
-for (const [i, path] of inputs.entries()) {
-  if (existsSync(path)) continue;
-  console.log(`generating ${path} (once)...`);
-  writeSyntheticCheckpoint({ layout: "sd1-ldm", out: path, dtype: "F16", seed: i + 1 });
-}
+const inputs = sd15BenchInputs(benchDir);
 
 /** Runs a command under /usr/bin/time and returns wall seconds, peak RSS (MB) and stdout. */
 function measured(cmd, args) {

@@ -1,0 +1,18 @@
+// The three full-size SD1.5 LDM F16 checkpoints the merge benchmarks share (merge-sd15.mjs,
+// merge-methods.mjs): seeded synthetic weights from tools/bench/synthetic-checkpoint.mjs,
+// generated once into <repo>/.bench (git-ignored), so a fresh clone needs nothing else.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { writeSyntheticCheckpoint } from "../../../tools/bench/synthetic-checkpoint.mjs";
+
+/** The paths of sd15-1..3.safetensors in `benchDir`, writing any that are missing. */
+export function sd15BenchInputs(benchDir) {
+  mkdirSync(benchDir, { recursive: true });
+  const inputs = [1, 2, 3].map((i) => join(benchDir, `sd15-${i}.safetensors`));
+  for (const [i, path] of inputs.entries()) {
+    if (existsSync(path)) continue;
+    console.log(`generating ${path} (once)...`);
+    writeSyntheticCheckpoint({ layout: "sd1-ldm", out: path, dtype: "F16", seed: i + 1 });
+  }
+  return inputs;
+}
