@@ -48,4 +48,18 @@ describe("consensus on the kernel threads", () => {
       expect(f32Bits(await runMethodChunked(consensus, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(consensus, reference, inputs, params, options)));
     }
   });
+
+  it("gives the reference's values with NaN, ±Inf and −0 among the inputs (any NaN matches any NaN)", async () => {
+    const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
+    const choices = [0, -0, 1, -1, 0.5, 3, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (let trial = 0; trial < 6; trial++) {
+      const n = 257 + trial * 173;
+      const inputs = Array.from({ length: 2 + (trial % 3) }, (_, i) => randomChoices(n, trial * 23 + i + 5, choices));
+      const options = { weights: inputs.map(() => 1), chunk: [n, 100][trial % 2]! };
+      const expected = Array.from(await runMethodChunked(consensus, reference, inputs, { exponent: 2 }, options));
+      // toEqual tells −0 from +0 and counts NaN equal to NaN (which NaN bits an engine makes is not fixed).
+      expect(Array.from(await runMethodChunked(consensus, pooled, inputs, { exponent: 2 }, options)), `trial ${trial}`).toEqual(expected);
+      expect(expected.some(Number.isNaN) && expected.some((v) => Number.isFinite(v))).toBe(true);
+    }
+  });
 });
