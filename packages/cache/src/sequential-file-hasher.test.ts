@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { fileIdentityOf } from "@stmerge/core-tensors";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -121,6 +123,27 @@ describe("createSequentialFileHasher", () => {
       await expect(h.finish()).rejects.toMatchObject({ code: "HASH_FILE_CHANGED", file: changing });
     } finally {
       await h.close();
+    }
+  });
+
+  it("refuses a path renamed over since the reader opened it (its gaps would be the new file's bytes)", async () => {
+    const replaced = join(dir, "replaced.bin");
+    writeFileSync(replaced, file.subarray(0, 2000));
+    // The reader's handle keeps the old file; another of the same size is renamed over the path.
+    const reader = await open(replaced, "r");
+    try {
+      const opened = fileIdentityOf(await reader.stat());
+      // Unchanged: accepted, and the digest is the file's.
+      const same = await createSequentialFileHasher(replaced, { opened });
+      expect(await same.finish()).toBe(wholeFileSha256(replaced));
+      await same.close();
+      writeFileSync(join(dir, "new.bin"), file.subarray(2000, 4000));
+      renameSync(join(dir, "new.bin"), replaced);
+      const error = await createSequentialFileHasher(replaced, { opened }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: "HASH_FILE_CHANGED", file: replaced });
+      expect((error as Error).message.split("\n")).toHaveLength(1);
+    } finally {
+      await reader.close();
     }
   });
 

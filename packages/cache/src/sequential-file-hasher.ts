@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { openFileForRead, readFully, throwIfAborted, type InputReadTap, type ProgressCallback } from "@stmerge/core-tensors";
+import { fileIdentityOf, openFileForRead, readFully, sameFileIdentity, throwIfAborted, type FileIdentity, type InputReadTap, type ProgressCallback } from "@stmerge/core-tensors";
 import { CacheError } from "./cache-schema.js";
 import { HashError } from "./hash-algorithms.js";
 
@@ -27,10 +27,16 @@ export interface SequentialFileHasher extends InputReadTap {
  * read behind the cursor, or far ahead, is ignored. `finish` hashes the rest up to the end. So any
  * read order gives the file's true SHA-256, and each byte is read by the hasher at most once
  * besides the reader's own reads. The file must not change meanwhile (checked by size and mtime).
+ * `opened`: the file the reader opened (its `TensorSource.fileIdentity`); a path renamed over or
+ * written since is refused (`HASH_FILE_CHANGED`), as the gaps would then be another file's bytes.
  */
-export async function createSequentialFileHasher(path: string, options: { readonly gapFillMaxBytes?: number } = {}): Promise<SequentialFileHasher> {
+export async function createSequentialFileHasher(path: string, options: { readonly gapFillMaxBytes?: number; readonly opened?: FileIdentity } = {}): Promise<SequentialFileHasher> {
   const gapFillMax = options.gapFillMaxBytes ?? GAP_FILL_MAX_BYTES;
   const { handle, stats } = await openFileForRead(path);
+  if (options.opened && !sameFileIdentity(options.opened, fileIdentityOf(stats))) {
+    await handle.close().catch(() => undefined);
+    throw new HashError("HASH_FILE_CHANGED", `${path}: the file was replaced or changed after it was opened for reading, so its SHA-256 is unknown`, { file: path });
+  }
   const hash = createHash("sha256");
   const size = stats.size;
   let cursor = 0;

@@ -74,7 +74,7 @@ export {
   loadTfjsNodeGpu,
   selectKernelBackend,
 } from "./select-kernel-backend.js";
-export { type OpenedFile, openFileForRead } from "./open-file-for-read.js";
+export { type FileIdentity, fileIdentityOf, type OpenedFile, openFileForRead, sameFileIdentity } from "./open-file-for-read.js";
 export { fileSystemError, errnoOf } from "./file-system-error.js";
 export { throwIfAborted } from "./throw-if-aborted.js";
 export { startEvalWorker } from "./start-eval-worker.js";

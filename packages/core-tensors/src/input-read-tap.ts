@@ -43,6 +43,7 @@ export function tapSourceReads(source: TensorSource, tap: InputReadTap): TensorS
     read: async (name, into) => readRange(name, 0, source.get(name)?.byteLength ?? 0, into),
     readRange,
     fileOffsetOf: offsetOf,
+    ...(source.fileIdentity ? { fileIdentity: source.fileIdentity } : {}),
     close: () => source.close(),
   };
 }

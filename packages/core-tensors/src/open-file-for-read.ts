@@ -8,6 +8,26 @@ export interface OpenedFile {
 }
 
 /**
+ * Which file an open handle reads, as fstat gave it at open: a path renamed over later names
+ * another file (other device or inode), one written in place another size or mtime.
+ */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+}
+
+export function fileIdentityOf(stats: Stats): FileIdentity {
+  return { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+/** True when both name the same file, unchanged in size and mtime. */
+export function sameFileIdentity(a: FileIdentity, b: FileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/**
  * Opens a regular file for positioned reads, turning the usual failures into one-line typed
  * errors (`FILE_NOT_FOUND`, `FILE_UNREADABLE`) that name the file.
  */

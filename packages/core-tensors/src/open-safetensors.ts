@@ -1,6 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
 import { SafetensorsError, TensorIoError } from "./errors.js";
-import { openFileForRead } from "./open-file-for-read.js";
+import { fileIdentityOf, openFileForRead, type FileIdentity } from "./open-file-for-read.js";
 import { parseSafetensorsHeader, parseSafetensorsHeaderLength, type SafetensorsHeader, type SafetensorsTensorEntry } from "./parse-safetensors-header.js";
 import { readFully } from "./read-fully.js";
 import { sniffFile } from "./sniff-file-kind.js";
@@ -24,7 +24,7 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 export async function openSafetensors(path: string): Promise<SafetensorsSource> {
   const { handle, stats } = await openFileForRead(path);
   try {
-    return await openOn(handle, stats.size, path, true);
+    return await openOn(handle, fileIdentityOf(stats), path, true);
   } catch (error) {
     throw (await notSafetensors(error, path)) ?? error;
   }
@@ -48,10 +48,11 @@ async function notSafetensors(error: unknown, path: string): Promise<Safetensors
  */
 export async function openSafetensorsHandle(handle: FileHandle, path: string): Promise<SafetensorsSource> {
   const stats = await handle.stat();
-  return openOn(handle, stats.size, path, false);
+  return openOn(handle, fileIdentityOf(stats), path, false);
 }
 
-async function openOn(handle: FileHandle, fileSize: number, path: string, ownsHandle: boolean): Promise<SafetensorsSource> {
+async function openOn(handle: FileHandle, identity: FileIdentity, path: string, ownsHandle: boolean): Promise<SafetensorsSource> {
+  const fileSize = identity.size;
   try {
     const prefix = new Uint8Array(8);
     if (fileSize >= 8) await readFully(handle, prefix, 0, 8, 0, path);
@@ -59,7 +60,7 @@ async function openOn(handle: FileHandle, fileSize: number, path: string, ownsHa
     const headerBytes = new Uint8Array(headerLength);
     await readFully(handle, headerBytes, 0, headerLength, 8, path);
     const header = parseSafetensorsHeader(headerBytes, fileSize, path);
-    return new SafetensorsFileSource(path, handle, header, fileSize, ownsHandle);
+    return new SafetensorsFileSource(path, handle, header, identity, ownsHandle);
   } catch (error) {
     if (ownsHandle) await handle.close().catch(() => undefined);
     throw error;
@@ -69,6 +70,7 @@ async function openOn(handle: FileHandle, fileSize: number, path: string, ownsHa
 class SafetensorsFileSource implements SafetensorsSource {
   readonly descriptors: readonly TensorDescriptor[];
   readonly metadata: Readonly<Record<string, string>>;
+  readonly fileSize: number;
   readonly #byName = new Map<string, SafetensorsTensorEntry>();
   #closed = false;
 
@@ -76,9 +78,10 @@ class SafetensorsFileSource implements SafetensorsSource {
     readonly path: string,
     private readonly handle: FileHandle,
     readonly header: SafetensorsHeader,
-    readonly fileSize: number,
+    readonly fileIdentity: FileIdentity,
     private readonly ownsHandle = true,
   ) {
+    this.fileSize = fileIdentity.size;
     for (const t of header.tensors) this.#byName.set(t.name, t);
     this.descriptors = header.tensors.map(({ name, dtype, shape, byteLength }) => ({ name, dtype, shape, byteLength }));
     this.metadata = header.metadata;

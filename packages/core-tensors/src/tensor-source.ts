@@ -1,4 +1,5 @@
 import type { DType } from "./dtypes.js";
+import type { FileIdentity } from "./open-file-for-read.js";
 
 /** What is known of a tensor from a header alone, before any of its bytes are read. */
 export interface TensorDescriptor {
@@ -31,6 +32,8 @@ export interface TensorSource {
    * bytes (safetensors); absent where bytes are decoded or gathered (checkpoints).
    */
   fileOffsetOf?(name: string): number;
+  /** The file the source reads through its handle, as opened (so a hasher opening the path again can check it is the same). */
+  readonly fileIdentity?: FileIdentity;
   close(): Promise<void>;
 }
 

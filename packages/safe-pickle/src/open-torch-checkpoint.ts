@@ -1,4 +1,4 @@
-import { openFileForRead, TensorIoError, type TensorDescriptor, type TensorSource } from "@stmerge/core-tensors";
+import { fileIdentityOf, openFileForRead, TensorIoError, type TensorDescriptor, type TensorSource } from "@stmerge/core-tensors";
 import { findTensors, type FoundTensor } from "./find-tensors.js";
 import { loadCheckpointStructure, type CheckpointFormat, type LoadOptions } from "./load-checkpoint-structure.js";
 import { CheckpointFormatError, ForbiddenGlobalError } from "./pickle-errors.js";
@@ -133,6 +133,7 @@ export async function openTorchCheckpoint(path: string, options: OpenCheckpointO
       };
       return {
         path,
+        fileIdentity: fileIdentityOf(info),
         descriptors: [...byName.values()].map((t) => t.descriptor),
         metadata,
         get: (name) => byName.get(name)?.descriptor,

@@ -1,7 +1,7 @@
 import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { createHashingTap, createSequentialFileHasher, type FileHashes } from "@stmerge/cache";
-import { selectKernelBackend, type DeviceChoice } from "@stmerge/core-tensors";
+import { selectKernelBackend, type DeviceChoice, type FileIdentity } from "@stmerge/core-tensors";
 import { loadManifest, manifestFromRecipe, readRecipeFromOutput, runMerge, type MergePlan, type RunMergeResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
 import { bannerLines } from "../banner.js";
@@ -210,8 +210,8 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
         // Inputs neither the manifest nor the cache knows are hashed from the merge's own reads.
         // Each hasher keeps the size and mtime its digest is true for; the cache records those.
         const hashedAs = new Map<string, { size: number; mtimeMs: number }>();
-        const hashInput = async (path: string) => {
-          const hasher = await createSequentialFileHasher(path);
+        const hashInput = async (path: string, opened: FileIdentity | undefined) => {
+          const hasher = await createSequentialFileHasher(path, opened ? { opened } : {});
           hashedAs.set(path, { size: hasher.size, mtimeMs: hasher.mtimeMs });
           return hasher;
         };

@@ -49,7 +49,7 @@ export async function runEditMerge(file: string, options: EditMergeOptions): Pro
       onProgress: options.onProgress,
       outputTap: hashing,
       // Inputs without a SHA-256 in the manifest are hashed from the merge's own reads, as `stmerge merge` does, so the output's ancestry names every parent.
-      hashInput: (path) => createSequentialFileHasher(path),
+      hashInput: (path, opened) => createSequentialFileHasher(path, opened ? { opened } : {}),
       toolVersion: options.toolVersion,
     });
     const hashes = await hashing.result();

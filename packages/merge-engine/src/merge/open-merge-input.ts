@@ -19,6 +19,8 @@ export async function openMergeInput(path: string): Promise<TensorSource> {
     readRange: (name, start, end, into) => source.readRange(name, start, end, into),
     // Where the bytes are the file's own (safetensors), so a merge can hash its inputs from its reads.
     ...(source.fileOffsetOf ? { fileOffsetOf: source.fileOffsetOf.bind(source) } : {}),
+    // What the merge reads, so the input's hasher can refuse a path replaced since.
+    ...(source.fileIdentity ? { fileIdentity: source.fileIdentity } : {}),
     close: () => opened.close(),
   };
 }

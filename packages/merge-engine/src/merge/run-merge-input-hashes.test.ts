@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend, openSafetensors, type InputReadTap, type KernelBackend, type OutputByteTap, type ProgressEvent } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, fileIdentityOf, openSafetensors, sameFileIdentity, type FileIdentity, type InputReadTap, type KernelBackend, type OutputByteTap, type ProgressEvent } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
@@ -159,6 +159,30 @@ describe("runMerge learns its inputs' SHA-256 in the merge pass", () => {
     expect(log.mismatches).toBe(0);
     expect(JSON.parse((await metadataOf(r.outputPath)).sd_merge_recipe!).vae).toMatchObject({ name: "vae.safetensors", hash: sha256Of(vaePath) });
     expect(r.learnedHashes.map((l) => l.path)).toEqual([vaePath]);
+  });
+
+  it("the hasher is told which file the merge opened; one renamed over the path before hashing fails the merge, leaving no output or temp", async () => {
+    const { dir, files, manifest } = await setup(2);
+    const before = fileIdentityOf(statSync(files[1]!));
+    // Another model (same size, other bytes) renamed over the second input after the merge opened it.
+    await writeTinyModel(join(dir, "other.tmp"), { seed: 9 });
+    const given: (FileIdentity | undefined)[] = [];
+    const log = { opened: [] as string[], chunks: 0, mismatches: 0, closed: 0 };
+    const run = runMerge(manifest, {
+      kernels,
+      hashInput: async (p, opened) => {
+        given.push(opened);
+        if (p === files[1]) renameSync(join(dir, "other.tmp"), p);
+        // As the cache's hasher does with `opened` (tested there against a real rename).
+        if (!opened || !sameFileIdentity(opened, fileIdentityOf(statSync(p)))) throw Object.assign(new Error(`${p}: replaced`), { code: "HASH_FILE_CHANGED", file: p });
+        return checkingHasher(p, log);
+      },
+    });
+    await expect(run).rejects.toMatchObject({ code: "HASH_FILE_CHANGED", file: files[1] });
+    expect(given[1]).toEqual(before);
+    expect(given[0]).toMatchObject({ ino: statSync(files[0]!).ino, size: statSync(files[0]!).size });
+    expect(readdirSync(dir).sort()).toEqual(["m.json", "model_a.safetensors", "model_b.safetensors"]);
+    expect(log.closed).toBe(1);
   });
 
   for (const phase of ["merge", "hash inputs"]) {

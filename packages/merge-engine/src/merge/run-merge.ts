@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, relative, resolve } from "node:path";
-import { assertNotSameFile, createSafetensorsWriter, tapSourceReads, throwIfAborted, type InputReadTap, type KernelBackend, type OutputByteTap, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
+import { assertNotSameFile, createSafetensorsWriter, tapSourceReads, throwIfAborted, type FileIdentity, type InputReadTap, type KernelBackend, type OutputByteTap, type ProgressCallback, type TensorSource } from "@stmerge/core-tensors";
 import { confineManifestOutput } from "../manifest/confine-manifest-output.js";
 import type { LoadedManifest } from "../manifest/load-manifest.js";
 import { MergeError } from "../merge-error.js";
@@ -66,8 +66,10 @@ export interface RunMergeOptions {
    * "hash inputs"); a checkpoint input (its reads are decoded storages) is hashed whole alongside
    * the merge (phase "hash checkpoints"). The header, which holds the hashes, is then written last
    * (see `finalMetadata` of core-tensors' writer). Without it such inputs are recorded as unknown.
+   * `opened` is the file the merge opened at that path (its source's `fileIdentity`): the hasher
+   * must refuse a path replaced since, or its digest would mix two files' bytes.
    */
-  readonly hashInput?: (path: string) => Promise<InputReadTap>;
+  readonly hashInput?: (path: string, opened: FileIdentity | undefined) => Promise<InputReadTap>;
 }
 
 /** An input's SHA-256 learned in the merge's own pass. */
@@ -233,7 +235,9 @@ export async function runMerge(manifest: LoadedManifest, options: RunMergeOption
     // Inputs of unknown SHA-256 are hashed from the merge's own reads (one hasher per file).
     const vaePath = manifest.vae?.resolvedPath;
     const known = new Map<string, string | undefined>([...plan.models.map((m) => [m.path, m.sha256] as const), ...(vaePath ? [[vaePath, sha(vaePath, manifest.vae!.sha256)] as const] : [])]);
-    if (options.hashInput) for (const [p, h] of known) if (!h && !hashers.has(p)) hashers.set(p, await options.hashInput(p));
+    const openedAs = new Map<string, FileIdentity | undefined>(inputPaths.map((p, i) => [p, sources[i]!.fileIdentity]));
+    if (vaePath && vaeSource) openedAs.set(vaePath, vaeSource.fileIdentity);
+    if (options.hashInput) for (const [p, h] of known) if (!h && !hashers.has(p)) hashers.set(p, await options.hashInput(p, openedAs.get(p)));
     const readSources = sources.map((s, i) => (hashers.has(inputPaths[i]!) ? tapSourceReads(s, hashers.get(inputPaths[i]!)!) : s));
     const readVae = vaeSource && vaePath && hashers.has(vaePath) ? tapSourceReads(vaeSource, hashers.get(vaePath)!) : vaeSource;
     // Checkpoint inputs hand their hasher nothing (their reads are decoded storages, not the
