@@ -12,7 +12,8 @@ export interface CpuKernelBackendOptions {
   /** Jobs with fewer elements run inline: a worker round trip costs more than the work. */
   inlineBelow?: number;
   /**
-   * Run the hot kernels (F16/BF16 codecs, weighted sums) on WebAssembly SIMD. Default: yes where
+   * Run the hot kernels (F16/BF16/F8 codecs, weighted sums, TIES's histogram and three-model
+   * merge pass; see wasm-kernels-module) on WebAssembly SIMD. Default: yes where
    * the engine supports it, unless STMERGE_KERNELS=js. false forces the JavaScript kernels,
    * which give the same bits.
    */
