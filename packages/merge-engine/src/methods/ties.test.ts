@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, openSafetensors, shapeElementCount, writeSafetensors, type InMemoryTensor } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomChoices, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
-import { tempDir, TINY_SD1 } from "../../test/tiny-models.js";
+import { tempDir, TINY_SD1 } from "@stmerge/test-utils";
 import { buildMergePlan } from "../merge/build-merge-plan.js";
 import { executeMergePlan } from "../merge/execute-merge-plan.js";
 import { createMethodRegistry } from "./method-registry.js";
@@ -107,13 +107,13 @@ describe.each([true, false])("ties on the kernel threads (simd %s)", (simd) => {
   const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
   afterAll(() => pooled.close());
   // Few distinct values: many equal magnitudes at the cut, split across chunks and thread ranges.
-  const choices = [0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, Math.fround(0.1), Number.NaN, Number.POSITIVE_INFINITY];
+  const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, Math.fround(0.1), Number.NaN, Number.POSITIVE_INFINITY];
 
   it("gives the same bits as the reference loop, for random densities, weights, chunk sizes and ties", async () => {
     for (let trial = 0; trial < 40; trial++) {
       const n = 200 + ((trial * 977) % 1800);
       const models = 2 + (trial % 3);
-      const inputs = Array.from({ length: models }, (_, i) => randomChoices(n, trial * 31 + i + 1, trial % 2 ? choices.slice(0, 12) : choices));
+      const inputs = Array.from({ length: models }, (_, i) => randomChoices(n, trial * 31 + i + 1, trial % 2 ? choices.slice(0, 13) : choices));
       const weights = [0, ...Array.from({ length: models - 1 }, (_, i) => [0.6, 0.4, -0.3, 1, -0.6, 1e35][(trial + i) % 6]!)];
       const params = { density: [0.3, 0.5, 0.05, 1, 0, 0.77][trial % 6]!, lambda: trial % 5 ? 1 : 0.7 };
       const chunk = [n, 150, 333, 1000][trial % 4]!;
