@@ -123,6 +123,20 @@ describe.each([true, false])("ties on the kernel threads (simd %s)", (simd) => {
     }
   });
 
+  it("runs tensors of 1–5 elements in chunks of 2 on a worker (one range: fewer than threads × 64; under the SIMD width) as the reference", async () => {
+    const eager = createCpuKernelBackend({ workers: 2, inlineBelow: 1, simd });
+    try {
+      for (let n = 1; n <= 5; n++) {
+        const inputs = [0, 1, 2].map((i) => randomChoices(n, n * 7 + i, [0, 1, -1, 2, -0]));
+        const params = { density: 0.5 };
+        const options = { weights: [0, 0.5, 0.5], chunk: 2 };
+        expect(f32Bits(await runMethodChunked(ties, eager, inputs, params, options)), `n ${n}`).toEqual(f32Bits(await runMethodChunked(ties, reference, inputs, params, options)));
+      }
+    } finally {
+      await eager.close();
+    }
+  });
+
   it("matches mergekit's values when the tensor is streamed in chunks on the threads", async () => {
     for (const c of fixture.cases.filter((x) => x.method === "ties")) {
       const inputs = inputsOf(c).map((x) => Float32Array.from(x));
