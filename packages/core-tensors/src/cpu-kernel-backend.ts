@@ -222,7 +222,10 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       histogramBins = undefined;
       bins.fill(0, 0, size);
       try {
-        await Promise.all(ranges.map(([from, to], r) => pool!.run(r, { op: "taskVectorHistogram", arrays: [base, x, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params: { level, prefix } })));
+        // allSettled: when one range fails, the others must finish before the bins are handed to
+        // the next call (which zeroes them), or a late range would count into that call's bins.
+        const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, { op: "taskVectorHistogram", arrays: [base, x, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params: { level, prefix } })));
+        for (const s of settled) if (s.status === "rejected") throw s.reason;
         for (let r = 0; r < ranges.length; r++) for (let i = 0, o = r * 65536; i < 65536; i++) into[i]! += bins[o + i]!;
       } finally {
         histogramBins = bins;
