@@ -6,9 +6,10 @@ import type { Command } from "commander";
 import { bannerLines } from "../banner.js";
 import { batchSummaryJson, errorLogName, errorLogText, renderBatchSummary } from "../batch-summary.js";
 import { createBatchView } from "../batch-view.js";
-import { cacheNotUpdated, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import { cacheNotUpdated, openCliCache, type CacheFlags } from "../cli-cache.js";
 import type { CliContext } from "../cli-context.js";
 import { CliError, EXIT } from "../cli-error.js";
+import { recordConversionInCache } from "../record-conversion-in-cache.js";
 import { escapeControl } from "../terminal-text.js";
 import { createTheme, resolveUnicode } from "../theme.js";
 import { renderConvertPanel } from "./convert.js";
@@ -104,8 +105,7 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
       cached = recorder ? "output and source recorded" : "not recorded (see warning)";
       try {
         if (recorder) {
-          await recorder.record(result.file.input, { hashes: { sha256: converted.inputSha256 } });
-          await recordOutputInCache(converted.output, ctx.io, { ...cacheFlags, source: result.file.input, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: converted.detected.label }, warn, recorder });
+          await recordConversionInCache(converted, ctx.io, { ...cacheFlags, ...(outputHashes ? { outputHashes } : {}), warn, recorder });
         }
       } catch (error) {
         cached = "not recorded (see warning)";

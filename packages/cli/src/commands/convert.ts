@@ -6,8 +6,9 @@ import { convertCheckpoint, defaultConvertOutput, type ConvertResult } from "@st
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { bannerLines } from "../banner.js";
-import { addCacheOptions, lookupCachedIdentity, openCliCache, recordOutputInCache, type CacheFlags } from "../cli-cache.js";
+import { addCacheOptions, lookupCachedIdentity, type CacheFlags } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
+import { recordConversionInCache } from "../record-conversion-in-cache.js";
 import { formatBytes } from "../format.js";
 import type { PhaseSnapshot } from "../progress-state.js";
 import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
@@ -141,8 +142,7 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       if (cacheFlags.cache !== false) {
         cached = "output and source recorded";
         try {
-          await openCliCache(ctx.io, cacheFlags, (t) => out.warn(t)).record(path, { hashes: { sha256: result.inputSha256 } });
-          await recordOutputInCache(result.output, ctx.io, { ...cacheFlags, source: path, ...(outputHashes ? { hashes: outputHashes } : {}), extra: { architecture: result.detected.label }, warn: (t) => out.warn(t) });
+          await recordConversionInCache(result, ctx.io, { ...cacheFlags, ...(outputHashes ? { outputHashes } : {}), warn: (t) => out.warn(t) });
         } catch (error) {
           cached = "not recorded (see warning)";
           out.warn(`could not record ${escapeControl(result.output)} in the metadata cache: ${escapeControl((error as Error).message)}`);

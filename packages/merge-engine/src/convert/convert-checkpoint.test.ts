@@ -196,8 +196,13 @@ describe("provenance", () => {
     const { readFile } = await import("node:fs/promises");
     const { createHash } = await import("node:crypto");
     const input = await staged(name);
+    const { stat, utimes } = await import("node:fs/promises");
+    const before = await stat(input);
     const result = await convertCheckpoint(input, { output: join(dir, `sha-${name}.safetensors`) });
     expect(result.inputSha256).toBe(createHash("sha256").update(await readFile(input)).digest("hex"));
+    // The size and mtime the hash was taken for, not the file's when asked later.
+    await utimes(input, new Date(), new Date(before.mtimeMs + 5000));
+    expect(result.inputHashedAs).toEqual({ size: before.size, mtimeMs: before.mtimeMs });
   });
 
   it("a safetensors input converts too (e.g. a precision change)", async () => {
@@ -259,6 +264,8 @@ describe("convertCheckpoint with two runs writing one output", () => {
     });
     const onDisk = await readFile(result.output);
     expect(result.inputSha256).toBe(inputSha256);
+    // Not hashed here, so no stats of its own for a cache to record it under.
+    expect(result.inputHashedAs).toBeUndefined();
     // Same file as the hash-while-converting path, byte for byte.
     expect(onDisk.equals(await readFile(reference.output))).toBe(true);
     expect(size).toBe(onDisk.byteLength);

@@ -20,7 +20,7 @@ import { checkWrittenOutput, digestOf } from "./check-written-output.js";
 import { ConvertError } from "./convert-error.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
 import { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
-import { sha256File, sha256FileInWorker } from "./hash-file.js";
+import { hashFileInWorker, hashFileOnThisThread, type HashedFile } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";
 import { planPruning } from "./prune-rules.js";
 
@@ -68,6 +68,11 @@ export interface ConvertResult {
   readonly pruned: readonly string[];
   readonly skippedEntries: readonly string[];
   readonly inputSha256: string;
+  /**
+   * Size and mtime of the input as opened to hash it (absent when `inputSha256` was given): what
+   * a cache records the hash under, so an input changed since then looks stale, not hashed.
+   */
+  readonly inputHashedAs?: { readonly size: number; readonly mtimeMs: number };
   readonly outputBytes: number;
   readonly precision: "keep" | Precision;
   readonly metadata: Readonly<Record<string, string>>;
@@ -108,8 +113,8 @@ interface StreamContext {
  * (Reading each storage once and handing the bytes to the hasher instead was measured slower
  * here: fresh buffers per storage cost more than the worker's second, parallel read.)
  */
-async function convertByTensor(ctx: StreamContext): Promise<string> {
-  const hashing = ctx.knownInputSha256 !== undefined ? Promise.resolve(ctx.knownInputSha256) : hashInput(ctx);
+async function convertByTensor(ctx: StreamContext): Promise<HashedFile | string> {
+  const hashing: Promise<HashedFile | string> = ctx.knownInputSha256 !== undefined ? Promise.resolve(ctx.knownInputSha256) : hashInput(ctx);
   hashing.catch(() => undefined);
   const { layout } = ctx.writer;
   await ctx.tap?.write(layout.headerBytes, 0);
@@ -137,9 +142,9 @@ async function convertByTensor(ctx: StreamContext): Promise<string> {
   return hashing;
 }
 
-async function hashInput(ctx: StreamContext): Promise<string> {
+async function hashInput(ctx: StreamContext): Promise<HashedFile> {
   const inputBytes = (await stat(ctx.input)).size;
-  return inputBytes < WORKER_HASH_MIN_BYTES ? sha256File(ctx.input, ctx.onProgress) : sha256FileInWorker(ctx.input, ctx.onProgress, ctx.signal);
+  return inputBytes < WORKER_HASH_MIN_BYTES ? hashFileOnThisThread(ctx.input, ctx.onProgress) : hashFileInWorker(ctx.input, ctx.onProgress, ctx.signal);
 }
 
 function targetDType(dtype: DType, precision: "keep" | Precision): DType {
@@ -190,13 +195,16 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
     const writer = await createDeferredHeaderWriter(output, outDescriptors, metadata, { overwrite: options.overwrite ?? false });
     const written = new Map<string, string>();
     let inputSha256: string;
+    let inputHashedAs: { size: number; mtimeMs: number } | undefined;
     let outputBytes = 0;
     try {
       const headerFirst = knownInputSha256 !== undefined;
       if (headerFirst) await options.outputTap?.start?.({ size: writer.layout.totalSize, head: writer.layout.headerBytes });
       const tap = headerFirst && options.outputTap ? orderedTap(options.outputTap) : undefined;
       const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, signal: options.signal, knownInputSha256, tap, ...(onProgress ? { onProgress } : {}) };
-      inputSha256 = await convertByTensor(ctx);
+      const hashed = await convertByTensor(ctx);
+      inputSha256 = typeof hashed === "string" ? hashed : hashed.sha256;
+      if (typeof hashed !== "string") inputHashedAs = { size: hashed.size, mtimeMs: hashed.mtimeMs };
       throwIfAborted(options.signal, input, "conversion");
       metadata["stmerge.source_sha256"] = inputSha256;
       // Read back through the temp file's own handle before the rename: a failed check removes
@@ -221,6 +229,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       pruned: plan.pruned,
       skippedEntries: state.skipped,
       inputSha256,
+      ...(inputHashedAs ? { inputHashedAs } : {}),
       outputBytes,
       precision,
       metadata,
