@@ -1,10 +1,9 @@
 import { execFileSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { bundleEntry } from "@stmerge/test-utils";
+import { bundleEntry, TINY_SD1, tempDir, seededValues } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeFromF32, shapeElementCount, writeSafetensors } from "@stmerge/core-tensors";
-import { TINY_SD1, tempDir, values } from "./tiny-models.js";
 
 const dir = tempDir("stmerge-memory-bound-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,7 +19,7 @@ async function writeBigModel(path: string, seed: number): Promise<void> {
     name: t.name,
     dtype: t.dtype ?? ("F16" as const),
     shape: t.shape,
-    data: encodeFromF32(values(shapeElementCount(t.shape), seed * 100 + i), t.dtype ?? "F16"),
+    data: encodeFromF32(seededValues(shapeElementCount(t.shape), seed * 100 + i), t.dtype ?? "F16"),
   }));
   const big = BIG.map((name, t) => {
     const halves = new Uint16Array(SIDE * SIDE);

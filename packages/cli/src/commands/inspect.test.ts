@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeSafetensors } from "@stmerge/core-tensors";
+import { writeMixedDtypeModel } from "@stmerge/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
@@ -12,15 +13,7 @@ let model: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "stmerge-inspect-"));
   model = join(dir, "model.safetensors");
-  await writeSafetensors(
-    model,
-    [
-      { name: "model.diffusion_model.out.2.weight", dtype: "F16", shape: [4, 3], data: new Uint8Array(24) },
-      { name: "cond_stage_model.transformer.text_model.embeddings.position_ids", dtype: "I64", shape: [1, 5], data: new Uint8Array(40) },
-      { name: "first_stage_model.encoder.conv_in.bias", dtype: "F32", shape: [2], data: new Uint8Array(8) },
-    ],
-    { "modelspec.title": "tiny test model" },
-  );
+  await writeMixedDtypeModel(model);
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

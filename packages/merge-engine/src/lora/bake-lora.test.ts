@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend, decodeToF32, openSafetensors, type DType } from "@stmerge/core-tensors";
-import { tempDir } from "../../test/tiny-models.js";
+import { tempDir } from "@stmerge/test-utils";
 import { bakeLoras, planLoraBake, refuseChunkedDora } from "./bake-lora.js";
 import { loadLora } from "./load-lora.js";
 

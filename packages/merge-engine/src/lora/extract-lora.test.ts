@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend, decodeToF32, openSafetensors } from "@stmerge/core-tensors";
 import { layoutDescriptors } from "../../test/load-layout.js";
-import { tempDir } from "../../test/tiny-models.js";
+import { tempDir } from "@stmerge/test-utils";
 import { bakeLoras } from "./bake-lora.js";
 import { extractLora, extractTargets } from "./extract-lora.js";
 import { loadLora } from "./load-lora.js";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeToF32, openSafetensors } from "@stmerge/core-tensors";
-import { tempDir } from "../../test/tiny-models.js";
+import { tempDir } from "@stmerge/test-utils";
 import { bakeLoras } from "./bake-lora.js";
 import { loadLora } from "./load-lora.js";
 import { mergeLoras } from "./merge-loras.js";

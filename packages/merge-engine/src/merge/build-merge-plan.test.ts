@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { openSafetensors, type TensorDescriptor, type TensorSource } from "@stmerge/core-tensors";
 import { describe, expect, it } from "vitest";
 import { layoutDescriptors } from "../../test/load-layout.js";
-import { TINY_SD1, tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { TINY_SD1, tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { addDifference } from "../methods/add-difference.js";
 import { dare } from "../methods/dare.js";

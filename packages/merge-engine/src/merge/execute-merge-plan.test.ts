@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { defineMergeMethod } from "../methods/merge-method.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
 import { weightedSum } from "../methods/weighted-sum.js";

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, openSafetensors, shapeElementCount, writeSafetensors, type InMemoryTensor } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempDir, TINY_SD1 } from "../../test/tiny-models.js";
+import { tempDir, TINY_SD1 } from "@stmerge/test-utils";
 import { createMethodRegistry } from "../methods/method-registry.js";
 import { buildMergePlan } from "./build-merge-plan.js";
 import { executeMergePlan } from "./execute-merge-plan.js";

@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../test/tiny-models.js";
+import { tempDir } from "@stmerge/test-utils";
 import { legacyModelHash } from "./legacy-model-hash.js";
 
 const dir = tempDir();

@@ -2,7 +2,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseManifest } from "../manifest/load-manifest.js";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { buildMergeMetadata, MAX_ANCESTRY_DEPTH } from "./merge-metadata.js";
 import type { MergePlan } from "./merge-plan.js";
 import { runMerge } from "./run-merge.js";

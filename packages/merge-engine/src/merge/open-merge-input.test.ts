@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createCpuKernelBackend, decodeToF32, openSafetensors } from "@stmerge/core-tensors";
 import { describe, expect, it } from "vitest";
-import { tempDir } from "../../test/tiny-models.js";
+import { tempDir } from "@stmerge/test-utils";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { openMergeInput } from "./open-merge-input.js";
 import { runMerge } from "./run-merge.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createCpuKernelBackend, openSafetensors, writeSafetensors, type KernelBackend } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseManifest } from "../manifest/load-manifest.js";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { MAX_RECIPE_BYTES, manifestFromRecipe, readRecipeFromOutput } from "./recipe-from-output.js";
 import { runMerge } from "./run-merge.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { layoutDescriptors } from "../../test/load-layout.js";
-import { TINY_SD1 } from "../../test/tiny-models.js";
+import { TINY_SD1 } from "@stmerge/test-utils";
 import { addDifference } from "../methods/add-difference.js";
 import { ties } from "../methods/ties.js";
 import { weightedSum } from "../methods/weighted-sum.js";

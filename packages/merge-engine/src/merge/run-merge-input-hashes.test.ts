@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { createCpuKernelBackend, fileIdentityOf, openSafetensors, sameFileIdentity, type FileIdentity, type InputReadTap, type KernelBackend, type OutputByteTap, type ProgressEvent } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseManifest } from "../manifest/load-manifest.js";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { runMerge } from "./run-merge.js";
 
 let kernels: KernelBackend;

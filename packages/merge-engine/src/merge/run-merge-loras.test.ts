@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bakeLoras, planLoraBake } from "../lora/bake-lora.js";
 import { loadLora } from "../lora/load-lora.js";
 import { parseManifest } from "../manifest/load-manifest.js";
-import { tempDir } from "../../test/tiny-models.js";
+import { tempDir } from "@stmerge/test-utils";
 import { createMethodRegistry } from "../methods/method-registry.js";
 import { buildMergePlan } from "./build-merge-plan.js";
 import { executeMergePlan } from "./execute-merge-plan.js";

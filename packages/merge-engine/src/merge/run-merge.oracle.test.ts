@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend } from "@stmerge/core-tensors";
 import { describe, expect, it } from "vitest";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { runMerge } from "./run-merge.js";
 

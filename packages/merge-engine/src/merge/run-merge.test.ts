@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createCpuKernelBackend, decodeToF32, encodeFromF32, openSafetensors, type KernelBackend } from "@stmerge/core-tensors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseManifest } from "../manifest/load-manifest.js";
-import { maxUlpF16, tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { maxUlpF16, tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { runMerge } from "./run-merge.js";
 
 let kernels: KernelBackend;

@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { applyKnownIdentities, type KnownModelIdentity } from "./apply-known-identities.js";
 import { scanFolder } from "./scan-folder.js";
 

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { TINY_SD1, tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { TINY_SD1, tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { parseManifest } from "../manifest/load-manifest.js";
 import { detectPrecision } from "./detect-precision.js";
 import { proposeOutputName } from "./propose-output-name.js";

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { join } from "node:path";
 import { openSafetensors } from "@stmerge/core-tensors";
 import { describe, expect, it } from "vitest";
-import { tempDir, writeTinyModel } from "../../test/tiny-models.js";
+import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { detectArchitecture } from "../models/detect-architecture.js";
 import { extractVae } from "./extract-vae.js";
 
