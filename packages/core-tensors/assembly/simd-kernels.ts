@@ -177,26 +177,14 @@ export function encodeE5M2(src: usize, dst: usize, n: i32): void {
   return i8x16.shuffle(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
 }
 
-/**
- * out = Σ w[k]·in[k] over n inputs, accumulated in F64 in input order and rounded once to F32,
- * like the weightedSum op (which starts from +0 when n ≥ 3). `inputs` holds n pointers (u32),
- * `weights` n F64s. `f16` selects F16 inputs and F16 output (the fused weightedSumEncoded),
- * otherwise inputs and output are F32.
- */
-function weightedSum(out: usize, inputs: usize, weights: usize, n: i32, len: i32, f16: bool): void {
+/** out = Σ w[k]·in[k] over n F32 inputs, accumulated in F64 in input order and rounded once to F32, like the weightedSum op (which starts from +0 when n ≥ 3). `inputs` holds n pointers (u32), `weights` n F64s. */
+export function weightedSumF32(out: usize, inputs: usize, weights: usize, n: i32, len: i32): void {
   const plusZero = n >= 3;
   const w0 = f64x2.splat(load<f64>(weights));
   const in0 = <usize>load<u32>(inputs);
   for (let i = 0; i < len; i += 8) {
-    let x0: v128, x1: v128;
-    if (f16) {
-      const h = v128.load(in0 + (<usize>i << 1));
-      x0 = f16LanesToF32(i32x4.extend_low_i16x8_u(h));
-      x1 = f16LanesToF32(i32x4.extend_high_i16x8_u(h));
-    } else {
-      x0 = v128.load(in0 + (<usize>i << 2));
-      x1 = v128.load(in0 + (<usize>i << 2), 16);
-    }
+    let x0 = v128.load(in0 + (<usize>i << 2));
+    let x1 = v128.load(in0 + (<usize>i << 2), 16);
     let a0 = f64x2.mul(w0, f64x2.promote_low_f32x4(x0));
     let a1 = f64x2.mul(w0, f64x2.promote_low_f32x4(highHalf(x0)));
     let a2 = f64x2.mul(w0, f64x2.promote_low_f32x4(x1));
@@ -211,36 +199,158 @@ function weightedSum(out: usize, inputs: usize, weights: usize, n: i32, len: i32
     for (let k = 1; k < n; k++) {
       const w = f64x2.splat(load<f64>(weights + (<usize>k << 3)));
       const p = <usize>load<u32>(inputs + (<usize>k << 2));
-      if (f16) {
-        const h = v128.load(p + (<usize>i << 1));
-        x0 = f16LanesToF32(i32x4.extend_low_i16x8_u(h));
-        x1 = f16LanesToF32(i32x4.extend_high_i16x8_u(h));
-      } else {
-        x0 = v128.load(p + (<usize>i << 2));
-        x1 = v128.load(p + (<usize>i << 2), 16);
-      }
+      x0 = v128.load(p + (<usize>i << 2));
+      x1 = v128.load(p + (<usize>i << 2), 16);
       a0 = f64x2.add(a0, f64x2.mul(w, f64x2.promote_low_f32x4(x0)));
       a1 = f64x2.add(a1, f64x2.mul(w, f64x2.promote_low_f32x4(highHalf(x0))));
       a2 = f64x2.add(a2, f64x2.mul(w, f64x2.promote_low_f32x4(x1)));
       a3 = f64x2.add(a3, f64x2.mul(w, f64x2.promote_low_f32x4(highHalf(x1))));
     }
-    const y0 = joinLow(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1));
-    const y1 = joinLow(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3));
-    if (f16) {
-      v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_u(f32LanesToF16(y0), f32LanesToF16(y1)));
-    } else {
-      v128.store(out + (<usize>i << 2), y0);
-      v128.store(out + (<usize>i << 2), y1, 16);
-    }
+    v128.store(out + (<usize>i << 2), joinLow(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1)));
+    v128.store(out + (<usize>i << 2), joinLow(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3)), 16);
   }
 }
 
-export function weightedSumF16(out: usize, inputs: usize, weights: usize, n: i32, len: i32): void {
-  weightedSum(out, inputs, weights, n, len, true);
+// The fused weighted sum of 16-bit inputs (F16 code 2, BF16 code 3) into F16 or BF16, the
+// weightedSumEncoded op: Σ w[k]·x[k] in F64 in input order (from +0 when n ≥ 3), rounded to F32,
+// then to the output dtype, nearest even at each step.
+//
+// The fast path skips the F32 decode: a code's 15 magnitude bits, shifted into an F64's exponent
+// and mantissa (F16 by 42, BF16 by 45) with its sign on top, read as y = x·2^-1008 (F16) or
+// x·2^-896 (BF16), subnormal codes included. With the weight pre-scaled by the inverse power of
+// two, y·w' equals x·w as real numbers, so the one F64 rounding of the product is the reference's.
+// That holds while w' is finite and no product is an F64 subnormal: 2^-880 ≤ |w| ≤ 2^15 (or 0).
+// Groups of eight with an Inf or NaN code, and every group when a weight is out of that range,
+// take the exact slow path (decode to F32, promote). Outputs in the F16 normal range skip the
+// subnormal, overflow and NaN cases of the encoder.
+
+/** Scale of the fast path's F64 reading of a code: 2^1008 (F16) or 2^896 (BF16). */
+// @ts-ignore: decorator
+@inline function codeScale(code: u32): f64 {
+  return reinterpret<f64>(<u64>(code == 2 ? 1023 + 1008 : 1023 + 896) << 52);
 }
 
-export function weightedSumF32(out: usize, inputs: usize, weights: usize, n: i32, len: i32): void {
-  weightedSum(out, inputs, weights, n, len, false);
+/** Four F64 lanes pairs (as y values, see above) of eight 16-bit codes, sign-extended. */
+// @ts-ignore: decorator
+@inline function scaledPair(codes32: v128, high: bool, shift: i32, keep: v128): v128 {
+  const wide = high ? i64x2.extend_high_i32x4_s(codes32) : i64x2.extend_low_i32x4_s(codes32);
+  return v128.and(i64x2.shl(wide, shift), keep);
+}
+
+/** Eight codes of one input (u16) → two F32 vectors, exactly (the slow path). */
+// @ts-ignore: decorator
+@inline function decodeLanes16(h32: v128, code: u32): v128 {
+  return code == 2 ? f16LanesToF32(h32) : i32x4.shl(h32, 16);
+}
+
+/** Four F32s → four codes (u32 lanes) of the output dtype; F16 takes a short path when all four are normal F16s. */
+// @ts-ignore: decorator
+@inline function encodeLanes16(y: v128, code: u32): v128 {
+  if (code != 2) return f32LanesToBF16(y);
+  const abs = v128.and(y, i32x4.splat(0x7fffffff));
+  if (i32x4.all_true(v128.and(i32x4.gt_s(abs, i32x4.splat(0x387fffff)), i32x4.lt_s(abs, i32x4.splat(0x477ff000))))) {
+    const lsb = v128.and(i32x4.shr_u(abs, 13), i32x4.splat(1));
+    const normal = i32x4.shr_u(i32x4.add(i32x4.add(abs, i32x4.splat(0xfff - 0x38000000)), lsb), 13);
+    return v128.or(normal, v128.and(i32x4.shr_u(y, 16), i32x4.splat(0x8000)));
+  }
+  return f32LanesToF16(y);
+}
+
+/** The slow path for the eight elements at `i` (see above). */
+function weightedSum16Group(out: usize, inputs: usize, codes: usize, weights: usize, n: i32, i: i32, outCode: u32): void {
+  let a0 = f64x2.splat(0);
+  let a1 = a0;
+  let a2 = a0;
+  let a3 = a0;
+  for (let k = 0; k < n; k++) {
+    const w = f64x2.splat(load<f64>(weights + (<usize>k << 3)));
+    const code = load<u32>(codes + (<usize>k << 2));
+    const h = v128.load(<usize>load<u32>(inputs + (<usize>k << 2)) + (<usize>i << 1));
+    const x0 = decodeLanes16(i32x4.extend_low_i16x8_u(h), code);
+    const x1 = decodeLanes16(i32x4.extend_high_i16x8_u(h), code);
+    const p0 = f64x2.mul(w, f64x2.promote_low_f32x4(x0));
+    const p1 = f64x2.mul(w, f64x2.promote_low_f32x4(highHalf(x0)));
+    const p2 = f64x2.mul(w, f64x2.promote_low_f32x4(x1));
+    const p3 = f64x2.mul(w, f64x2.promote_low_f32x4(highHalf(x1)));
+    if (k == 0 && n < 3) {
+      a0 = p0;
+      a1 = p1;
+      a2 = p2;
+      a3 = p3;
+    } else {
+      a0 = f64x2.add(a0, p0);
+      a1 = f64x2.add(a1, p1);
+      a2 = f64x2.add(a2, p2);
+      a3 = f64x2.add(a3, p3);
+    }
+  }
+  const y0 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1)), outCode);
+  const y1 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3)), outCode);
+  v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_u(y0, y1));
+}
+
+/**
+ * `inputs`: n pointers (u32); `codes`: n dtype codes (u32, 2 or 3); `weights`: n F64s; `scratch`:
+ * 32·n bytes, 16-aligned, for the scaled weights and per-input constants. `len` is a multiple of 8.
+ */
+export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: usize, n: i32, len: i32, outCode: u32, scratch: usize): void {
+  let fast = true;
+  for (let k = 0; k < n; k++) {
+    const code = load<u32>(codes + (<usize>k << 2));
+    const w = load<f64>(weights + (<usize>k << 3));
+    const a = Math.abs(w);
+    if (!(w == 0 || (a >= reinterpret<f64>(<u64>(1023 - 880) << 52) && a <= 32768))) fast = false;
+    // Per input: the scaled weight (both lanes), then shift, mask and Inf/NaN limit.
+    v128.store(scratch + (<usize>k << 5), f64x2.splat(w * codeScale(code)));
+    store<u32>(scratch + (<usize>k << 5), code == 2 ? 42 : 45, 16);
+    store<u32>(scratch + (<usize>k << 5), code == 2 ? 0x7bff : 0x7f7f, 20);
+  }
+  const keep16 = i64x2.splat(0x81ffffffffffffff);
+  const keepBF16 = i64x2.splat(0x8fffffffffffffff);
+  const magnitude = i16x8.splat(0x7fff);
+  for (let i = 0; i < len; i += 8) {
+    if (!fast) {
+      weightedSum16Group(out, inputs, codes, weights, n, i, outCode);
+      continue;
+    }
+    let a0 = f64x2.splat(0);
+    let a1 = a0;
+    let a2 = a0;
+    let a3 = a0;
+    let special = v128.xor(a0, a0);
+    for (let k = 0; k < n; k++) {
+      const at = scratch + (<usize>k << 5);
+      const w = v128.load(at);
+      const shift = load<i32>(at, 16);
+      const keep = shift == 42 ? keep16 : keepBF16;
+      const h = v128.load(<usize>load<u32>(inputs + (<usize>k << 2)) + (<usize>i << 1));
+      special = v128.or(special, i16x8.gt_s(v128.and(h, magnitude), i16x8.splat(<i16>load<i32>(at, 20))));
+      const lo = i32x4.extend_low_i16x8_s(h);
+      const hi = i32x4.extend_high_i16x8_s(h);
+      const p0 = f64x2.mul(w, scaledPair(lo, false, shift, keep));
+      const p1 = f64x2.mul(w, scaledPair(lo, true, shift, keep));
+      const p2 = f64x2.mul(w, scaledPair(hi, false, shift, keep));
+      const p3 = f64x2.mul(w, scaledPair(hi, true, shift, keep));
+      if (k == 0 && n < 3) {
+        a0 = p0;
+        a1 = p1;
+        a2 = p2;
+        a3 = p3;
+      } else {
+        a0 = f64x2.add(a0, p0);
+        a1 = f64x2.add(a1, p1);
+        a2 = f64x2.add(a2, p2);
+        a3 = f64x2.add(a3, p3);
+      }
+    }
+    if (v128.any_true(special)) {
+      weightedSum16Group(out, inputs, codes, weights, n, i, outCode);
+      continue;
+    }
+    const y0 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1)), outCode);
+    const y1 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3)), outCode);
+    v128.store(out + (<usize>i << 1), i16x8.narrow_i32x4_u(y0, y1));
+  }
 }
 
 // TIES merge pass for two task vectors (three models), kernel-ops-module's tiesMerge bit for bit.

@@ -77,7 +77,7 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
-const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)"];
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)"];
 
 /**
  * Each kernel set runs in its own child process (two backends in one process skewed the figures:
@@ -123,6 +123,10 @@ async function kernelChild(workers, simd) {
   await backend.encode(values, "F8_E5M2", f8e5);
   f16b.set(f16);
   f16c.set(f16);
+  const bf16b = backend.allocBytes(elements * 2);
+  const bf16c = backend.allocBytes(elements * 2);
+  bf16b.set(bf16);
+  bf16c.set(bf16);
   const fns = [
     () => backend.decode(f16, "F16", out),
     () => backend.decode(bf16, "BF16", out),
@@ -134,6 +138,7 @@ async function kernelChild(workers, simd) {
     () => backend.encode(values, "F8_E5M2", f8out),
     () => backend.weightedSum([values, out, values], [0.5, 0.3, 0.2], out2),
     () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out),
+    () => backend.weightedSumEncoded([{ bytes: bf16, dtype: "BF16" }, { bytes: bf16b, dtype: "BF16" }, { bytes: bf16c, dtype: "BF16" }], [0.5, 0.3, 0.2], "BF16", f16out),
   ];
   // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
   for (let i = 0; i < 3; i++) for (const fn of fns) await fn();

@@ -51,6 +51,7 @@ function nanCollision(terms: number[]): boolean {
 }
 
 const f16Value = (code: number) => localCodecs().f32FromBits(localCodecs().f16BitsToF32Bits(code));
+const bf16Value = (code: number) => localCodecs().f32FromBits(code << 16);
 
 const DTYPE = { F16: 2, BF16: 3, F8_E4M3: 4, F8_E5M2: 5 } as const;
 
@@ -80,11 +81,12 @@ function encodeWith(ops: typeof js, values: Float32Array, dtype: 2 | 3): Uint16A
   return u16(out);
 }
 
-function weightedSumF16With(ops: typeof js, inputs: Uint16Array[], weights: number[]): Uint16Array {
+/** The fused weighted sum of 16-bit inputs: F16 unless `dtypes` (per input) and `outDtype` say BF16. */
+function weightedSumF16With(ops: typeof js, inputs: Uint16Array[], weights: number[], dtypes: readonly (2 | 3)[] = [], outDtype: 2 | 3 = 2): Uint16Array {
   const length = inputs[0]!.length;
   const out = new Uint8Array(length * 2);
-  const params: Record<string, number> = { od: 2 };
-  weights.forEach((w, k) => ((params[`w${k}`] = w), (params[`d${k}`] = 2)));
+  const params: Record<string, number> = { od: outDtype };
+  weights.forEach((w, k) => ((params[`w${k}`] = w), (params[`d${k}`] = dtypes[k] ?? 2)));
   ops.weightedSumEncoded!([out, ...inputs.map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength))], 0, length, params);
   return u16(out);
 }
@@ -209,6 +211,30 @@ describe.skipIf(!hasSimd)("WebAssembly SIMD kernels", () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  it("the fused weighted sum of F16 and BF16 inputs in any mix, into F16 or BF16, equals the JS kernel (fast and exact paths, huge and tiny weights)", () => {
+    const code16 = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x7f80, 0xff80, 0x7fc0, 0x7f81, 0x0001, 0x807f, 0x0080, 0x7f7f, 0x477f, 0x3800, 0x387f));
+    // Values where the F16 output leaves its normal range (subnormal, overflow), and ordinary ones.
+    const mostlyFinite = fc.oneof(code16, fc.integer({ min: 0x0400, max: 0x7bff }), fc.integer({ min: 0x3000, max: 0x4400 }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.constantFrom<2 | 3>(2, 3), { minLength: 6, maxLength: 6 }),
+        fc.constantFrom<2 | 3>(2, 3),
+        fc.array(fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, -0, 1, 0.5, 1e-8, 65504, 32768, 32769, 2 ** -880, 2 ** -881, -(2 ** -900), 1e-300)), { minLength: 6, maxLength: 6 }),
+        fc.array(mostlyFinite, { minLength: 1, maxLength: 97 }),
+        fc.integer({ min: 1, max: 20_000 }),
+        (n, dtypes, outDtype, weights, pattern, length) => {
+          const inputs = Array.from({ length: n }, (_, k) => Uint16Array.from({ length }, (_, i) => pattern[(i * (k + 3) + k) % pattern.length]!));
+          const w = weights.slice(0, n);
+          const value = (k: number, code: number) => (dtypes[k] === 3 ? bf16Value(code) : f16Value(code));
+          const anyNaN = (i: number) => nanCollision(inputs.map((x, k) => w[k]! * value(k, x[i]!)));
+          expect(differences(weightedSumF16With(simd, inputs, w, dtypes, outDtype), weightedSumF16With(js, inputs, w, dtypes, outDtype), 2, anyNaN)).toEqual([]);
+        },
+      ),
+      { numRuns: 80 },
     );
   });
 

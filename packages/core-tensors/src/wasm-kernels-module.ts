@@ -25,7 +25,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     decodeE5M2(src: number, dst: number, n: number): void;
     encodeE4M3(src: number, dst: number, n: number): void;
     encodeE5M2(src: number, dst: number, n: number): void;
-    weightedSumF16(out: number, inputs: number, weights: number, n: number, len: number): void;
+    weightedSum16(out: number, inputs: number, codes: number, weights: number, n: number, len: number, outCode: number, scratch: number): void;
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
     tiesMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
     tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number): void;
@@ -95,26 +95,52 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return undefined;
   };
 
-  /** arrays = [out, in0, …]; `size` 2 (F16 in and out) or 4 (F32). */
-  const weightedSum = (arrays: Arrays, from: number, to: number, params: Params, size: number): void => {
+  /** arrays = [out, in0, …], all F32. */
+  const weightedSumF32 = (arrays: Arrays, from: number, to: number, params: Params): void => {
     const n = arrays.length - 1;
     const tableBytes = (n * 12 + 15) & ~15;
-    const heap = heapFor(tableBytes + (n + 1) * size * BLOCK);
+    const heap = heapFor(tableBytes + (n + 1) * 4 * BLOCK);
     const pointers = new Uint32Array(memory.buffer, base, n);
     const weights = new Float64Array(memory.buffer, base + ((n * 4 + 7) & ~7), n);
     const dataAt = base + tableBytes;
     for (let k = 0; k < n; k++) {
-      pointers[k] = dataAt + k * size * BLOCK;
+      pointers[k] = dataAt + k * 4 * BLOCK;
       weights[k] = params[`w${k}`]!;
     }
-    const outAt = dataAt + n * size * BLOCK;
-    const kernel = size === 2 ? wasm.weightedSumF16 : wasm.weightedSumF32;
+    const outAt = dataAt + n * 4 * BLOCK;
     const out = arrays[0]!;
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, size * b, size * (b + len)), pointers[k]!);
-      kernel(outAt, base, base + ((n * 4 + 7) & ~7), n, pad8(len));
-      bytesOf(out, size * b, size * (b + len)).set(heap.subarray(outAt, outAt + size * len));
+      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, 4 * b, 4 * (b + len)), pointers[k]!);
+      wasm.weightedSumF32(outAt, base, base + ((n * 4 + 7) & ~7), n, pad8(len));
+      bytesOf(out, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+    }
+  };
+
+  /** arrays = [out, in0, …]: 16-bit inputs (F16/BF16, `params.d<k>`) into F16 or BF16 (`params.od`). */
+  const weightedSum16 = (arrays: Arrays, from: number, to: number, params: Params): void => {
+    const n = arrays.length - 1;
+    // Table: pointers (u32), codes (u32), weights (F64), per-input scratch (32 bytes each).
+    const codesAt = base + 4 * n;
+    const weightsAt = base + ((8 * n + 7) & ~7);
+    const scratchAt = (weightsAt + 8 * n + 15) & ~15;
+    const dataAt = scratchAt + 32 * n;
+    const heap = heapFor(dataAt - base + (n + 1) * 2 * BLOCK);
+    const pointers = new Uint32Array(memory.buffer, base, n);
+    const codes = new Uint32Array(memory.buffer, codesAt, n);
+    const weights = new Float64Array(memory.buffer, weightsAt, n);
+    for (let k = 0; k < n; k++) {
+      pointers[k] = dataAt + k * 2 * BLOCK;
+      codes[k] = params[`d${k}`]!;
+      weights[k] = params[`w${k}`]!;
+    }
+    const outAt = dataAt + n * 2 * BLOCK;
+    const out = arrays[0]!;
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, 2 * b, 2 * (b + len)), pointers[k]!);
+      wasm.weightedSum16(outAt, base, codesAt, weightsAt, n, pad8(len), params.od!, scratchAt);
+      bytesOf(out, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
     }
   };
 
@@ -165,15 +191,17 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
       // One or two F32 inputs: the JS loops are unrolled and bound by memory traffic, which the
       // copies through the module's memory would only add to (measured: no gain or a loss).
       if (arrays.length < 4) return jsOps.weightedSum!(arrays, from, to, params);
-      weightedSum(arrays, from, to, params, 4);
+      weightedSumF32(arrays, from, to, params);
       return undefined;
     },
     weightedSumEncoded(arrays, from, to, params) {
+      // F16 and BF16, in and out, in any mix; other dtypes run the JavaScript kernel.
       const n = arrays.length - 1;
-      let allF16 = n >= 1 && params.od === 2;
-      for (let k = 0; k < n && allF16; k++) allF16 = params[`d${k}`] === 2;
-      if (!allF16) return jsOps.weightedSumEncoded!(arrays, from, to, params);
-      weightedSum(arrays, from, to, params, 2);
+      const is16 = (code: number | undefined) => code === 2 || code === 3;
+      let all16 = n >= 1 && is16(params.od);
+      for (let k = 0; k < n && all16; k++) all16 = is16(params[`d${k}`]);
+      if (!all16) return jsOps.weightedSumEncoded!(arrays, from, to, params);
+      weightedSum16(arrays, from, to, params);
       return undefined;
     },
   };
