@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { z } from "zod";
@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { defineMergeMethod } from "../methods/merge-method.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
+import { slerp } from "../methods/slerp.js";
 import { weightedSum } from "../methods/weighted-sum.js";
 import { buildMergePlan } from "./build-merge-plan.js";
 import { executeMergePlan } from "./execute-merge-plan.js";
@@ -102,5 +103,36 @@ describe("executeMergePlan read-ahead and write-behind", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("methods with statistics on the fused encoded path", () => {
+  // slerp's merge pass is a weighted sum with per-tensor weights: run through the fused kernel on
+  // the encoded bytes, it must give the bits of its `merge` (decode, interpolate, encode).
+  it.each([
+    ["F16", undefined],
+    ["BF16", undefined],
+    ["F16", 64],
+  ] as const)("slerp of %s models (chunks of %s elements) gives the bytes of decode + merge + encode, through weightedSumEncoded", async (dtype, maxChunkElements) => {
+    const dir = tempDir();
+    const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 3, dtype }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 4, dtype })];
+    const sources = (await Promise.all(paths.map((p) => openSafetensors(p)))) as TensorSource[];
+    const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 1 }));
+    let fusedCalls = 0;
+    const counting = Object.create(kernels, {
+      weightedSumEncoded: { value: (...args: Parameters<NonNullable<typeof kernels.weightedSumEncoded>>) => (fusedCalls++, kernels.weightedSumEncoded!(...args)) },
+    }) as typeof kernels;
+    const unfused = defineMergeMethod({ ...slerp, mergeEncoded: undefined });
+    const run = async (method: typeof slerp, name: string) => {
+      const plan = buildMergePlan(inputs, { method, params: { t: 0.3 }, ...(maxChunkElements ? { maxChunkElements } : {}) });
+      if (maxChunkElements) expect(plan.entries.some((e) => e.statisticsPasses > 0)).toBe(true);
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, name)), kernels: counting, method });
+      return readFileSync(join(dir, name));
+    };
+    const reference = await run(unfused, "reference.safetensors");
+    expect(fusedCalls).toBe(0);
+    const fused = await run(slerp, "fused.safetensors");
+    expect(fusedCalls).toBeGreaterThan(0);
+    expect(Buffer.compare(fused, reference)).toBe(0);
   });
 });

@@ -202,17 +202,25 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       streams.delete(entry.key);
       return kernels.encode(addLoras(item, full, 0), entry.outDtype, outBytes);
     }
-    if (method.mergeEncoded && !stats && !hasLoras(entry)) {
-      const fast = await method.mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
+    const mergeEncoded = hasLoras(entry) ? undefined : method.mergeEncoded;
+    if (mergeEncoded && !stats) {
+      const fast = await mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
       if (fast) return fast;
     }
-    const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
-    const state = stats && entry.statisticsPasses > 0 ? statistics.get(entry.key)?.state : await gatherInMemory(baseCtx, tensors);
+    const decodeInputs = () => Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
+    // Statistics from earlier passes need no decoded inputs here; a key in memory gathers them now.
+    let tensors: Float32Array[] | undefined;
+    const state = !stats ? undefined : entry.statisticsPasses > 0 ? statistics.get(entry.key)?.state : await gatherInMemory(baseCtx, (tensors = await decodeInputs()));
     if (item.last) {
       statistics.delete(entry.key);
       streams.delete(entry.key);
     }
     const ctx = stats ? { ...baseCtx, statistics: state } : baseCtx;
+    if (mergeEncoded && stats) {
+      const fast = await mergeEncoded(ctx, inputs, entry.params, entry.outDtype, outBytes);
+      if (fast) return fast;
+    }
+    tensors ??= await decodeInputs();
     const result = await method.merge(ctx, tensors, entry.params);
     if (result.length !== length) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${length}`);
     return kernels.encode(addLoras(item, result, item.start), entry.outDtype, outBytes);

@@ -94,7 +94,8 @@ export interface MergeMethod<P extends Record<string, unknown> = Record<string, 
   merge(ctx: MergeMethodContext, tensors: Float32Array[], params: P): Promise<Float32Array>;
   /**
    * Optional fast path on the raw input bytes: write the encoded result into `out` and return
-   * it, or return undefined to use `merge`. Must give the same result as `merge` + encode.
+   * it, or return undefined to use `merge`. Must give the same result as `merge` + encode. For a
+   * method with `statistics`, it runs after they are gathered, with them in `ctx.statistics`.
    */
   mergeEncoded?(ctx: MergeMethodContext, inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], params: P, outDtype: DType, out: Uint8Array): Promise<Uint8Array | undefined>;
 }

@@ -40,15 +40,25 @@ export const slerp = defineMergeMethod({
     },
   },
   async merge(ctx, [a, b], { t }) {
-    const k = ctx.kernels;
-    const { dot, aa, bb } = ctx.statistics as SlerpState;
-    const na = Math.sqrt(aa);
-    const nb = Math.sqrt(bb);
-    if (na === 0 || nb === 0) return k.lerp(a!, b!, t, ctx.out);
-    const cos = Math.min(1, Math.max(-1, dot / (na * nb)));
-    if (Math.abs(cos) > 0.9995) return k.lerp(a!, b!, t, ctx.out);
-    const theta = Math.acos(cos);
-    const s = Math.sin(theta);
-    return k.weightedSum([a!, b!], [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s], ctx.out);
+    const weights = slerpWeights(ctx.statistics as SlerpState, t);
+    return weights ? ctx.kernels.weightedSum([a!, b!], weights, ctx.out) : ctx.kernels.lerp(a!, b!, t, ctx.out);
+  },
+  // The interpolation is a weighted sum with per-tensor weights: the fused kernel on the encoded
+  // bytes gives merge + encode's bits in one pass (lerp, the rare case, takes `merge`).
+  async mergeEncoded(ctx, inputs, { t }, outDtype, out) {
+    const weights = slerpWeights(ctx.statistics as SlerpState, t);
+    return weights ? ctx.kernels.weightedSumEncoded?.(inputs, weights, outDtype, out) : undefined;
   },
 });
+
+/** A's and B's weights, sin((1−t)θ)/sin θ and sin(tθ)/sin θ, or undefined where slerp is a lerp (a zero tensor, |cos θ| > 0.9995). */
+function slerpWeights({ dot, aa, bb }: SlerpState, t: number): [number, number] | undefined {
+  const na = Math.sqrt(aa);
+  const nb = Math.sqrt(bb);
+  if (na === 0 || nb === 0) return undefined;
+  const cos = Math.min(1, Math.max(-1, dot / (na * nb)));
+  if (Math.abs(cos) > 0.9995) return undefined;
+  const theta = Math.acos(cos);
+  const s = Math.sin(theta);
+  return [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s];
+}
