@@ -516,6 +516,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       const state = arrays[2] as Int32Array;
       const p = params.p!;
       const rescale = params.rescale!;
+      // t/2^32 ≥ p ⟺ t ≥ ⌈p·2^32⌉ for an integer t (both scalings are exact): no division per element.
+      const threshold = Math.ceil(p * 4294967296);
       let a = state[0]!;
       let b = state[1]!;
       let c = state[2]!;
@@ -528,7 +530,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         c = (c << 21) | (c >>> 11);
         c = (c + t) | 0;
         const v = (x[e]! - base[e]!) * rescale;
-        const keep = +((t >>> 0) / 4294967296 >= p);
+        const keep = +(t >>> 0 >= threshold);
         // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
         // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they
         // start at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
