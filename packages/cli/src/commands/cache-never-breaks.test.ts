@@ -4,7 +4,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeTinySd1Model } from "@stmerge/test-utils";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { memoryIo } from "../cli-io.js";
 import { runCli } from "../run-cli.js";
 
@@ -29,6 +29,28 @@ async function run(args: string[], env: Record<string, string>) {
   const io = memoryIo({ env: { STMERGE_NO_BANNER: "1", ...env }, cwd: dir });
   const code = await runCli(args, io);
   return { code, out: io.out(), err: io.err() };
+}
+
+/**
+ * `run` with setTimeout and Date on a fake clock that only the command's own timers move, each
+ * straight to when it is due: its waits (the cache lock's 15 s, CivitAI's backoff between
+ * attempts) pass in a moment while files, hashes and sockets stay real. `waitedMs` is how far the
+ * fake clock moved.
+ */
+async function runOnFastClock(args: string[], env: Record<string, string>) {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  try {
+    const started = Date.now();
+    let settled = false;
+    const pending = run(args, env).finally(() => (settled = true));
+    while (!settled) {
+      if (vi.getTimerCount() > 0) await vi.advanceTimersToNextTimerAsync();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { ...(await pending), waitedMs: Date.now() - started };
+  } finally {
+    vi.useRealTimers();
+  }
 }
 
 type Reply = { status: number; json?: unknown; text?: string; headers?: Record<string, string> };
@@ -87,10 +109,13 @@ describe("a cache locked by another process", () => {
     const cache = join(dir, "held.json");
     // The lock of a live process (this one) taken just now: not stale, so it is waited for.
     await writeFile(`${cache}.lock`, JSON.stringify({ pid: process.pid, host: hostname(), created: Date.now(), token: "someone-else" }));
-    const r = await run(["hash", "tiny.safetensors", "--algo", "sha256"], { STMERGE_CACHE: cache });
+    const r = await runOnFastClock(["hash", "tiny.safetensors", "--algo", "sha256"], { STMERGE_CACHE: cache });
     expect(r.code).toBe(0);
     expect(r.out).toContain(`SHA256  ${tinySha}`);
     expect(r.err.split("\n").filter((l) => l.startsWith("warning:"))).toEqual([expect.stringMatching(/^warning: cache not updated: .*held\.json\.lock: the cache is locked by pid \d+/)]);
+    // It waited the lock's 15 s (on the fake clock) before giving up, and not much longer.
+    expect(r.waitedMs).toBeGreaterThanOrEqual(15_000);
+    expect(r.waitedMs).toBeLessThan(20_000);
   }, 60_000);
 });
 
@@ -98,7 +123,7 @@ describe("CivitAI unreachable never fails a command", () => {
   it("cache add with a key and nothing listening: the summary, one CivitAI warning, exit 0, hashes kept", async () => {
     const cache = join(dir, "unreachable.json");
     const env = { STMERGE_CACHE: cache, CIVITAI_BASE_URL: `http://127.0.0.1:${await closedPort()}`, CIVITAI_API_KEY: "sk-test" };
-    const r = await run(["cache", "add", "tiny.safetensors"], env);
+    const r = await runOnFastClock(["cache", "add", "tiny.safetensors"], env);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^│ files +1 file: 1 hashed/m);
     expect(r.err).toMatch(/^warning: CivitAI not reached \(.*gave up after 3 attempts\)\); going on without it/m);
@@ -167,7 +192,7 @@ describe("scan --civitai looks files up, or says why it cannot", () => {
   });
 
   it("CivitAI down during scan: the manifest is still written, one warning, exit 0", async () => {
-    const r = await run(["scan", "models", "-o", "down.json", "--compute-hashes", "--civitai"], { STMERGE_CACHE: join(dir, "scan-cache3.json"), CIVITAI_BASE_URL: `http://127.0.0.1:${await closedPort()}` });
+    const r = await runOnFastClock(["scan", "models", "-o", "down.json", "--compute-hashes", "--civitai"], { STMERGE_CACHE: join(dir, "scan-cache3.json"), CIVITAI_BASE_URL: `http://127.0.0.1:${await closedPort()}` });
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/^warning: CivitAI not reached/m);
     expect(JSON.parse(await readFile(join(dir, "down.json"), "utf8")).models).toHaveLength(2);
