@@ -104,7 +104,7 @@ async function loadTorchZip(handle: FileHandle, fileSize: number, file: string, 
     violations.push(...other.violations);
   }
   const storages = new Map<string, StorageLocation>();
-  for (const [key, entry] of used) storages.set(key, { fileOffset: await locateZipData(handle, entry, fileSize, file), byteLength: entry.size });
+  for (const [key, entry] of used) storages.set(key, { fileOffset: await locateZipData(handle, entry, fileSize, file), byteLength: entry.size, crc32: entry.crc32 });
   return { format: "torch-zip", root: run.value, storages, bigEndian, globals, violations };
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import * as zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { EXPECTED, fixture } from "../test/fixture-paths.js";
 import { openTorchCheckpoint } from "./open-torch-checkpoint.js";
@@ -25,6 +26,29 @@ describe("openTorchCheckpoint against torch.load", () => {
       }
     });
   }
+
+  it("recordedCrc32Of: the zip's CRC-32 of whole contiguous storages equals zlib's CRC-32 of the bytes read; views and legacy files have none", async () => {
+    const crc32 = (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc32;
+    if (!crc32) return;
+    for (const [name, recorded] of [["sd_lightning.ckpt", 13], ["views_zip.pt", undefined], ["sd_lightning_legacy.ckpt", 0]] as const) {
+      const checkpoint = await openTorchCheckpoint(fixture(name));
+      try {
+        let count = 0;
+        for (const { tensor } of checkpoint.tensors) {
+          const crc = checkpoint.recordedCrc32Of(tensor);
+          if (crc === undefined) continue;
+          count++;
+          expect(crc).toBe(crc32(await checkpoint.readTensor(tensor)));
+        }
+        if (recorded === undefined) {
+          expect(count, name).toBeGreaterThan(0);
+          expect(count, name).toBeLessThan(checkpoint.tensors.length);
+        } else expect(count, name).toBe(recorded);
+      } finally {
+        await checkpoint.close();
+      }
+    }
+  });
 
   it("keeps training extras as inert data: lightning callback record, numpy scalars", async () => {
     const checkpoint = await openTorchCheckpoint(fixture("sd_lightning.ckpt"));

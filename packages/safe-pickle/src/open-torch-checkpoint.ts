@@ -29,6 +29,12 @@ export interface TorchCheckpoint {
   storageLocationOf(tensor: PyTensor): StorageLocation;
   /** A tensor's contiguous bytes from its whole storage in memory (as read from `storageLocationOf`). */
   extractTensor(tensor: PyTensor, storageBytes: Uint8Array, into?: Uint8Array): Uint8Array;
+  /**
+   * The CRC-32 the zip recorded for exactly the bytes `readTensor` returns: when the tensor is its
+   * whole storage, contiguous and not byte-swapped; undefined otherwise (and for non-zip files).
+   * A digest of the source independent of this reader's reads (the converter checks against it).
+   */
+  recordedCrc32Of(tensor: PyTensor): number | undefined;
   /** A `TensorSource` over chosen tensors under chosen names (the converter passes the state dict). */
   createSource(tensors: readonly NamedTensor[], metadata?: Readonly<Record<string, string>>): TensorSource;
   /** A `TensorSource` over every tensor, named by its path joined with ".". */
@@ -182,6 +188,11 @@ export async function openTorchCheckpoint(path: string, options: OpenCheckpointO
           throw new TensorIoError("BUFFER_TOO_SMALL", `${path}: storage ${JSON.stringify(tensor.storage.key)} is ${location.byteLength} bytes, got ${storageBytes.byteLength}`, { file: path });
         }
         return extractTensorFromStorage(storageBytes, tensor, { ...(into ? { into } : {}), bigEndian: swaps(tensor) });
+      },
+      recordedCrc32Of: (tensor) => {
+        const location = structure.storages.get(tensor.storage.key);
+        if (location?.crc32 === undefined || swaps(tensor) || tensor.storageOffset !== 0 || tensor.storage.byteOffset !== 0 || !isContiguous(tensor)) return undefined;
+        return tensorElementCount(tensor) * tensor.elementSize === location.byteLength ? location.crc32 : undefined;
       },
       createSource,
       allTensorsSource: () => createSource(tensors.map((t) => ({ name: joinTensorPath(t.path), tensor: t.tensor }))),

@@ -6,6 +6,8 @@ import type { PyTensor } from "./py-values.js";
 export interface StorageLocation {
   readonly fileOffset: number;
   readonly byteLength: number;
+  /** The CRC-32 the zip's central directory records for the storage's bytes (zip checkpoints only). */
+  readonly crc32?: number;
 }
 
 export function tensorElementCount(tensor: PyTensor): number {
