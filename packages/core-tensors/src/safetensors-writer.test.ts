@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -241,6 +242,41 @@ describe("safetensors writer with metadata known only at the end (finalMetadata)
     expect(sha256(Buffer.concat(seen.chunks))).toBe(sha256(file));
     expect(progress.at(-1)).toBe(file.byteLength);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it("verify sees the finished temp file with the final layout before the rename; its throw leaves no output and no temp file; readWritten reads back what was written", async () => {
+    for (const final of [undefined, { input_sha256: REAL, note: "kept" }]) {
+      const path = join(dir, final ? "verified-final.safetensors" : "verified.safetensors");
+      const seen: { head?: Buffer; dataStart?: number } = {};
+      const make = (fail: boolean) =>
+        createSafetensorsWriter(path, {
+          ...(final ? { finalMetadata: async () => final } : {}),
+          verify: async (handle, layout) => {
+            const head = Buffer.alloc(layout.dataStart);
+            await handle.read(head, 0, head.byteLength, 0);
+            seen.head = head;
+            seen.dataStart = layout.dataStart;
+            if (fail) throw new Error("check failed");
+          },
+        });
+      for (const fail of [true, false]) {
+        const sink = make(fail);
+        await sink.begin(descriptors, { input_sha256: PLACEHOLDER, note: "kept" });
+        await sink.write("b", pattern(30, 3));
+        const at = sink.layout!.dataStart + sink.layout!.offsets.get("b")!;
+        expect(await sink.readWritten(new Uint8Array(30), at)).toEqual(pattern(30, 3));
+        await sink.write("a", pattern(7, 2));
+        if (fail) {
+          await expect(sink.commit()).rejects.toThrow("check failed");
+          expect(await leftovers()).toEqual([]);
+          expect(existsSync(path)).toBe(false);
+        } else await sink.commit();
+      }
+      const file = await readFile(path);
+      // What verify read is the final header, as it lies in the committed file.
+      expect(seen.head!.equals(file.subarray(0, seen.dataStart))).toBe(true);
+      expect(JSON.parse(seen.head!.subarray(8).toString("utf8").trimEnd()).__metadata__).toEqual(final ?? { input_sha256: PLACEHOLDER, note: "kept" });
+    }
   });
 
   it("pads a shorter final header with spaces up to the reserved data start", async () => {

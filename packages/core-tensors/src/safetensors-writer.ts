@@ -84,6 +84,11 @@ export interface SafetensorsWriterOptions extends AtomicFileOptions {
   readonly onProgress?: ProgressCallback;
   /** Stops the read-back for the tap (the temp file is removed). */
   readonly signal?: AbortSignal;
+  /**
+   * A check of the finished temp file before the rename, through the handle that wrote it, with
+   * the final layout (after `finalMetadata`'s header is written); a throw removes the temp file.
+   */
+  readonly verify?: (handle: FileHandle, layout: SafetensorsLayout) => Promise<void>;
 }
 
 const READ_BACK_CHUNK = 16 * 1024 * 1024;
@@ -108,7 +113,14 @@ async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: Saf
  * Streaming safetensors sink: the header is written at `begin`, tensors one at a time (or in
  * chunks) in any order, and the file appears at its path only on `commit`.
  */
-export function createSafetensorsWriter(path: string, options: SafetensorsWriterOptions = {}): TensorSink & { readonly layout: SafetensorsLayout | undefined } {
+export function createSafetensorsWriter(path: string, options: SafetensorsWriterOptions = {}): TensorSink & {
+  readonly layout: SafetensorsLayout | undefined;
+  /**
+   * Reads back bytes already written (from the page cache, usually), through the temp file's
+   * handle: what a caller hashes once `finalMetadata`'s values are known, or checks as written.
+   */
+  readWritten(into: Uint8Array, offset: number): Promise<Uint8Array>;
+} {
   let file: AtomicFile | undefined;
   let layout: SafetensorsLayout | undefined;
   const planned = new Map<string, PlannedTensor>();
@@ -160,6 +172,11 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       await guard(() => Promise.all([tap?.write(bytes, l.dataStart + t.dataOffset + offset), writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset)]));
       t.written += bytes.byteLength;
     },
+    async readWritten(into, offset) {
+      if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: readWritten() before begin() or after a failure`, { file: path });
+      await readFully(file.handle, into, 0, into.byteLength, offset, path);
+      return into;
+    },
     async commit() {
       if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: commit() before begin() or after a failure`, { file: path });
       for (const t of planned.values()) {
@@ -168,8 +185,8 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
           throw new TensorIoError("SINK_INCOMPLETE", `${path}: tensor ${JSON.stringify(t.descriptor.name)} got ${t.written} of ${t.descriptor.byteLength} bytes; output discarded`, { file: path });
         }
       }
-      const { finalMetadata, tap: outputTap } = options;
-      if (!finalMetadata) return file.commit();
+      const { finalMetadata, tap: outputTap, verify } = options;
+      if (!finalMetadata) return file.commit(verify ? { verify: (handle) => verify(handle, layout!) } : {});
       const f = file;
       const reserved = layout!;
       const final = await guard(async () => {
@@ -177,7 +194,13 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
         await writeFully(f.handle, header.headerBytes, 0);
         return header;
       });
-      await f.commit(outputTap ? { verify: (handle) => readBackToTap(outputTap, handle, final, path, options) } : {});
+      if (!outputTap && !verify) return f.commit();
+      await f.commit({
+        verify: async (handle) => {
+          if (outputTap) await readBackToTap(outputTap, handle, final, path, options);
+          await verify?.(handle, final);
+        },
+      });
     },
     async abort() {
       failed = true;
