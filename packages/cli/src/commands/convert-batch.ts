@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import { createHashingTap, type CacheRecorder, type HashingTap } from "@stmerge/cache";
+import { CONVERT_TAP_ALGORITHMS, withConvertCrc32 } from "../convert-output-hashes.js";
 import { writeFileAtomic, type Precision } from "@stmerge/core-tensors";
 import { BATCH_CONVERT_EXTENSIONS, convertFolder, type BatchFileResult } from "@stmerge/merge-engine";
 import type { Command } from "commander";
@@ -99,7 +100,7 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
       return;
     }
     const converted = result.result;
-    const outputHashes = tap ? await tap.result() : undefined;
+    const outputHashes = tap ? (record ? withConvertCrc32(await tap.result(), converted) : await tap.result()) : undefined;
     let cached = "off (--no-cache)";
     if (record) {
       cached = recorder ? "output and source recorded" : "not recorded (see warning)";
@@ -126,11 +127,11 @@ export async function runConvertBatch(folder: string, options: BatchOptions, ctx
       precision: options.precision,
       jobs,
       signal: ctx.signal,
-      // Hashes for the cache (and --verbose) come from the read-back check's single read.
+      // Hashes for the cache (and --verbose) come from the bytes convert writes (CRC-32 from convert itself).
       ...(record || options.verbose
         ? {
             outputTapFor: (file) => {
-              const tap = createHashingTap(record ? {} : { algorithms: ["sha256"] });
+              const tap = createHashingTap({ algorithms: record ? CONVERT_TAP_ALGORITHMS : ["sha256"] });
               taps.set(file.input, tap);
               return tap;
             },

@@ -9,6 +9,7 @@ import { bannerLines } from "../banner.js";
 import { addCacheOptions, lookupCachedIdentity, type CacheFlags } from "../cli-cache.js";
 import { CliError } from "../cli-error.js";
 import { recordConversionInCache } from "../record-conversion-in-cache.js";
+import { CONVERT_TAP_ALGORITHMS, withConvertCrc32 } from "../convert-output-hashes.js";
 import { formatBytes } from "../format.js";
 import type { PhaseSnapshot } from "../progress-state.js";
 import { renderPanel, timeRow, timingsJson, type PanelRow } from "../render-panel.js";
@@ -48,7 +49,7 @@ export function renderConvertPanel(result: ConvertResult, info: { ms: number; ou
     // Labels of at most 10 characters keep a 64-digit hash on one line of an 80-column panel.
     ...(outputHashes?.sha256 ? [["sha256", t.hash(outputHashes.sha256)] as PanelRow] : []),
     ["src sha256", t.hash(result.inputSha256)],
-    ["verified", t.success("every tensor read back and matched")],
+    ["verified", t.success("every tensor checked as written; header read back")],
     ["time", timeRow(ms, phases, t)],
     ["cache", cached],
     ["next", `stmerge inspect ${escapeControl(basename(result.output))}`],
@@ -117,8 +118,8 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
       await warnLeftoverTemps(options.output === undefined ? defaultConvertOutput(path) : resolve(ctx.io.cwd, options.output), out);
       const started = Date.now();
       // The output's hashes come from bytes convert already handles (no extra pass for the cache):
-      // while writing when the cache still knows the input's SHA-256, else from the read-back check.
-      const hashing = createHashingTap(cacheFlags.cache === false ? { algorithms: ["sha256"] } : {});
+      // as they are written, those written before the input's SHA-256 was known read back once it is.
+      const hashing = createHashingTap({ algorithms: cacheFlags.cache === false ? ["sha256"] : CONVERT_TAP_ALGORITHMS });
       const knownInput = await lookupCachedIdentity(path, ctx.io, cacheFlags);
       const result = await convertCheckpoint(path, {
         outputTap: hashing,
@@ -135,9 +136,9 @@ export function registerConvertCommand(program: Command, ctx: CliContext): void 
         throw error;
       });
       out.progress.done();
-      const outputHashes = await hashing.result();
+      const outputHashes = withConvertCrc32(await hashing.result(), result);
       // A converted file is the same model: the cache entry carries the source's CivitAI data. The
-      // source's SHA-256 was computed while converting; the output's while reading it back.
+      // source's SHA-256 and the output's hashes were computed while converting.
       let cached = "off (--no-cache)";
       if (cacheFlags.cache !== false) {
         cached = "output and source recorded";

@@ -37,7 +37,7 @@ function demoSteps(dir: string): DemoStep[] {
   const merged = join(dir, "output", "demo-merge.safetensors");
   return [
     { title: "Audit the legacy checkpoint: list every pickle global without executing anything", argv: ["audit", ckpt] },
-    { title: "Convert it to safetensors (state dict unwrapped, EMA pruned, every tensor read back and checked)", argv: ["convert", ckpt, "-o", converted] },
+    { title: "Convert it to safetensors (state dict unwrapped, EMA pruned, every tensor checked before the rename)", argv: ["convert", ckpt, "-o", converted] },
     { title: "Verify the conversion tensor by tensor against the original", argv: ["verify", ckpt, converted] },
     { title: "Scan the models folder into a merge manifest (headers only)", argv: ["scan", join(dir, "models"), "-o", manifest, "--compute-hashes"] },
     { title: "Show the merge plan without reading any tensor", argv: ["merge", "--manifest", manifest, "--dry-run"] },

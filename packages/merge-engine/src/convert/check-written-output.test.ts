@@ -1,9 +1,10 @@
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as zlib from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
-import { checkWrittenOutput, digestOf } from "./check-written-output.js";
+import { openSafetensors, readFully, writeSafetensors } from "@stmerge/core-tensors";
+import { checkTensorDigest, checkWrittenHeader, checkWrittenTensor } from "./check-written-output.js";
 
 let dir = "";
 beforeAll(async () => {
@@ -18,62 +19,75 @@ const tensors = [
   { name: "b", dtype: "U8" as const, shape: [3], data: Uint8Array.from([7, 8, 9]) },
 ];
 const descriptors = tensors.map(({ name, dtype, shape, data }) => ({ name, dtype, shape, byteLength: data.byteLength }));
-const digests = new Map(tensors.map((t) => [t.name, digestOf(t.data)]));
+// The reference CRC: zlib's, independent of the code under test.
+const zlibCrc32 = (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc32;
 
-describe("checkWrittenOutput", () => {
-  it("passes an output that holds exactly what was written", async () => {
-    const path = join(dir, "ok.safetensors");
-    await writeSafetensors(path, tensors, { k: "v" });
-    expect(await checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined)).toBeGreaterThan(0);
-  });
+/** A written file with its head bytes, opened r+ as the writer's temp handle would be. */
+async function written(name: string): Promise<{ path: string; head: Uint8Array; offsetOfB: number }> {
+  const path = join(dir, name);
+  await writeSafetensors(path, tensors, { k: "v" });
+  const source = await openSafetensors(path);
+  const dataStart = source.header.dataStart;
+  const offsetOfB = source.fileOffsetOf("b");
+  await source.close();
+  return { path, head: new Uint8Array((await readFile(path)).subarray(0, dataStart)), offsetOfB };
+}
 
-  it("fails on a flipped data byte, wrong metadata, or a missing tensor", async () => {
-    const path = join(dir, "bad.safetensors");
-    await writeSafetensors(path, tensors, { k: "v" });
-    const source = await openSafetensors(path);
-    const at = source.fileOffsetOf("b");
-    await source.close();
-    const handle = await open(path, "r+");
-    await handle.write(Uint8Array.from([0]), 0, 1, at + 1);
+async function withHandle<T>(path: string, run: (handle: Awaited<ReturnType<typeof open>>) => Promise<T>): Promise<T> {
+  const handle = await open(path, "r+");
+  try {
+    return await run(handle);
+  } finally {
     await handle.close();
-    await expect(checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined)).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/tensor "b" has different bytes/) });
-    const good = join(dir, "good.safetensors");
-    await writeSafetensors(good, tensors, { k: "v" });
-    await expect(checkWrittenOutput(good, descriptors, { k: "other" }, digests, undefined)).rejects.toThrow(/metadata k differs/);
-    await expect(checkWrittenOutput(good, [...descriptors, { name: "c", dtype: "U8", shape: [1], byteLength: 1 }], { k: "v" }, digests, undefined)).rejects.toThrow(/2 tensors instead of 3/);
+  }
+}
+
+describe("checkWrittenHeader", () => {
+  it("passes an output whose header holds exactly the tensors, metadata and bytes written, and returns its size", async () => {
+    const { path, head } = await written("ok.safetensors");
+    expect(await withHandle(path, (handle) => checkWrittenHeader({ path, handle }, descriptors, { k: "v" }, head))).toBe((await readFile(path)).byteLength);
   });
 
-  it("with the header bytes a header-first writer hashed, passes the file that holds them and fails on any other byte", async () => {
-    const path = join(dir, "head.safetensors");
-    await writeSafetensors(path, tensors, { k: "v" });
-    const source = await openSafetensors(path);
-    const dataStart = source.header.dataStart;
-    await source.close();
-    const head = new Uint8Array((await readFile(path)).subarray(0, dataStart));
-    expect(await checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, undefined, head)).toBeGreaterThan(0);
-    const other = head.slice();
-    other[dataStart - 1] = other[dataStart - 1] === 0x20 ? 0x09 : 0x20;
-    await expect(checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, undefined, other)).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/header bytes differ/) });
-    await expect(checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, undefined, head.subarray(0, dataStart - 8))).rejects.toThrow(/header bytes differ/);
+  it("fails on wrong metadata, a missing tensor, or any other header byte", async () => {
+    const { path, head } = await written("bad-head.safetensors");
+    await withHandle(path, async (handle) => {
+      await expect(checkWrittenHeader({ path, handle }, descriptors, { k: "other" }, head)).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/metadata k differs/) });
+      await expect(checkWrittenHeader({ path, handle }, [...descriptors, { name: "c", dtype: "U8", shape: [1], byteLength: 1 }], { k: "v" }, head)).rejects.toThrow(/2 tensors instead of 3/);
+      const other = head.slice();
+      other[head.byteLength - 1] = other[head.byteLength - 1] === 0x20 ? 0x09 : 0x20;
+      await expect(checkWrittenHeader({ path, handle }, descriptors, { k: "v" }, other)).rejects.toThrow(/header bytes differ/);
+      await expect(checkWrittenHeader({ path, handle }, descriptors, { k: "v" }, head.subarray(0, head.byteLength - 8))).rejects.toThrow(/header bytes differ/);
+    });
   });
 
-  it("lets a tap see every byte of the file in order while it reads it back (the output's hashes need no other read)", async () => {
-    const path = join(dir, "tapped.safetensors");
-    await writeSafetensors(path, tensors, { k: "v" });
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    let next = 0;
-    const tap = {
-      start: (file: { size: number }) => void (size = file.size),
-      bytes: (chunk: Uint8Array, offset: number) => {
-        expect(offset).toBe(next);
-        next += chunk.byteLength;
-        chunks.push(chunk.slice());
-      },
-    };
-    await checkWrittenOutput(path, descriptors, { k: "v" }, digests, undefined, undefined, tap);
-    const onDisk = await readFile(path);
-    expect(size).toBe(onDisk.byteLength);
-    expect(Buffer.concat(chunks).equals(onDisk)).toBe(true);
+  it("fails, typed, on a header that does not parse", async () => {
+    const { path, head } = await written("garbled.safetensors");
+    await withHandle(path, async (handle) => {
+      await handle.write(Uint8Array.from([0x7b, 0x7b]), 0, 2, 8);
+      await expect(checkWrittenHeader({ path, handle }, descriptors, { k: "v" }, head)).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/could not be read back/) });
+    });
+  });
+});
+
+describe.skipIf(!zlibCrc32)("tensor checks", () => {
+  it("checkTensorDigest passes the recorded CRC-32 and fails on another", () => {
+    const crc = zlibCrc32!(tensors[1]!.data);
+    expect(() => checkTensorDigest("out.safetensors", "b", crc, crc)).not.toThrow();
+    expect(() => checkTensorDigest("out.safetensors", "b", crc, crc ^ 1)).toThrow(expect.objectContaining({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/tensor "b" has different bytes from the CRC-32 its checkpoint records/) }));
+  });
+
+  it("checkWrittenTensor reads the tensor back at its offset in small chunks: passes as written, fails on a flipped byte", async () => {
+    const { path, offsetOfB } = await written("tensor.safetensors");
+    const crc = zlibCrc32!(tensors[1]!.data);
+    await withHandle(path, async (handle) => {
+      const readWritten = async (into: Uint8Array, offset: number) => {
+        await readFully(handle, into, 0, into.byteLength, offset, path);
+        return into;
+      };
+      const tensor = { name: "b", offset: offsetOfB, byteLength: 3, crc };
+      await checkWrittenTensor(path, readWritten, tensor, new Uint8Array(2));
+      await handle.write(Uint8Array.from([0]), 0, 1, offsetOfB + 2);
+      await expect(checkWrittenTensor(path, readWritten, tensor, new Uint8Array(2))).rejects.toMatchObject({ code: "CONVERT_VERIFY_FAILED", message: expect.stringMatching(/tensor "b" has different bytes/) });
+    });
   });
 });

@@ -1,13 +1,18 @@
 import { copyFile, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import * as zlib from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeToF32, isStmergeError, openSafetensors } from "@stmerge/core-tensors";
 import { convertCheckpoint, defaultConvertOutput } from "./convert-checkpoint.js";
+import { openStateDict } from "./open-state-dict.js";
 import { verifyConversion } from "./verify-conversion.js";
+
+/** The reference CRC-32: node:zlib's over the whole file (Node 20.15+). */
+const zlibCrc32 = (zlib as unknown as { crc32?: (b: Uint8Array) => number }).crc32;
 
 /** Real torch checkpoints written by tools/fixtures/torch_checkpoints.py (owned by safe-pickle's tests). */
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../../safe-pickle/test/fixtures");
@@ -244,7 +249,7 @@ describe("convertCheckpoint with two runs writing one output", () => {
     const outputHash = createHash("sha256");
     let size = -1;
     let fed = 0;
-    let fedBeforeVerify = -1;
+    let fedWhenConverted = -1;
     const tap = {
       start: (file: { size: number }) => void (size = file.size),
       bytes: (chunk: Uint8Array, offset: number) => {
@@ -258,7 +263,7 @@ describe("convertCheckpoint with two runs writing one output", () => {
       inputSha256,
       outputTap: tap,
       onProgress: (p) => {
-        if (p.phase === "verify" && fedBeforeVerify < 0) fedBeforeVerify = fed;
+        if (p.phase === "convert" && p.bytesDone === p.bytesTotal) fedWhenConverted = fed;
         phases.push(p.phase);
       },
     });
@@ -269,43 +274,101 @@ describe("convertCheckpoint with two runs writing one output", () => {
     // Same file as the hash-while-converting path, byte for byte.
     expect(onDisk.equals(await readFile(reference.output))).toBe(true);
     expect(size).toBe(onDisk.byteLength);
-    // Every byte reached the tap before the read-back began, and its digest is node:crypto's over the final file.
-    expect(fedBeforeVerify).toBe(onDisk.byteLength);
+    // Every byte reached the tap as it was written (no read-back of the output), and its digest is node:crypto's over the final file.
+    expect(fedWhenConverted).toBe(onDisk.byteLength);
     expect(outputHash.digest("hex")).toBe(createHash("sha256").update(onDisk).digest("hex"));
     expect(phases).not.toContain("hash");
-    expect(phases).toContain("verify");
+    expect(phases).not.toContain("hash output");
+    expect(phases).not.toContain("verify");
+    // The whole-file CRC-32 combined from the header's and the tensors' is zlib's over the file.
+    if (zlibCrc32) expect(result.outputCrc32).toBe(zlibCrc32(onDisk) >>> 0);
   });
 
-  it("with the input's SHA-256 known, a byte corrupted on disk after its write is still caught and no output is left", async () => {
-    const { mkdir, open: openFile } = await import("node:fs/promises");
-    const folder = join(dir, "header-first-corrupt");
+  it("with the input hashed meanwhile, the tap still gets the final file in order (the part written before the header was known read back) and the CRC-32 is zlib's", async () => {
+    const { mkdir, readFile } = await import("node:fs/promises");
+    const folder = join(dir, "header-last");
+    await mkdir(folder);
+    for (const [name, precision] of [["sd_lightning.ckpt", "keep"], ["views_legacy.pt", "fp16"]] as const) {
+      const input = join(folder, name);
+      await copyFile(join(FIXTURES, name), input);
+      const outputHash = createHash("sha256");
+      let fed = 0;
+      const tap = {
+        bytes: (chunk: Uint8Array, offset: number) => {
+          expect(offset).toBe(fed);
+          fed += chunk.byteLength;
+          outputHash.update(chunk);
+        },
+      };
+      const result = await convertCheckpoint(input, { output: join(folder, `${name}.safetensors`), outputTap: tap, precision, prune: false });
+      const onDisk = await readFile(result.output);
+      expect(result.inputSha256).toBe(createHash("sha256").update(readFileSync(input)).digest("hex"));
+      expect(fed).toBe(onDisk.byteLength);
+      expect(outputHash.digest("hex")).toBe(createHash("sha256").update(onDisk).digest("hex"));
+      if (zlibCrc32) expect(result.outputCrc32).toBe(zlibCrc32(onDisk) >>> 0);
+    }
+  });
+
+  it("a zip storage whose bytes differ from the CRC-32 the checkpoint records is refused before the rename (torch.load would take it); no output is left", async () => {
+    const { mkdir } = await import("node:fs/promises");
+    const folder = join(dir, "recorded-crc");
     await mkdir(folder);
     const input = join(folder, "in.ckpt");
-    await copyFile(join(FIXTURES, "sd_lightning.ckpt"), input);
+    const bytes = new Uint8Array(readFileSync(join(FIXTURES, "sd_lightning.ckpt")));
+    // Flip one byte inside a stored tensor's data, found by its value as torch stored it.
+    const opened = await openStateDict(join(FIXTURES, "sd_lightning.ckpt"));
+    const name = opened.source.descriptors.find((d) => d.byteLength >= 16 && opened.recordedCrc32(d.name) !== undefined)!.name;
+    const data = await opened.source.read(name);
+    await opened.close();
+    const at = Buffer.from(bytes).indexOf(Buffer.from(data));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 5] = bytes[at + 5]! ^ 0xff;
+    writeFileSync(input, bytes);
+    const inputSha256 = createHash("sha256").update(bytes).digest("hex");
+    for (const options of [{}, { inputSha256 }]) {
+      await expect(convertCheckpoint(input, { output: join(folder, "out.safetensors"), prune: false, ...options })).rejects.toMatchObject({
+        code: "CONVERT_VERIFY_FAILED",
+        message: expect.stringContaining(`tensor ${JSON.stringify(name)} has different bytes from the CRC-32 its checkpoint records`),
+      });
+      expect(await readdir(folder)).toEqual(["in.ckpt"]);
+    }
+  });
+
+  it("a tensor with no recorded CRC-32 (a legacy file) is read back after its write: a byte changed on disk then is caught and no output is left", async () => {
+    const { mkdir, open: openFile } = await import("node:fs/promises");
+    const folder = join(dir, "read-back");
+    await mkdir(folder);
+    const input = join(folder, "in.ckpt");
+    await copyFile(join(FIXTURES, "views_legacy.pt"), input);
     const inputSha256 = createHash("sha256").update(readFileSync(input)).digest("hex");
-    const offsets: number[] = [];
+    let flipped = false;
     const tap = {
-      bytes: async (_chunk: Uint8Array, offset: number) => {
-        offsets.push(offset);
-        // Third chunk (header, first tensor, then this): the first tensor is on disk by now; flip one of its bytes.
-        if (offsets.length !== 3) return;
-        const temp = (await readdir(folder)).find((name) => name !== "in.ckpt");
+      // Fed alongside each write (the header is final): on the first tensor, wait until its bytes
+      // are on disk, then flip one; the read-back that follows the write must see it.
+      bytes: async (chunk: Uint8Array, offset: number) => {
+        if (flipped || offset === 0 || chunk.byteLength === 0) return;
+        flipped = true;
+        const temp = (await readdir(folder)).find((n) => n !== "in.ckpt");
         const handle = await openFile(join(folder, temp!), "r+");
         try {
           const byte = new Uint8Array(1);
-          await handle.read(byte, 0, 1, offsets[1]!);
-          byte[0] = byte[0]! ^ 0xff;
-          await handle.write(byte, 0, 1, offsets[1]!);
+          for (let tries = 0; tries < 1000; tries++) {
+            await handle.read(byte, 0, 1, offset);
+            if (byte[0] === chunk[0]) break;
+            await new Promise((r) => setTimeout(r, 1));
+          }
+          byte[0] = chunk[0]! ^ 0xff;
+          await handle.write(byte, 0, 1, offset);
         } finally {
           await handle.close();
         }
       },
     };
-    await expect(convertCheckpoint(input, { output: join(folder, "out.safetensors"), inputSha256, outputTap: tap })).rejects.toMatchObject({
+    await expect(convertCheckpoint(input, { output: join(folder, "out.safetensors"), inputSha256, outputTap: tap, prune: false })).rejects.toMatchObject({
       code: "CONVERT_VERIFY_FAILED",
       message: expect.stringMatching(/has different bytes/),
     });
-    expect(offsets.length).toBeGreaterThanOrEqual(3);
+    expect(flipped).toBe(true);
     expect(await readdir(folder)).toEqual(["in.ckpt"]);
   });
 

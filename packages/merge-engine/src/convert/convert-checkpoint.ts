@@ -3,25 +3,29 @@ import { basename, dirname, extname, join } from "node:path";
 import {
   assertNotSameFile,
   convertDType,
+  createSafetensorsWriter,
   isFloatDType,
+  planSafetensorsLayout,
   PRECISION_DTYPE,
   DTYPE_SIZE,
   type DType,
+  type FileIdentity,
   type Precision,
   type ProgressCallback,
-  type OrderedTap,
-  orderedTap,
   type OutputByteTap,
+  type SafetensorsLayout,
   type TensorDescriptor,
   throwIfAborted,
 } from "@stmerge/core-tensors";
 import { MERGE_ENGINE_VERSION } from "../engine-version.js";
-import { checkWrittenOutput, digestOf } from "./check-written-output.js";
+import { checkTensorDigest, checkWrittenHeader, checkWrittenTensor, readBackBuffer } from "./check-written-output.js";
 import { ConvertError } from "./convert-error.js";
+import { crc32 } from "./crc32.js";
+import { crc32Combine } from "./crc32-combine.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
-import { createDeferredHeaderWriter, type DeferredHeaderWriter } from "./deferred-header-writer.js";
 import { hashFileInWorker, hashFileOnThisThread, type HashedFile } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";
+import { createOutputFeed, type OutputFeed } from "./output-feed.js";
 import { planPruning } from "./prune-rules.js";
 
 export const CONVERTER_NAME = `stmerge-convert ${MERGE_ENGINE_VERSION}`;
@@ -38,14 +42,14 @@ export interface ConvertOptions {
   /** Aborts between tensors; the temp output is removed. */
   readonly signal?: AbortSignal;
   /**
-   * Sees every byte of the output in file order (the CLI hashes the output this way): while it is
-   * written when `inputSha256` is known, else during the read-back check (the header comes last).
+   * Sees every byte of the output in file order (the CLI hashes the output this way): as it is
+   * written when `inputSha256` is known; else from the moment the input's SHA-256 (hashed
+   * meanwhile) makes the header final, after the bytes written before that are read back.
    */
   readonly outputTap?: OutputByteTap;
   /**
    * The input's SHA-256 when already known (the cache's, for this path, size and mtime): the input
-   * is not hashed again, the header is final from the start, and `outputTap` takes the output's
-   * bytes as they are written, so the read-back only confirms the header and tensor digests.
+   * is not hashed again and the header is final from the start.
    * Anything but 64 lowercase hex digits is ignored (the input is hashed).
    */
   readonly inputSha256?: string;
@@ -74,6 +78,8 @@ export interface ConvertResult {
    */
   readonly inputHashedAs?: { readonly size: number; readonly mtimeMs: number };
   readonly outputBytes: number;
+  /** zlib's CRC-32 of the whole output, combined from the header's and each tensor's CRC-32 taken as written. */
+  readonly outputCrc32: number;
   readonly precision: "keep" | Precision;
   readonly metadata: Readonly<Record<string, string>>;
 }
@@ -94,57 +100,81 @@ const WORKER_HASH_MIN_BYTES = 64 * 1024 * 1024;
 
 interface StreamContext {
   readonly input: string;
+  readonly output: string;
   readonly state: StateDictSource;
   readonly from: readonly TensorDescriptor[];
   readonly to: readonly TensorDescriptor[];
-  readonly writer: DeferredHeaderWriter;
-  /** Digest of the exact bytes written per tensor, for the read-back check. */
-  readonly written: Map<string, string>;
+  /** Per tensor: the CRC-32 the checkpoint recorded for its bytes as read, when it has one. */
+  readonly recordedCrc32: readonly (number | undefined)[];
+  readonly writer: ReturnType<typeof createSafetensorsWriter>;
+  readonly layout: SafetensorsLayout;
+  readonly feed: OutputFeed | undefined;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal | undefined;
-  /** Header-first path: the input's known SHA-256, and the output's tap fed while writing. */
-  readonly knownInputSha256?: string | undefined;
-  readonly tap?: OrderedTap | undefined;
 }
 
 /**
- * Tensor by tensor in state-dict order: two buffers of the largest tensor, the next read
- * overlapping the current write, while a worker thread reads and hashes the input on its own.
- * (Reading each storage once and handing the bytes to the hasher instead was measured slower
- * here: fresh buffers per storage cost more than the worker's second, parallel read.)
+ * Tensor by tensor in state-dict order, the one read of the input: two buffers of the largest
+ * tensor, the next read overlapping the current write. Each tensor's CRC-32 is taken of the bytes
+ * handed to the writer, while the write runs, and checked against its source: the CRC-32 its zip
+ * recorded; a tensor without one (cast, a view, a legacy file) is read back from the page cache
+ * instead, in the shadow of the next tensor. Returns the CRC-32 of the data section.
  */
-async function convertByTensor(ctx: StreamContext): Promise<HashedFile | string> {
-  const hashing: Promise<HashedFile | string> = ctx.knownInputSha256 !== undefined ? Promise.resolve(ctx.knownInputSha256) : hashInput(ctx);
-  hashing.catch(() => undefined);
-  const { layout } = ctx.writer;
-  await ctx.tap?.write(layout.headerBytes, 0);
-  const { from: sources, to: targets, state } = ctx;
+async function convertByTensor(ctx: StreamContext): Promise<number> {
+  const { from: sources, to: targets, state, writer, layout, feed, output } = ctx;
   const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
   const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
   const totalBytes = targets.reduce((n, d) => n + d.byteLength, 0);
+  let readBack: Uint8Array | undefined;
+  let checking: Promise<void> = Promise.resolve();
+  let dataCrc = 0;
   let done = 0;
   let pending = sources.length > 0 ? state.source.read(sources[0]!.name, buffers[0]) : undefined;
-  for (let i = 0; i < sources.length; i++) {
-    const from = sources[i]!;
-    const to = targets[i]!;
-    const raw = await pending!;
-    throwIfAborted(ctx.signal, ctx.input, "conversion");
-    const next = sources[i + 1];
-    pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
-    // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
-    pending?.catch(() => undefined);
-    const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
-    ctx.written.set(to.name, digestOf(bytes));
-    await Promise.all([ctx.writer.write(to.name, bytes), ctx.tap?.write(bytes, layout.dataStart + layout.offsets.get(to.name)!)]);
-    done += to.byteLength;
-    ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: targets.length });
+  try {
+    for (let i = 0; i < sources.length; i++) {
+      const from = sources[i]!;
+      const to = targets[i]!;
+      const raw = await pending!;
+      throwIfAborted(ctx.signal, ctx.input, "conversion");
+      const next = sources[i + 1];
+      pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
+      // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
+      pending?.catch(() => undefined);
+      const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
+      const at = layout.dataStart + layout.offsets.get(to.name)!;
+      const feeding = feed?.live === true;
+      const writing = Promise.all([writer.write(to.name, bytes), feeding ? feed.written(bytes, at) : undefined]);
+      writing.catch(() => undefined);
+      // Taken on this thread while the write runs on the pool.
+      const crc = crc32(bytes);
+      const recorded = ctx.recordedCrc32[i];
+      if (recorded !== undefined) checkTensorDigest(output, to.name, bytes === raw ? crc : crc32(raw), recorded);
+      await writing;
+      if (feed && !feeding) await feed.written(bytes, at);
+      if (recorded === undefined || bytes !== raw) {
+        // One read-back at a time; its failure surfaces at the next tensor or at the end.
+        const tensor = { name: to.name, offset: at, byteLength: to.byteLength, crc };
+        readBack ??= readBackBuffer();
+        const buffer = readBack;
+        checking = checking.then(() => checkWrittenTensor(output, writer.readWritten, tensor, buffer));
+        checking.catch(() => undefined);
+      }
+      dataCrc = crc32Combine(dataCrc, crc, to.byteLength);
+      done += to.byteLength;
+      ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: targets.length });
+    }
+    await checking;
+  } finally {
+    await pending?.catch(() => undefined);
+    await checking.catch(() => undefined);
   }
-  return hashing;
+  return dataCrc;
 }
 
-async function hashInput(ctx: StreamContext): Promise<HashedFile> {
-  const inputBytes = (await stat(ctx.input)).size;
-  return inputBytes < WORKER_HASH_MIN_BYTES ? hashFileOnThisThread(ctx.input, ctx.onProgress) : hashFileInWorker(ctx.input, ctx.onProgress, ctx.signal);
+/** The input's SHA-256, read by the hasher from the file the converter opened (refused if the path now names another). */
+async function hashInput(input: string, opened: FileIdentity | undefined, onProgress: ProgressCallback | undefined, signal: AbortSignal | undefined): Promise<HashedFile> {
+  const size = opened?.size ?? (await stat(input)).size;
+  return size < WORKER_HASH_MIN_BYTES ? hashFileOnThisThread(input, onProgress, opened) : hashFileInWorker(input, onProgress, signal, opened);
 }
 
 function targetDType(dtype: DType, precision: "keep" | Precision): DType {
@@ -176,9 +206,9 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       return { name: d.name, dtype, shape: d.shape, byteLength: dtype === d.dtype ? d.byteLength : (d.byteLength / DTYPE_SIZE[d.dtype]) * DTYPE_SIZE[dtype] };
     });
 
-    // The header (which holds the input's hash) is written last, planned with a placeholder of
-    // the same length; the hash is computed on a worker thread while the tensors stream. A known
-    // hash makes the header final from the start, so the output can be hashed as it is written.
+    // The header holds the input's SHA-256. Unknown, it is hashed on a worker while the tensors
+    // stream, the header written first with a placeholder of the same length and rewritten before
+    // the rename (the writer's `finalMetadata`). A known hash makes the header final from the start.
     const knownInputSha256 = options.inputSha256 !== undefined && /^[0-9a-f]{64}$/.test(options.inputSha256) ? options.inputSha256 : undefined;
     const metadata: Record<string, string> = {
       format: "pt",
@@ -191,33 +221,67 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       "stmerge.precision": precision,
     };
     if (detected.architecture && detected.architecture.architecture !== "unknown") metadata["stmerge.architecture"] = detected.architecture.label;
-
-    const writer = await createDeferredHeaderWriter(output, outDescriptors, metadata, { overwrite: options.overwrite ?? false });
-    const written = new Map<string, string>();
+    const headerFirst = knownInputSha256 !== undefined;
+    let finalHead: Uint8Array | undefined;
+    let outputBytes = 0;
+    const writer = createSafetensorsWriter(output, {
+      overwrite: options.overwrite ?? false,
+      ...(headerFirst ? {} : { finalMetadata: async () => metadata }),
+      // Before the rename, through the temp file's own handle: a failed check removes only our
+      // temp file, and a concurrent run writing the same output cannot be mistaken for ours.
+      verify: async (handle, layout) => {
+        if (finalHead && Buffer.compare(finalHead, layout.headerBytes) !== 0) throw new ConvertError("CONVERT_VERIFY_FAILED", `${output}: the header written differs from the one hashed; output removed`, { file: output });
+        outputBytes = await checkWrittenHeader({ path: output, handle }, outDescriptors, metadata, layout.headerBytes);
+      },
+    });
+    await writer.begin(outDescriptors, metadata);
+    const layout = writer.layout!;
+    const opened = state.source.fileIdentity;
+    const hashing: Promise<HashedFile | string> = knownInputSha256 !== undefined ? Promise.resolve(knownInputSha256) : hashInput(input, opened, onProgress, options.signal);
+    hashing.catch(() => undefined);
+    const feed = options.outputTap ? createOutputFeed(options.outputTap, { size: layout.totalSize, dataStart: layout.dataStart, path: output }, writer.readWritten, { signal: options.signal, onProgress }) : undefined;
+    /** The final header: what the writer writes at commit, planned into the reserved room. */
+    const finalHeaderFor = (sha256: string): Uint8Array => {
+      metadata["stmerge.source_sha256"] = sha256;
+      return planSafetensorsLayout(outDescriptors, metadata, output, { dataStart: layout.dataStart }).headerBytes;
+    };
     let inputSha256: string;
     let inputHashedAs: { size: number; mtimeMs: number } | undefined;
-    let outputBytes = 0;
+    let dataCrc: number;
+    let failed = false;
     try {
-      const headerFirst = knownInputSha256 !== undefined;
-      if (headerFirst) await options.outputTap?.start?.({ size: writer.layout.totalSize, head: writer.layout.headerBytes });
-      const tap = headerFirst && options.outputTap ? orderedTap(options.outputTap) : undefined;
-      const ctx: StreamContext = { input, state, from: sourceDescriptors, to: outDescriptors, writer, written, signal: options.signal, knownInputSha256, tap, ...(onProgress ? { onProgress } : {}) };
-      const hashed = await convertByTensor(ctx);
+      if (headerFirst) {
+        finalHead = layout.headerBytes;
+        // Live before the first write, so every byte is hashed as written.
+        await feed?.start(finalHead);
+      } else {
+        // The output's hashers start as soon as the header is known, catching up from the file.
+        void hashing.then((hashed) => {
+          // Not after a failure: the caller has closed the tap by then.
+          if (typeof hashed !== "string" && finalHead === undefined && !failed) {
+            finalHead = finalHeaderFor(hashed.sha256);
+            void feed?.start(finalHead);
+          }
+        }, () => undefined);
+      }
+      const ctx: StreamContext = { input, output, state, from: sourceDescriptors, to: outDescriptors, recordedCrc32: sourceDescriptors.map((d) => state.recordedCrc32(d.name)), writer, layout, feed, signal: options.signal, ...(onProgress ? { onProgress } : {}) };
+      dataCrc = await convertByTensor(ctx);
+      const hashed = await hashing;
       inputSha256 = typeof hashed === "string" ? hashed : hashed.sha256;
       if (typeof hashed !== "string") inputHashedAs = { size: hashed.size, mtimeMs: hashed.mtimeMs };
+      if (finalHead === undefined) {
+        finalHead = finalHeaderFor(inputSha256);
+        void feed?.start(finalHead);
+      }
+      await feed?.finish();
       throwIfAborted(options.signal, input, "conversion");
-      metadata["stmerge.source_sha256"] = inputSha256;
-      // Read back through the temp file's own handle before the rename: a failed check removes
-      // only our temp file, and a concurrent run writing the same output cannot be mistaken for ours.
-      await writer.finish(metadata, async (handle) => {
-        outputBytes = headerFirst
-          ? await checkWrittenOutput({ path: output, handle }, outDescriptors, metadata, written, onProgress, options.signal, undefined, writer.layout.headerBytes)
-          : await checkWrittenOutput({ path: output, handle }, outDescriptors, metadata, written, onProgress, options.signal, options.outputTap);
-      });
+      await writer.commit();
     } catch (error) {
+      failed = true;
       await writer.abort();
       throw error;
     }
+    const outputCrc32 = crc32Combine(crc32(finalHead), dataCrc, layout.totalSize - layout.dataStart);
     return {
       input,
       output,
@@ -231,6 +295,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
       inputSha256,
       ...(inputHashedAs ? { inputHashedAs } : {}),
       outputBytes,
+      outputCrc32,
       precision,
       metadata,
     };

@@ -125,7 +125,8 @@ describe("convertFolder", () => {
     const known = await convertFolder(dir, { inputSha256For: async (file) => sha(file.input), onFileProgress: (_file, event) => void phases.add(event.phase) });
     expect(Object.values(statusOf(known))).toEqual(["converted", "converted"]);
     expect(phases.has("hash")).toBe(false);
-    expect(phases.has("verify")).toBe(true);
+    // The output is not read back as a whole: checked as written against the sources' digests.
+    expect(phases.has("verify")).toBe(false);
     for (const [i, r] of known.results.entries()) {
       expect(r.result?.inputSha256).toBe(sha(r.file.input));
       expect(readFileSync(r.file.output).equals(readFileSync(plain.results[i]!.file.output))).toBe(true);

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileIdentityOf } from "@stmerge/core-tensors";
 import { hashFileInWorker, hashFileOnThisThread, sha256File, sha256FileInWorker } from "./hash-file.js";
 
 let dir: string;
@@ -27,5 +28,13 @@ describe.each([
     const expected = reference();
     expect(await withStats(path)).toEqual(expected);
     expect(await digestOnly(path)).toBe(expected.sha256);
+  });
+
+  it("hashes the file the converter opened: same identity passes, another file under the path is refused", async () => {
+    const hashOpened = (identity: ReturnType<typeof fileIdentityOf>) => (withStats === hashFileInWorker ? hashFileInWorker(path, undefined, undefined, identity) : hashFileOnThisThread(path, undefined, identity));
+    expect(await hashOpened(fileIdentityOf(statSync(path)))).toEqual(reference());
+    const other = join(dir, "other.bin");
+    writeFileSync(other, "another file");
+    await expect(hashOpened(fileIdentityOf(statSync(other)))).rejects.toMatchObject({ code: "CONVERT_SOURCE_CHANGED", message: expect.stringContaining(path) });
   });
 });

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { open } from "node:fs/promises";
-import { startEvalWorker, type ProgressCallback } from "@stmerge/core-tensors";
+import { fileIdentityOf, sameFileIdentity, startEvalWorker, type FileIdentity, type ProgressCallback } from "@stmerge/core-tensors";
+import { ConvertError } from "./convert-error.js";
 
 /** A file's SHA-256 with the size and mtime of the file it was read from, as opened (what a cache records it under). */
 export interface HashedFile {
@@ -14,11 +15,24 @@ export async function sha256File(path: string, onProgress?: ProgressCallback): P
   return (await hashFileOnThisThread(path, onProgress)).sha256;
 }
 
-/** `sha256File` with the size and mtime the file had when opened. */
-export async function hashFileOnThisThread(path: string, onProgress?: ProgressCallback): Promise<HashedFile> {
+/**
+ * The file the path named when hashed is not the one `opened` describes (renamed over, rewritten),
+ * or it changed while it was read: its digest would be another file's.
+ */
+function inputChanged(path: string): ConvertError {
+  return new ConvertError("CONVERT_SOURCE_CHANGED", `${path}: changed while it was being converted (size or modification time); its output was removed, convert it again`, { file: path });
+}
+
+/**
+ * `sha256File` with the size and mtime the file had when opened. `opened`: the identity of the
+ * file the converter reads (its source's `fileIdentity`); a path that now names another file, or
+ * a file that changes while hashed, is refused (`CONVERT_SOURCE_CHANGED`, as convert-folder names it).
+ */
+export async function hashFileOnThisThread(path: string, onProgress?: ProgressCallback, opened_?: FileIdentity): Promise<HashedFile> {
   const handle = await open(path, "r");
   try {
     const opened = await handle.stat();
+    if (opened_ && !sameFileIdentity(opened_, fileIdentityOf(opened))) throw inputChanged(path);
     const total = opened.size;
     const hash = createHash("sha256");
     const buffer = new Uint8Array(8 << 20);
@@ -30,6 +44,8 @@ export async function hashFileOnThisThread(path: string, onProgress?: ProgressCa
       done += bytesRead;
       onProgress?.({ phase: "hash", bytesDone: done, bytesTotal: total });
     }
+    const after = await handle.stat();
+    if (done !== total || after.size !== total || after.mtimeMs !== opened.mtimeMs) throw inputChanged(path);
     return { sha256: hash.digest("hex"), size: total, mtimeMs: opened.mtimeMs };
   } finally {
     await handle.close();
@@ -45,6 +61,7 @@ const fd = openSync(workerData.path, "r");
 try {
   const opened = fstatSync(fd);
   const total = opened.size;
+  parentPort.postMessage({ identity: { dev: opened.dev, ino: opened.ino, size: opened.size, mtimeMs: opened.mtimeMs } });
   const hash = createHash("sha256");
   const buffer = Buffer.allocUnsafe(8 << 20);
   let done = 0, reported = 0;
@@ -55,7 +72,9 @@ try {
     done += n;
     if (done - reported >= (256 << 20)) { reported = done; parentPort.postMessage({ done, total }); }
   }
-  parentPort.postMessage({ done, total, digest: hash.digest("hex"), mtimeMs: opened.mtimeMs });
+  const after = fstatSync(fd);
+  const unchanged = done === total && after.size === total && after.mtimeMs === opened.mtimeMs;
+  parentPort.postMessage({ done, total, digest: unchanged ? hash.digest("hex") : undefined, changed: !unchanged, mtimeMs: opened.mtimeMs });
 } finally {
   closeSync(fd);
 }
@@ -69,8 +88,8 @@ export async function sha256FileInWorker(path: string, onProgress?: ProgressCall
   return (await hashFileInWorker(path, onProgress, signal)).sha256;
 }
 
-/** `sha256FileInWorker` with the size and mtime the file had when the worker opened it. */
-export function hashFileInWorker(path: string, onProgress?: ProgressCallback, signal?: AbortSignal): Promise<HashedFile> {
+/** `sha256FileInWorker` with the size and mtime the file had when the worker opened it; `opened` as for `hashFileOnThisThread`. */
+export function hashFileInWorker(path: string, onProgress?: ProgressCallback, signal?: AbortSignal, opened?: FileIdentity): Promise<HashedFile> {
   return new Promise((resolve, reject) => {
     const worker = startEvalWorker(WORKER_SOURCE, { workerData: { path } });
     // An interrupted conversion stops the worker too, so nothing keeps the process alive.
@@ -78,11 +97,21 @@ export function hashFileInWorker(path: string, onProgress?: ProgressCallback, si
     signal?.addEventListener("abort", stop, { once: true });
     worker.on("exit", () => signal?.removeEventListener("abort", stop));
     let hashed: HashedFile | undefined;
-    worker.on("message", (m: { done: number; total: number; digest?: string; mtimeMs?: number }) => {
-      onProgress?.({ phase: "hash", bytesDone: m.done, bytesTotal: m.total });
-      if (m.digest) hashed = { sha256: m.digest, size: m.total, mtimeMs: m.mtimeMs! };
+    let changed = false;
+    worker.on("message", (m: { identity?: FileIdentity; done?: number; total?: number; digest?: string; changed?: boolean; mtimeMs?: number }) => {
+      if (m.identity) {
+        // Another file under the path: stop before hashing it.
+        if (opened && !sameFileIdentity(opened, m.identity)) {
+          changed = true;
+          void worker.terminate();
+        }
+        return;
+      }
+      onProgress?.({ phase: "hash", bytesDone: m.done!, bytesTotal: m.total! });
+      if (m.changed) changed = true;
+      if (m.digest) hashed = { sha256: m.digest, size: m.total!, mtimeMs: m.mtimeMs! };
     });
     worker.on("error", reject);
-    worker.on("exit", (code) => (hashed ? resolve(hashed) : reject(new Error(`${path}: hashing worker exited with code ${code}`))));
+    worker.on("exit", (code) => (changed ? reject(inputChanged(path)) : hashed ? resolve(hashed) : reject(new Error(`${path}: hashing worker exited with code ${code}`))));
   });
 }

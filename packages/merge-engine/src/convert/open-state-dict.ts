@@ -19,6 +19,11 @@ export interface StateDictSource {
   readonly strippedPrefixes: number;
   /** The opened checkpoint, for torch files. */
   readonly checkpoint: TorchCheckpoint | undefined;
+  /**
+   * The CRC-32 the file itself records for exactly the bytes `source.read(name)` returns (a zip
+   * checkpoint's tensor that is its whole storage); undefined when it records none.
+   */
+  recordedCrc32(name: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -46,6 +51,7 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
       skipped: [],
       strippedPrefixes: 0,
       checkpoint: undefined,
+      recordedCrc32: () => undefined,
       close: () => source.close(),
     };
   }
@@ -58,6 +64,7 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
     const stripped = stripDataParallelPrefixes(found.tensors.map((t) => t.name));
     const tensors = found.tensors.map((t, i) => ({ name: stripped[i]!.name, tensor: t.tensor }));
     const source = checkpoint.createSource(tensors);
+    const byName = new Map(tensors.map((t) => [t.name, t.tensor]));
     return {
       source,
       fileFormat: checkpoint.format,
@@ -65,6 +72,10 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
       skipped: found.skipped,
       strippedPrefixes: stripped.filter((s) => s.name !== s.original).length,
       checkpoint,
+      recordedCrc32: (name) => {
+        const tensor = byName.get(name);
+        return tensor ? checkpoint.recordedCrc32Of(tensor) : undefined;
+      },
       close: () => checkpoint.close(),
     };
   } catch (error) {
