@@ -84,6 +84,30 @@ describe.each([
     expect(await backend.norm(backend.allocF32(0))).toBe(0);
   });
 
+  it("dotAndNormsEncoded gives decode + dotAndNorms's sums bit for bit, for F16, BF16, F32, F8 and mixed pairs, NaN and Inf included", async () => {
+    const values = randomValues(N, 11, 300);
+    values.set([NaN, Infinity, -Infinity, -0, 1e-7, 70000], 17);
+    const encodedAs = (dtype: "F16" | "BF16" | "F32" | "F8_E4M3", data: Float32Array) => {
+      const bytes = backend.allocBytes(encodeFromF32(data, dtype).byteLength);
+      bytes.set(encodeFromF32(data, dtype));
+      return { bytes, dtype };
+    };
+    const pairs = [["F16", "F16"], ["BF16", "BF16"], ["F16", "BF16"], ["F32", "F16"], ["F8_E4M3", "BF16"]] as const;
+    for (const [da, db] of pairs) {
+      const x = encodedAs(da, values);
+      const y = encodedAs(db, randomValues(N, 12, 2));
+      const [ab, aa, bb] = await backend.dotAndNormsEncoded!(x, y);
+      const [eab, eaa, ebb] = await backend.dotAndNorms!(shared(decodeToF32(x.bytes, da), backend), shared(decodeToF32(y.bytes, db), backend));
+      expect([ab, aa, bb].map((v) => Object.is(v, NaN) || v), `${da} × ${db}`).toEqual([eab, eaa, ebb].map((v) => Object.is(v, NaN) || v));
+    }
+    // Without NaN the sums are finite numbers, compared exactly.
+    const finite = encodedAs("F16", randomValues(N, 13, 300));
+    const other = encodedAs("BF16", randomValues(N, 14, 300));
+    const got = await backend.dotAndNormsEncoded!(finite, other);
+    expect(got.every(Number.isFinite)).toBe(true);
+    expect(got).toEqual(await backend.dotAndNorms!(shared(decodeToF32(finite.bytes, "F16"), backend), shared(decodeToF32(other.bytes, "BF16"), backend)));
+  });
+
   it("topKThreshold finds the exact k-th largest magnitude", async () => {
     const sa = shared(a, backend);
     const sorted = Array.from(a, Math.abs).sort((x, y) => y - x);

@@ -298,6 +298,18 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "consensus needs at least one input");
       return elementwise("consensus", [...inputs], out, { exponent });
     },
+    async dotAndNormsEncoded(a, b) {
+      const codes = localCodecs().DTYPE_CODE;
+      const [sa, sb] = [a, b].map(({ dtype }) => {
+        const size = DTYPE_SIZE[dtype];
+        if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+        return size;
+      }) as [number, number];
+      const length = a.bytes.byteLength / sa;
+      checkLength("dotAndNormsEncoded input 1 elements", b.bytes.byteLength / sb, length);
+      const parts = (await run("dotAndNormsEncoded", [aligned(a.bytes, sa), aligned(b.bytes, sb)], length, { d0: codes[a.dtype]!, d1: codes[b.dtype]! })) as number[][];
+      return [0, 1, 2].map((j) => parts.reduce((s, p) => s + p[j]!, 0)) as [number, number, number];
+    },
     async dotAndNorms(a, b) {
       checkLength("dotAndNorms input 1", b.length, a.length);
       const parts = (await run("dotAndNorms", [a, b], a.length)) as number[][];

@@ -89,6 +89,8 @@ export interface KernelBackend {
   consensus?(inputs: readonly Float32Array[], exponent: number, out: Float32Array): Promise<Float32Array>;
   /** Optional slerp statistics in one read: [Σ a·b, Σ a², Σ b²], accumulated in F64. */
   dotAndNorms?(a: Float32Array, b: Float32Array): Promise<[number, number, number]>;
+  /** dotAndNorms of two encoded tensors' values (equal element counts), without F32 copies; the same sums as decode + dotAndNorms. */
+  dotAndNormsEncoded?(a: { readonly bytes: Uint8Array; readonly dtype: DType }, b: { readonly bytes: Uint8Array; readonly dtype: DType }): Promise<[number, number, number]>;
 
   /**
    * Optional truncated SVD of A [m×n] (row-major F32) by randomized subspace iteration, the

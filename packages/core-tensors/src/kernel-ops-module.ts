@@ -27,6 +27,12 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     for (let i = 0; i < 65536; i++) t[i] = codecs.f32FromBits(codecs.f16BitsToF32Bits(i));
     return t;
   };
+  let bf16Table: Float32Array | undefined;
+  const buildBF16Table = () => {
+    const t = new Float32Array(65536);
+    new Uint32Array(t.buffer).forEach((_, i, bits) => (bits[i] = i << 16));
+    return t;
+  };
   const scalar32 = new Float32Array(1);
   const scalarBits = new Uint32Array(scalar32.buffer);
 
@@ -613,6 +619,54 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      * Slerp statistics in one read, arrays = [a, b]: returns [Σ a·b, Σ a², Σ b²] over the range,
      * each accumulated in F64 in index order like dot and sumSquares.
      */
+    /**
+     * arrays = [aBytes, bBytes], params.d0/d1 their dtype codes: dotAndNorms of the decoded
+     * values, bit for bit (same order, same F64 sums), without decoding into F32 arrays first.
+     */
+    dotAndNormsEncoded(arrays, from, to, params) {
+      const da = params.d0!;
+      const db = params.d1!;
+      let ab = 0;
+      let aa = 0;
+      let bb = 0;
+      if ((da === 2 || da === 3) && (db === 2 || db === 3)) {
+        // 16-bit codes: every value from a 65536-entry table (BF16's is its code << 16).
+        f16Table ??= buildF16Table();
+        bf16Table ??= buildBF16Table();
+        const ta = da === 2 ? f16Table : bf16Table;
+        const tb = db === 2 ? f16Table : bf16Table;
+        const u16 = (v: ArrayBufferView) => new Uint16Array(v.buffer, v.byteOffset, v.byteLength >>> 1);
+        const ca = u16(arrays[0]!);
+        const cb = u16(arrays[1]!);
+        for (let i = from; i < to; i++) {
+          const x = ta[ca[i]!]!;
+          const y = tb[cb[i]!]!;
+          ab += x * y;
+          aa += x * x;
+          bb += y * y;
+        }
+        return [ab, aa, bb];
+      }
+      fusedIn ??= new Float32Array(FUSED_BLOCK);
+      fusedOut ??= new Float32Array(FUSED_BLOCK);
+      const xa = fusedIn;
+      const xb = fusedOut;
+      const sa = codecs.ELEMENT_SIZE[da]!;
+      const sb = codecs.ELEMENT_SIZE[db]!;
+      for (let b = from; b < to; b += FUSED_BLOCK) {
+        const e = Math.min(to, b + FUSED_BLOCK);
+        codecs.decodeRange((arrays[0] as Uint8Array).subarray(b * sa, e * sa), da, xa, 0, e - b);
+        codecs.decodeRange((arrays[1] as Uint8Array).subarray(b * sb, e * sb), db, xb, 0, e - b);
+        for (let i = 0; i < e - b; i++) {
+          const x = xa[i]!;
+          const y = xb[i]!;
+          ab += x * y;
+          aa += x * x;
+          bb += y * y;
+        }
+      }
+      return [ab, aa, bb];
+    },
     dotAndNorms(arrays, from, to) {
       const a = f32(arrays, 0);
       const b = f32(arrays, 1);

@@ -113,16 +113,18 @@ describe("methods with statistics on the fused encoded path", () => {
     ["F16", undefined],
     ["BF16", undefined],
     ["F16", 64],
-  ] as const)("slerp of %s models (chunks of %s elements) gives the bytes of decode + merge + encode, through weightedSumEncoded", async (dtype, maxChunkElements) => {
+  ] as const)("slerp of %s models (chunks of %s elements) gives the bytes of decode + gather + merge + encode, through dotAndNormsEncoded and weightedSumEncoded", async (dtype, maxChunkElements) => {
     const dir = tempDir();
     const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 3, dtype }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 4, dtype })];
     const sources = (await Promise.all(paths.map((p) => openSafetensors(p)))) as TensorSource[];
     const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 1 }));
     let fusedCalls = 0;
+    let encodedGathers = 0;
     const counting = Object.create(kernels, {
       weightedSumEncoded: { value: (...args: Parameters<NonNullable<typeof kernels.weightedSumEncoded>>) => (fusedCalls++, kernels.weightedSumEncoded!(...args)) },
+      dotAndNormsEncoded: { value: (...args: Parameters<NonNullable<typeof kernels.dotAndNormsEncoded>>) => (encodedGathers++, kernels.dotAndNormsEncoded!(...args)) },
     }) as typeof kernels;
-    const unfused = defineMergeMethod({ ...slerp, mergeEncoded: undefined });
+    const unfused = defineMergeMethod({ ...slerp, mergeEncoded: undefined, statistics: { ...slerp.statistics!, gatherEncoded: undefined } });
     const run = async (method: typeof slerp, name: string) => {
       const plan = buildMergePlan(inputs, { method, params: { t: 0.3 }, ...(maxChunkElements ? { maxChunkElements } : {}) });
       if (maxChunkElements) expect(plan.entries.some((e) => e.statisticsPasses > 0)).toBe(true);
@@ -130,9 +132,10 @@ describe("methods with statistics on the fused encoded path", () => {
       return readFileSync(join(dir, name));
     };
     const reference = await run(unfused, "reference.safetensors");
-    expect(fusedCalls).toBe(0);
+    expect([fusedCalls, encodedGathers]).toEqual([0, 0]);
     const fused = await run(slerp, "fused.safetensors");
     expect(fusedCalls).toBeGreaterThan(0);
+    expect(encodedGathers).toBeGreaterThan(0);
     expect(Buffer.compare(fused, reference)).toBe(0);
   });
 });

@@ -169,17 +169,20 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       let keyStats = statistics.get(entry.key);
       if (!keyStats) statistics.set(entry.key, (keyStats = { state: stats!.init(baseCtx, entry.params), done: false }));
       if (keyStats.done) return undefined;
-      const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
-      await stats!.gather(item.pass, baseCtx, tensors, entry.params, keyStats.state);
+      if (!(await stats!.gatherEncoded?.(item.pass, baseCtx, inputs, entry.params, keyStats.state))) {
+        const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
+        await stats!.gather(item.pass, baseCtx, tensors, entry.params, keyStats.state);
+      }
       if (item.last && stats!.endPass?.(item.pass, keyStats.state, entry.params) === true) keyStats.done = true;
       return undefined;
     }
-    // The whole key in memory: its statistics come from the buffers already read.
-    const gatherInMemory = async (ctx: typeof baseCtx, tensors: Float32Array[]): Promise<unknown> => {
+    // The whole key in memory: its statistics come from the buffers already read (the encoded
+    // bytes when the method gathers from them, else `tensors()`, decoded once when first needed).
+    const gatherInMemory = async (ctx: typeof baseCtx, tensors: () => Promise<Float32Array[]>, encoded?: typeof inputs): Promise<unknown> => {
       if (!stats) return undefined;
       const state = stats.init(ctx, entry.params);
       for (let pass = 0; pass < stats.passes; pass++) {
-        await stats.gather(pass, ctx, tensors, entry.params, state);
+        if (!(encoded && (await stats.gatherEncoded?.(pass, ctx, encoded, entry.params, state)))) await stats.gather(pass, ctx, await tensors(), entry.params, state);
         if (stats.endPass?.(pass, state, entry.params) === true) break;
       }
       return state;
@@ -195,7 +198,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const tensors = await Promise.all(inputs.map(({ bytes, dtype }, i) => (i === 0 ? pool.floats(slot(set, "f32", 0), narrow) : kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), narrow)))));
       for (let r = 0; r < rows; r++) tensors[0]!.set(full.subarray(r * total * hw, (r * total + merged) * hw), r * merged * hw);
       const ctx = { ...baseCtx, shape: [rows, merged, h, w], out: pool.floats(slot(set, "f32", 1023), narrow) };
-      const state = await gatherInMemory(ctx, tensors);
+      const state = await gatherInMemory(ctx, async () => tensors);
       const result = await method.merge(stats ? { ...ctx, statistics: state } : ctx, tensors, entry.params);
       if (result.length !== narrow) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${narrow}`);
       for (let r = 0; r < rows; r++) full.set(result.subarray(r * merged * hw, (r + 1) * merged * hw), r * total * hw);
@@ -207,10 +210,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const fast = await mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
       if (fast) return fast;
     }
-    const decodeInputs = () => Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length))));
+    let decoded: Promise<Float32Array[]> | undefined;
+    const decodeInputs = () => (decoded ??= Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length)))));
     // Statistics from earlier passes need no decoded inputs here; a key in memory gathers them now.
-    let tensors: Float32Array[] | undefined;
-    const state = !stats ? undefined : entry.statisticsPasses > 0 ? statistics.get(entry.key)?.state : await gatherInMemory(baseCtx, (tensors = await decodeInputs()));
+    const state = !stats ? undefined : entry.statisticsPasses > 0 ? statistics.get(entry.key)?.state : await gatherInMemory(baseCtx, decodeInputs, inputs);
     if (item.last) {
       statistics.delete(entry.key);
       streams.delete(entry.key);
@@ -220,8 +223,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const fast = await mergeEncoded(ctx, inputs, entry.params, entry.outDtype, outBytes);
       if (fast) return fast;
     }
-    tensors ??= await decodeInputs();
-    const result = await method.merge(ctx, tensors, entry.params);
+    const result = await method.merge(ctx, await decodeInputs(), entry.params);
     if (result.length !== length) throw new MergeError("MERGE_METHOD_BAD_RESULT", `${method.name}: returned ${result.length} values for ${entry.key}, expected ${length}`);
     return kernels.encode(addLoras(item, result, item.start), entry.outDtype, outBytes);
   };

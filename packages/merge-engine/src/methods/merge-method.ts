@@ -43,6 +43,11 @@ export interface MergeStatistics<P, S> {
   /** A fresh state for one key. */
   init(ctx: MergeMethodContext, params: P): S;
   gather(pass: number, ctx: MergeMethodContext, tensors: readonly Float32Array[], params: P, state: S): void | Promise<void>;
+  /**
+   * Optional fast path of `gather` on the raw input bytes (no F32 copies): returns true when it
+   * gathered exactly what `gather` would have, false to have the executor decode and call `gather`.
+   */
+  gatherEncoded?(pass: number, ctx: MergeMethodContext, inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], params: P, state: S): Promise<boolean>;
   /** Called after each pass; returning true skips the remaining passes (e.g. nothing left to resolve). */
   endPass?(pass: number, state: S, params: P): boolean | void;
 }

@@ -38,6 +38,16 @@ export const slerp = defineMergeMethod({
       state.aa += await ctx.kernels.dot(a!, a!);
       state.bb += await ctx.kernels.dot(b!, b!);
     },
+    // The same sums straight from the encoded bytes, when the kernels have it (and dotAndNorms,
+    // which `gather` would use: the two give the same bits).
+    async gatherEncoded(_pass, ctx, [a, b], _params, state: SlerpState) {
+      if (!ctx.kernels.dotAndNormsEncoded || !ctx.kernels.dotAndNorms) return false;
+      const [ab, aa, bb] = await ctx.kernels.dotAndNormsEncoded(a!, b!);
+      state.dot += ab;
+      state.aa += aa;
+      state.bb += bb;
+      return true;
+    },
   },
   async merge(ctx, [a, b], { t }) {
     const weights = slerpWeights(ctx.statistics as SlerpState, t);
