@@ -472,32 +472,3 @@ export function tiesHistogram(hist: usize, base: usize, x: usize, len: i32, leve
     }
   }
 }
-
-/**
- * DARE's drop (kernel-ops-module's dareDrop) on F32 x and base, in place in x: one sfc32 draw per
- * element from the state at `state` (4 × i32, updated), kept when draw ≥ `threshold` (⌈p·2^32⌉),
- * (x − base)·rescale in F64 rounded to F32; a dropped finite delta is ±0 (the product by 0), a
- * dropped non-finite one +0. Scalar: the stream is sequential.
- */
-export function dareDrop(x: usize, base: usize, len: i32, threshold: f64, rescale: f64, state: usize): void {
-  let a = load<i32>(state);
-  let b = load<i32>(state, 4);
-  let c = load<i32>(state, 8);
-  let d = load<i32>(state, 12);
-  for (let e = 0; e < len; e++) {
-    const t = a + b + d;
-    d = d + 1;
-    a = b ^ <i32>(<u32>b >>> 9);
-    b = c + (c << 3);
-    c = (c << 21) | <i32>(<u32>c >>> 11);
-    c = c + t;
-    const at = x + (<usize>e << 2);
-    const v = (<f64>load<f32>(at) - <f64>load<f32>(base + (<usize>e << 2))) * rescale;
-    const keep = <f64>(<u32>t) >= threshold;
-    store<f32>(at, <f32>(v - v == 0 ? v * (keep ? 1.0 : 0.0) : keep ? v : 0));
-  }
-  store<i32>(state, a);
-  store<i32>(state, b, 4);
-  store<i32>(state, c, 8);
-  store<i32>(state, d, 12);
-}

@@ -2,9 +2,9 @@ import type { KernelOps } from "./kernel-ops-module.js";
 
 /**
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
- * the F32 weighted sum of three or more inputs, the fused weighted sum of F16/BF16 inputs, TIES's
- * magnitude histogram and its three-model merge pass (merge-engine's ties), and DARE's drop (scalar:
- * its random stream is sequential). Every other case, and every op not listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
+ * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, and TIES's magnitude
+ * histogram and its three-model merge pass (merge-engine's ties). Every other case, and every op not
+ * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
  * Serialised with `toString()` into the worker source like kernelOpsModule, so it references
@@ -29,7 +29,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
     tiesMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
     tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number): void;
-    dareDrop(x: number, base: number, len: number, threshold: number, rescale: number, state: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -179,29 +178,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return undefined;
   };
 
-  /** DARE's drop, arrays = [x, base, state] (see kernel-ops-module's dareDrop): the stream runs on through the blocks. */
-  const dareDrop = (arrays: Arrays, from: number, to: number, params: Params): undefined => {
-    const stateAt = base;
-    const xAt = base + 16;
-    const baseAt = xAt + 4 * BLOCK;
-    const heap = heapFor(16 + 8 * BLOCK);
-    const state = arrays[2] as Int32Array;
-    new Int32Array(memory.buffer, stateAt, 4).set(state);
-    const threshold = Math.ceil(params.p! * 4294967296);
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(arrays[0]!, 4 * b, 4 * (b + len)), xAt);
-      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
-      wasm.dareDrop(xAt, baseAt, len, threshold, params.rescale!, stateAt);
-      bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(xAt, xAt + 4 * len));
-    }
-    state.set(new Int32Array(memory.buffer, stateAt, 4));
-    return undefined;
-  };
-
   return {
     ...jsOps,
-    dareDrop,
     decode,
     taskVectorHistogram,
     // Three models (two task vectors); other counts run the JavaScript kernel.
