@@ -4,6 +4,7 @@ import { KernelError } from "./errors.js";
 import type { KernelBackend } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
+import { settleAll } from "./settle-all.js";
 import { KernelWorkerPool } from "./worker-pool.js";
 
 export interface CpuKernelBackendOptions {
@@ -63,7 +64,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   async function runRanges(op: string, arrays: readonly ArrayBufferView[], length: number, ranges: [number, number][] | undefined, paramsOf: (range: number) => Record<string, number>): Promise<unknown[]> {
     if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
     if (!pool || !ranges) return [localOps(simd)[op]!(arrays, 0, length, paramsOf(0))];
-    return Promise.all(ranges.map(([from, to], p) => pool.run(p, { op, arrays, from, to, params: paramsOf(p) })));
+    return settleAll(ranges.map(([from, to], p) => pool.run(p, { op, arrays, from, to, params: paramsOf(p) })));
   }
 
   /** Runs `op` over [0, length); returns the per-range results (one when inline). */
@@ -188,7 +189,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const step = Math.ceil(rows / pool.size);
       const jobs: Promise<unknown>[] = [];
       for (let p = 0, from = 0; from < rows; p++, from += step) jobs.push(pool.run(p, { op: "addLowRankProduct", arrays, from, to: Math.min(rows, from + step), params }));
-      await Promise.all(jobs);
+      await settleAll(jobs);
     },
     async randomizedSvd(a, m, n, rank, options = {}) {
       if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
@@ -270,7 +271,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     async dareDrop(tasks, dropRate) {
       if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
       const params = { p: dropRate, rescale: 1 / (1 - dropRate) };
-      await Promise.all(
+      await settleAll(
         tasks.map(async ({ x, base, state }, k) => {
           checkLength(`dareDrop input ${k}`, x.length, base.length);
           checkLength(`dareDrop state ${k}`, state.length, 4);
