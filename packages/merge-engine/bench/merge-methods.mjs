@@ -15,6 +15,8 @@ const benchDir = join(resolve(here, "../../.."), ".bench");
 const inputs = sd15BenchInputs(benchDir);
 const rounds = Number(process.argv[2] ?? 1);
 const only = process.argv[3]?.split(",");
+// STMERGE_BENCH_MERGE_CHILD: another build of merge-child.mjs (as in merge-sd15.mjs).
+const mergeChild = process.env.STMERGE_BENCH_MERGE_CHILD ?? join(here, "merge-child.mjs");
 
 const runs = {
   weighted_sum: { models: inputs, weights: [0.5, 0.3, 0.2], merge_method: "weighted_sum" },
@@ -40,7 +42,7 @@ for (let round = 0; round < rounds; round++) {
     const manifest = join(benchDir, `bench_${name}.json`);
     writeFileSync(manifest, JSON.stringify({ models: run.models.map((path, index) => ({ path, weight: run.weights[index], index })), merge_method: run.merge_method, ...(run.merge_params ? { merge_params: run.merge_params } : {}), output: { path: "methods_out.safetensors" }, prune: false }));
     const load = loadavg()[0];
-    const r = measured([join(here, "merge-child.mjs"), manifest, out]);
+    const r = measured([mergeChild, manifest, out]);
     results[name].push({ ...r, load });
     console.log(`${name.padEnd(16)} ${r.wall.toFixed(1).padStart(6)} s wall ${r.cpu.toFixed(1).padStart(6)} s CPU ${r.rssMB.toFixed(0).padStart(6)} MB  load ${load.toFixed(1)}  ${JSON.stringify(r.timings)}`);
     rmSync(out, { force: true });
