@@ -51,11 +51,23 @@ export function scratchBase(): usize {
   return v128.and(v128.bitselect(nan, rounded, isNaN), i32x4.splat(0xffff));
 }
 
+/** Four finite F16 codes (u32 lanes) → four F32s: f16LanesToF32 without its Inf/NaN case. */
+// @ts-ignore: decorator
+@inline function finiteF16LanesToF32(h: v128): v128 {
+  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
+  return v128.or(f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(5.192296858534828e33)), sign);
+}
+
 export function decodeF16(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i += 8) {
     const h = v128.load(src + (<usize>i << 1));
-    v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_low_i16x8_u(h)));
-    v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_high_i16x8_u(h)), 16);
+    if (v128.any_true(i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff)))) {
+      v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_low_i16x8_u(h)));
+      v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_high_i16x8_u(h)), 16);
+    } else {
+      v128.store(dst + (<usize>i << 2), finiteF16LanesToF32(i32x4.extend_low_i16x8_u(h)));
+      v128.store(dst + (<usize>i << 2), finiteF16LanesToF32(i32x4.extend_high_i16x8_u(h)), 16);
+    }
   }
 }
 
@@ -69,8 +81,8 @@ export function decodeBF16(src: usize, dst: usize, n: i32): void {
 
 export function encodeF16(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i += 8) {
-    const lo = f32LanesToF16(v128.load(src + (<usize>i << 2)));
-    const hi = f32LanesToF16(v128.load(src + (<usize>i << 2), 16));
+    const lo = encodeLanes16(v128.load(src + (<usize>i << 2)), 2);
+    const hi = encodeLanes16(v128.load(src + (<usize>i << 2), 16), 2);
     v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(lo, hi));
   }
 }
