@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { readdirSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -26,6 +27,7 @@ export async function bundleEntry(entry: string, options: BundleEntryOptions): P
   const requireFromTsup = createRequire(createRequire(import.meta.url).resolve("tsup"));
   const esbuild = requireFromTsup("esbuild") as { build(options: Record<string, unknown>): Promise<unknown> };
   await mkdir(options.outDir, { recursive: true });
+  removeBundlesOfEndedRuns(options.outDir, options.name);
   const outfile = join(options.outDir, `${options.name}-${process.pid}${options.extension ?? ".mjs"}`);
   await esbuild.build({
     entryPoints: [entry],
@@ -47,5 +49,25 @@ export async function bundleEntry(entry: string, options: BundleEntryOptions): P
     ...(options.banner ? { banner: { js: options.banner } } : {}),
     logLevel: "silent",
   });
+  // Tests clean up what they create: the bundle goes when the test process ends.
+  if (!bundlesToRemove.has(outfile)) {
+    bundlesToRemove.add(outfile);
+    process.once("exit", () => rmSync(outfile, { force: true }));
+  }
   return outfile;
+}
+
+const bundlesToRemove = new Set<string>();
+
+/** Removes `<name>-<pid>.*` bundles whose process has ended (test workers are often killed before "exit"). */
+function removeBundlesOfEndedRuns(outDir: string, name: string): void {
+  for (const file of readdirSync(outDir)) {
+    const pid = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d+)\\.m?js$`).exec(file)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") rmSync(join(outDir, file), { force: true });
+    }
+  }
 }
