@@ -79,4 +79,62 @@ describe("atomic files", () => {
     expect((await readdir(dir)).filter((f) => f.startsWith(".kept.bin"))).toEqual([]);
     await expect(ours.commit()).rejects.toMatchObject({ code: "OUTPUT_SETTLED" });
   });
+
+  describe("write-behind (wrote)", () => {
+    /** Wraps the file's handle.datasync: counts calls, holds each one until `release`, or fails. */
+    function instrument(file: Awaited<ReturnType<typeof createAtomicFile>>, fail?: NodeJS.ErrnoException) {
+      const state = { calls: 0, inFlight: 0, maxInFlight: 0, release: () => undefined as void };
+      const real = file.handle.datasync.bind(file.handle);
+      file.handle.datasync = async () => {
+        state.calls++;
+        state.maxInFlight = Math.max(state.maxInFlight, ++state.inFlight);
+        await new Promise<void>((resolve) => (state.release = resolve));
+        state.inFlight--;
+        if (fail) throw fail;
+        return real();
+      };
+      return state;
+    }
+
+    it("starts one background fdatasync per flushBehindBytes written, never two at once, and commit waits for it", async () => {
+      const path = join(dir, "wb.bin");
+      const file = await createAtomicFile(path, { flushBehindBytes: 10 });
+      const sync = instrument(file);
+      await file.handle.write(new Uint8Array(12), 0, 12, 0);
+      file.wrote(4);
+      file.wrote(4);
+      expect(sync.calls).toBe(0);
+      file.wrote(4); // 12 ≥ 10: a flush starts
+      expect(sync.calls).toBe(1);
+      file.wrote(40); // while it runs: no second one
+      expect(sync.calls).toBe(1);
+      let committed = false;
+      const commit = file.commit().then(() => (committed = true));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(committed).toBe(false); // waiting for the background flush
+      sync.release();
+      await commit;
+      expect(sync.maxInFlight).toBe(1);
+      expect((await readFile(path)).length).toBe(12);
+    });
+
+    it("a failed background fdatasync fails the commit: no output, no temp file", async () => {
+      const path = join(dir, "wb-fail.bin");
+      const file = await createAtomicFile(path, { flushBehindBytes: 1 });
+      const sync = instrument(file, Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+      await file.handle.write(new Uint8Array(8), 0, 8, 0);
+      file.wrote(8);
+      sync.release();
+      await expect(file.commit()).rejects.toBeDefined();
+      expect((await readdir(dir)).filter((n) => n.includes("wb-fail"))).toEqual([]);
+    });
+
+    it("flushBehindBytes 0 never syncs before commit", async () => {
+      const file = await createAtomicFile(join(dir, "wb-none.bin"), { flushBehindBytes: 0 });
+      const sync = instrument(file);
+      file.wrote(1 << 30);
+      expect(sync.calls).toBe(0);
+      await file.abort();
+    });
+  });
 });

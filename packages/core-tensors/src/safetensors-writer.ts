@@ -169,7 +169,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       }
       const l = layout;
       // The tap takes the bytes alongside the write: the caller may reuse the buffer once both resolve.
-      await guard(() => Promise.all([tap?.write(bytes, l.dataStart + t.dataOffset + offset), writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset)]));
+      await guard(() => Promise.all([tap?.write(bytes, l.dataStart + t.dataOffset + offset), writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset).then(() => file!.wrote(bytes.byteLength))]));
       t.written += bytes.byteLength;
     },
     async readWritten(into, offset) {
