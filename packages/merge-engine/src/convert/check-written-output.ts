@@ -11,7 +11,7 @@ export interface WrittenFile {
 }
 
 /** The typed failure of every check of the output; the caller removes the temp file. */
-export function outputMismatch(output: string, problem: string, cause?: unknown): ConvertError {
+function outputMismatch(output: string, problem: string, cause?: unknown): ConvertError {
   return new ConvertError("CONVERT_VERIFY_FAILED", `${output}: output does not match the source (${problem}); output removed`, { file: output, ...(cause === undefined ? {} : { cause }) });
 }
 

@@ -25,9 +25,8 @@ export {
   verifyConversion,
   type VerifyConversionOptions,
 } from "./verify-conversion.js";
-export { checkTensorDigest, checkWrittenHeader, checkWrittenTensor, outputMismatch, type WrittenFile } from "./check-written-output.js";
+export { checkWrittenHeader, type WrittenFile } from "./check-written-output.js";
 export { crc32Combine } from "./crc32-combine.js";
-export { createOutputFeed, type OutputFeed } from "./output-feed.js";
 export {
   BATCH_CONVERT_EXTENSIONS,
   checkExistingConversion,
