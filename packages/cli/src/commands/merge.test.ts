@@ -57,6 +57,13 @@ describe("stmerge scan → merge → extract-vae", () => {
     const json = memoryIo({ env: env(), cwd: dir });
     expect(await runCli(["merge", "-m", "merge.json", "--dry-run", "--json"], json)).toBe(0);
     expect(JSON.parse(json.out())).toMatchObject({ dryRun: true, method: "weighted_sum", tensors: 5, pruned: 1 });
+    // The manifest may also be given as the argument; twice is a usage error.
+    const positional = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "merge.json", "--dry-run", "--json"], positional)).toBe(0);
+    expect(JSON.parse(positional.out())).toMatchObject({ dryRun: true, method: "weighted_sum", tensors: 5, pruned: 1 });
+    const twice = memoryIo({ env: env(), cwd: dir });
+    expect(await runCli(["merge", "merge.json", "-m", "merge.json", "--dry-run"], twice)).toBe(2);
+    expect(twice.err()).toMatch(/give the manifest once/);
   });
 
   it("merge writes the output with recipe metadata, and refuses to overwrite it", async () => {

@@ -136,6 +136,7 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
   const command = program
     .command("merge")
     .description("merge the models of a manifest tensor by tensor in constant memory (validates every header first)")
+    .argument("[manifest]", "merge manifest (the same as --manifest)")
     .option("-m, --manifest <file>", "merge manifest (from `stmerge scan` or the Python tool)")
     .option("--from <merged>", "reproduce a merge stmerge wrote: its recipe from the file's metadata, its inputs found by SHA-256 (cache, then --search)")
     .option("--search <folder...>", "with --from: folders (and subfolders) to look for inputs the cache does not know; only files of the recorded size are hashed")
@@ -154,14 +155,18 @@ export function registerMergeCommand(program: Command, ctx: CliContext): void {
     .option("--memory <MiB>", "working-buffer budget in MiB (default 512)")
     .option("--json", "print the plan and result as JSON");
   addCacheOptions(command)
-    .addHelpText("after", "\nExamples:\n  $ stmerge merge --manifest models/merge_manifest.json --dry-run\n  $ stmerge merge -m merge.json --merge-method ties --overwrite\n  $ stmerge merge -m merge.json --plugin @stmerge/example-plugin --merge-method median\n  $ stmerge merge --from merged.safetensors --search ~/models --dry-run")
-    .action(async (options: MergeFlags, cmd: Command) => {
+    .addHelpText("after", "\nExamples:\n  $ stmerge merge models/merge_manifest.json --dry-run\n  $ stmerge merge -m merge.json --merge-method ties --overwrite\n  $ stmerge merge -m merge.json --plugin @stmerge/example-plugin --merge-method median\n  $ stmerge merge --from merged.safetensors --search ~/models --dry-run")
+    .action(async (manifestArgument: string | undefined, options: MergeFlags, cmd: Command) => {
       const out = ctx.output(cmd);
+      if (manifestArgument !== undefined) {
+        if (options.manifest !== undefined) throw new CliError("BAD_FLAG", `give the manifest once: ${JSON.stringify(manifestArgument)} or --manifest ${JSON.stringify(options.manifest)}`, { exitCode: 2 });
+        options.manifest = manifestArgument;
+      }
       if (options.precision !== undefined && !(PRECISIONS as readonly string[]).includes(options.precision)) {
         throw new CliError("BAD_FLAG", `--precision must be one of ${PRECISIONS.join(", ")}, got ${JSON.stringify(options.precision)}`, { exitCode: 2 });
       }
       const memory = intFlag("--memory", options.memory);
-      if ((options.manifest === undefined) === (options.from === undefined)) throw new CliError("BAD_FLAG", "give either --manifest <file> or --from <merged.safetensors>", { exitCode: 2 });
+      if ((options.manifest === undefined) === (options.from === undefined)) throw new CliError("BAD_FLAG", "give a manifest (stmerge merge <manifest>, or --manifest <file>) or --from <merged.safetensors>", { exitCode: 2 });
       if (options.search && !options.from) throw new CliError("BAD_FLAG", "--search goes with --from (a manifest names its inputs' paths)", { exitCode: 2 });
       const cacheFlags: CacheFlags = { ...(options.cache === false ? { cache: false } : {}), ...(options.cacheFile ? { cacheFile: options.cacheFile } : {}) };
       const reproduced = options.from === undefined ? undefined : await reproduceFrom(options.from, options, ctx, out, cacheFlags);
