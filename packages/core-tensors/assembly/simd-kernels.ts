@@ -268,6 +268,12 @@ export function weightedSumF32(out: usize, inputs: usize, weights: usize, n: i32
   return f32LanesToF16(y);
 }
 
+/** The weighted sum's running F64 sum: the first product itself for one or two inputs, else sum + product (from +0 for three or more). */
+// @ts-ignore: decorator
+@inline function accumulate(sum: v128, product: v128, first: bool): v128 {
+  return first ? product : f64x2.add(sum, product);
+}
+
 /** The slow path for the eight elements at `i` (see above). */
 function weightedSum16Group(out: usize, inputs: usize, codes: usize, weights: usize, n: i32, i: i32, outCode: u32): void {
   let a0 = f64x2.splat(0);
@@ -284,17 +290,11 @@ function weightedSum16Group(out: usize, inputs: usize, codes: usize, weights: us
     const p1 = f64x2.mul(w, f64x2.promote_low_f32x4(highHalf(x0)));
     const p2 = f64x2.mul(w, f64x2.promote_low_f32x4(x1));
     const p3 = f64x2.mul(w, f64x2.promote_low_f32x4(highHalf(x1)));
-    if (k == 0 && n < 3) {
-      a0 = p0;
-      a1 = p1;
-      a2 = p2;
-      a3 = p3;
-    } else {
-      a0 = f64x2.add(a0, p0);
-      a1 = f64x2.add(a1, p1);
-      a2 = f64x2.add(a2, p2);
-      a3 = f64x2.add(a3, p3);
-    }
+    const first = k == 0 && n < 3;
+    a0 = accumulate(a0, p0, first);
+    a1 = accumulate(a1, p1, first);
+    a2 = accumulate(a2, p2, first);
+    a3 = accumulate(a3, p3, first);
   }
   const y0 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1)), outCode);
   const y1 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3)), outCode);
@@ -343,17 +343,11 @@ export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: 
       const p1 = f64x2.mul(w, scaledPair(lo, true, shift, keep));
       const p2 = f64x2.mul(w, scaledPair(hi, false, shift, keep));
       const p3 = f64x2.mul(w, scaledPair(hi, true, shift, keep));
-      if (k == 0 && n < 3) {
-        a0 = p0;
-        a1 = p1;
-        a2 = p2;
-        a3 = p3;
-      } else {
-        a0 = f64x2.add(a0, p0);
-        a1 = f64x2.add(a1, p1);
-        a2 = f64x2.add(a2, p2);
-        a3 = f64x2.add(a3, p3);
-      }
+      const first = k == 0 && n < 3;
+      a0 = accumulate(a0, p0, first);
+      a1 = accumulate(a1, p1, first);
+      a2 = accumulate(a2, p2, first);
+      a3 = accumulate(a3, p3, first);
     }
     if (v128.any_true(special)) {
       weightedSum16Group(out, inputs, codes, weights, n, i, outCode);
