@@ -1,29 +1,17 @@
 import * as zlib from "node:zlib";
+import { seededBytes } from "@stmerge/test-utils";
 import { describe, expect, it } from "vitest";
 import { crc32Combine } from "./crc32-combine.js";
 
 const zlibCrc32 = (zlib as unknown as { crc32?: (b: Uint8Array, v?: number) => number }).crc32;
-
-/** Deterministic bytes (xorshift), so a failure reproduces. */
-function bytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed | 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
 
 describe.skipIf(!zlibCrc32)("crc32Combine", () => {
   const crc = (b: Uint8Array): number => zlibCrc32!(b) >>> 0;
 
   it("equals node:zlib's CRC-32 of the concatenation, for empty, short and odd-length pieces", () => {
     for (const [a, b] of [[0, 0], [0, 5], [5, 0], [1, 1], [3, 17], [4096, 1], [1000, 65_537], [77_777, 12_345]] as const) {
-      const A = bytes(a, a + 7);
-      const B = bytes(b, b + 11);
+      const A = seededBytes(a, a + 7);
+      const B = seededBytes(b, b + 11);
       const whole = new Uint8Array(a + b);
       whole.set(A);
       whole.set(B, a);
@@ -32,7 +20,7 @@ describe.skipIf(!zlibCrc32)("crc32Combine", () => {
   });
 
   it("folds many pieces in order into the whole file's CRC-32", () => {
-    const pieces = [8, 640, 0, 1, 4_000_000, 3, 250_001].map((n, i) => bytes(n, i * 31 + 1));
+    const pieces = [8, 640, 0, 1, 4_000_000, 3, 250_001].map((n, i) => seededBytes(n, i * 31 + 1));
     let combined = 0;
     for (const p of pieces) combined = crc32Combine(combined, crc(p), p.byteLength);
     expect(combined).toBe(zlibCrc32!(Buffer.concat(pieces)) >>> 0);
