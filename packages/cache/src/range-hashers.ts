@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import zlib from "node:zlib";
-import { createCRC32 } from "hash-wasm";
+import { crc32 } from "@stmerge/core-tensors";
 import { createBlake3Hasher, type Blake3Backend, type IncrementalHasher } from "./blake3.js";
 
 /** The primitive digests a file hash is built from; AutoV1/V2/V3 are SHA-256 over a byte range. */
@@ -21,21 +20,6 @@ export function rangeHasherCost(spec: RangeHasherSpec, blake3: Blake3Backend): n
   return gib * perGib;
 }
 
-type Crc32Fn = (data: Uint8Array, value?: number) => number;
-// zlib.crc32 exists from Node 20.15; older 20.x falls back to hash-wasm.
-const zlibCrc32 = (zlib as unknown as { crc32?: Crc32Fn }).crc32;
-
-/** A zlib-order CRC-32 as a number, incrementally. */
-async function createCrc32(): Promise<{ update(bytes: Uint8Array): void; value(): number }> {
-  if (typeof zlibCrc32 === "function") {
-    let crc = 0;
-    return { update: (bytes) => void (crc = zlibCrc32(bytes, crc)), value: () => crc >>> 0 };
-  }
-  const h = await createCRC32();
-  h.init();
-  return { update: (bytes) => void h.update(bytes), value: () => Number.parseInt(h.digest("hex"), 16) >>> 0 };
-}
-
 /** A running digest bound to its byte range: feed any chunk, it takes the part inside its range. */
 export interface RangeHasher {
   readonly spec: RangeHasherSpec;
@@ -51,8 +35,9 @@ export async function createRangeHasher(spec: RangeHasherSpec, blake3: Blake3Bac
     const h = createHash("sha256");
     inner = { update: (b) => void h.update(b), digestHex: () => h.digest("hex") };
   } else if (spec.kind === "crc32") {
-    const c = await createCrc32();
-    inner = { update: (b) => c.update(b), digestHex: () => c.value().toString(16).padStart(8, "0") };
+    // zlib's CRC-32, carried chunk to chunk (core-tensors' crc32 has a fallback for Node before 20.15).
+    let crc = 0;
+    inner = { update: (b) => void (crc = crc32(b, crc)), digestHex: () => crc.toString(16).padStart(8, "0") };
   } else {
     inner = await createBlake3Hasher(blake3);
   }

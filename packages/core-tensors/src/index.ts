@@ -31,6 +31,8 @@ export {
   writeFileAtomic,
 } from "./atomic-file.js";
 export { assertNotSameFile } from "./assert-not-same-file.js";
+export { crc32 } from "./crc32.js";
+export { crc32Combine } from "./crc32-combine.js";
 export { hasLoneSurrogate } from "./has-lone-surrogate.js";
 export { readFully, writeFully } from "./read-fully.js";
 export {

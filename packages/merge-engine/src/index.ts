@@ -122,7 +122,6 @@ export {
   type ConvertFolderOptions,
   type ConvertOptions,
   type ConvertResult,
-  crc32Combine,
   DATA_PARALLEL_PREFIX,
   defaultBatchOutputDir,
   defaultConvertOutput,

@@ -1,7 +1,6 @@
-import { openSafetensorsHandle, readFully, type TensorDescriptor } from "@stmerge/core-tensors";
+import { crc32, openSafetensorsHandle, readFully, type TensorDescriptor } from "@stmerge/core-tensors";
 import type { FileHandle } from "node:fs/promises";
 import { ConvertError } from "./convert-error.js";
-import { crc32 } from "./crc32.js";
 
 /** An output still under its temp name, read through the handle that wrote it (see `AtomicFile.commit`'s `verify`). */
 export interface WrittenFile {

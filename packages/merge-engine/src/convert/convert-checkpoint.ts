@@ -3,6 +3,8 @@ import { basename, dirname, extname, join } from "node:path";
 import {
   assertNotSameFile,
   convertDType,
+  crc32,
+  crc32Combine,
   createSafetensorsWriter,
   isFloatDType,
   planSafetensorsLayout,
@@ -20,8 +22,6 @@ import {
 import { MERGE_ENGINE_VERSION } from "../engine-version.js";
 import { checkTensorDigest, checkWrittenHeader, checkWrittenTensor, readBackBuffer } from "./check-written-output.js";
 import { ConvertError } from "./convert-error.js";
-import { crc32 } from "./crc32.js";
-import { crc32Combine } from "./crc32-combine.js";
 import { detectFileFormat, type FileFormatReport } from "./detect-file-format.js";
 import { hashFileInWorker, hashFileOnThisThread, type HashedFile } from "./hash-file.js";
 import { openStateDict, type ModelFileFormat, type StateDictSource } from "./open-state-dict.js";

@@ -26,7 +26,6 @@ export {
   type VerifyConversionOptions,
 } from "./verify-conversion.js";
 export { checkWrittenHeader, type WrittenFile } from "./check-written-output.js";
-export { crc32Combine } from "./crc32-combine.js";
 export {
   BATCH_CONVERT_EXTENSIONS,
   checkExistingConversion,
