@@ -259,8 +259,13 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
         void hashing.then((hashed) => {
           // Not after a failure: the caller has closed the tap by then.
           if (typeof hashed !== "string" && finalHead === undefined && !failed) {
-            finalHead = finalHeaderFor(hashed.sha256);
-            void feed?.start(finalHead);
+            try {
+              finalHead = finalHeaderFor(hashed.sha256);
+              void feed?.start(finalHead);
+            } catch {
+              // Planned again after the last tensor below, where the error surfaces.
+              finalHead = undefined;
+            }
           }
         }, () => undefined);
       }
