@@ -478,3 +478,108 @@ export function tiesHistogram(hist: usize, base: usize, x: usize, len: i32, leve
     }
   }
 }
+
+/**
+ * TIES's cut-equal count (kernel-ops-module's countAtMagnitude): how many |fround(x − base)| equal
+ * `cut` (an F32 value; NaN equals nothing).
+ */
+export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
+  const c = f32x4.splat(cut);
+  let lanes = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const at = <usize>i << 2;
+    // Equal lanes are all ones (−1): subtracting counts them.
+    lanes = i32x4.sub(lanes, f32x4.eq(f32x4.abs(f32x4.sub(v128.load(x + at), v128.load(base + at))), c));
+  }
+  let count = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
+  for (; i < len; i++) if (Math.abs(<f64>(load<f32>(x + (<usize>i << 2)) - load<f32>(base + (<usize>i << 2)))) == <f64>cut) count++;
+  return count;
+}
+
+// TIES statistics straight from 16-bit codes (F16 2, BF16 3): the decode happens in registers,
+// so the values never go through memory as F32. Same bins and counts as decoding, then
+// tiesHistogram / tiesCount.
+
+/** |fround(x − base)| as F32 bits, four lanes, from four codes of each (u32 lanes). */
+// @ts-ignore: decorator
+@inline function deltaMagnitudes(hb: v128, hx: v128, codeBase: u32, codeX: u32): v128 {
+  return v128.and(f32x4.sub(decodeLanes16(hx, codeX), decodeLanes16(hb, codeBase)), i32x4.splat(0x7fffffff));
+}
+
+/** The same for the one element at `i` (the tail of a range). */
+// @ts-ignore: decorator
+@inline function deltaMagnitude(base: usize, x: usize, i: i32, codeBase: u32, codeX: u32): u32 {
+  const hb = i32x4.splat(<i32>load<u16>(base + (<usize>i << 1)));
+  const hx = i32x4.splat(<i32>load<u16>(x + (<usize>i << 1)));
+  return <u32>i32x4.extract_lane(deltaMagnitudes(hb, hx, codeBase, codeX), 0);
+}
+
+// @ts-ignore: decorator
+@inline function count(hist: usize, bin: u32): void {
+  const h = hist + (<usize>bin << 2);
+  store<u32>(h, load<u32>(h) + 1);
+}
+
+/** tiesHistogram of 16-bit inputs: `base` and `x` hold codes of dtype `codeBase` and `codeX`. */
+export function tiesHistogram16(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, codeBase: u32, codeX: u32): void {
+  const want = i32x4.splat(prefix);
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const hb = v128.load(base + (<usize>i << 1));
+    const hx = v128.load(x + (<usize>i << 1));
+    const m0 = deltaMagnitudes(i32x4.extend_low_i16x8_u(hb), i32x4.extend_low_i16x8_u(hx), codeBase, codeX);
+    const m1 = deltaMagnitudes(i32x4.extend_high_i16x8_u(hb), i32x4.extend_high_i16x8_u(hx), codeBase, codeX);
+    if (level == 0) {
+      const b0 = i32x4.shr_u(m0, 16);
+      const b1 = i32x4.shr_u(m1, 16);
+      count(hist, i32x4.extract_lane(b0, 0));
+      count(hist, i32x4.extract_lane(b0, 1));
+      count(hist, i32x4.extract_lane(b0, 2));
+      count(hist, i32x4.extract_lane(b0, 3));
+      count(hist, i32x4.extract_lane(b1, 0));
+      count(hist, i32x4.extract_lane(b1, 1));
+      count(hist, i32x4.extract_lane(b1, 2));
+      count(hist, i32x4.extract_lane(b1, 3));
+      continue;
+    }
+    // Level 1: most groups hold no element of the prefix's bin.
+    const e0 = i32x4.eq(i32x4.shr_u(m0, 16), want);
+    const e1 = i32x4.eq(i32x4.shr_u(m1, 16), want);
+    if (!v128.any_true(v128.or(e0, e1))) continue;
+    const low = i32x4.splat(0xffff);
+    const l0 = v128.and(m0, low);
+    const l1 = v128.and(m1, low);
+    if (i32x4.extract_lane(e0, 0)) count(hist, i32x4.extract_lane(l0, 0));
+    if (i32x4.extract_lane(e0, 1)) count(hist, i32x4.extract_lane(l0, 1));
+    if (i32x4.extract_lane(e0, 2)) count(hist, i32x4.extract_lane(l0, 2));
+    if (i32x4.extract_lane(e0, 3)) count(hist, i32x4.extract_lane(l0, 3));
+    if (i32x4.extract_lane(e1, 0)) count(hist, i32x4.extract_lane(l1, 0));
+    if (i32x4.extract_lane(e1, 1)) count(hist, i32x4.extract_lane(l1, 1));
+    if (i32x4.extract_lane(e1, 2)) count(hist, i32x4.extract_lane(l1, 2));
+    if (i32x4.extract_lane(e1, 3)) count(hist, i32x4.extract_lane(l1, 3));
+  }
+  for (; i < len; i++) {
+    const m = deltaMagnitude(base, x, i, codeBase, codeX);
+    if (level == 0) count(hist, m >>> 16);
+    else if (m >>> 16 == prefix) count(hist, m & 0xffff);
+  }
+}
+
+/** tiesCount of 16-bit inputs (see tiesHistogram16). */
+export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase: u32, codeX: u32): i32 {
+  const c = i32x4.splat(reinterpret<i32>(cut));
+  let lanes = i32x4.splat(0);
+  let i = 0;
+  // Bits equal as integers is values equal here: the magnitudes are ≥ +0 and the cut is never
+  // NaN, so only a NaN magnitude could differ, and no NaN's bits equal a non-NaN cut's.
+  for (; i + 8 <= len; i += 8) {
+    const hb = v128.load(base + (<usize>i << 1));
+    const hx = v128.load(x + (<usize>i << 1));
+    lanes = i32x4.sub(lanes, i32x4.eq(deltaMagnitudes(i32x4.extend_low_i16x8_u(hb), i32x4.extend_low_i16x8_u(hx), codeBase, codeX), c));
+    lanes = i32x4.sub(lanes, i32x4.eq(deltaMagnitudes(i32x4.extend_high_i16x8_u(hb), i32x4.extend_high_i16x8_u(hx), codeBase, codeX), c));
+  }
+  let n = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
+  for (; i < len; i++) if (deltaMagnitude(base, x, i, codeBase, codeX) == reinterpret<u32>(cut)) n++;
+  return n;
+}

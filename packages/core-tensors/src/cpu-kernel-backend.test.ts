@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { decodeToF32, encodeFromF32 } from "./float-codecs.js";
+import type { DType } from "./dtypes.js";
 import type { KernelBackend } from "./kernel-backend.js";
 import { randomValues } from "../test/random-values.js";
 
@@ -13,9 +14,11 @@ function shared(values: Float32Array, backend: KernelBackend): Float32Array {
 // inlineBelow: 1000 forces the worker path on small arrays, so the tests stay fast while still
 // crossing threads; the inline backend computes the same ops on the calling thread.
 const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
+const pooledJs = createCpuKernelBackend({ workers: 2, inlineBelow: 1000, simd: false });
 const inline = createCpuKernelBackend({ workers: 0 });
 afterAll(async () => {
   await pooled.close();
+  await pooledJs.close();
   await inline.close();
 });
 
@@ -26,6 +29,7 @@ const c = randomValues(N, 3);
 
 describe.each([
   ["worker threads", pooled],
+  ["worker threads, JavaScript kernels", pooledJs],
   ["inline", inline],
 ] as const)("CPU kernels (%s)", (_label, backend) => {
   it("describes itself", () => {
@@ -106,6 +110,58 @@ describe.each([
     const got = await backend.dotAndNormsEncoded!(finite, other);
     expect(got.every(Number.isFinite)).toBe(true);
     expect(got).toEqual(await backend.dotAndNorms!(shared(decodeToF32(finite.bytes, "F16"), backend), shared(decodeToF32(other.bytes, "BF16"), backend)));
+  });
+
+  it("the TIES ops on encoded inputs give decode + the F32 ops' bins, bytes and kept counts (F16, BF16, F32, F8 and mixes; NaN, Inf, quotas at the cut)", async () => {
+    // Few distinct values: many magnitudes equal to the cut, spread over both thread ranges.
+    const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, 0.1, NaN, Infinity, 65504, 1e-6];
+    const pick = (seed: number) => Float32Array.from(randomValues(N, seed), (v) => choices[Math.floor(Math.abs(v) * 9973) % choices.length]!);
+    const encodedAs = (dtype: DType, data: Float32Array) => {
+      const bytes = backend.allocBytes(encodeFromF32(data, dtype).byteLength);
+      bytes.set(encodeFromF32(data, dtype));
+      return { bytes, dtype, values: shared(decodeToF32(bytes, dtype), backend) };
+    };
+    const cases: DType[][] = [
+      ["F16", "F16", "F16", "F16"],
+      ["BF16", "BF16", "BF16", "BF16"],
+      ["F16", "BF16", "F32", "F16"],
+      ["F32", "F32", "F32", "F32"],
+      ["F8_E4M3", "F16", "F16", "BF16"],
+      ["F16", "F16", "F16", "F16", "F16"],
+    ];
+    for (const [trial, dtypes] of cases.entries()) {
+      const label = dtypes.join(" ");
+      const [baseDtype, ...rest] = dtypes;
+      const outDtype = rest.pop()!;
+      const base = encodedAs(baseDtype!, pick(100 + trial));
+      const models = rest.map((d, k) => encodedAs(d, pick(200 + 10 * trial + k)));
+      for (const x of models) {
+        for (const level of [0, 1] as const) {
+          const prefix = level === 0 ? 0 : 0x3f80;
+          const expected = new Uint32Array(65536);
+          const actual = new Uint32Array(65536);
+          await backend.taskVectorHistogram!(base.values, x.values, level, prefix, expected);
+          await backend.taskVectorHistogramEncoded!(base, x, level, prefix, actual);
+          expect(expected.some((c) => c > 0), `${label}: level ${level} counts something`).toBe(true);
+          // Buffer comparison: toEqual over 65536 bins is slow.
+          expect(Buffer.from(actual.buffer).equals(Buffer.from(expected.buffer)), `${label}: level ${level}`).toBe(true);
+        }
+      }
+      // Cuts at a magnitude that occurs often (1), at none (Infinity) and keeping all (−1).
+      for (const cuts of [models.map(() => 1), models.map((_, k) => (k === 0 ? Infinity : 0.5)), models.map((_, k) => (k === 0 ? -1 : 1))]) {
+        const weights = [0.6, 0.4, -0.3].slice(0, models.length);
+        // Three quarters of the cut-equal elements: the first thread range holds fewer than that,
+        // so the second range's quota depends on the first range's count.
+        const quotas = models.map((m, k) => Math.floor(0.75 * m.values.filter((v, e) => Math.abs(Math.fround(v - base.values[e]!)) === cuts[k]).length));
+        const out = backend.allocF32(N);
+        const expectedKept = await backend.tiesMerge!(base.values, models.map((m) => m.values), weights, cuts, quotas, 0.7, out);
+        const bytes = backend.allocBytes(encodeFromF32(out, outDtype).byteLength);
+        const kept = await backend.tiesMergeEncoded!(base, models, weights, cuts, quotas, 0.7, outDtype, bytes);
+        expect(kept, `${label}: cuts ${cuts}`).toEqual(expectedKept);
+        if (cuts[0] === 1) expect(kept[0], `${label}: cut-equal elements are kept`).toBe(quotas[0]);
+        expect(Buffer.from(bytes).equals(Buffer.from(encodeFromF32(out, outDtype))), `${label}: cuts ${cuts}`).toBe(true);
+      }
+    }
   });
 
   it("topKThreshold finds the exact k-th largest magnitude", async () => {

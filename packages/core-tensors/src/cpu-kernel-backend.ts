@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
-import type { KernelBackend } from "./kernel-backend.js";
+import type { EncodedTensor, KernelBackend } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
 import { settleAll } from "./settle-all.js";
@@ -91,6 +91,78 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     const copy = isShared(bytes) ? allocBytes(bytes.byteLength) : new Uint8Array(bytes.byteLength);
     copy.set(bytes);
     return copy;
+  }
+
+  /** An encoded input's bytes (aligned to its element size) and that size. */
+  function encodedInput(name: string, { bytes, dtype }: EncodedTensor): [Uint8Array, number] {
+    const size = DTYPE_SIZE[dtype];
+    if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `${name}: cannot decode unknown dtype ${String(dtype)}`);
+    if (bytes.byteLength % size !== 0) throw new KernelError("KERNEL_LENGTH_MISMATCH", `${name}: ${bytes.byteLength} bytes is not a whole number of ${size}-byte ${dtype} elements`);
+    return [aligned(bytes, size), size];
+  }
+
+  /** TIES statistics (taskVectorHistogram and its encoded form): `op` over [base, x] into `into`'s 65536 bins. */
+  async function histogram(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<void> {
+    checkLength(`${op} bins`, into.length, 65536);
+    const ranges = splitRanges(inputs, length);
+    if (!ranges) {
+      // Inline: straight into the caller's bins.
+      await runRanges(op, [...inputs, into], length, undefined, () => params);
+      return;
+    }
+    // One shared set of bins per thread range (reused; a concurrent call gets its own), zeroed, summed into `into`.
+    const size = ranges.length * 65536;
+    const reuse = histogramBins !== undefined && histogramBins.length >= size;
+    const bins = reuse ? histogramBins! : new Uint32Array(new SharedArrayBuffer(size * 4));
+    histogramBins = undefined;
+    bins.fill(0, 0, size);
+    try {
+      // allSettled: when one range fails, the others must finish before the bins are handed to
+      // the next call (which zeroes them), or a late range would count into that call's bins.
+      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, { op, arrays: [...inputs, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params })));
+      for (const s of settled) if (s.status === "rejected") throw s.reason;
+      for (let r = 0; r < ranges.length; r++) for (let i = 0, o = r * 65536; i < 65536; i++) into[i]! += bins[o + i]!;
+    } finally {
+      histogramBins = bins;
+    }
+  }
+
+  /**
+   * TIES merge pass (tiesMerge and its encoded form): `op` over arrays = [out, base, x1, …] with
+   * per-task-vector weights, cuts and quotas in the params; `countOp` first when the quotas are
+   * split across several thread ranges. Returns how many cut-equal elements each vector kept.
+   */
+  async function tiesRanges(op: string, countOp: string, arrays: readonly ArrayBufferView[], length: number, weights: readonly number[], cuts: readonly number[], quotas: readonly number[], base: Record<string, number>): Promise<number[]> {
+    const m = arrays.length - 2;
+    checkLength(`${op} weights`, weights.length, m);
+    checkLength(`${op} cuts`, cuts.length, m);
+    checkLength(`${op} quotas`, quotas.length, m);
+    const ranges = splitRanges(arrays, length);
+    const params: Record<string, number> = { ...base };
+    for (let k = 0; k < m; k++) {
+      params[`w${k}`] = weights[k]!;
+      params[`c${k}`] = cuts[k]!;
+    }
+    // Cut-equal elements are kept in index order: with several ranges, each range's quota is
+    // what is left after the cut-equal elements of the ranges before it.
+    let rangeQuotas: number[][];
+    if (ranges && quotas.some((q) => q > 0)) {
+      const counts = (await runRanges(countOp, arrays, length, ranges, () => params)) as number[][];
+      const left = [...quotas];
+      rangeQuotas = counts.map((c) =>
+        c.map((count, k) => {
+          const q = Math.min(count, left[k]!);
+          left[k]! -= q;
+          return q;
+        }),
+      );
+    } else rangeQuotas = (ranges ?? [[0, length]]).map(() => [...quotas]);
+    const kept = (await runRanges(op, arrays, length, ranges, (r) => {
+      const p = { ...params };
+      rangeQuotas[r]!.forEach((q, k) => (p[`q${k}`] = q));
+      return p;
+    })) as number[][];
+    return Array.from({ length: m }, (_, k) => kept.reduce((s, part) => s + part[k]!, 0));
   }
 
   const elementwise = async (op: string, inputs: Float32Array[], out: Float32Array | undefined, params: Record<string, number> = {}) => {
@@ -209,64 +281,41 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
 
     async taskVectorHistogram(base, x, level, prefix, into) {
       checkLength("taskVectorHistogram input", x.length, base.length);
-      checkLength("taskVectorHistogram bins", into.length, 65536);
-      const ranges = splitRanges([base, x], base.length);
-      if (!ranges) {
-        // Inline: straight into the caller's bins.
-        await runRanges("taskVectorHistogram", [base, x, into], base.length, undefined, () => ({ level, prefix }));
-        return;
-      }
-      // One shared set of bins per thread range (reused; a concurrent call gets its own), zeroed, summed into `into`.
-      const size = ranges.length * 65536;
-      const reuse = histogramBins !== undefined && histogramBins.length >= size;
-      const bins = reuse ? histogramBins! : new Uint32Array(new SharedArrayBuffer(size * 4));
-      histogramBins = undefined;
-      bins.fill(0, 0, size);
-      try {
-        // allSettled: when one range fails, the others must finish before the bins are handed to
-        // the next call (which zeroes them), or a late range would count into that call's bins.
-        const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, { op: "taskVectorHistogram", arrays: [base, x, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params: { level, prefix } })));
-        for (const s of settled) if (s.status === "rejected") throw s.reason;
-        for (let r = 0; r < ranges.length; r++) for (let i = 0, o = r * 65536; i < 65536; i++) into[i]! += bins[o + i]!;
-      } finally {
-        histogramBins = bins;
-      }
+      await histogram("taskVectorHistogram", [base, x], base.length, { level, prefix }, into);
+    },
+    async taskVectorHistogramEncoded(base, x, level, prefix, into) {
+      const codes = localCodecs().DTYPE_CODE;
+      const [b, sb] = encodedInput("taskVectorHistogramEncoded base", base);
+      const [v, sx] = encodedInput("taskVectorHistogramEncoded input", x);
+      const length = b.byteLength / sb;
+      checkLength("taskVectorHistogramEncoded input elements", v.byteLength / sx, length);
+      await histogram("taskVectorHistogramEncoded", [b, v], length, { level, prefix, db: codes[base.dtype]!, dx: codes[x.dtype]! }, into);
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out) {
-      const m = models.length;
       const length = base.length;
       for (const [i, x] of models.entries()) checkLength(`tiesMerge input ${i}`, x.length, length);
       checkLength("tiesMerge output", out.length, length);
-      checkLength("tiesMerge weights", weights.length, m);
-      checkLength("tiesMerge cuts", cuts.length, m);
-      checkLength("tiesMerge quotas", quotas.length, m);
-      const arrays = [out, base, ...models];
-      const ranges = splitRanges(arrays, length);
-      const params: Record<string, number> = { lambda };
-      for (let k = 0; k < m; k++) {
-        params[`w${k}`] = weights[k]!;
-        params[`c${k}`] = cuts[k]!;
-      }
-      // Cut-equal elements are kept in index order: with several ranges, each range's quota is
-      // what is left after the cut-equal elements of the ranges before it.
-      let rangeQuotas: number[][];
-      if (ranges && quotas.some((q) => q > 0)) {
-        const counts = (await runRanges("countAtMagnitude", arrays, length, ranges, () => params)) as number[][];
-        const left = [...quotas];
-        rangeQuotas = counts.map((c) =>
-          c.map((count, k) => {
-            const q = Math.min(count, left[k]!);
-            left[k]! -= q;
-            return q;
-          }),
-        );
-      } else rangeQuotas = (ranges ?? [[0, length]]).map(() => [...quotas]);
-      const kept = (await runRanges("tiesMerge", arrays, length, ranges, (r) => {
-        const p = { ...params };
-        rangeQuotas[r]!.forEach((q, k) => (p[`q${k}`] = q));
-        return p;
-      })) as number[][];
-      return Array.from({ length: m }, (_, k) => kept.reduce((s, part) => s + part[k]!, 0));
+      return tiesRanges("tiesMerge", "countAtMagnitude", [out, base, ...models], length, weights, cuts, quotas, { lambda });
+    },
+    async tiesMergeEncoded(base, models, weights, cuts, quotas, lambda, outDtype, out) {
+      if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `tiesMergeEncoded: ${outDtype} is not a float dtype`);
+      const codes = localCodecs().DTYPE_CODE;
+      const [b, sb] = encodedInput("tiesMergeEncoded base", base);
+      const length = b.byteLength / sb;
+      const params: Record<string, number> = { lambda, db: codes[base.dtype]!, od: codes[outDtype]! };
+      const xs = models.map((x, k) => {
+        const [v, sx] = encodedInput(`tiesMergeEncoded input ${k}`, x);
+        checkLength(`tiesMergeEncoded input ${k} elements`, v.byteLength / sx, length);
+        params[`d${k}`] = codes[x.dtype]!;
+        return v;
+      });
+      const outSize = DTYPE_SIZE[outDtype];
+      checkLength("tiesMergeEncoded output bytes", out.byteLength, length * outSize);
+      const direct = out.byteOffset % outSize === 0;
+      const dst = direct ? out : isShared(out) ? allocBytes(out.byteLength) : new Uint8Array(out.byteLength);
+      const kept = await tiesRanges("tiesMergeEncoded", "countAtMagnitudeEncoded", [dst, b, ...xs], length, weights, cuts, quotas, params);
+      if (!direct) out.set(dst);
+      return kept;
     },
     async dareDrop(tasks, dropRate) {
       if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");

@@ -56,7 +56,7 @@ export interface KernelBackend {
    * into `outDtype`, bit-identical to decode + weightedSum + encode but without F32 copies of
    * the inputs in memory. Callers fall back to those three ops when a backend lacks it.
    */
-  weightedSumEncoded?(inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], weights: readonly number[], outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
+  weightedSumEncoded?(inputs: readonly EncodedTensor[], weights: readonly number[], outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
 
   /**
    * Optional LoRA bake step: w[(rowOffset + i)·cols + j] += factor · (up · down)[i, j] for the
@@ -77,6 +77,14 @@ export interface KernelBackend {
    * rounding. Returns how many cut-equal elements each task vector kept.
    */
   tiesMerge?(base: Float32Array, models: readonly Float32Array[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, out: Float32Array): Promise<number[]>;
+  /** taskVectorHistogram of two encoded tensors' values (equal element counts), without F32 copies: the same bins as decode + taskVectorHistogram. */
+  taskVectorHistogramEncoded?(base: EncodedTensor, x: EncodedTensor, level: 0 | 1, prefix: number, into: Uint32Array): Promise<void>;
+  /**
+   * tiesMerge of encoded tensors' values, its result encoded into `outDtype` (`out` holds
+   * base's element count in that dtype): the same bytes as decode + tiesMerge + encode, without
+   * F32 copies. Returns how many cut-equal elements each task vector kept.
+   */
+  tiesMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, outDtype: DType, out: Uint8Array): Promise<number[]>;
   /**
    * Optional DARE drop step for several task vectors at once (each on its own thread: its random
    * stream is sequential): x[e] = 0 with probability dropRate, else (x[e] − base[e]) / (1 −
@@ -90,7 +98,7 @@ export interface KernelBackend {
   /** Optional slerp statistics in one read: [Σ a·b, Σ a², Σ b²], accumulated in F64. */
   dotAndNorms?(a: Float32Array, b: Float32Array): Promise<[number, number, number]>;
   /** dotAndNorms of two encoded tensors' values (equal element counts), without F32 copies; the same sums as decode + dotAndNorms. */
-  dotAndNormsEncoded?(a: { readonly bytes: Uint8Array; readonly dtype: DType }, b: { readonly bytes: Uint8Array; readonly dtype: DType }): Promise<[number, number, number]>;
+  dotAndNormsEncoded?(a: EncodedTensor, b: EncodedTensor): Promise<[number, number, number]>;
 
   /**
    * Optional truncated SVD of A [m×n] (row-major F32) by randomized subspace iteration, the
@@ -102,6 +110,12 @@ export interface KernelBackend {
 
   /** Releases workers or GPU memory. The backend is unusable afterwards. */
   close(): Promise<void>;
+}
+
+/** A tensor's (or a chunk's) little-endian bytes and their dtype, as the *Encoded ops take them. */
+export interface EncodedTensor {
+  readonly bytes: Uint8Array;
+  readonly dtype: DType;
 }
 
 export type DeviceChoice = "auto" | "cpu" | "gpu";

@@ -33,6 +33,18 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     new Uint32Array(t.buffer).forEach((_, i, bits) => (bits[i] = i << 16));
     return t;
   };
+  // Per-thread F32 blocks of the TIES ops on encoded inputs (see taskVectorHistogramEncoded).
+  const tiesBlocks: Float32Array[] = [];
+  const tiesScratch = (count: number): Float32Array[] => {
+    while (tiesBlocks.length < count) tiesBlocks.push(new Float32Array(FUSED_BLOCK));
+    return tiesBlocks.slice(0, count);
+  };
+  /** Elements [start, end) of `bytes` (dtype `code`) decoded into block[0 … end − start). */
+  const decodeBlock = (bytes: ArrayBufferView, code: number, block: Float32Array, start: number, end: number) => {
+    const size = codecs.ELEMENT_SIZE[code]!;
+    const all = bytes as Uint8Array;
+    codecs.decodeRange(new Uint8Array(all.buffer, all.byteOffset + start * size, (end - start) * size), code, block, 0, end - start);
+  };
   const scalar32 = new Float32Array(1);
   const scalarBits = new Uint32Array(scalar32.buffer);
 
@@ -467,6 +479,60 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         out[e] = b + lambda * (den === 0 ? 0 : num / den);
       }
       return Array.from(kept);
+    },
+    // TIES on encoded inputs (any dtype; params.db the base's code, params.dK task vector K's):
+    // blocks decoded into per-thread F32 scratch, then the F32 ops above on the block, so the
+    // results are theirs bit for bit without whole F32 copies of the inputs.
+    /** taskVectorHistogram of the decoded values, arrays = [baseBytes, xBytes, hist], params.db/dx. */
+    taskVectorHistogramEncoded(arrays, from, to, params) {
+      const [b, x] = tiesScratch(2) as [Float32Array, Float32Array];
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[0]!, params.db!, b, start, end);
+        decodeBlock(arrays[1]!, params.dx!, x, start, end);
+        ops.taskVectorHistogram!([b, x, arrays[2]!], 0, end - start, params);
+      }
+      return undefined;
+    },
+    /** countAtMagnitude of the decoded values, arrays = [outBytes, baseBytes, x1Bytes, …] (out unused). */
+    countAtMagnitudeEncoded(arrays, from, to, params) {
+      const m = arrays.length - 2;
+      const blocks = tiesScratch(m + 1);
+      const counts = new Array<number>(m).fill(0);
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[1]!, params.db!, blocks[0]!, start, end);
+        for (let k = 0; k < m; k++) decodeBlock(arrays[k + 2]!, params[`d${k}`]!, blocks[k + 1]!, start, end);
+        const part = ops.countAtMagnitude!([blocks[0]!, ...blocks], 0, end - start, params) as number[];
+        for (let k = 0; k < m; k++) counts[k]! += part[k]!;
+      }
+      return counts;
+    },
+    /**
+     * tiesMerge of the decoded values encoded into params.od, arrays = [outBytes, baseBytes,
+     * x1Bytes, …]: block by block, each block's quotas being what the blocks before it left.
+     */
+    tiesMergeEncoded(arrays, from, to, params) {
+      const m = arrays.length - 2;
+      const blocks = tiesScratch(m + 2);
+      const out = blocks[m + 1]!;
+      const p = { ...params };
+      const kept = new Array<number>(m).fill(0);
+      const od = params.od!;
+      const outSize = codecs.ELEMENT_SIZE[od]!;
+      const outBytes = arrays[0] as Uint8Array;
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[1]!, params.db!, blocks[0]!, start, end);
+        for (let k = 0; k < m; k++) decodeBlock(arrays[k + 2]!, params[`d${k}`]!, blocks[k + 1]!, start, end);
+        const part = ops.tiesMerge!([out, ...blocks.slice(0, m + 1)], 0, end - start, p) as number[];
+        for (let k = 0; k < m; k++) {
+          kept[k]! += part[k]!;
+          p[`q${k}`]! -= part[k]!;
+        }
+        codecs.encodeRange(out, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
+      }
+      return kept;
     },
     /**
      * Consensus merge (inverse-distance weighting), arrays = [out, x1, …, xn], params.exponent:

@@ -29,6 +29,9 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
     tiesMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
     tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number): void;
+    tiesCount(base: number, x: number, len: number, cut: number): number;
+    tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, codeBase: number, codeX: number): void;
+    tiesCount16(base: number, x: number, len: number, cut: number, codeBase: number, codeX: number): number;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -178,10 +181,141 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return undefined;
   };
 
+  /** TIES's cut-equal counts, arrays = [out (unused), base, x1, …] (see kernel-ops-module's countAtMagnitude). */
+  const countAtMagnitude = (arrays: Arrays, from: number, to: number, params: Params): number[] => {
+    const m = arrays.length - 2;
+    const heap = heapFor(8 * BLOCK);
+    const baseAt = base;
+    const xAt = base + 4 * BLOCK;
+    const counts = new Array<number>(m).fill(0);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
+      for (let k = 0; k < m; k++) {
+        const cut = params[`c${k}`]!;
+        if (!(cut >= 0)) continue;
+        heap.set(bytesOf(arrays[k + 2]!, 4 * b, 4 * (b + len)), xAt);
+        counts[k]! += wasm.tiesCount(baseAt, xAt, len, cut);
+      }
+    }
+    return counts;
+  };
+
+  // The TIES ops on encoded inputs (kernel-ops-module's *Encoded): each block of each input is
+  // copied in at its encoded size and decoded inside the module (F32 copied as is), then the F32
+  // kernels run on the module's memory. Dtypes without a decoder here run the JavaScript op.
+  const stageable = (code: number | undefined) => code === 1 || (code !== undefined && decoders[code] !== undefined);
+  /** Elements [b, b + len) of `src` (dtype `code`) as F32 at `f32At`, through `codesAt` when encoded. */
+  const stage = (heap: Uint8Array, src: ArrayBufferView, code: number, b: number, len: number, codesAt: number, f32At: number): void => {
+    if (code === 1) {
+      heap.set(bytesOf(src, 4 * b, 4 * (b + len)), f32At);
+      return;
+    }
+    const size = encodedSize(code);
+    heap.set(bytesOf(src, size * b, size * (b + len)), codesAt);
+    decoders[code]!(codesAt, f32At, pad8(len));
+  };
+
+  const is16 = (code: number | undefined) => code === 2 || code === 3;
+
+  /** arrays = [baseBytes, xBytes, hist], params.db/dx (see taskVectorHistogramEncoded). */
+  const taskVectorHistogramEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const { db, dx } = params;
+    if (!stageable(db) || !stageable(dx)) return jsOps.taskVectorHistogramEncoded!(arrays, from, to, params);
+    // 16-bit inputs: the codes go in as they are and are decoded in registers (tiesHistogram16).
+    const fused = is16(db) && is16(dx);
+    const histAt = base;
+    const baseAt = base + 4 * 65536;
+    const xAt = baseAt + 4 * BLOCK;
+    const codesAt = xAt + 4 * BLOCK;
+    const heap = heapFor(4 * 65536 + 12 * BLOCK);
+    new Uint32Array(memory.buffer, histAt, 65536).set(arrays[2] as Uint32Array);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      if (fused) {
+        heap.set(bytesOf(arrays[0]!, 2 * b, 2 * (b + len)), baseAt);
+        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), xAt);
+        wasm.tiesHistogram16(histAt, baseAt, xAt, len, params.level!, params.prefix!, db!, dx!);
+        continue;
+      }
+      stage(heap, arrays[0]!, db!, b, len, codesAt, baseAt);
+      stage(heap, arrays[1]!, dx!, b, len, codesAt, xAt);
+      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!);
+    }
+    (arrays[2] as Uint32Array).set(new Uint32Array(memory.buffer, histAt, 65536));
+    return undefined;
+  };
+
+  /** arrays = [outBytes (unused), baseBytes, x1Bytes, …], params.db, dK, cK. */
+  const countAtMagnitudeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const m = arrays.length - 2;
+    const db = params.db!;
+    let ok = stageable(db);
+    for (let k = 0; k < m && ok; k++) ok = stageable(params[`d${k}`]);
+    if (!ok) return jsOps.countAtMagnitudeEncoded!(arrays, from, to, params);
+    // F32 values of the base and a task vector, and the codes each is read from.
+    const [baseAt, xAt, baseCodesAt, xCodesAt] = [0, 1, 2, 3].map((k) => base + k * 4 * BLOCK) as [number, number, number, number];
+    const heap = heapFor(16 * BLOCK);
+    const counts = new Array<number>(m).fill(0);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      // The base's codes (for 16-bit task vectors) and F32 values (for the others), each once per block.
+      let baseCodes = false;
+      let baseF32 = false;
+      for (let k = 0; k < m; k++) {
+        const cut = params[`c${k}`]!;
+        if (!(cut >= 0)) continue;
+        const dx = params[`d${k}`]!;
+        if (is16(db) && is16(dx)) {
+          if (!baseCodes) heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseCodesAt);
+          baseCodes = true;
+          heap.set(bytesOf(arrays[k + 2]!, 2 * b, 2 * (b + len)), xCodesAt);
+          counts[k]! += wasm.tiesCount16(baseCodesAt, xCodesAt, len, cut, db, dx);
+          continue;
+        }
+        // Staging leaves a 16-bit base's codes in place, so both flags stay true.
+        if (!baseF32) stage(heap, arrays[1]!, db, b, len, baseCodesAt, baseAt);
+        baseF32 = true;
+        stage(heap, arrays[k + 2]!, dx, b, len, xCodesAt, xAt);
+        counts[k]! += wasm.tiesCount(baseAt, xAt, len, cut);
+      }
+    }
+    return counts;
+  };
+
+  /** Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes], params.db, d0, d1, od (see tiesMergeEncoded). */
+  const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const { db, d0, d1, od } = params;
+    if (arrays.length !== 4 || !stageable(db) || !stageable(d0) || !stageable(d1) || !(od === 1 || (od !== undefined && encoders[od] !== undefined))) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
+    const heap = heapFor(128 + 20 * BLOCK);
+    const p = new Float64Array(memory.buffer, base, 9);
+    p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
+    const [baseAt, x1At, x2At, outAt, codesAt] = [0, 1, 2, 3, 4].map((k) => base + 128 + k * 4 * BLOCK) as [number, number, number, number, number];
+    const outSize = od === 1 ? 4 : encodedSize(od!);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      stage(heap, arrays[1]!, db!, b, len, codesAt, baseAt);
+      stage(heap, arrays[2]!, d0!, b, len, codesAt, x1At);
+      stage(heap, arrays[3]!, d1!, b, len, codesAt, x2At);
+      wasm.tiesMerge2(outAt, baseAt, x1At, x2At, len, base);
+      if (od === 1) {
+        bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+        continue;
+      }
+      encoders[od!]!(outAt, codesAt, pad8(len));
+      bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(codesAt, codesAt + outSize * len));
+    }
+    return [p[6]!, p[7]!];
+  };
+
   return {
     ...jsOps,
     decode,
     taskVectorHistogram,
+    taskVectorHistogramEncoded,
+    countAtMagnitude,
+    countAtMagnitudeEncoded,
+    tiesMergeEncoded,
     // Three models (two task vectors); other counts run the JavaScript kernel.
     tiesMerge: (arrays, from, to, params) => (arrays.length === 4 ? tiesMerge2(arrays, from, to, params) : jsOps.tiesMerge!(arrays, from, to, params)),
     encode,

@@ -1,6 +1,6 @@
 import type { AnyMergeMethod, MergeMethodContext } from "../src/methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../src/methods/seeded-random.js";
-import { createCpuKernelBackend, type KernelBackend } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, dtypeSize, type DType, type KernelBackend } from "@stmerge/core-tensors";
 
 /** Runs a method on small number arrays the way the executor would, returning plain numbers. */
 export async function runMethod(method: AnyMergeMethod, inputs: readonly (readonly number[])[], params: Record<string, unknown> = {}, options: { weights?: number[]; key?: string; seed?: number; shape?: number[] } = {}): Promise<number[]> {
@@ -89,9 +89,51 @@ export async function runMethodChunked(method: AnyMergeMethod, kernels: KernelBa
   return result;
 }
 
+/**
+ * runMethodChunked on encoded inputs, the way the executor runs a method's encoded fast paths:
+ * each chunk's statistics from `gatherEncoded` (decoding for `gather` when it declines), its
+ * result from `mergeEncoded` (decoding for `merge` + encode when it declines). Returns the
+ * output's bytes in `outDtype`.
+ */
+export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: KernelBackend, inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], outDtype: DType, params: Record<string, unknown>, options: { weights: number[]; chunk: number }): Promise<Uint8Array> {
+  const key = "model.diffusion_model.input_blocks.1.0.weight";
+  const parsed = method.params.parse(params);
+  const n = inputs[0]!.bytes.byteLength / dtypeSize(inputs[0]!.dtype);
+  const outSize = dtypeSize(outDtype);
+  const result = new Uint8Array(n * outSize);
+  const chunks: { start: number; inputs: { bytes: Uint8Array; dtype: DType }[]; out: Float32Array }[] = [];
+  for (let start = 0; start < n; start += options.chunk) {
+    const length = Math.min(options.chunk, n - start);
+    const slices = inputs.map(({ bytes, dtype }) => {
+      const size = dtypeSize(dtype);
+      const copy = kernels.allocBytes(length * size);
+      copy.set(bytes.subarray(start * size, (start + length) * size));
+      return { bytes: copy, dtype };
+    });
+    chunks.push({ start, inputs: slices, out: kernels.allocF32(length) });
+  }
+  const ctxOf = (start: number, out: Float32Array): MergeMethodContext => ({ kernels, key, block: "IN01", shape: [n], offset: start, weights: options.weights, random: () => randomForKey(0, key, 0), out });
+  const decoded = (c: (typeof chunks)[number]) => Promise.all(c.inputs.map(({ bytes, dtype }) => kernels.decode(bytes, dtype, kernels.allocF32(c.out.length))));
+  let statistics: unknown;
+  if (method.statistics) {
+    statistics = method.statistics.init(ctxOf(0, chunks[0]!.out), parsed);
+    for (let pass = 0; pass < method.statistics.passes; pass++) {
+      for (const c of chunks) if (!(await method.statistics.gatherEncoded?.(pass, ctxOf(c.start, c.out), c.inputs, parsed, statistics))) await method.statistics.gather(pass, ctxOf(c.start, c.out), await decoded(c), parsed, statistics);
+      if (method.statistics.endPass?.(pass, statistics, parsed) === true) break;
+    }
+  }
+  for (const c of chunks) {
+    const ctx = { ...ctxOf(c.start, c.out), statistics };
+    const out = kernels.allocBytes(c.out.length * outSize);
+    const fast = await method.mergeEncoded?.(ctx, c.inputs, parsed, outDtype, out);
+    result.set(fast ?? (await kernels.encode(await method.merge(ctx, await decoded(c), parsed), outDtype, out)), c.start * outSize);
+  }
+  return result;
+}
+
 /** The same backend without its optional method kernels: the methods run their reference loops on this thread. */
 export function withoutMethodKernels(kernels: KernelBackend): KernelBackend {
-  return { ...kernels, taskVectorHistogram: undefined, tiesMerge: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
+  return { ...kernels, taskVectorHistogram: undefined, taskVectorHistogramEncoded: undefined, tiesMerge: undefined, tiesMergeEncoded: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
 }
 
 /** A float array's elements as their F32 bit patterns, for bit-exact comparisons (NaN payloads and -0 included). */

@@ -1,8 +1,8 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, openSafetensors, shapeElementCount, writeSafetensors, type InMemoryTensor } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, encodeFromF32, openSafetensors, shapeElementCount, writeSafetensors, type DType, type InMemoryTensor } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomChoices, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
+import { randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { tempDir, TINY_SD1 } from "@stmerge/test-utils";
 import { buildMergePlan } from "../merge/build-merge-plan.js";
 import { executeMergePlan } from "../merge/execute-merge-plan.js";
@@ -120,6 +120,29 @@ describe.each([true, false])("ties on the kernel threads (simd %s)", (simd) => {
       const expected = await runMethodChunked(ties, reference, inputs, params, { weights, chunk });
       const actual = await runMethodChunked(ties, pooled, inputs, params, { weights, chunk });
       expect(f32Bits(actual), `trial ${trial}: n ${n}, ${models} models, chunk ${chunk}, ${JSON.stringify(params)}`).toEqual(f32Bits(expected));
+    }
+  });
+
+  it("on F16, BF16 and mixed inputs, the encoded statistics and merge pass give the reference's bytes", async () => {
+    const cases: [DType[], DType][] = [
+      [["F16", "F16", "F16"], "F16"],
+      [["BF16", "BF16", "BF16"], "BF16"],
+      [["F16", "BF16", "F32"], "F16"],
+      [["F16", "F16", "F16", "F16"], "BF16"],
+    ];
+    for (let trial = 0; trial < 24; trial++) {
+      const [dtypes, outDtype] = cases[trial % cases.length]!;
+      const n = 300 + ((trial * 977) % 1700);
+      const encoded = dtypes.map((dtype, i) => {
+        const bytes = encodeFromF32(randomChoices(n, trial * 31 + i + 1, trial % 2 ? choices.slice(0, 13) : choices), dtype);
+        return { bytes, dtype };
+      });
+      const weights = [0, ...dtypes.slice(1).map((_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
+      const params = { density: [0.3, 0.5, 0.05, 1, 0, 0.77][trial % 6]!, lambda: trial % 5 ? 1 : 0.7 };
+      const chunk = [n, 150, 333, 1000][trial % 4]!;
+      const expected = encodeFromF32(await runMethodChunked(ties, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, { weights, chunk }), outDtype);
+      const actual = await runMethodChunkedEncoded(ties, pooled, encoded, outDtype, params, { weights, chunk });
+      expect(Buffer.from(actual).equals(Buffer.from(expected)), `trial ${trial}: n ${n}, ${dtypes.join(" ")} → ${outDtype}, chunk ${chunk}, ${JSON.stringify(params)}`).toBe(true);
     }
   });
 

@@ -63,12 +63,8 @@ export const ties = defineMergeMethod({
     async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
       if (histogram) {
-        // On the kernel threads, one task vector after another (each split across the threads).
-        for (const [i, x] of models.entries()) {
-          const t = state.topK[i]!;
-          if (t.resolved) continue;
-          await histogram(base!, x, pass === 0 ? 0 : 1, t.high, t.histogram);
-        }
+        // On the kernel threads, every task vector at once (each split across the threads).
+        await Promise.all(models.map((x, i) => unresolved(state, i) && histogram(base!, x, pass === 0 ? 0 : 1, state.topK[i]!.high, state.topK[i]!.histogram)));
         return;
       }
       // The reference, on this thread (backends without the kernel).
@@ -88,6 +84,14 @@ export const ties = defineMergeMethod({
             }
         }
       });
+    },
+    // The same bins straight from the encoded bytes, when the kernels have it (and the F32
+    // histogram, which `gather` would use: the two give the same bins).
+    async gatherEncoded(pass, ctx, [base, ...models], _params, state: TiesState) {
+      const histogram = ctx.kernels.taskVectorHistogramEncoded?.bind(ctx.kernels);
+      if (!histogram || !ctx.kernels.taskVectorHistogram) return false;
+      await Promise.all(models.map((x, i) => unresolved(state, i) && histogram(base!, x, pass === 0 ? 0 : 1, state.topK[i]!.high, state.topK[i]!.histogram)));
+      return true;
     },
     endPass(pass, state: TiesState) {
       for (const t of state.topK) {
@@ -122,27 +126,10 @@ export const ties = defineMergeMethod({
   async merge(ctx, [base, ...models], { lambda }) {
     const state = ctx.statistics as TiesState;
     const m = models.length;
-    // The cut as an F32 magnitude: for non-negative floats, comparing values orders them as their bits do.
-    const cut = new Float64Array(m);
-    const at = new Float64Array(m);
-    const kept = new Float64Array(m);
-    const w = Float64Array.from(ctx.weights.slice(1));
-    const bitsToFloat = new Float32Array(1);
-    const bitsView = new Uint32Array(bitsToFloat.buffer);
-    state.topK.forEach((t, i) => {
-      if (t.threshold === ALL) cut[i] = -1;
-      else if (t.threshold === NONE) cut[i] = Infinity;
-      else {
-        bitsView[0] = t.threshold;
-        cut[i] = bitsToFloat[0]!;
-      }
-      at[i] = t.atThreshold;
-      kept[i] = t.keptAtThreshold;
-    });
+    const { cut, at, kept, w } = cutsOf(state, ctx.weights);
     if (ctx.kernels.tiesMerge) {
       // The same pass on the kernel threads (each thread's share of the cut-equal elements is counted first).
-      const quotas = state.topK.map((t) => Math.max(0, t.atThreshold - t.keptAtThreshold));
-      const keptNow = await ctx.kernels.tiesMerge(base!, models, Array.from(w), Array.from(cut), quotas, lambda, ctx.out);
+      const keptNow = await ctx.kernels.tiesMerge(base!, models, Array.from(w), Array.from(cut), quotasOf(state), lambda, ctx.out);
       state.topK.forEach((t, i) => (t.keptAtThreshold += keptNow[i]!));
       return ctx.out;
     }
@@ -179,4 +166,47 @@ export const ties = defineMergeMethod({
     state.topK.forEach((t, i) => (t.keptAtThreshold = kept[i]!));
     return out;
   },
+  // The merge pass on the encoded bytes, encoded straight into the output dtype: merge + encode's
+  // bytes without F32 copies of the inputs (kernels without it, or with LoRAs to add, take `merge`).
+  async mergeEncoded(ctx, [base, ...models], { lambda }, outDtype, out) {
+    if (!ctx.kernels.tiesMergeEncoded || !ctx.kernels.tiesMerge) return undefined;
+    const state = ctx.statistics as TiesState;
+    const { cut, w } = cutsOf(state, ctx.weights);
+    const keptNow = await ctx.kernels.tiesMergeEncoded(base!, models, Array.from(w), Array.from(cut), quotasOf(state), lambda, outDtype, out);
+    state.topK.forEach((t, i) => (t.keptAtThreshold += keptNow[i]!));
+    return out;
+  },
 });
+
+/** Per task vector: the cut as an F32 magnitude (−1 keeps all, Infinity none), the cut-equal elements to keep and kept so far, and the weight. */
+function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Array; at: Float64Array; kept: Float64Array; w: Float64Array } {
+  const m = state.topK.length;
+  // For non-negative floats, comparing values orders them as their bits do.
+  const cut = new Float64Array(m);
+  const at = new Float64Array(m);
+  const kept = new Float64Array(m);
+  const w = Float64Array.from(weights.slice(1));
+  const bitsToFloat = new Float32Array(1);
+  const bitsView = new Uint32Array(bitsToFloat.buffer);
+  state.topK.forEach((t, i) => {
+    if (t.threshold === ALL) cut[i] = -1;
+    else if (t.threshold === NONE) cut[i] = Infinity;
+    else {
+      bitsView[0] = t.threshold;
+      cut[i] = bitsToFloat[0]!;
+    }
+    at[i] = t.atThreshold;
+    kept[i] = t.keptAtThreshold;
+  });
+  return { cut, at, kept, w };
+}
+
+/** Whether task vector i's cut is still to be found. */
+function unresolved(state: TiesState, i: number): boolean {
+  return !state.topK[i]!.resolved;
+}
+
+/** How many cut-equal elements each task vector may still keep (this chunk onwards). */
+function quotasOf(state: TiesState): number[] {
+  return state.topK.map((t) => Math.max(0, t.atThreshold - t.keptAtThreshold));
+}
