@@ -420,6 +420,10 @@ export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i
   const w2 = f64x2.splat(load<f64>(p, 8));
   const c1 = f32x4.splat(<f32>load<f64>(p, 16));
   const c2 = f32x4.splat(<f32>load<f64>(p, 24));
+  const q1 = load<f64>(p, 32);
+  const q2 = load<f64>(p, 40);
+  let k1 = load<f64>(p, 48);
+  let k2 = load<f64>(p, 56);
   const lambda = f64x2.splat(load<f64>(p, 64));
   const largest = f32x4.splat(f32.MAX_VALUE);
   let i = 0;
@@ -430,53 +434,123 @@ export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i
     const d2 = f32x4.sub(v128.load(x2 + at), b);
     const a1 = f32x4.abs(d1);
     const a2 = f32x4.abs(d2);
-    // Cut-equal magnitudes (their quota is sequential) and NaN/±Inf deltas: element by element.
-    const special = v128.or(v128.or(f32x4.eq(a1, c1), f32x4.eq(a2, c2)), v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest))));
-    if (v128.any_true(special)) {
-      for (let j = 0; j < 4; j++) tiesElement(out, base, x1, x2, <usize>(i + j), p);
-      continue;
+    let g1 = f32x4.gt(a1, c1);
+    let g2 = f32x4.gt(a2, c2);
+    const e1 = f32x4.eq(a1, c1);
+    const e2 = f32x4.eq(a2, c2);
+    const nonFinite = v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest)));
+    if (v128.any_true(v128.or(nonFinite, v128.or(e1, e2)))) {
+      // Cut-equal magnitudes are kept while their quota lasts, in index order: the four lanes'
+      // all at once when the quota covers them all or is spent. A quota that runs out inside
+      // these four, and NaN/±Inf deltas, take the element-by-element path.
+      const n1 = <f64>popcnt<i32>(i32x4.bitmask(e1));
+      const n2 = <f64>popcnt<i32>(i32x4.bitmask(e2));
+      const all1 = k1 + n1 <= q1;
+      const all2 = k2 + n2 <= q2;
+      if (v128.any_true(nonFinite) || !(all1 || k1 >= q1) || !(all2 || k2 >= q2)) {
+        store<f64>(p, k1, 48);
+        store<f64>(p, k2, 56);
+        for (let j = 0; j < 4; j++) tiesElement(out, base, x1, x2, <usize>(i + j), p);
+        k1 = load<f64>(p, 48);
+        k2 = load<f64>(p, 56);
+        continue;
+      }
+      if (all1) {
+        g1 = v128.or(g1, e1);
+        k1 += n1;
+      }
+      if (all2) {
+        g2 = v128.or(g2, e2);
+        k2 += n2;
+      }
     }
-    const k1 = v128.and(d1, f32x4.gt(a1, c1));
-    const k2 = v128.and(d2, f32x4.gt(a2, c2));
-    const lo = tiesLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(k1), f64x2.promote_low_f32x4(k2), w1, w2, lambda);
-    const hi = tiesLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(k1)), f64x2.promote_low_f32x4(highHalf(k2)), w1, w2, lambda);
+    const k1v = v128.and(d1, g1);
+    const k2v = v128.and(d2, g2);
+    const lo = tiesLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(k1v), f64x2.promote_low_f32x4(k2v), w1, w2, lambda);
+    const hi = tiesLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(k1v)), f64x2.promote_low_f32x4(highHalf(k2v)), w1, w2, lambda);
     v128.store(out + at, joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi)));
   }
+  store<f64>(p, k1, 48);
+  store<f64>(p, k2, 56);
   for (; i < len; i++) tiesElement(out, base, x1, x2, <usize>i, p);
 }
 
 /**
  * TIES statistics (kernel-ops-module's taskVectorHistogram): adds each |fround(x − base)|, as F32
  * bits, to `hist` (65536 u32 bins): level 0 by its top 16 bits; level 1 by its low 16 bits when
- * its top 16 bits equal `prefix`. NaN counts (its bits lie above +Inf).
+ * its top 16 bits equal `prefix`. NaN counts (its bits lie above +Inf). `range` holds two u32s,
+ * the lowest and highest bin counted into so far, widened to the bins this call counts into (so
+ * the caller copies and clears only those).
  */
-export function tiesHistogram(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32): void {
+export function tiesHistogram(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, range: usize): void {
   const magnitude = i32x4.splat(0x7fffffff);
+  const want = i32x4.splat(prefix);
+  let lo = i32x4.splat(0xffff);
+  let hi = i32x4.splat(0);
   let i = 0;
-  if (level == 0) {
-    for (; i + 4 <= len; i += 4) {
-      const at = <usize>i << 2;
-      const bins = i32x4.shr_u(v128.and(f32x4.sub(v128.load(x + at), v128.load(base + at)), magnitude), 16);
-      let h = hist + (<usize>i32x4.extract_lane(bins, 0) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-      h = hist + (<usize>i32x4.extract_lane(bins, 1) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-      h = hist + (<usize>i32x4.extract_lane(bins, 2) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-      h = hist + (<usize>i32x4.extract_lane(bins, 3) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-    }
-  }
-  for (; i < len; i++) {
-    const m = reinterpret<u32>(load<f32>(x + (<usize>i << 2)) - load<f32>(base + (<usize>i << 2))) & 0x7fffffff;
+  for (; i + 4 <= len; i += 4) {
+    const at = <usize>i << 2;
+    const m = v128.and(f32x4.sub(v128.load(x + at), v128.load(base + at)), magnitude);
     if (level == 0) {
-      const h = hist + (<usize>(m >>> 16) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-    } else if (m >>> 16 == prefix) {
-      const h = hist + (<usize>(m & 0xffff) << 2);
-      store<u32>(h, load<u32>(h) + 1);
-    }
+      const bins = binTop(hist, m);
+      lo = i32x4.min_u(lo, bins);
+      hi = i32x4.max_u(hi, bins);
+    } else binLow(hist, m, want, range);
   }
+  widenRange(range, lo, hi);
+  for (; i < len; i++) binOne(hist, reinterpret<u32>(load<f32>(x + (<usize>i << 2)) - load<f32>(base + (<usize>i << 2))) & 0x7fffffff, level, prefix, range);
+}
+
+// @ts-ignore: decorator
+@inline function count(hist: usize, bin: u32): void {
+  const h = hist + (<usize>bin << 2);
+  store<u32>(h, load<u32>(h) + 1);
+}
+
+/** count, widening the touched range at `range` (see tiesHistogram). */
+// @ts-ignore: decorator
+@inline function countTracked(hist: usize, bin: u32, range: usize): void {
+  count(hist, bin);
+  if (bin < load<u32>(range)) store<u32>(range, bin);
+  if (bin > load<u32>(range, 4)) store<u32>(range, bin, 4);
+}
+
+/** Level 0 of four magnitudes (F32 bits, u32 lanes): counts their top 16 bits, which it returns. */
+// @ts-ignore: decorator
+@inline function binTop(hist: usize, m: v128): v128 {
+  const bins = i32x4.shr_u(m, 16);
+  count(hist, i32x4.extract_lane(bins, 0));
+  count(hist, i32x4.extract_lane(bins, 1));
+  count(hist, i32x4.extract_lane(bins, 2));
+  count(hist, i32x4.extract_lane(bins, 3));
+  return bins;
+}
+
+/** Level 1 of four magnitudes: the low 16 bits of those whose top 16 bits are `want`'s (most groups hold none). */
+// @ts-ignore: decorator
+@inline function binLow(hist: usize, m: v128, want: v128, range: usize): void {
+  const hit = i32x4.eq(i32x4.shr_u(m, 16), want);
+  if (!v128.any_true(hit)) return;
+  if (i32x4.extract_lane(hit, 0)) countTracked(hist, i32x4.extract_lane(m, 0) & 0xffff, range);
+  if (i32x4.extract_lane(hit, 1)) countTracked(hist, i32x4.extract_lane(m, 1) & 0xffff, range);
+  if (i32x4.extract_lane(hit, 2)) countTracked(hist, i32x4.extract_lane(m, 2) & 0xffff, range);
+  if (i32x4.extract_lane(hit, 3)) countTracked(hist, i32x4.extract_lane(m, 3) & 0xffff, range);
+}
+
+/** One magnitude at either level (the tail of a range). */
+// @ts-ignore: decorator
+@inline function binOne(hist: usize, m: u32, level: i32, prefix: u32, range: usize): void {
+  if (level == 0) countTracked(hist, m >>> 16, range);
+  else if (m >>> 16 == prefix) countTracked(hist, m & 0xffff, range);
+}
+
+/** Widens the range at `range` to the lanes' lowest of `lo` and highest of `hi`. */
+// @ts-ignore: decorator
+@inline function widenRange(range: usize, lo: v128, hi: v128): void {
+  const l = <u32>min(min(i32x4.extract_lane(lo, 0), i32x4.extract_lane(lo, 1)), min(i32x4.extract_lane(lo, 2), i32x4.extract_lane(lo, 3)));
+  const h = <u32>max(max(i32x4.extract_lane(hi, 0), i32x4.extract_lane(hi, 1)), max(i32x4.extract_lane(hi, 2), i32x4.extract_lane(hi, 3)));
+  if (l < load<u32>(range)) store<u32>(range, l);
+  if (h > load<u32>(range, 4)) store<u32>(range, h, 4);
 }
 
 /**
@@ -507,6 +581,20 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
   return v128.and(f32x4.sub(decodeLanes16(hx, codeX), decodeLanes16(hb, codeBase)), i32x4.splat(0x7fffffff));
 }
 
+/** deltaMagnitudes for codes known finite (no Inf or NaN among the eight codes of each input). */
+// @ts-ignore: decorator
+@inline function finiteDeltaMagnitudes(hb: v128, hx: v128, codeBase: u32, codeX: u32): v128 {
+  const b = codeBase == 2 ? finiteF16LanesToF32(hb) : i32x4.shl(hb, 16);
+  const x = codeX == 2 ? finiteF16LanesToF32(hx) : i32x4.shl(hx, 16);
+  return v128.and(f32x4.sub(x, b), i32x4.splat(0x7fffffff));
+}
+
+/** Whether any of eight 16-bit codes (u16 lanes) of dtype `code` is Inf or NaN. */
+// @ts-ignore: decorator
+@inline function anySpecial16(h: v128, code: u32): bool {
+  return v128.any_true(i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(code == 2 ? 0x7bff : 0x7f7f)));
+}
+
 /** The same for the one element at `i` (the tail of a range). */
 // @ts-ignore: decorator
 @inline function deltaMagnitude(base: usize, x: usize, i: i32, codeBase: u32, codeX: u32): u32 {
@@ -515,55 +603,34 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
   return <u32>i32x4.extract_lane(deltaMagnitudes(hb, hx, codeBase, codeX), 0);
 }
 
-// @ts-ignore: decorator
-@inline function count(hist: usize, bin: u32): void {
-  const h = hist + (<usize>bin << 2);
-  store<u32>(h, load<u32>(h) + 1);
-}
-
 /** tiesHistogram of 16-bit inputs: `base` and `x` hold codes of dtype `codeBase` and `codeX`. */
-export function tiesHistogram16(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, codeBase: u32, codeX: u32): void {
+export function tiesHistogram16(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, range: usize, codeBase: u32, codeX: u32): void {
   const want = i32x4.splat(prefix);
+  let lo = i32x4.splat(0xffff);
+  let hi = i32x4.splat(0);
   let i = 0;
   for (; i + 8 <= len; i += 8) {
     const hb = v128.load(base + (<usize>i << 1));
     const hx = v128.load(x + (<usize>i << 1));
-    const m0 = deltaMagnitudes(i32x4.extend_low_i16x8_u(hb), i32x4.extend_low_i16x8_u(hx), codeBase, codeX);
-    const m1 = deltaMagnitudes(i32x4.extend_high_i16x8_u(hb), i32x4.extend_high_i16x8_u(hx), codeBase, codeX);
+    const special = anySpecial16(hb, codeBase) || anySpecial16(hx, codeX);
+    const bl = i32x4.extend_low_i16x8_u(hb);
+    const xl = i32x4.extend_low_i16x8_u(hx);
+    const bh = i32x4.extend_high_i16x8_u(hb);
+    const xh = i32x4.extend_high_i16x8_u(hx);
+    const m0 = special ? deltaMagnitudes(bl, xl, codeBase, codeX) : finiteDeltaMagnitudes(bl, xl, codeBase, codeX);
+    const m1 = special ? deltaMagnitudes(bh, xh, codeBase, codeX) : finiteDeltaMagnitudes(bh, xh, codeBase, codeX);
     if (level == 0) {
-      const b0 = i32x4.shr_u(m0, 16);
-      const b1 = i32x4.shr_u(m1, 16);
-      count(hist, i32x4.extract_lane(b0, 0));
-      count(hist, i32x4.extract_lane(b0, 1));
-      count(hist, i32x4.extract_lane(b0, 2));
-      count(hist, i32x4.extract_lane(b0, 3));
-      count(hist, i32x4.extract_lane(b1, 0));
-      count(hist, i32x4.extract_lane(b1, 1));
-      count(hist, i32x4.extract_lane(b1, 2));
-      count(hist, i32x4.extract_lane(b1, 3));
-      continue;
+      const b0 = binTop(hist, m0);
+      const b1 = binTop(hist, m1);
+      lo = i32x4.min_u(lo, i32x4.min_u(b0, b1));
+      hi = i32x4.max_u(hi, i32x4.max_u(b0, b1));
+    } else {
+      binLow(hist, m0, want, range);
+      binLow(hist, m1, want, range);
     }
-    // Level 1: most groups hold no element of the prefix's bin.
-    const e0 = i32x4.eq(i32x4.shr_u(m0, 16), want);
-    const e1 = i32x4.eq(i32x4.shr_u(m1, 16), want);
-    if (!v128.any_true(v128.or(e0, e1))) continue;
-    const low = i32x4.splat(0xffff);
-    const l0 = v128.and(m0, low);
-    const l1 = v128.and(m1, low);
-    if (i32x4.extract_lane(e0, 0)) count(hist, i32x4.extract_lane(l0, 0));
-    if (i32x4.extract_lane(e0, 1)) count(hist, i32x4.extract_lane(l0, 1));
-    if (i32x4.extract_lane(e0, 2)) count(hist, i32x4.extract_lane(l0, 2));
-    if (i32x4.extract_lane(e0, 3)) count(hist, i32x4.extract_lane(l0, 3));
-    if (i32x4.extract_lane(e1, 0)) count(hist, i32x4.extract_lane(l1, 0));
-    if (i32x4.extract_lane(e1, 1)) count(hist, i32x4.extract_lane(l1, 1));
-    if (i32x4.extract_lane(e1, 2)) count(hist, i32x4.extract_lane(l1, 2));
-    if (i32x4.extract_lane(e1, 3)) count(hist, i32x4.extract_lane(l1, 3));
   }
-  for (; i < len; i++) {
-    const m = deltaMagnitude(base, x, i, codeBase, codeX);
-    if (level == 0) count(hist, m >>> 16);
-    else if (m >>> 16 == prefix) count(hist, m & 0xffff);
-  }
+  widenRange(range, lo, hi);
+  for (; i < len; i++) binOne(hist, deltaMagnitude(base, x, i, codeBase, codeX), level, prefix, range);
 }
 
 /** tiesCount of 16-bit inputs (see tiesHistogram16). */
@@ -576,8 +643,13 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
   for (; i + 8 <= len; i += 8) {
     const hb = v128.load(base + (<usize>i << 1));
     const hx = v128.load(x + (<usize>i << 1));
-    lanes = i32x4.sub(lanes, i32x4.eq(deltaMagnitudes(i32x4.extend_low_i16x8_u(hb), i32x4.extend_low_i16x8_u(hx), codeBase, codeX), c));
-    lanes = i32x4.sub(lanes, i32x4.eq(deltaMagnitudes(i32x4.extend_high_i16x8_u(hb), i32x4.extend_high_i16x8_u(hx), codeBase, codeX), c));
+    if (anySpecial16(hb, codeBase) || anySpecial16(hx, codeX)) {
+      lanes = i32x4.sub(lanes, i32x4.eq(deltaMagnitudes(i32x4.extend_low_i16x8_u(hb), i32x4.extend_low_i16x8_u(hx), codeBase, codeX), c));
+      lanes = i32x4.sub(lanes, i32x4.eq(deltaMagnitudes(i32x4.extend_high_i16x8_u(hb), i32x4.extend_high_i16x8_u(hx), codeBase, codeX), c));
+      continue;
+    }
+    lanes = i32x4.sub(lanes, i32x4.eq(finiteDeltaMagnitudes(i32x4.extend_low_i16x8_u(hb), i32x4.extend_low_i16x8_u(hx), codeBase, codeX), c));
+    lanes = i32x4.sub(lanes, i32x4.eq(finiteDeltaMagnitudes(i32x4.extend_high_i16x8_u(hb), i32x4.extend_high_i16x8_u(hx), codeBase, codeX), c));
   }
   let n = i32x4.extract_lane(lanes, 0) + i32x4.extract_lane(lanes, 1) + i32x4.extract_lane(lanes, 2) + i32x4.extract_lane(lanes, 3);
   for (; i < len; i++) if (deltaMagnitude(base, x, i, codeBase, codeX) == reinterpret<u32>(cut)) n++;

@@ -11,6 +11,21 @@ function shared(values: Float32Array, backend: KernelBackend): Float32Array {
   return out;
 }
 
+/** TIES's histogram by its definition (kernel-backend's taskVectorHistogram), one element at a time. */
+function tiesHistogramReference(base: Float32Array, x: Float32Array, level: number, prefix: number): Uint32Array {
+  const hist = new Uint32Array(65536);
+  const delta = new Float32Array(1);
+  const bits = new Uint32Array(delta.buffer);
+  for (let e = 0; e < base.length; e++) {
+    delta[0] = x[e]! - base[e]!;
+    const m = bits[0]! & 0x7fffffff;
+    const bin = m >>> 16;
+    if (level === 0) hist[bin]!++;
+    else if (bin === prefix) hist[m & 0xffff]!++;
+  }
+  return hist;
+}
+
 // inlineBelow: 1000 forces the worker path on small arrays, so the tests stay fast while still
 // crossing threads; the inline backend computes the same ops on the calling thread.
 const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
@@ -136,15 +151,17 @@ describe.each([
       const base = encodedAs(baseDtype!, pick(100 + trial));
       const models = rest.map((d, k) => encodedAs(d, pick(200 + 10 * trial + k)));
       for (const x of models) {
-        for (const level of [0, 1] as const) {
-          const prefix = level === 0 ? 0 : 0x3f80;
-          const expected = new Uint32Array(65536);
+        // Level 1 within the bin of 1.0.
+        for (const [level, prefix] of [[0, 0], [1, 0x3f80]] as const) {
+          const expected = tiesHistogramReference(base.values, x.values, level, prefix);
           const actual = new Uint32Array(65536);
-          await backend.taskVectorHistogram!(base.values, x.values, level, prefix, expected);
+          const actualF32 = new Uint32Array(65536);
           await backend.taskVectorHistogramEncoded!(base, x, level, prefix, actual);
+          await backend.taskVectorHistogram!(base.values, x.values, level, prefix, actualF32);
           expect(expected.some((c) => c > 0), `${label}: level ${level} counts something`).toBe(true);
           // Buffer comparison: toEqual over 65536 bins is slow.
-          expect(Buffer.from(actual.buffer).equals(Buffer.from(expected.buffer)), `${label}: level ${level}`).toBe(true);
+          expect(Buffer.from(actual.buffer).equals(Buffer.from(expected.buffer)), `${label}: level ${level}, encoded`).toBe(true);
+          expect(Buffer.from(actualF32.buffer).equals(Buffer.from(expected.buffer)), `${label}: level ${level}, F32`).toBe(true);
         }
       }
       // Cuts at a magnitude that occurs often (1), at none (Infinity) and keeping all (−1).

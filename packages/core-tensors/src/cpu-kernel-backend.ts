@@ -110,19 +110,28 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       await runRanges(op, [...inputs, into], length, undefined, () => params);
       return;
     }
-    // One shared set of bins per thread range (reused; a concurrent call gets its own), zeroed, summed into `into`.
+    // One shared set of bins per thread range, all zero between calls (reused; a concurrent call
+    // gets its own). A range's job reports the bins it touched ([lo, hi]; the JavaScript kernel
+    // reports nothing: all), and only those are added to `into` and cleared again.
     const size = ranges.length * 65536;
     const reuse = histogramBins !== undefined && histogramBins.length >= size;
     const bins = reuse ? histogramBins! : new Uint32Array(new SharedArrayBuffer(size * 4));
     histogramBins = undefined;
-    bins.fill(0, 0, size);
+    let clean = false;
     try {
-      // allSettled: when one range fails, the others must finish before the bins are handed to
-      // the next call (which zeroes them), or a late range would count into that call's bins.
+      // allSettled: when one range fails, the others must finish before the bins are reused.
       const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, { op, arrays: [...inputs, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params })));
       for (const s of settled) if (s.status === "rejected") throw s.reason;
-      for (let r = 0; r < ranges.length; r++) for (let i = 0, o = r * 65536; i < 65536; i++) into[i]! += bins[o + i]!;
+      settled.forEach((s, r) => {
+        const touched = (s as PromiseFulfilledResult<unknown>).value;
+        const [lo, hi] = Array.isArray(touched) ? (touched as [number, number]) : [0, 65535];
+        const o = r * 65536;
+        for (let i = lo; i <= hi; i++) into[i]! += bins[o + i]!;
+        if (lo <= hi) bins.fill(0, o + lo, o + hi + 1);
+      });
+      clean = true;
     } finally {
+      if (!clean) bins.fill(0, 0, size);
       histogramBins = bins;
     }
   }

@@ -28,9 +28,9 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     weightedSum16(out: number, inputs: number, codes: number, weights: number, n: number, len: number, outCode: number, scratch: number): void;
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
     tiesMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
-    tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number): void;
+    tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number): void;
     tiesCount(base: number, x: number, len: number, cut: number): number;
-    tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, codeBase: number, codeX: number): void;
+    tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number, codeBase: number, codeX: number): void;
     tiesCount16(base: number, x: number, len: number, cut: number, codeBase: number, codeX: number): number;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
@@ -46,7 +46,12 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   if (!api.validate(binary)) return undefined;
   const wasm = new api.Instance(new api.Module(binary), {}).exports as Exports;
   const memory = wasm.memory;
-  const base = wasm.scratchBase();
+  // TIES's histogram bins come first, all zero between calls (each call adds the bins it touched
+  // to the caller's and clears them: a few thousand of the 65536, not all), then the touched
+  // range (two u32s); every op's scratch starts after them.
+  const histAt = wasm.scratchBase();
+  const rangeAt = histAt + 4 * 65536;
+  const base = rangeAt + 16;
   // Elements per block: 8 inputs of F32 plus the output fit in ~300 KB of scratch.
   const BLOCK = 8192;
   const pad8 = (n: number) => (n + 7) & ~7;
@@ -164,21 +169,34 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return [p[6]!, p[7]!];
   };
 
-  /** TIES statistics, arrays = [base, x, hist] (see kernel-ops-module's taskVectorHistogram). */
-  const taskVectorHistogram = (arrays: Arrays, from: number, to: number, params: Params): undefined => {
-    const histAt = base;
-    const baseAt = base + 4 * 65536;
+  /**
+   * Runs `bin(start, len)` over [from, to) in blocks into the module's bins, then adds the bins
+   * it touched to `into` and clears them. Returns the touched range [lo, hi] (lo > hi: none),
+   * which is all the caller needs to read of `into` when it was zero before.
+   */
+  const histogramBlocks = (into: Uint32Array, from: number, to: number, bin: (start: number, len: number) => void): [number, number] => {
+    const range = new Uint32Array(memory.buffer, rangeAt, 2);
+    range[0] = 0xffff;
+    range[1] = 0;
+    for (let b = from; b < to; b += BLOCK) bin(b, Math.min(to, b + BLOCK) - b);
+    // Views again: the memory may have grown (a grow detaches the old views).
+    const [lo, hi] = new Uint32Array(memory.buffer, rangeAt, 2) as unknown as [number, number];
+    const bins = new Uint32Array(memory.buffer, histAt, 65536);
+    for (let i = lo; i <= hi; i++) into[i]! += bins[i]!;
+    if (lo <= hi) bins.fill(0, lo, hi + 1);
+    return [lo, hi];
+  };
+
+  /** TIES statistics, arrays = [base, x, hist] (see kernel-ops-module's taskVectorHistogram); returns the bins touched. */
+  const taskVectorHistogram = (arrays: Arrays, from: number, to: number, params: Params): [number, number] => {
+    const baseAt = base;
     const xAt = baseAt + 4 * BLOCK;
-    const heap = heapFor(4 * 65536 + 8 * BLOCK);
-    new Uint32Array(memory.buffer, histAt, 65536).set(arrays[2] as Uint32Array);
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
+    const heap = heapFor(8 * BLOCK);
+    return histogramBlocks(arrays[2] as Uint32Array, from, to, (b, len) => {
       heap.set(bytesOf(arrays[0]!, 4 * b, 4 * (b + len)), baseAt);
       heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), xAt);
-      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!);
-    }
-    (arrays[2] as Uint32Array).set(new Uint32Array(memory.buffer, histAt, 65536));
-    return undefined;
+      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!, rangeAt);
+    });
   };
 
   /** TIES's cut-equal counts, arrays = [out (unused), base, x1, …] (see kernel-ops-module's countAtMagnitude). */
@@ -218,32 +236,27 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
 
   const is16 = (code: number | undefined) => code === 2 || code === 3;
 
-  /** arrays = [baseBytes, xBytes, hist], params.db/dx (see taskVectorHistogramEncoded). */
+  /** arrays = [baseBytes, xBytes, hist], params.db/dx (see taskVectorHistogramEncoded); returns the bins touched. */
   const taskVectorHistogramEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
     const { db, dx } = params;
     if (!stageable(db) || !stageable(dx)) return jsOps.taskVectorHistogramEncoded!(arrays, from, to, params);
     // 16-bit inputs: the codes go in as they are and are decoded in registers (tiesHistogram16).
     const fused = is16(db) && is16(dx);
-    const histAt = base;
-    const baseAt = base + 4 * 65536;
+    const baseAt = base;
     const xAt = baseAt + 4 * BLOCK;
     const codesAt = xAt + 4 * BLOCK;
-    const heap = heapFor(4 * 65536 + 12 * BLOCK);
-    new Uint32Array(memory.buffer, histAt, 65536).set(arrays[2] as Uint32Array);
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
+    const heap = heapFor(12 * BLOCK);
+    return histogramBlocks(arrays[2] as Uint32Array, from, to, (b, len) => {
       if (fused) {
         heap.set(bytesOf(arrays[0]!, 2 * b, 2 * (b + len)), baseAt);
         heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), xAt);
-        wasm.tiesHistogram16(histAt, baseAt, xAt, len, params.level!, params.prefix!, db!, dx!);
-        continue;
+        wasm.tiesHistogram16(histAt, baseAt, xAt, len, params.level!, params.prefix!, rangeAt, db!, dx!);
+        return;
       }
       stage(heap, arrays[0]!, db!, b, len, codesAt, baseAt);
       stage(heap, arrays[1]!, dx!, b, len, codesAt, xAt);
-      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!);
-    }
-    (arrays[2] as Uint32Array).set(new Uint32Array(memory.buffer, histAt, 65536));
-    return undefined;
+      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!, rangeAt);
+    });
   };
 
   /** arrays = [outBytes (unused), baseBytes, x1Bytes, …], params.db, dK, cK. */

@@ -109,9 +109,13 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   let tensorsDone = 0;
   const timings = { waitRead: 0, compute: 0, waitWrite: 0, readBusy: 0, writeBusy: 0 };
 
+  // Per key being merged in several passes: what its statistics passes gathered.
+  const statistics = new Map<string, KeyStatistics>();
   const sourceOf = (entry: PlanEntry, i: number): TensorSource => (entry.action === "vae" ? requireVae(options.vaeSource, plan) : sources[entry.inputs[i]!]!);
   const load = async (item: WorkItem, set: number): Promise<LoadedItem> => {
     const { entry } = item;
+    // A statistics pass the method said it no longer needs (compute skips it): nothing to read.
+    if (item.pass !== undefined && statistics.get(entry.key)?.done === true) return { item, inputs: [] };
     const count = entry.action === "merge" ? entry.inputs.length : 1;
     const started = performance.now();
     const inputs = await Promise.all(
@@ -145,7 +149,6 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   const hasLoras = (entry: PlanEntry) => options.loras?.byKey.has(entry.key) === true;
 
   const streams = new Map<string, Map<number, SeededRandom>>();
-  const statistics = new Map<string, KeyStatistics>();
   const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array | undefined> => {
     const { entry, length } = item;
     const outBytes = pool.bytes(slot(set, "out"), length * dtypeSize(entry.outDtype));

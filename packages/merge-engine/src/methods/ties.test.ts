@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, encodeFromF32, openSafetensors, shapeElementCount, writeSafetensors, type DType, type InMemoryTensor } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
+import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { tempDir, TINY_SD1 } from "@stmerge/test-utils";
 import { buildMergePlan } from "../merge/build-merge-plan.js";
 import { executeMergePlan } from "../merge/execute-merge-plan.js";
@@ -97,6 +97,66 @@ describe("ties", () => {
 
   it("density 0 returns the base", async () => {
     expect(await runMethod(ties, [[1, 2], [5, 5]], { density: 0 })).toEqual([1, 2]);
+  });
+});
+
+/**
+ * TIES by its definition, with a sort instead of histograms: per task vector the ⌊density·n⌋
+ * largest |δ| (lower index first among equal ones), sign elected from Σ wᵢδᵢ (+ at 0), the
+ * disjoint weighted mean in F64, rounded once.
+ */
+function tiesBySort(inputs: readonly Float32Array[], weights: readonly number[], density: number, lambda: number): Float32Array {
+  const [base, ...models] = inputs as [Float32Array, ...Float32Array[]];
+  const n = base.length;
+  const k = Math.floor(density * n);
+  const deltas = models.map((x) => {
+    const d = Float32Array.from(x, (v, e) => v - base[e]!);
+    const order = Array.from({ length: n }, (_, e) => e).sort((a, b) => Math.abs(d[b]!) - Math.abs(d[a]!) || a - b);
+    const keep = new Uint8Array(n);
+    for (let r = 0; r < k; r++) keep[order[r]!] = 1;
+    return d.map((v, e) => (keep[e] ? v : 0));
+  });
+  const w = weights.slice(1);
+  return Float32Array.from(base, (b, e) => {
+    const sum = deltas.reduce((s, d, i) => s + w[i]! * d[e]!, 0);
+    let num = 0;
+    let den = 0;
+    deltas.forEach((d, i) => {
+      const wd = w[i]! * d[e]!;
+      if (sum >= 0 ? wd > 0 : wd < 0) {
+        num += wd;
+        den += w[i]!;
+      }
+    });
+    return b + lambda * (den === 0 ? 0 : num / den);
+  });
+}
+
+describe("ties on large tensors, whole and in chunks, against the definition", () => {
+  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 4096 });
+  afterAll(() => pooled.close());
+  const gaussian = (n: number, seed: number, scale: number) => {
+    const u = randomArray(2 * n, seed).map((v) => (v + 1) / 2);
+    return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
+  };
+
+  it("keeps exactly the ⌊density·n⌋ largest deltas of 150,000 (F32, and F16 through the encoded path)", async () => {
+    const n = 150_000;
+    const inputs = [gaussian(n, 1, 0.05), gaussian(n, 2, 0.05), gaussian(n, 3, 0.05)];
+    for (const [density, chunk] of [[0.3, n], [0.05, 70_000], [0.9, n]] as const) {
+      const actual = await runMethodChunked(ties, pooled, inputs, { density, lambda: 1 }, { weights: [0, 0.6, 0.4], chunk });
+      expect(f32Bits(actual), `density ${density}, chunk ${chunk}`).toEqual(f32Bits(tiesBySort(inputs, [0, 0.6, 0.4], density, 1)));
+    }
+    const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
+    const bytes = await runMethodChunkedEncoded(ties, pooled, encoded, "F16", { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 });
+    const expected = encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), [0, 0.6, 0.4], 0.3, 1), "F16");
+    expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
+  });
+
+  it("keeps the first of many equal magnitudes at the cut, across chunks and thread ranges", async () => {
+    const n = 150_000;
+    const tied = [0, 1, 2].map((i) => randomChoices(n, 40 + i, [0, 0.5, -0.5, 1, -1, 2, -2, 0.25]));
+    expect(f32Bits(await runMethodChunked(ties, pooled, tied, { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 }))).toEqual(f32Bits(tiesBySort(tied, [0, 0.6, 0.4], 0.3, 1)));
   });
 });
 
