@@ -415,64 +415,114 @@ export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: 
   return f64x2.add(b, f64x2.mul(lambda, mean));
 }
 
+/**
+ * Four elements of the merge pass: base and models as F32 lanes; returns the four F32 results.
+ * The kept-so-far counters at p + 48, p + 56 are read and updated here; `scratch` (64 bytes)
+ * takes the lanes for the element-by-element path.
+ */
+// @ts-ignore: decorator
+@inline function tiesGroup(b: v128, x1: v128, x2: v128, p: usize, scratch: usize, w1: v128, w2: v128, c1: v128, c2: v128, lambda: v128): v128 {
+  const d1 = f32x4.sub(x1, b);
+  const d2 = f32x4.sub(x2, b);
+  const a1 = f32x4.abs(d1);
+  const a2 = f32x4.abs(d2);
+  let g1 = f32x4.gt(a1, c1);
+  let g2 = f32x4.gt(a2, c2);
+  const e1 = f32x4.eq(a1, c1);
+  const e2 = f32x4.eq(a2, c2);
+  const largest = f32x4.splat(f32.MAX_VALUE);
+  const nonFinite = v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest)));
+  if (v128.any_true(v128.or(nonFinite, v128.or(e1, e2)))) {
+    // Cut-equal magnitudes are kept while their quota lasts, in index order: the four lanes'
+    // all at once when the quota covers them all or is spent. A quota that runs out inside
+    // these four, and NaN/±Inf deltas, take the element-by-element path.
+    const k1 = load<f64>(p, 48);
+    const k2 = load<f64>(p, 56);
+    const n1 = <f64>popcnt<i32>(i32x4.bitmask(e1));
+    const n2 = <f64>popcnt<i32>(i32x4.bitmask(e2));
+    const all1 = k1 + n1 <= load<f64>(p, 32);
+    const all2 = k2 + n2 <= load<f64>(p, 40);
+    if (v128.any_true(nonFinite) || !(all1 || k1 >= load<f64>(p, 32)) || !(all2 || k2 >= load<f64>(p, 40))) {
+      v128.store(scratch, b);
+      v128.store(scratch, x1, 16);
+      v128.store(scratch, x2, 32);
+      for (let j = 0; j < 4; j++) tiesElement(scratch + 48, scratch, scratch + 16, scratch + 32, <usize>j, p);
+      return v128.load(scratch, 48);
+    }
+    if (all1) {
+      g1 = v128.or(g1, e1);
+      store<f64>(p, k1 + n1, 48);
+    }
+    if (all2) {
+      g2 = v128.or(g2, e2);
+      store<f64>(p, k2 + n2, 56);
+    }
+  }
+  const k1v = v128.and(d1, g1);
+  const k2v = v128.and(d2, g2);
+  const lo = tiesLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(k1v), f64x2.promote_low_f32x4(k2v), w1, w2, lambda);
+  const hi = tiesLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(k1v)), f64x2.promote_low_f32x4(highHalf(k2v)), w1, w2, lambda);
+  return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
+}
+
+/** `p`: 144 bytes, the nine F64 parameters above, then scratch. */
 export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize): void {
   const w1 = f64x2.splat(load<f64>(p));
   const w2 = f64x2.splat(load<f64>(p, 8));
   const c1 = f32x4.splat(<f32>load<f64>(p, 16));
   const c2 = f32x4.splat(<f32>load<f64>(p, 24));
-  const q1 = load<f64>(p, 32);
-  const q2 = load<f64>(p, 40);
-  let k1 = load<f64>(p, 48);
-  let k2 = load<f64>(p, 56);
   const lambda = f64x2.splat(load<f64>(p, 64));
-  const largest = f32x4.splat(f32.MAX_VALUE);
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     const at = <usize>i << 2;
-    const b = v128.load(base + at);
-    const d1 = f32x4.sub(v128.load(x1 + at), b);
-    const d2 = f32x4.sub(v128.load(x2 + at), b);
-    const a1 = f32x4.abs(d1);
-    const a2 = f32x4.abs(d2);
-    let g1 = f32x4.gt(a1, c1);
-    let g2 = f32x4.gt(a2, c2);
-    const e1 = f32x4.eq(a1, c1);
-    const e2 = f32x4.eq(a2, c2);
-    const nonFinite = v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest)));
-    if (v128.any_true(v128.or(nonFinite, v128.or(e1, e2)))) {
-      // Cut-equal magnitudes are kept while their quota lasts, in index order: the four lanes'
-      // all at once when the quota covers them all or is spent. A quota that runs out inside
-      // these four, and NaN/±Inf deltas, take the element-by-element path.
-      const n1 = <f64>popcnt<i32>(i32x4.bitmask(e1));
-      const n2 = <f64>popcnt<i32>(i32x4.bitmask(e2));
-      const all1 = k1 + n1 <= q1;
-      const all2 = k2 + n2 <= q2;
-      if (v128.any_true(nonFinite) || !(all1 || k1 >= q1) || !(all2 || k2 >= q2)) {
-        store<f64>(p, k1, 48);
-        store<f64>(p, k2, 56);
-        for (let j = 0; j < 4; j++) tiesElement(out, base, x1, x2, <usize>(i + j), p);
-        k1 = load<f64>(p, 48);
-        k2 = load<f64>(p, 56);
-        continue;
-      }
-      if (all1) {
-        g1 = v128.or(g1, e1);
-        k1 += n1;
-      }
-      if (all2) {
-        g2 = v128.or(g2, e2);
-        k2 += n2;
-      }
-    }
-    const k1v = v128.and(d1, g1);
-    const k2v = v128.and(d2, g2);
-    const lo = tiesLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(k1v), f64x2.promote_low_f32x4(k2v), w1, w2, lambda);
-    const hi = tiesLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(k1v)), f64x2.promote_low_f32x4(highHalf(k2v)), w1, w2, lambda);
-    v128.store(out + at, joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi)));
+    v128.store(out + at, tiesGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), p, p + 80, w1, w2, c1, c2, lambda));
   }
-  store<f64>(p, k1, 48);
-  store<f64>(p, k2, 56);
   for (; i < len; i++) tiesElement(out, base, x1, x2, <usize>i, p);
+}
+
+/** Four 16-bit codes (u32 lanes) known finite → F32s: F16's short decode, or BF16's shift. */
+// @ts-ignore: decorator
+@inline function finiteLanes16(h32: v128, code: u32): v128 {
+  return code == 2 ? finiteF16LanesToF32(h32) : i32x4.shl(h32, 16);
+}
+
+/**
+ * tiesMerge2 on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`): the decode and the
+ * encode happen in registers, exactly as decoding, tiesMerge2 and encoding would.
+ */
+export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
+  const w1 = f64x2.splat(load<f64>(p));
+  const w2 = f64x2.splat(load<f64>(p, 8));
+  const c1 = f32x4.splat(<f32>load<f64>(p, 16));
+  const c2 = f32x4.splat(<f32>load<f64>(p, 24));
+  const lambda = f64x2.splat(load<f64>(p, 64));
+  const scratch = p + 80;
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const at = <usize>i << 1;
+    const hb = v128.load(base + at);
+    const h1 = v128.load(x1 + at);
+    const h2 = v128.load(x2 + at);
+    let y0: v128;
+    let y1: v128;
+    if (anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2)) {
+      y0 = tiesGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
+      y1 = tiesGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
+    } else {
+      y0 = tiesGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
+      y1 = tiesGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
+    }
+    v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
+  }
+  // The tail, one element at a time through the scratch.
+  for (; i < len; i++) {
+    const at = <usize>i << 1;
+    store<f32>(scratch, f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(base + at)), codeBase), 0));
+    store<f32>(scratch, f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(x1 + at)), code1), 0), 16);
+    store<f32>(scratch, f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(x2 + at)), code2), 0), 32);
+    tiesElement(scratch + 48, scratch, scratch + 16, scratch + 32, 0, p);
+    store<u16>(out + at, <u16>i32x4.extract_lane(encodeLanes16(f32x4.splat(load<f32>(scratch, 48)), outCode), 0));
+  }
 }
 
 /**

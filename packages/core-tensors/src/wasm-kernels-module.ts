@@ -28,6 +28,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     weightedSum16(out: number, inputs: number, codes: number, weights: number, n: number, len: number, outCode: number, scratch: number): void;
     weightedSumF32(out: number, inputs: number, weights: number, n: number, len: number): void;
     tiesMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
+    tiesMerge16(out: number, base: number, x1: number, x2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
     tiesHistogram(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number): void;
     tiesCount(base: number, x: number, len: number, cut: number): number;
     tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number, codeBase: number, codeX: number): void;
@@ -55,6 +56,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   // Elements per block: 8 inputs of F32 plus the output fit in ~300 KB of scratch.
   const BLOCK = 8192;
   const pad8 = (n: number) => (n + 7) & ~7;
+  // The TIES merge kernels' parameter block at `base` (nine F64s and their scratch), before the data.
+  const PARAMS = 256;
 
   /** The module's memory as bytes, grown to hold `scratchBytes` past the scratch base. */
   const heapFor = (scratchBytes: number): Uint8Array => {
@@ -154,10 +157,10 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
 
   /** TIES merge pass of two task vectors, arrays = [out, base, x1, x2] (see kernel-ops-module's tiesMerge). */
   const tiesMerge2 = (arrays: Arrays, from: number, to: number, params: Params): number[] => {
-    const heap = heapFor(128 + 16 * BLOCK);
+    const heap = heapFor(PARAMS + 16 * BLOCK);
     const p = new Float64Array(memory.buffer, base, 9);
     p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
-    const [baseAt, x1At, x2At, outAt] = [0, 1, 2, 3].map((k) => base + 128 + k * 4 * BLOCK) as [number, number, number, number];
+    const [baseAt, x1At, x2At, outAt] = [0, 1, 2, 3].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number];
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
       heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
@@ -300,10 +303,22 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
     const { db, d0, d1, od } = params;
     if (arrays.length !== 4 || !stageable(db) || !stageable(d0) || !stageable(d1) || !(od === 1 || (od !== undefined && encoders[od] !== undefined))) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
-    const heap = heapFor(128 + 20 * BLOCK);
+    const heap = heapFor(PARAMS + 20 * BLOCK);
     const p = new Float64Array(memory.buffer, base, 9);
     p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
-    const [baseAt, x1At, x2At, outAt, codesAt] = [0, 1, 2, 3, 4].map((k) => base + 128 + k * 4 * BLOCK) as [number, number, number, number, number];
+    const [baseAt, x1At, x2At, outAt, codesAt] = [0, 1, 2, 3, 4].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number];
+    // All 16-bit, in and out: the codes go in and come out as they are (tiesMerge16).
+    if (is16(db) && is16(d0) && is16(d1) && is16(od)) {
+      for (let b = from; b < to; b += BLOCK) {
+        const len = Math.min(to, b + BLOCK) - b;
+        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseAt);
+        heap.set(bytesOf(arrays[2]!, 2 * b, 2 * (b + len)), x1At);
+        heap.set(bytesOf(arrays[3]!, 2 * b, 2 * (b + len)), x2At);
+        wasm.tiesMerge16(outAt, baseAt, x1At, x2At, len, base, db!, d0!, d1!, od!);
+        bytesOf(arrays[0]!, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
+      }
+      return [p[6]!, p[7]!];
+    }
     const outSize = od === 1 ? 4 : encodedSize(od!);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
@@ -344,7 +359,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     weightedSumEncoded(arrays, from, to, params) {
       // F16 and BF16, in and out, in any mix; other dtypes run the JavaScript kernel.
       const n = arrays.length - 1;
-      const is16 = (code: number | undefined) => code === 2 || code === 3;
       let all16 = n >= 1 && is16(params.od);
       for (let k = 0; k < n && all16; k++) all16 = is16(params[`d${k}`]);
       if (!all16) return jsOps.weightedSumEncoded!(arrays, from, to, params);
