@@ -152,26 +152,39 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       params[`w${k}`] = weights[k]!;
       params[`c${k}`] = cuts[k]!;
     }
-    // Cut-equal elements are kept in index order: with several ranges, each range's quota is
-    // what is left after the cut-equal elements of the ranges before it.
-    let rangeQuotas: number[][];
-    if (ranges && quotas.some((q) => q > 0)) {
-      const counts = (await runRanges(countOp, arrays, length, ranges, () => params)) as number[][];
-      const left = [...quotas];
-      rangeQuotas = counts.map((c) =>
-        c.map((count, k) => {
-          const q = Math.min(count, left[k]!);
-          left[k]! -= q;
-          return q;
-        }),
-      );
-    } else rangeQuotas = (ranges ?? [[0, length]]).map(() => [...quotas]);
-    const kept = (await runRanges(op, arrays, length, ranges, (r) => {
+    const withQuotas = (q: readonly number[]) => {
       const p = { ...params };
-      rangeQuotas[r]!.forEach((q, k) => (p[`q${k}`] = q));
+      q.forEach((v, k) => (p[`q${k}`] = v));
       return p;
-    })) as number[][];
-    return Array.from({ length: m }, (_, k) => kept.reduce((s, part) => s + part[k]!, 0));
+    };
+    const sum = (kept: number[][]) => Array.from({ length: m }, (_, k) => kept.reduce((s, part) => s + part[k]!, 0));
+    if (!ranges || !quotas.some((q) => q > 0)) return sum((await runRanges(op, arrays, length, ranges, () => withQuotas(quotas))) as number[][]);
+    // Cut-equal elements are kept in index order, so a range's quota is what the ranges before
+    // it leave: the first range's is the whole quota (its merge starts at once, no count), a
+    // later one's waits for the counts of the ranges before it, each on the next worker over and
+    // stopping once it reaches the quota (only min(count, quota) matters; lK is that limit).
+    const jobs: Promise<unknown>[] = [];
+    const track = (job: Promise<unknown>) => {
+      jobs.push(job);
+      job.catch(() => undefined); // surfaced by settleAll below
+      return job;
+    };
+    const limits: Record<string, number> = {};
+    quotas.forEach((q, k) => (limits[`l${k}`] = q));
+    try {
+      const counts = ranges.slice(0, -1).map(([from, to], r) => track(pool!.run(r + 1, { op: countOp, arrays, from, to, params: { ...params, ...limits } })));
+      const left = [...quotas];
+      const merges = [track(pool!.run(0, { op, arrays, from: ranges[0]![0], to: ranges[0]![1], params: withQuotas(left) }))];
+      for (let r = 1; r < ranges.length; r++) {
+        const before = (await counts[r - 1]!) as number[];
+        before.forEach((count, k) => (left[k] = left[k]! - Math.min(count, left[k]!)));
+        merges.push(track(pool!.run(r, { op, arrays, from: ranges[r]![0], to: ranges[r]![1], params: withQuotas(left) })));
+      }
+      return sum((await settleAll(merges)) as number[][]);
+    } finally {
+      // A failed count or merge: every other job must finish before the caller reuses the buffers.
+      await Promise.allSettled(jobs);
+    }
   }
 
   const elementwise = async (op: string, inputs: Float32Array[], out: Float32Array | undefined, params: Record<string, number> = {}) => {

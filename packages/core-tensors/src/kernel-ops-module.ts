@@ -346,7 +346,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      * arrays = [out, base, x1, …, xm] (out unused: the same arrays as tiesMerge, so the same
      * ranges), params.cK: per task vector, how many elements have
      * |fround(xK − base)| exactly equal to cK (TIES's cut), so ranges split across threads know
-     * how many cut-equal elements lie before them. Returns the m counts.
+     * how many cut-equal elements lie before them. Returns the m counts. (A count at or above
+     * params.lK, when given, is all the caller needs; this reference always counts everything.)
      */
     countAtMagnitude(arrays, from, to, params) {
       const base = f32(arrays, 1);

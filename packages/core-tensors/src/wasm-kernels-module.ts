@@ -202,7 +202,10 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     });
   };
 
-  /** TIES's cut-equal counts, arrays = [out (unused), base, x1, …] (see kernel-ops-module's countAtMagnitude). */
+  /**
+   * TIES's cut-equal counts, arrays = [out (unused), base, x1, …] (see kernel-ops-module's
+   * countAtMagnitude); a count stops (between blocks) once it reaches params.lK, when given.
+   */
   const countAtMagnitude = (arrays: Arrays, from: number, to: number, params: Params): number[] => {
     const m = arrays.length - 2;
     const heap = heapFor(8 * BLOCK);
@@ -214,7 +217,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
       heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
       for (let k = 0; k < m; k++) {
         const cut = params[`c${k}`]!;
-        if (!(cut >= 0)) continue;
+        if (!(cut >= 0) || counts[k]! >= (params[`l${k}`] ?? Infinity)) continue;
         heap.set(bytesOf(arrays[k + 2]!, 4 * b, 4 * (b + len)), xAt);
         counts[k]! += wasm.tiesCount(baseAt, xAt, len, cut);
       }
@@ -280,7 +283,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
       let baseF32 = false;
       for (let k = 0; k < m; k++) {
         const cut = params[`c${k}`]!;
-        if (!(cut >= 0)) continue;
+        if (!(cut >= 0) || counts[k]! >= (params[`l${k}`] ?? Infinity)) continue;
         const dx = params[`d${k}`]!;
         if (is16(db) && is16(dx)) {
           if (!baseCodes) heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseCodesAt);
