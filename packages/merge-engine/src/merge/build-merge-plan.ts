@@ -8,7 +8,7 @@ import { countUpBlocks, FLUX_VAE_PREFIX, LDM_VAE_PREFIX, shapesCompatibleIgnorin
 import { checkParamNames } from "../methods/check-param-names.js";
 import { checkMergeInputs } from "./check-merge-inputs.js";
 import { declaredArchitectureWarning } from "./check-declared-architecture.js";
-import type { BlockSummary, MergePlan, PlanEntry, PlanModel } from "./merge-plan.js";
+import { MERGE_BUFFER_SETS, type BlockSummary, type MergePlan, type PlanEntry, type PlanModel } from "./merge-plan.js";
 
 export interface MergePlanInput {
   /** Display name (file name). */
@@ -268,12 +268,11 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   const onlyInLaterModels = [...new Set(inputs.slice(1).flatMap((i) => i.descriptors.map((d) => d.name)).filter((n) => !firstNames.has(n)))];
   if (onlyInLaterModels.length) warnings.push(`${onlyInLaterModels.length} keys exist only in later models and are left out (the output has ${names[0]}'s keys)`);
 
-  // Buffers: per element, each input's bytes and F32 copy, the F32 result and its encoding,
-  // twice (the executor reads the next chunk while computing the current one).
+  // Buffers: per element, each input's bytes and F32 copy, the F32 result and its encoding, once
+  // per buffer set (the executor reads one item while computing the two before it).
   const inSize = Math.max(...inputs.flatMap((i) => i.descriptors.map((d) => dtypeSize(d.dtype))), 1);
   const outSize = Math.max(...entries.map((e) => dtypeSize(e.outDtype)), 1);
-  const BUFFER_SETS = 2;
-  const perElement = BUFFER_SETS * (inputs.length * (inSize + 4) + 4 + outSize);
+  const perElement = MERGE_BUFFER_SETS * (inputs.length * (inSize + 4) + 4 + outSize);
   const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET;
   const chunkElements = Math.max(1, Math.min(options.maxChunkElements ?? Infinity, Math.max(MIN_CHUNK_ELEMENTS, Math.floor(budget / perElement))));
   const chunking = chunkingOf(method);
@@ -287,7 +286,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     const passes = e.action === "merge" && chunking === "statistics" && n > chunk && !e.channels ? statisticsPasses : 0;
     entries[i] = { ...e, chunkElements: chunk, statisticsPasses: passes };
     const k = Math.max(e.inputs.length, 1);
-    estimatedPeakBytes = Math.max(estimatedPeakBytes, BUFFER_SETS * Math.min(n, chunk) * (k * (inSize + 4) + 4 + outSize));
+    estimatedPeakBytes = Math.max(estimatedPeakBytes, MERGE_BUFFER_SETS * Math.min(n, chunk) * (k * (inSize + 4) + 4 + outSize));
   }
 
   const models: PlanModel[] = inputs.map((i, index) => ({ index, path: i.path, name: i.name, weight: i.weight, sha256: i.sha256, architecture: reports[index]! }));

@@ -106,6 +106,58 @@ describe("executeMergePlan read-ahead and write-behind", () => {
   });
 });
 
+describe("executeMergePlan computes two items at once", () => {
+  /** weighted sum whose merge of `slowKey` takes a while and of `failKey` throws. */
+  const delayed = (slowKey: string, failKey?: string) =>
+    defineMergeMethod({
+      ...weightedSum,
+      name: "delayed_sum",
+      mergeEncoded: undefined,
+      async merge(ctx, tensors, params) {
+        if (ctx.key === slowKey) await new Promise((resolve) => setTimeout(resolve, 40));
+        if (ctx.key === failKey) throw new Error(`cannot merge ${ctx.key}`);
+        return weightedSum.merge(ctx, tensors, params);
+      },
+    });
+
+  it("writes results in item order, each to its own key, when a later item finishes first", async () => {
+    const { dir, sources, inputs } = await fixture();
+    try {
+      const merged = buildMergePlan(inputs, { method: weightedSum }).entries.filter((e) => e.action === "merge");
+      const method = delayed(merged[0]!.key);
+      const plan = buildMergePlan(inputs, { method });
+      const writer = createSafetensorsWriter(join(dir, "o.safetensors"));
+      const order: string[] = [];
+      const recording: typeof writer = Object.assign(Object.create(writer) as typeof writer, {
+        write: (key: string, bytes: Uint8Array, offset?: number) => (order.push(key), writer.write(key, bytes, offset)),
+      });
+      await executeMergePlan(plan, { sources, sink: recording, kernels, method });
+      expect(order).toEqual(plan.entries.map((e) => e.key));
+      // The same bytes as the plain weighted sum.
+      const reference = join(dir, "reference.safetensors");
+      await executeMergePlan(buildMergePlan(inputs, { method: weightedSum }), { sources, sink: createSafetensorsWriter(reference), kernels, method: weightedSum });
+      expect(readFileSync(join(dir, "o.safetensors")).equals(readFileSync(reference))).toBe(true);
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a failure while the item before it still computes rejects with that failure and leaves no output", async () => {
+    const { dir, sources, inputs } = await fixture();
+    try {
+      const merged = buildMergePlan(inputs, { method: weightedSum }).entries.filter((e) => e.action === "merge");
+      const method = delayed(merged[0]!.key, merged[1]!.key);
+      const plan = buildMergePlan(inputs, { method });
+      await expect(executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method })).rejects.toThrow(`cannot merge ${merged[1]!.key}`);
+      await expect(openSafetensors(join(dir, "o.safetensors"))).rejects.toMatchObject({ code: "FILE_NOT_FOUND" });
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("methods with statistics on the fused encoded path", () => {
   // slerp's merge pass is a weighted sum with per-tensor weights: run through the fused kernel on
   // the encoded bytes, it must give the bits of its `merge` (decode, interpolate, encode).

@@ -3,7 +3,7 @@ import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } fro
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../methods/seeded-random.js";
-import { planDescriptors, type MergePlan, type PlanEntry } from "./merge-plan.js";
+import { MERGE_BUFFER_SETS, planDescriptors, type MergePlan, type PlanEntry } from "./merge-plan.js";
 
 export interface ExecuteMergeOptions {
   /** One open source per plan model, in plan order. */
@@ -62,9 +62,9 @@ interface LoadedItem {
   readonly inputs: readonly { readonly bytes: Uint8Array; readonly dtype: TensorDescriptor["dtype"] }[];
 }
 
-// Two buffer sets: while one item is computed, the next one's reads are in flight and the
-// previous one's write may still be running.
-const SETS = 2;
+// Buffer sets (merge-plan's MERGE_BUFFER_SETS): while two items compute, the next one's reads are
+// in flight and earlier writes may still be running.
+const SETS = MERGE_BUFFER_SETS;
 const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
 
 function* workItems(plan: MergePlan): Generator<WorkItem> {
@@ -238,6 +238,31 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   // the read-ahead of item i+1 no longer waits for the write-behind of item i-1.
   const inputsFree: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
   let pendingLoad: Promise<LoadedItem> | undefined;
+  // Items computing, oldest first (at most one per buffer set): item i starts computing while
+  // item i-1 still does, so the kernel threads are not idle while the main thread sets up the
+  // next step of a method (TIES's histograms and merge pass depend on each other). Results are
+  // written in item order.
+  const computing: { loaded: LoadedItem; set: number; result: Promise<Uint8Array | undefined> }[] = [];
+  /** Waits for the oldest item computing, writes its result and frees its input buffers. */
+  const finishOldest = async (): Promise<void> => {
+    const { loaded, set, result } = computing[0]!;
+    const mark = performance.now();
+    const encoded = await result;
+    timings.compute += performance.now() - mark;
+    computing.shift();
+    inputsFree[set] = Promise.resolve();
+    if (!encoded) return;
+    const { entry, start, last } = loaded.item;
+    const writeStarted = performance.now();
+    writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
+      timings.writeBusy += performance.now() - writeStarted;
+      bytesDone += encoded.byteLength;
+      if (last) tensorsDone++;
+      options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });
+    });
+    writes[set]!.catch(() => undefined);
+    if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[set]!;
+  };
   try {
     const items = workItems(plan);
     let next = items.next();
@@ -251,35 +276,29 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       timings.waitRead += performance.now() - mark;
       next = items.next();
       const nextSet = (index + 1) % SETS;
-      // The next item's input buffers: their last user (item index - 1) has finished computing.
+      // The next item's input buffers: their last user (item index + 1 - SETS) has finished computing.
       pendingLoad = next.done ? undefined : inputsFree[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
+      // Chunks and passes of one key run in order: its statistics and random streams continue across them.
+      if (computing.length > 0 && computing[0]!.loaded.item.entry === loaded.item.entry) await finishOldest();
       mark = performance.now();
       await writes[set];
       timings.waitWrite += performance.now() - mark;
-      mark = performance.now();
-      const encoded = await compute(loaded, set);
-      timings.compute += performance.now() - mark;
-      const { entry, start, last } = loaded.item;
+      const result = compute(loaded, set);
+      result.catch(() => undefined); // surfaced by finishOldest
+      computing.push({ loaded, set, result });
+      // The previous item finishes (and is written) while this one computes.
+      if (computing.length > 1) await finishOldest();
       index++;
-      inputsFree[set] = Promise.resolve();
-      if (!encoded) continue;
-      const writeStarted = performance.now();
-      writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
-        timings.writeBusy += performance.now() - writeStarted;
-        bytesDone += encoded.byteLength;
-        if (last) tensorsDone++;
-        options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });
-      });
-      writes[set]!.catch(() => undefined);
-      if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[set]!;
     }
+    while (computing.length > 0) await finishOldest();
     const mark = performance.now();
     await Promise.all(writes);
     await sink.commit();
     timings.waitWrite += performance.now() - mark;
   } catch (error) {
     await pendingLoad?.catch(() => undefined);
+    await Promise.allSettled(computing.map((c) => c.result));
     await Promise.allSettled(writes);
     await sink.abort();
     throw error;

@@ -1,6 +1,12 @@
 import type { DType, TensorDescriptor } from "@stmerge/core-tensors";
 import type { ArchitectureReport } from "../models/detect-architecture.js";
 
+/**
+ * Buffer sets the executor cycles through: one item computing while the one before it finishes
+ * and the next one is read (the plan's chunk size and peak estimate count all of them).
+ */
+export const MERGE_BUFFER_SETS = 3;
+
 /** What the executor does for one output key. */
 export type PlanAction =
   /** Run the method on the listed models' tensors. */
