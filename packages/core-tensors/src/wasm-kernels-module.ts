@@ -155,23 +155,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     }
   };
 
-  /** TIES merge pass of two task vectors, arrays = [out, base, x1, x2] (see kernel-ops-module's tiesMerge). */
-  const tiesMerge2 = (arrays: Arrays, from: number, to: number, params: Params): number[] => {
-    const heap = heapFor(PARAMS + 16 * BLOCK);
-    const p = new Float64Array(memory.buffer, base, 9);
-    p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
-    const [baseAt, x1At, x2At, outAt] = [0, 1, 2, 3].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number];
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
-      heap.set(bytesOf(arrays[2]!, 4 * b, 4 * (b + len)), x1At);
-      heap.set(bytesOf(arrays[3]!, 4 * b, 4 * (b + len)), x2At);
-      wasm.tiesMerge2(outAt, baseAt, x1At, x2At, len, base);
-      bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
-    }
-    return [p[6]!, p[7]!];
-  };
-
   /**
    * Runs `bin(start, len)` over [from, to) in blocks into the module's bins, then adds the bins
    * it touched to `into` and clears them. Returns the touched range [lo, hi] (lo > hi: none),
@@ -188,41 +171,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     for (let i = lo; i <= hi; i++) into[i]! += bins[i]!;
     if (lo <= hi) bins.fill(0, lo, hi + 1);
     return [lo, hi];
-  };
-
-  /** TIES statistics, arrays = [base, x, hist] (see kernel-ops-module's taskVectorHistogram); returns the bins touched. */
-  const taskVectorHistogram = (arrays: Arrays, from: number, to: number, params: Params): [number, number] => {
-    const baseAt = base;
-    const xAt = baseAt + 4 * BLOCK;
-    const heap = heapFor(8 * BLOCK);
-    return histogramBlocks(arrays[2] as Uint32Array, from, to, (b, len) => {
-      heap.set(bytesOf(arrays[0]!, 4 * b, 4 * (b + len)), baseAt);
-      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), xAt);
-      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!, rangeAt);
-    });
-  };
-
-  /**
-   * TIES's cut-equal counts, arrays = [out (unused), base, x1, …] (see kernel-ops-module's
-   * countAtMagnitude); a count stops (between blocks) once it reaches params.lK, when given.
-   */
-  const countAtMagnitude = (arrays: Arrays, from: number, to: number, params: Params): number[] => {
-    const m = arrays.length - 2;
-    const heap = heapFor(8 * BLOCK);
-    const baseAt = base;
-    const xAt = base + 4 * BLOCK;
-    const counts = new Array<number>(m).fill(0);
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(arrays[1]!, 4 * b, 4 * (b + len)), baseAt);
-      for (let k = 0; k < m; k++) {
-        const cut = params[`c${k}`]!;
-        if (!(cut >= 0) || counts[k]! >= (params[`l${k}`] ?? Infinity)) continue;
-        heap.set(bytesOf(arrays[k + 2]!, 4 * b, 4 * (b + len)), xAt);
-        counts[k]! += wasm.tiesCount(baseAt, xAt, len, cut);
-      }
-    }
-    return counts;
   };
 
   // The TIES ops on encoded inputs (kernel-ops-module's *Encoded): each block of each input is
@@ -339,16 +287,24 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return [p[6]!, p[7]!];
   };
 
+  /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
+  const allF32 = (params: Params, m: number): Params => {
+    const p: Params = { ...params, db: 1, dx: 1, od: 1 };
+    for (let k = 0; k < m; k++) p[`d${k}`] = 1;
+    return p;
+  };
+
   return {
     ...jsOps,
     decode,
-    taskVectorHistogram,
     taskVectorHistogramEncoded,
-    countAtMagnitude,
     countAtMagnitudeEncoded,
     tiesMergeEncoded,
+    // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
+    taskVectorHistogram: (arrays, from, to, params) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0)),
+    countAtMagnitude: (arrays, from, to, params) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2)),
     // Three models (two task vectors); other counts run the JavaScript kernel.
-    tiesMerge: (arrays, from, to, params) => (arrays.length === 4 ? tiesMerge2(arrays, from, to, params) : jsOps.tiesMerge!(arrays, from, to, params)),
+    tiesMerge: (arrays, from, to, params) => (arrays.length === 4 ? tiesMergeEncoded(arrays, from, to, allF32(params, 2)) : jsOps.tiesMerge!(arrays, from, to, params)),
     encode,
     /** Which kernels a thread runs (tests ask the workers). */
     kernelKind: () => "wasm-simd",
