@@ -14,11 +14,21 @@ export function kernelOpsModule(codecs: FloatCodecs) {
 
   const f32 = (arrays: Arrays, i: number) => arrays[i] as Float32Array;
 
-  // Per-thread scratch of the fused weighted sum (one block at a time stays in cache).
+  // Per-thread scratch of the ops on encoded inputs, one block at a time (it stays in cache): F32
+  // blocks the inputs are decoded into (f32Blocks, decodeBlock) and the fused sum's F64 block.
   const FUSED_BLOCK = 4096;
-  let fusedIn: Float32Array | undefined;
   let fusedAcc: Float64Array | undefined;
-  let fusedOut: Float32Array | undefined;
+  const blocks: Float32Array[] = [];
+  const f32Blocks = (count: number): Float32Array[] => {
+    while (blocks.length < count) blocks.push(new Float32Array(FUSED_BLOCK));
+    return blocks.slice(0, count);
+  };
+  /** Elements [start, end) of `bytes` (dtype `code`) decoded into block[0 … end − start). */
+  const decodeBlock = (bytes: ArrayBufferView, code: number, block: Float32Array, start: number, end: number) => {
+    const size = codecs.ELEMENT_SIZE[code]!;
+    const all = bytes as Uint8Array;
+    codecs.decodeRange(new Uint8Array(all.buffer, all.byteOffset + start * size, (end - start) * size), code, block, 0, end - start);
+  };
 
   let f16Table: Float32Array | undefined;
   let deltaBlock: Float32Array | undefined;
@@ -32,18 +42,6 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     const t = new Float32Array(65536);
     new Uint32Array(t.buffer).forEach((_, i, bits) => (bits[i] = i << 16));
     return t;
-  };
-  // Per-thread F32 blocks of the TIES ops on encoded inputs (see taskVectorHistogramEncoded).
-  const tiesBlocks: Float32Array[] = [];
-  const tiesScratch = (count: number): Float32Array[] => {
-    while (tiesBlocks.length < count) tiesBlocks.push(new Float32Array(FUSED_BLOCK));
-    return tiesBlocks.slice(0, count);
-  };
-  /** Elements [start, end) of `bytes` (dtype `code`) decoded into block[0 … end − start). */
-  const decodeBlock = (bytes: ArrayBufferView, code: number, block: Float32Array, start: number, end: number) => {
-    const size = codecs.ELEMENT_SIZE[code]!;
-    const all = bytes as Uint8Array;
-    codecs.decodeRange(new Uint8Array(all.buffer, all.byteOffset + start * size, (end - start) * size), code, block, 0, end - start);
   };
   const scalar32 = new Float32Array(1);
   const scalarBits = new Uint32Array(scalar32.buffer);
@@ -198,12 +196,9 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         else weightedSumManyF16(arrays, from, to, params, n, f16Table);
         return;
       }
-      fusedIn ??= new Float32Array(FUSED_BLOCK);
+      const [tmp, out32] = f32Blocks(2) as [Float32Array, Float32Array];
       fusedAcc ??= new Float64Array(FUSED_BLOCK);
-      fusedOut ??= new Float32Array(FUSED_BLOCK);
-      const tmp = fusedIn;
       const acc = fusedAcc;
-      const out32 = fusedOut;
       const od = params.od!;
       const outSize = codecs.ELEMENT_SIZE[od]!;
       const outBytes = arrays[0] as Uint8Array;
@@ -211,10 +206,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         const e = Math.min(to, b + FUSED_BLOCK);
         const len = e - b;
         for (let k = 0; k < n; k++) {
-          const code = params[`d${k}`]!;
-          const size = codecs.ELEMENT_SIZE[code]!;
           const w = params[`w${k}`]!;
-          codecs.decodeRange((arrays[k + 1] as Uint8Array).subarray(b * size, e * size), code, tmp, 0, len);
+          decodeBlock(arrays[k + 1]!, params[`d${k}`]!, tmp, b, e);
           // weightedSum starts from +0 for three or more inputs (its n = 1, 2 paths do not).
           if (k === 0 && n >= 3) for (let i = 0; i < len; i++) acc[i] = 0 + w * tmp[i]!;
           else if (k === 0) for (let i = 0; i < len; i++) acc[i] = w * tmp[i]!;
@@ -486,7 +479,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     // results are theirs bit for bit without whole F32 copies of the inputs.
     /** taskVectorHistogram of the decoded values, arrays = [baseBytes, xBytes, hist], params.db/dx. */
     taskVectorHistogramEncoded(arrays, from, to, params) {
-      const [b, x] = tiesScratch(2) as [Float32Array, Float32Array];
+      const [b, x] = f32Blocks(2) as [Float32Array, Float32Array];
       for (let start = from; start < to; start += FUSED_BLOCK) {
         const end = Math.min(to, start + FUSED_BLOCK);
         decodeBlock(arrays[0]!, params.db!, b, start, end);
@@ -498,7 +491,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     /** countAtMagnitude of the decoded values, arrays = [outBytes, baseBytes, x1Bytes, …] (out unused). */
     countAtMagnitudeEncoded(arrays, from, to, params) {
       const m = arrays.length - 2;
-      const blocks = tiesScratch(m + 1);
+      const blocks = f32Blocks(m + 1);
       const counts = new Array<number>(m).fill(0);
       for (let start = from; start < to; start += FUSED_BLOCK) {
         const end = Math.min(to, start + FUSED_BLOCK);
@@ -515,7 +508,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      */
     tiesMergeEncoded(arrays, from, to, params) {
       const m = arrays.length - 2;
-      const blocks = tiesScratch(m + 2);
+      const blocks = f32Blocks(m + 2);
       const out = blocks[m + 1]!;
       const p = { ...params };
       const kept = new Array<number>(m).fill(0);
@@ -683,10 +676,6 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       }
     },
     /**
-     * Slerp statistics in one read, arrays = [a, b]: returns [Σ a·b, Σ a², Σ b²] over the range,
-     * each accumulated in F64 in index order like dot and sumSquares.
-     */
-    /**
      * arrays = [aBytes, bBytes], params.d0/d1 their dtype codes: dotAndNorms of the decoded
      * values, bit for bit (same order, same F64 sums), without decoding into F32 arrays first.
      */
@@ -714,16 +703,11 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         }
         return [ab, aa, bb];
       }
-      fusedIn ??= new Float32Array(FUSED_BLOCK);
-      fusedOut ??= new Float32Array(FUSED_BLOCK);
-      const xa = fusedIn;
-      const xb = fusedOut;
-      const sa = codecs.ELEMENT_SIZE[da]!;
-      const sb = codecs.ELEMENT_SIZE[db]!;
+      const [xa, xb] = f32Blocks(2) as [Float32Array, Float32Array];
       for (let b = from; b < to; b += FUSED_BLOCK) {
         const e = Math.min(to, b + FUSED_BLOCK);
-        codecs.decodeRange((arrays[0] as Uint8Array).subarray(b * sa, e * sa), da, xa, 0, e - b);
-        codecs.decodeRange((arrays[1] as Uint8Array).subarray(b * sb, e * sb), db, xb, 0, e - b);
+        decodeBlock(arrays[0]!, da, xa, b, e);
+        decodeBlock(arrays[1]!, db, xb, b, e);
         for (let i = 0; i < e - b; i++) {
           const x = xa[i]!;
           const y = xb[i]!;
@@ -734,6 +718,10 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       }
       return [ab, aa, bb];
     },
+    /**
+     * Slerp statistics in one read, arrays = [a, b]: returns [Σ a·b, Σ a², Σ b²] over the range,
+     * each accumulated in F64 in index order like dot and sumSquares.
+     */
     dotAndNorms(arrays, from, to) {
       const a = f32(arrays, 0);
       const b = f32(arrays, 1);
