@@ -1,12 +1,12 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { bundleStmerge } from "./bundle-stmerge.js";
 import { TORCH_FIXTURES } from "./torch-fixture-dir.js";
 import { hasTmux, startTmuxSession, writeBigTorchCheckpoint, type TmuxSession } from "./tmux-session.js";
 
-const dir = mkdtempSync(join(tmpdir(), "stmerge-batch-tmux-"));
+const dir = tempDir("stmerge-batch-tmux-");
 let tmux: TmuxSession | undefined;
 afterAll(() => {
   tmux?.kill();

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { bundleStmerge } from "./bundle-stmerge.js";
 import { hasTmux, startTmuxSession, writeBigTorchCheckpoint, type TmuxSession } from "./tmux-session.js";
 
-const dir = mkdtempSync(join(tmpdir(), "stmerge-tmux-"));
+const dir = tempDir("stmerge-tmux-");
 let tmux: TmuxSession | undefined;
 afterAll(() => {
   tmux?.kill();

@@ -1,6 +1,6 @@
 import type { AnyMergeMethod, MergeMethodContext } from "../src/methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../src/methods/seeded-random.js";
-import { createCpuKernelBackend, dtypeSize, type DType, type KernelBackend } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, dtypeSize, type DType, type EncodedTensor, type KernelBackend } from "@stmerge/core-tensors";
 
 /** Runs a method on small number arrays the way the executor would, returning plain numbers. */
 export async function runMethod(method: AnyMergeMethod, inputs: readonly (readonly number[])[], params: Record<string, unknown> = {}, options: { weights?: number[]; key?: string; seed?: number; shape?: number[] } = {}): Promise<number[]> {
@@ -95,7 +95,7 @@ export async function runMethodChunked(method: AnyMergeMethod, kernels: KernelBa
  * result from `mergeEncoded` (decoding for `merge` + encode when it declines). Returns the
  * output's bytes in `outDtype`.
  */
-export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: KernelBackend, inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], outDtype: DType, params: Record<string, unknown>, options: { weights: number[]; chunk: number }): Promise<Uint8Array> {
+export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: KernelBackend, inputs: readonly EncodedTensor[], outDtype: DType, params: Record<string, unknown>, options: { weights: number[]; chunk: number }): Promise<Uint8Array> {
   const key = "model.diffusion_model.input_blocks.1.0.weight";
   const parsed = method.params.parse(params);
   const n = inputs[0]!.bytes.byteLength / dtypeSize(inputs[0]!.dtype);

@@ -63,8 +63,7 @@ export const ties = defineMergeMethod({
     async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
       if (histogram) {
-        // On the kernel threads, every task vector at once (each split across the threads).
-        await Promise.all(models.map((x, i) => unresolved(state, i) && histogram(base!, x, pass === 0 ? 0 : 1, state.topK[i]!.high, state.topK[i]!.histogram)));
+        await histogramsOnThreads(pass, base!, models, state, histogram);
         return;
       }
       // The reference, on this thread (backends without the kernel).
@@ -90,7 +89,7 @@ export const ties = defineMergeMethod({
     async gatherEncoded(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogramEncoded?.bind(ctx.kernels);
       if (!histogram || !ctx.kernels.taskVectorHistogram) return false;
-      await Promise.all(models.map((x, i) => unresolved(state, i) && histogram(base!, x, pass === 0 ? 0 : 1, state.topK[i]!.high, state.topK[i]!.histogram)));
+      await histogramsOnThreads(pass, base!, models, state, histogram);
       return true;
     },
     endPass(pass, state: TiesState) {
@@ -201,9 +200,9 @@ function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Arr
   return { cut, at, kept, w };
 }
 
-/** Whether task vector i's cut is still to be found. */
-function unresolved(state: TiesState, i: number): boolean {
-  return !state.topK[i]!.resolved;
+/** One histogram pass of every unresolved task vector at once on the kernel threads (each split across them), from F32 or encoded inputs. */
+async function histogramsOnThreads<T>(pass: number, base: T, models: readonly T[], state: TiesState, histogram: (base: T, x: T, level: 0 | 1, prefix: number, into: Uint32Array) => Promise<void>): Promise<void> {
+  await Promise.all(models.map((x, i) => (state.topK[i]!.resolved ? undefined : histogram(base, x, pass === 0 ? 0 : 1, state.topK[i]!.high, state.topK[i]!.histogram))));
 }
 
 /** How many cut-equal elements each task vector may still keep (this chunk onwards). */
