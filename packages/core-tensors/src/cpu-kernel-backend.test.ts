@@ -181,6 +181,58 @@ describe.each([
     }
   });
 
+  it("dareMergeEncoded gives decode + dareDrop + combineTaskVectors + encode's bytes and stream states, chunk after chunk (F16, BF16, F32, F8 and mixes; NaN, Inf)", async () => {
+    const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, 0.1, NaN, Infinity, -Infinity, 65504, 1e-6, 3e-8];
+    const pick = (seed: number, special: boolean) => Float32Array.from(randomValues(N, seed), (v) => (special ? choices[Math.floor(Math.abs(v) * 9973) % choices.length]! : v));
+    const cases: DType[][] = [
+      ["F16", "F16", "F16", "F16"],
+      ["BF16", "BF16", "BF16", "BF16"],
+      ["F16", "BF16", "F32", "F16"],
+      ["F32", "F32", "F32", "F32"],
+      ["F16", "F16", "F16", "BF16"],
+      ["F8_E4M3", "F16", "F16", "F32"],
+      ["F16", "F16", "F16", "F16", "F16"],
+      ["BF16", "F16", "BF16"],
+      // Six task vectors: the kernel draws four streams side by side, then two.
+      ["F16", "F16", "BF16", "F16", "F16", "F16", "F16", "F16"],
+    ];
+    for (const [trial, dtypes] of cases.entries()) {
+      const [baseDtype, ...rest] = dtypes;
+      const outDtype = rest.pop()!;
+      const special = trial % 2 === 1;
+      const encode = (dtype: DType, data: Float32Array) => encodeFromF32(data, dtype);
+      const baseBytes = encode(baseDtype!, pick(300 + trial, special));
+      const modelBytes = rest.map((d, k) => encode(d, pick(400 + 10 * trial + k, special)));
+      const weights = [0.6, 0.4, -0.3, 0.2, 0.5, -0.1].slice(0, rest.length);
+      const dropRate = [0.5, 0.9, 0, 0.3, 0.9999999999][trial % 5]!;
+      const electSign = trial % 3 !== 0;
+      const lambda = trial % 4 === 0 ? 0.7 : 1;
+      const label = `${dtypes.join(" ")}, p ${dropRate}, elect ${electSign}`;
+      const statesRef = rest.map((_, k) => Int32Array.from([0x12345678, -7 * k, 99, trial]));
+      const states = statesRef.map((s) => Int32Array.from(s));
+      // Two chunks, the first a multiple of 8 elements, the second not: the streams continue.
+      for (const [from, to] of [[0, 4000], [4000, N]] as const) {
+        const slice = (bytes: Uint8Array, dtype: DType) => {
+          const size = bytes.byteLength / N;
+          const copy = backend.allocBytes((to - from) * size);
+          copy.set(bytes.subarray(from * size, to * size));
+          return { bytes: copy, dtype };
+        };
+        const base = slice(baseBytes, baseDtype!);
+        const models = modelBytes.map((bytes, k) => slice(bytes, rest[k]!));
+        const baseF32 = await backend.decode(base.bytes, base.dtype, backend.allocF32(to - from));
+        const tasks = await Promise.all(models.map(async (x, k) => ({ x: await backend.decode(x.bytes, x.dtype, backend.allocF32(to - from)), base: baseF32, state: statesRef[k]! })));
+        await backend.dareDrop!(tasks, dropRate);
+        const merged = await backend.combineTaskVectors!(baseF32, tasks.map((t) => t.x), weights, lambda, electSign, backend.allocF32(to - from));
+        const expected = encodeFromF32(merged, outDtype);
+        const out = backend.allocBytes(expected.byteLength);
+        await backend.dareMergeEncoded!(base, models, states, dropRate, weights, lambda, electSign, outDtype, out);
+        expect(Buffer.from(out).equals(Buffer.from(expected)), `${label}: elements ${from}–${to}`).toBe(true);
+        expect(states.map((s) => Array.from(s)), `${label}: stream states after ${to}`).toEqual(statesRef.map((s) => Array.from(s)));
+      }
+    }
+  });
+
   it("topKThreshold finds the exact k-th largest magnitude", async () => {
     const sa = shared(a, backend);
     const sorted = Array.from(a, Math.abs).sort((x, y) => y - x);

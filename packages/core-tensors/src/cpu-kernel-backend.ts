@@ -21,6 +21,14 @@ export interface CpuKernelBackendOptions {
   simd?: boolean;
 }
 
+/** combineTaskVectors' params: λ, the weights, and the divisor of the plain mean (their sum, or 1 when it is ~0). */
+function combineParams(weights: readonly number[], lambda: number, electSign: boolean): Record<string, number> {
+  const totalWeight = weights.reduce((s, w) => s + w, 0);
+  const params: Record<string, number> = { lambda, elect: electSign ? 1 : 0, divisor: Math.abs(totalWeight) < 1e-8 ? 1 : totalWeight };
+  weights.forEach((w, k) => (params[`w${k}`] = w));
+  return params;
+}
+
 export const DEFAULT_INLINE_BELOW = 1 << 18;
 
 export function defaultWorkerCount(): number {
@@ -356,11 +364,44 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
         }),
       );
     },
+    async dareMergeEncoded(base, models, states, dropRate, weights, lambda, electSign, outDtype, out) {
+      if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+      if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `dareMergeEncoded: ${outDtype} is not a float dtype`);
+      checkLength("dareMergeEncoded weights", weights.length, models.length);
+      checkLength("dareMergeEncoded states", states.length, models.length);
+      const codes = localCodecs().DTYPE_CODE;
+      const [b, sb] = encodedInput("dareMergeEncoded base", base);
+      const length = b.byteLength / sb;
+      const params: Record<string, number> = { ...combineParams(weights, lambda, electSign), rescale: 1 / (1 - dropRate), db: codes[base.dtype]!, od: codes[outDtype]! };
+      const xs = models.map((x, k) => {
+        const [v, sx] = encodedInput(`dareMergeEncoded input ${k}`, x);
+        checkLength(`dareMergeEncoded input ${k} elements`, v.byteLength / sx, length);
+        checkLength(`dareMergeEncoded state ${k}`, states[k]!.length, 4);
+        params[`d${k}`] = codes[x.dtype]!;
+        return v;
+      });
+      const outSize = DTYPE_SIZE[outDtype];
+      checkLength("dareMergeEncoded output bytes", out.byteLength, length * outSize);
+      // The keep masks, one bit per element, all drawn in one job on the idlest thread (each
+      // stream is sequential; the kernel draws several streams side by side), the states there
+      // and back. A concurrent merge's masks may be drawing on the other thread.
+      const masks = models.map(() => allocBytes(Math.ceil(length / 32) * 4));
+      const shared = new Int32Array(new SharedArrayBuffer(16 * models.length));
+      states.forEach((s, k) => shared.set(s, 4 * k));
+      const threshold = { threshold: Math.ceil(dropRate * 4294967296) };
+      if (!pool || length < inlineBelow) localOps(simd).dareMasks!([shared, ...masks], 0, length, threshold);
+      else await pool.runOnIdlest({ op: "dareMasks", arrays: [shared, ...masks], from: 0, to: length, params: threshold });
+      const direct = out.byteOffset % outSize === 0;
+      const dst = direct ? out : isShared(out) ? allocBytes(out.byteLength) : new Uint8Array(out.byteLength);
+      // Thread ranges start at multiples of 64 elements: whole bytes of the masks.
+      await run("dareMergeEncoded", [dst, b, ...xs, ...masks], length, params);
+      if (!direct) out.set(dst);
+      states.forEach((s, k) => s.set(shared.subarray(4 * k, 4 * k + 4)));
+      return out;
+    },
     async combineTaskVectors(base, deltas, weights, lambda, electSign, out) {
       checkLength("combineTaskVectors weights", weights.length, deltas.length);
-      const totalWeight = weights.reduce((s, w) => s + w, 0);
-      const params: Record<string, number> = { lambda, elect: electSign ? 1 : 0, divisor: Math.abs(totalWeight) < 1e-8 ? 1 : totalWeight };
-      weights.forEach((w, k) => (params[`w${k}`] = w));
+      const params = combineParams(weights, lambda, electSign);
       for (const [i, d] of deltas.entries()) checkLength(`combineTaskVectors delta ${i}`, d.length, base.length);
       checkLength("combineTaskVectors output", out.length, base.length);
       await run("combineTaskVectors", [out, base, ...deltas], base.length, params);

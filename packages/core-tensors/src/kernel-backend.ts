@@ -91,6 +91,14 @@ export interface KernelBackend {
    * dropRate), drawing from the sfc32 stream whose state [a, b, c, d] is `state` (updated).
    */
   dareDrop?(tasks: readonly { readonly x: Float32Array; readonly base: Float32Array; readonly state: Int32Array }[], dropRate: number): Promise<void>;
+  /**
+   * Optional DARE merge of encoded tensors' values, its result encoded into `outDtype` (`out`
+   * holds base's element count in that dtype): the same bytes as decode + dareDrop (task vector
+   * i drawing from `states[i]`, updated) + combineTaskVectors + encode, without F32 copies. Each
+   * stream draws its keep mask on a thread of its own (it is sequential); the merge is split
+   * across the threads.
+   */
+  dareMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], states: readonly Int32Array[], dropRate: number, weights: readonly number[], lambda: number, electSign: boolean, outDtype: DType, out: Uint8Array): Promise<Uint8Array>;
   /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas. */
   combineTaskVectors?(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], lambda: number, electSign: boolean, out: Float32Array): Promise<Float32Array>;
   /** Optional consensus merge (inverse-distance weighting per element, see merge-engine's consensus). */

@@ -138,6 +138,15 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     }
   };
 
+  /** DARE's delta of one element: (x − base)·rescale when `keep` (0 or 1), else 0. */
+  const dareDelta = (x: number, base: number, rescale: number, keep: number): number => {
+    const v = (x - base) * rescale;
+    // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
+    // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they start
+    // at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
+    return v - v === 0 ? v * keep : keep ? v : 0;
+  };
+
   const ops: Record<string, RangeOp> = {
     decode(arrays, from, to, params) {
       codecs.decodeRange(arrays[0] as Uint8Array, params.dtype!, f32(arrays, 1), from, to);
@@ -595,18 +604,74 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         b = (c + (c << 3)) | 0;
         c = (c << 21) | (c >>> 11);
         c = (c + t) | 0;
-        const v = (x[e]! - base[e]!) * rescale;
-        const keep = +(t >>> 0 >= threshold);
-        // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
-        // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they
-        // start at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
-        if (v - v === 0) x[e] = v * keep;
-        else x[e] = keep ? v : 0;
+        x[e] = dareDelta(x[e]!, base[e]!, rescale, +(t >>> 0 >= threshold));
       }
       state[0] = a;
       state[1] = b;
       state[2] = c;
       state[3] = d;
+    },
+    /**
+     * DARE's keep masks, arrays = [states, mask1, …, maskm]: for each task vector k, one draw per
+     * element e in [from, to) from the sfc32 stream in states[4k … 4k + 3] (an Int32Array; as
+     * dareDrop draws them; updated), and bit e of mask k (byte e >> 3, least significant bit
+     * first) set when the element is kept (draw ≥ params.threshold, which is ⌈p·2^32⌉). `from`
+     * is a multiple of 8; bits past `to` in its last byte are cleared. The streams are
+     * sequential: one chunk's masks are one job.
+     */
+    dareMasks(arrays, from, to, params) {
+      const states = arrays[0] as Int32Array;
+      const threshold = params.threshold!;
+      for (let k = 0; k + 1 < arrays.length; k++) {
+        const mask = arrays[k + 1] as Uint8Array;
+        let a = states[4 * k]!;
+        let b = states[4 * k + 1]!;
+        let c = states[4 * k + 2]!;
+        let d = states[4 * k + 3]!;
+        for (let e = from; e < to; e += 8) {
+          const count = Math.min(8, to - e);
+          let bits = 0;
+          for (let j = 0; j < count; j++) {
+            const t = (((a + b) | 0) + d) | 0;
+            d = (d + 1) | 0;
+            a = b ^ (b >>> 9);
+            b = (c + (c << 3)) | 0;
+            c = (c << 21) | (c >>> 11);
+            c = (c + t) | 0;
+            bits |= +(t >>> 0 >= threshold) << j;
+          }
+          mask[e >>> 3] = bits;
+        }
+        states.set([a, b, c, d], 4 * k);
+      }
+    },
+    /**
+     * DARE on encoded inputs, arrays = [outBytes, baseBytes, x1Bytes, …, xmBytes, mask1, …,
+     * maskm] (masks from dareMasks over the same elements), params.db/dK/od the dtype codes,
+     * params.rescale, and combineTaskVectors' wK, lambda, elect, divisor: block by block, the
+     * bytes of decode + dareDrop (with those draws) + combineTaskVectors + encode.
+     */
+    dareMergeEncoded(arrays, from, to, params) {
+      const m = (arrays.length - 2) / 2;
+      const blocks = f32Blocks(m + 2);
+      const out = blocks[m + 1]!;
+      const base = blocks[0]!;
+      const rescale = params.rescale!;
+      const od = params.od!;
+      const outSize = codecs.ELEMENT_SIZE[od]!;
+      const outBytes = arrays[0] as Uint8Array;
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[1]!, params.db!, base, start, end);
+        for (let k = 0; k < m; k++) {
+          const x = blocks[k + 1]!;
+          const mask = arrays[m + 2 + k] as Uint8Array;
+          decodeBlock(arrays[k + 2]!, params[`d${k}`]!, x, start, end);
+          for (let e = start; e < end; e++) x[e - start] = dareDelta(x[e - start]!, base[e - start]!, rescale, (mask[e >>> 3]! >>> (e & 7)) & 1);
+        }
+        ops.combineTaskVectors!([out, ...blocks.slice(0, m + 1)], 0, end - start, params);
+        codecs.encodeRange(out, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
+      }
     },
     /**
      * arrays = [out, base, δ1, …, δm]; params.wK, params.lambda, params.elect (1: sign-elected

@@ -33,6 +33,9 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     tiesCount(base: number, x: number, len: number, cut: number): number;
     tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number, codeBase: number, codeX: number): void;
     tiesCount16(base: number, x: number, len: number, cut: number, codeBase: number, codeX: number): number;
+    dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
+    dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
+    dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -287,6 +290,79 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return [p[6]!, p[7]!];
   };
 
+  /**
+   * arrays = [states, mask1, …, maskm], params.threshold (see kernel-ops-module's dareMasks):
+   * four streams at a time in the module's SIMD lanes, block by block.
+   */
+  const dareMasks = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const states = arrays[0] as Int32Array;
+    const m = arrays.length - 1;
+    const lanesAt = base;
+    const masksAt = base + 64;
+    const stride = BLOCK / 8;
+    const heap = heapFor(64 + 4 * stride);
+    for (let k0 = 0; k0 < m; k0 += 4) {
+      const streams = Math.min(4, m - k0);
+      // The states as four vectors a, b, c, d (lane k: stream k0 + k).
+      const lanes = new Int32Array(memory.buffer, lanesAt, 16);
+      for (let k = 0; k < streams; k++) for (let r = 0; r < 4; r++) lanes[4 * r + k] = states[4 * (k0 + k) + r]!;
+      for (let b = from; b < to; b += BLOCK) {
+        const len = Math.min(to, b + BLOCK) - b;
+        wasm.dareMasks(masksAt, stride, streams, lanesAt, len, params.threshold!);
+        for (let k = 0; k < streams; k++) bytesOf(arrays[k0 + k + 1]!, b >>> 3, (b + len + 7) >>> 3).set(heap.subarray(masksAt + k * stride, masksAt + k * stride + ((len + 7) >>> 3)));
+      }
+      const after = new Int32Array(memory.buffer, lanesAt, 16);
+      for (let k = 0; k < streams; k++) for (let r = 0; r < 4; r++) states[4 * (k0 + k) + r] = after[4 * r + k]!;
+    }
+    return undefined;
+  };
+
+  /**
+   * Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes, mask1, mask2] (see
+   * kernel-ops-module's dareMergeEncoded); `from` is a multiple of 8 (whole mask bytes).
+   */
+  const dareMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const { db, d0, d1, od } = params;
+    if (arrays.length !== 6 || !stageable(db) || !stageable(d0) || !stageable(d1) || !(od === 1 || (od !== undefined && encoders[od] !== undefined))) return jsOps.dareMergeEncoded!(arrays, from, to, params);
+    const heap = heapFor(PARAMS + 20 * BLOCK + BLOCK / 4);
+    new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.rescale!, params.lambda!, params.divisor!, params.elect!]);
+    const [baseAt, x1At, x2At, outAt, codesAt, masksAt] = [0, 1, 2, 3, 4, 5].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number, number];
+    const mask2At = masksAt + BLOCK / 8;
+    const masksIn = (b: number, len: number) => {
+      heap.set(bytesOf(arrays[4]!, b >>> 3, (b + len + 7) >>> 3), masksAt);
+      heap.set(bytesOf(arrays[5]!, b >>> 3, (b + len + 7) >>> 3), mask2At);
+    };
+    // All 16-bit, in and out: the codes go in and come out as they are (dareMerge16).
+    if (is16(db) && is16(d0) && is16(d1) && is16(od)) {
+      for (let b = from; b < to; b += BLOCK) {
+        const len = Math.min(to, b + BLOCK) - b;
+        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseAt);
+        heap.set(bytesOf(arrays[2]!, 2 * b, 2 * (b + len)), x1At);
+        heap.set(bytesOf(arrays[3]!, 2 * b, 2 * (b + len)), x2At);
+        masksIn(b, len);
+        wasm.dareMerge16(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base, db!, d0!, d1!, od!);
+        bytesOf(arrays[0]!, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
+      }
+      return undefined;
+    }
+    const outSize = od === 1 ? 4 : encodedSize(od!);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      stage(heap, arrays[1]!, db!, b, len, codesAt, baseAt);
+      stage(heap, arrays[2]!, d0!, b, len, codesAt, x1At);
+      stage(heap, arrays[3]!, d1!, b, len, codesAt, x2At);
+      masksIn(b, len);
+      wasm.dareMerge2(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base);
+      if (od === 1) {
+        bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+        continue;
+      }
+      encoders[od!]!(outAt, codesAt, pad8(len));
+      bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(codesAt, codesAt + outSize * len));
+    }
+    return undefined;
+  };
+
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
   const allF32 = (params: Params, m: number): Params => {
     const p: Params = { ...params, db: 1, dx: 1, od: 1 };
@@ -300,6 +376,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     taskVectorHistogramEncoded,
     countAtMagnitudeEncoded,
     tiesMergeEncoded,
+    dareMasks,
+    dareMergeEncoded,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0)),
     countAtMagnitude: (arrays, from, to, params) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2)),

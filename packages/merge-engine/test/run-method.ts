@@ -95,8 +95,9 @@ export async function runMethodChunked(method: AnyMergeMethod, kernels: KernelBa
  * result from `mergeEncoded` (decoding for `merge` + encode when it declines). Returns the
  * output's bytes in `outDtype`.
  */
-export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: KernelBackend, inputs: readonly EncodedTensor[], outDtype: DType, params: Record<string, unknown>, options: { weights: number[]; chunk: number }): Promise<Uint8Array> {
+export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: KernelBackend, inputs: readonly EncodedTensor[], outDtype: DType, params: Record<string, unknown>, options: { weights: number[]; chunk: number; seed?: number }): Promise<Uint8Array> {
   const key = "model.diffusion_model.input_blocks.1.0.weight";
+  const streams = new Map<number, SeededRandom>();
   const parsed = method.params.parse(params);
   const n = inputs[0]!.bytes.byteLength / dtypeSize(inputs[0]!.dtype);
   const outSize = dtypeSize(outDtype);
@@ -112,7 +113,11 @@ export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: K
     });
     chunks.push({ start, inputs: slices, out: kernels.allocF32(length) });
   }
-  const ctxOf = (start: number, out: Float32Array): MergeMethodContext => ({ kernels, key, block: "IN01", shape: [n], offset: start, weights: options.weights, random: () => randomForKey(0, key, 0), out });
+  const random = (i: number) => {
+    if (!streams.has(i)) streams.set(i, randomForKey(options.seed ?? 0, key, i));
+    return streams.get(i)!;
+  };
+  const ctxOf = (start: number, out: Float32Array): MergeMethodContext => ({ kernels, key, block: "IN01", shape: [n], offset: start, weights: options.weights, random, out });
   const decoded = (c: (typeof chunks)[number]) => Promise.all(c.inputs.map(({ bytes, dtype }) => kernels.decode(bytes, dtype, kernels.allocF32(c.out.length))));
   let statistics: unknown;
   if (method.statistics) {
@@ -133,7 +138,7 @@ export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: K
 
 /** The same backend without its optional method kernels: the methods run their reference loops on this thread. */
 export function withoutMethodKernels(kernels: KernelBackend): KernelBackend {
-  return { ...kernels, taskVectorHistogram: undefined, taskVectorHistogramEncoded: undefined, tiesMerge: undefined, tiesMergeEncoded: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
+  return { ...kernels, taskVectorHistogram: undefined, taskVectorHistogramEncoded: undefined, tiesMerge: undefined, tiesMergeEncoded: undefined, dareMergeEncoded: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
 }
 
 /** A float array's elements as their F32 bit patterns, for bit-exact comparisons (NaN payloads and -0 included). */

@@ -211,7 +211,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     const mergeEncoded = hasLoras(entry) ? undefined : method.mergeEncoded;
     if (mergeEncoded && !stats) {
       const fast = await mergeEncoded(baseCtx, inputs, entry.params, entry.outDtype, outBytes);
-      if (fast) return fast;
+      if (fast) {
+        if (item.last) streams.delete(entry.key);
+        return fast;
+      }
     }
     let decoded: Promise<Float32Array[]> | undefined;
     const decodeInputs = () => (decoded ??= Promise.all(inputs.map(({ bytes, dtype }, i) => kernels.decode(bytes, dtype, pool.floats(slot(set, "f32", i), length)))));

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, decodeToF32, encodeFromF32, type DType } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomArray, randomChoices, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
+import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { dare } from "./dare.js";
 import { randomForKey } from "./seeded-random.js";
 
@@ -75,8 +75,9 @@ describe("dare against PyTorch (mergekit formulas)", () => {
   });
 });
 
-describe("dare on the kernel threads", () => {
-  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+// simd true runs the WebAssembly kernels where the engine has them; false the JavaScript kernels.
+describe.each([true, false])("dare on the kernel threads (simd %s)", (simd) => {
+  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64, simd });
   afterAll(() => pooled.close());
 
   it("gives the same bits as the reference loop: the same seeded masks, continued across chunks", async () => {
@@ -91,6 +92,29 @@ describe("dare on the kernel threads", () => {
       const params = { drop_rate: [0.5, 0.1, 0.9, 0][trial % 4]!, lambda: trial % 3 ? 1 : 0.8, ties: trial % 2 === 1 };
       const options = { weights, chunk: [n, 128, 999][trial % 3]!, seed: trial };
       expect(f32Bits(await runMethodChunked(dare, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(dare, reference, inputs, params, options)));
+    }
+  });
+
+  it("on F16, BF16, F32 and mixed inputs, the encoded merge gives the reference loop's bytes, its masks continued across chunks", async () => {
+    const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
+    const cases: [DType[], DType][] = [
+      [["F16", "F16", "F16"], "F16"],
+      [["BF16", "BF16", "BF16"], "BF16"],
+      [["F16", "BF16", "F32"], "F16"],
+      [["F16", "F16", "F16", "F16"], "BF16"],
+      [["F32", "F32"], "F32"],
+    ];
+    const special = [0, -0, 1, -1, 0.5, 2, -3, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (let trial = 0; trial < 20; trial++) {
+      const [dtypes, outDtype] = cases[trial % cases.length]!;
+      const n = 300 + ((trial * 977) % 1700);
+      const encoded = dtypes.map((dtype, i) => ({ bytes: encodeFromF32(trial % 4 === 3 ? randomChoices(n, trial * 13 + i + 1, special) : Float32Array.from(randomArray(n, trial * 13 + i + 1)), dtype), dtype }));
+      const weights = [0, ...dtypes.slice(1).map((_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
+      const params = { drop_rate: [0.5, 0.1, 0.9, 0][trial % 4]!, lambda: trial % 3 ? 1 : 0.8, ties: trial % 2 === 1 };
+      const options = { weights, chunk: [n, 128, 333, 1000][trial % 4]!, seed: trial };
+      const expected = encodeFromF32(await runMethodChunked(dare, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, options), outDtype);
+      const actual = await runMethodChunkedEncoded(dare, pooled, encoded, outDtype, params, options);
+      expect(Buffer.from(actual).equals(Buffer.from(expected)), `trial ${trial}: n ${n}, ${dtypes.join(" ")} → ${outDtype}, ${JSON.stringify(params)}, chunk ${options.chunk}`).toBe(true);
     }
   });
 

@@ -46,4 +46,18 @@ export const dare = defineMergeMethod({
     }
     return combineTaskVectors(base!, models, ctx.weights.slice(1), lambda, ties, ctx.out);
   },
+  // The same merge on the encoded bytes, encoded straight into the output dtype (kernels
+  // without it, or with LoRAs to add, take `merge`): keep masks drawn from the same streams,
+  // no F32 copies of the inputs.
+  async mergeEncoded(ctx, [base, ...models], { drop_rate: p, lambda, ties }, outDtype, out) {
+    if (!ctx.kernels.dareMergeEncoded) return undefined;
+    const states = models.map((_, i) => {
+      const state = new Int32Array(4);
+      ctx.random(i + 1).saveState(state);
+      return state;
+    });
+    await ctx.kernels.dareMergeEncoded(base!, models, states, p, ctx.weights.slice(1), lambda, ties, outDtype, out);
+    states.forEach((state, i) => ctx.random(i + 1).restoreState(state));
+    return out;
+  },
 });
