@@ -720,22 +720,59 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
   let b = v128.load(states, 16);
   let c = v128.load(states, 32);
   let d = v128.load(states, 48);
-  const limit = i32x4.splat(<i32><u32>min(threshold, 4294967295));
+  // t ≥ limit (unsigned) as a signed compare of both with the sign bit flipped: limit' > t'
+  // marks the dropped draws, and andnot keeps the others' bits.
+  const signBit = i32x4.splat(0x80000000);
+  const limit = v128.xor(i32x4.splat(<i32><u32>min(threshold, 4294967295)), signBit);
   const possible = threshold < 4294967296 ? i32x4.splat(-1) : i32x4.splat(0);
   const one = i32x4.splat(1);
   for (let i = 0; i < n; i += 32) {
     const count = min(32, n - i);
     let bit = one;
     let word = i32x4.splat(0);
-    for (let j = 0; j < count; j++) {
-      const t = i32x4.add(i32x4.add(a, b), d);
+    let j = 0;
+    let t: v128;
+    // Four steps per pass (the loop's own overhead was a third of a step's cost), then the rest.
+    for (; j + 4 <= count; j += 4) {
+      t = i32x4.add(i32x4.add(a, b), d);
       d = i32x4.add(d, one);
       a = v128.xor(b, i32x4.shr_u(b, 9));
       b = i32x4.add(c, i32x4.shl(c, 3));
       c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
-      word = v128.or(word, v128.and(v128.and(i32x4.ge_u(t, limit), possible), bit));
-      bit = i32x4.shl(bit, 1);
+      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
+      bit = i32x4.add(bit, bit);
+      t = i32x4.add(i32x4.add(a, b), d);
+      d = i32x4.add(d, one);
+      a = v128.xor(b, i32x4.shr_u(b, 9));
+      b = i32x4.add(c, i32x4.shl(c, 3));
+      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
+      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
+      bit = i32x4.add(bit, bit);
+      t = i32x4.add(i32x4.add(a, b), d);
+      d = i32x4.add(d, one);
+      a = v128.xor(b, i32x4.shr_u(b, 9));
+      b = i32x4.add(c, i32x4.shl(c, 3));
+      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
+      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
+      bit = i32x4.add(bit, bit);
+      t = i32x4.add(i32x4.add(a, b), d);
+      d = i32x4.add(d, one);
+      a = v128.xor(b, i32x4.shr_u(b, 9));
+      b = i32x4.add(c, i32x4.shl(c, 3));
+      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
+      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
+      bit = i32x4.add(bit, bit);
     }
+    for (; j < count; j++) {
+      t = i32x4.add(i32x4.add(a, b), d);
+      d = i32x4.add(d, one);
+      a = v128.xor(b, i32x4.shr_u(b, 9));
+      b = i32x4.add(c, i32x4.shl(c, 3));
+      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
+      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
+      bit = i32x4.add(bit, bit);
+    }
+    word = v128.and(word, possible);
     const at = masks + (<usize>i >> 3);
     store<i32>(at, i32x4.extract_lane(word, 0));
     if (streams > 1) store<i32>(at + stride, i32x4.extract_lane(word, 1));
@@ -757,26 +794,27 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
 /**
  * Two F64 lanes of the combine (combineTaskVectors, two task vectors): the sign-elected
  * disjoint mean (tiesLanes) or Σ wᵢδᵢ / divisor, as base + λ·mean. Dropped deltas are +0,
- * which the reference's ±0 adds and elects exactly as.
+ * which the reference's ±0 adds and elects exactly as. `q` holds the F64 parameters as lanes
+ * (dareParams), loaded once per call rather than per element.
  */
 // @ts-ignore: decorator
-@inline function dareLanes(b: v128, x1: v128, x2: v128, k1: v128, k2: v128, p: usize, elect: bool): v128 {
-  const rescale = f64x2.splat(load<f64>(p, 16));
-  const w1 = f64x2.splat(load<f64>(p));
-  const w2 = f64x2.splat(load<f64>(p, 8));
-  const lambda = f64x2.splat(load<f64>(p, 24));
+@inline function dareLanes(b: v128, x1: v128, x2: v128, k1: v128, k2: v128, q: usize, elect: bool): v128 {
+  const w1 = v128.load(q);
+  const w2 = v128.load(q, 16);
+  const rescale = v128.load(q, 32);
+  const lambda = v128.load(q, 48);
   const d1 = dareDelta(b, x1, k1, rescale);
   const d2 = dareDelta(b, x2, k2, rescale);
   if (elect) return tiesLanes(b, d1, d2, w1, w2, lambda);
   const sum = f64x2.add(f64x2.add(f64x2.splat(0), f64x2.mul(w1, d1)), f64x2.mul(w2, d2));
-  return f64x2.add(b, f64x2.mul(lambda, f64x2.div(sum, f64x2.splat(load<f64>(p, 32)))));
+  return f64x2.add(b, f64x2.mul(lambda, f64x2.div(sum, v128.load(q, 64))));
 }
 
 /** Four elements: F32 lanes of base and inputs, i32 lane masks of which are kept; returns four F32 results. */
 // @ts-ignore: decorator
-@inline function dareGroup(b: v128, x1: v128, x2: v128, k1: v128, k2: v128, p: usize, elect: bool): v128 {
-  const lo = dareLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(x1), f64x2.promote_low_f32x4(x2), i64x2.extend_low_i32x4_s(k1), i64x2.extend_low_i32x4_s(k2), p, elect);
-  const hi = dareLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(x1)), f64x2.promote_low_f32x4(highHalf(x2)), i64x2.extend_high_i32x4_s(k1), i64x2.extend_high_i32x4_s(k2), p, elect);
+@inline function dareGroup(b: v128, x1: v128, x2: v128, k1: v128, k2: v128, q: usize, elect: bool): v128 {
+  const lo = dareLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(x1), f64x2.promote_low_f32x4(x2), i64x2.extend_low_i32x4_s(k1), i64x2.extend_low_i32x4_s(k2), q, elect);
+  const hi = dareLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(x1)), f64x2.promote_low_f32x4(highHalf(x2)), i64x2.extend_high_i32x4_s(k1), i64x2.extend_high_i32x4_s(k2), q, elect);
   return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
 }
 
@@ -787,25 +825,34 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
   return i32x4.ne(v128.and(byte, bit), i32x4.splat(0));
 }
 
+/** The parameters at `p` (F64 w1, w2, rescale, λ, divisor) splatted into lanes at p + 48 … p + 128; returns p + 48. */
+// @ts-ignore: decorator
+@inline function dareParams(p: usize): usize {
+  for (let k: usize = 0; k < 5; k++) v128.store(p + 48 + (k << 4), f64x2.splat(load<f64>(p + (k << 3))));
+  return p + 48;
+}
+
 /**
  * DARE's merge of two task vectors over F32 values: `out`, `base`, `x1`, `x2` hold `len` F32s (a
  * multiple of 8), `m1`, `m2` their keep masks (dareMasks), `p` the F64s [w1, w2, rescale, λ,
- * divisor, elect (0/1)].
+ * divisor, elect (0/1)] and 80 bytes of scratch after them.
  */
 export function dareMerge2(out: usize, base: usize, x1: usize, x2: usize, m1: usize, m2: usize, len: i32, p: usize): void {
   const elect = load<f64>(p, 40) != 0;
+  const q = dareParams(p);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 2;
     const k1 = i32x4.splat(<i32>load<u8>(m1 + (<usize>i >> 3)));
     const k2 = i32x4.splat(<i32>load<u8>(m2 + (<usize>i >> 3)));
-    v128.store(out + at, dareGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), keepLanes(k1, false), keepLanes(k2, false), p, elect));
-    v128.store(out + at, dareGroup(v128.load(base + at, 16), v128.load(x1 + at, 16), v128.load(x2 + at, 16), keepLanes(k1, true), keepLanes(k2, true), p, elect), 16);
+    v128.store(out + at, dareGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), keepLanes(k1, false), keepLanes(k2, false), q, elect));
+    v128.store(out + at, dareGroup(v128.load(base + at, 16), v128.load(x1 + at, 16), v128.load(x2 + at, 16), keepLanes(k1, true), keepLanes(k2, true), q, elect), 16);
   }
 }
 
 /** dareMerge2 on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), decoded and encoded in registers. */
 export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: usize, m2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
   const elect = load<f64>(p, 40) != 0;
+  const q = dareParams(p);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 1;
     const hb = v128.load(base + at);
@@ -816,11 +863,11 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: u
     let y0: v128;
     let y1: v128;
     if (anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2)) {
-      y0 = dareGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), p, elect);
-      y1 = dareGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), p, elect);
+      y0 = dareGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), q, elect);
+      y1 = dareGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), q, elect);
     } else {
-      y0 = dareGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), p, elect);
-      y1 = dareGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), p, elect);
+      y0 = dareGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), q, elect);
+      y1 = dareGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), q, elect);
     }
     v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
   }

@@ -58,11 +58,11 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   // Per-thread TIES histogram bins (taskVectorHistogram), allocated once.
   let histogramBins: Uint32Array | undefined;
 
-  /** How [0, length) is split: one range per worker, or undefined to run inline on this thread. */
-  function splitRanges(arrays: readonly ArrayBufferView[], length: number): [number, number][] | undefined {
+  /** How [0, length) is split: one range per worker (or `pieces`), or undefined to run inline on this thread. */
+  function splitRanges(arrays: readonly ArrayBufferView[], length: number, pieces = pool?.size ?? 1): [number, number][] | undefined {
     if (!pool || length < inlineBelow || !arrays.every(isShared)) return undefined;
     // Ranges on 64-element boundaries keep each worker's writes on its own cache lines.
-    const step = Math.ceil(length / pool.size / 64) * 64;
+    const step = Math.ceil(length / Math.max(1, pieces) / 64) * 64;
     const ranges: [number, number][] = [];
     for (let from = 0; from < length; from += step) ranges.push([from, Math.min(length, from + step)]);
     return ranges;
@@ -382,19 +382,33 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       });
       const outSize = DTYPE_SIZE[outDtype];
       checkLength("dareMergeEncoded output bytes", out.byteLength, length * outSize);
-      // The keep masks, one bit per element, all drawn in one job on the idlest thread (each
-      // stream is sequential; the kernel draws several streams side by side), the states there
-      // and back. A concurrent merge's masks may be drawing on the other thread.
+      // The keep masks, one bit per element (each stream is sequential; the kernel draws several
+      // streams side by side), the states there and back.
       const masks = models.map(() => allocBytes(Math.ceil(length / 32) * 4));
       const shared = new Int32Array(new SharedArrayBuffer(16 * models.length));
       states.forEach((s, k) => shared.set(s, 4 * k));
       const threshold = { threshold: Math.ceil(dropRate * 4294967296) };
-      if (!pool || length < inlineBelow) localOps(simd).dareMasks!([shared, ...masks], 0, length, threshold);
-      else await pool.runOnIdlest({ op: "dareMasks", arrays: [shared, ...masks], from: 0, to: length, params: threshold });
       const direct = out.byteOffset % outSize === 0;
       const dst = direct ? out : isShared(out) ? allocBytes(out.byteLength) : new Uint8Array(out.byteLength);
-      // Thread ranges start at multiples of 64 elements: whole bytes of the masks.
-      await run("dareMergeEncoded", [dst, b, ...xs, ...masks], length, params);
+      const arrays = [dst, b, ...xs, ...masks];
+      // Segments of at least 2^18 elements, four per thread, starting at multiples of 64
+      // elements (whole bytes of the masks). The masks of one segment after another form a
+      // chain; each segment's merge starts once its masks are drawn, so one thread draws the
+      // next masks while the others merge. Every job goes to the first free thread.
+      const segments = splitRanges(arrays, length, Math.min(4 * (pool?.size ?? 1), Math.ceil(length / 2 ** 18)));
+      if (!segments) {
+        localOps(simd).dareMasks!([shared, ...masks], 0, length, threshold);
+        await runRanges("dareMergeEncoded", arrays, length, undefined, () => params);
+      } else {
+        // The chain first: when a segment's masks are drawn, the next segment's masks (the
+        // critical path) are queued before that segment's merge.
+        let last: Promise<unknown> = Promise.resolve();
+        const drawn = segments.map(([from, to]) => (last = last.then(() => pool!.runOnFree({ op: "dareMasks", arrays: [shared, ...masks], from, to, params: threshold }))));
+        const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree({ op: "dareMergeEncoded", arrays, from, to, params })));
+        // A failed job: every other must finish before the caller reuses the buffers.
+        const settled = await Promise.allSettled([...drawn, ...merged]);
+        for (const r of settled) if (r.status === "rejected") throw r.reason;
+      }
       if (!direct) out.set(dst);
       states.forEach((s, k) => s.set(shared.subarray(4 * k, 4 * k + 4)));
       return out;

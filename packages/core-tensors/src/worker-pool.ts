@@ -26,6 +26,8 @@ export class KernelWorkerPool {
   #workers: (PoolWorker | undefined)[];
   #nextId = 1;
   #closed = false;
+  /** Jobs for the first free worker (runOnFree), oldest first. */
+  readonly #waiting: { job: KernelJob; resolve: (value: unknown) => void; reject: (error: Error) => void }[] = [];
   readonly #simd: boolean;
   static #sources = new Map<boolean, string>();
 
@@ -49,11 +51,14 @@ export class KernelWorkerPool {
       if (entry.pending.size === 0) worker.unref();
       if (message.error !== undefined) job.reject(new KernelError("KERNEL_FAILED", `kernel worker failed: ${message.error}`));
       else job.resolve(message.result);
+      this.#dispatch();
     });
     const fail = (error: Error) => {
       if (this.#workers[index] === entry) this.#workers[index] = undefined;
       for (const job of entry.pending.values()) job.reject(new KernelError("KERNEL_WORKER_DIED", `kernel worker stopped: ${error.message}`, { cause: error }));
       entry.pending.clear();
+      // Waiting jobs go to the other workers, or to a new one in this slot.
+      this.#dispatch();
     };
     worker.on("error", fail);
     worker.on("exit", (code) => fail(new Error(`exit code ${code}`)));
@@ -81,8 +86,32 @@ export class KernelWorkerPool {
     return this.run(best, job);
   }
 
+  /**
+   * Runs one job on the first worker with nothing outstanding, waiting here until one is free:
+   * for work split finer than the threads, so that a thread busy with something else (a
+   * sequential job) leaves its share to the others.
+   */
+  runOnFree(job: KernelJob): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new KernelError("KERNEL_CLOSED", "kernel backend used after close()"));
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ job, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    while (this.#waiting.length > 0 && !this.#closed) {
+      let free = -1;
+      for (let i = 0; i < this.size && free < 0; i++) if ((this.#workers[i]?.pending.size ?? 0) === 0) free = i;
+      if (free < 0) return;
+      const { job, resolve, reject } = this.#waiting.shift()!;
+      this.run(free, job).then(resolve, reject);
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    for (const { reject } of this.#waiting.splice(0)) reject(new KernelError("KERNEL_CLOSED", "kernel backend used after close()"));
     const running = this.#workers.filter((w): w is PoolWorker => w !== undefined);
     this.#workers.fill(undefined);
     await Promise.all(running.map((w) => w.worker.terminate()));

@@ -1,4 +1,5 @@
 export { bundleEntry, type BundleEntryOptions } from "./bundle-entry.js";
+export { firstEncodedDifference } from "./first-encoded-difference.js";
 export { injectWriteFault, type InjectedFault } from "./inject-write-fault.js";
 export { type CountingReads, openCountingReads } from "./open-counting-reads.js";
 export { buildTorchCheckpoint, type TorchTensorDType, type TorchTensorInput, writeTorchCheckpoint } from "./write-torch-checkpoint.js";
