@@ -55,6 +55,17 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   const simd = (options.simd ?? true) && simdKernelsAvailable();
   const pool = workers > 0 ? new KernelWorkerPool(workers, { simd }) : undefined;
   let closed = false;
+  // DARE's keep-mask buffers between calls (dareMergeEncoded): a call takes its own while it
+  // runs; reusing them keeps a merge from leaving hundreds of MB of them to the collector.
+  const spareMasks: Uint8Array[] = [];
+  const takeMaskBuffer = (byteLength: number): Uint8Array => {
+    let best = -1;
+    spareMasks.forEach((m, i) => {
+      if (m.byteLength >= byteLength && (best < 0 || m.byteLength < spareMasks[best]!.byteLength)) best = i;
+    });
+    // Rounded up to 64 KiB, so that chunks of similar sizes share buffers.
+    return best >= 0 ? spareMasks.splice(best, 1)[0]! : allocBytes(Math.ceil(byteLength / 65536) * 65536);
+  };
   // Per-thread TIES histogram bins (taskVectorHistogram), allocated once.
   let histogramBins: Uint32Array | undefined;
 
@@ -384,7 +395,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       checkLength("dareMergeEncoded output bytes", out.byteLength, length * outSize);
       // The keep masks, one bit per element (each stream is sequential; the kernel draws several
       // streams side by side), the states there and back.
-      const masks = models.map(() => allocBytes(Math.ceil(length / 32) * 4));
+      const maskBuffers = models.map(() => takeMaskBuffer(Math.ceil(length / 32) * 4));
+      const masks = maskBuffers.map((buffer) => buffer.subarray(0, Math.ceil(length / 32) * 4));
       const shared = new Int32Array(new SharedArrayBuffer(16 * models.length));
       states.forEach((s, k) => shared.set(s, 4 * k));
       const threshold = { threshold: Math.ceil(dropRate * 4294967296) };
@@ -396,18 +408,24 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       // chain; each segment's merge starts once its masks are drawn, so one thread draws the
       // next masks while the others merge. Every job goes to the first free thread.
       const segments = splitRanges(arrays, length, Math.min(4 * (pool?.size ?? 1), Math.ceil(length / 2 ** 18)));
-      if (!segments) {
-        localOps(simd).dareMasks!([shared, ...masks], 0, length, threshold);
-        await runRanges("dareMergeEncoded", arrays, length, undefined, () => params);
-      } else {
-        // The chain first: when a segment's masks are drawn, the next segment's masks (the
-        // critical path) are queued before that segment's merge.
-        let last: Promise<unknown> = Promise.resolve();
-        const drawn = segments.map(([from, to]) => (last = last.then(() => pool!.runOnFree({ op: "dareMasks", arrays: [shared, ...masks], from, to, params: threshold }))));
-        const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree({ op: "dareMergeEncoded", arrays, from, to, params })));
-        // A failed job: every other must finish before the caller reuses the buffers.
-        const settled = await Promise.allSettled([...drawn, ...merged]);
-        for (const r of settled) if (r.status === "rejected") throw r.reason;
+      try {
+        if (!segments) {
+          localOps(simd).dareMasks!([shared, ...masks], 0, length, threshold);
+          await runRanges("dareMergeEncoded", arrays, length, undefined, () => params);
+        } else {
+          // The chain first: when a segment's masks are drawn, the next segment's masks (the
+          // critical path) are queued before that segment's merge.
+          let last: Promise<unknown> = Promise.resolve();
+          const drawn = segments.map(([from, to]) => (last = last.then(() => pool!.runOnFree({ op: "dareMasks", arrays: [shared, ...masks], from, to, params: threshold }))));
+          const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree({ op: "dareMergeEncoded", arrays, from, to, params })));
+          // A failed job: every other must finish before the caller reuses the buffers.
+          const settled = await Promise.allSettled([...drawn, ...merged]);
+          for (const r of settled) if (r.status === "rejected") throw r.reason;
+        }
+      } finally {
+        spareMasks.push(...maskBuffers);
+        // The largest few: enough for the merges in flight.
+        spareMasks.sort((x, y) => y.byteLength - x.byteLength).splice(8);
       }
       if (!direct) out.set(dst);
       states.forEach((s, k) => s.set(shared.subarray(4 * k, 4 * k + 4)));
