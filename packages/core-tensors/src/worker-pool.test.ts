@@ -16,6 +16,37 @@ describe("KernelWorkerPool", () => {
     await expect(pool.run(0, { op: "dot", arrays: [a, a], from: 0, to: 1, params: {} })).rejects.toMatchObject({ code: "KERNEL_CLOSED" });
   });
 
+  it("runOnFree sends a job to a thread with nothing outstanding, holding it while every thread is busy", async () => {
+    const pool = new KernelWorkerPool(2);
+    try {
+      const big = new Float32Array(new SharedArrayBuffer(4 * (1 << 24))).fill(1);
+      const small = new Float32Array(new SharedArrayBuffer(64)).fill(2);
+      const finished: string[] = [];
+      const track = (name: string, job: Promise<unknown>) => job.then((value) => (finished.push(name), value));
+      // Worker 0 is busy with 16M elements; A goes to worker 1, B waits here for the first free thread.
+      const long = track("long", pool.run(0, { op: "sumSquares", arrays: [big], from: 0, to: big.length, params: {} }));
+      const a = track("A", pool.runOnFree({ op: "sumSquares", arrays: [small], from: 0, to: 16, params: {} }));
+      const b = track("B", pool.runOnFree({ op: "dot", arrays: [small, small], from: 0, to: 4, params: {} }));
+      expect(await Promise.all([long, a, b])).toEqual([1 << 24, 64, 16]);
+      // Posted to worker 0 behind the long job, B would have finished after it.
+      expect(finished).toEqual(["A", "B", "long"]);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("close rejects the jobs waiting for a free thread", async () => {
+    const pool = new KernelWorkerPool(1);
+    const a = new Float32Array(new SharedArrayBuffer(4 * (1 << 22)));
+    const running = pool.run(0, { op: "sumSquares", arrays: [a], from: 0, to: a.length, params: {} });
+    const waiting = pool.runOnFree({ op: "sumSquares", arrays: [a], from: 0, to: 1, params: {} });
+    const closing = pool.close();
+    await expect(waiting).rejects.toMatchObject({ code: "KERNEL_CLOSED" });
+    await expect(running).rejects.toMatchObject({ code: "KERNEL_WORKER_DIED" });
+    await closing;
+    await expect(pool.runOnFree({ op: "sumSquares", arrays: [a], from: 0, to: 1, params: {} })).rejects.toMatchObject({ code: "KERNEL_CLOSED" });
+  });
+
   it("rejects outstanding jobs when a worker stops", async () => {
     const pool = new KernelWorkerPool(1);
     const a = new Float32Array(new SharedArrayBuffer(4 * (1 << 22)));
