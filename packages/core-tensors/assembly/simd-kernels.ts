@@ -872,3 +872,51 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: u
     v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
   }
 }
+
+/**
+ * slerp's statistics on 16-bit codes (kernel-ops-module's dotAndNormsEncoded): adds Σ a·b, Σ a², Σ b²
+ * over `len` elements of `a` (dtype `codeA`) and `b` (`codeB`) to the three F64s at `sums`, element
+ * after element in index order like the reference (its sums' bits depend on that order). The
+ * products of two F32s are exact in F64, so they are formed two lanes at a time; only the adds
+ * are sequential.
+ */
+export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u32, sums: usize): void {
+  let ab = load<f64>(sums);
+  let aa = load<f64>(sums, 8);
+  let bb = load<f64>(sums, 16);
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const ha = v128.load(a + (<usize>i << 1));
+    const hb = v128.load(b + (<usize>i << 1));
+    const special = anySpecial16(ha, codeA) || anySpecial16(hb, codeB);
+    for (let half = 0; half < 2; half++) {
+      const ca = half == 0 ? i32x4.extend_low_i16x8_u(ha) : i32x4.extend_high_i16x8_u(ha);
+      const cb = half == 0 ? i32x4.extend_low_i16x8_u(hb) : i32x4.extend_high_i16x8_u(hb);
+      const xa = special ? decodeLanes16(ca, codeA) : finiteLanes16(ca, codeA);
+      const xb = special ? decodeLanes16(cb, codeB) : finiteLanes16(cb, codeB);
+      for (let pair = 0; pair < 2; pair++) {
+        const pa = f64x2.promote_low_f32x4(pair == 0 ? xa : highHalf(xa));
+        const pb = f64x2.promote_low_f32x4(pair == 0 ? xb : highHalf(xb));
+        const pab = f64x2.mul(pa, pb);
+        const paa = f64x2.mul(pa, pa);
+        const pbb = f64x2.mul(pb, pb);
+        ab += f64x2.extract_lane(pab, 0);
+        aa += f64x2.extract_lane(paa, 0);
+        bb += f64x2.extract_lane(pbb, 0);
+        ab += f64x2.extract_lane(pab, 1);
+        aa += f64x2.extract_lane(paa, 1);
+        bb += f64x2.extract_lane(pbb, 1);
+      }
+    }
+  }
+  for (; i < len; i++) {
+    const x = <f64>f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(a + (<usize>i << 1))), codeA), 0);
+    const y = <f64>f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(b + (<usize>i << 1))), codeB), 0);
+    ab += x * y;
+    aa += x * x;
+    bb += y * y;
+  }
+  store<f64>(sums, ab);
+  store<f64>(sums, aa, 8);
+  store<f64>(sums, bb, 16);
+}

@@ -126,6 +126,11 @@ describe.each([
     const got = await backend.dotAndNormsEncoded!(finite, other);
     expect(got.every(Number.isFinite)).toBe(true);
     expect(got).toEqual(await backend.dotAndNorms!(shared(decodeToF32(finite.bytes, "F16"), backend), shared(decodeToF32(other.bytes, "BF16"), backend)));
+    // Magnitudes across the whole F16 range: the running sums round, so only the reference's
+    // order of additions gives its bits.
+    const wideValues = (seed: number) => Float32Array.from(randomValues(N, seed, 1), (v, i) => v * 2 ** (((i * 7919) % 30) - 14));
+    const [wa, wb] = [encodedAs("F16", wideValues(15)), encodedAs("F16", wideValues(16))];
+    expect(await backend.dotAndNormsEncoded!(wa, wb)).toEqual(await backend.dotAndNorms!(shared(decodeToF32(wa.bytes, "F16"), backend), shared(decodeToF32(wb.bytes, "F16"), backend)));
   });
 
   it("the TIES ops on encoded inputs give decode + the F32 ops' bins, bytes and kept counts (F16, BF16, F32, F8 and mixes; NaN, Inf, quotas at the cut)", async () => {

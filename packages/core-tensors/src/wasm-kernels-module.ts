@@ -33,6 +33,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     tiesCount(base: number, x: number, len: number, cut: number): number;
     tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number, codeBase: number, codeX: number): void;
     tiesCount16(base: number, x: number, len: number, cut: number, codeBase: number, codeX: number): number;
+    dotAndNorms16(a: number, b: number, len: number, codeA: number, codeB: number, sums: number): void;
     dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
     dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
@@ -363,6 +364,25 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return undefined;
   };
 
+  /** arrays = [aBytes, bBytes], params.d0/d1: slerp's sums of 16-bit inputs (dotAndNorms16), in index order like the JavaScript op. */
+  const dotAndNormsEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const { d0, d1 } = params;
+    if (!is16(d0) || !is16(d1)) return jsOps.dotAndNormsEncoded!(arrays, from, to, params);
+    const sumsAt = base;
+    const aAt = base + 32;
+    const bAt = aAt + 2 * BLOCK;
+    const heap = heapFor(32 + 4 * BLOCK);
+    const sums = new Float64Array(memory.buffer, sumsAt, 3);
+    sums.fill(0);
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      heap.set(bytesOf(arrays[0]!, 2 * b, 2 * (b + len)), aAt);
+      heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), bAt);
+      wasm.dotAndNorms16(aAt, bAt, len, d0!, d1!, sumsAt);
+    }
+    return Array.from(sums);
+  };
+
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
   const allF32 = (params: Params, m: number): Params => {
     const p: Params = { ...params, db: 1, dx: 1, od: 1 };
@@ -378,6 +398,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     tiesMergeEncoded,
     dareMasks,
     dareMergeEncoded,
+    dotAndNormsEncoded,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0)),
     countAtMagnitude: (arrays, from, to, params) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2)),
