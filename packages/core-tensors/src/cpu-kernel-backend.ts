@@ -14,7 +14,8 @@ export interface CpuKernelBackendOptions {
   inlineBelow?: number;
   /**
    * Run the hot kernels (F16/BF16/F8 codecs, weighted sums, TIES's histogram and three-model
-   * merge pass; see wasm-kernels-module) on WebAssembly SIMD. Default: yes where
+   * merge pass, DARE's masks and merge, slerp's statistics; see wasm-kernels-module) on
+   * WebAssembly SIMD. Default: yes where
    * the engine supports it, unless STMERGE_KERNELS=js. false forces the JavaScript kernels,
    * which give the same bits.
    */

@@ -138,6 +138,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     }
   };
 
+  let dropMask: Uint8Array | undefined;
   /** DARE's delta of one element: (x − base)·rescale when `keep` (0 or 1), else 0. */
   const dareDelta = (x: number, base: number, rescale: number, keep: number): number => {
     const v = (x - base) * rescale;
@@ -582,34 +583,23 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      * DARE's drop step, arrays = [x, base, state]: x[e] becomes 0 with probability params.p, else
      * (x[e] − base[e])·params.rescale, drawing one number per element from the sfc32 stream whose
      * state [a, b, c, d] is in `state` (an Int32Array; updated, so the stream continues in the
-     * next chunk). The generator is merge-engine's seeded stream (methods/seeded-random.ts), step
-     * for step; the stream is sequential, so a task vector's chunk runs on one thread.
+     * next chunk; the draws are dareMasks'). The generator is merge-engine's seeded stream
+     * (methods/seeded-random.ts), step for step; the stream is sequential, so a task vector's chunk
+     * runs on one thread.
      */
     dareDrop(arrays, from, to, params) {
       const x = f32(arrays, 0);
       const base = f32(arrays, 1);
-      const state = arrays[2] as Int32Array;
-      const p = params.p!;
       const rescale = params.rescale!;
       // t/2^32 ≥ p ⟺ t ≥ ⌈p·2^32⌉ for an integer t (both scalings are exact): no division per element.
-      const threshold = Math.ceil(p * 4294967296);
-      let a = state[0]!;
-      let b = state[1]!;
-      let c = state[2]!;
-      let d = state[3]!;
-      for (let e = from; e < to; e++) {
-        const t = (((a + b) | 0) + d) | 0;
-        d = (d + 1) | 0;
-        a = b ^ (b >>> 9);
-        b = (c + (c << 3)) | 0;
-        c = (c << 21) | (c >>> 11);
-        c = (c + t) | 0;
-        x[e] = dareDelta(x[e]!, base[e]!, rescale, +(t >>> 0 >= threshold));
+      const draws = { threshold: Math.ceil(params.p! * 4294967296) };
+      // The draws of a block at a time, as dareMasks' keep bits (its state continues block to block).
+      dropMask ??= new Uint8Array(FUSED_BLOCK / 8);
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        ops.dareMasks!([arrays[2]!, dropMask], 0, end - start, draws);
+        for (let e = start; e < end; e++) x[e] = dareDelta(x[e]!, base[e]!, rescale, (dropMask[(e - start) >>> 3]! >>> ((e - start) & 7)) & 1);
       }
-      state[0] = a;
-      state[1] = b;
-      state[2] = c;
-      state[3] = d;
     },
     /**
      * DARE's keep masks, arrays = [states, mask1, …, maskm]: for each task vector k, one draw per

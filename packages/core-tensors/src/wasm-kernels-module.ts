@@ -2,8 +2,9 @@ import type { KernelOps } from "./kernel-ops-module.js";
 
 /**
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
- * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, and TIES's magnitude
- * histogram and its three-model merge pass (merge-engine's ties). Every other case, and every op not
+ * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
+ * histogram and its three-model merge pass (merge-engine's ties), DARE's keep masks and its
+ * three-model drop and combine (dare), and slerp's statistics of 16-bit inputs. Every other case, and every op not
  * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
