@@ -77,7 +77,7 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
-const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)"];
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)"];
 
 /**
  * Each kernel set runs in its own child process (two backends in one process skewed the figures:
@@ -139,6 +139,9 @@ async function kernelChild(workers, simd) {
     () => backend.weightedSum([values, out, values], [0.5, 0.3, 0.2], out2),
     () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out),
     () => backend.weightedSumEncoded([{ bytes: bf16, dtype: "BF16" }, { bytes: bf16b, dtype: "BF16" }, { bytes: bf16c, dtype: "BF16" }], [0.5, 0.3, 0.2], "BF16", f16out),
+    // DARE's keep masks (two seeded streams) and its drop and combine, per element of the output.
+    () => backend.dareMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [Int32Array.from([1, 2, 3, 4]), Int32Array.from([5, 6, 7, 8])], 0.5, [0.6, 0.4], 1, false, "F16", f16out),
+    () => backend.dotAndNormsEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }),
   ];
   // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
   for (let i = 0; i < 3; i++) for (const fn of fns) await fn();
