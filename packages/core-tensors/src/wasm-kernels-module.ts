@@ -255,33 +255,39 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return counts;
   };
 
-  /** Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes], params.db, d0, d1, od (see tiesMergeEncoded). */
-  const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  // The two-task-vector merge kernels' (TIES, DARE) layout after their parameter block: base, x1,
+  // x2, output and encoded codes, 4 × BLOCK bytes each, then DARE's two keep masks.
+  const [baseAt, x1At, x2At, outAt, codesAt, masksAt] = [0, 1, 2, 3, 4, 5].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number, number];
+  const MERGE_BYTES = PARAMS + 20 * BLOCK + BLOCK / 4;
+  /** Whether the merge kernels take these dtypes (else the JavaScript op runs). */
+  const mergeable = ({ db, d0, d1, od }: Params) => stageable(db) && stageable(d0) && stageable(d1) && (od === 1 || (od !== undefined && encoders[od] !== undefined));
+
+  /**
+   * The block loop of the merge kernels over arrays = [outBytes, baseBytes, x1Bytes, x2Bytes, …]:
+   * each block's inputs go into `heap` (from heapFor(MERGE_BYTES), taken before the caller's
+   * parameter views) as 16-bit codes when every dtype in and out is F16 or BF16 — `fused(len)`
+   * then leaves codes at outAt — else as F32 — `staged(len)` leaves F32 at outAt, encoded here.
+   * `inputs(b, len)` copies in anything else the kernel reads.
+   */
+  const mergeBlocks = (heap: Uint8Array, arrays: Arrays, from: number, to: number, params: Params, run: { fused: (len: number) => void; staged: (len: number) => void; inputs?: (b: number, len: number) => void }): void => {
     const { db, d0, d1, od } = params;
-    if (arrays.length !== 4 || !stageable(db) || !stageable(d0) || !stageable(d1) || !(od === 1 || (od !== undefined && encoders[od] !== undefined))) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
-    const heap = heapFor(PARAMS + 20 * BLOCK);
-    const p = new Float64Array(memory.buffer, base, 9);
-    p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
-    const [baseAt, x1At, x2At, outAt, codesAt] = [0, 1, 2, 3, 4].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number];
-    // All 16-bit, in and out: the codes go in and come out as they are (tiesMerge16).
-    if (is16(db) && is16(d0) && is16(d1) && is16(od)) {
-      for (let b = from; b < to; b += BLOCK) {
-        const len = Math.min(to, b + BLOCK) - b;
-        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseAt);
-        heap.set(bytesOf(arrays[2]!, 2 * b, 2 * (b + len)), x1At);
-        heap.set(bytesOf(arrays[3]!, 2 * b, 2 * (b + len)), x2At);
-        wasm.tiesMerge16(outAt, baseAt, x1At, x2At, len, base, db!, d0!, d1!, od!);
-        bytesOf(arrays[0]!, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
-      }
-      return [p[6]!, p[7]!];
-    }
+    const fused = is16(db) && is16(d0) && is16(d1) && is16(od);
     const outSize = od === 1 ? 4 : encodedSize(od!);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
+      run.inputs?.(b, len);
+      if (fused) {
+        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseAt);
+        heap.set(bytesOf(arrays[2]!, 2 * b, 2 * (b + len)), x1At);
+        heap.set(bytesOf(arrays[3]!, 2 * b, 2 * (b + len)), x2At);
+        run.fused(len);
+        bytesOf(arrays[0]!, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
+        continue;
+      }
       stage(heap, arrays[1]!, db!, b, len, codesAt, baseAt);
       stage(heap, arrays[2]!, d0!, b, len, codesAt, x1At);
       stage(heap, arrays[3]!, d1!, b, len, codesAt, x2At);
-      wasm.tiesMerge2(outAt, baseAt, x1At, x2At, len, base);
+      run.staged(len);
       if (od === 1) {
         bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
         continue;
@@ -289,6 +295,19 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
       encoders[od!]!(outAt, codesAt, pad8(len));
       bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(codesAt, codesAt + outSize * len));
     }
+  };
+
+  /** Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes], params.db, d0, d1, od (see tiesMergeEncoded). */
+  const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    if (arrays.length !== 4 || !mergeable(params)) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
+    const heap = heapFor(MERGE_BYTES);
+    const p = new Float64Array(memory.buffer, base, 9);
+    p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
+    mergeBlocks(heap, arrays, from, to, params, {
+      // The 16-bit codes go in and come out as they are (tiesMerge16).
+      fused: (len) => wasm.tiesMerge16(outAt, baseAt, x1At, x2At, len, base, params.db!, params.d0!, params.d1!, params.od!),
+      staged: (len) => wasm.tiesMerge2(outAt, baseAt, x1At, x2At, len, base),
+    });
     return [p[6]!, p[7]!];
   };
 
@@ -324,44 +343,19 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
    * kernel-ops-module's dareMergeEncoded); `from` is a multiple of 8 (whole mask bytes).
    */
   const dareMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
-    const { db, d0, d1, od } = params;
-    if (arrays.length !== 6 || !stageable(db) || !stageable(d0) || !stageable(d1) || !(od === 1 || (od !== undefined && encoders[od] !== undefined))) return jsOps.dareMergeEncoded!(arrays, from, to, params);
-    const heap = heapFor(PARAMS + 20 * BLOCK + BLOCK / 4);
+    if (arrays.length !== 6 || !mergeable(params)) return jsOps.dareMergeEncoded!(arrays, from, to, params);
+    const heap = heapFor(MERGE_BYTES);
     new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.rescale!, params.lambda!, params.divisor!, params.elect!]);
-    const [baseAt, x1At, x2At, outAt, codesAt, masksAt] = [0, 1, 2, 3, 4, 5].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number, number];
     const mask2At = masksAt + BLOCK / 8;
-    const masksIn = (b: number, len: number) => {
-      heap.set(bytesOf(arrays[4]!, b >>> 3, (b + len + 7) >>> 3), masksAt);
-      heap.set(bytesOf(arrays[5]!, b >>> 3, (b + len + 7) >>> 3), mask2At);
-    };
-    // All 16-bit, in and out: the codes go in and come out as they are (dareMerge16).
-    if (is16(db) && is16(d0) && is16(d1) && is16(od)) {
-      for (let b = from; b < to; b += BLOCK) {
-        const len = Math.min(to, b + BLOCK) - b;
-        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseAt);
-        heap.set(bytesOf(arrays[2]!, 2 * b, 2 * (b + len)), x1At);
-        heap.set(bytesOf(arrays[3]!, 2 * b, 2 * (b + len)), x2At);
-        masksIn(b, len);
-        wasm.dareMerge16(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base, db!, d0!, d1!, od!);
-        bytesOf(arrays[0]!, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
-      }
-      return undefined;
-    }
-    const outSize = od === 1 ? 4 : encodedSize(od!);
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      stage(heap, arrays[1]!, db!, b, len, codesAt, baseAt);
-      stage(heap, arrays[2]!, d0!, b, len, codesAt, x1At);
-      stage(heap, arrays[3]!, d1!, b, len, codesAt, x2At);
-      masksIn(b, len);
-      wasm.dareMerge2(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base);
-      if (od === 1) {
-        bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
-        continue;
-      }
-      encoders[od!]!(outAt, codesAt, pad8(len));
-      bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(codesAt, codesAt + outSize * len));
-    }
+    mergeBlocks(heap, arrays, from, to, params, {
+      inputs: (b, len) => {
+        heap.set(bytesOf(arrays[4]!, b >>> 3, (b + len + 7) >>> 3), masksAt);
+        heap.set(bytesOf(arrays[5]!, b >>> 3, (b + len + 7) >>> 3), mask2At);
+      },
+      // The 16-bit codes go in and come out as they are (dareMerge16).
+      fused: (len) => wasm.dareMerge16(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base, params.db!, params.d0!, params.d1!, params.od!),
+      staged: (len) => wasm.dareMerge2(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base),
+    });
     return undefined;
   };
 
