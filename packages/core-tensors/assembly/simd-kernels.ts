@@ -730,41 +730,8 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
     const count = min(32, n - i);
     let bit = one;
     let word = i32x4.splat(0);
-    let j = 0;
-    let t: v128;
-    // Four steps per pass (the loop's own overhead was a third of a step's cost), then the rest.
-    for (; j + 4 <= count; j += 4) {
-      t = i32x4.add(i32x4.add(a, b), d);
-      d = i32x4.add(d, one);
-      a = v128.xor(b, i32x4.shr_u(b, 9));
-      b = i32x4.add(c, i32x4.shl(c, 3));
-      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
-      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
-      bit = i32x4.add(bit, bit);
-      t = i32x4.add(i32x4.add(a, b), d);
-      d = i32x4.add(d, one);
-      a = v128.xor(b, i32x4.shr_u(b, 9));
-      b = i32x4.add(c, i32x4.shl(c, 3));
-      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
-      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
-      bit = i32x4.add(bit, bit);
-      t = i32x4.add(i32x4.add(a, b), d);
-      d = i32x4.add(d, one);
-      a = v128.xor(b, i32x4.shr_u(b, 9));
-      b = i32x4.add(c, i32x4.shl(c, 3));
-      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
-      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
-      bit = i32x4.add(bit, bit);
-      t = i32x4.add(i32x4.add(a, b), d);
-      d = i32x4.add(d, one);
-      a = v128.xor(b, i32x4.shr_u(b, 9));
-      b = i32x4.add(c, i32x4.shl(c, 3));
-      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
-      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
-      bit = i32x4.add(bit, bit);
-    }
-    for (; j < count; j++) {
-      t = i32x4.add(i32x4.add(a, b), d);
+    for (let j = 0; j < count; j++) {
+      const t = i32x4.add(i32x4.add(a, b), d);
       d = i32x4.add(d, one);
       a = v128.xor(b, i32x4.shr_u(b, 9));
       b = i32x4.add(c, i32x4.shl(c, 3));
