@@ -94,9 +94,9 @@ export interface KernelBackend {
   /**
    * Optional DARE merge of encoded tensors' values, its result encoded into `outDtype` (`out`
    * holds base's element count in that dtype): the same bytes as decode + dareDrop (task vector
-   * i drawing from `states[i]`, updated) + combineTaskVectors + encode, without F32 copies. Each
-   * stream draws its keep mask on a thread of its own (it is sequential); the merge is split
-   * across the threads.
+   * i drawing from `states[i]`, updated) + combineTaskVectors + encode, without F32 copies. The
+   * keep masks are drawn segment after segment (the streams are sequential) while the segments
+   * already drawn merge on the other threads.
    */
   dareMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], states: readonly Int32Array[], dropRate: number, weights: readonly number[], lambda: number, electSign: boolean, outDtype: DType, out: Uint8Array): Promise<Uint8Array>;
   /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas. */
