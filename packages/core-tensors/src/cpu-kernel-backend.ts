@@ -113,6 +113,15 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     return copy;
   }
 
+  /**
+   * Where an op writes `out`'s elements of `size` bytes: `out` itself when aligned to them, else
+   * a scratch of the same kind (shared or not) that the caller copies into `out` afterwards.
+   */
+  function alignedOutput(out: Uint8Array, size: number): Uint8Array {
+    if (out.byteOffset % size === 0) return out;
+    return isShared(out) ? allocBytes(out.byteLength) : new Uint8Array(out.byteLength);
+  }
+
   /** An encoded input's bytes (aligned to its element size) and that size. */
   function encodedInput(name: string, { bytes, dtype }: EncodedTensor): [Uint8Array, number] {
     const size = DTYPE_SIZE[dtype];
@@ -240,10 +249,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       let target = out;
       if (target === undefined) target = allocBytes(byteLength);
       else checkLength("encode output bytes", target.byteLength, byteLength);
-      const direct = target.byteOffset % size === 0;
-      const dst = direct ? target : isShared(target) ? allocBytes(byteLength) : new Uint8Array(byteLength);
+      const dst = alignedOutput(target, size);
       await run("encode", [values, dst], values.length, { dtype: localCodecs().DTYPE_CODE[dtype]! });
-      if (!direct) target.set(dst);
+      if (dst !== target) target.set(dst);
       return target;
     },
 
@@ -274,10 +282,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const outSize = DTYPE_SIZE[outDtype];
       const target = out ?? allocBytes(length * outSize);
       checkLength("weightedSumEncoded output bytes", target.byteLength, length * outSize);
-      const direct = target.byteOffset % outSize === 0;
-      const dst = direct ? target : isShared(target) ? allocBytes(target.byteLength) : new Uint8Array(target.byteLength);
+      const dst = alignedOutput(target, outSize);
       await run("weightedSumEncoded", [dst, ...arrays], length, params);
-      if (!direct) target.set(dst);
+      if (dst !== target) target.set(dst);
       return target;
     },
     scale: (a, s, out) => elementwise("scale", [a], out, { s }),
@@ -353,10 +360,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       });
       const outSize = DTYPE_SIZE[outDtype];
       checkLength("tiesMergeEncoded output bytes", out.byteLength, length * outSize);
-      const direct = out.byteOffset % outSize === 0;
-      const dst = direct ? out : isShared(out) ? allocBytes(out.byteLength) : new Uint8Array(out.byteLength);
+      const dst = alignedOutput(out, outSize);
       const kept = await tiesRanges("tiesMergeEncoded", "countAtMagnitudeEncoded", [dst, b, ...xs], length, weights, cuts, quotas, params);
-      if (!direct) out.set(dst);
+      if (dst !== out) out.set(dst);
       return kept;
     },
     async dareDrop(tasks, dropRate) {
@@ -396,13 +402,14 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       checkLength("dareMergeEncoded output bytes", out.byteLength, length * outSize);
       // The keep masks, one bit per element (each stream is sequential; the kernel draws several
       // streams side by side), the states there and back.
-      const maskBuffers = models.map(() => takeMaskBuffer(Math.ceil(length / 32) * 4));
-      const masks = maskBuffers.map((buffer) => buffer.subarray(0, Math.ceil(length / 32) * 4));
+      // Whole 32-bit words (the WebAssembly kernel writes words).
+      const maskBytes = Math.ceil(length / 32) * 4;
+      const maskBuffers = models.map(() => takeMaskBuffer(maskBytes));
+      const masks = maskBuffers.map((buffer) => buffer.subarray(0, maskBytes));
       const shared = new Int32Array(new SharedArrayBuffer(16 * models.length));
       states.forEach((s, k) => shared.set(s, 4 * k));
       const threshold = { threshold: Math.ceil(dropRate * 4294967296) };
-      const direct = out.byteOffset % outSize === 0;
-      const dst = direct ? out : isShared(out) ? allocBytes(out.byteLength) : new Uint8Array(out.byteLength);
+      const dst = alignedOutput(out, outSize);
       const arrays = [dst, b, ...xs, ...masks];
       // Segments of at least 2^18 elements, four per thread, starting at multiples of 64
       // elements (whole bytes of the masks). The masks of one segment after another form a
@@ -419,16 +426,14 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
           let last: Promise<unknown> = Promise.resolve();
           const drawn = segments.map(([from, to]) => (last = last.then(() => pool!.runOnFree({ op: "dareMasks", arrays: [shared, ...masks], from, to, params: threshold }))));
           const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree({ op: "dareMergeEncoded", arrays, from, to, params })));
-          // A failed job: every other must finish before the caller reuses the buffers.
-          const settled = await Promise.allSettled([...drawn, ...merged]);
-          for (const r of settled) if (r.status === "rejected") throw r.reason;
+          await settleAll([...drawn, ...merged]);
         }
       } finally {
         spareMasks.push(...maskBuffers);
         // The largest few: enough for the merges in flight.
         spareMasks.sort((x, y) => y.byteLength - x.byteLength).splice(8);
       }
-      if (!direct) out.set(dst);
+      if (dst !== out) out.set(dst);
       states.forEach((s, k) => s.set(shared.subarray(4 * k, 4 * k + 4)));
       return out;
     },
