@@ -139,13 +139,20 @@ export function kernelOpsModule(codecs: FloatCodecs) {
   };
 
   let dropMask: Uint8Array | undefined;
-  /** DARE's delta of one element: (x − base)·rescale when `keep` (0 or 1), else 0. */
-  const dareDelta = (x: number, base: number, rescale: number, keep: number): number => {
-    const v = (x - base) * rescale;
-    // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
-    // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they start
-    // at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
-    return v - v === 0 ? v * keep : keep ? v : 0;
+  /**
+   * DARE's drop of `len` elements: x[at + j] becomes (x − base)[at + j]·rescale where bit
+   * maskAt + j of `mask` (dareMasks' keep bits) is set, else 0.
+   */
+  const dropWithMask = (x: Float32Array, base: Float32Array, at: number, len: number, mask: Uint8Array, maskAt: number, rescale: number) => {
+    for (let j = 0; j < len; j++) {
+      const e = maskAt + j;
+      const keep = (mask[e >>> 3]! >>> (e & 7)) & 1;
+      const v = (x[at + j]! - base[at + j]!) * rescale;
+      // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
+      // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they start
+      // at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
+      x[at + j] = v - v === 0 ? v * keep : keep ? v : 0;
+    }
   };
 
   const ops: Record<string, RangeOp> = {
@@ -598,7 +605,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       for (let start = from; start < to; start += FUSED_BLOCK) {
         const end = Math.min(to, start + FUSED_BLOCK);
         ops.dareMasks!([arrays[2]!, dropMask], 0, end - start, draws);
-        for (let e = start; e < end; e++) x[e] = dareDelta(x[e]!, base[e]!, rescale, (dropMask[(e - start) >>> 3]! >>> ((e - start) & 7)) & 1);
+        dropWithMask(x, base, start, end - start, dropMask, 0, rescale);
       }
     },
     /**
@@ -655,9 +662,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         decodeBlock(arrays[1]!, params.db!, base, start, end);
         for (let k = 0; k < m; k++) {
           const x = blocks[k + 1]!;
-          const mask = arrays[m + 2 + k] as Uint8Array;
           decodeBlock(arrays[k + 2]!, params[`d${k}`]!, x, start, end);
-          for (let e = start; e < end; e++) x[e - start] = dareDelta(x[e - start]!, base[e - start]!, rescale, (mask[e >>> 3]! >>> (e & 7)) & 1);
+          dropWithMask(x, base, 0, end - start, arrays[m + 2 + k] as Uint8Array, start, rescale);
         }
         ops.combineTaskVectors!([out, ...blocks.slice(0, m + 1)], 0, end - start, params);
         codecs.encodeRange(out, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
