@@ -61,7 +61,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   // Elements per block: 8 inputs of F32 plus the output fit in ~300 KB of scratch.
   const BLOCK = 8192;
   const pad8 = (n: number) => (n + 7) & ~7;
-  // The TIES merge kernels' parameter block at `base` (nine F64s and their scratch), before the data.
+  // The merge kernels' (TIES, DARE) parameter block at `base` (their F64s and scratch), before the data.
   const PARAMS = 256;
 
   /** The module's memory as bytes, grown to hold `scratchBytes` past the scratch base. */
@@ -72,6 +72,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return new Uint8Array(memory.buffer);
   };
   const bytesOf = (v: ArrayBufferView, from: number, to: number) => new Uint8Array(v.buffer, v.byteOffset + from, to - from);
+  /** The bytes of a DARE keep mask (one bit per element) holding elements [b, b + len), b a multiple of 8. */
+  const maskBytesOf = (mask: ArrayBufferView, b: number, len: number) => bytesOf(mask, b >>> 3, (b + len + 7) >>> 3);
 
   /**
    * Runs a one-input kernel over elements [from, to) in blocks: copies `inSize`-byte elements of
@@ -319,7 +321,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     const states = arrays[0] as Int32Array;
     const m = arrays.length - 1;
     const lanesAt = base;
-    const masksAt = base + 64;
+    const drawnAt = base + 64;
     const stride = BLOCK / 8;
     const heap = heapFor(64 + 4 * stride);
     for (let k0 = 0; k0 < m; k0 += 4) {
@@ -329,8 +331,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
       for (let k = 0; k < streams; k++) for (let r = 0; r < 4; r++) lanes[4 * r + k] = states[4 * (k0 + k) + r]!;
       for (let b = from; b < to; b += BLOCK) {
         const len = Math.min(to, b + BLOCK) - b;
-        wasm.dareMasks(masksAt, stride, streams, lanesAt, len, params.threshold!);
-        for (let k = 0; k < streams; k++) bytesOf(arrays[k0 + k + 1]!, b >>> 3, (b + len + 7) >>> 3).set(heap.subarray(masksAt + k * stride, masksAt + k * stride + ((len + 7) >>> 3)));
+        wasm.dareMasks(drawnAt, stride, streams, lanesAt, len, params.threshold!);
+        for (let k = 0; k < streams; k++) maskBytesOf(arrays[k0 + k + 1]!, b, len).set(heap.subarray(drawnAt + k * stride, drawnAt + k * stride + ((len + 7) >>> 3)));
       }
       const after = new Int32Array(memory.buffer, lanesAt, 16);
       for (let k = 0; k < streams; k++) for (let r = 0; r < 4; r++) states[4 * (k0 + k) + r] = after[4 * r + k]!;
@@ -349,8 +351,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     const mask2At = masksAt + BLOCK / 8;
     mergeBlocks(heap, arrays, from, to, params, {
       inputs: (b, len) => {
-        heap.set(bytesOf(arrays[4]!, b >>> 3, (b + len + 7) >>> 3), masksAt);
-        heap.set(bytesOf(arrays[5]!, b >>> 3, (b + len + 7) >>> 3), mask2At);
+        heap.set(maskBytesOf(arrays[4]!, b, len), masksAt);
+        heap.set(maskBytesOf(arrays[5]!, b, len), mask2At);
       },
       // The 16-bit codes go in and come out as they are (dareMerge16).
       fused: (len) => wasm.dareMerge16(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base, params.db!, params.d0!, params.d1!, params.od!),

@@ -11,6 +11,8 @@ export interface KernelJob {
   readonly params: Readonly<Record<string, number>>;
 }
 
+const closedError = () => new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
+
 interface PoolWorker {
   readonly worker: Worker;
   readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
@@ -68,7 +70,7 @@ export class KernelWorkerPool {
 
   /** Runs one job on worker `index` (mod size). */
   run(index: number, job: KernelJob): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new KernelError("KERNEL_CLOSED", "kernel backend used after close()"));
+    if (this.#closed) return Promise.reject(closedError());
     const slot = index % this.size;
     const entry = this.#workers[slot] ?? this.#spawn(slot);
     const id = this.#nextId++;
@@ -92,7 +94,7 @@ export class KernelWorkerPool {
    * sequential job) leaves its share to the others.
    */
   runOnFree(job: KernelJob): Promise<unknown> {
-    if (this.#closed) return Promise.reject(new KernelError("KERNEL_CLOSED", "kernel backend used after close()"));
+    if (this.#closed) return Promise.reject(closedError());
     return new Promise((resolve, reject) => {
       this.#waiting.push({ job, resolve, reject });
       this.#dispatch();
@@ -111,7 +113,7 @@ export class KernelWorkerPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const { reject } of this.#waiting.splice(0)) reject(new KernelError("KERNEL_CLOSED", "kernel backend used after close()"));
+    for (const { reject } of this.#waiting.splice(0)) reject(closedError());
     const running = this.#workers.filter((w): w is PoolWorker => w !== undefined);
     this.#workers.fill(undefined);
     await Promise.all(running.map((w) => w.worker.terminate()));
