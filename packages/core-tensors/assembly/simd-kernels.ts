@@ -5,6 +5,110 @@
 // copies blocks of shared memory in and out of this module's memory. Every loop handles
 // 8 elements per step: callers round the count up to a multiple of 8 (scratch is padded).
 
+// The constant vectors of the kernels, read from memory by lanes(slot). V8 (Node 20) builds a
+// v128.const where it is used, with several general-register moves, and never hoists it out of
+// a loop, while a load is one instruction: this halves the time of a decode loop. Binaryen folds
+// i32x4.splat(literal) into v128.const (a local set before the loop included), so the literals
+// live here. Zero and all-ones stay constants (V8 builds them with one instruction).
+const I32_8000: usize = 0; // i32x4.splat(0x8000)
+const I32_7FFF: usize = 1; // i32x4.splat(0x7fff)
+const F32_2P112: usize = 2; // f32x4.splat(5.192296858534828e33)
+const I32_70000000: usize = 3; // i32x4.splat(0x70000000)
+const I32_7C00: usize = 4; // i32x4.splat(0x7c00)
+const I32_400000: usize = 5; // i32x4.splat(0x00400000)
+const I32_7BFF: usize = 6; // i32x4.splat(0x7bff)
+const I32_7FFFFFFF: usize = 7; // i32x4.splat(0x7fffffff)
+const I32_1: usize = 8; // i32x4.splat(1)
+const I32_38000000: usize = 9; // i32x4.splat(0x38000000)
+const I32_FFF: usize = 10; // i32x4.splat(0xfff)
+const F32_HALF: usize = 11; // f32x4.splat(0.5)
+const I32_3F000000: usize = 12; // i32x4.splat(0x3f000000)
+const I32_7E00: usize = 13; // i32x4.splat(0x7e00)
+const I32_3FF: usize = 14; // i32x4.splat(0x3ff)
+const I32_38800000: usize = 15; // i32x4.splat(0x38800000)
+const I32_477FF000: usize = 16; // i32x4.splat(0x477ff000)
+const I32_7F800000: usize = 17; // i32x4.splat(0x7f800000)
+const I32_40: usize = 18; // i32x4.splat(0x40)
+const I32_FFFF: usize = 19; // i32x4.splat(0xffff)
+const I16_7FFF: usize = 20; // i16x8.splat(0x7fff)
+const I16_7BFF: usize = 21; // i16x8.splat(0x7bff)
+const I32_80: usize = 22; // i32x4.splat(0x80)
+const I32_7F: usize = 23; // i32x4.splat(0x7f)
+const F32_2P120: usize = 24; // f32x4.splat(1.329227995784916e36)
+const I32_7FF00000: usize = 25; // i32x4.splat(0x7ff00000)
+const I32_3C000000: usize = 26; // i32x4.splat(0x3c000000)
+const I32_7FFFF: usize = 27; // i32x4.splat(0x7ffff)
+const I32_7E: usize = 28; // i32x4.splat(0x7e)
+const F32_2P14: usize = 29; // f32x4.splat(16384)
+const I32_46800000: usize = 30; // i32x4.splat(0x46800000)
+const I32_3C800000: usize = 31; // i32x4.splat(0x3c800000)
+const I32_FFFFF: usize = 32; // i32x4.splat(0xfffff)
+const I32_7C: usize = 33; // i32x4.splat(0x7c)
+const F32_2P7: usize = 34; // f32x4.splat(128)
+const I32_43000000: usize = 35; // i32x4.splat(0x43000000)
+const I32_387FFFFF: usize = 36; // i32x4.splat(0x387fffff)
+const I32_C8000FFF: usize = 37; // i32x4.splat(0xfff - 0x38000000)
+const I64_81FFFFFFFFFFFFFF: usize = 38; // i64x2.splat(0x81ffffffffffffff)
+const I64_8FFFFFFFFFFFFFFF: usize = 39; // i64x2.splat(0x8fffffffffffffff)
+const F32_MAX: usize = 40; // f32x4.splat(f32.MAX_VALUE)
+const I32_80000000: usize = 41; // i32x4.splat(0x80000000)
+const I16_7F7F: usize = 42; // i16x8.splat(0x7f7f)
+const BITS_4_7: usize = 43; // i32x4(16, 32, 64, 128)
+const BITS_0_3: usize = 44; // i32x4(1, 2, 4, 8)
+const CONSTANTS = memory.data<u32>([
+  0x00008000, 0x00008000, 0x00008000, 0x00008000,
+  0x00007fff, 0x00007fff, 0x00007fff, 0x00007fff,
+  0x77800000, 0x77800000, 0x77800000, 0x77800000,
+  0x70000000, 0x70000000, 0x70000000, 0x70000000,
+  0x00007c00, 0x00007c00, 0x00007c00, 0x00007c00,
+  0x00400000, 0x00400000, 0x00400000, 0x00400000,
+  0x00007bff, 0x00007bff, 0x00007bff, 0x00007bff,
+  0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
+  0x00000001, 0x00000001, 0x00000001, 0x00000001,
+  0x38000000, 0x38000000, 0x38000000, 0x38000000,
+  0x00000fff, 0x00000fff, 0x00000fff, 0x00000fff,
+  0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000,
+  0x3f000000, 0x3f000000, 0x3f000000, 0x3f000000,
+  0x00007e00, 0x00007e00, 0x00007e00, 0x00007e00,
+  0x000003ff, 0x000003ff, 0x000003ff, 0x000003ff,
+  0x38800000, 0x38800000, 0x38800000, 0x38800000,
+  0x477ff000, 0x477ff000, 0x477ff000, 0x477ff000,
+  0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000,
+  0x00000040, 0x00000040, 0x00000040, 0x00000040,
+  0x0000ffff, 0x0000ffff, 0x0000ffff, 0x0000ffff,
+  0x7fff7fff, 0x7fff7fff, 0x7fff7fff, 0x7fff7fff,
+  0x7bff7bff, 0x7bff7bff, 0x7bff7bff, 0x7bff7bff,
+  0x00000080, 0x00000080, 0x00000080, 0x00000080,
+  0x0000007f, 0x0000007f, 0x0000007f, 0x0000007f,
+  0x7b800000, 0x7b800000, 0x7b800000, 0x7b800000,
+  0x7ff00000, 0x7ff00000, 0x7ff00000, 0x7ff00000,
+  0x3c000000, 0x3c000000, 0x3c000000, 0x3c000000,
+  0x0007ffff, 0x0007ffff, 0x0007ffff, 0x0007ffff,
+  0x0000007e, 0x0000007e, 0x0000007e, 0x0000007e,
+  0x46800000, 0x46800000, 0x46800000, 0x46800000,
+  0x46800000, 0x46800000, 0x46800000, 0x46800000,
+  0x3c800000, 0x3c800000, 0x3c800000, 0x3c800000,
+  0x000fffff, 0x000fffff, 0x000fffff, 0x000fffff,
+  0x0000007c, 0x0000007c, 0x0000007c, 0x0000007c,
+  0x43000000, 0x43000000, 0x43000000, 0x43000000,
+  0x43000000, 0x43000000, 0x43000000, 0x43000000,
+  0x387fffff, 0x387fffff, 0x387fffff, 0x387fffff,
+  0xc8000fff, 0xc8000fff, 0xc8000fff, 0xc8000fff,
+  0xffffffff, 0x81ffffff, 0xffffffff, 0x81ffffff,
+  0xffffffff, 0x8fffffff, 0xffffffff, 0x8fffffff,
+  0x7f7fffff, 0x7f7fffff, 0x7f7fffff, 0x7f7fffff,
+  0x80000000, 0x80000000, 0x80000000, 0x80000000,
+  0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f,
+  0x00000010, 0x00000020, 0x00000040, 0x00000080,
+  0x00000001, 0x00000002, 0x00000004, 0x00000008,
+], 16);
+
+/** The constant vector in `slot` of CONSTANTS. */
+// @ts-ignore: decorator
+@inline function lanes(slot: usize): v128 {
+  return v128.load(CONSTANTS + (slot << 4));
+}
+
 /** Start of the scratch area the caller may use (after any static data), 16-byte aligned. */
 export function scratchBase(): usize {
   return (__heap_base + 15) & ~15;
@@ -13,55 +117,55 @@ export function scratchBase(): usize {
 /** Four F16 codes (u32 lanes) → four F32s, exactly as minifloatToF32Bits(code, 5, 10, 15, true). */
 // @ts-ignore: decorator
 @inline function f16LanesToF32(h: v128): v128 {
-  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
-  const em = v128.and(h, i32x4.splat(0x7fff));
+  const sign = i32x4.shl(v128.and(h, lanes(I32_8000)), 16);
+  const em = v128.and(h, lanes(I32_7FFF));
   const shifted = i32x4.shl(em, 13);
   // Normals and subnormals: the shifted bits read as an F32 (a subnormal one for F16
   // subnormals) times 2^112 rebias the exponent exactly (WebAssembly never flushes subnormals).
-  const finite = f32x4.mul(shifted, f32x4.splat(5.192296858534828e33));
+  const finite = f32x4.mul(shifted, lanes(F32_2P112));
   // Inf and NaN: all-ones F32 exponent; NaN also gets the quiet bit, payload kept on top.
-  const special = v128.or(v128.or(shifted, i32x4.splat(0x70000000)), v128.and(i32x4.gt_u(em, i32x4.splat(0x7c00)), i32x4.splat(0x00400000)));
-  return v128.or(v128.bitselect(special, finite, i32x4.gt_u(em, i32x4.splat(0x7bff))), sign);
+  const special = v128.or(v128.or(shifted, lanes(I32_70000000)), v128.and(i32x4.gt_u(em, lanes(I32_7C00)), lanes(I32_400000)));
+  return v128.or(v128.bitselect(special, finite, i32x4.gt_u(em, lanes(I32_7BFF))), sign);
 }
 
 /** Four F32s (as bits) → four F16 codes in u32 lanes, round to nearest even (f32BitsToF16Bits). */
 // @ts-ignore: decorator
 @inline function f32LanesToF16(x: v128): v128 {
-  const sign = v128.and(i32x4.shr_u(x, 16), i32x4.splat(0x8000));
-  const abs = v128.and(x, i32x4.splat(0x7fffffff));
+  const sign = v128.and(i32x4.shr_u(x, 16), lanes(I32_8000));
+  const abs = v128.and(x, lanes(I32_7FFFFFFF));
   // Normal F16 range: rebias the exponent, round the 13 dropped bits to nearest even.
-  const lsb = v128.and(i32x4.shr_u(abs, 13), i32x4.splat(1));
-  const normal = i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, i32x4.splat(0x38000000)), i32x4.splat(0xfff)), lsb), 13);
+  const lsb = v128.and(i32x4.shr_u(abs, 13), lanes(I32_1));
+  const normal = i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, lanes(I32_38000000)), lanes(I32_FFF)), lsb), 13);
   // Below 2^-14: adding 0.5 lets the F32 adder round to a multiple of 2^-24 (nearest even).
-  const sub = i32x4.sub(f32x4.add(abs, f32x4.splat(0.5)), i32x4.splat(0x3f000000));
+  const sub = i32x4.sub(f32x4.add(abs, lanes(F32_HALF)), lanes(I32_3F000000));
   // Overflow to Inf; NaN keeps the quiet bit and the top payload bits.
-  const nan = v128.or(i32x4.splat(0x7e00), v128.and(i32x4.shr_u(abs, 13), i32x4.splat(0x3ff)));
-  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(0x38800000)));
-  r = v128.bitselect(i32x4.splat(0x7c00), r, i32x4.ge_u(abs, i32x4.splat(0x477ff000)));
-  r = v128.bitselect(nan, r, i32x4.gt_u(abs, i32x4.splat(0x7f800000)));
+  const nan = v128.or(lanes(I32_7E00), v128.and(i32x4.shr_u(abs, 13), lanes(I32_3FF)));
+  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, lanes(I32_38800000)));
+  r = v128.bitselect(lanes(I32_7C00), r, i32x4.ge_u(abs, lanes(I32_477FF000)));
+  r = v128.bitselect(nan, r, i32x4.gt_u(abs, lanes(I32_7F800000)));
   return v128.or(r, sign);
 }
 
 /** Four F32s (as bits) → four BF16 codes in u32 lanes (f32BitsToBF16Bits). */
 // @ts-ignore: decorator
 @inline function f32LanesToBF16(x: v128): v128 {
-  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(x, 16), i32x4.splat(1))), 16);
-  const nan = v128.or(i32x4.shr_u(x, 16), i32x4.splat(0x40));
-  const isNaN = i32x4.gt_u(v128.and(x, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
-  return v128.and(v128.bitselect(nan, rounded, isNaN), i32x4.splat(0xffff));
+  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(x, lanes(I32_7FFF)), v128.and(i32x4.shr_u(x, 16), lanes(I32_1))), 16);
+  const nan = v128.or(i32x4.shr_u(x, 16), lanes(I32_40));
+  const isNaN = i32x4.gt_u(v128.and(x, lanes(I32_7FFFFFFF)), lanes(I32_7F800000));
+  return v128.and(v128.bitselect(nan, rounded, isNaN), lanes(I32_FFFF));
 }
 
 /** Four finite F16 codes (u32 lanes) → four F32s: f16LanesToF32 without its Inf/NaN case. */
 // @ts-ignore: decorator
 @inline function finiteF16LanesToF32(h: v128): v128 {
-  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
-  return v128.or(f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(5.192296858534828e33)), sign);
+  const sign = i32x4.shl(v128.and(h, lanes(I32_8000)), 16);
+  return v128.or(f32x4.mul(i32x4.shl(v128.and(h, lanes(I32_7FFF)), 13), lanes(F32_2P112)), sign);
 }
 
 export function decodeF16(src: usize, dst: usize, n: i32): void {
   for (let i = 0; i < n; i += 8) {
     const h = v128.load(src + (<usize>i << 1));
-    if (v128.any_true(i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff)))) {
+    if (v128.any_true(i16x8.gt_s(v128.and(h, lanes(I16_7FFF)), lanes(I16_7BFF)))) {
       v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_low_i16x8_u(h)));
       v128.store(dst + (<usize>i << 2), f16LanesToF32(i32x4.extend_high_i16x8_u(h)), 16);
     } else {
@@ -101,41 +205,41 @@ export function encodeBF16(src: usize, dst: usize, n: i32): void {
 /** Four E4M3FN codes (u32 lanes) → four F32s, exactly as minifloatToF32Bits(code, 4, 3, 7, false). */
 // @ts-ignore: decorator
 @inline function e4m3LanesToF32(c: v128): v128 {
-  const sign = i32x4.shl(v128.and(c, i32x4.splat(0x80)), 24);
-  const em = v128.and(c, i32x4.splat(0x7f));
+  const sign = i32x4.shl(v128.and(c, lanes(I32_80)), 24);
+  const em = v128.and(c, lanes(I32_7F));
   // The 7 bits read as an F32 exponent and mantissa (an F32 subnormal for E4M3 subnormals) times
   // 2^120 rebias the exponent exactly. 0x7f (S.1111.111) is NaN: quiet, payload kept on top.
-  const finite = f32x4.mul(i32x4.shl(em, 20), f32x4.splat(1.329227995784916e36));
-  const nan = i32x4.splat(0x7ff00000);
-  return v128.or(v128.bitselect(nan, finite, i32x4.eq(em, i32x4.splat(0x7f))), sign);
+  const finite = f32x4.mul(i32x4.shl(em, 20), lanes(F32_2P120));
+  const nan = lanes(I32_7FF00000);
+  return v128.or(v128.bitselect(nan, finite, i32x4.eq(em, lanes(I32_7F))), sign);
 }
 
 /** Four F32s (as bits) → four E4M3FN codes in u32 lanes (f32BitsToE4M3Bits): nearest even, saturating at ±448. */
 // @ts-ignore: decorator
 @inline function f32LanesToE4M3(x: v128): v128 {
-  const sign = v128.and(i32x4.shr_u(x, 24), i32x4.splat(0x80));
-  const abs = v128.and(x, i32x4.splat(0x7fffffff));
-  const lsb = v128.and(i32x4.shr_u(abs, 20), i32x4.splat(1));
+  const sign = v128.and(i32x4.shr_u(x, 24), lanes(I32_80));
+  const abs = v128.and(x, lanes(I32_7FFFFFFF));
+  const lsb = v128.and(i32x4.shr_u(abs, 20), lanes(I32_1));
   // Normal range: rebias, round the 20 dropped bits to nearest even; 448 and above (Inf too) saturate.
-  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, i32x4.splat(0x3c000000)), i32x4.splat(0x7ffff)), lsb), 20), i32x4.splat(0x7e));
+  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, lanes(I32_3C000000)), lanes(I32_7FFFF)), lsb), 20), lanes(I32_7E));
   // Below 2^-6: adding 2^14 lets the F32 adder round to a multiple of 2^-9 (nearest even).
-  const sub = i32x4.sub(f32x4.add(abs, f32x4.splat(16384)), i32x4.splat(0x46800000));
-  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(0x3c800000)));
-  r = v128.bitselect(i32x4.splat(0x7f), r, i32x4.gt_u(abs, i32x4.splat(0x7f800000)));
+  const sub = i32x4.sub(f32x4.add(abs, lanes(F32_2P14)), lanes(I32_46800000));
+  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, lanes(I32_3C800000)));
+  r = v128.bitselect(lanes(I32_7F), r, i32x4.gt_u(abs, lanes(I32_7F800000)));
   return v128.or(r, sign);
 }
 
 /** Four F32s (as bits) → four E5M2 codes in u32 lanes (f32BitsToE5M2Bits): nearest even, overflow to ±Inf, NaN S.11111.11. */
 // @ts-ignore: decorator
 @inline function f32LanesToE5M2(x: v128): v128 {
-  const sign = v128.and(i32x4.shr_u(x, 24), i32x4.splat(0x80));
-  const abs = v128.and(x, i32x4.splat(0x7fffffff));
-  const lsb = v128.and(i32x4.shr_u(abs, 21), i32x4.splat(1));
-  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, i32x4.splat(0x38000000)), i32x4.splat(0xfffff)), lsb), 21), i32x4.splat(0x7c));
+  const sign = v128.and(i32x4.shr_u(x, 24), lanes(I32_80));
+  const abs = v128.and(x, lanes(I32_7FFFFFFF));
+  const lsb = v128.and(i32x4.shr_u(abs, 21), lanes(I32_1));
+  const normal = i32x4.min_u(i32x4.shr_u(i32x4.add(i32x4.add(i32x4.sub(abs, lanes(I32_38000000)), lanes(I32_FFFFF)), lsb), 21), lanes(I32_7C));
   // Below 2^-14: adding 2^7 rounds to a multiple of 2^-16 (nearest even).
-  const sub = i32x4.sub(f32x4.add(abs, f32x4.splat(128)), i32x4.splat(0x43000000));
-  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, i32x4.splat(0x38800000)));
-  r = v128.bitselect(i32x4.splat(0x7f), r, i32x4.gt_u(abs, i32x4.splat(0x7f800000)));
+  const sub = i32x4.sub(f32x4.add(abs, lanes(F32_2P7)), lanes(I32_43000000));
+  let r = v128.bitselect(sub, normal, i32x4.lt_u(abs, lanes(I32_38800000)));
+  r = v128.bitselect(lanes(I32_7F), r, i32x4.gt_u(abs, lanes(I32_7F800000)));
   return v128.or(r, sign);
 }
 
@@ -259,11 +363,11 @@ export function weightedSumF32(out: usize, inputs: usize, weights: usize, n: i32
 // @ts-ignore: decorator
 @inline function encodeLanes16(y: v128, code: u32): v128 {
   if (code != 2) return f32LanesToBF16(y);
-  const abs = v128.and(y, i32x4.splat(0x7fffffff));
-  if (i32x4.all_true(v128.and(i32x4.gt_s(abs, i32x4.splat(0x387fffff)), i32x4.lt_s(abs, i32x4.splat(0x477ff000))))) {
-    const lsb = v128.and(i32x4.shr_u(abs, 13), i32x4.splat(1));
-    const normal = i32x4.shr_u(i32x4.add(i32x4.add(abs, i32x4.splat(0xfff - 0x38000000)), lsb), 13);
-    return v128.or(normal, v128.and(i32x4.shr_u(y, 16), i32x4.splat(0x8000)));
+  const abs = v128.and(y, lanes(I32_7FFFFFFF));
+  if (i32x4.all_true(v128.and(i32x4.gt_s(abs, lanes(I32_387FFFFF)), i32x4.lt_s(abs, lanes(I32_477FF000))))) {
+    const lsb = v128.and(i32x4.shr_u(abs, 13), lanes(I32_1));
+    const normal = i32x4.shr_u(i32x4.add(i32x4.add(abs, lanes(I32_C8000FFF)), lsb), 13);
+    return v128.or(normal, v128.and(i32x4.shr_u(y, 16), lanes(I32_8000)));
   }
   return f32LanesToF16(y);
 }
@@ -317,9 +421,9 @@ export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: 
     store<u32>(scratch + (<usize>k << 5), code == 2 ? 42 : 45, 16);
     store<u32>(scratch + (<usize>k << 5), code == 2 ? 0x7bff : 0x7f7f, 20);
   }
-  const keep16 = i64x2.splat(0x81ffffffffffffff);
-  const keepBF16 = i64x2.splat(0x8fffffffffffffff);
-  const magnitude = i16x8.splat(0x7fff);
+  const keep16 = lanes(I64_81FFFFFFFFFFFFFF);
+  const keepBF16 = lanes(I64_8FFFFFFFFFFFFFFF);
+  const magnitude = lanes(I16_7FFF);
   for (let i = 0; i < len; i += 8) {
     if (!fast) {
       weightedSum16Group(out, inputs, codes, weights, n, i, outCode);
@@ -430,7 +534,7 @@ export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: 
   let g2 = f32x4.gt(a2, c2);
   const e1 = f32x4.eq(a1, c1);
   const e2 = f32x4.eq(a2, c2);
-  const largest = f32x4.splat(f32.MAX_VALUE);
+  const largest = lanes(F32_MAX);
   const nonFinite = v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest)));
   if (v128.any_true(v128.or(nonFinite, v128.or(e1, e2)))) {
     // Cut-equal magnitudes are kept while their quota lasts, in index order: the four lanes'
@@ -533,9 +637,9 @@ export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
  * the caller copies and clears only those).
  */
 export function tiesHistogram(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, range: usize): void {
-  const magnitude = i32x4.splat(0x7fffffff);
+  const magnitude = lanes(I32_7FFFFFFF);
   const want = i32x4.splat(prefix);
-  let lo = i32x4.splat(0xffff);
+  let lo = lanes(I32_FFFF);
   let hi = i32x4.splat(0);
   let i = 0;
   for (; i + 4 <= len; i += 4) {
@@ -628,7 +732,7 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
 /** |fround(x − base)| as F32 bits, four lanes, from four codes of each (u32 lanes). */
 // @ts-ignore: decorator
 @inline function deltaMagnitudes(hb: v128, hx: v128, codeBase: u32, codeX: u32): v128 {
-  return v128.and(f32x4.sub(decodeLanes16(hx, codeX), decodeLanes16(hb, codeBase)), i32x4.splat(0x7fffffff));
+  return v128.and(f32x4.sub(decodeLanes16(hx, codeX), decodeLanes16(hb, codeBase)), lanes(I32_7FFFFFFF));
 }
 
 /** deltaMagnitudes for codes known finite (no Inf or NaN among the eight codes of each input). */
@@ -636,13 +740,13 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
 @inline function finiteDeltaMagnitudes(hb: v128, hx: v128, codeBase: u32, codeX: u32): v128 {
   const b = codeBase == 2 ? finiteF16LanesToF32(hb) : i32x4.shl(hb, 16);
   const x = codeX == 2 ? finiteF16LanesToF32(hx) : i32x4.shl(hx, 16);
-  return v128.and(f32x4.sub(x, b), i32x4.splat(0x7fffffff));
+  return v128.and(f32x4.sub(x, b), lanes(I32_7FFFFFFF));
 }
 
 /** Whether any of eight 16-bit codes (u16 lanes) of dtype `code` is Inf or NaN. */
 // @ts-ignore: decorator
 @inline function anySpecial16(h: v128, code: u32): bool {
-  return v128.any_true(i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(code == 2 ? 0x7bff : 0x7f7f)));
+  return v128.any_true(i16x8.gt_s(v128.and(h, lanes(I16_7FFF)), lanes(code == 2 ? I16_7BFF : I16_7F7F)));
 }
 
 /** The same for the one element at `i` (the tail of a range). */
@@ -656,7 +760,7 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
 /** tiesHistogram of 16-bit inputs: `base` and `x` hold codes of dtype `codeBase` and `codeX`. */
 export function tiesHistogram16(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, range: usize, codeBase: u32, codeX: u32): void {
   const want = i32x4.splat(prefix);
-  let lo = i32x4.splat(0xffff);
+  let lo = lanes(I32_FFFF);
   let hi = i32x4.splat(0);
   let i = 0;
   for (; i + 8 <= len; i += 8) {
@@ -722,10 +826,10 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
   let d = v128.load(states, 48);
   // t ≥ limit (unsigned) as a signed compare of both with the sign bit flipped: limit' > t'
   // marks the dropped draws, and andnot keeps the others' bits.
-  const signBit = i32x4.splat(0x80000000);
+  const signBit = lanes(I32_80000000);
   const limit = v128.xor(i32x4.splat(<i32><u32>min(threshold, 4294967295)), signBit);
   const possible = threshold < 4294967296 ? i32x4.splat(-1) : i32x4.splat(0);
-  const one = i32x4.splat(1);
+  const one = lanes(I32_1);
   for (let i = 0; i < n; i += 32) {
     const count = min(32, n - i);
     let bit = one;
@@ -788,7 +892,7 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
 /** The keep lanes of elements 0–3 (`high` false) or 4–7 of a mask byte. */
 // @ts-ignore: decorator
 @inline function keepLanes(byte: v128, high: bool): v128 {
-  const bit = high ? i32x4(16, 32, 64, 128) : i32x4(1, 2, 4, 8);
+  const bit = lanes(high ? BITS_4_7 : BITS_0_3);
   return i32x4.ne(v128.and(byte, bit), i32x4.splat(0));
 }
 
