@@ -954,9 +954,14 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: u
  * are sequential.
  */
 export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u32, sums: usize): void {
-  let ab = load<f64>(sums);
-  let aa = load<f64>(sums, 8);
-  let bb = load<f64>(sums, 16);
+  // Four partials per sum, element i into i mod 4 (kernel-ops-module's order): lanes 0–1 of the
+  // first vector, 2–3 of the second. `sums` holds them, 12 F64s: Σ a·b, Σ a², Σ b², four each.
+  let ab01 = v128.load(sums);
+  let ab23 = v128.load(sums, 16);
+  let aa01 = v128.load(sums, 32);
+  let aa23 = v128.load(sums, 48);
+  let bb01 = v128.load(sums, 64);
+  let bb23 = v128.load(sums, 80);
   let i = 0;
   for (; i + 8 <= len; i += 8) {
     const ha = v128.load(a + (<usize>i << 1));
@@ -967,29 +972,32 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
       const cb = half == 0 ? i32x4.extend_low_i16x8_u(hb) : i32x4.extend_high_i16x8_u(hb);
       const xa = special ? decodeLanes16(ca, codeA) : finiteLanes16(ca, codeA);
       const xb = special ? decodeLanes16(cb, codeB) : finiteLanes16(cb, codeB);
-      for (let pair = 0; pair < 2; pair++) {
-        const pa = f64x2.promote_low_f32x4(pair == 0 ? xa : highHalf(xa));
-        const pb = f64x2.promote_low_f32x4(pair == 0 ? xb : highHalf(xb));
-        const pab = f64x2.mul(pa, pb);
-        const paa = f64x2.mul(pa, pa);
-        const pbb = f64x2.mul(pb, pb);
-        ab += f64x2.extract_lane(pab, 0);
-        aa += f64x2.extract_lane(paa, 0);
-        bb += f64x2.extract_lane(pbb, 0);
-        ab += f64x2.extract_lane(pab, 1);
-        aa += f64x2.extract_lane(paa, 1);
-        bb += f64x2.extract_lane(pbb, 1);
-      }
+      // F32 × F32 is exact in F64: only the additions round, in the same order as the reference.
+      const a01 = f64x2.promote_low_f32x4(xa);
+      const b01 = f64x2.promote_low_f32x4(xb);
+      const a23 = f64x2.promote_low_f32x4(highHalf(xa));
+      const b23 = f64x2.promote_low_f32x4(highHalf(xb));
+      ab01 = f64x2.add(ab01, f64x2.mul(a01, b01));
+      aa01 = f64x2.add(aa01, f64x2.mul(a01, a01));
+      bb01 = f64x2.add(bb01, f64x2.mul(b01, b01));
+      ab23 = f64x2.add(ab23, f64x2.mul(a23, b23));
+      aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
+      bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
     }
   }
+  v128.store(sums, ab01);
+  v128.store(sums, ab23, 16);
+  v128.store(sums, aa01, 32);
+  v128.store(sums, aa23, 48);
+  v128.store(sums, bb01, 64);
+  v128.store(sums, bb23, 80);
+  // The tail (fewer than eight), each element into its partial.
   for (; i < len; i++) {
     const x = <f64>f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(a + (<usize>i << 1))), codeA), 0);
     const y = <f64>f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(b + (<usize>i << 1))), codeB), 0);
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
+    const at = sums + (<usize>(i & 3) << 3);
+    store<f64>(at, load<f64>(at) + x * y);
+    store<f64>(at, load<f64>(at, 32) + x * x, 32);
+    store<f64>(at, load<f64>(at, 64) + y * y, 64);
   }
-  store<f64>(sums, ab);
-  store<f64>(sums, aa, 8);
-  store<f64>(sums, bb, 16);
 }

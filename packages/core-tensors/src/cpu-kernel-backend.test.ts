@@ -104,6 +104,28 @@ describe.each([
     expect(await backend.norm(backend.allocF32(0))).toBe(0);
   });
 
+  it("dot, dotAndNorms and dotAndNormsEncoded add in four partials by index mod 4, then (p0 + p1) + (p2 + p3): the SIMD kernel's order", async () => {
+    // Products P, t, −P, t, … with t below P's F64 rounding: in index order every P − P cancels
+    // and one t survives the last step (Σ = t); by partials, p0 = nP and p2 = −nP absorb every t.
+    const big = 65504; // F16's largest finite value
+    const tiny = 2 ** -24; // F16's smallest subnormal
+    const n = 20; // two groups of eight and a tail of four, ending on a t
+    const a = Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? big : tiny));
+    const b = Float32Array.from({ length: n }, (_, i) => (i % 4 === 2 ? -big : i % 2 === 0 ? big : tiny));
+    let inIndexOrder = 0;
+    for (let i = 0; i < n; i++) inIndexOrder += a[i]! * b[i]!;
+    expect(inIndexOrder).toBe(tiny * tiny);
+    const [sa, sb] = [shared(a, backend), shared(b, backend)];
+    expect(await backend.dot(sa, sb)).toBe(0);
+    expect((await backend.dotAndNorms!(sa, sb))[0]).toBe(0);
+    const f16 = (x: Float32Array) => {
+      const bytes = backend.allocBytes(2 * n);
+      bytes.set(encodeFromF32(x, "F16"));
+      return { bytes, dtype: "F16" as const };
+    };
+    expect((await backend.dotAndNormsEncoded!(f16(a), f16(b)))[0]).toBe(0);
+  });
+
   it("dotAndNormsEncoded gives decode + dotAndNorms's sums bit for bit, for F16, BF16, F32, F8 and mixed pairs, NaN and Inf included", async () => {
     const values = randomValues(N, 11, 300);
     values.set([NaN, Infinity, -Infinity, -0, 1e-7, 70000], 17);

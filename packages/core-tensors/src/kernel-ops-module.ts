@@ -46,6 +46,13 @@ export function kernelOpsModule(codecs: FloatCodecs) {
   const scalar32 = new Float32Array(1);
   const scalarBits = new Uint32Array(scalar32.buffer);
 
+  // The sums of dot, sumSquares and dotAndNorms (and their WebAssembly kernel) over a range: four
+  // F64 partials each, element i into partial (i − from) mod 4 — two lanes of two SIMD vectors,
+  // whose additions run side by side where one sum in index order waits on each add — then
+  // (p0 + p1) + (p2 + p3). Twelve: Σ a·b, Σ a², Σ b² (dot and sumSquares use the first four).
+  const partials = new Float64Array(12);
+  const sumOfPartials = (p: Float64Array, at: number): number => p[at]! + p[at + 1]! + (p[at + 2]! + p[at + 3]!);
+
   /**
    * The all-F16 case of weightedSumEncoded for 1–3 inputs: one pass, no intermediate arrays,
    * one specialised loop per input count (branches inside the hot loop halve its speed).
@@ -283,21 +290,22 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         out[i] = x < lo ? lo : x > hi ? hi : x;
       }
     },
+    /** Σ a·b over the range in F64, in the partials' order (see sumOfPartials). */
     dot(arrays, from, to) {
       const a = f32(arrays, 0);
       const b = f32(arrays, 1);
-      let s = 0;
-      for (let i = from; i < to; i++) s += a[i]! * b[i]!;
-      return s;
+      const p = partials.fill(0, 0, 4);
+      for (let i = from; i < to; i++) p[(i - from) & 3]! += a[i]! * b[i]!;
+      return sumOfPartials(p, 0);
     },
     sumSquares(arrays, from, to) {
       const a = f32(arrays, 0);
-      let s = 0;
+      const p = partials.fill(0, 0, 4);
       for (let i = from; i < to; i++) {
         const x = a[i]!;
-        s += x * x;
+        p[(i - from) & 3]! += x * x;
       }
-      return s;
+      return sumOfPartials(p, 0);
     },
     /**
      * Histogram of |a| for top-k selection. |a| as F32 bits orders like the value, so the
@@ -743,9 +751,8 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     dotAndNormsEncoded(arrays, from, to, params) {
       const da = params.d0!;
       const db = params.d1!;
-      let ab = 0;
-      let aa = 0;
-      let bb = 0;
+      // Σ a·b, Σ a², Σ b²: four partials each (see sumOfPartials).
+      const p = partials.fill(0);
       if ((da === 2 || da === 3) && (db === 2 || db === 3)) {
         // 16-bit codes: every value from a 65536-entry table (BF16's is its code << 16).
         f16Table ??= buildF16Table();
@@ -758,11 +765,12 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         for (let i = from; i < to; i++) {
           const x = ta[ca[i]!]!;
           const y = tb[cb[i]!]!;
-          ab += x * y;
-          aa += x * x;
-          bb += y * y;
+          const k = (i - from) & 3;
+          p[k]! += x * y;
+          p[4 + k]! += x * x;
+          p[8 + k]! += y * y;
         }
-        return [ab, aa, bb];
+        return [sumOfPartials(p, 0), sumOfPartials(p, 4), sumOfPartials(p, 8)];
       }
       const [xa, xb] = f32Blocks(2) as [Float32Array, Float32Array];
       for (let b = from; b < to; b += FUSED_BLOCK) {
@@ -772,31 +780,31 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         for (let i = 0; i < e - b; i++) {
           const x = xa[i]!;
           const y = xb[i]!;
-          ab += x * y;
-          aa += x * x;
-          bb += y * y;
+          const k = (b + i - from) & 3;
+          p[k]! += x * y;
+          p[4 + k]! += x * x;
+          p[8 + k]! += y * y;
         }
       }
-      return [ab, aa, bb];
+      return [sumOfPartials(p, 0), sumOfPartials(p, 4), sumOfPartials(p, 8)];
     },
     /**
      * Slerp statistics in one read, arrays = [a, b]: returns [Σ a·b, Σ a², Σ b²] over the range,
-     * each accumulated in F64 in index order like dot and sumSquares.
+     * each in F64 in the partials' order, like dot and sumSquares.
      */
     dotAndNorms(arrays, from, to) {
       const a = f32(arrays, 0);
       const b = f32(arrays, 1);
-      let ab = 0;
-      let aa = 0;
-      let bb = 0;
+      const p = partials.fill(0);
       for (let i = from; i < to; i++) {
         const x = a[i]!;
         const y = b[i]!;
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
+        const k = (i - from) & 3;
+        p[k]! += x * y;
+        p[4 + k]! += x * x;
+        p[8 + k]! += y * y;
       }
-      return [ab, aa, bb];
+      return [sumOfPartials(p, 0), sumOfPartials(p, 4), sumOfPartials(p, 8)];
     },
     /**
      * LoRA bake rows: for rows i in [from, to) of ΔW = up[rows×rank] · down[rank×cols],

@@ -361,23 +361,27 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return undefined;
   };
 
-  /** arrays = [aBytes, bBytes], params.d0/d1: slerp's sums of 16-bit inputs (dotAndNorms16), in index order like the JavaScript op. */
+  /**
+   * arrays = [aBytes, bBytes], params.d0/d1: slerp's sums of 16-bit inputs (dotAndNorms16), in
+   * the JavaScript op's order: four partials each (element i into (i − from) mod 4; every block
+   * but the last is a multiple of 8 long), added as (p0 + p1) + (p2 + p3).
+   */
   const dotAndNormsEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
     const { d0, d1 } = params;
     if (!is16(d0) || !is16(d1)) return jsOps.dotAndNormsEncoded!(arrays, from, to, params);
     const sumsAt = base;
-    const aAt = base + 32;
+    const aAt = base + 96;
     const bAt = aAt + 2 * BLOCK;
-    const heap = heapFor(32 + 4 * BLOCK);
-    const sums = new Float64Array(memory.buffer, sumsAt, 3);
-    sums.fill(0);
+    const heap = heapFor(96 + 4 * BLOCK);
+    new Float64Array(memory.buffer, sumsAt, 12).fill(0);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
       heap.set(bytesOf(arrays[0]!, 2 * b, 2 * (b + len)), aAt);
       heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), bAt);
       wasm.dotAndNorms16(aAt, bAt, len, d0!, d1!, sumsAt);
     }
-    return Array.from(sums);
+    const p = new Float64Array(memory.buffer, sumsAt, 12);
+    return [0, 4, 8].map((at) => p[at]! + p[at + 1]! + (p[at + 2]! + p[at + 3]!));
   };
 
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
