@@ -52,6 +52,13 @@ export function kernelOpsModule(codecs: FloatCodecs) {
   // (p0 + p1) + (p2 + p3). Twelve: Σ a·b, Σ a², Σ b² (dot and sumSquares use the first four).
   const partials = new Float64Array(12);
   const sumOfPartials = (p: Float64Array, at: number): number => p[at]! + p[at + 1]! + (p[at + 2]! + p[at + 3]!);
+  /** dotAndNorms's step: x·y, x², y² into partial k of each of the three sums. */
+  const addDotAndNorms = (k: number, x: number, y: number): void => {
+    partials[k]! += x * y;
+    partials[4 + k]! += x * x;
+    partials[8 + k]! += y * y;
+  };
+  const dotAndNormsOfPartials = (): [number, number, number] => [sumOfPartials(partials, 0), sumOfPartials(partials, 4), sumOfPartials(partials, 8)];
 
   /**
    * The all-F16 case of weightedSumEncoded for 1–3 inputs: one pass, no intermediate arrays,
@@ -752,7 +759,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       const da = params.d0!;
       const db = params.d1!;
       // Σ a·b, Σ a², Σ b²: four partials each (see sumOfPartials).
-      const p = partials.fill(0);
+      partials.fill(0);
       if ((da === 2 || da === 3) && (db === 2 || db === 3)) {
         // 16-bit codes: every value from a 65536-entry table (BF16's is its code << 16).
         f16Table ??= buildF16Table();
@@ -762,31 +769,17 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         const u16 = (v: ArrayBufferView) => new Uint16Array(v.buffer, v.byteOffset, v.byteLength >>> 1);
         const ca = u16(arrays[0]!);
         const cb = u16(arrays[1]!);
-        for (let i = from; i < to; i++) {
-          const x = ta[ca[i]!]!;
-          const y = tb[cb[i]!]!;
-          const k = (i - from) & 3;
-          p[k]! += x * y;
-          p[4 + k]! += x * x;
-          p[8 + k]! += y * y;
-        }
-        return [sumOfPartials(p, 0), sumOfPartials(p, 4), sumOfPartials(p, 8)];
+        for (let i = from; i < to; i++) addDotAndNorms((i - from) & 3, ta[ca[i]!]!, tb[cb[i]!]!);
+        return dotAndNormsOfPartials();
       }
       const [xa, xb] = f32Blocks(2) as [Float32Array, Float32Array];
       for (let b = from; b < to; b += FUSED_BLOCK) {
         const e = Math.min(to, b + FUSED_BLOCK);
         decodeBlock(arrays[0]!, da, xa, b, e);
         decodeBlock(arrays[1]!, db, xb, b, e);
-        for (let i = 0; i < e - b; i++) {
-          const x = xa[i]!;
-          const y = xb[i]!;
-          const k = (b + i - from) & 3;
-          p[k]! += x * y;
-          p[4 + k]! += x * x;
-          p[8 + k]! += y * y;
-        }
+        for (let i = 0; i < e - b; i++) addDotAndNorms((b + i - from) & 3, xa[i]!, xb[i]!);
       }
-      return [sumOfPartials(p, 0), sumOfPartials(p, 4), sumOfPartials(p, 8)];
+      return dotAndNormsOfPartials();
     },
     /**
      * Slerp statistics in one read, arrays = [a, b]: returns [Σ a·b, Σ a², Σ b²] over the range,
@@ -795,16 +788,9 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     dotAndNorms(arrays, from, to) {
       const a = f32(arrays, 0);
       const b = f32(arrays, 1);
-      const p = partials.fill(0);
-      for (let i = from; i < to; i++) {
-        const x = a[i]!;
-        const y = b[i]!;
-        const k = (i - from) & 3;
-        p[k]! += x * y;
-        p[4 + k]! += x * x;
-        p[8 + k]! += y * y;
-      }
-      return [sumOfPartials(p, 0), sumOfPartials(p, 4), sumOfPartials(p, 8)];
+      partials.fill(0);
+      for (let i = from; i < to; i++) addDotAndNorms((i - from) & 3, a[i]!, b[i]!);
+      return dotAndNormsOfPartials();
     },
     /**
      * LoRA bake rows: for rows i in [from, to) of ΔW = up[rows×rank] · down[rank×cols],
