@@ -57,6 +57,9 @@ const I32_80000000: usize = 41;
 const I16_7F7F: usize = 42;
 const BITS_4_7: usize = 43;
 const BITS_0_3: usize = 44;
+const F64_1: usize = 45;
+const F64_INF: usize = 46;
+const F64_NEG_INF: usize = 47;
 const CONSTANTS = memory.data<u32>([
   0x00008000, 0x00008000, 0x00008000, 0x00008000, // I32_8000
   0x00007fff, 0x00007fff, 0x00007fff, 0x00007fff, // I32_7FFF
@@ -103,6 +106,9 @@ const CONSTANTS = memory.data<u32>([
   0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, // I16_7F7F
   0x00000010, 0x00000020, 0x00000040, 0x00000080, // BITS_4_7
   0x00000001, 0x00000002, 0x00000004, 0x00000008, // BITS_0_3
+  0x00000000, 0x3ff00000, 0x00000000, 0x3ff00000, // F64_1
+  0x00000000, 0x7ff00000, 0x00000000, 0x7ff00000, // F64_INF
+  0x00000000, 0xfff00000, 0x00000000, 0xfff00000, // F64_NEG_INF
 ], 16);
 
 /** The constant vector in `slot` of CONSTANTS. */
@@ -999,5 +1005,168 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
     store<f64>(at, load<f64>(at) + x * y);
     store<f64>(at, load<f64>(at, 32) + x * x, 32);
     store<f64>(at, load<f64>(at, 64) + y * y, 64);
+  }
+}
+
+// Consensus (kernel-ops-module's consensus), bit for bit: two F64 lanes per vector, four elements
+// (two vectors) per step. The F64 operations are the reference's, in its order; its per-element
+// branches (min, max, the flat case) become pmin, pmax and selects.
+
+/** b^e (e ≥ 1) in both lanes with consensusPower's multiplications, in its order. */
+// @ts-ignore: decorator
+@inline function consensusPower(b: v128, e: i32): v128 {
+  let square = b;
+  let rest = e;
+  while ((rest & 1) == 0) {
+    square = f64x2.mul(square, square);
+    rest >>>= 1;
+  }
+  let w = square;
+  for (rest >>>= 1; rest > 0; rest >>>= 1) {
+    square = f64x2.mul(square, square);
+    if (rest & 1) w = f64x2.mul(w, square);
+  }
+  return w;
+}
+
+/** One input's weight in both lanes: 1 where flat or e = 0, else ((max − s)·r)^e. */
+// @ts-ignore: decorator
+@inline function consensusWeight(s: v128, max: v128, r: v128, flat: v128, e: i32): v128 {
+  if (e == 0) return lanes(F64_1);
+  return v128.bitselect(lanes(F64_1), consensusPower(f64x2.mul(f64x2.sub(max, s), r), e), flat);
+}
+
+/**
+ * Two lanes of three inputs' consensus, in registers (consensusF32's loop with n = 3, the
+ * weights' powers side by side); E ≥ 1, `squares` = ctz(E), `bits` = E >> (squares + 1).
+ */
+// @ts-ignore: decorator
+@inline function consensus3Lanes(v0: v128, v1: v128, v2: v128, flatBelow: v128, squares: i32, bits: i32): v128 {
+  // |xᵢ − xⱼ| = |xⱼ − xᵢ| exactly (a subtraction's rounding is symmetric), so each is formed once.
+  const d01 = f64x2.abs(f64x2.sub(v0, v1));
+  const d02 = f64x2.abs(f64x2.sub(v0, v2));
+  const d12 = f64x2.abs(f64x2.sub(v1, v2));
+  const s0 = f64x2.add(d01, d02);
+  const s1 = f64x2.add(d01, d12);
+  const s2 = f64x2.add(d02, d12);
+  const min = f64x2.pmin(f64x2.pmin(f64x2.pmin(lanes(F64_INF), s0), s1), s2);
+  const max = f64x2.pmax(f64x2.pmax(f64x2.pmax(lanes(F64_NEG_INF), s0), s1), s2);
+  const spread = f64x2.sub(max, min);
+  const r = f64x2.div(lanes(F64_1), spread);
+  let q0 = f64x2.mul(f64x2.sub(max, s0), r);
+  let q1 = f64x2.mul(f64x2.sub(max, s1), r);
+  let q2 = f64x2.mul(f64x2.sub(max, s2), r);
+  for (let t = 0; t < squares; t++) {
+    q0 = f64x2.mul(q0, q0);
+    q1 = f64x2.mul(q1, q1);
+    q2 = f64x2.mul(q2, q2);
+  }
+  let w0 = q0;
+  let w1 = q1;
+  let w2 = q2;
+  for (let rest = bits; rest > 0; rest >>>= 1) {
+    q0 = f64x2.mul(q0, q0);
+    q1 = f64x2.mul(q1, q1);
+    q2 = f64x2.mul(q2, q2);
+    if (rest & 1) {
+      w0 = f64x2.mul(w0, q0);
+      w1 = f64x2.mul(w1, q1);
+      w2 = f64x2.mul(w2, q2);
+    }
+  }
+  const flat = f64x2.lt(spread, flatBelow);
+  w0 = v128.bitselect(lanes(F64_1), w0, flat);
+  w1 = v128.bitselect(lanes(F64_1), w1, flat);
+  w2 = v128.bitselect(lanes(F64_1), w2, flat);
+  const acc = f64x2.add(f64x2.add(f64x2.mul(v0, w0), f64x2.mul(v1, w1)), f64x2.mul(v2, w2));
+  return f64x2.div(acc, f64x2.add(f64x2.add(w0, w1), w2));
+}
+
+/**
+ * Consensus merge of n F32 inputs into `out` (`len` elements, a multiple of 4): `inputs` holds n
+ * pointers (u32), `exponent` is E ≥ 0, `scratch` holds 64·n bytes (16-byte aligned): each
+ * input's four elements as F64s, then its four distance sums.
+ */
+export function consensusF32(out: usize, inputs: usize, n: i32, len: i32, exponent: i32, scratch: usize): void {
+  const sumsAt = scratch + (<usize>n << 5);
+  const flatBelow = f64x2.splat(<f64>n * 1e-10);
+  if (n == 3 && exponent > 0) {
+    const in0 = <usize>load<u32>(inputs);
+    const in1 = <usize>load<u32>(inputs, 4);
+    const in2 = <usize>load<u32>(inputs, 8);
+    const squares = ctz(exponent);
+    const bits = exponent >>> (squares + 1);
+    for (let i = 0; i < len; i += 4) {
+      const at = <usize>i << 2;
+      const x0 = v128.load(in0 + at);
+      const x1 = v128.load(in1 + at);
+      const x2 = v128.load(in2 + at);
+      const lo0 = f64x2.promote_low_f32x4(x0);
+      const lo1 = f64x2.promote_low_f32x4(x1);
+      const lo2 = f64x2.promote_low_f32x4(x2);
+      const hi0 = f64x2.promote_low_f32x4(highHalf(x0));
+      const hi1 = f64x2.promote_low_f32x4(highHalf(x1));
+      const hi2 = f64x2.promote_low_f32x4(highHalf(x2));
+      const lo = consensus3Lanes(lo0, lo1, lo2, flatBelow, squares, bits);
+      const hi = consensus3Lanes(hi0, hi1, hi2, flatBelow, squares, bits);
+      v128.store(out + at, joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi)));
+    }
+    return;
+  }
+  for (let i = 0; i < len; i += 4) {
+    const at = <usize>i << 2;
+    for (let k = 0; k < n; k++) {
+      const x = v128.load(<usize>load<u32>(inputs + (<usize>k << 2)) + at);
+      v128.store(scratch + (<usize>k << 5), f64x2.promote_low_f32x4(x));
+      v128.store(scratch + (<usize>k << 5), f64x2.promote_low_f32x4(highHalf(x)), 16);
+    }
+    // sᵢ = Σ_{j ≠ i} |xᵢ − xⱼ| from +0, and the lanes' min and max: pmin(m, s) is s < m ? s : m,
+    // the reference's `if (s < min) min = s` (a NaN never replaces), and pmax likewise.
+    let minLo = lanes(F64_INF);
+    let minHi = minLo;
+    let maxLo = lanes(F64_NEG_INF);
+    let maxHi = maxLo;
+    for (let k = 0; k < n; k++) {
+      const vAt = scratch + (<usize>k << 5);
+      const vLo = v128.load(vAt);
+      const vHi = v128.load(vAt, 16);
+      let sLo = f64x2.splat(0);
+      let sHi = sLo;
+      for (let j = 0; j < n; j++) {
+        if (j == k) continue;
+        const jAt = scratch + (<usize>j << 5);
+        sLo = f64x2.add(sLo, f64x2.abs(f64x2.sub(vLo, v128.load(jAt))));
+        sHi = f64x2.add(sHi, f64x2.abs(f64x2.sub(vHi, v128.load(jAt, 16))));
+      }
+      v128.store(sumsAt + (<usize>k << 5), sLo);
+      v128.store(sumsAt + (<usize>k << 5), sHi, 16);
+      minLo = f64x2.pmin(minLo, sLo);
+      minHi = f64x2.pmin(minHi, sHi);
+      maxLo = f64x2.pmax(maxLo, sLo);
+      maxHi = f64x2.pmax(maxHi, sHi);
+    }
+    const spreadLo = f64x2.sub(maxLo, minLo);
+    const spreadHi = f64x2.sub(maxHi, minHi);
+    const flatLo = f64x2.lt(spreadLo, flatBelow);
+    const flatHi = f64x2.lt(spreadHi, flatBelow);
+    const rLo = f64x2.div(lanes(F64_1), spreadLo);
+    const rHi = f64x2.div(lanes(F64_1), spreadHi);
+    let wLo = consensusWeight(v128.load(sumsAt), maxLo, rLo, flatLo, exponent);
+    let wHi = consensusWeight(v128.load(sumsAt, 16), maxHi, rHi, flatHi, exponent);
+    let accLo = f64x2.mul(v128.load(scratch), wLo);
+    let accHi = f64x2.mul(v128.load(scratch, 16), wHi);
+    let totalLo = wLo;
+    let totalHi = wHi;
+    for (let k = 1; k < n; k++) {
+      const vAt = scratch + (<usize>k << 5);
+      const sAt = sumsAt + (<usize>k << 5);
+      wLo = consensusWeight(v128.load(sAt), maxLo, rLo, flatLo, exponent);
+      wHi = consensusWeight(v128.load(sAt, 16), maxHi, rHi, flatHi, exponent);
+      accLo = f64x2.add(accLo, f64x2.mul(v128.load(vAt), wLo));
+      accHi = f64x2.add(accHi, f64x2.mul(v128.load(vAt, 16), wHi));
+      totalLo = f64x2.add(totalLo, wLo);
+      totalHi = f64x2.add(totalHi, wHi);
+    }
+    v128.store(out + at, joinLow(f32x4.demote_f64x2_zero(f64x2.div(accLo, totalLo)), f32x4.demote_f64x2_zero(f64x2.div(accHi, totalHi))));
   }
 }

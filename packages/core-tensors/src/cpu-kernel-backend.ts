@@ -447,6 +447,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     },
     async consensus(inputs, exponent, out) {
       if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "consensus needs at least one input");
+      // The kernels loop over the exponent's bits.
+      if (!(Number.isInteger(exponent) && exponent >= 0 && exponent <= 0x7fffffff)) throw new KernelError("KERNEL_BAD_PARAM", `consensus exponent must be an integer from 0 to 2147483647, got ${exponent}`);
       return elementwise("consensus", [...inputs], out, { exponent });
     },
     async dotAndNormsEncoded(a, b) {

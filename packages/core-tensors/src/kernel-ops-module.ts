@@ -169,6 +169,26 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     }
   };
 
+  /**
+   * b^e for an integer e ≥ 1 by squaring, in F64: b squared while e is even, then each further
+   * square multiplied in for each set bit (e = 4: b², b⁴). Consensus's weight power; the
+   * WebAssembly kernel multiplies in the same order (Math.pow's rounding is the engine's own).
+   */
+  const consensusPower = (b: number, e: number): number => {
+    let square = b;
+    let rest = e;
+    while ((rest & 1) === 0) {
+      square *= square;
+      rest >>>= 1;
+    }
+    let w = square;
+    for (rest >>>= 1; rest > 0; rest >>>= 1) {
+      square *= square;
+      if (rest & 1) w *= square;
+    }
+    return w;
+  };
+
   const ops: Record<string, RangeOp> = {
     decode(arrays, from, to, params) {
       codecs.decodeRange(arrays[0] as Uint8Array, params.dtype!, f32(arrays, 1), from, to);
@@ -561,42 +581,48 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       return kept;
     },
     /**
-     * Consensus merge (inverse-distance weighting), arrays = [out, x1, …, xn], params.exponent:
-     * each value weighted by (1 − normalised mean |distance| to all values)^E; equal weights when
-     * the distances are all equal within 1e-10.
+     * Consensus merge (inverse-distance weighting), arrays = [out, x1, …, xn], params.exponent (an
+     * integer E ≥ 0). Per element, in F64: sᵢ = Σ_{j ≠ i} |xᵢ − xⱼ| from +0 in input order (n
+     * times the Python tool's mean distance, whose j = i term is 0 for finite values); the
+     * weights are all 1 when E = 0 or max s − min s < n·1e-10 (the mean distances agree within
+     * 1e-10), else ((max s − sᵢ)·r)^E by consensusPower, r = 1 / (max s − min s): the Python
+     * tool's (1 − (sᵢ − min s)/(max s − min s))^E without its cancellation, and exactly 0 for the
+     * farthest value. The result is Σ xᵢwᵢ / Σ wᵢ, both sums in input order from the first term.
+     * A NaN or ±Inf among the values never gives a finite result. The WebAssembly kernel
+     * (consensusF32) does the same operations in the same order.
      */
     consensus(arrays, from, to, params) {
       const out = f32(arrays, 0);
       const n = arrays.length - 1;
       const exponent = params.exponent!;
+      const flatBelow = n * 1e-10;
       const xs: Float32Array[] = [];
       for (let k = 0; k < n; k++) xs.push(f32(arrays, k + 1));
       const values = new Float64Array(n);
-      const avg = new Float64Array(n);
+      const sums = new Float64Array(n);
+      const weightOf = (s: number, max: number, r: number, flat: boolean): number => (flat ? 1 : consensusPower((max - s) * r, exponent));
       for (let e = from; e < to; e++) {
         for (let i = 0; i < n; i++) values[i] = xs[i]![e]!;
         let min = Infinity;
         let max = -Infinity;
         for (let i = 0; i < n; i++) {
+          const v = values[i]!;
           let s = 0;
-          for (let j = 0; j < n; j++) s += Math.abs(values[i]! - values[j]!);
-          const d = s / n;
-          avg[i] = d;
-          if (d < min) min = d;
-          if (d > max) max = d;
+          for (let j = 0; j < n; j++) if (j !== i) s += Math.abs(v - values[j]!);
+          sums[i] = s;
+          if (s < min) min = s;
+          if (s > max) max = s;
         }
-        const range = max - min;
-        let acc = 0;
-        if (range < 1e-10) {
-          for (let i = 0; i < n; i++) acc += values[i]!;
-          out[e] = acc / n;
-          continue;
-        }
-        let total = 0;
-        for (let i = 0; i < n; i++) {
-          const wi = (1 - (avg[i]! - min) / range) ** exponent;
-          total += wi;
-          acc += values[i]! * wi;
+        const spread = max - min;
+        const flat = exponent === 0 || spread < flatBelow;
+        const r = 1 / spread;
+        const w0 = weightOf(sums[0]!, max, r, flat);
+        let acc = values[0]! * w0;
+        let total = w0;
+        for (let i = 1; i < n; i++) {
+          const w = weightOf(sums[i]!, max, r, flat);
+          acc += values[i]! * w;
+          total += w;
         }
         out[e] = acc / total;
       }

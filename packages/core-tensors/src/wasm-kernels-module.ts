@@ -4,8 +4,9 @@ import type { KernelOps } from "./kernel-ops-module.js";
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
  * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
  * histogram and its three-model merge pass (merge-engine's ties), DARE's keep masks and its
- * three-model drop and combine (dare), and slerp's statistics of 16-bit inputs. Every other case, and every op not
- * listed here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
+ * three-model drop and combine (dare), slerp's statistics of 16-bit inputs, and consensus of F32
+ * inputs. Every other case, and every op not listed here, runs the JavaScript kernel, which stays
+ * the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
  * Serialised with `toString()` into the worker source like kernelOpsModule, so it references
@@ -38,6 +39,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
     dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
+    consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -384,6 +386,26 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return [0, 4, 8].map((at) => p[at]! + p[at + 1]! + (p[at + 2]! + p[at + 3]!));
   };
 
+  /** arrays = [out, x1, …, xn], all F32, params.exponent (see kernel-ops-module's consensus). */
+  const consensus = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+    const n = arrays.length - 1;
+    const exponent = params.exponent!;
+    // Table: pointers (u32), the kernel's scratch (64 bytes per input), then the blocks.
+    const scratchAt = base + ((4 * n + 15) & ~15);
+    const dataAt = scratchAt + 64 * n;
+    const heap = heapFor(dataAt - base + (n + 1) * 4 * BLOCK);
+    const pointers = new Uint32Array(memory.buffer, base, n);
+    for (let k = 0; k < n; k++) pointers[k] = dataAt + k * 4 * BLOCK;
+    const outAt = dataAt + n * 4 * BLOCK;
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, 4 * b, 4 * (b + len)), pointers[k]!);
+      wasm.consensusF32(outAt, base, n, pad8(len), exponent, scratchAt);
+      bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+    }
+    return undefined;
+  };
+
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
   const allF32 = (params: Params, m: number): Params => {
     const p: Params = { ...params, db: 1, dx: 1, od: 1 };
@@ -400,6 +422,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     dareMasks,
     dareMergeEncoded,
     dotAndNormsEncoded,
+    consensus,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0)),
     countAtMagnitude: (arrays, from, to, params) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2)),

@@ -30,19 +30,35 @@ describe("consensus", () => {
   });
 
   it("returns a single model unchanged", async () => {
-    expect(await runMethod(consensus, [[1.5, -2]])).toEqual([1.5, -2]);
+    expect(await runMethod(consensus, [[1.5, -2, -0]])).toEqual([1.5, -2, -0]);
+  });
+
+  it("gives the farthest value weight exactly 0, however large it is", async () => {
+    // Written as the Python tool writes it, 1 − (s − min)·(1 / (max − min)), the outlier's weight
+    // is 2^-53 here, not 0: with E = 1 that would add 3.4e30 · 1.1e-16 ≈ 3.7e14 to the result.
+    const outlier = Math.fround(3.368255321411307e30);
+    const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
+    for (const kernels of [reference, createCpuKernelBackend({ workers: 0 })]) {
+      const merged = await runMethodChunked(consensus, kernels, [[1], [1.2724609375], [outlier]].map((x) => Float32Array.from(x)), { exponent: 1 }, { weights: [1, 1, 1], chunk: 1 });
+      expect(Array.from(merged)).toEqual([(1 + 1.2724609375) / 2]);
+    }
+  });
+
+  it("refuses an exponent that is negative, fractional or above 2^31 − 1", () => {
+    for (const exponent of [-1, 1.5, 2 ** 31]) expect(consensus.params.safeParse({ exponent }).success, String(exponent)).toBe(false);
   });
 });
 
-describe("consensus on the kernel threads", () => {
-  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+// simd true runs the WebAssembly kernel (its three-input path and the general one); false the JavaScript kernel.
+describe.each([true, false])("consensus on the kernel threads (simd %s)", (simd) => {
+  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64, simd });
   afterAll(() => pooled.close());
 
   it("gives the same bits as the reference loop on this thread", async () => {
     const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
     for (let trial = 0; trial < 12; trial++) {
       const n = 300 + trial * 211;
-      const inputs = Array.from({ length: 1 + (trial % 5) }, (_, i) => randomChoices(n, trial * 17 + i + 1, [0, 1, -1, 0.5, 1.1, 3, -2.5, 1e-12, 7]));
+      const inputs = Array.from({ length: 1 + (trial % 5) }, (_, i) => randomChoices(n, trial * 17 + i + 1, [0, 1, -1, 0.5, 1.1, 3, -2.5, 1e-12, 7, 3.4e30]));
       const params = { exponent: trial % 6 };
       const options = { weights: inputs.map(() => 1), chunk: [n, 256, 1000][trial % 3]! };
       expect(f32Bits(await runMethodChunked(consensus, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(consensus, reference, inputs, params, options)));

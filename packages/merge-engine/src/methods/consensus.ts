@@ -4,14 +4,17 @@ import { defineMergeMethod } from "./merge-method.js";
 /**
  * The Python tool's consensus merge (inverse-distance weighting), element by element: each
  * model's value gets weight (1 − norm_avg_dist)^E, where avg_dist is its mean absolute distance
- * to all values (itself included) normalised to [0, 1] over the models; outliers get weight 0.
- * Columns whose distances are all equal (within 1e-10) use equal weights. User weights are
- * ignored. Works on scalars and 0-d tensors like any other tensor.
+ * to the other values, normalised to [0, 1] over the models: the farthest gets weight exactly 0.
+ * Columns whose mean distances are all equal (within 1e-10) use equal weights, as does E = 0.
+ * User weights are ignored. Works on scalars and 0-d tensors like any other tensor. In F64, in
+ * the order of core-tensors' consensus kernel (kernel-ops-module), which the loop below repeats
+ * for backends without it: n times the mean distances, weights ((max − s)·r)^E with
+ * r = 1 / (max − min) (1 − norm without its cancellation), the power by squaring.
  */
 export const consensus = defineMergeMethod({
   name: "consensus",
   description: "per-element inverse-distance weighting; outliers get weight 0 (user weights ignored)",
-  params: z.object({ exponent: z.number().int().min(0).default(4) }),
+  params: z.object({ exponent: z.number().int().min(0).max(0x7fffffff).default(4) }),
   arity: { min: 1 },
   usesWeights: false,
   blockParams: [],
@@ -23,34 +26,46 @@ export const consensus = defineMergeMethod({
     const n = tensors.length;
     const out = ctx.out;
     const values = new Float64Array(n);
-    const avg = new Float64Array(n);
+    const sums = new Float64Array(n);
+    const flatBelow = n * 1e-10;
     for (let e = 0; e < out.length; e++) {
       for (let i = 0; i < n; i++) values[i] = tensors[i]![e]!;
       let min = Infinity;
       let max = -Infinity;
       for (let i = 0; i < n; i++) {
         let s = 0;
-        for (let j = 0; j < n; j++) s += Math.abs(values[i]! - values[j]!);
-        const d = s / n;
-        avg[i] = d;
-        if (d < min) min = d;
-        if (d > max) max = d;
+        for (let j = 0; j < n; j++) if (j !== i) s += Math.abs(values[i]! - values[j]!);
+        sums[i] = s;
+        if (s < min) min = s;
+        if (s > max) max = s;
       }
-      const range = max - min;
+      const flat = exponent === 0 || max - min < flatBelow;
+      const r = 1 / (max - min);
       let acc = 0;
-      if (range < 1e-10) {
-        for (let i = 0; i < n; i++) acc += values[i]!;
-        out[e] = acc / n;
-        continue;
-      }
       let total = 0;
       for (let i = 0; i < n; i++) {
-        const w = (1 - (avg[i]! - min) / range) ** exponent;
-        total += w;
-        acc += values[i]! * w;
+        const w = flat ? 1 : powerBySquaring((max - sums[i]!) * r, exponent);
+        acc = i === 0 ? values[i]! * w : acc + values[i]! * w;
+        total = i === 0 ? w : total + w;
       }
       out[e] = acc / total;
     }
     return out;
   },
 });
+
+/** b^e (e ≥ 1): b squared while e is even, then each further square multiplied in per set bit. */
+function powerBySquaring(b: number, e: number): number {
+  let square = b;
+  let rest = e;
+  while ((rest & 1) === 0) {
+    square *= square;
+    rest >>>= 1;
+  }
+  let w = square;
+  for (rest >>>= 1; rest > 0; rest >>>= 1) {
+    square *= square;
+    if (rest & 1) w *= square;
+  }
+  return w;
+}
