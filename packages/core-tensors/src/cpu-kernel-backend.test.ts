@@ -161,6 +161,37 @@ describe.each([
     expect(await backend.dotAndNormsEncoded!(wa, wb)).toEqual(await backend.dotAndNorms!(shared(decodeToF32(wa.bytes, "F16"), backend), shared(decodeToF32(wb.bytes, "F16"), backend)));
   });
 
+  it("consensusEncoded gives decode + consensus + encode's bytes (F16, BF16, F32, F8 and mixes, 1–5 inputs; NaN, Inf, ties, outliers)", async () => {
+    const choices = [0, -0, 1, -1, 0.5, 1.1, 3, -2.5, 65504, 1e-6, NaN, Infinity, -Infinity];
+    // Mostly random values, every seventh column from the small set (ties, flat columns, NaN, Inf).
+    const pick = (seed: number) => Float32Array.from(randomValues(N, seed, 4), (v, i) => (i % 7 === 0 ? choices[Math.floor(Math.abs(v) * 9973) % choices.length]! : v));
+    const cases: DType[][] = [
+      ["F16", "F16", "F16", "F16"],
+      ["BF16", "BF16", "BF16", "BF16"],
+      ["F16", "BF16", "F32", "F16"],
+      ["F32", "F32", "F32", "F32"],
+      ["F8_E4M3", "F16", "BF16"],
+      ["F16", "F16", "F16", "F16", "F16", "F8_E5M2"],
+      ["F16", "F32"],
+    ];
+    for (const [trial, dtypes] of cases.entries()) {
+      const label = dtypes.join(" ");
+      const inputDtypes = dtypes.slice(0, -1);
+      const outDtype = dtypes.at(-1)!;
+      const inputs = inputDtypes.map((dtype, k) => {
+        const bytes = backend.allocBytes(encodeFromF32(pick(300 + 10 * trial + k), dtype).byteLength);
+        bytes.set(encodeFromF32(pick(300 + 10 * trial + k), dtype));
+        return { bytes, dtype };
+      });
+      const exponent = [4, 1, 0, 3, 2, 4, 5][trial]!;
+      const decoded = inputs.map(({ bytes, dtype }) => shared(decodeToF32(bytes, dtype), backend));
+      const expected = encodeFromF32(await backend.consensus!(decoded, exponent, backend.allocF32(N)), outDtype);
+      const out = backend.allocBytes(expected.byteLength);
+      expect(await backend.consensusEncoded!(inputs, exponent, outDtype, out)).toBe(out);
+      expect(firstEncodedDifference(out, expected, outDtype), label).toBe(-1);
+    }
+  });
+
   it("the TIES ops on encoded inputs give decode + the F32 ops' bins, bytes and kept counts (F16, BF16, F32, F8 and mixes; NaN, Inf, quotas at the cut)", async () => {
     // Few distinct values: many magnitudes equal to the cut, spread over both thread ranges.
     const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, 0.1, NaN, Infinity, 65504, 1e-6];

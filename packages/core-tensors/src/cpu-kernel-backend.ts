@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { DTYPE_SIZE, isFloatDType } from "./dtypes.js";
+import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import type { EncodedTensor, KernelBackend } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
@@ -42,6 +42,11 @@ function isShared(view: ArrayBufferView): boolean {
 
 function checkLength(name: string, actual: number, expected: number): void {
   if (actual !== expected) throw new KernelError("KERNEL_LENGTH_MISMATCH", `${name}: length ${actual} does not match ${expected}`);
+}
+
+/** The consensus kernels loop over the exponent's bits: an integer from 0 to 2^31 − 1. */
+function checkConsensusExponent(exponent: number): void {
+  if (!(Number.isInteger(exponent) && exponent >= 0 && exponent <= 0x7fffffff)) throw new KernelError("KERNEL_BAD_PARAM", `consensus exponent must be an integer from 0 to 2147483647, got ${exponent}`);
 }
 
 /**
@@ -224,6 +229,34 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     return target;
   };
 
+  /**
+   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, consensusEncoded):
+   * arrays = [out bytes, input bytes…], params plus each input's dtype code d<k> and the output's od.
+   */
+  const elementwiseEncoded = async (op: string, inputs: readonly EncodedTensor[], outDtype: DType, out: Uint8Array | undefined, params: Record<string, number>): Promise<Uint8Array> => {
+    if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", `${op} needs at least one input`);
+    if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `${op}: ${outDtype} is not a float dtype`);
+    const codes = localCodecs().DTYPE_CODE;
+    const first = inputs[0]!;
+    const length = first.bytes.byteLength / DTYPE_SIZE[first.dtype];
+    const all: Record<string, number> = { ...params, od: codes[outDtype]! };
+    const arrays: Uint8Array[] = [];
+    inputs.forEach(({ bytes, dtype }, k) => {
+      const size = DTYPE_SIZE[dtype];
+      if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+      checkLength(`${op} input ${k} elements`, bytes.byteLength / size, length);
+      all[`d${k}`] = codes[dtype]!;
+      arrays.push(aligned(bytes, size));
+    });
+    const outSize = DTYPE_SIZE[outDtype];
+    const target = out ?? allocBytes(length * outSize);
+    checkLength(`${op} output bytes`, target.byteLength, length * outSize);
+    const dst = alignedOutput(target, outSize);
+    await run(op, [dst, ...arrays], length, all);
+    if (dst !== target) target.set(dst);
+    return target;
+  };
+
   return {
     kind: "cpu",
     description: pool ? `cpu (${workers} worker thread${workers === 1 ? "" : "s"})` : "cpu (inline, no worker threads)",
@@ -263,29 +296,14 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return elementwise("weightedSum", [...inputs], out, params);
     },
     async weightedSumEncoded(inputs, weights, outDtype, out) {
-      if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "weightedSumEncoded needs at least one input");
       checkLength("weightedSumEncoded weights", weights.length, inputs.length);
-      if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `weightedSumEncoded: ${outDtype} is not a float dtype`);
-      const codes = localCodecs().DTYPE_CODE;
-      const first = inputs[0]!;
-      const length = first.bytes.byteLength / DTYPE_SIZE[first.dtype];
-      const params: Record<string, number> = { od: codes[outDtype]! };
-      const arrays: Uint8Array[] = [];
-      inputs.forEach(({ bytes, dtype }, k) => {
-        const size = DTYPE_SIZE[dtype];
-        if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
-        checkLength(`weightedSumEncoded input ${k} elements`, bytes.byteLength / size, length);
-        params[`d${k}`] = codes[dtype]!;
-        params[`w${k}`] = weights[k]!;
-        arrays.push(aligned(bytes, size));
-      });
-      const outSize = DTYPE_SIZE[outDtype];
-      const target = out ?? allocBytes(length * outSize);
-      checkLength("weightedSumEncoded output bytes", target.byteLength, length * outSize);
-      const dst = alignedOutput(target, outSize);
-      await run("weightedSumEncoded", [dst, ...arrays], length, params);
-      if (dst !== target) target.set(dst);
-      return target;
+      const params: Record<string, number> = {};
+      weights.forEach((w, k) => (params[`w${k}`] = w));
+      return elementwiseEncoded("weightedSumEncoded", inputs, outDtype, out, params);
+    },
+    async consensusEncoded(inputs, exponent, outDtype, out) {
+      checkConsensusExponent(exponent);
+      return elementwiseEncoded("consensusEncoded", inputs, outDtype, out, { exponent });
     },
     scale: (a, s, out) => elementwise("scale", [a], out, { s }),
     add: (a, b, out) => elementwise("add", [a, b], out),
@@ -447,8 +465,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     },
     async consensus(inputs, exponent, out) {
       if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", "consensus needs at least one input");
-      // The kernels loop over the exponent's bits.
-      if (!(Number.isInteger(exponent) && exponent >= 0 && exponent <= 0x7fffffff)) throw new KernelError("KERNEL_BAD_PARAM", `consensus exponent must be an integer from 0 to 2147483647, got ${exponent}`);
+      checkConsensusExponent(exponent);
       return elementwise("consensus", [...inputs], out, { exponent });
     },
     async dotAndNormsEncoded(a, b) {

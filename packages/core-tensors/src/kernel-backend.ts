@@ -103,6 +103,8 @@ export interface KernelBackend {
   combineTaskVectors?(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], lambda: number, electSign: boolean, out: Float32Array): Promise<Float32Array>;
   /** Optional consensus merge (inverse-distance weighting per element, see merge-engine's consensus). */
   consensus?(inputs: readonly Float32Array[], exponent: number, out: Float32Array): Promise<Float32Array>;
+  /** consensus of encoded tensors' values, encoded into `outDtype`: the same bytes as decode + consensus + encode, without F32 copies. */
+  consensusEncoded?(inputs: readonly EncodedTensor[], exponent: number, outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
   /** Optional slerp statistics in one read: [Σ a·b, Σ a², Σ b²], accumulated in F64 as `dot` adds (the same bits as three dots). */
   dotAndNorms?(a: Float32Array, b: Float32Array): Promise<[number, number, number]>;
   /** dotAndNorms of two encoded tensors' values (equal element counts), without F32 copies; the same sums as decode + dotAndNorms. */

@@ -628,6 +628,26 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       }
     },
     /**
+     * consensus over encoded inputs, arrays = [outBytes, x1Bytes, …, xnBytes], params.exponent,
+     * d0 … d(n−1) (the inputs' dtype codes) and od (the output's): decode + consensus + encode,
+     * a block at a time through this thread's F32 blocks.
+     */
+    consensusEncoded(arrays, from, to, params) {
+      const n = arrays.length - 1;
+      const blocks = f32Blocks(n + 1);
+      const out = blocks[n]!;
+      const od = params.od!;
+      const outSize = codecs.ELEMENT_SIZE[od]!;
+      const outBytes = arrays[0] as Uint8Array;
+      const blockArrays = [out, ...blocks.slice(0, n)];
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        for (let k = 0; k < n; k++) decodeBlock(arrays[k + 1]!, params[`d${k}`]!, blocks[k]!, start, end);
+        ops.consensus!(blockArrays, 0, end - start, params);
+        codecs.encodeRange(out, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
+      }
+    },
+    /**
      * DARE's drop step, arrays = [x, base, state]: x[e] becomes 0 with probability params.p, else
      * (x[e] − base[e])·params.rescale, drawing one number per element from the sfc32 stream whose
      * state [a, b, c, d] is in `state` (an Int32Array; updated, so the stream continues in the

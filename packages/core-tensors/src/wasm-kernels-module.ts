@@ -4,8 +4,8 @@ import type { KernelOps } from "./kernel-ops-module.js";
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
  * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
  * histogram and its three-model merge pass (merge-engine's ties), DARE's keep masks and its
- * three-model drop and combine (dare), slerp's statistics of 16-bit inputs, and consensus of F32
- * inputs. Every other case, and every op not listed here, runs the JavaScript kernel, which stays
+ * three-model drop and combine (dare), slerp's statistics of 16-bit inputs, and consensus (any
+ * count of inputs, any dtype with a decoder here). Every other case, and every op not listed here, runs the JavaScript kernel, which stays
  * the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
@@ -386,22 +386,34 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return [0, 4, 8].map((at) => p[at]! + p[at + 1]! + (p[at + 2]! + p[at + 3]!));
   };
 
-  /** arrays = [out, x1, …, xn], all F32, params.exponent (see kernel-ops-module's consensus). */
-  const consensus = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  /**
+   * arrays = [outBytes, x1Bytes, …, xnBytes], params.exponent, d0 … d(n−1), od (see
+   * kernel-ops-module's consensusEncoded): each block of each input staged as F32 in the module
+   * (decoded there), consensusF32, and the result encoded there.
+   */
+  const consensusEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
     const n = arrays.length - 1;
-    const exponent = params.exponent!;
-    // Table: pointers (u32), the kernel's scratch (64 bytes per input), then the blocks.
+    const od = params.od!;
+    let ok = od === 1 || encoders[od] !== undefined;
+    for (let k = 0; k < n && ok; k++) ok = stageable(params[`d${k}`]);
+    if (!ok) return jsOps.consensusEncoded!(arrays, from, to, params);
+    // Table: pointers (u32), the kernel's scratch (64 bytes per input), the codes block (encoded
+    // input or output), then the F32 blocks: n inputs and the output.
     const scratchAt = base + ((4 * n + 15) & ~15);
-    const dataAt = scratchAt + 64 * n;
+    const codesAt = scratchAt + 64 * n;
+    const dataAt = codesAt + 4 * BLOCK;
     const heap = heapFor(dataAt - base + (n + 1) * 4 * BLOCK);
     const pointers = new Uint32Array(memory.buffer, base, n);
     for (let k = 0; k < n; k++) pointers[k] = dataAt + k * 4 * BLOCK;
     const outAt = dataAt + n * 4 * BLOCK;
+    const outSize = od === 1 ? 4 : encodedSize(od);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, 4 * b, 4 * (b + len)), pointers[k]!);
-      wasm.consensusF32(outAt, base, n, pad8(len), exponent, scratchAt);
-      bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+      for (let k = 0; k < n; k++) stage(heap, arrays[k + 1]!, params[`d${k}`]!, b, len, codesAt, pointers[k]!);
+      wasm.consensusF32(outAt, base, n, pad8(len), params.exponent!, scratchAt);
+      if (od !== 1) encoders[od]!(outAt, codesAt, pad8(len));
+      const resultAt = od === 1 ? outAt : codesAt;
+      bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(resultAt, resultAt + outSize * len));
     }
     return undefined;
   };
@@ -422,10 +434,11 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     dareMasks,
     dareMergeEncoded,
     dotAndNormsEncoded,
-    consensus,
+    consensusEncoded,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0)),
     countAtMagnitude: (arrays, from, to, params) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2)),
+    consensus: (arrays, from, to, params) => consensusEncoded(arrays, from, to, allF32(params, arrays.length - 1)),
     // Three models (two task vectors); other counts run the JavaScript kernel.
     tiesMerge: (arrays, from, to, params) => (arrays.length === 4 ? tiesMergeEncoded(arrays, from, to, allF32(params, 2)) : jsOps.tiesMerge!(arrays, from, to, params)),
     encode,

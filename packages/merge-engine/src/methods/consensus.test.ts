@@ -1,6 +1,7 @@
-import { createCpuKernelBackend } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, decodeToF32, encodeFromF32, type DType } from "@stmerge/core-tensors";
+import { firstEncodedDifference } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
-import { randomChoices, runMethod, runMethodChunked, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
+import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { consensus } from "./consensus.js";
 
 // Values checked by running the Python tool (its consensus merge run on these columns).
@@ -62,6 +63,28 @@ describe.each([true, false])("consensus on the kernel threads (simd %s)", (simd)
       const params = { exponent: trial % 6 };
       const options = { weights: inputs.map(() => 1), chunk: [n, 256, 1000][trial % 3]! };
       expect(f32Bits(await runMethodChunked(consensus, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(await runMethodChunked(consensus, reference, inputs, params, options)));
+    }
+  });
+
+  it("merges encoded inputs in one pass (F16, BF16, F32 and mixes) with the bytes of decode + the reference loop + encode", async () => {
+    const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
+    const cases: [DType[], DType][] = [
+      [["F16", "F16", "F16"], "F16"],
+      [["BF16", "BF16", "BF16"], "BF16"],
+      [["F16", "BF16", "F32"], "F16"],
+      [["F16", "F16", "F16", "F16"], "BF16"],
+      [["F32", "F16"], "F32"],
+    ];
+    const special = [0, -0, 1, -1, 0.5, 2, -3, 3.4e30, Number.NaN, Number.POSITIVE_INFINITY];
+    for (let trial = 0; trial < 15; trial++) {
+      const [dtypes, outDtype] = cases[trial % cases.length]!;
+      const n = 300 + ((trial * 977) % 1700);
+      const encoded = dtypes.map((dtype, i) => ({ bytes: encodeFromF32(trial % 3 === 2 ? randomChoices(n, trial * 13 + i + 1, special) : Float32Array.from(randomArray(n, trial * 13 + i + 1)), dtype), dtype }));
+      const params = { exponent: [4, 1, 3][trial % 3]! };
+      const options = { weights: dtypes.map(() => 1), chunk: [n, 128, 333][trial % 3]! };
+      const expected = encodeFromF32(await runMethodChunked(consensus, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, options), outDtype);
+      const actual = await runMethodChunkedEncoded(consensus, pooled, encoded, outDtype, params, options);
+      expect(firstEncodedDifference(actual, expected, outDtype), `trial ${trial}: ${dtypes.join(" ")} → ${outDtype}`).toBe(-1);
     }
   });
 

@@ -52,6 +52,8 @@ export const consensus = defineMergeMethod({
     }
     return out;
   },
+  // One pass over the raw bytes when the backend has it (the same bytes as merge + encode).
+  mergeEncoded: async (ctx, inputs, { exponent }, outDtype, out) => ctx.kernels.consensusEncoded?.(inputs, exponent, outDtype, out),
 });
 
 /** b^e (e ≥ 1): b squared while e is even, then each further square multiplied in per set bit. */
