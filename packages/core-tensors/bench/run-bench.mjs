@@ -77,7 +77,7 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
-const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)"];
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)", "consensusEncoded (3 x F16 -> F16, E 4)"];
 
 /**
  * Each kernel set runs in its own child process (two backends in one process skewed the figures:
@@ -123,6 +123,14 @@ async function kernelChild(workers, simd) {
   await backend.encode(values, "F8_E5M2", f8e5);
   f16b.set(f16);
   f16c.set(f16);
+  // Consensus on three equal inputs would take its flat-column case everywhere: two more that differ.
+  const f16d = backend.allocBytes(elements * 2);
+  const f16e = backend.allocBytes(elements * 2);
+  const shifted = backend.allocF32(elements);
+  for (let i = 0; i < elements; i++) shifted[i] = Math.sin(i * 1.3) * 100;
+  await backend.encode(shifted, "F16", f16d);
+  for (let i = 0; i < elements; i++) shifted[i] = Math.cos(i) * 100;
+  await backend.encode(shifted, "F16", f16e);
   const bf16b = backend.allocBytes(elements * 2);
   const bf16c = backend.allocBytes(elements * 2);
   bf16b.set(bf16);
@@ -142,6 +150,7 @@ async function kernelChild(workers, simd) {
     // DARE's keep masks (two seeded streams) and its drop and combine, per element of the output.
     () => backend.dareMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [Int32Array.from([1, 2, 3, 4]), Int32Array.from([5, 6, 7, 8])], 0.5, [0.6, 0.4], 1, false, "F16", f16out),
     () => backend.dotAndNormsEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }),
+    () => backend.consensusEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }], 4, "F16", f16out),
   ];
   // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
   for (let i = 0; i < 3; i++) for (const fn of fns) await fn();
