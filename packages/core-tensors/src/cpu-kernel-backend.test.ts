@@ -92,7 +92,11 @@ describe.each([
 
   it("consensus refuses an exponent that is not an integer from 0 to 2^31 − 1 (its kernels loop over the bits)", async () => {
     const x = shared(a, backend);
-    for (const exponent of [-1, 0.5, 2 ** 31, Number.NaN]) await expect(backend.consensus!([x, x, x], exponent, backend.allocF32(N))).rejects.toMatchObject({ code: "KERNEL_BAD_PARAM" });
+    const encoded = { bytes: backend.allocBytes(2 * N), dtype: "F16" as const };
+    for (const exponent of [-1, 0.5, 2 ** 31, Number.NaN]) {
+      await expect(backend.consensus!([x, x, x], exponent, backend.allocF32(N))).rejects.toMatchObject({ code: "KERNEL_BAD_PARAM" });
+      await expect(backend.consensusEncoded!([encoded, encoded], exponent, "F16")).rejects.toMatchObject({ code: "KERNEL_BAD_PARAM" });
+    }
     expect(Array.from((await backend.consensus!([x, x, x], 2 ** 31 - 1, backend.allocF32(N))).subarray(0, 4))).toEqual(Array.from(a.subarray(0, 4)));
   });
 
