@@ -106,7 +106,7 @@ describe("executeMergePlan read-ahead and write-behind", () => {
   });
 });
 
-describe("executeMergePlan computes two items at once", () => {
+describe("executeMergePlan computes several items at once", () => {
   /** weighted sum whose merge of `slowKey` takes a while and of `failKey` throws. */
   const delayed = (slowKey: string, failKey?: string) =>
     defineMergeMethod({
@@ -137,6 +137,42 @@ describe("executeMergePlan computes two items at once", () => {
       const reference = join(dir, "reference.safetensors");
       await executeMergePlan(buildMergePlan(inputs, { method: weightedSum }), { sources, sink: createSafetensorsWriter(reference), kernels, method: weightedSum });
       expect(readFileSync(join(dir, "o.safetensors")).equals(readFileSync(reference))).toBe(true);
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("runs up to three items at once, but the chunks of one key one after another", async () => {
+    const { dir, sources, inputs } = await fixture();
+    try {
+      const spans: { key: string; offset: number; start: number; end: number }[] = [];
+      let running = 0;
+      let most = 0;
+      const timed = defineMergeMethod({
+        ...weightedSum,
+        name: "timed_sum",
+        mergeEncoded: undefined,
+        async merge(ctx, tensors, params) {
+          const start = performance.now();
+          most = Math.max(most, ++running);
+          // First chunks slow, later ones quick: a later chunk started early would finish first.
+          await new Promise((resolve) => setTimeout(resolve, ctx.offset === 0 ? 30 : 1));
+          running--;
+          spans.push({ key: ctx.key, offset: ctx.offset, start, end: performance.now() });
+          return weightedSum.merge(ctx, tensors, params);
+        },
+      });
+      const plan = buildMergePlan(inputs, { method: timed, maxChunkElements: 64 });
+      expect(plan.entries.some((e) => e.action === "merge" && e.shape.reduce((a, b) => a * b, 1) > 64)).toBe(true);
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method: timed });
+      for (const key of new Set(spans.map((s) => s.key))) {
+        const chunks = spans.filter((s) => s.key === key).sort((a, b) => a.offset - b.offset);
+        for (let i = 1; i < chunks.length; i++) expect(chunks[i]!.start, `${key} chunk ${i}`).toBeGreaterThanOrEqual(chunks[i - 1]!.end);
+      }
+      // Three at a time here; at least two however slowly this machine reads.
+      expect(most).toBeGreaterThanOrEqual(2);
+      expect(most).toBeLessThanOrEqual(3);
     } finally {
       await Promise.all(sources.map((s) => s.close()));
       rmSync(dir, { recursive: true, force: true });

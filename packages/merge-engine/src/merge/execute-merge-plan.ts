@@ -62,8 +62,8 @@ interface LoadedItem {
   readonly inputs: readonly { readonly bytes: Uint8Array; readonly dtype: TensorDescriptor["dtype"] }[];
 }
 
-// Buffer sets (merge-plan's MERGE_BUFFER_SETS): while two items compute, the next one's reads are
-// in flight and earlier writes may still be running.
+// Buffer sets (merge-plan's MERGE_BUFFER_SETS): while SETS − 1 items compute, the next one's reads
+// are in flight and earlier writes may still be running.
 const SETS = MERGE_BUFFER_SETS;
 const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
 
@@ -241,10 +241,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   // the read-ahead of item i+1 no longer waits for the write-behind of item i-1.
   const inputsFree: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
   let pendingLoad: Promise<LoadedItem> | undefined;
-  // Items computing, oldest first (at most one per buffer set): item i starts computing while
-  // item i-1 still does, so the kernel threads are not idle while the main thread sets up the
-  // next step of a method (TIES's histograms and merge pass depend on each other). Results are
-  // written in item order.
+  // Items computing, oldest first (at most SETS − 1): item i starts computing while items i-1 and
+  // i-2 still do, so the kernel threads are not idle while the main thread sets up the next step
+  // of a method (TIES's histograms and merge pass depend on each other). Results are written in
+  // item order.
   const computing: { loaded: LoadedItem; set: number; result: Promise<Uint8Array | undefined> }[] = [];
   /** Waits for the oldest item computing, writes its result and frees its input buffers. */
   const finishOldest = async (): Promise<void> => {
@@ -282,16 +282,17 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       // The next item's input buffers: their last user (item index + 1 - SETS) has finished computing.
       pendingLoad = next.done ? undefined : inputsFree[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
-      // Chunks and passes of one key run in order: its statistics and random streams continue across them.
-      if (computing.length > 0 && computing[0]!.loaded.item.entry === loaded.item.entry) await finishOldest();
+      // Chunks and passes of one key run in order: its statistics and random streams continue across
+      // them. Its items are consecutive, so finishing the oldest until none of them computes suffices.
+      while (computing.some((c) => c.loaded.item.entry === loaded.item.entry)) await finishOldest();
       mark = performance.now();
       await writes[set];
       timings.waitWrite += performance.now() - mark;
       const result = compute(loaded, set);
       result.catch(() => undefined); // surfaced by finishOldest
       computing.push({ loaded, set, result });
-      // The previous item finishes (and is written) while this one computes.
-      if (computing.length > 1) await finishOldest();
+      // The oldest item finishes (and is written) while the later ones compute.
+      if (computing.length > SETS - 2) await finishOldest();
       index++;
     }
     while (computing.length > 0) await finishOldest();
