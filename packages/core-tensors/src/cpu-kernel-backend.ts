@@ -237,16 +237,15 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", `${op} needs at least one input`);
     if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `${op}: ${outDtype} is not a float dtype`);
     const codes = localCodecs().DTYPE_CODE;
-    const first = inputs[0]!;
-    const length = first.bytes.byteLength / DTYPE_SIZE[first.dtype];
     const all: Record<string, number> = { ...params, od: codes[outDtype]! };
     const arrays: Uint8Array[] = [];
-    inputs.forEach(({ bytes, dtype }, k) => {
-      const size = DTYPE_SIZE[dtype];
-      if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+    let length = 0;
+    inputs.forEach((input, k) => {
+      const [bytes, size] = encodedInput(`${op} input ${k}`, input);
+      if (k === 0) length = bytes.byteLength / size;
       checkLength(`${op} input ${k} elements`, bytes.byteLength / size, length);
-      all[`d${k}`] = codes[dtype]!;
-      arrays.push(aligned(bytes, size));
+      all[`d${k}`] = codes[input.dtype]!;
+      arrays.push(bytes);
     });
     const outSize = DTYPE_SIZE[outDtype];
     const target = out ?? allocBytes(length * outSize);

@@ -5,8 +5,8 @@ import type { KernelOps } from "./kernel-ops-module.js";
  * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
  * histogram and its three-model merge pass (merge-engine's ties), DARE's keep masks and its
  * three-model drop and combine (dare), slerp's statistics of 16-bit inputs, and consensus (any
- * count of inputs, any dtype with a decoder here). Every other case, and every op not listed here, runs the JavaScript kernel, which stays
- * the reference (results are bit-identical).
+ * count of inputs, any dtype with a decoder here). Every other case, and every op not listed
+ * here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
  * Serialised with `toString()` into the worker source like kernelOpsModule, so it references
