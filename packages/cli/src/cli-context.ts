@@ -57,8 +57,9 @@ export function createCliContext(io: CliIo, signal: AbortSignal = new AbortContr
       const color = errTheme.color;
       const mode = quiet ? "none" : json ? "json" : io.stderr.isTTY && io.env.TERM !== "dumb" ? "tty" : "plain";
       const progress = createProgressRenderer(io, mode, { theme: errTheme, ...(io.clock ? { now: io.clock.now, schedule: io.clock.schedule } : {}) });
-      // The interrupt line must start on a clean line, not after a half-drawn bar.
-      signal.addEventListener("abort", () => progress.done(), { once: true });
+      // The interrupt line must start on a clean line, not after a half-drawn bar, and no bar may
+      // be drawn over it while the library winds down.
+      signal.addEventListener("abort", () => progress.stop(), { once: true });
       return {
         json,
         quiet,

@@ -79,7 +79,22 @@ describe("TTY progress", () => {
     expect(later).not.toContain("%");
   });
 
-  it("clears its lines on done() (finish, error or interrupt) and stops its timer", () => {
+  it("after stop() (an interrupt) draws nothing more, so later events cannot overwrite the interrupt line", () => {
+    const { term, clock, progress } = setup("tty", 80);
+    progress.onProgress({ phase: "merge", bytesDone: 10, bytesTotal: 100 });
+    clock.advance(200);
+    progress.stop();
+    term.write("stmerge: merge interrupted (SIGINT); out.safetensors not written\n");
+    // Items still in flight finish their writes and report them.
+    progress.onProgress({ phase: "merge", bytesDone: 20, bytesTotal: 100 });
+    clock.advance(500);
+    progress.onProgress({ phase: "merge", bytesDone: 30, bytesTotal: 100 });
+    clock.advance(500);
+    expect(term.screen()).toEqual(["stmerge: merge interrupted (SIGINT); out.safetensors not written"]);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("clears its lines on done() (finish or error) and stops its timer", () => {
     const { term, clock, progress } = setup("tty", 80);
     progress.onProgress({ phase: "convert", bytesDone: 10, bytesTotal: 100 });
     progress.onProgress({ phase: "hash", bytesDone: 10, bytesTotal: 100 });

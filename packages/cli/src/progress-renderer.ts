@@ -18,8 +18,13 @@ const NARROW_COLUMNS = 40;
 
 export interface ProgressRenderer {
   readonly onProgress: ProgressCallback;
-  /** Clears the live lines (TTY) so the next output starts on a clean line; call on finish, error and interrupt. */
+  /** Clears the live lines (TTY) so the next output starts on a clean line; call on finish and error. */
   done(): void;
+  /**
+   * done(), and nothing is drawn again: on interrupt, a library still winding down (items in
+   * flight finishing their writes) reports progress that must not redraw over the interrupt line.
+   */
+  stop(): void;
   /** Every phase run that finished, with its time and throughput, for the summary. */
   finishedPhases(): readonly PhaseSnapshot[];
 }
@@ -225,8 +230,9 @@ export function createProgressRenderer(io: CliIo, requested: ProgressMode, optio
     }
   };
 
+  let stopped = false;
   const onProgress = (event: ProgressEvent): void => {
-    if (mode === "none") return;
+    if (mode === "none" || stopped) return;
     const { snapshot, started } = state.update(event);
     if (started) {
       lastLine.delete(event.phase);
@@ -254,15 +260,21 @@ export function createProgressRenderer(io: CliIo, requested: ProgressMode, optio
     stream.write(`${mode === "json" ? progressJson(snapshot) : plainLine(snapshot, false)}\n`);
   };
 
+  const done = (): void => {
+    cancelTimer?.();
+    cancelTimer = undefined;
+    if (drawnLines > 0) stream.write(`\r\x1b[${drawnLines}A\x1b[J`);
+    drawnLines = 0;
+    lastDraw = Number.NEGATIVE_INFINITY;
+    state.dropFinished();
+  };
+
   return {
     onProgress,
-    done() {
-      cancelTimer?.();
-      cancelTimer = undefined;
-      if (drawnLines > 0) stream.write(`\r\x1b[${drawnLines}A\x1b[J`);
-      drawnLines = 0;
-      lastDraw = Number.NEGATIVE_INFINITY;
-      state.dropFinished();
+    done,
+    stop() {
+      stopped = true;
+      done();
     },
     finishedPhases: () => finished,
   };
