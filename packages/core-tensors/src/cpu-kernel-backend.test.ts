@@ -32,7 +32,14 @@ function tiesHistogramReference(base: Float32Array, x: Float32Array, level: numb
 const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
 const pooledJs = createCpuKernelBackend({ workers: 2, inlineBelow: 1000, simd: false });
 const inline = createCpuKernelBackend({ workers: 0 });
+// The same ops with the tests' arrays in a kernel arena, where the workers' kernels read and
+// write them in place (outputs the backend allocates itself, and copies it makes, are not).
+const pooledForArena = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
+const arena = pooledForArena.createArena!()!;
+const inArena: KernelBackend = { ...pooledForArena, allocBytes: (n) => arena.allocBytes(n), allocF32: (n) => arena.allocF32(n) };
 afterAll(async () => {
+  arena.release();
+  await pooledForArena.close();
   await pooled.close();
   await pooledJs.close();
   await inline.close();
@@ -47,6 +54,7 @@ describe.each([
   ["worker threads", pooled],
   ["worker threads, JavaScript kernels", pooledJs],
   ["inline", inline],
+  ["worker threads, arrays in a kernel arena", inArena],
 ] as const)("CPU kernels (%s)", (_label, backend) => {
   it("describes itself", () => {
     expect(backend.kind).toBe("cpu");

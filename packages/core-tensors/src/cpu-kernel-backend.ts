@@ -1,11 +1,12 @@
 import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
-import type { EncodedTensor, KernelBackend } from "./kernel-backend.js";
+import { SharedKernelArena } from "./kernel-arena.js";
+import type { EncodedTensor, KernelArena, KernelBackend } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
 import { settleAll } from "./settle-all.js";
-import { KernelWorkerPool } from "./worker-pool.js";
+import { type KernelJob, KernelWorkerPool } from "./worker-pool.js";
 
 export interface CpuKernelBackendOptions {
   /** Worker threads; 0 runs everything on the calling thread. Default min(2, cores). */
@@ -74,6 +75,18 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   };
   // Per-thread TIES histogram bins (taskVectorHistogram), allocated once.
   let histogramBins: Uint32Array | undefined;
+  // Kernel arenas not yet released (createArena).
+  const arenas = new Set<SharedKernelArena>();
+  let nextArenaId = 1;
+
+  /** A worker job; where its arrays live in an arena, the workers' kernels work on them in place. */
+  function job(op: string, arrays: readonly ArrayBufferView[], from: number, to: number, params: Record<string, number>): KernelJob {
+    for (const arena of arenas) {
+      const at = arrays.map((a) => arena.addressOf(a));
+      if (at.some((address) => address >= 0)) return { op, arrays, from, to, params, arena: { attachment: arena.attachment, at } };
+    }
+    return { op, arrays, from, to, params };
+  }
 
   /** How [0, length) is split: one range per worker (or `pieces`), or undefined to run inline on this thread. */
   function splitRanges(arrays: readonly ArrayBufferView[], length: number, pieces = pool?.size ?? 1): [number, number][] | undefined {
@@ -89,7 +102,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   async function runRanges(op: string, arrays: readonly ArrayBufferView[], length: number, ranges: [number, number][] | undefined, paramsOf: (range: number) => Record<string, number>): Promise<unknown[]> {
     if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
     if (!pool || !ranges) return [localOps(simd)[op]!(arrays, 0, length, paramsOf(0))];
-    return settleAll(ranges.map(([from, to], p) => pool.run(p, { op, arrays, from, to, params: paramsOf(p) })));
+    return settleAll(ranges.map(([from, to], p) => pool.run(p, job(op, arrays, from, to, paramsOf(p)))));
   }
 
   /** Runs `op` over [0, length); returns the per-range results (one when inline). */
@@ -154,7 +167,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     let clean = false;
     try {
       // allSettled: when one range fails, the others must finish before the bins are reused.
-      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, { op, arrays: [...inputs, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params })));
+      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params))));
       for (const s of settled) if (s.status === "rejected") throw s.reason;
       settled.forEach((s, r) => {
         const touched = (s as PromiseFulfilledResult<unknown>).value;
@@ -206,13 +219,13 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     const limits: Record<string, number> = {};
     quotas.forEach((q, k) => (limits[`l${k}`] = q));
     try {
-      const counts = ranges.slice(0, -1).map(([from, to], r) => track(pool!.run(r + 1, { op: countOp, arrays, from, to, params: { ...params, ...limits } })));
+      const counts = ranges.slice(0, -1).map(([from, to], r) => track(pool!.run(r + 1, job(countOp, arrays, from, to, { ...params, ...limits }))));
       const left = [...quotas];
-      const merges = [track(pool!.run(0, { op, arrays, from: ranges[0]![0], to: ranges[0]![1], params: withQuotas(left) }))];
+      const merges = [track(pool!.run(0, job(op, arrays, ranges[0]![0], ranges[0]![1], withQuotas(left))))];
       for (let r = 1; r < ranges.length; r++) {
         const before = (await counts[r - 1]!) as number[];
         before.forEach((count, k) => (left[k] = left[k]! - Math.min(count, left[k]!)));
-        merges.push(track(pool!.run(r, { op, arrays, from: ranges[r]![0], to: ranges[r]![1], params: withQuotas(left) })));
+        merges.push(track(pool!.run(r, job(op, arrays, ranges[r]![0], ranges[r]![1], withQuotas(left)))));
       }
       return sum((await settleAll(merges)) as number[][]);
     } finally {
@@ -262,6 +275,21 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     parallelism: Math.max(1, workers),
     allocF32,
     allocBytes,
+    createArena(): KernelArena | undefined {
+      if (!pool || !simd || closed) return undefined;
+      const id = nextArenaId++;
+      let arena: SharedKernelArena;
+      try {
+        arena = new SharedKernelArena(id, pool.size, () => {
+          arenas.delete(arena);
+          pool.detach(id);
+        });
+      } catch {
+        return undefined; // no shared WebAssembly memory here
+      }
+      arenas.add(arena);
+      return arena;
+    },
 
     async decode(bytes, dtype, out) {
       const size = DTYPE_SIZE[dtype];
@@ -442,7 +470,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
           // critical path) are queued before that segment's merge.
           let last: Promise<unknown> = Promise.resolve();
           const drawn = segments.map(([from, to]) => (last = last.then(() => pool!.runOnFree({ op: "dareMasks", arrays: [shared, ...masks], from, to, params: threshold }))));
-          const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree({ op: "dareMergeEncoded", arrays, from, to, params })));
+          const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree(job("dareMergeEncoded", arrays, from, to, params))));
           await settleAll([...drawn, ...merged]);
         }
       } finally {

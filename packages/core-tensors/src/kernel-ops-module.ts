@@ -10,7 +10,9 @@ import type { FloatCodecs } from "./float-codecs-module.js";
 export function kernelOpsModule(codecs: FloatCodecs) {
   type Arrays = readonly ArrayBufferView[];
   type Params = Record<string, number>;
-  type RangeOp = (arrays: Arrays, from: number, to: number, params: Params) => unknown;
+  // `at`: each array's address in a kernel arena's memory, for wasm-kernels-module's arena
+  // instances (−1: not there); these ops ignore it.
+  type RangeOp = (arrays: Arrays, from: number, to: number, params: Params, at?: readonly number[]) => unknown;
 
   const f32 = (arrays: Arrays, i: number) => arrays[i] as Float32Array;
 

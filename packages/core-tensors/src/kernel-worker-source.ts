@@ -1,7 +1,7 @@
 import { floatCodecsModule } from "./float-codecs-module.js";
 import { kernelOpsModule } from "./kernel-ops-module.js";
 import { randomizedSvdModule } from "./randomized-svd-module.js";
-import { SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
+import { SIMD_KERNELS_SHARED_WASM_BASE64, SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
 import { wasmKernelsModule } from "./wasm-kernels-module.js";
 
 /**
@@ -12,7 +12,10 @@ import { wasmKernelsModule } from "./wasm-kernels-module.js";
  * Protocol: the worker receives `{ id, op, arrays, from, to, params }` (arrays are views of
  * SharedArrayBuffers, so nothing is copied) and answers `{ id, result }` or `{ id, error }`.
  * With `simd` the worker runs the WebAssembly SIMD kernels where its engine has them (the module
- * is embedded as base64), the JavaScript kernels otherwise.
+ * is embedded as base64), the JavaScript kernels otherwise. A job on a kernel arena also carries
+ * `arena` (its id) and `at` (each array's address there), and on the worker's first job on it
+ * `attach` (the memory and this worker's scratch): the op then runs on an instance of the module
+ * on that memory. `{ detach }` drops the instance; it gets no answer.
  */
 export function kernelWorkerSource(simd = false): string {
   const codecs = floatCodecsModule.toString();
@@ -28,13 +31,23 @@ ${[...names].map((name) => `var ${name} = function (target) { return target; };`
 const { parentPort } = typeof require === "function" ? require("node:worker_threads") : process.getBuiltinModule("node:worker_threads");
 const codecs = (${codecs})();
 const jsOps = Object.assign((${ops})(codecs), (${randomizedSvdModule.toString()})().kernelOps);
-const ops = ${simd ? `(${wasmKernelsModule.toString()})(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE64)}) || jsOps` : "jsOps"};
+${simd ? `const wasmKernels = (${wasmKernelsModule.toString()});` : ""}
+const ops = ${simd ? `wasmKernels(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE64)}) || jsOps` : "jsOps"};
+// Per kernel arena, the module's instance on its memory (its fallback: the copying ops).
+const arenaOps = new Map();
+const attachArena = ${simd ? `(attach) => wasmKernels(ops, ${JSON.stringify(SIMD_KERNELS_SHARED_WASM_BASE64)}, attach) || ops` : "() => ops"};
 parentPort.on("message", (job) => {
+  if (job.detach !== undefined) {
+    arenaOps.delete(job.detach);
+    return;
+  }
   let result;
   try {
-    const op = ops[job.op];
+    if (job.attach !== undefined) arenaOps.set(job.arena, attachArena(job.attach));
+    const table = (job.arena !== undefined && arenaOps.get(job.arena)) || ops;
+    const op = table[job.op];
     if (typeof op !== "function") throw new Error("unknown kernel op " + job.op);
-    result = op(job.arrays, job.from, job.to, job.params);
+    result = op(job.arrays, job.from, job.to, job.params, job.at);
   } catch (error) {
     parentPort.postMessage({ id: job.id, error: String((error && error.message) || error) });
     return;

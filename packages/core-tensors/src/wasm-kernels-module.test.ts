@@ -4,7 +4,8 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
-import { SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
+import type { KernelOps } from "./kernel-ops-module.js";
+import { SIMD_KERNELS_SHARED_WASM_BASE64, SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
 import { wasmKernelsModule } from "./wasm-kernels-module.js";
 import { KernelWorkerPool } from "./worker-pool.js";
 
@@ -99,7 +100,57 @@ function weightedSumF32With(ops: typeof js, inputs: Float32Array[], weights: num
   return out;
 }
 
-describe.skipIf(!hasSimd)("WebAssembly SIMD kernels", () => {
+/**
+ * The kernels on an arena's shared memory (kernel-arena), called as a worker calls them: each
+ * call places the arrays in the memory (three in four; the fourth stays where it is and is
+ * copied, as an array outside the arena would be), passes their addresses, and copies them back
+ * afterwards. 64 guard bytes around each placed array must come back unchanged: the in-place
+ * kernels may read past a block but never write outside their range.
+ */
+function inPlaceOps(): KernelOps {
+  const api = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+  const memory = new api.Memory({ initial: 1 + 32 + 64, maximum: 65536, shared: true });
+  const arena = wasmKernelsModule(simd, SIMD_KERNELS_SHARED_WASM_BASE64, { memory, scratchAt: 65536, scratchBytes: 2 << 20 })!;
+  const GUARD = 64;
+  let calls = 0;
+  const wrapped: KernelOps = {};
+  for (const [name, op] of Object.entries(arena)) {
+    wrapped[name] = (arrays, from, to, params) => {
+      calls++;
+      let top = 65536 + (2 << 20);
+      const bytes = new Uint8Array(memory.buffer);
+      const placed: { at: number; original: ArrayBufferView; view: ArrayBufferView }[] = [];
+      const at = arrays.map((a, k) => {
+        if ((calls + k) % 4 === 3) return -1;
+        const address = top + GUARD;
+        top = (address + a.byteLength + GUARD + 15) & ~15;
+        const Ctor = a.constructor as new (buffer: ArrayBufferLike, offset: number, length: number) => ArrayBufferView;
+        const view = new Ctor(memory.buffer, address, a.byteLength / ((a as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT ?? 1));
+        bytes.fill(0xa5, address - GUARD, address);
+        bytes.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), address);
+        bytes.fill(0xa5, address + a.byteLength, address + a.byteLength + GUARD);
+        placed.push({ at: address, original: a, view });
+        return address;
+      });
+      if (top > memory.buffer.byteLength) throw new Error("test arena too small");
+      const result = op(placed.length === 0 ? arrays : arrays.map((a, k) => (at[k]! >= 0 ? placed.find((p) => p.original === a && p.at === at[k])!.view : a)), from, to, params, at);
+      for (const { at: address, original, view } of placed) {
+        const after = new Uint8Array(memory.buffer);
+        const guards = [...after.subarray(address - GUARD, address), ...after.subarray(address + original.byteLength, address + original.byteLength + GUARD)];
+        if (guards.some((g) => g !== 0xa5)) throw new Error(`${name} wrote outside an array's bytes`);
+        new Uint8Array(original.buffer, original.byteOffset, original.byteLength).set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      }
+      return result;
+    };
+  }
+  return wrapped;
+}
+
+describe.skipIf(!hasSimd).each([
+  ["copied through the module's memory", () => simd],
+  ["in place on an arena's memory", inPlaceOps],
+] as const)("WebAssembly SIMD kernels (%s)", (_mode, opsFor) => {
+  const simd = opsFor();
   const all16 = Uint16Array.from({ length: 65536 }, (_, i) => i);
 
   it.each([

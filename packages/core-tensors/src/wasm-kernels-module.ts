@@ -1,6 +1,16 @@
 import type { KernelOps } from "./kernel-ops-module.js";
 
 /**
+ * Where an arena instance of the module lives (kernel-arena): the arena's shared memory, and this
+ * thread's scratch in it, [scratchAt, scratchAt + scratchBytes).
+ */
+export interface WasmArenaScratch {
+  readonly memory: object;
+  readonly scratchAt: number;
+  readonly scratchBytes: number;
+}
+
+/**
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
  * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
  * histogram and its three-model merge pass (merge-engine's ties), DARE's keep masks and its
@@ -10,11 +20,17 @@ import type { KernelOps } from "./kernel-ops-module.js";
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
  * Serialised with `toString()` into the worker source like kernelOpsModule, so it references
- * only globals and its arguments. The module has its own linear memory; ranges of the (shared)
- * arrays are copied through it in blocks that stay in cache, which costs far less than the math.
+ * only globals and its arguments. Without `arena` the module has its own linear memory, and
+ * ranges of the (shared) arrays are copied through it in blocks that stay in cache. With `arena`
+ * (`wasmBase64` then the shared-memory build) the module runs on a kernel arena's memory: an
+ * array that lives there (its address in the ops' `at`, −1 for one that does not) is read and
+ * written in place, which saves the copies (13–20% of a kernel thread's time); the rest is
+ * copied through this thread's scratch as before, and an op that needs more scratch than the
+ * arena gave runs `jsOps` (the caller passes the copying WebAssembly ops there).
  */
-export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelOps | undefined {
+export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: WasmArenaScratch): KernelOps | undefined {
   type Arrays = readonly ArrayBufferView[];
+  type At = readonly number[] | undefined;
   type Params = Record<string, number>;
   interface Exports {
     memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
@@ -52,12 +68,14 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   const binary = Uint8Array.from(atob(wasmBase64), (c) => c.charCodeAt(0));
   // validate() is false when the engine lacks 128-bit SIMD.
   if (!api.validate(binary)) return undefined;
-  const wasm = new api.Instance(new api.Module(binary), {}).exports as Exports;
+  const wasm = new api.Instance(new api.Module(binary), arena ? { env: { memory: arena.memory } } : {}).exports as Exports;
   const memory = wasm.memory;
+  // The arena's scratch must start past the module's static data, on 16 bytes.
+  if (arena && (arena.scratchAt < wasm.scratchBase() || arena.scratchAt % 16 !== 0)) return undefined;
   // TIES's histogram bins come first, all zero between calls (each call adds the bins it touched
   // to the caller's and clears them: a few thousand of the 65536, not all), then the touched
   // range (two u32s); every op's scratch starts after them.
-  const histAt = wasm.scratchBase();
+  const histAt = arena ? arena.scratchAt : wasm.scratchBase();
   const rangeAt = histAt + 4 * 65536;
   const base = rangeAt + 16;
   // Elements per block: 8 inputs of F32 plus the output fit in ~300 KB of scratch.
@@ -66,31 +84,59 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   // The merge kernels' (TIES, DARE) parameter block at `base` (their F64s and scratch), before the data.
   const PARAMS = 256;
 
-  /** The module's memory as bytes, grown to hold `scratchBytes` past the scratch base. */
+  // Thrown by heapFor when an op needs more than the arena's scratch; the op then runs jsOps.
+  const noRoom = new Error("arena scratch too small");
+  /** The module's memory as bytes, grown to hold `scratchBytes` past the scratch base (an arena's is fixed). */
   const heapFor = (scratchBytes: number): Uint8Array => {
     const need = base + scratchBytes;
+    if (arena) {
+      if (need > arena.scratchAt + arena.scratchBytes) throw noRoom;
+      return new Uint8Array(memory.buffer);
+    }
     const have = memory.buffer.byteLength;
     if (have < need) memory.grow(Math.ceil((need - have) / 65536));
     return new Uint8Array(memory.buffer);
   };
+  /**
+   * The address of elements [b, b + len) (`size` bytes each) of `view`: in place when the array
+   * lives in this memory at `address` (kernels then read up to 7 elements past a block, which
+   * the arena pads), else copied to `stagingAt`.
+   */
+  const inAt = (heap: Uint8Array, view: ArrayBufferView, address: number, size: number, b: number, len: number, stagingAt: number): number => {
+    if (address >= 0) return address + size * b;
+    heap.set(bytesOf(view, size * b, size * (b + len)), stagingAt);
+    return stagingAt;
+  };
+  /**
+   * Where a kernel writes elements [b, b + len) of an array at `address`: in place when it lives
+   * here and the kernel's steps of 8 end at len (a ragged tail would write past the range, maybe
+   * into another thread's), else at `stagingAt`, which copyOut copies to the array.
+   */
+  const outputAt = (address: number, size: number, b: number, len: number, stagingAt: number): number => (address >= 0 && (len & 7) === 0 ? address + size * b : stagingAt);
+  const copyOut = (heap: Uint8Array, view: ArrayBufferView, written: number, size: number, b: number, len: number, stagingAt: number): void => {
+    if (written === stagingAt) bytesOf(view, size * b, size * (b + len)).set(heap.subarray(stagingAt, stagingAt + size * len));
+  };
+  /** arrays[k]'s address in this memory, −1 where it is elsewhere (or this is not an arena instance). */
+  const addressOf = (at: At, k: number): number => (arena ? (at?.[k] ?? -1) : -1);
   const bytesOf = (v: ArrayBufferView, from: number, to: number) => new Uint8Array(v.buffer, v.byteOffset + from, to - from);
   /** The bytes of a DARE keep mask (one bit per element) holding elements [b, b + len), b a multiple of 8. */
   const maskBytesOf = (mask: ArrayBufferView, b: number, len: number) => bytesOf(mask, b >>> 3, (b + len + 7) >>> 3);
 
   /**
-   * Runs a one-input kernel over elements [from, to) in blocks: copies `inSize`-byte elements of
-   * `src` into the module's memory, runs `kernel(srcAt, dstAt, count)` and copies the `outSize`-byte
-   * results out to `dst`. Decode and encode of every dtype differ only in the kernel and the sizes.
+   * Runs a one-input kernel over elements [from, to) in blocks: `inSize`-byte elements of `src`
+   * (arrays[0]) in, `kernel(srcAt, dstAt, count)`, `outSize`-byte results out to `dst`
+   * (arrays[1]). Decode and encode of every dtype differ only in the kernel and the sizes.
    */
-  const throughHeap = (kernel: (src: number, dst: number, n: number) => void, src: ArrayBufferView, inSize: number, dst: ArrayBufferView, outSize: number, from: number, to: number): void => {
+  const throughHeap = (kernel: (src: number, dst: number, n: number) => void, arrays: Arrays, at: At, inSize: number, outSize: number, from: number, to: number): void => {
+    const [src, dst] = arrays as [ArrayBufferView, ArrayBufferView];
     const srcAt = base;
     const dstAt = base + inSize * BLOCK;
     const heap = heapFor((inSize + outSize) * BLOCK);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(src, inSize * b, inSize * (b + len)), srcAt);
-      kernel(srcAt, dstAt, pad8(len));
-      bytesOf(dst, outSize * b, outSize * (b + len)).set(heap.subarray(dstAt, dstAt + outSize * len));
+      const d = outputAt(addressOf(at, 1), outSize, b, len, dstAt);
+      kernel(inAt(heap, src, addressOf(at, 0), inSize, b, len, srcAt), d, pad8(len));
+      copyOut(heap, dst, d, outSize, b, len, dstAt);
     }
   };
 
@@ -99,46 +145,44 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   const encoders: Record<number, (src: number, dst: number, n: number) => void> = { 2: wasm.encodeF16, 3: wasm.encodeBF16, 4: wasm.encodeE4M3, 5: wasm.encodeE5M2 };
   const encodedSize = (code: number) => (code <= 3 ? 2 : 1);
 
-  const decode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const decode = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const code = params.dtype!;
     const kernel = decoders[code];
     if (kernel === undefined) return jsOps.decode!(arrays, from, to, params);
-    throughHeap(kernel, arrays[0]!, encodedSize(code), arrays[1]!, 4, from, to);
+    throughHeap(kernel, arrays, at, encodedSize(code), 4, from, to);
     return undefined;
   };
 
-  const encode = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const encode = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const code = params.dtype!;
     const kernel = encoders[code];
     if (kernel === undefined) return jsOps.encode!(arrays, from, to, params);
-    throughHeap(kernel, arrays[0]!, 4, arrays[1]!, encodedSize(code), from, to);
+    throughHeap(kernel, arrays, at, 4, encodedSize(code), from, to);
     return undefined;
   };
 
   /** arrays = [out, in0, …], all F32. */
-  const weightedSumF32 = (arrays: Arrays, from: number, to: number, params: Params): void => {
+  const weightedSumF32 = (arrays: Arrays, from: number, to: number, params: Params, at: At): void => {
     const n = arrays.length - 1;
     const tableBytes = (n * 12 + 15) & ~15;
     const heap = heapFor(tableBytes + (n + 1) * 4 * BLOCK);
     const pointers = new Uint32Array(memory.buffer, base, n);
     const weights = new Float64Array(memory.buffer, base + ((n * 4 + 7) & ~7), n);
     const dataAt = base + tableBytes;
-    for (let k = 0; k < n; k++) {
-      pointers[k] = dataAt + k * 4 * BLOCK;
-      weights[k] = params[`w${k}`]!;
-    }
-    const outAt = dataAt + n * 4 * BLOCK;
+    for (let k = 0; k < n; k++) weights[k] = params[`w${k}`]!;
+    const stagingAt = dataAt + n * 4 * BLOCK;
     const out = arrays[0]!;
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, 4 * b, 4 * (b + len)), pointers[k]!);
-      wasm.weightedSumF32(outAt, base, base + ((n * 4 + 7) & ~7), n, pad8(len));
-      bytesOf(out, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+      for (let k = 0; k < n; k++) pointers[k] = inAt(heap, arrays[k + 1]!, addressOf(at, k + 1), 4, b, len, dataAt + k * 4 * BLOCK);
+      const o = outputAt(addressOf(at, 0), 4, b, len, stagingAt);
+      wasm.weightedSumF32(o, base, base + ((n * 4 + 7) & ~7), n, pad8(len));
+      copyOut(heap, out, o, 4, b, len, stagingAt);
     }
   };
 
   /** arrays = [out, in0, …]: 16-bit inputs (F16/BF16, `params.d<k>`) into F16 or BF16 (`params.od`). */
-  const weightedSum16 = (arrays: Arrays, from: number, to: number, params: Params): void => {
+  const weightedSum16 = (arrays: Arrays, from: number, to: number, params: Params, at: At): void => {
     const n = arrays.length - 1;
     // Table: pointers (u32), codes (u32), weights (F64), per-input scratch (32 bytes each).
     const codesAt = base + 4 * n;
@@ -150,17 +194,17 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     const codes = new Uint32Array(memory.buffer, codesAt, n);
     const weights = new Float64Array(memory.buffer, weightsAt, n);
     for (let k = 0; k < n; k++) {
-      pointers[k] = dataAt + k * 2 * BLOCK;
       codes[k] = params[`d${k}`]!;
       weights[k] = params[`w${k}`]!;
     }
-    const outAt = dataAt + n * 2 * BLOCK;
+    const stagingAt = dataAt + n * 2 * BLOCK;
     const out = arrays[0]!;
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) heap.set(bytesOf(arrays[k + 1]!, 2 * b, 2 * (b + len)), pointers[k]!);
-      wasm.weightedSum16(outAt, base, codesAt, weightsAt, n, pad8(len), params.od!, scratchAt);
-      bytesOf(out, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
+      for (let k = 0; k < n; k++) pointers[k] = inAt(heap, arrays[k + 1]!, addressOf(at, k + 1), 2, b, len, dataAt + k * 2 * BLOCK);
+      const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
+      wasm.weightedSum16(o, base, codesAt, weightsAt, n, pad8(len), params.od!, scratchAt);
+      copyOut(heap, out, o, 2, b, len, stagingAt);
     }
   };
 
@@ -183,24 +227,24 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   };
 
   // The TIES ops on encoded inputs (kernel-ops-module's *Encoded): each block of each input is
-  // copied in at its encoded size and decoded inside the module (F32 copied as is), then the F32
+  // taken at its encoded size (inAt) and decoded inside the module (F32 taken as is), then the F32
   // kernels run on the module's memory. Dtypes without a decoder here run the JavaScript op.
   const stageable = (code: number | undefined) => code === 1 || (code !== undefined && decoders[code] !== undefined);
-  /** Elements [b, b + len) of `src` (dtype `code`) as F32 at `f32At`, through `codesAt` when encoded. */
-  const stage = (heap: Uint8Array, src: ArrayBufferView, code: number, b: number, len: number, codesAt: number, f32At: number): void => {
-    if (code === 1) {
-      heap.set(bytesOf(src, 4 * b, 4 * (b + len)), f32At);
-      return;
-    }
-    const size = encodedSize(code);
-    heap.set(bytesOf(src, size * b, size * (b + len)), codesAt);
-    decoders[code]!(codesAt, f32At, pad8(len));
+  /**
+   * The address of elements [b, b + len) of `src` (dtype `code`, at `address` or elsewhere) as
+   * F32: an F32 input's own (inAt, staged at `f32At`), else decoded to `f32At` from its codes
+   * (inAt, staged at `codesAt`).
+   */
+  const stage = (heap: Uint8Array, src: ArrayBufferView, address: number, code: number, b: number, len: number, codesAt: number, f32At: number): number => {
+    if (code === 1) return inAt(heap, src, address, 4, b, len, f32At);
+    decoders[code]!(inAt(heap, src, address, encodedSize(code), b, len, codesAt), f32At, pad8(len));
+    return f32At;
   };
 
   const is16 = (code: number | undefined) => code === 2 || code === 3;
 
   /** arrays = [baseBytes, xBytes, hist], params.db/dx (see taskVectorHistogramEncoded); returns the bins touched. */
-  const taskVectorHistogramEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const taskVectorHistogramEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const { db, dx } = params;
     if (!stageable(db) || !stageable(dx)) return jsOps.taskVectorHistogramEncoded!(arrays, from, to, params);
     // 16-bit inputs: the codes go in as they are and are decoded in registers (tiesHistogram16).
@@ -211,19 +255,17 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     const heap = heapFor(12 * BLOCK);
     return histogramBlocks(arrays[2] as Uint32Array, from, to, (b, len) => {
       if (fused) {
-        heap.set(bytesOf(arrays[0]!, 2 * b, 2 * (b + len)), baseAt);
-        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), xAt);
-        wasm.tiesHistogram16(histAt, baseAt, xAt, len, params.level!, params.prefix!, rangeAt, db!, dx!);
+        const baseCodes = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, baseAt);
+        wasm.tiesHistogram16(histAt, baseCodes, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, xAt), len, params.level!, params.prefix!, rangeAt, db!, dx!);
         return;
       }
-      stage(heap, arrays[0]!, db!, b, len, codesAt, baseAt);
-      stage(heap, arrays[1]!, dx!, b, len, codesAt, xAt);
-      wasm.tiesHistogram(histAt, baseAt, xAt, len, params.level!, params.prefix!, rangeAt);
+      const baseF32 = stage(heap, arrays[0]!, addressOf(at, 0), db!, b, len, codesAt, baseAt);
+      wasm.tiesHistogram(histAt, baseF32, stage(heap, arrays[1]!, addressOf(at, 1), dx!, b, len, codesAt, xAt), len, params.level!, params.prefix!, rangeAt);
     });
   };
 
   /** arrays = [outBytes (unused), baseBytes, x1Bytes, …], params.db, dK, cK. */
-  const countAtMagnitudeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const countAtMagnitudeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const m = arrays.length - 2;
     const db = params.db!;
     let ok = stageable(db);
@@ -235,25 +277,21 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     const counts = new Array<number>(m).fill(0);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      // The base's codes (for 16-bit task vectors) and F32 values (for the others), each once per block.
-      let baseCodes = false;
-      let baseF32 = false;
+      // The base's codes (for 16-bit task vectors) and F32 values (for the others), each taken
+      // once per block (−1: not yet).
+      let baseCodes = -1;
+      let baseF32 = -1;
       for (let k = 0; k < m; k++) {
         const cut = params[`c${k}`]!;
         if (!(cut >= 0) || counts[k]! >= (params[`l${k}`] ?? Infinity)) continue;
         const dx = params[`d${k}`]!;
         if (is16(db) && is16(dx)) {
-          if (!baseCodes) heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseCodesAt);
-          baseCodes = true;
-          heap.set(bytesOf(arrays[k + 2]!, 2 * b, 2 * (b + len)), xCodesAt);
-          counts[k]! += wasm.tiesCount16(baseCodesAt, xCodesAt, len, cut, db, dx);
+          if (baseCodes < 0) baseCodes = inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, baseCodesAt);
+          counts[k]! += wasm.tiesCount16(baseCodes, inAt(heap, arrays[k + 2]!, addressOf(at, k + 2), 2, b, len, xCodesAt), len, cut, db, dx);
           continue;
         }
-        // Staging leaves a 16-bit base's codes in place, so both flags stay true.
-        if (!baseF32) stage(heap, arrays[1]!, db, b, len, baseCodesAt, baseAt);
-        baseF32 = true;
-        stage(heap, arrays[k + 2]!, dx, b, len, xCodesAt, xAt);
-        counts[k]! += wasm.tiesCount(baseAt, xAt, len, cut);
+        if (baseF32 < 0) baseF32 = stage(heap, arrays[1]!, addressOf(at, 1), db, b, len, baseCodesAt, baseAt);
+        counts[k]! += wasm.tiesCount(baseF32, stage(heap, arrays[k + 2]!, addressOf(at, k + 2), dx, b, len, xCodesAt, xAt), len, cut);
       }
     }
     return counts;
@@ -269,48 +307,53 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
   /**
    * The block loop of the merge kernels over arrays = [outBytes, baseBytes, x1Bytes, x2Bytes, …]:
    * each block's inputs go into `heap` (from heapFor(MERGE_BYTES), taken before the caller's
-   * parameter views) as 16-bit codes when every dtype in and out is F16 or BF16 — `fused(len)`
-   * then leaves codes at outAt — else as F32 — `staged(len)` leaves F32 at outAt, encoded here.
+   * parameter views) as 16-bit codes when every dtype in and out is F16 or BF16 — `fused`
+   * writes codes — else as F32 — `staged` writes F32, encoded here. Both get the block's
+   * addresses (inAt, outputAt: in place where the arrays live in this memory).
    * `inputs(b, len)` copies in anything else the kernel reads.
    */
-  const mergeBlocks = (heap: Uint8Array, arrays: Arrays, from: number, to: number, params: Params, run: { fused: (len: number) => void; staged: (len: number) => void; inputs?: (b: number, len: number) => void }): void => {
+  type MergeKernel = (len: number, out: number, base: number, x1: number, x2: number) => void;
+  const mergeBlocks = (heap: Uint8Array, arrays: Arrays, at: At, from: number, to: number, params: Params, run: { fused: MergeKernel; staged: MergeKernel; inputs?: (b: number, len: number) => void }): void => {
     const { db, d0, d1, od } = params;
     const fused = is16(db) && is16(d0) && is16(d1) && is16(od);
     const outSize = od === 1 ? 4 : encodedSize(od!);
+    const out = arrays[0]!;
+    const outAddress = addressOf(at, 0);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
       run.inputs?.(b, len);
       if (fused) {
-        heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), baseAt);
-        heap.set(bytesOf(arrays[2]!, 2 * b, 2 * (b + len)), x1At);
-        heap.set(bytesOf(arrays[3]!, 2 * b, 2 * (b + len)), x2At);
-        run.fused(len);
-        bytesOf(arrays[0]!, 2 * b, 2 * (b + len)).set(heap.subarray(outAt, outAt + 2 * len));
+        const o = outputAt(outAddress, 2, b, len, outAt);
+        run.fused(len, o, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, baseAt), inAt(heap, arrays[2]!, addressOf(at, 2), 2, b, len, x1At), inAt(heap, arrays[3]!, addressOf(at, 3), 2, b, len, x2At));
+        copyOut(heap, out, o, 2, b, len, outAt);
         continue;
       }
-      stage(heap, arrays[1]!, db!, b, len, codesAt, baseAt);
-      stage(heap, arrays[2]!, d0!, b, len, codesAt, x1At);
-      stage(heap, arrays[3]!, d1!, b, len, codesAt, x2At);
-      run.staged(len);
+      const baseF32 = stage(heap, arrays[1]!, addressOf(at, 1), db!, b, len, codesAt, baseAt);
+      const x1F32 = stage(heap, arrays[2]!, addressOf(at, 2), d0!, b, len, codesAt, x1At);
+      const x2F32 = stage(heap, arrays[3]!, addressOf(at, 3), d1!, b, len, codesAt, x2At);
       if (od === 1) {
-        bytesOf(arrays[0]!, 4 * b, 4 * (b + len)).set(heap.subarray(outAt, outAt + 4 * len));
+        const o = outputAt(outAddress, 4, b, len, outAt);
+        run.staged(len, o, baseF32, x1F32, x2F32);
+        copyOut(heap, out, o, 4, b, len, outAt);
         continue;
       }
-      encoders[od!]!(outAt, codesAt, pad8(len));
-      bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(codesAt, codesAt + outSize * len));
+      run.staged(len, outAt, baseF32, x1F32, x2F32);
+      const o = outputAt(outAddress, outSize, b, len, codesAt);
+      encoders[od!]!(outAt, o, pad8(len));
+      copyOut(heap, out, o, outSize, b, len, codesAt);
     }
   };
 
   /** Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes], params.db, d0, d1, od (see tiesMergeEncoded). */
-  const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     if (arrays.length !== 4 || !mergeable(params)) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
     const heap = heapFor(MERGE_BYTES);
     const p = new Float64Array(memory.buffer, base, 9);
     p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
-    mergeBlocks(heap, arrays, from, to, params, {
+    mergeBlocks(heap, arrays, at, from, to, params, {
       // The 16-bit codes go in and come out as they are (tiesMerge16).
-      fused: (len) => wasm.tiesMerge16(outAt, baseAt, x1At, x2At, len, base, params.db!, params.d0!, params.d1!, params.od!),
-      staged: (len) => wasm.tiesMerge2(outAt, baseAt, x1At, x2At, len, base),
+      fused: (len, o, b, x1, x2) => wasm.tiesMerge16(o, b, x1, x2, len, base, params.db!, params.d0!, params.d1!, params.od!),
+      staged: (len, o, b, x1, x2) => wasm.tiesMerge2(o, b, x1, x2, len, base),
     });
     return [p[6]!, p[7]!];
   };
@@ -346,19 +389,20 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
    * Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes, mask1, mask2] (see
    * kernel-ops-module's dareMergeEncoded); `from` is a multiple of 8 (whole mask bytes).
    */
-  const dareMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const dareMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     if (arrays.length !== 6 || !mergeable(params)) return jsOps.dareMergeEncoded!(arrays, from, to, params);
     const heap = heapFor(MERGE_BYTES);
     new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.rescale!, params.lambda!, params.divisor!, params.elect!]);
     const mask2At = masksAt + BLOCK / 8;
-    mergeBlocks(heap, arrays, from, to, params, {
+    mergeBlocks(heap, arrays, at, from, to, params, {
+      // The keep masks are copied in (their buffers are the backend's, not an arena's).
       inputs: (b, len) => {
         heap.set(maskBytesOf(arrays[4]!, b, len), masksAt);
         heap.set(maskBytesOf(arrays[5]!, b, len), mask2At);
       },
       // The 16-bit codes go in and come out as they are (dareMerge16).
-      fused: (len) => wasm.dareMerge16(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base, params.db!, params.d0!, params.d1!, params.od!),
-      staged: (len) => wasm.dareMerge2(outAt, baseAt, x1At, x2At, masksAt, mask2At, pad8(len), base),
+      fused: (len, o, b, x1, x2) => wasm.dareMerge16(o, b, x1, x2, masksAt, mask2At, pad8(len), base, params.db!, params.d0!, params.d1!, params.od!),
+      staged: (len, o, b, x1, x2) => wasm.dareMerge2(o, b, x1, x2, masksAt, mask2At, pad8(len), base),
     });
     return undefined;
   };
@@ -368,7 +412,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
    * the JavaScript op's order: four partials each (element i into (i − from) mod 4; every block
    * but the last is a multiple of 8 long), added as (p0 + p1) + (p2 + p3).
    */
-  const dotAndNormsEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const dotAndNormsEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const { d0, d1 } = params;
     if (!is16(d0) || !is16(d1)) return jsOps.dotAndNormsEncoded!(arrays, from, to, params);
     const sumsAt = base;
@@ -378,12 +422,11 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     new Float64Array(memory.buffer, sumsAt, 12).fill(0);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      heap.set(bytesOf(arrays[0]!, 2 * b, 2 * (b + len)), aAt);
-      heap.set(bytesOf(arrays[1]!, 2 * b, 2 * (b + len)), bAt);
-      wasm.dotAndNorms16(aAt, bAt, len, d0!, d1!, sumsAt);
+      const a = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, aAt);
+      wasm.dotAndNorms16(a, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, bAt), len, d0!, d1!, sumsAt);
     }
     const p = new Float64Array(memory.buffer, sumsAt, 12);
-    return [0, 4, 8].map((at) => p[at]! + p[at + 1]! + (p[at + 2]! + p[at + 3]!));
+    return [0, 4, 8].map((i) => p[i]! + p[i + 1]! + (p[i + 2]! + p[i + 3]!));
   };
 
   /**
@@ -391,7 +434,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
    * kernel-ops-module's consensusEncoded): each block of each input staged as F32 in the module
    * (decoded there), consensusF32, and the result encoded there.
    */
-  const consensusEncoded = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
+  const consensusEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const n = arrays.length - 1;
     const od = params.od!;
     let ok = od === 1 || encoders[od] !== undefined;
@@ -404,16 +447,18 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     const dataAt = codesAt + 4 * BLOCK;
     const heap = heapFor(dataAt - base + (n + 1) * 4 * BLOCK);
     const pointers = new Uint32Array(memory.buffer, base, n);
-    for (let k = 0; k < n; k++) pointers[k] = dataAt + k * 4 * BLOCK;
-    const outAt = dataAt + n * 4 * BLOCK;
+    const f32At = dataAt + n * 4 * BLOCK;
     const outSize = od === 1 ? 4 : encodedSize(od);
+    const out = arrays[0]!;
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) stage(heap, arrays[k + 1]!, params[`d${k}`]!, b, len, codesAt, pointers[k]!);
-      wasm.consensusF32(outAt, base, n, pad8(len), params.exponent!, scratchAt);
-      if (od !== 1) encoders[od]!(outAt, codesAt, pad8(len));
-      const resultAt = od === 1 ? outAt : codesAt;
-      bytesOf(arrays[0]!, outSize * b, outSize * (b + len)).set(heap.subarray(resultAt, resultAt + outSize * len));
+      for (let k = 0; k < n; k++) pointers[k] = stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK);
+      // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
+      const resultAt = od === 1 ? f32At : codesAt;
+      const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
+      wasm.consensusF32(od === 1 ? o : f32At, base, n, pad8(len), params.exponent!, scratchAt);
+      if (od !== 1) encoders[od]!(f32At, o, pad8(len));
+      copyOut(heap, out, o, outSize, b, len, resultAt);
     }
     return undefined;
   };
@@ -425,7 +470,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     return p;
   };
 
-  return {
+  const ops: KernelOps = {
     ...jsOps,
     decode,
     taskVectorHistogramEncoded,
@@ -436,29 +481,45 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string): KernelO
     dotAndNormsEncoded,
     consensusEncoded,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
-    taskVectorHistogram: (arrays, from, to, params) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0)),
-    countAtMagnitude: (arrays, from, to, params) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2)),
-    consensus: (arrays, from, to, params) => consensusEncoded(arrays, from, to, allF32(params, arrays.length - 1)),
+    taskVectorHistogram: (arrays, from, to, params, at) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0), at),
+    countAtMagnitude: (arrays, from, to, params, at) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2), at),
+    consensus: (arrays, from, to, params, at) => consensusEncoded(arrays, from, to, allF32(params, arrays.length - 1), at),
     // Three models (two task vectors); other counts run the JavaScript kernel.
-    tiesMerge: (arrays, from, to, params) => (arrays.length === 4 ? tiesMergeEncoded(arrays, from, to, allF32(params, 2)) : jsOps.tiesMerge!(arrays, from, to, params)),
+    tiesMerge: (arrays, from, to, params, at) => (arrays.length === 4 ? tiesMergeEncoded(arrays, from, to, allF32(params, 2), at) : jsOps.tiesMerge!(arrays, from, to, params)),
     encode,
     /** Which kernels a thread runs (tests ask the workers). */
     kernelKind: () => "wasm-simd",
-    weightedSum(arrays, from, to, params) {
+    weightedSum(arrays, from, to, params, at) {
       // One or two F32 inputs: the JS loops are unrolled and bound by memory traffic, which the
       // copies through the module's memory would only add to (measured: no gain or a loss).
       if (arrays.length < 4) return jsOps.weightedSum!(arrays, from, to, params);
-      weightedSumF32(arrays, from, to, params);
+      weightedSumF32(arrays, from, to, params, at);
       return undefined;
     },
-    weightedSumEncoded(arrays, from, to, params) {
+    weightedSumEncoded(arrays, from, to, params, at) {
       // F16 and BF16, in and out, in any mix; other dtypes run the JavaScript kernel.
       const n = arrays.length - 1;
       let all16 = n >= 1 && is16(params.od);
       for (let k = 0; k < n && all16; k++) all16 = is16(params[`d${k}`]);
       if (!all16) return jsOps.weightedSumEncoded!(arrays, from, to, params);
-      weightedSum16(arrays, from, to, params);
+      weightedSum16(arrays, from, to, params, at);
       return undefined;
     },
   };
+  if (!arena) return ops;
+  // An op that needs more scratch than the arena gave runs jsOps: heapFor throws before the op
+  // writes anything.
+  const guarded: KernelOps = { ...ops };
+  for (const [name, op] of Object.entries(ops)) {
+    if (op === jsOps[name]) continue;
+    guarded[name] = (arrays, from, to, params, at) => {
+      try {
+        return op(arrays, from, to, params, at);
+      } catch (error) {
+        if (error !== noRoom) throw error;
+        return jsOps[name]!(arrays, from, to, params);
+      }
+    };
+  }
+  return guarded;
 }

@@ -1,5 +1,6 @@
 import type { Worker } from "node:worker_threads";
 import { KernelError } from "./errors.js";
+import type { KernelArenaAttachment } from "./kernel-arena.js";
 import { kernelWorkerSource } from "./kernel-worker-source.js";
 import { startEvalWorker } from "./start-eval-worker.js";
 
@@ -9,6 +10,8 @@ export interface KernelJob {
   readonly from: number;
   readonly to: number;
   readonly params: Readonly<Record<string, number>>;
+  /** The kernel arena some of `arrays` live in, and each array's address there (−1: elsewhere). */
+  readonly arena?: { readonly attachment: KernelArenaAttachment; readonly at: readonly number[] } | undefined;
 }
 
 const closedError = () => new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
@@ -16,6 +19,8 @@ const closedError = () => new KernelError("KERNEL_CLOSED", "kernel backend used 
 interface PoolWorker {
   readonly worker: Worker;
   readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
+  /** Arenas this worker has an instance for (sent with its first job on each). */
+  readonly arenas: Set<number>;
 }
 
 /**
@@ -45,7 +50,7 @@ export class KernelWorkerPool {
     if (source === undefined) KernelWorkerPool.#sources.set(this.#simd, (source = kernelWorkerSource(this.#simd)));
     const worker = startEvalWorker(source, { name: `stmerge-kernel-${index}` });
     worker.unref();
-    const entry: PoolWorker = { worker, pending: new Map() };
+    const entry: PoolWorker = { worker, pending: new Map(), arenas: new Set() };
     worker.on("message", (message: { id: number; result?: unknown; error?: string }) => {
       const job = entry.pending.get(message.id);
       if (!job) return;
@@ -74,11 +79,30 @@ export class KernelWorkerPool {
     const slot = index % this.size;
     const entry = this.#workers[slot] ?? this.#spawn(slot);
     const id = this.#nextId++;
+    const { op, arrays, from, to, params, arena } = job;
+    const message: Record<string, unknown> = { id, op, arrays, from, to, params };
+    if (arena) {
+      const { attachment: a, at } = arena;
+      message.arena = a.id;
+      message.at = at;
+      if (!entry.arenas.has(a.id)) {
+        entry.arenas.add(a.id);
+        message.attach = { memory: a.memory, scratchAt: a.scratchBase + slot * a.scratchBytes, scratchBytes: a.scratchBytes };
+      }
+    }
     return new Promise((resolve, reject) => {
       if (entry.pending.size === 0) entry.worker.ref();
       entry.pending.set(id, { resolve, reject });
-      entry.worker.postMessage({ id, ...job });
+      entry.worker.postMessage(message);
     });
+  }
+
+  /** The workers drop their instances on arena `id` (after the jobs already sent them). */
+  detach(id: number): void {
+    for (const entry of this.#workers) {
+      if (!entry?.arenas.delete(id)) continue;
+      entry.worker.postMessage({ detach: id });
+    }
   }
 
   /** Runs one job on the worker with the fewest outstanding jobs (whole-job ops such as an SVD). */

@@ -1,0 +1,129 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
+import { f32ToF16Bits } from "./float-codecs.js";
+import { ARENA_SCRATCH_BYTES, ARENA_STATIC_BYTES, SharedKernelArena } from "./kernel-arena.js";
+import { localOps, simdKernelsAvailable } from "./local-kernels.js";
+import { SIMD_KERNELS_SHARED_WASM_BASE64 } from "./wasm-kernels-bytes.js";
+import { wasmKernelsModule } from "./wasm-kernels-module.js";
+import { KernelWorkerPool } from "./worker-pool.js";
+
+const hasSimd = simdKernelsAvailable();
+
+describe("SharedKernelArena", () => {
+  const arena = (threads = 2) => new SharedKernelArena(1, threads, () => undefined);
+
+  it("hands out zero-filled blocks past the static data and each thread's scratch, on 64 bytes, and knows its own views", () => {
+    const a = arena(2);
+    const bytes = a.allocBytes(1000);
+    const floats = a.allocF32(10);
+    expect(bytes.byteOffset).toBe(ARENA_STATIC_BYTES + 2 * ARENA_SCRATCH_BYTES);
+    expect(floats.byteOffset % 64).toBe(0);
+    // Blocks do not overlap, and each has slack after it for reads past a range.
+    expect(floats.byteOffset).toBeGreaterThanOrEqual(bytes.byteOffset + 1000 + 28);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    expect(a.addressOf(bytes)).toBe(bytes.byteOffset);
+    expect(a.addressOf(floats.subarray(3))).toBe(floats.byteOffset + 12);
+    expect(a.addressOf(new Uint8Array(new SharedArrayBuffer(8)))).toBe(-1);
+    expect(arena().addressOf(bytes)).toBe(-1);
+  });
+
+  it("reuses freed blocks (best fit, split, coalesced, zero-filled again) and ignores views it did not give", () => {
+    const a = arena(1);
+    const [x, y, z] = [a.allocBytes(4096), a.allocBytes(4096), a.allocBytes(4096)];
+    const top = a.allocBytes(64);
+    x.fill(1);
+    y.fill(2);
+    a.free(x);
+    a.free(y);
+    // x and y coalesced: a block larger than either fits where they were.
+    const big = a.allocBytes(6000);
+    expect(big.byteOffset).toBe(x.byteOffset);
+    expect(big.every((b) => b === 0)).toBe(true);
+    // The rest of that block is split off and used next.
+    const small = a.allocBytes(100);
+    expect(small.byteOffset).toBeGreaterThan(big.byteOffset);
+    expect(small.byteOffset).toBeLessThan(z.byteOffset);
+    a.free(new Uint8Array(new SharedArrayBuffer(64)));
+    a.free(z.subarray(64));
+    // Freeing the top block gives it back: a block larger than any free one starts there again.
+    a.free(top);
+    expect(a.allocBytes(8192).byteOffset).toBe(top.byteOffset);
+  });
+
+  it("grows its memory as blocks are taken, and after release gives plain shared buffers outside it", () => {
+    const a = arena(1);
+    const before = a.byteLength;
+    const large = a.allocF32(3 << 20);
+    expect(a.byteLength).toBeGreaterThanOrEqual(before + (12 << 20));
+    expect(a.addressOf(large)).toBeGreaterThan(0);
+    a.release();
+    const after = a.allocBytes(100);
+    expect(after.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.addressOf(after)).toBe(-1);
+  });
+});
+
+describe.skipIf(!hasSimd)("kernels on an arena", () => {
+  const pools: KernelWorkerPool[] = [];
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.close()));
+  });
+
+  it("the module's static data fits below the arena's scratch", () => {
+    const api = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => object } }).WebAssembly;
+    const memory = new api.Memory({ initial: 64, maximum: 65536, shared: true });
+    const scratch = { memory, scratchAt: ARENA_STATIC_BYTES, scratchBytes: ARENA_SCRATCH_BYTES };
+    expect(wasmKernelsModule(localOps(true), SIMD_KERNELS_SHARED_WASM_BASE64, scratch)).toBeDefined();
+    // Scratch over the static data is refused (the caller keeps the copying kernels).
+    expect(wasmKernelsModule(localOps(true), SIMD_KERNELS_SHARED_WASM_BASE64, { ...scratch, scratchAt: 16 })).toBeUndefined();
+  });
+
+  it("a worker reads the arrays at their arena addresses, not through the views it was sent", async () => {
+    const pool = new KernelWorkerPool(2, { simd: true });
+    pools.push(pool);
+    const arena = new SharedKernelArena(7, 2, () => pool.detach(7));
+    const n = 10_000;
+    const codes = (value: number) => {
+      const bytes = arena.allocBytes(2 * n);
+      new Uint16Array(bytes.buffer, bytes.byteOffset, n).fill(f32ToF16Bits(value));
+      return bytes;
+    };
+    const [x, y] = [codes(1.5), codes(-0.25)];
+    // Views of zeros stand in for the inputs: only the addresses lead to the values.
+    const zeros = () => new Uint8Array(new SharedArrayBuffer(2 * n));
+    const out = new Uint8Array(new SharedArrayBuffer(2 * n));
+    const params = { w0: 0.5, w1: 2, d0: 2, d1: 2, od: 2 };
+    for (const slot of [0, 1]) {
+      out.fill(0);
+      await pool.run(slot, { op: "weightedSumEncoded", arrays: [out, zeros(), zeros()], from: 0, to: n, params, arena: { attachment: arena.attachment, at: [-1, x.byteOffset, y.byteOffset] } });
+      // 0.5 · 1.5 + 2 · −0.25 = 0.25 (F16 0x3400) everywhere.
+      expect(new Set(new Uint16Array(out.buffer))).toEqual(new Set([0x3400]));
+    }
+    // After release the workers drop their instances; a job on the arena's id attaches again.
+    arena.release();
+    out.fill(0);
+    await pool.run(0, { op: "weightedSumEncoded", arrays: [out, x, y], from: 0, to: n, params, arena: { attachment: arena.attachment, at: [-1, x.byteOffset, y.byteOffset] } });
+    expect(new Set(new Uint16Array(out.buffer))).toEqual(new Set([0x3400]));
+  });
+
+  it("a backend makes arenas only with worker threads and SIMD kernels, and its ops still work on views of a released arena", async () => {
+    const inline = createCpuKernelBackend({ workers: 0 });
+    const plain = createCpuKernelBackend({ workers: 2, simd: false });
+    const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
+    try {
+      expect(inline.createArena!()).toBeUndefined();
+      expect(plain.createArena!()).toBeUndefined();
+      const arena = pooled.createArena!()!;
+      const x = arena.allocF32(5000).fill(2);
+      const y = arena.allocF32(5000).fill(3);
+      const out = arena.allocF32(5000);
+      await pooled.weightedSum([x, y, x], [1, 1, 0.5], out);
+      expect(new Set(out)).toEqual(new Set([6]));
+      arena.release();
+      await pooled.weightedSum([x, y, y], [1, 1, 1], out);
+      expect(new Set(out)).toEqual(new Set([8]));
+    } finally {
+      await Promise.all([inline.close(), plain.close(), pooled.close()]);
+    }
+  });
+});
