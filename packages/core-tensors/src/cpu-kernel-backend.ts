@@ -73,8 +73,10 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     // Rounded up to 64 KiB, so that chunks of similar sizes share buffers.
     return best >= 0 ? spareMasks.splice(best, 1)[0]! : allocBytes(Math.ceil(byteLength / 65536) * 65536);
   };
-  // Per-thread TIES histogram bins (taskVectorHistogram), allocated once.
-  let histogramBins: Uint32Array | undefined;
+  // Sets of per-thread TIES histogram bins (taskVectorHistogram), all zero between calls: one
+  // per call in flight (several merge items compute at once), reused, so that a merge does not
+  // leave thousands of them to the collector (they held 120 MB of a TIES merge's RSS).
+  const spareBins: Uint32Array[] = [];
   // Kernel arenas not yet released (createArena).
   const arenas = new Set<SharedKernelArena>();
   let nextArenaId = 1;
@@ -157,13 +159,12 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       await runRanges(op, [...inputs, into], length, undefined, () => params);
       return;
     }
-    // One shared set of bins per thread range, all zero between calls (reused; a concurrent call
-    // gets its own). A range's job reports the bins it touched ([lo, hi]; the JavaScript kernel
-    // reports nothing: all), and only those are added to `into` and cleared again.
+    // One shared set of bins per thread range (spareBins). A range's job reports the bins it
+    // touched ([lo, hi]; the JavaScript kernel reports nothing: all), and only those are added to
+    // `into` and cleared again.
     const size = ranges.length * 65536;
-    const reuse = histogramBins !== undefined && histogramBins.length >= size;
-    const bins = reuse ? histogramBins! : new Uint32Array(new SharedArrayBuffer(size * 4));
-    histogramBins = undefined;
+    const spare = spareBins.findIndex((b) => b.length === size);
+    const bins = spare >= 0 ? spareBins.splice(spare, 1)[0]! : new Uint32Array(new SharedArrayBuffer(size * 4));
     let clean = false;
     try {
       // allSettled: when one range fails, the others must finish before the bins are reused.
@@ -179,7 +180,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       clean = true;
     } finally {
       if (!clean) bins.fill(0, 0, size);
-      histogramBins = bins;
+      // As many as calls have been in flight at once, up to 8.
+      if (spareBins.length < 8) spareBins.push(bins);
     }
   }
 
