@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, createSafetensorsWriter, type KernelBackend, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir, writeTinyModel } from "@stmerge/test-utils";
@@ -188,6 +188,53 @@ describe("executeMergePlan computes several items at once", () => {
       await expect(executeMergePlan(plan, { sources, sink: createSafetensorsWriter(join(dir, "o.safetensors")), kernels, method })).rejects.toThrow(`cannot merge ${merged[1]!.key}`);
       await expect(openSafetensors(join(dir, "o.safetensors"))).rejects.toMatchObject({ code: "FILE_NOT_FOUND" });
     } finally {
+      await Promise.all(sources.map((s) => s.close()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("executeMergePlan's buffers in the backend's kernel arena", () => {
+  it("give the bytes of a run without one; slots that grow give their old block back, and the arena is released at the end, after a failure too", async () => {
+    const { dir, sources, inputs } = await fixture();
+    // Worker threads on these tiny tensors, so the kernels work on the arena's blocks in place.
+    const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+    const events: string[] = [];
+    const recording: KernelBackend = {
+      ...pooled,
+      createArena() {
+        const arena = pooled.createArena!()!;
+        events.push("create");
+        return {
+          allocBytes: (n) => (events.push("alloc"), arena.allocBytes(n)),
+          allocF32: (n) => (events.push("alloc"), arena.allocF32(n)),
+          free: (view) => (events.push("free"), arena.free(view)),
+          release: () => (events.push("release"), arena.release()),
+        };
+      },
+    };
+    try {
+      const plan = buildMergePlan(inputs, { method: slerp, maxChunkElements: 256 });
+      const withArena = join(dir, "arena.safetensors");
+      const without = join(dir, "plain.safetensors");
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(withArena), kernels: recording, method: slerp });
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(without), kernels: { ...pooled, createArena: undefined }, method: slerp });
+      expect(readFileSync(withArena).equals(readFileSync(without))).toBe(true);
+      expect(events[0]).toBe("create");
+      expect(events).toContain("free");
+      expect(events.filter((e) => e === "release")).toEqual(["release"]);
+      expect(events.at(-1)).toBe("release");
+      events.length = 0;
+      const failing = defineMergeMethod({
+        ...weightedSum,
+        name: "failing_sum",
+        mergeEncoded: undefined,
+        merge: () => Promise.reject(new Error("no merge today")),
+      });
+      await expect(executeMergePlan(buildMergePlan(inputs, { method: failing }), { sources, sink: createSafetensorsWriter(join(dir, "fail.safetensors")), kernels: recording, method: failing })).rejects.toThrow("no merge today");
+      expect(events.filter((e) => e === "release")).toEqual(["release"]);
+    } finally {
+      await pooled.close();
       await Promise.all(sources.map((s) => s.close()));
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-import { dtypeSize, shapeElementCount, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
+import { dtypeSize, shapeElementCount, type KernelArena, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
 import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } from "../lora/bake-lora.js";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
@@ -29,20 +29,38 @@ export interface ExecuteMergeResult {
   readonly timings: { readonly waitRead: number; readonly compute: number; readonly waitWrite: number; readonly readBusy: number; readonly writeBusy: number };
 }
 
-/** Grow-only scratch buffers, one per slot, allocated through the kernel backend (shared memory). */
+/**
+ * Grow-only scratch buffers, one per slot, in the kernel backend's arena where it has one (its
+ * kernels then work on them in place), else in its shared memory. A slot's old buffer goes back
+ * to the arena when it grows: its last user is done by then (the executor reuses a set's slots
+ * only after that set's previous item has computed and been written).
+ */
 class BufferPool {
   readonly #bytes = new Map<number, Uint8Array>();
   readonly #floats = new Map<number, Float32Array>();
-  constructor(private readonly kernels: KernelBackend) {}
+  readonly #arena: KernelArena | undefined;
+  constructor(private readonly kernels: KernelBackend) {
+    this.#arena = kernels.createArena?.();
+  }
   bytes(slot: number, length: number): Uint8Array {
     let b = this.#bytes.get(slot);
-    if (!b || b.byteLength < length) this.#bytes.set(slot, (b = this.kernels.allocBytes(Math.max(length, 1))));
+    if (!b || b.byteLength < length) {
+      if (b) this.#arena?.free(b);
+      this.#bytes.set(slot, (b = (this.#arena ?? this.kernels).allocBytes(Math.max(length, 1))));
+    }
     return b.subarray(0, length);
   }
   floats(slot: number, length: number): Float32Array {
     let f = this.#floats.get(slot);
-    if (!f || f.length < length) this.#floats.set(slot, (f = this.kernels.allocF32(Math.max(length, 1))));
+    if (!f || f.length < length) {
+      if (f) this.#arena?.free(f);
+      this.#floats.set(slot, (f = (this.#arena ?? this.kernels).allocF32(Math.max(length, 1))));
+    }
     return f.subarray(0, length);
+  }
+  /** Lets the kernel threads drop the arena (the buffers stay readable). */
+  release(): void {
+    this.#arena?.release();
   }
 }
 
@@ -234,7 +252,12 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     return kernels.encode(addLoras(item, result, item.start), entry.outDtype, outBytes);
   };
 
-  await sink.begin(planDescriptors(plan), options.metadata ?? {});
+  try {
+    await sink.begin(planDescriptors(plan), options.metadata ?? {});
+  } catch (error) {
+    pool.release();
+    throw error;
+  }
   const writes: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
   // When a set's input buffers may be read into again: at once after compute, unless the write
   // in flight reads them (a tensor passed through unchanged), then when that write is done. So
@@ -306,6 +329,9 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     await Promise.allSettled(writes);
     await sink.abort();
     throw error;
+  } finally {
+    // Every read, compute and write is over by here.
+    pool.release();
   }
   return { bytesWritten: bytesDone, tensorsWritten: tensorsDone, timings };
 }
