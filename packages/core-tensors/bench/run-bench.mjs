@@ -3,8 +3,9 @@
 //  1. safetensors read throughput: our reader, tensor by tensor into a reused buffer, vs plain
 //     fs positioned reads of the same byte ranges, on a ~1 GiB file generated under .bench/.
 //  2. Kernel throughput (elements/s) per dtype with 1 worker thread (per thread) and with 2, for the
-//     JavaScript kernels and the WebAssembly SIMD ones (same bits), with the 1-minute load average
-//     beside each figure (the machine may be shared).
+//     JavaScript kernels and the WebAssembly SIMD ones (same bits), copying blocks through each
+//     thread's memory and in place on a kernel arena, with the 1-minute load average beside each
+//     figure (the machine may be shared).
 // Environment: STMERGE_BENCH_MB (file size, default 1024), STMERGE_BENCH_ELEMENTS (default 32M),
 // STMERGE_BENCH_ONLY=kernels (skip the file benchmarks).
 import { execFileSync } from "node:child_process";
@@ -79,44 +80,53 @@ async function readBenchmarks(path) {
 
 const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)", "consensusEncoded (3 x F16 -> F16, E 4)"];
 
+// Kernel sets: the JavaScript kernels, the WebAssembly SIMD ones copying blocks through each
+// thread's memory, and the SIMD ones in place on arrays in a kernel arena (the merge executor's).
+const KERNEL_SETS = ["JavaScript", "WebAssembly SIMD", "WebAssembly SIMD, in place (arena)"];
+
 /**
  * Each kernel set runs in its own child process (two backends in one process skewed the figures:
- * the same JS code ran up to 2x slower in one of them), alternating JS and SIMD children over
- * two rounds; each figure is the best run of its set.
+ * the same JS code ran up to 2x slower in one of them), the sets taken in turn over two rounds
+ * (the second in reverse order); each figure is the best run of its set.
  */
 async function codecBenchmarks() {
   for (const workers of [1, 2]) {
     const bestSeconds = new Map();
-    for (const order of [[false, true], [true, false]]) {
-      for (const simd of order) {
-        const output = execFileSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, STMERGE_BENCH_KERNEL_CHILD: `${workers},${simd ? 1 : 0}` }, encoding: "utf8" });
+    const sets = KERNEL_SETS.map((_, set) => set);
+    for (const order of [sets, [...sets].reverse()]) {
+      for (const set of order) {
+        const output = execFileSync(process.execPath, [fileURLToPath(import.meta.url)], { env: { ...process.env, STMERGE_BENCH_KERNEL_CHILD: `${workers},${set}` }, encoding: "utf8" });
         for (const [what, seconds] of Object.entries(JSON.parse(output))) {
-          const key = `${what}|${simd}`;
+          const key = `${what}|${set}`;
           bestSeconds.set(key, Math.min(bestSeconds.get(key) ?? Infinity, seconds));
         }
       }
     }
     for (const what of KERNEL_OPS) {
-      for (const simd of [false, true]) row(what, `${workers} thread${workers > 1 ? "s" : ""}, ${simd ? "WebAssembly SIMD" : "JavaScript"}`, elements / 1e6 / bestSeconds.get(`${what}|${simd}`), "M elem/s");
+      for (const set of sets) row(what, `${workers} thread${workers > 1 ? "s" : ""}, ${KERNEL_SETS[set]}`, elements / 1e6 / bestSeconds.get(`${what}|${set}`), "M elem/s");
     }
   }
 }
 
-/** In a child: times every kernel op for one backend and prints { op: best seconds } as JSON. */
-async function kernelChild(workers, simd) {
-  const backend = createCpuKernelBackend({ workers, simd });
-  const values = backend.allocF32(elements);
+/** In a child: times every kernel op for one kernel set (KERNEL_SETS) and prints { op: best seconds } as JSON. */
+async function kernelChild(workers, set) {
+  const backend = createCpuKernelBackend({ workers, simd: set > 0 });
+  const arena = set === 2 ? backend.createArena() : undefined;
+  if (set === 2 && !arena) throw new Error("this backend makes no kernel arena");
+  // The arrays the ops read and write (the ops' own outputs, if any, are the backend's).
+  const memory = arena ?? backend;
+  const values = memory.allocF32(elements);
   for (let i = 0; i < elements; i++) values[i] = Math.sin(i) * 100;
-  const f16 = backend.allocBytes(elements * 2);
-  const bf16 = backend.allocBytes(elements * 2);
-  const f8 = backend.allocBytes(elements);
-  const f8e5 = backend.allocBytes(elements);
-  const f8out = backend.allocBytes(elements);
-  const f16b = backend.allocBytes(elements * 2);
-  const f16c = backend.allocBytes(elements * 2);
-  const out = backend.allocF32(elements);
-  const out2 = backend.allocF32(elements);
-  const f16out = backend.allocBytes(elements * 2);
+  const f16 = memory.allocBytes(elements * 2);
+  const bf16 = memory.allocBytes(elements * 2);
+  const f8 = memory.allocBytes(elements);
+  const f8e5 = memory.allocBytes(elements);
+  const f8out = memory.allocBytes(elements);
+  const f16b = memory.allocBytes(elements * 2);
+  const f16c = memory.allocBytes(elements * 2);
+  const out = memory.allocF32(elements);
+  const out2 = memory.allocF32(elements);
+  const f16out = memory.allocBytes(elements * 2);
   await backend.encode(values, "F16", f16);
   await backend.encode(values, "BF16", bf16);
   await backend.encode(values, "F8_E4M3", f8);
@@ -124,15 +134,15 @@ async function kernelChild(workers, simd) {
   f16b.set(f16);
   f16c.set(f16);
   // Consensus on three equal inputs would take its flat-column case everywhere: two more that differ.
-  const f16d = backend.allocBytes(elements * 2);
-  const f16e = backend.allocBytes(elements * 2);
-  const shifted = backend.allocF32(elements);
+  const f16d = memory.allocBytes(elements * 2);
+  const f16e = memory.allocBytes(elements * 2);
+  const shifted = memory.allocF32(elements);
   for (let i = 0; i < elements; i++) shifted[i] = Math.sin(i * 1.3) * 100;
   await backend.encode(shifted, "F16", f16d);
   for (let i = 0; i < elements; i++) shifted[i] = Math.cos(i) * 100;
   await backend.encode(shifted, "F16", f16e);
-  const bf16b = backend.allocBytes(elements * 2);
-  const bf16c = backend.allocBytes(elements * 2);
+  const bf16b = memory.allocBytes(elements * 2);
+  const bf16c = memory.allocBytes(elements * 2);
   bf16b.set(bf16);
   bf16c.set(bf16);
   const fns = [
@@ -156,14 +166,15 @@ async function kernelChild(workers, simd) {
   for (let i = 0; i < 3; i++) for (const fn of fns) await fn();
   const result = {};
   for (const [i, fn] of fns.entries()) result[KERNEL_OPS[i]] = await best(REPEATS + 2, fn);
+  arena?.release();
   await backend.close();
   process.stdout.write(JSON.stringify(result));
 }
 
 const child = process.env.STMERGE_BENCH_KERNEL_CHILD;
 if (child) {
-  const [workers, simd] = child.split(",").map(Number);
-  await kernelChild(workers, simd === 1);
+  const [workers, set] = child.split(",").map(Number);
+  await kernelChild(workers, set);
   process.exit(0);
 }
 

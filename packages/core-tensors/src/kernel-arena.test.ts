@@ -78,6 +78,31 @@ describe.skipIf(!hasSimd)("kernels on an arena", () => {
     expect(wasmKernelsModule(localOps(true), SIMD_KERNELS_SHARED_WASM_BASE64, { ...scratch, scratchAt: 16 })).toBeUndefined();
   });
 
+  it("an op that needs more scratch than the arena gave runs the copying kernels instead, with the same result", () => {
+    const api = (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+    const memory = new api.Memory({ initial: 64, maximum: 65536, shared: true });
+    const copying = localOps(true);
+    let fallbacks = 0;
+    const counted = { ...copying, weightedSumEncoded: (...args: Parameters<NonNullable<typeof copying.weightedSumEncoded>>) => (fallbacks++, copying.weightedSumEncoded!(...args)) };
+    // 400 KB of scratch: TIES's bins and a few inputs' blocks, not thirty inputs'.
+    const inPlace = wasmKernelsModule(counted, SIMD_KERNELS_SHARED_WASM_BASE64, { memory, scratchAt: ARENA_STATIC_BYTES, scratchBytes: 400_000 })!;
+    const n = 1000;
+    const sum = (count: number) => {
+      const inputs = Array.from({ length: count }, (_, k) => new Uint8Array(new Uint16Array(n).fill(0x3c00 + k).buffer));
+      const params: Record<string, number> = { od: 2 };
+      inputs.forEach((_, k) => ((params[`w${k}`] = 1 / count), (params[`d${k}`] = 2)));
+      const got = new Uint8Array(2 * n);
+      const expected = new Uint8Array(2 * n);
+      inPlace.weightedSumEncoded!([got, ...inputs], 0, n, params, inputs.map(() => -1));
+      localOps(false).weightedSumEncoded!([expected, ...inputs], 0, n, params);
+      expect(Buffer.from(got).equals(Buffer.from(expected))).toBe(true);
+    };
+    sum(3);
+    expect(fallbacks).toBe(0);
+    sum(30);
+    expect(fallbacks).toBe(1);
+  });
+
   it("a worker reads the arrays at their arena addresses, not through the views it was sent", async () => {
     const pool = new KernelWorkerPool(2, { simd: true });
     pools.push(pool);
