@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { f32ToF16Bits } from "./float-codecs.js";
@@ -48,6 +49,36 @@ describe("SharedKernelArena", () => {
     // Freeing the top block gives it back: a block larger than any free one starts there again.
     a.free(top);
     expect(a.allocBytes(8192).byteOffset).toBe(top.byteOffset);
+  });
+
+  it("never hands out overlapping blocks, whatever the order of allocations and frees (each block keeps its own bytes)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 200_000 }), fc.nat()), { minLength: 1, maxLength: 80 }), (steps) => {
+        const a = arena(1);
+        const live: { view: Uint8Array; mark: number }[] = [];
+        let mark = 0;
+        for (const [allocate, size, pick] of steps) {
+          if (allocate || live.length === 0) {
+            const view = a.allocBytes(size);
+            expect(view.every((b) => b === 0)).toBe(true);
+            mark = (mark % 250) + 1;
+            view.fill(mark);
+            live.push({ view, mark });
+          } else {
+            const [gone] = live.splice(pick % live.length, 1);
+            a.free(gone!.view);
+          }
+          // Every live block still holds only its own mark, and no two overlap.
+          for (const { view, mark: m } of live) expect(view.every((b) => b === m)).toBe(true);
+          const spans = live.map(({ view }) => [view.byteOffset, view.byteOffset + view.byteLength] as const).sort((x, y) => x[0] - y[0]);
+          for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1] + 28);
+        }
+        // With everything freed, the memory is one free stretch again: the next block starts at the bottom.
+        for (const { view } of live.splice(0)) a.free(view);
+        expect(a.allocBytes(64).byteOffset).toBe(ARENA_STATIC_BYTES + ARENA_SCRATCH_BYTES);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("grows its memory as blocks are taken, and after release gives plain shared buffers outside it", () => {

@@ -48,6 +48,8 @@ export class SharedKernelArena implements KernelArena {
   /** Free blocks below #top, by address, never adjacent (coalesced). */
   #free: { at: number; size: number }[] = [];
   #top: number;
+  /** The highest #top so far: memory above it has never been handed out, so it is still zero. */
+  #highWater: number;
   #released = false;
   readonly #onRelease: () => void;
 
@@ -58,6 +60,7 @@ export class SharedKernelArena implements KernelArena {
     this.#memory = new api.Memory({ initial: scratchEnd / PAGE, maximum: MAX_PAGES, shared: true });
     this.attachment = { id, memory: this.#memory, scratchBase: ARENA_STATIC_BYTES, scratchBytes: ARENA_SCRATCH_BYTES };
     this.#top = scratchEnd;
+    this.#highWater = scratchEnd;
     this.#onRelease = onRelease;
   }
 
@@ -136,8 +139,6 @@ export class SharedKernelArena implements KernelArena {
       at = block.at;
       if (block.size === size) this.#free.splice(best, 1);
       else this.#free[best] = { at: at + size, size: block.size - size };
-      // A reused block holds an earlier user's bytes; new memory is zero already.
-      new Uint8Array(this.#memory.buffer, at, size).fill(0);
     } else {
       at = this.#top;
       const end = at + size;
@@ -151,6 +152,9 @@ export class SharedKernelArena implements KernelArena {
       }
       this.#top = end;
     }
+    // Below the high-water mark the bytes are an earlier block's; above it the memory is new (zero).
+    if (at < this.#highWater) new Uint8Array(this.#memory.buffer, at, Math.min(size, this.#highWater - at)).fill(0);
+    this.#highWater = Math.max(this.#highWater, at + size);
     this.#taken.set(at, size);
     return at;
   }
