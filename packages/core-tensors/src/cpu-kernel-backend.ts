@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
-import { SharedKernelArena } from "./kernel-arena.js";
+import { ArenaLease, SharedKernelArena } from "./kernel-arena.js";
 import type { EncodedTensor, KernelArena, KernelBackend } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
@@ -77,15 +77,14 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   // per call in flight (several merge items compute at once), reused, so that a merge does not
   // leave thousands of them to the collector (they held 120 MB of a TIES merge's RSS).
   const spareBins: Uint32Array[] = [];
-  // Kernel arenas not yet released (createArena).
-  const arenas = new Set<SharedKernelArena>();
-  let nextArenaId = 1;
+  // The memory of every kernel arena (createArena), made on first use; null: none can be made here.
+  let arenaMemory: SharedKernelArena | null | undefined;
 
-  /** A worker job; where its arrays live in an arena, the workers' kernels work on them in place. */
+  /** A worker job; where its arrays live in the arena memory, the workers' kernels work on them in place. */
   function job(op: string, arrays: readonly ArrayBufferView[], from: number, to: number, params: Record<string, number>): KernelJob {
-    for (const arena of arenas) {
-      const at = arrays.map((a) => arena.addressOf(a));
-      if (at.some((address) => address >= 0)) return { op, arrays, from, to, params, arena: { attachment: arena.attachment, at } };
+    if (arenaMemory) {
+      const at = arrays.map((a) => arenaMemory!.addressOf(a));
+      if (at.some((address) => address >= 0)) return { op, arrays, from, to, params, arena: { attachment: arenaMemory.attachment, at } };
     }
     return { op, arrays, from, to, params };
   }
@@ -279,18 +278,14 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     allocBytes,
     createArena(): KernelArena | undefined {
       if (!pool || !simd || closed) return undefined;
-      const id = nextArenaId++;
-      let arena: SharedKernelArena;
-      try {
-        arena = new SharedKernelArena(id, pool.size, () => {
-          arenas.delete(arena);
-          pool.detach(id);
-        });
-      } catch {
-        return undefined; // no shared WebAssembly memory here
+      if (arenaMemory === undefined) {
+        try {
+          arenaMemory = new SharedKernelArena(1, pool.size);
+        } catch {
+          arenaMemory = null; // no shared WebAssembly memory here
+        }
       }
-      arenas.add(arena);
-      return arena;
+      return arenaMemory ? new ArenaLease(arenaMemory) : undefined;
     },
 
     async decode(bytes, dtype, out) {

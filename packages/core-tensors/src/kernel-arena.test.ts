@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { f32ToF16Bits } from "./float-codecs.js";
-import { ARENA_SCRATCH_BYTES, ARENA_STATIC_BYTES, SharedKernelArena } from "./kernel-arena.js";
+import { ARENA_SCRATCH_BYTES, ARENA_STATIC_BYTES, ArenaLease, SharedKernelArena } from "./kernel-arena.js";
 import { localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { SIMD_KERNELS_SHARED_WASM_BASE64 } from "./wasm-kernels-bytes.js";
 import { wasmKernelsModule } from "./wasm-kernels-module.js";
@@ -11,7 +11,7 @@ import { KernelWorkerPool } from "./worker-pool.js";
 const hasSimd = simdKernelsAvailable();
 
 describe("SharedKernelArena", () => {
-  const arena = (threads = 2) => new SharedKernelArena(1, threads, () => undefined);
+  const arena = (threads = 2) => new SharedKernelArena(1, threads);
 
   it("hands out zero-filled blocks past the static data and each thread's scratch, on 64 bytes, and knows its own views", () => {
     const a = arena(2);
@@ -81,16 +81,29 @@ describe("SharedKernelArena", () => {
     );
   });
 
-  it("grows its memory as blocks are taken, and after release gives plain shared buffers outside it", () => {
+  it("grows its memory as blocks are taken", () => {
     const a = arena(1);
     const before = a.byteLength;
     const large = a.allocF32(3 << 20);
     expect(a.byteLength).toBeGreaterThanOrEqual(before + (12 << 20));
     expect(a.addressOf(large)).toBeGreaterThan(0);
-    a.release();
-    const after = a.allocBytes(100);
+  });
+
+  it("a lease gives all its blocks back on release, so the next lease reuses the same pages; after release it hands out plain shared buffers", () => {
+    const memory = arena(1);
+    const first = new ArenaLease(memory);
+    const [x, y] = [first.allocBytes(100_000), first.allocF32(50_000)];
+    first.free(new Uint8Array(new SharedArrayBuffer(8))); // not its own: ignored
+    first.release();
+    const after = first.allocBytes(100);
     expect(after.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(a.addressOf(after)).toBe(-1);
+    expect(memory.addressOf(after)).toBe(-1);
+    const second = new ArenaLease(memory);
+    const grown = memory.byteLength;
+    const z = second.allocBytes(300_000);
+    expect(z.byteOffset).toBe(x.byteOffset);
+    expect(z.byteOffset + z.byteLength).toBeGreaterThan(y.byteOffset);
+    expect(memory.byteLength).toBe(grown);
   });
 });
 
@@ -137,7 +150,7 @@ describe.skipIf(!hasSimd)("kernels on an arena", () => {
   it("a worker reads the arrays at their arena addresses, not through the views it was sent", async () => {
     const pool = new KernelWorkerPool(2, { simd: true });
     pools.push(pool);
-    const arena = new SharedKernelArena(7, 2, () => pool.detach(7));
+    const arena = new SharedKernelArena(7, 2);
     const n = 10_000;
     const codes = (value: number) => {
       const bytes = arena.allocBytes(2 * n);
@@ -155,29 +168,29 @@ describe.skipIf(!hasSimd)("kernels on an arena", () => {
       // 0.5 · 1.5 + 2 · −0.25 = 0.25 (F16 0x3400) everywhere.
       expect(new Set(new Uint16Array(out.buffer))).toEqual(new Set([0x3400]));
     }
-    // After release the workers drop their instances; a job on the arena's id attaches again.
-    arena.release();
-    out.fill(0);
-    await pool.run(0, { op: "weightedSumEncoded", arrays: [out, x, y], from: 0, to: n, params, arena: { attachment: arena.attachment, at: [-1, x.byteOffset, y.byteOffset] } });
-    expect(new Set(new Uint16Array(out.buffer))).toEqual(new Set([0x3400]));
   });
 
-  it("a backend makes arenas only with worker threads and SIMD kernels, and its ops still work on views of a released arena", async () => {
+  it("a backend makes arenas only with worker threads and SIMD kernels, all on one memory: a second arena reuses the first's blocks", async () => {
     const inline = createCpuKernelBackend({ workers: 0 });
     const plain = createCpuKernelBackend({ workers: 2, simd: false });
     const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
     try {
       expect(inline.createArena!()).toBeUndefined();
       expect(plain.createArena!()).toBeUndefined();
-      const arena = pooled.createArena!()!;
-      const x = arena.allocF32(5000).fill(2);
-      const y = arena.allocF32(5000).fill(3);
-      const out = arena.allocF32(5000);
-      await pooled.weightedSum([x, y, x], [1, 1, 0.5], out);
-      expect(new Set(out)).toEqual(new Set([6]));
-      arena.release();
-      await pooled.weightedSum([x, y, y], [1, 1, 1], out);
-      expect(new Set(out)).toEqual(new Set([8]));
+      const sum = async (arena: NonNullable<ReturnType<NonNullable<typeof pooled.createArena>>>) => {
+        const x = arena.allocF32(5000).fill(2);
+        const y = arena.allocF32(5000).fill(3);
+        const out = arena.allocF32(5000);
+        await pooled.weightedSum([x, y, x], [1, 1, 0.5], out);
+        expect(new Set(out)).toEqual(new Set([6]));
+        return x.byteOffset;
+      };
+      const first = pooled.createArena!()!;
+      const at = await sum(first);
+      first.release();
+      const second = pooled.createArena!()!;
+      expect(await sum(second)).toBe(at);
+      second.release();
     } finally {
       await Promise.all([inline.close(), plain.close(), pooled.close()]);
     }

@@ -4,9 +4,9 @@ import type { RandomizedSvdOptions, TruncatedSvd } from "./randomized-svd.js";
 /**
  * Blocks the CPU backend's WebAssembly kernels read and write where they are, without copying
  * them through each thread's own memory (13–20% of a kernel thread's time). Views from it work
- * with every op like allocBytes/allocF32's. Its memory only grows, so a caller reuses its blocks
- * (free) and releases the arena when done; views stay readable after release, but new kernel
- * calls on them copy again.
+ * with every op like allocBytes/allocF32's. The blocks come from one memory the backend keeps
+ * until close() (WebAssembly memories only grow), so a caller gives blocks back when done with
+ * them (free, or all at once with release) and later arenas reuse those pages.
  */
 export interface KernelArena {
   /** Zero-filled bytes in the arena (a plain shared buffer when the arena cannot grow further). */
@@ -15,7 +15,7 @@ export interface KernelArena {
   allocF32(length: number): Float32Array;
   /** Gives a view from allocBytes/allocF32 back for reuse; the caller must not use it afterwards. Others are ignored. */
   free(view: ArrayBufferView): void;
-  /** Drops the arena: the kernel threads let go of its memory. */
+  /** Gives every block back; views from this arena must not be used afterwards (later ones reuse the blocks). */
   release(): void;
 }
 

@@ -15,7 +15,7 @@ import { wasmKernelsModule } from "./wasm-kernels-module.js";
  * is embedded as base64), the JavaScript kernels otherwise. A job on a kernel arena also carries
  * `arena` (its id) and `at` (each array's address there), and on the worker's first job on it
  * `attach` (the memory and this worker's scratch): the op then runs on an instance of the module
- * on that memory. `{ detach }` drops the instance; it gets no answer.
+ * on that memory, kept for the worker's life (a backend has one arena memory).
  */
 export function kernelWorkerSource(simd = false): string {
   const codecs = floatCodecsModule.toString();
@@ -37,10 +37,6 @@ const ops = ${simd ? `wasmKernels(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE
 const arenaOps = new Map();
 const attachArena = ${simd ? `(attach) => wasmKernels(ops, ${JSON.stringify(SIMD_KERNELS_SHARED_WASM_BASE64)}, attach) || ops` : "() => ops"};
 parentPort.on("message", (job) => {
-  if (job.detach !== undefined) {
-    arenaOps.delete(job.detach);
-    return;
-  }
   let result;
   try {
     if (job.attach !== undefined) arenaOps.set(job.arena, attachArena(job.attach));

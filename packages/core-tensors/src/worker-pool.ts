@@ -97,13 +97,6 @@ export class KernelWorkerPool {
     });
   }
 
-  /** The workers drop their instances on arena `id` (after the jobs already sent them). */
-  detach(id: number): void {
-    for (const entry of this.#workers) {
-      if (!entry?.arenas.delete(id)) continue;
-      entry.worker.postMessage({ detach: id });
-    }
-  }
 
   /** Runs one job on the worker with the fewest outstanding jobs (whole-job ops such as an SVD). */
   runOnIdlest(job: KernelJob): Promise<unknown> {

@@ -58,7 +58,7 @@ class BufferPool {
     }
     return f.subarray(0, length);
   }
-  /** Lets the kernel threads drop the arena (the buffers stay readable). */
+  /** Gives the buffers back to the backend's arena memory (the next merge reuses them). */
   release(): void {
     this.#arena?.release();
   }
