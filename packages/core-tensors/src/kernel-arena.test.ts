@@ -89,6 +89,17 @@ describe("SharedKernelArena", () => {
     expect(a.addressOf(large)).toBeGreaterThan(0);
   });
 
+  it("past its maximum size it hands out plain shared buffers outside it (arrays the kernels copy, as any elsewhere)", () => {
+    const small = new SharedKernelArena(1, 1, ARENA_STATIC_BYTES + ARENA_SCRATCH_BYTES + (1 << 20));
+    const inside = small.allocBytes(512 << 10);
+    const outside = small.allocBytes(1 << 20);
+    expect(small.addressOf(inside)).toBeGreaterThan(0);
+    expect(outside.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(small.addressOf(outside)).toBe(-1);
+    // Smaller blocks still fit in what is left.
+    expect(small.addressOf(small.allocBytes(256 << 10))).toBeGreaterThan(0);
+  });
+
   it("a lease gives all its blocks back on release, so the next lease reuses the same pages; after release it hands out plain shared buffers", () => {
     const memory = arena(1);
     const first = new ArenaLease(memory);

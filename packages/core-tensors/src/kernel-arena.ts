@@ -54,11 +54,15 @@ export class SharedKernelArena {
   /** The highest #top so far: memory above it has never been handed out, so it is still zero. */
   #highWater: number;
 
-  /** Throws where the engine cannot make a shared memory (the backend then makes no arena). */
-  constructor(id: number, threads: number) {
+  /**
+   * `maxBytes`: how far the memory may grow (default and limit: wasm32's 4 GiB). Throws where the
+   * engine cannot make a shared memory (the backend then makes no arena).
+   */
+  constructor(id: number, threads: number, maxBytes = MAX_PAGES * PAGE) {
     const api = (globalThis as unknown as { WebAssembly: WasmMemoryApi }).WebAssembly;
     const scratchEnd = ARENA_STATIC_BYTES + threads * ARENA_SCRATCH_BYTES;
-    this.#memory = new api.Memory({ initial: scratchEnd / PAGE, maximum: MAX_PAGES, shared: true });
+    const maximum = Math.min(MAX_PAGES, Math.max(scratchEnd / PAGE, Math.floor(maxBytes / PAGE)));
+    this.#memory = new api.Memory({ initial: scratchEnd / PAGE, maximum, shared: true });
     this.attachment = { id, memory: this.#memory, scratchBase: ARENA_STATIC_BYTES, scratchBytes: ARENA_SCRATCH_BYTES };
     this.#top = scratchEnd;
     this.#highWater = scratchEnd;
