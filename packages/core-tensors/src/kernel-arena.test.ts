@@ -25,6 +25,9 @@ describe("SharedKernelArena", () => {
     expect(a.addressOf(bytes)).toBe(bytes.byteOffset);
     expect(a.addressOf(floats.subarray(3))).toBe(floats.byteOffset + 12);
     expect(a.addressOf(new Uint8Array(new SharedArrayBuffer(8)))).toBe(-1);
+    // A view over the memory's static data or scratch, made from a block's buffer, is not a block.
+    expect(a.addressOf(new Uint8Array(bytes.buffer, 0, 64))).toBe(-1);
+    expect(a.addressOf(new Uint8Array(bytes.buffer, ARENA_STATIC_BYTES, 64))).toBe(-1);
     expect(arena().addressOf(bytes)).toBe(-1);
   });
 

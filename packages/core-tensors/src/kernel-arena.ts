@@ -51,6 +51,8 @@ export class SharedKernelArena {
   /** Free blocks below #top, by address, never adjacent (coalesced). */
   #free: { at: number; size: number }[] = [];
   #top: number;
+  /** Where blocks start: below lie the module's static data and the threads' scratch. */
+  readonly #blocksStart: number;
   /** The highest #top so far: memory above it has never been handed out, so it is still zero. */
   #highWater: number;
 
@@ -65,6 +67,7 @@ export class SharedKernelArena {
     this.#memory = new api.Memory({ initial: scratchEnd / PAGE, maximum, shared: true });
     this.attachment = { id, memory: this.#memory, scratchBase: ARENA_STATIC_BYTES, scratchBytes: ARENA_SCRATCH_BYTES };
     this.#top = scratchEnd;
+    this.#blocksStart = scratchEnd;
     this.#highWater = scratchEnd;
   }
 
@@ -112,9 +115,13 @@ export class SharedKernelArena {
     }
   }
 
-  /** Where `view` lives in the arena's memory (its byte address), or −1 when it is not in it. */
+  /**
+   * Where `view` lives in the arena's memory (its byte address), or −1 when it is not in it. A
+   * view a caller made over the memory's static data or the threads' scratch (from a block's
+   * `.buffer`) is not in it either: the kernels copy it rather than write there in place.
+   */
   addressOf(view: ArrayBufferView): number {
-    return this.#buffers.has(view.buffer) ? view.byteOffset : -1;
+    return this.#buffers.has(view.buffer) && view.byteOffset >= this.#blocksStart ? view.byteOffset : -1;
   }
 
   /** Bytes the memory holds (grown so far); the blocks in use are at most this less the scratch. */
