@@ -280,7 +280,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       if (!pool || !simd || closed) return undefined;
       if (arenaMemory === undefined) {
         try {
-          arenaMemory = new SharedKernelArena(1, pool.size);
+          arenaMemory = new SharedKernelArena(pool.size);
         } catch {
           arenaMemory = null; // no shared WebAssembly memory here
         }

@@ -11,7 +11,7 @@ import { KernelWorkerPool } from "./worker-pool.js";
 const hasSimd = simdKernelsAvailable();
 
 describe("SharedKernelArena", () => {
-  const arena = (threads = 2) => new SharedKernelArena(1, threads);
+  const arena = (threads = 2) => new SharedKernelArena(threads);
 
   it("hands out zero-filled blocks past the static data and each thread's scratch, on 64 bytes, and knows its own views", () => {
     const a = arena(2);
@@ -93,7 +93,7 @@ describe("SharedKernelArena", () => {
   });
 
   it("past its maximum size it hands out plain shared buffers outside it (arrays the kernels copy, as any elsewhere)", () => {
-    const small = new SharedKernelArena(1, 1, ARENA_STATIC_BYTES + ARENA_SCRATCH_BYTES + (1 << 20));
+    const small = new SharedKernelArena(1, ARENA_STATIC_BYTES + ARENA_SCRATCH_BYTES + (1 << 20));
     const inside = small.allocBytes(512 << 10);
     const outside = small.allocBytes(1 << 20);
     expect(small.addressOf(inside)).toBeGreaterThan(0);
@@ -164,7 +164,7 @@ describe.skipIf(!hasSimd)("kernels on an arena", () => {
   it("a worker reads the arrays at their arena addresses, not through the views it was sent", async () => {
     const pool = new KernelWorkerPool(2, { simd: true });
     pools.push(pool);
-    const arena = new SharedKernelArena(7, 2);
+    const arena = new SharedKernelArena(2);
     const n = 10_000;
     const codes = (value: number) => {
       const bytes = arena.allocBytes(2 * n);

@@ -1,8 +1,7 @@
 import type { KernelArena } from "./kernel-backend.js";
 
-/** What a kernel worker needs to run an arena's kernels in place (worker-pool sends it once per worker). */
+/** What a kernel worker needs to run the arena's kernels in place (worker-pool sends it once per worker). */
 export interface KernelArenaAttachment {
-  readonly id: number;
   /** A shared WebAssembly.Memory (Node's types do not declare the WebAssembly API). */
   readonly memory: object;
   /** Worker slot s's scratch is [scratchBase + s · scratchBytes, + scratchBytes). */
@@ -60,12 +59,12 @@ export class SharedKernelArena {
    * `maxBytes`: how far the memory may grow (default and limit: wasm32's 4 GiB). Throws where the
    * engine cannot make a shared memory (the backend then makes no arena).
    */
-  constructor(id: number, threads: number, maxBytes = MAX_PAGES * PAGE) {
+  constructor(threads: number, maxBytes = MAX_PAGES * PAGE) {
     const api = (globalThis as unknown as { WebAssembly: WasmMemoryApi }).WebAssembly;
     const scratchEnd = ARENA_STATIC_BYTES + threads * ARENA_SCRATCH_BYTES;
     const maximum = Math.min(MAX_PAGES, Math.max(scratchEnd / PAGE, Math.floor(maxBytes / PAGE)));
     this.#memory = new api.Memory({ initial: scratchEnd / PAGE, maximum, shared: true });
-    this.attachment = { id, memory: this.#memory, scratchBase: ARENA_STATIC_BYTES, scratchBytes: ARENA_SCRATCH_BYTES };
+    this.attachment = { memory: this.#memory, scratchBase: ARENA_STATIC_BYTES, scratchBytes: ARENA_SCRATCH_BYTES };
     this.#top = scratchEnd;
     this.#blocksStart = scratchEnd;
     this.#highWater = scratchEnd;

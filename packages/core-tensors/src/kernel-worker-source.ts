@@ -12,10 +12,10 @@ import { wasmKernelsModule } from "./wasm-kernels-module.js";
  * Protocol: the worker receives `{ id, op, arrays, from, to, params }` (arrays are views of
  * SharedArrayBuffers, so nothing is copied) and answers `{ id, result }` or `{ id, error }`.
  * With `simd` the worker runs the WebAssembly SIMD kernels where its engine has them (the module
- * is embedded as base64), the JavaScript kernels otherwise. A job on a kernel arena also carries
- * `arena` (its id) and `at` (each array's address there), and on the worker's first job on it
- * `attach` (the memory and this worker's scratch): the op then runs on an instance of the module
- * on that memory, kept for the worker's life (a backend has one arena memory).
+ * is embedded as base64), the JavaScript kernels otherwise. A job on the backend's kernel arena
+ * also carries `at` (each array's address there), and the worker's first such job `attach` (the
+ * memory and this worker's scratch): the op then runs on an instance of the module on that
+ * memory, kept for the worker's life.
  */
 export function kernelWorkerSource(simd = false): string {
   const codecs = floatCodecsModule.toString();
@@ -33,14 +33,14 @@ const codecs = (${codecs})();
 const jsOps = Object.assign((${ops})(codecs), (${randomizedSvdModule.toString()})().kernelOps);
 ${simd ? `const wasmKernels = (${wasmKernelsModule.toString()});` : ""}
 const ops = ${simd ? `wasmKernels(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE64)}) || jsOps` : "jsOps"};
-// Per kernel arena, the module's instance on its memory (its fallback: the copying ops).
-const arenaOps = new Map();
+// The module's instance on the arena's memory, once attached (its fallback: the copying ops).
+let arenaOps;
 const attachArena = ${simd ? `(attach) => wasmKernels(ops, ${JSON.stringify(SIMD_KERNELS_SHARED_WASM_BASE64)}, attach) || ops` : "() => ops"};
 parentPort.on("message", (job) => {
   let result;
   try {
-    if (job.attach !== undefined) arenaOps.set(job.arena, attachArena(job.attach));
-    const table = (job.arena !== undefined && arenaOps.get(job.arena)) || ops;
+    if (job.attach !== undefined) arenaOps = attachArena(job.attach);
+    const table = (job.at !== undefined && arenaOps) || ops;
     const op = table[job.op];
     if (typeof op !== "function") throw new Error("unknown kernel op " + job.op);
     result = op(job.arrays, job.from, job.to, job.params, job.at);

@@ -10,7 +10,7 @@ export interface KernelJob {
   readonly from: number;
   readonly to: number;
   readonly params: Readonly<Record<string, number>>;
-  /** The kernel arena some of `arrays` live in, and each array's address there (−1: elsewhere). */
+  /** The backend's kernel arena, when some of `arrays` live in it, and each array's address there (−1: elsewhere). */
   readonly arena?: { readonly attachment: KernelArenaAttachment; readonly at: readonly number[] } | undefined;
 }
 
@@ -19,8 +19,8 @@ const closedError = () => new KernelError("KERNEL_CLOSED", "kernel backend used 
 interface PoolWorker {
   readonly worker: Worker;
   readonly pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
-  /** Arenas this worker has an instance for (sent with its first job on each). */
-  readonly arenas: Set<number>;
+  /** Whether this worker has its instance on the arena (sent with its first job there). */
+  attached: boolean;
 }
 
 /**
@@ -50,7 +50,7 @@ export class KernelWorkerPool {
     if (source === undefined) KernelWorkerPool.#sources.set(this.#simd, (source = kernelWorkerSource(this.#simd)));
     const worker = startEvalWorker(source, { name: `stmerge-kernel-${index}` });
     worker.unref();
-    const entry: PoolWorker = { worker, pending: new Map(), arenas: new Set() };
+    const entry: PoolWorker = { worker, pending: new Map(), attached: false };
     worker.on("message", (message: { id: number; result?: unknown; error?: string }) => {
       const job = entry.pending.get(message.id);
       if (!job) return;
@@ -83,10 +83,9 @@ export class KernelWorkerPool {
     const message: Record<string, unknown> = { id, op, arrays, from, to, params };
     if (arena) {
       const { attachment: a, at } = arena;
-      message.arena = a.id;
       message.at = at;
-      if (!entry.arenas.has(a.id)) {
-        entry.arenas.add(a.id);
+      if (!entry.attached) {
+        entry.attached = true;
         message.attach = { memory: a.memory, scratchAt: a.scratchBase + slot * a.scratchBytes, scratchBytes: a.scratchBytes };
       }
     }
@@ -96,7 +95,6 @@ export class KernelWorkerPool {
       entry.worker.postMessage(message);
     });
   }
-
 
   /** Runs one job on the worker with the fewest outstanding jobs (whole-job ops such as an SVD). */
   runOnIdlest(job: KernelJob): Promise<unknown> {
