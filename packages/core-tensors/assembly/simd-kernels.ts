@@ -818,6 +818,94 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
   return n;
 }
 
+// TIES's window pass (kernel-ops-module's taskVectorWindow): one pass that finds the cut when a
+// sample placed it inside [lo, hi], in place of the two histogram passes.
+
+/**
+ * Four magnitudes (F32 bits, u32 lanes, so at most 0x7fffffff) of the window pass: returns `above`
+ * minus the lanes above `hi` (each −1); those in [lo, hi] are written, in lane order, at
+ * out + 4·count[0], count[0] (an i32 at `count`) counting them. `below` is lo − 1 and `hi` at most
+ * 0x7fffffff, so signed compares (one instruction each on x86) order the lanes as unsigned ones.
+ */
+// @ts-ignore: decorator
+@inline function windowLanes(m: v128, below: v128, hi: v128, above: v128, out: usize, count: usize): v128 {
+  const over = i32x4.gt_s(m, hi);
+  const inside = v128.andnot(i32x4.gt_s(m, below), over);
+  if (v128.any_true(inside)) {
+    // Each lane is stored at the next free place, which moves on only for a lane inside (−1).
+    let c = load<i32>(count);
+    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 0));
+    c -= i32x4.extract_lane(inside, 0);
+    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 1));
+    c -= i32x4.extract_lane(inside, 1);
+    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 2));
+    c -= i32x4.extract_lane(inside, 2);
+    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 3));
+    c -= i32x4.extract_lane(inside, 3);
+    store<i32>(count, c);
+  }
+  return i32x4.add(above, over);
+}
+
+/** One magnitude of the window pass (the tail of a range); returns 1 when it lies above `hi`. */
+// @ts-ignore: decorator
+@inline function windowOne(m: u32, lo: u32, hi: u32, out: usize, count: usize): i32 {
+  if (m > hi) return 1;
+  if (m >= lo) {
+    const c = load<i32>(count);
+    store<u32>(out + (<usize>c << 2), m);
+    store<i32>(count, c + 1);
+  }
+  return 0;
+}
+
+/**
+ * Of the |fround(x − base)| as F32 bits (NaN's lie above +Inf): how many lie above `hi` (the
+ * i32 at result), and those in [lo, hi],  written at `out`, their count the i32 at
+ * result + 4. `out` has room for len + 4 (a lane that is not kept may be stored one past the last kept).
+ */
+export function tiesWindow(out: usize, base: usize, x: usize, len: i32, lo: u32, hi: u32, result: usize): void {
+  const magnitude = lanes(I32_7FFFFFFF);
+  const lov = i32x4.splat(lo > 0x7fffffff ? 0x7fffffff : <i32>lo - 1);
+  const hiv = i32x4.splat(<i32>min(hi, 0x7fffffff));
+  const count = result + 4;
+  store<i32>(count, 0);
+  let above = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const at = <usize>i << 2;
+    above = windowLanes(v128.and(f32x4.sub(v128.load(x + at), v128.load(base + at)), magnitude), lov, hiv, above, out, count);
+  }
+  let n = -(i32x4.extract_lane(above, 0) + i32x4.extract_lane(above, 1) + i32x4.extract_lane(above, 2) + i32x4.extract_lane(above, 3));
+  for (; i < len; i++) n += windowOne(reinterpret<u32>(load<f32>(x + (<usize>i << 2)) - load<f32>(base + (<usize>i << 2))) & 0x7fffffff, lo, hi, out, count);
+  store<i32>(result, n);
+}
+
+/** tiesWindow of 16-bit inputs (see tiesHistogram16). */
+export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u32, hi: u32, result: usize, codeBase: u32, codeX: u32): void {
+  const lov = i32x4.splat(lo > 0x7fffffff ? 0x7fffffff : <i32>lo - 1);
+  const hiv = i32x4.splat(<i32>min(hi, 0x7fffffff));
+  const count = result + 4;
+  store<i32>(count, 0);
+  let above = i32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const hb = v128.load(base + (<usize>i << 1));
+    const hx = v128.load(x + (<usize>i << 1));
+    const special = anySpecial16(hb, codeBase) || anySpecial16(hx, codeX);
+    const bl = i32x4.extend_low_i16x8_u(hb);
+    const xl = i32x4.extend_low_i16x8_u(hx);
+    const bh = i32x4.extend_high_i16x8_u(hb);
+    const xh = i32x4.extend_high_i16x8_u(hx);
+    const m0 = special ? deltaMagnitudes(bl, xl, codeBase, codeX) : finiteDeltaMagnitudes(bl, xl, codeBase, codeX);
+    const m1 = special ? deltaMagnitudes(bh, xh, codeBase, codeX) : finiteDeltaMagnitudes(bh, xh, codeBase, codeX);
+    above = windowLanes(m1, lov, hiv, windowLanes(m0, lov, hiv, above, out, count), out, count);
+  }
+  let n = -(i32x4.extract_lane(above, 0) + i32x4.extract_lane(above, 1) + i32x4.extract_lane(above, 2) + i32x4.extract_lane(above, 3));
+  for (; i < len; i++) n += windowOne(deltaMagnitude(base, x, i, codeBase, codeX), lo, hi, out, count);
+  store<i32>(result, n);
+}
+
 // DARE (kernel-ops-module's dareMasks and dareMergeEncoded), bit for bit.
 
 /**

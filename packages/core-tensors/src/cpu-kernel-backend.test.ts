@@ -27,6 +27,21 @@ function tiesHistogramReference(base: Float32Array, x: Float32Array, level: numb
   return hist;
 }
 
+/** TIES's window by its definition (kernel-backend's taskVectorWindow): counts above hi, the magnitudes in [lo, hi] in index order. */
+function tiesWindowReference(base: Float32Array, x: Float32Array, lo: number, hi: number): { above: number; inside: number[] } {
+  const delta = new Float32Array(1);
+  const bits = new Uint32Array(delta.buffer);
+  let above = 0;
+  const inside: number[] = [];
+  for (let e = 0; e < base.length; e++) {
+    delta[0] = x[e]! - base[e]!;
+    const m = bits[0]! & 0x7fffffff;
+    if (m > hi) above++;
+    else if (m >= lo) inside.push(m);
+  }
+  return { above, inside };
+}
+
 // inlineBelow: 1000 forces the worker path on small arrays, so the tests stay fast while still
 // crossing threads; the inline backend computes the same ops on the calling thread.
 const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 1000 });
@@ -233,12 +248,44 @@ describe.each([
           const expected = tiesHistogramReference(base.values, x.values, level, prefix);
           const actual = new Uint32Array(65536);
           const actualF32 = new Uint32Array(65536);
-          await backend.taskVectorHistogramEncoded!(base, x, level, prefix, actual);
-          await backend.taskVectorHistogram!(base.values, x.values, level, prefix, actualF32);
+          const touched = await backend.taskVectorHistogramEncoded!(base, x, level, prefix, actual);
+          const touchedF32 = await backend.taskVectorHistogram!(base.values, x.values, level, prefix, actualF32);
+          // The bins each says it added to hold every counted bin.
+          for (const bins of [touched, touchedF32]) {
+            const [lo, hi] = bins ?? [Number.NaN, Number.NaN];
+            expect(lo, `${label}: level ${level}, first bin added to`).toBeLessThanOrEqual(expected.findIndex((c) => c > 0));
+            expect(hi, `${label}: level ${level}, last bin added to`).toBeGreaterThanOrEqual(expected.findLastIndex((c) => c > 0));
+          }
           expect(expected.some((c) => c > 0), `${label}: level ${level} counts something`).toBe(true);
           // Buffer comparison: toEqual over 65536 bins is slow.
           expect(Buffer.from(actual.buffer).equals(Buffer.from(expected.buffer)), `${label}: level ${level}, encoded`).toBe(true);
           expect(Buffer.from(actualF32.buffer).equals(Buffer.from(expected.buffer)), `${label}: level ${level}, F32`).toBe(true);
+        }
+        // Windows: around 1.0 (many equal magnitudes), everything, nothing, NaN's and Inf's
+        // magnitudes only, one bit pattern, and lists too short for what lies in the window.
+        const windows: [number, number, number][] = [
+          [0x3f000000, 0x3fc00000, N],
+          [0, 0xffffffff, N],
+          [0x7f800000, 0xffffffff, N],
+          [0x3f800000, 0x3f800000, N],
+          [0x40000000, 0x3f800000, N],
+          [0, 0x3f800000, 100],
+          [0x3e000000, 0x40400000, 0],
+        ];
+        for (const [lo, hi, room] of windows) {
+          const expected = tiesWindowReference(base.values, x.values, lo, hi);
+          const into = new Uint32Array(room).fill(0xdeadbeef);
+          const intoF32 = new Uint32Array(room).fill(0xdeadbeef);
+          const found = await backend.taskVectorWindowEncoded!(base, x, lo, hi, into);
+          const foundF32 = await backend.taskVectorWindow!(base.values, x.values, lo, hi, intoF32);
+          const what = `${label}: window ${lo.toString(16)}–${hi.toString(16)}, room ${room}`;
+          expect(found, what).toEqual({ above: expected.above, inWindow: expected.inside.length });
+          expect(foundF32, what).toEqual(found);
+          const written = Math.min(room, expected.inside.length);
+          expect(Array.from(into.subarray(0, written)), what).toEqual(expected.inside.slice(0, written));
+          expect(Buffer.from(intoF32.buffer).equals(Buffer.from(into.buffer)), what).toBe(true);
+          // Past what was written, nothing changed.
+          expect(into.subarray(written).every((v) => v === 0xdeadbeef), what).toBe(true);
         }
       }
       // Cuts at a magnitude that occurs often (1), at none (Infinity) and keeping all (−1).

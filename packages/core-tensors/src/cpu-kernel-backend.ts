@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import { ArenaLease, SharedKernelArena } from "./kernel-arena.js";
-import type { EncodedTensor, KernelArena, KernelBackend } from "./kernel-backend.js";
+import type { EncodedTensor, HistogramBins, KernelArena, KernelBackend, TaskVectorWindow } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
 import { settleAll } from "./settle-all.js";
@@ -62,16 +62,22 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   const simd = (options.simd ?? true) && simdKernelsAvailable();
   const pool = workers > 0 ? new KernelWorkerPool(workers, { simd }) : undefined;
   let closed = false;
-  // DARE's keep-mask buffers between calls (dareMergeEncoded): a call takes its own while it
-  // runs; reusing them keeps a merge from leaving hundreds of MB of them to the collector.
-  const spareMasks: Uint8Array[] = [];
-  const takeMaskBuffer = (byteLength: number): Uint8Array => {
+  // Shared scratch buffers between calls (DARE's keep masks, the TIES window's per-thread lists):
+  // a call takes its own while it runs; reusing them keeps a merge from leaving hundreds of MB
+  // of them to the collector.
+  const spareBuffers: Uint8Array[] = [];
+  const takeSpareBuffer = (byteLength: number): Uint8Array => {
     let best = -1;
-    spareMasks.forEach((m, i) => {
-      if (m.byteLength >= byteLength && (best < 0 || m.byteLength < spareMasks[best]!.byteLength)) best = i;
+    spareBuffers.forEach((m, i) => {
+      if (m.byteLength >= byteLength && (best < 0 || m.byteLength < spareBuffers[best]!.byteLength)) best = i;
     });
     // Rounded up to 64 KiB, so that chunks of similar sizes share buffers.
-    return best >= 0 ? spareMasks.splice(best, 1)[0]! : allocBytes(Math.ceil(byteLength / 65536) * 65536);
+    return best >= 0 ? spareBuffers.splice(best, 1)[0]! : allocBytes(Math.ceil(byteLength / 65536) * 65536);
+  };
+  const giveBackSpareBuffers = (buffers: readonly Uint8Array[]): void => {
+    spareBuffers.push(...buffers);
+    // The largest few: enough for the calls in flight.
+    spareBuffers.sort((x, y) => y.byteLength - x.byteLength).splice(8);
   };
   // Sets of per-thread TIES histogram bins (taskVectorHistogram), all zero between calls: one
   // per call in flight (several merge items compute at once), reused, so that a merge does not
@@ -149,18 +155,19 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     return [aligned(bytes, size), size];
   }
 
-  /** TIES statistics (taskVectorHistogram and its encoded form): `op` over [base, x] into `into`'s 65536 bins. */
-  async function histogram(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<void> {
+  /** TIES statistics (taskVectorHistogram and its encoded form): `op` over [base, x] into `into`'s 65536 bins; returns the bins it added to. */
+  async function histogram(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<HistogramBins> {
     checkLength(`${op} bins`, into.length, 65536);
+    // A range's job reports the bins it touched ([lo, hi]); the JavaScript kernel reports nothing: all.
+    const touchedBy = (result: unknown): HistogramBins => (Array.isArray(result) ? (result as [number, number]) : [0, 65535]);
     const ranges = splitRanges(inputs, length);
     if (!ranges) {
       // Inline: straight into the caller's bins.
-      await runRanges(op, [...inputs, into], length, undefined, () => params);
-      return;
+      const [result] = await runRanges(op, [...inputs, into], length, undefined, () => params);
+      return touchedBy(result);
     }
-    // One shared set of bins per thread range (spareBins). A range's job reports the bins it
-    // touched ([lo, hi]; the JavaScript kernel reports nothing: all), and only those are added to
-    // `into` and cleared again.
+    // One shared set of bins per thread range (spareBins): only the bins a range touched are added
+    // to `into` and cleared again.
     const size = ranges.length * 65536;
     const spare = spareBins.findIndex((b) => b.length === size);
     const bins = spare >= 0 ? spareBins.splice(spare, 1)[0]! : new Uint32Array(new SharedArrayBuffer(size * 4));
@@ -169,18 +176,53 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       // allSettled: when one range fails, the others must finish before the bins are reused.
       const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, bins.subarray(r * 65536, (r + 1) * 65536)], from, to, params))));
       for (const s of settled) if (s.status === "rejected") throw s.reason;
+      let [low, high] = [65536, -1];
       settled.forEach((s, r) => {
-        const touched = (s as PromiseFulfilledResult<unknown>).value;
-        const [lo, hi] = Array.isArray(touched) ? (touched as [number, number]) : [0, 65535];
+        const [lo, hi] = touchedBy((s as PromiseFulfilledResult<unknown>).value);
         const o = r * 65536;
         for (let i = lo; i <= hi; i++) into[i]! += bins[o + i]!;
         if (lo <= hi) bins.fill(0, o + lo, o + hi + 1);
+        low = Math.min(low, lo);
+        high = Math.max(high, hi);
       });
       clean = true;
+      return [low, high];
     } finally {
       if (!clean) bins.fill(0, 0, size);
       // As many as calls have been in flight at once, up to 8.
       if (spareBins.length < 8) spareBins.push(bins);
+    }
+  }
+
+  /** TIES's window (taskVectorWindow and its encoded form): `op` over [base, x], the magnitudes in [lo, hi] into `into`. */
+  async function window(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<TaskVectorWindow> {
+    const counts = (result: unknown): TaskVectorWindow => {
+      const [above, inWindow] = result as [number, number];
+      return { above, inWindow };
+    };
+    const ranges = splitRanges(inputs, length);
+    if (!ranges) return counts((await runRanges(op, [...inputs, into], length, undefined, () => params))[0]);
+    // Each thread range writes its own list, as long as `into` (any range may hold them all),
+    // then the lists are copied into `into` in range order (index order, as inline).
+    const room = into.length;
+    const lists = takeSpareBuffer(Math.max(1, ranges.length * room * 4));
+    try {
+      const all = new Uint32Array(lists.buffer, lists.byteOffset, ranges.length * room);
+      // allSettled: when one range fails, the others must finish before the lists are reused.
+      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, all.subarray(r * room, (r + 1) * room)], from, to, params))));
+      let above = 0;
+      let inWindow = 0;
+      settled.forEach((s, r) => {
+        if (s.status === "rejected") throw s.reason;
+        const part = counts(s.value);
+        const n = Math.min(part.inWindow, room - Math.min(inWindow, room));
+        if (n > 0) into.set(all.subarray(r * room, r * room + n), inWindow);
+        above += part.above;
+        inWindow += part.inWindow;
+      });
+      return { above, inWindow };
+    } finally {
+      giveBackSpareBuffers([lists]);
     }
   }
 
@@ -372,7 +414,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
 
     async taskVectorHistogram(base, x, level, prefix, into) {
       checkLength("taskVectorHistogram input", x.length, base.length);
-      await histogram("taskVectorHistogram", [base, x], base.length, { level, prefix }, into);
+      return histogram("taskVectorHistogram", [base, x], base.length, { level, prefix }, into);
     },
     async taskVectorHistogramEncoded(base, x, level, prefix, into) {
       const codes = localCodecs().DTYPE_CODE;
@@ -380,7 +422,19 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const [v, sx] = encodedInput("taskVectorHistogramEncoded input", x);
       const length = b.byteLength / sb;
       checkLength("taskVectorHistogramEncoded input elements", v.byteLength / sx, length);
-      await histogram("taskVectorHistogramEncoded", [b, v], length, { level, prefix, db: codes[base.dtype]!, dx: codes[x.dtype]! }, into);
+      return histogram("taskVectorHistogramEncoded", [b, v], length, { level, prefix, db: codes[base.dtype]!, dx: codes[x.dtype]! }, into);
+    },
+    async taskVectorWindow(base, x, lo, hi, into) {
+      checkLength("taskVectorWindow input", x.length, base.length);
+      return window("taskVectorWindow", [base, x], base.length, { lo, hi }, into);
+    },
+    async taskVectorWindowEncoded(base, x, lo, hi, into) {
+      const codes = localCodecs().DTYPE_CODE;
+      const [b, sb] = encodedInput("taskVectorWindowEncoded base", base);
+      const [v, sx] = encodedInput("taskVectorWindowEncoded input", x);
+      const length = b.byteLength / sb;
+      checkLength("taskVectorWindowEncoded input elements", v.byteLength / sx, length);
+      return window("taskVectorWindowEncoded", [b, v], length, { lo, hi, db: codes[base.dtype]!, dx: codes[x.dtype]! }, into);
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out) {
       const length = base.length;
@@ -446,7 +500,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       // streams side by side), the states there and back.
       // Whole 32-bit words (the WebAssembly kernel writes words).
       const maskBytes = Math.ceil(length / 32) * 4;
-      const maskBuffers = models.map(() => takeMaskBuffer(maskBytes));
+      const maskBuffers = models.map(() => takeSpareBuffer(maskBytes));
       const masks = maskBuffers.map((buffer) => buffer.subarray(0, maskBytes));
       const shared = new Int32Array(new SharedArrayBuffer(16 * models.length));
       states.forEach((s, k) => shared.set(s, 4 * k));
@@ -471,9 +525,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
           await settleAll([...drawn, ...merged]);
         }
       } finally {
-        spareMasks.push(...maskBuffers);
-        // The largest few: enough for the merges in flight.
-        spareMasks.sort((x, y) => y.byteLength - x.byteLength).splice(8);
+        giveBackSpareBuffers(maskBuffers);
       }
       if (dst !== out) out.set(dst);
       states.forEach((s, k) => s.set(shared.subarray(4 * k, 4 * k + 4)));

@@ -19,6 +19,15 @@ export interface KernelArena {
   release(): void;
 }
 
+/** The bins a histogram step added to (`into` is unchanged outside [lo, hi]; lo > hi: none). */
+export type HistogramBins = readonly [lo: number, hi: number];
+
+/** What taskVectorWindow found: elements above the window, and in it (written or not). */
+export interface TaskVectorWindow {
+  readonly above: number;
+  readonly inWindow: number;
+}
+
 /**
  * The compute interface merge methods are written against. Two implementations exist: CPU
  * worker threads over shared memory (the default) and TensorFlow.js (optional GPU).
@@ -91,9 +100,10 @@ export interface KernelBackend {
   /**
    * Optional TIES statistics step: adds to `into` (65536 bins) the histogram of |fround(x − base)|
    * as F32 bits, NaN included. level 0 bins the top 16 bits; level 1 the low 16 bits of the
-   * elements whose top 16 bits equal `prefix`.
+   * elements whose top 16 bits equal `prefix`. May say which bins it added to (HistogramBins),
+   * so that the caller reads and clears only those.
    */
-  taskVectorHistogram?(base: Float32Array, x: Float32Array, level: 0 | 1, prefix: number, into: Uint32Array): Promise<void>;
+  taskVectorHistogram?(base: Float32Array, x: Float32Array, level: 0 | 1, prefix: number, into: Uint32Array): Promise<HistogramBins | void>;
   /**
    * Optional TIES merge step over one chunk: task vector i keeps |δᵢ| > cuts[i] (−1: all,
    * Infinity: none) plus the first quotas[i] elements (in index order) with |δᵢ| equal to the
@@ -102,7 +112,16 @@ export interface KernelBackend {
    */
   tiesMerge?(base: Float32Array, models: readonly Float32Array[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, out: Float32Array): Promise<number[]>;
   /** taskVectorHistogram of two encoded tensors' values (equal element counts), without F32 copies: the same bins as decode + taskVectorHistogram. */
-  taskVectorHistogramEncoded?(base: EncodedTensor, x: EncodedTensor, level: 0 | 1, prefix: number, into: Uint32Array): Promise<void>;
+  taskVectorHistogramEncoded?(base: EncodedTensor, x: EncodedTensor, level: 0 | 1, prefix: number, into: Uint32Array): Promise<HistogramBins | void>;
+  /**
+   * Optional TIES statistics step, the elements near the cut: of |fround(x − base)| as F32 bits
+   * (NaN's lie above +Inf's), counts those above `hi` and writes those in [lo, hi] to `into` in
+   * index order, as many as it holds (the rest are counted, not written). One pass in place of a
+   * 65536-bin histogram when few elements lie in the window.
+   */
+  taskVectorWindow?(base: Float32Array, x: Float32Array, lo: number, hi: number, into: Uint32Array): Promise<TaskVectorWindow>;
+  /** taskVectorWindow of two encoded tensors' values (equal element counts), without F32 copies. */
+  taskVectorWindowEncoded?(base: EncodedTensor, x: EncodedTensor, lo: number, hi: number, into: Uint32Array): Promise<TaskVectorWindow>;
   /**
    * tiesMerge of encoded tensors' values, its result encoded into `outDtype` (`out` holds
    * base's element count in that dtype): the same bytes as decode + tiesMerge + encode, without

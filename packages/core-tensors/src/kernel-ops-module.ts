@@ -390,6 +390,30 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       return undefined;
     },
     /**
+     * TIES's window, arrays = [base, x, into]: of |fround(x − base)| as F32 bits (NaN counted
+     * above +Inf), counts those above params.hi and writes those in [params.lo, params.hi] to
+     * into[0…] in index order while it has room. Returns [above, in the window].
+     */
+    taskVectorWindow(arrays, from, to, params) {
+      const base = f32(arrays, 0);
+      const x = f32(arrays, 1);
+      const into = arrays[2] as Uint32Array;
+      const lo = params.lo!;
+      const hi = params.hi!;
+      let above = 0;
+      let inside = 0;
+      for (let i = from; i < to; i++) {
+        scalar32[0] = x[i]! - base[i]!;
+        const m = scalarBits[0]! & 0x7fffffff;
+        if (m > hi) above++;
+        else if (m >= lo) {
+          if (inside < into.length) into[inside] = m;
+          inside++;
+        }
+      }
+      return [above, inside];
+    },
+    /**
      * arrays = [out, base, x1, …, xm] (out unused: the same arrays as tiesMerge, so the same
      * ranges), params.cK: per task vector, how many elements have
      * |fround(xK − base)| exactly equal to cK (TIES's cut), so ranges split across threads know
@@ -541,6 +565,22 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         ops.taskVectorHistogram!([b, x, arrays[2]!], 0, end - start, params);
       }
       return undefined;
+    },
+    /** taskVectorWindow of the decoded values, arrays = [baseBytes, xBytes, into], params.db/dx. */
+    taskVectorWindowEncoded(arrays, from, to, params) {
+      const [b, x] = f32Blocks(2) as [Float32Array, Float32Array];
+      const into = arrays[2] as Uint32Array;
+      let above = 0;
+      let inside = 0;
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[0]!, params.db!, b, start, end);
+        decodeBlock(arrays[1]!, params.dx!, x, start, end);
+        const [a, w] = ops.taskVectorWindow!([b, x, into.subarray(Math.min(inside, into.length))], 0, end - start, params) as [number, number];
+        above += a;
+        inside += w;
+      }
+      return [above, inside];
     },
     /** countAtMagnitude of the decoded values, arrays = [outBytes, baseBytes, x1Bytes, …] (out unused). */
     countAtMagnitudeEncoded(arrays, from, to, params) {

@@ -323,6 +323,33 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
+  it("TIES's window of F32, F16 and BF16 inputs equals the JS kernel: counts, the magnitudes written and where it stops writing (random bits, NaN, ±Inf, any window, range and room)", () => {
+    const codes16 = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x8000, 0x3c00, 0xbc00, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x0001, 0x3c01));
+    const bound = fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 0x3f800000, 0x7f800000, 0x7fc00000, 0x7fffffff, 0x80000000, 0xffffffff));
+    fc.assert(
+      fc.property(fc.constantFrom(1, 2, 3), fc.array(f32Bits, { minLength: 1, maxLength: 61 }), fc.array(codes16, { minLength: 1, maxLength: 61 }), fc.integer({ min: 1, max: 20_000 }), bound, bound, fc.nat(), fc.nat(), (code, pattern32, pattern16, length, a, b, cut, roomSeed) => {
+        const make = (k: number): Uint8Array =>
+          code === 1
+            ? new Uint8Array(Uint32Array.from({ length }, (_, i) => pattern32[(i * (k + 3) + k) % pattern32.length]! >>> 0).buffer)
+            : new Uint8Array(Uint16Array.from({ length }, (_, i) => pattern16[(i * (k + 3) + k) % pattern16.length]!).buffer);
+        const [base, x] = [make(0), make(1)];
+        // Mostly narrow windows (a few bins), some wide or empty ones.
+        const lo = Math.min(a, b);
+        const hi = roomSeed % 3 === 0 ? Math.max(a, b) : Math.min(0xffffffff, lo + (b % 0x40000));
+        const from = cut % length;
+        const to = from + ((cut >>> 3) % (length - from + 1));
+        const room = roomSeed % 5 === 0 ? roomSeed % 40 : to - from;
+        const run = (ops: typeof js) => {
+          const into = new Uint32Array(room).fill(0xdeadbeef);
+          const counts = ops.taskVectorWindowEncoded!([base, x, into], from, to, { db: code, dx: code, lo, hi });
+          return { counts, into: Array.from(into) };
+        };
+        expect(run(simd)).toEqual(run(js));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("ranges that start and end inside a block write only their own elements", () => {
     const codes = Uint16Array.from({ length: 20_000 }, (_, i) => (i * 2654435761) >>> 16);
     const out = new Float32Array(codes.length).fill(7);

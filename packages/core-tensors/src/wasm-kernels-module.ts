@@ -51,6 +51,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     tiesCount(base: number, x: number, len: number, cut: number): number;
     tiesHistogram16(hist: number, base: number, x: number, len: number, level: number, prefix: number, range: number, codeBase: number, codeX: number): void;
     tiesCount16(base: number, x: number, len: number, cut: number, codeBase: number, codeX: number): number;
+    tiesWindow(out: number, base: number, x: number, len: number, lo: number, hi: number, result: number): void;
+    tiesWindow16(out: number, base: number, x: number, len: number, lo: number, hi: number, result: number, codeBase: number, codeX: number): void;
     dotAndNorms16(a: number, b: number, len: number, codeA: number, codeB: number, sums: number): void;
     dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
@@ -264,6 +266,43 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     });
   };
 
+  /** arrays = [baseBytes, xBytes, into], params.db/dx, lo, hi (see taskVectorWindowEncoded); returns [above, in the window]. */
+  const taskVectorWindowEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
+    const { db, dx } = params;
+    if (!stageable(db) || !stageable(dx)) return jsOps.taskVectorWindowEncoded!(arrays, from, to, params);
+    const fused = is16(db) && is16(dx);
+    const baseAt = base;
+    const xAt = baseAt + 4 * BLOCK;
+    const codesAt = xAt + 4 * BLOCK;
+    // The block's magnitudes in the window (room for a whole block and the kernel's one spare
+    // store), then the two counts.
+    const windowAt = codesAt + 4 * BLOCK;
+    const resultAt = windowAt + 4 * (BLOCK + 8);
+    const heap = heapFor(resultAt + 16 - base);
+    const into = arrays[2] as Uint32Array;
+    const lo = params.lo! >>> 0;
+    const hi = params.hi! >>> 0;
+    let above = 0;
+    let inside = 0;
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      if (fused) {
+        const baseCodes = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, baseAt);
+        wasm.tiesWindow16(windowAt, baseCodes, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, xAt), len, lo, hi, resultAt, db!, dx!);
+      } else {
+        const baseF32 = stage(heap, arrays[0]!, addressOf(at, 0), db!, b, len, codesAt, baseAt);
+        wasm.tiesWindow(windowAt, baseF32, stage(heap, arrays[1]!, addressOf(at, 1), dx!, b, len, codesAt, xAt), len, lo, hi, resultAt);
+      }
+      // Views again: the memory may have grown.
+      const [a, w] = new Int32Array(memory.buffer, resultAt, 2) as unknown as [number, number];
+      const room = Math.min(w, into.length - inside);
+      if (room > 0) into.set(new Uint32Array(memory.buffer, windowAt, room), inside);
+      above += a;
+      inside += w;
+    }
+    return [above, inside];
+  };
+
   /** arrays = [outBytes (unused), baseBytes, x1Bytes, …], params.db, dK, cK. */
   const countAtMagnitudeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const m = arrays.length - 2;
@@ -474,6 +513,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     ...jsOps,
     decode,
     taskVectorHistogramEncoded,
+    taskVectorWindowEncoded,
     countAtMagnitudeEncoded,
     tiesMergeEncoded,
     dareMasks,
@@ -482,6 +522,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     consensusEncoded,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params, at) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0), at),
+    taskVectorWindow: (arrays, from, to, params, at) => taskVectorWindowEncoded(arrays, from, to, allF32(params, 0), at),
     countAtMagnitude: (arrays, from, to, params, at) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2), at),
     consensus: (arrays, from, to, params, at) => consensusEncoded(arrays, from, to, allF32(params, arrays.length - 1), at),
     // Three models (two task vectors); other counts run the JavaScript kernel.

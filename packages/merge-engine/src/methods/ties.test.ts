@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, encodeFromF32, openSafetensors, shapeElementCount, writeSafetensors, type DType, type InMemoryTensor } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, encodeFromF32, openSafetensors, shapeElementCount, writeSafetensors, type DType, type InMemoryTensor, type KernelBackend } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { tempDir, TINY_SD1 } from "@stmerge/test-utils";
@@ -161,11 +161,17 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
 });
 
 // simd true runs the WebAssembly kernels where the engine has them; false the JavaScript kernels
-// (the fallback for engines without SIMD, which a SIMD host otherwise never runs).
-describe.each([true, false])("ties on the kernel threads (simd %s)", (simd) => {
-  const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64, simd });
+// (the fallback for engines without SIMD, which a SIMD host otherwise never runs). Without the
+// window, pass 1 bins the cut bin's low 16 bits (as for a bin of more than a million elements).
+describe.each([
+  [true, true],
+  [false, true],
+  [true, false],
+])("ties on the kernel threads (simd %s, window %s)", (simd, window) => {
+  const threads = createCpuKernelBackend({ workers: 2, inlineBelow: 64, simd });
+  const pooled: KernelBackend = window ? threads : { ...threads, taskVectorWindow: undefined, taskVectorWindowEncoded: undefined };
   const reference = withoutMethodKernels(createCpuKernelBackend({ workers: 0 }));
-  afterAll(() => pooled.close());
+  afterAll(() => threads.close());
   // Few distinct values: many equal magnitudes at the cut, split across chunks and thread ranges.
   const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, Math.fround(0.1), Number.NaN, Number.POSITIVE_INFINITY];
 
@@ -203,6 +209,23 @@ describe.each([true, false])("ties on the kernel threads (simd %s)", (simd) => {
       const expected = encodeFromF32(await runMethodChunked(ties, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, { weights, chunk }), outDtype);
       const actual = await runMethodChunkedEncoded(ties, pooled, encoded, outDtype, params, { weights, chunk });
       expect(Buffer.from(actual).equals(Buffer.from(expected)), `trial ${trial}: n ${n}, ${dtypes.join(" ")} → ${outDtype}, chunk ${chunk}, ${JSON.stringify(params)}`).toBe(true);
+    }
+  });
+
+  it("finds the cut among magnitudes that share their top 16 bits, the lowest and highest low 16 bits included", async () => {
+    const asFloat = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0]!;
+    // Deltas (the base is 0) in the bin 0x3f80: low bits 0xffff, 0xfffe, 0x0001 and 0x0000, and
+    // a few above and below it.
+    const inBin = [0x3f80ffff, 0x3f80fffe, 0x3f800001, 0x3f800000].map(asFloat);
+    const values = [...inBin, ...inBin.map((v) => -v), 2, -3, 0.5, 0.25];
+    const n = 3000;
+    const base = new Float32Array(n);
+    for (let trial = 0; trial < 8; trial++) {
+      const inputs = [base, randomChoices(n, 70 + trial, values), randomChoices(n, 90 + trial, values)];
+      const params = { density: [0.1, 0.2, 0.3, 0.45, 0.5, 0.6, 0.7, 0.05][trial]! };
+      const options = { weights: [0, 0.6, 0.4], chunk: trial % 2 ? 1000 : n };
+      const expected = await runMethodChunked(ties, reference, inputs, params, options);
+      expect(f32Bits(await runMethodChunked(ties, pooled, inputs, params, options)), `trial ${trial}`).toEqual(f32Bits(expected));
     }
   });
 

@@ -1,3 +1,4 @@
+import type { HistogramBins, TaskVectorWindow } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { defineMergeMethod } from "./merge-method.js";
 
@@ -10,11 +11,17 @@ interface TopK {
   atThreshold: number;
   /** Elements equal to the threshold kept so far (the merge pass walks the chunks in order). */
   keptAtThreshold: number;
-  /** High 16 bits of the threshold once known (pass 0), and how many elements lie above that bin. */
+  /** High 16 bits of the threshold once known (pass 0), how many elements lie above that bin, and in it. */
   high: number;
   above: number;
+  inBin: number;
   resolved: boolean;
   readonly histogram: Uint32Array;
+  /** The bins of `histogram` the kernels added to this pass (all: [0, 65535]). */
+  touched: [number, number];
+  /** Pass 1 through the kernels' window: the magnitudes in the bin `high`, and how many so far. */
+  inBinValues: Uint32Array | undefined;
+  inBinFound: number;
 }
 
 interface TiesState {
@@ -26,6 +33,8 @@ interface TiesState {
 
 const BINS = 65536;
 const SCRATCH = 16384;
+/** Pass 1 lists the cut bin's magnitudes (taskVectorWindow) when it holds at most this many, else bins their low 16 bits. */
+const MAX_LISTED = 1 << 20;
 const NONE = 2 ** 32; // no |δ| bit pattern is above it: keep nothing
 const ALL = -1; // every bit pattern is above it: keep everything
 
@@ -55,7 +64,8 @@ export const ties = defineMergeMethod({
       const k = Math.floor(density * n);
       const topK = ctx.weights.slice(1).map((): TopK => {
         const all = k >= n;
-        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, high: -1, above: 0, resolved: k <= 0 || all, histogram: new Uint32Array(k <= 0 || all ? 0 : BINS) };
+        const resolved = k <= 0 || all;
+        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, high: -1, above: 0, inBin: 0, resolved, histogram: new Uint32Array(resolved ? 0 : BINS), touched: [BINS, -1], inBinValues: undefined, inBinFound: 0 };
       });
       const scratch = new Float32Array(SCRATCH);
       return { topK, scratch, bits: new Uint32Array(scratch.buffer) };
@@ -63,7 +73,7 @@ export const ties = defineMergeMethod({
     async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
       if (histogram) {
-        await histogramsOnThreads(pass, base!, models, state, histogram);
+        await gatherOnThreads(pass, base!, models, state, histogram, ctx.kernels.taskVectorWindow?.bind(ctx.kernels));
         return;
       }
       // The reference, on this thread (backends without the kernel).
@@ -82,6 +92,7 @@ export const ties = defineMergeMethod({
               if (b >>> 16 === t.high) h[b & 0xffff]!++;
             }
         }
+        t.touched = [0, BINS - 1];
       });
     },
     // The same bins straight from the encoded bytes, when the kernels have it (and the F32
@@ -89,35 +100,53 @@ export const ties = defineMergeMethod({
     async gatherEncoded(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogramEncoded?.bind(ctx.kernels);
       if (!histogram || !ctx.kernels.taskVectorHistogram) return false;
-      await histogramsOnThreads(pass, base!, models, state, histogram);
+      // The window only with its F32 form too: gather (F32) must be able to take the same path.
+      const window = ctx.kernels.taskVectorWindow ? ctx.kernels.taskVectorWindowEncoded?.bind(ctx.kernels) : undefined;
+      await gatherOnThreads(pass, base!, models, state, histogram, window);
       return true;
     },
     endPass(pass, state: TiesState) {
       for (const t of state.topK) {
         if (t.resolved) continue;
         const h = t.histogram;
+        if (t.inBinValues) {
+          // Pass 1 listed the cut bin's magnitudes: their low 16 bits binned here, where only
+          // the bins between the lowest and highest of them are read and cleared again.
+          const values = t.inBinValues.subarray(0, Math.min(t.inBinFound, t.inBinValues.length));
+          let lo = BINS;
+          let hi = -1;
+          for (const v of values) {
+            const low = v & 0xffff;
+            h[low]!++;
+            if (low < lo) lo = low;
+            if (low > hi) hi = low;
+          }
+          t.touched = [lo, hi];
+          t.inBinValues = undefined;
+        }
+        const [lo, hi] = t.touched;
+        // The bin holding the k-th largest magnitude, counting from the top: bins above the
+        // highest one touched are empty, so the count starts there.
+        const need = pass === 0 ? t.k : t.k - t.above;
+        let count = 0;
+        let bin = Math.max(0, Math.min(hi, BINS - 1));
+        for (; bin > 0 && count + h[bin]! < need; bin--) count += h[bin]!;
         if (pass === 0) {
-          // The bin holding the k-th largest magnitude, counting from the top.
-          let count = 0;
-          let bin = BINS - 1;
-          for (; bin > 0 && count + h[bin]! < t.k; bin--) count += h[bin]!;
           t.high = bin;
           t.above = count;
+          t.inBin = h[bin]!;
           if (count + h[bin]! === t.k) {
             // The whole bin is kept: everything at or above its first bit pattern.
             t.threshold = bin * 65536 - 1;
             t.resolved = true;
           }
-          h.fill(0);
         } else {
-          const need = t.k - t.above;
-          let count = 0;
-          let low = 65535;
-          for (; low > 0 && count + h[low]! < need; low--) count += h[low]!;
-          t.threshold = t.high * 65536 + low;
+          t.threshold = t.high * 65536 + bin;
           t.atThreshold = need - count;
           t.resolved = true;
         }
+        if (lo <= hi) h.fill(0, lo, hi + 1);
+        t.touched = [BINS, -1];
       }
       return state.topK.every((t) => t.resolved);
     },
@@ -200,9 +229,36 @@ function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Arr
   return { cut, at, kept, w };
 }
 
-/** One histogram pass of every unresolved task vector at once on the kernel threads (each split across them), from F32 or encoded inputs. */
-async function histogramsOnThreads<T>(pass: number, base: T, models: readonly T[], state: TiesState, histogram: (base: T, x: T, level: 0 | 1, prefix: number, into: Uint32Array) => Promise<void>): Promise<void> {
-  await Promise.all(models.map((x, i) => (state.topK[i]!.resolved ? undefined : histogram(base, x, pass === 0 ? 0 : 1, state.topK[i]!.high, state.topK[i]!.histogram))));
+/**
+ * One statistics pass of every unresolved task vector at once on the kernel threads (each split
+ * across them), from F32 or encoded inputs: pass 0 bins the magnitudes' top 16 bits; pass 1
+ * lists the magnitudes in the cut's bin when the kernels have the window and the bin holds at
+ * most MAX_LISTED (usually well under 1% of the elements, where binning their low bits meant
+ * reading and clearing all 65536 bins per call), else bins their low 16 bits.
+ */
+async function gatherOnThreads<T>(
+  pass: number,
+  base: T,
+  models: readonly T[],
+  state: TiesState,
+  histogram: (base: T, x: T, level: 0 | 1, prefix: number, into: Uint32Array) => Promise<HistogramBins | void>,
+  window: ((base: T, x: T, lo: number, hi: number, into: Uint32Array) => Promise<TaskVectorWindow>) | undefined,
+): Promise<void> {
+  await Promise.all(
+    models.map(async (x, i) => {
+      const t = state.topK[i]!;
+      if (t.resolved) return;
+      if (pass === 1 && window && t.inBin <= MAX_LISTED) {
+        t.inBinValues ??= new Uint32Array(t.inBin);
+        const lo = t.high * 65536;
+        const found = await window(base, x, lo, lo + 0xffff, t.inBinValues.subarray(Math.min(t.inBinFound, t.inBin)));
+        t.inBinFound += found.inWindow;
+        return;
+      }
+      const [lo, hi] = (await histogram(base, x, pass === 0 ? 0 : 1, t.high, t.histogram)) ?? [0, BINS - 1];
+      t.touched = [Math.min(t.touched[0], lo), Math.max(t.touched[1], hi)];
+    }),
+  );
 }
 
 /** How many cut-equal elements each task vector may still keep (this chunk onwards). */
