@@ -485,38 +485,40 @@ export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: 
 }
 
 /**
- * weightedSum16 of two or three inputs of one dtype (`code`), the common merges of two or three
- * checkpoints: the same steps with the loop over inputs unrolled and every constant in a
- * register (about 1.6× the generic loop's elements per second). Weights outside the fast
+ * weightedSum16 of two or more inputs of one dtype (`code`; the common merges): the same steps
+ * with the first three inputs unrolled and every per-dtype constant in a register (about 1.6× the
+ * general loop's elements per second for three inputs); inputs past the third add in a loop that
+ * loads only their pointer and pre-scaled weight (at scratch + 16·k). Weights outside the fast
  * path's range run weightedSum16; groups with an Inf or NaN code its exact path, as there.
  */
 export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, weights: usize, n: i32, len: i32, outCode: u32, scratch: usize): void {
   const code = load<u32>(codes);
-  const three = n == 3;
-  if (!fastWeight(load<f64>(weights)) || !fastWeight(load<f64>(weights, 8)) || (three && !fastWeight(load<f64>(weights, 16)))) {
-    weightedSum16(out, inputs, codes, weights, n, len, outCode, scratch);
-    return;
+  for (let k = 0; k < n; k++) {
+    const w = load<f64>(weights + (<usize>k << 3));
+    if (!fastWeight(w)) {
+      weightedSum16(out, inputs, codes, weights, n, len, outCode, scratch);
+      return;
+    }
+    v128.store(scratch + (<usize>k << 4), f64x2.splat(w * codeScale(code)));
   }
-  const w0 = f64x2.splat(load<f64>(weights) * codeScale(code));
-  const w1 = f64x2.splat(load<f64>(weights, 8) * codeScale(code));
-  const w2 = f64x2.splat(three ? load<f64>(weights, 16) * codeScale(code) : 0);
+  const three = n >= 3;
+  const w0 = v128.load(scratch);
+  const w1 = v128.load(scratch, 16);
+  const w2 = three ? v128.load(scratch, 32) : f64x2.splat(0);
   const p0 = <usize>load<u32>(inputs);
   const p1 = <usize>load<u32>(inputs, 4);
   const p2 = three ? <usize>load<u32>(inputs, 8) : p1;
   const shift = code == 2 ? 42 : 45;
   const keep = code == 2 ? lanes(I64_81FFFFFFFFFFFFFF) : lanes(I64_8FFFFFFFFFFFFFFF);
   const limit = i16x8.splat(code == 2 ? 0x7bff : 0x7f7f);
-  // From +0 for three inputs (the reference's sum), from the first product for two.
+  // From +0 for three or more inputs (the reference's sum), from the first product for two.
   const start = f64x2.splat(three ? 0 : -0);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 1;
     const h0 = v128.load(p0 + at);
     const h1 = v128.load(p1 + at);
     const h2 = v128.load(p2 + at);
-    if (v128.any_true(v128.or(v128.or(specialCodes(h0, limit), specialCodes(h1, limit)), specialCodes(h2, limit)))) {
-      weightedSum16Group(out, inputs, codes, weights, n, i, outCode);
-      continue;
-    }
+    let special = v128.or(v128.or(specialCodes(h0, limit), specialCodes(h1, limit)), specialCodes(h2, limit));
     const l0 = i32x4.extend_low_i16x8_s(h0);
     const u0 = i32x4.extend_high_i16x8_s(h0);
     const l1 = i32x4.extend_low_i16x8_s(h1);
@@ -532,6 +534,21 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
       a1 = f64x2.add(a1, f64x2.mul(w2, scaledPair(l2, true, shift, keep)));
       a2 = f64x2.add(a2, f64x2.mul(w2, scaledPair(u2, false, shift, keep)));
       a3 = f64x2.add(a3, f64x2.mul(w2, scaledPair(u2, true, shift, keep)));
+    }
+    for (let k = 3; k < n; k++) {
+      const w = v128.load(scratch + (<usize>k << 4));
+      const h = v128.load(<usize>load<u32>(inputs + (<usize>k << 2)) + at);
+      special = v128.or(special, specialCodes(h, limit));
+      const l = i32x4.extend_low_i16x8_s(h);
+      const u = i32x4.extend_high_i16x8_s(h);
+      a0 = f64x2.add(a0, f64x2.mul(w, scaledPair(l, false, shift, keep)));
+      a1 = f64x2.add(a1, f64x2.mul(w, scaledPair(l, true, shift, keep)));
+      a2 = f64x2.add(a2, f64x2.mul(w, scaledPair(u, false, shift, keep)));
+      a3 = f64x2.add(a3, f64x2.mul(w, scaledPair(u, true, shift, keep)));
+    }
+    if (v128.any_true(special)) {
+      weightedSum16Group(out, inputs, codes, weights, n, i, outCode);
+      continue;
     }
     const y0 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1)), outCode);
     const y1 = encodeLanes16(joinLow(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3)), outCode);

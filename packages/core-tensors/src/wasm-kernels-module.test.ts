@@ -289,15 +289,15 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
-  it("the unrolled fused weighted sum (two or three inputs of one dtype) equals the JS kernel: F16 and BF16, either output, fast and exact paths", () => {
+  it("the unrolled fused weighted sum (two to seven inputs of one dtype) equals the JS kernel: F16 and BF16, either output, fast and exact paths", () => {
     const code16 = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x7f80, 0xff80, 0x7fc0, 0x7f81, 0x0001, 0x807f, 0x0080, 0x7f7f, 0x477f, 0x3800, 0x387f));
     const mostlyFinite = fc.oneof(code16, fc.integer({ min: 0x0400, max: 0x7bff }), fc.integer({ min: 0x3000, max: 0x4400 }));
     fc.assert(
       fc.property(
-        fc.constantFrom(2, 3),
+        fc.constantFrom(2, 3, 3, 4, 7),
         fc.constantFrom<2 | 3>(2, 3),
         fc.constantFrom<2 | 3>(2, 3),
-        fc.array(fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, -0, 1, 0.5, 65504, 32768, 32769, 2 ** -880, 2 ** -881, 1e-300)), { minLength: 3, maxLength: 3 }),
+        fc.array(fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, -0, 1, 0.5, 65504, 32768, 32769, 2 ** -880, 2 ** -881, 1e-300)), { minLength: 7, maxLength: 7 }),
         fc.array(mostlyFinite, { minLength: 1, maxLength: 97 }),
         fc.integer({ min: 1, max: 20_000 }),
         (n, dtype, outDtype, weights, pattern, length) => {
@@ -310,6 +310,24 @@ describe.skipIf(!hasSimd).each([
       ),
       { numRuns: 80 },
     );
+  });
+
+  it("the unrolled fused weighted sum takes the exact path for a group whose Inf or NaN is in an input past the third", () => {
+    // Finite codes everywhere but one input past the third, which holds an Inf, a NaN or a −Inf
+    // in a few groups of eight.
+    for (const dtype of [2, 3] as const) {
+      for (const n of [4, 5, 7]) {
+        const length = 4099;
+        const finite = (k: number, i: number) => (dtype === 2 ? 0x3000 + ((i * 7919 + k * 104_729) % 0x1400) : 0x3c00 + ((i * 7919 + k * 104_729) % 0x0400));
+        const inputs = Array.from({ length: n }, (_, k) => Uint16Array.from({ length }, (_, i) => finite(k, i)));
+        const specials = dtype === 2 ? [0x7c00, 0x7e00, 0xfc00] : [0x7f80, 0x7fc0, 0xff80];
+        for (let i = 5; i < length; i += 397) inputs[n - 1]![i] = specials[i % 3]!;
+        const w = [0.3, -0.2, 0.25, 0.1, 0.05, 0.4, -0.15].slice(0, n);
+        const dtypes = inputs.map(() => dtype);
+        const anyNaN = (i: number) => nanCollision(inputs.map((x, k) => w[k]! * (dtype === 3 ? bf16Value(x[i]!) : f16Value(x[i]!))));
+        for (const outDtype of [2, 3] as const) expect(differences(weightedSumF16With(simd, inputs, w, dtypes, outDtype), weightedSumF16With(js, inputs, w, dtypes, outDtype), 2, anyNaN), `${n} inputs of code ${dtype} into ${outDtype}`).toEqual([]);
+      }
+    }
   });
 
   it("the F32 weighted sum of 3–6 inputs (fewer run the JS kernel) equals the JS kernel on random bit patterns", () => {

@@ -202,8 +202,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     }
     const stagingAt = dataAt + n * 2 * BLOCK;
     const out = arrays[0]!;
-    // Two or three inputs of one dtype: the unrolled kernel (same bytes, faster).
-    const kernel = (n === 2 || n === 3) && codes.every((c) => c === codes[0]) ? wasm.weightedSum16Unrolled : wasm.weightedSum16;
+    // Two or more inputs of one dtype: the unrolled kernel (same bytes, faster).
+    const kernel = n >= 2 && codes.every((c) => c === codes[0]) ? wasm.weightedSum16Unrolled : wasm.weightedSum16;
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
       for (let k = 0; k < n; k++) pointers[k] = inAt(heap, arrays[k + 1]!, addressOf(at, k + 1), 2, b, len, dataAt + k * 2 * BLOCK);
