@@ -850,6 +850,14 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
   return <u32>i32x4.extract_lane(deltaMagnitudes(hb, hx, codeBase, codeX), 0);
 }
 
+/** deltaMagnitudes of elements 0–3 (`high` false) or 4–7 of eight codes of each; `special`: any Inf or NaN among them. */
+// @ts-ignore: decorator
+@inline function deltaMagnitudesOfHalf(hb: v128, hx: v128, high: bool, special: bool, codeBase: u32, codeX: u32): v128 {
+  const b = high ? i32x4.extend_high_i16x8_u(hb) : i32x4.extend_low_i16x8_u(hb);
+  const x = high ? i32x4.extend_high_i16x8_u(hx) : i32x4.extend_low_i16x8_u(hx);
+  return special ? deltaMagnitudes(b, x, codeBase, codeX) : finiteDeltaMagnitudes(b, x, codeBase, codeX);
+}
+
 /** tiesHistogram of 16-bit inputs: `base` and `x` hold codes of dtype `codeBase` and `codeX`. */
 export function tiesHistogram16(hist: usize, base: usize, x: usize, len: i32, level: i32, prefix: u32, range: usize, codeBase: u32, codeX: u32): void {
   const want = i32x4.splat(prefix);
@@ -860,12 +868,8 @@ export function tiesHistogram16(hist: usize, base: usize, x: usize, len: i32, le
     const hb = v128.load(base + (<usize>i << 1));
     const hx = v128.load(x + (<usize>i << 1));
     const special = anySpecial16(hb, codeBase) || anySpecial16(hx, codeX);
-    const bl = i32x4.extend_low_i16x8_u(hb);
-    const xl = i32x4.extend_low_i16x8_u(hx);
-    const bh = i32x4.extend_high_i16x8_u(hb);
-    const xh = i32x4.extend_high_i16x8_u(hx);
-    const m0 = special ? deltaMagnitudes(bl, xl, codeBase, codeX) : finiteDeltaMagnitudes(bl, xl, codeBase, codeX);
-    const m1 = special ? deltaMagnitudes(bh, xh, codeBase, codeX) : finiteDeltaMagnitudes(bh, xh, codeBase, codeX);
+    const m0 = deltaMagnitudesOfHalf(hb, hx, false, special, codeBase, codeX);
+    const m1 = deltaMagnitudesOfHalf(hb, hx, true, special, codeBase, codeX);
     if (level == 0) {
       const b0 = binTop(hist, m0);
       const b1 = binTop(hist, m1);
@@ -978,12 +982,8 @@ export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u3
     const hb = v128.load(base + (<usize>i << 1));
     const hx = v128.load(x + (<usize>i << 1));
     const special = anySpecial16(hb, codeBase) || anySpecial16(hx, codeX);
-    const bl = i32x4.extend_low_i16x8_u(hb);
-    const xl = i32x4.extend_low_i16x8_u(hx);
-    const bh = i32x4.extend_high_i16x8_u(hb);
-    const xh = i32x4.extend_high_i16x8_u(hx);
-    const m0 = special ? deltaMagnitudes(bl, xl, codeBase, codeX) : finiteDeltaMagnitudes(bl, xl, codeBase, codeX);
-    const m1 = special ? deltaMagnitudes(bh, xh, codeBase, codeX) : finiteDeltaMagnitudes(bh, xh, codeBase, codeX);
+    const m0 = deltaMagnitudesOfHalf(hb, hx, false, special, codeBase, codeX);
+    const m1 = deltaMagnitudesOfHalf(hb, hx, true, special, codeBase, codeX);
     above = windowLanes(m1, lov, hiv, windowLanes(m0, lov, hiv, above, out, count), out, count);
   }
   let n = -(i32x4.extract_lane(above, 0) + i32x4.extract_lane(above, 1) + i32x4.extract_lane(above, 2) + i32x4.extract_lane(above, 3));

@@ -155,6 +155,16 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     return [aligned(bytes, size), size];
   }
 
+  /** The TIES statistics ops' encoded base and task-vector input: their bytes, element count and dtype codes (db, dx). */
+  function taskVectorInputs(op: string, base: EncodedTensor, x: EncodedTensor): { arrays: [Uint8Array, Uint8Array]; length: number; codes: { db: number; dx: number } } {
+    const codes = localCodecs().DTYPE_CODE;
+    const [b, sb] = encodedInput(`${op} base`, base);
+    const [v, sx] = encodedInput(`${op} input`, x);
+    const length = b.byteLength / sb;
+    checkLength(`${op} input elements`, v.byteLength / sx, length);
+    return { arrays: [b, v], length, codes: { db: codes[base.dtype]!, dx: codes[x.dtype]! } };
+  }
+
   /** TIES statistics (taskVectorHistogram and its encoded form): `op` over [base, x] into `into`'s 65536 bins; returns the bins it added to. */
   async function histogram(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<HistogramBins> {
     checkLength(`${op} bins`, into.length, 65536);
@@ -417,24 +427,16 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return histogram("taskVectorHistogram", [base, x], base.length, { level, prefix }, into);
     },
     async taskVectorHistogramEncoded(base, x, level, prefix, into) {
-      const codes = localCodecs().DTYPE_CODE;
-      const [b, sb] = encodedInput("taskVectorHistogramEncoded base", base);
-      const [v, sx] = encodedInput("taskVectorHistogramEncoded input", x);
-      const length = b.byteLength / sb;
-      checkLength("taskVectorHistogramEncoded input elements", v.byteLength / sx, length);
-      return histogram("taskVectorHistogramEncoded", [b, v], length, { level, prefix, db: codes[base.dtype]!, dx: codes[x.dtype]! }, into);
+      const { arrays, length, codes } = taskVectorInputs("taskVectorHistogramEncoded", base, x);
+      return histogram("taskVectorHistogramEncoded", arrays, length, { level, prefix, ...codes }, into);
     },
     async taskVectorWindow(base, x, lo, hi, into) {
       checkLength("taskVectorWindow input", x.length, base.length);
       return window("taskVectorWindow", [base, x], base.length, { lo, hi }, into);
     },
     async taskVectorWindowEncoded(base, x, lo, hi, into) {
-      const codes = localCodecs().DTYPE_CODE;
-      const [b, sb] = encodedInput("taskVectorWindowEncoded base", base);
-      const [v, sx] = encodedInput("taskVectorWindowEncoded input", x);
-      const length = b.byteLength / sb;
-      checkLength("taskVectorWindowEncoded input elements", v.byteLength / sx, length);
-      return window("taskVectorWindowEncoded", [b, v], length, { lo, hi, db: codes[base.dtype]!, dx: codes[x.dtype]! }, into);
+      const { arrays, length, codes } = taskVectorInputs("taskVectorWindowEncoded", base, x);
+      return window("taskVectorWindowEncoded", arrays, length, { lo, hi, ...codes }, into);
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out) {
       const length = base.length;

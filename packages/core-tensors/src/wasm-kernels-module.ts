@@ -248,54 +248,55 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
 
   const is16 = (code: number | undefined) => code === 2 || code === 3;
 
+  // The TIES statistics ops' scratch: a block of the base and of the task vector (as F32 or codes)
+  // and the codes being decoded, then what the op itself needs (TASK_VECTOR_SCRATCH past `base`).
+  const TASK_VECTOR_SCRATCH = 12 * BLOCK;
+  /**
+   * Block [b, b + len) of the base (arrays[0], dtype params.db) and task vector (arrays[1], dx):
+   * two 16-bit dtypes go to `fused` as codes (decoded in registers by the *16 kernels), others to
+   * `staged` as F32 (decoded here).
+   */
+  const taskVectorBlock = (heap: Uint8Array, arrays: Arrays, at: At, params: Params, b: number, len: number, fused: (baseCodes: number, xCodes: number) => void, staged: (baseF32: number, xF32: number) => void): void => {
+    const { db, dx } = params;
+    const xAt = base + 4 * BLOCK;
+    const codesAt = xAt + 4 * BLOCK;
+    if (is16(db) && is16(dx)) {
+      const baseCodes = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, base);
+      fused(baseCodes, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, xAt));
+      return;
+    }
+    const baseF32 = stage(heap, arrays[0]!, addressOf(at, 0), db!, b, len, codesAt, base);
+    staged(baseF32, stage(heap, arrays[1]!, addressOf(at, 1), dx!, b, len, codesAt, xAt));
+  };
+
   /** arrays = [baseBytes, xBytes, hist], params.db/dx (see taskVectorHistogramEncoded); returns the bins touched. */
   const taskVectorHistogramEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
-    const { db, dx } = params;
-    if (!stageable(db) || !stageable(dx)) return jsOps.taskVectorHistogramEncoded!(arrays, from, to, params);
-    // 16-bit inputs: the codes go in as they are and are decoded in registers (tiesHistogram16).
-    const fused = is16(db) && is16(dx);
-    const baseAt = base;
-    const xAt = baseAt + 4 * BLOCK;
-    const codesAt = xAt + 4 * BLOCK;
-    const heap = heapFor(12 * BLOCK);
-    return histogramBlocks(arrays[2] as Uint32Array, from, to, (b, len) => {
-      if (fused) {
-        const baseCodes = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, baseAt);
-        wasm.tiesHistogram16(histAt, baseCodes, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, xAt), len, params.level!, params.prefix!, rangeAt, db!, dx!);
-        return;
-      }
-      const baseF32 = stage(heap, arrays[0]!, addressOf(at, 0), db!, b, len, codesAt, baseAt);
-      wasm.tiesHistogram(histAt, baseF32, stage(heap, arrays[1]!, addressOf(at, 1), dx!, b, len, codesAt, xAt), len, params.level!, params.prefix!, rangeAt);
-    });
+    if (!stageable(params.db) || !stageable(params.dx)) return jsOps.taskVectorHistogramEncoded!(arrays, from, to, params);
+    const heap = heapFor(TASK_VECTOR_SCRATCH);
+    const [level, prefix, db, dx] = [params.level!, params.prefix!, params.db!, params.dx!];
+    const fused = (len: number) => (baseCodes: number, xCodes: number) => wasm.tiesHistogram16(histAt, baseCodes, xCodes, len, level, prefix, rangeAt, db, dx);
+    const staged = (len: number) => (baseF32: number, xF32: number) => wasm.tiesHistogram(histAt, baseF32, xF32, len, level, prefix, rangeAt);
+    return histogramBlocks(arrays[2] as Uint32Array, from, to, (b, len) => taskVectorBlock(heap, arrays, at, params, b, len, fused(len), staged(len)));
   };
 
   /** arrays = [baseBytes, xBytes, into], params.db/dx, lo, hi (see taskVectorWindowEncoded); returns [above, in the window]. */
   const taskVectorWindowEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
-    const { db, dx } = params;
-    if (!stageable(db) || !stageable(dx)) return jsOps.taskVectorWindowEncoded!(arrays, from, to, params);
-    const fused = is16(db) && is16(dx);
-    const baseAt = base;
-    const xAt = baseAt + 4 * BLOCK;
-    const codesAt = xAt + 4 * BLOCK;
+    if (!stageable(params.db) || !stageable(params.dx)) return jsOps.taskVectorWindowEncoded!(arrays, from, to, params);
     // The block's magnitudes in the window (room for a whole block and the kernel's one spare
     // store), then the two counts.
-    const windowAt = codesAt + 4 * BLOCK;
+    const windowAt = base + TASK_VECTOR_SCRATCH;
     const resultAt = windowAt + 4 * (BLOCK + 8);
     const heap = heapFor(resultAt + 16 - base);
     const into = arrays[2] as Uint32Array;
+    const [db, dx] = [params.db!, params.dx!];
     const lo = params.lo! >>> 0;
     const hi = params.hi! >>> 0;
     let above = 0;
     let inside = 0;
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      if (fused) {
-        const baseCodes = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, baseAt);
-        wasm.tiesWindow16(windowAt, baseCodes, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, xAt), len, lo, hi, resultAt, db!, dx!);
-      } else {
-        const baseF32 = stage(heap, arrays[0]!, addressOf(at, 0), db!, b, len, codesAt, baseAt);
-        wasm.tiesWindow(windowAt, baseF32, stage(heap, arrays[1]!, addressOf(at, 1), dx!, b, len, codesAt, xAt), len, lo, hi, resultAt);
-      }
+      const fused = (baseCodes: number, xCodes: number) => wasm.tiesWindow16(windowAt, baseCodes, xCodes, len, lo, hi, resultAt, db, dx);
+      taskVectorBlock(heap, arrays, at, params, b, len, fused, (baseF32, xF32) => wasm.tiesWindow(windowAt, baseF32, xF32, len, lo, hi, resultAt));
       // Views again: the memory may have grown.
       const [a, w] = new Int32Array(memory.buffer, resultAt, 2) as unknown as [number, number];
       const room = Math.min(w, into.length - inside);
