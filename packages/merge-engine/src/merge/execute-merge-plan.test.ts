@@ -194,6 +194,60 @@ describe("executeMergePlan computes several items at once", () => {
   });
 });
 
+describe("executeMergePlan's statistics passes", () => {
+  it("reads no chunk of a pass the method said it no longer needs, whichever pass that is", async () => {
+    const { dir, sources, inputs } = await fixture();
+    try {
+      for (const lastPass of [0, 1, 2]) {
+        const gathered: number[] = [];
+        // Weighted sum behind three statistics passes, of which it needs passes 0…lastPass.
+        const method = defineMergeMethod({
+          ...weightedSum,
+          name: "passes_sum",
+          elementwise: false,
+          mergeEncoded: undefined,
+          statistics: {
+            passes: 3,
+            init: () => ({}),
+            async gather(pass) {
+              gathered.push(pass);
+            },
+            endPass: (pass) => pass >= lastPass,
+          },
+        });
+        const plan = buildMergePlan(inputs, { method, maxChunkElements: 64 });
+        const streamed = plan.entries.filter((e) => e.statisticsPasses === 3);
+        expect(streamed.length).toBeGreaterThan(0);
+        const reads = new Map<string, number>();
+        const counted = sources.map(
+          (s): TensorSource => ({
+            path: s.path,
+            descriptors: s.descriptors,
+            metadata: s.metadata,
+            get: (key) => s.get(key),
+            read: (key, into) => s.read(key, into),
+            readRange: (key, from, to, into) => {
+              reads.set(key, (reads.get(key) ?? 0) + 1);
+              return s.readRange(key, from, to, into);
+            },
+            close: async () => undefined,
+          }),
+        );
+        await executeMergePlan(plan, { sources: counted, sink: createSafetensorsWriter(join(dir, `o${lastPass}.safetensors`)), kernels, method });
+        for (const e of streamed) {
+          const chunks = Math.ceil(e.shape.reduce((a, b) => a * b, 1) / e.chunkElements);
+          // Each needed statistics pass and the merge pass read every chunk of every input, once.
+          expect(reads.get(e.sourceKey), `${e.key}, passes 0…${lastPass}`).toBe((lastPass + 2) * chunks * e.inputs.length);
+        }
+        expect(Math.max(...gathered)).toBe(lastPass);
+      }
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("executeMergePlan's buffers in the backend's kernel arena", () => {
   it("give the bytes of a run without one; slots that grow give their old block back, and the arena is released at the end, after a failure too", async () => {
     const { dir, sources, inputs } = await fixture();

@@ -303,7 +303,13 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       next = items.next();
       const nextSet = (index + 1) % SETS;
       // The next item's input buffers: their last user (item index + 1 - SETS) has finished computing.
-      pendingLoad = next.done ? undefined : inputsFree[nextSet]!.then(() => load(next.value as WorkItem, nextSet));
+      // The first chunk of a key's next statistics pass also waits for this item (its previous
+      // pass's last chunk) to compute: the method may then say it needs no more passes, and the
+      // chunk is not read for nothing.
+      const nextPass = !next.done && next.value.pass !== undefined && next.value.entry === loaded.item.entry && next.value.pass !== loaded.item.pass;
+      let computed: (() => void) | undefined;
+      const ready = nextPass ? Promise.all([inputsFree[nextSet]!, new Promise<void>((resolve) => (computed = resolve))]) : inputsFree[nextSet]!;
+      pendingLoad = next.done ? undefined : ready.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
       // Chunks and passes of one key run in order: its statistics and random streams continue across
       // them. Its items are consecutive, so finishing the oldest until none of them computes suffices.
@@ -313,6 +319,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       timings.waitWrite += performance.now() - mark;
       const result = compute(loaded, set);
       result.catch(() => undefined); // surfaced by finishOldest
+      if (computed) void result.finally(computed).catch(() => undefined);
       computing.push({ loaded, set, result });
       // The oldest item finishes (and is written) while the later ones compute.
       if (computing.length > SETS - 2) await finishOldest();

@@ -160,6 +160,97 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
   });
 });
 
+describe("ties's sampled window: one statistics pass when a sample of the first chunk places the cut", () => {
+  const threads = createCpuKernelBackend({ workers: 2, inlineBelow: 4096 });
+  afterAll(() => threads.close());
+  /** `threads`, counting the statistics calls and recording how far each window call overflowed its room. */
+  const counting = () => {
+    const calls = { histogram: 0, window: 0, overflow: 0 };
+    const kernels: KernelBackend = {
+      ...threads,
+      taskVectorHistogram: (...a) => (calls.histogram++, threads.taskVectorHistogram!(...a)),
+      taskVectorHistogramEncoded: (...a) => (calls.histogram++, threads.taskVectorHistogramEncoded!(...a)),
+      taskVectorWindow: async (base, x, lo, hi, into) => {
+        calls.window++;
+        const found = await threads.taskVectorWindow!(base, x, lo, hi, into);
+        calls.overflow = Math.max(calls.overflow, found.inWindow - into.length);
+        return found;
+      },
+      taskVectorWindowEncoded: async (base, x, lo, hi, into) => {
+        calls.window++;
+        const found = await threads.taskVectorWindowEncoded!(base, x, lo, hi, into);
+        calls.overflow = Math.max(calls.overflow, found.inWindow - into.length);
+        return found;
+      },
+    };
+    return { calls, kernels };
+  };
+  const gaussian = (n: number, seed: number, scale: number) => {
+    const u = randomArray(2 * n, seed).map((v) => (v + 1) / 2);
+    return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
+  };
+  const n = 140_000;
+  const chunks = 2; // of 70,000
+  /** The first element whose bits differ, or −1 (a diff of 140,000 elements would take minutes to print). */
+  const firstDifference = (a: Float32Array, b: Float32Array) => {
+    const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
+    return x.length !== y.length ? 0 : x.findIndex((v, i) => v !== y[i]);
+  };
+  const weights = [0, 0.6, 0.4];
+
+  it("lists a window per task vector and chunk, bins nothing, and keeps exactly the definition's deltas (F32 and F16, whole and in chunks)", async () => {
+    const inputs = [gaussian(n, 11, 0.05), gaussian(n, 12, 0.05), gaussian(n, 13, 0.05)];
+    for (const [density, chunk] of [[0.3, n], [0.05, 70_000], [0.9, 70_000]] as const) {
+      const { calls, kernels } = counting();
+      const actual = await runMethodChunked(ties, kernels, inputs, { density }, { weights, chunk });
+      expect(firstDifference(actual, tiesBySort(inputs, weights, density, 1)), `density ${density}, chunk ${chunk}`).toBe(-1);
+      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), overflow: calls.overflow });
+      expect(calls.overflow).toBeLessThanOrEqual(0);
+    }
+    const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
+    const { calls, kernels } = counting();
+    const bytes = await runMethodChunkedEncoded(ties, kernels, encoded, "F16", { density: 0.3 }, { weights, chunk: 70_000 });
+    expect(Buffer.from(bytes).equals(Buffer.from(encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), weights, 0.3, 1), "F16")))).toBe(true);
+    expect(calls.histogram).toBe(0);
+    expect(calls.window).toBe(4);
+  });
+
+  it.each([
+    ["a thousandth of the others' (its window lies below the cut)", 0.001],
+    ["a thousand times the others' (its window lies above the cut)", 1000],
+  ])("when the first chunk misleads the sample, its deltas %s, takes the histograms and gives the same deltas", async (_what, scale) => {
+    const base = gaussian(n, 21, 0.05);
+    const models = [22, 23].map((seed) => {
+      const x = gaussian(n, seed, 0.05);
+      for (let e = 0; e < 70_000; e++) x[e] = base[e]! + (x[e]! - base[e]!) * scale;
+      return x;
+    });
+    const inputs = [base, ...models];
+    const { calls, kernels } = counting();
+    const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
+    expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
+    // Level 0 of each task vector over the chunks, then its cut bin's window; before them, for
+    // one or both, pass 0's missed windows (a sample that spreads over too wide a window takes
+    // level 0 in pass 0 instead).
+    expect(calls.histogram).toBe(2 * chunks);
+    expect(calls.window).toBeGreaterThanOrEqual(3 * chunks);
+  });
+
+  it("when the window holds more than its room (the first chunk's spread, then a wall of ties in it), takes the histograms and gives the same deltas", async () => {
+    const base = new Float32Array(n);
+    const first = gaussian(70_000, 31, 0.05);
+    // The first chunk's cut magnitude, which the sampled window surrounds: every later delta has it.
+    const cut = Math.abs(Float32Array.from(first, Math.abs).sort()[Math.floor(0.7 * 70_000)]!);
+    const model = (sign: number) => Float32Array.from({ length: n }, (_, e) => (e < 70_000 ? sign * first[e]! : (e % 3 ? cut : -cut)));
+    const inputs = [base, model(1), model(-1)];
+    const { calls, kernels } = counting();
+    const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
+    expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
+    expect(calls.overflow).toBeGreaterThan(0);
+    expect(calls.histogram).toBe(2 * chunks);
+  });
+});
+
 // simd true runs the WebAssembly kernels where the engine has them; false the JavaScript kernels
 // (the fallback for engines without SIMD, which a SIMD host otherwise never runs). Without the
 // window, pass 1 bins the cut bin's low 16 bits (as for a bin of more than a million elements).

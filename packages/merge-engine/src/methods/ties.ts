@@ -1,5 +1,6 @@
-import type { HistogramBins, TaskVectorWindow } from "@stmerge/core-tensors";
+import { decodeToF32, dtypeSize, type HistogramBins, type TaskVectorWindow } from "@stmerge/core-tensors";
 import { z } from "zod";
+import { cutInList } from "./cut-in-list.js";
 import { defineMergeMethod } from "./merge-method.js";
 
 /** Magnitude rank state of one task vector of one key (see `ties`). */
@@ -11,7 +12,13 @@ interface TopK {
   atThreshold: number;
   /** Elements equal to the threshold kept so far (the merge pass walks the chunks in order). */
   keptAtThreshold: number;
-  /** High 16 bits of the threshold once known (pass 0), how many elements lie above that bin, and in it. */
+  /**
+   * The pass that bins the magnitudes' top 16 bits: 1 while pass 0 lists a window around a
+   * sampled estimate of the cut (which may find it at once), else 0; the pass after it finds the
+   * cut within its bin.
+   */
+  level0Pass: number;
+  /** High 16 bits of the threshold once known (level 0), how many elements lie above that bin, and in it. */
   high: number;
   above: number;
   inBin: number;
@@ -19,9 +26,17 @@ interface TopK {
   readonly histogram: Uint32Array;
   /** The bins of `histogram` the kernels added to this pass (all: [0, 65535]). */
   touched: [number, number];
-  /** Pass 1 through the kernels' window: the magnitudes in the bin `high`, and how many so far. */
-  inBinValues: Uint32Array | undefined;
-  inBinFound: number;
+  /** This pass's window through the kernels, when it lists one (the sampled window, or the cut's bin). */
+  listed: Listed | undefined;
+}
+
+/** A window pass: the magnitudes (F32 bits) in [lo, hi] in index order, as many as `values` holds; how many lie above hi and in the window. */
+interface Listed {
+  readonly lo: number;
+  readonly hi: number;
+  readonly values: Uint32Array;
+  above: number;
+  found: number;
 }
 
 interface TiesState {
@@ -32,11 +47,20 @@ interface TiesState {
 }
 
 const BINS = 65536;
-const SCRATCH = 16384;
+const SCRATCH = 32768;
 /** Pass 1 lists the cut bin's magnitudes (taskVectorWindow) when it holds at most this many, else bins their low 16 bits. */
 const MAX_LISTED = 1 << 20;
 const NONE = 2 ** 32; // no |δ| bit pattern is above it: keep nothing
 const ALL = -1; // every bit pattern is above it: keep everything
+/** The sampled window: from a key's first chunk of at least this many elements, in blocks of SAMPLE_BLOCK contiguous ones (few cache misses). */
+const SAMPLED_MIN = 1 << 16;
+const SAMPLE_BLOCK = 64;
+/** Half the window's width in standard deviations of the sample's rank of the cut (more when the sample saw only the first of several chunks). */
+const SAMPLE_SPREAD = 3.5;
+/** A window that would list more than this fraction of the sample is no shortcut: that task vector takes the histograms. */
+const MAX_WINDOW_FRACTION = 0.2;
+/** The largest |δ| bit pattern (NaN's included): a window's `hi` that leaves nothing above it. */
+const TOP = 0x7fffffff;
 
 /**
  * TIES-merging as published (Yadav et al. 2023) and as mergekit's `ties` implements it: model 0
@@ -44,9 +68,13 @@ const ALL = -1; // every bit pattern is above it: keep everything
  * of largest magnitude per tensor (equal magnitudes at the cut: lower index first), the sign is
  * elected per element from the weighted sum Σ wᵢδᵢ (+1 when it is 0), and the weighted mean of
  * the deltas whose sign agrees is added: base + λ·Σ wᵢδᵢ[agree] / Σ wᵢ[agree] (0 where none
- * agree). The k-th largest |δ| is found without sorting: a histogram of the high 16 bits of the
- * F32 magnitudes, then, within the bin holding the cut, of the low 16 bits, each gathered in a
- * streaming pass over the key's chunks; the merge pass itself is element-wise.
+ * agree). The k-th largest |δ| is found without sorting, in streaming passes over the key's
+ * chunks before the element-wise merge pass. With the kernels' window, one pass usually
+ * suffices: a sample of the first chunk places the cut, and the pass counts the magnitudes above
+ * a window around it and lists those inside, where the cut is then selected. When the cut falls
+ * outside (the sample misled), or without the window: a histogram of the high 16 bits of the F32
+ * magnitudes, then, within the bin holding the cut, a list (or histogram) of the low 16 bits.
+ * The sample only decides how fast the cut is found, never which it is.
  */
 export const ties = defineMergeMethod({
   name: "ties",
@@ -58,25 +86,28 @@ export const ties = defineMergeMethod({
   blockParams: ["density", "lambda"],
   elementwise: false,
   statistics: {
-    passes: 2,
+    passes: 3,
     init(ctx, { density }): TiesState {
       const n = ctx.shape.reduce((a, b) => a * b, 1);
       const k = Math.floor(density * n);
+      const windowed = ctx.kernels.taskVectorHistogram !== undefined && ctx.kernels.taskVectorWindow !== undefined;
       const topK = ctx.weights.slice(1).map((): TopK => {
         const all = k >= n;
         const resolved = k <= 0 || all;
-        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, high: -1, above: 0, inBin: 0, resolved, histogram: new Uint32Array(resolved ? 0 : BINS), touched: [BINS, -1], inBinValues: undefined, inBinFound: 0 };
+        const level0Pass = windowed && !resolved ? 1 : 0;
+        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: new Uint32Array(resolved ? 0 : BINS), touched: [BINS, -1], listed: undefined };
       });
-      const scratch = new Float32Array(SCRATCH);
+      const scratch = new Float32Array(Math.min(SCRATCH, Math.max(n, 1)));
       return { topK, scratch, bits: new Uint32Array(scratch.buffer) };
     },
     async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
       if (histogram) {
+        sampleWindows(pass, base!, models, base!.length, ctx.shape, state, (x, start, out) => out.set(x.subarray(start, start + out.length)));
         await gatherOnThreads(pass, base!, models, state, histogram, ctx.kernels.taskVectorWindow?.bind(ctx.kernels));
         return;
       }
-      // The reference, on this thread (backends without the kernel).
+      // The reference, on this thread (backends without the kernel: no window, level 0 in pass 0).
       const { scratch, bits } = state;
       models.forEach((x, i) => {
         const t = state.topK[i]!;
@@ -95,43 +126,46 @@ export const ties = defineMergeMethod({
         t.touched = [0, BINS - 1];
       });
     },
-    // The same bins straight from the encoded bytes, when the kernels have it (and the F32
-    // histogram, which `gather` would use: the two give the same bins).
+    // The same statistics straight from the encoded bytes, when the kernels have them (and the F32
+    // forms, which `gather` would use: the two give the same bins and lists).
     async gatherEncoded(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogramEncoded?.bind(ctx.kernels);
       if (!histogram || !ctx.kernels.taskVectorHistogram) return false;
-      // The window only with its F32 form too: gather (F32) must be able to take the same path.
       const window = ctx.kernels.taskVectorWindow ? ctx.kernels.taskVectorWindowEncoded?.bind(ctx.kernels) : undefined;
+      // A pass that lists a sampled window needs the window: `gather` (F32) has it then.
+      if (!window && state.topK.some((t) => !t.resolved && pass < t.level0Pass)) return false;
+      const length = base!.bytes.byteLength / dtypeSize(base!.dtype);
+      sampleWindows(pass, base!, models, length, ctx.shape, state, (x, start, out) => {
+        const size = dtypeSize(x.dtype);
+        decodeToF32(x.bytes.subarray(start * size, (start + out.length) * size), x.dtype, out);
+      });
       await gatherOnThreads(pass, base!, models, state, histogram, window);
       return true;
     },
     endPass(pass, state: TiesState) {
       for (const t of state.topK) {
         if (t.resolved) continue;
-        const h = t.histogram;
-        if (t.inBinValues) {
-          // Pass 1 listed the cut bin's magnitudes: their low 16 bits binned here, where only
-          // the bins between the lowest and highest of them are read and cleared again.
-          const values = t.inBinValues.subarray(0, Math.min(t.inBinFound, t.inBinValues.length));
-          let lo = BINS;
-          let hi = -1;
-          for (const v of values) {
-            const low = v & 0xffff;
-            h[low]!++;
-            if (low < lo) lo = low;
-            if (low > hi) hi = low;
-          }
-          t.touched = [lo, hi];
-          t.inBinValues = undefined;
+        const stage = pass - t.level0Pass;
+        if (t.listed) {
+          const { lo, hi, values, above, found } = t.listed;
+          t.listed = undefined;
+          const need = t.k - above;
+          // A sampled window that missed the cut, or overflowed its list: the histograms from the next pass.
+          if (need <= 0 || need > found || found > values.length) continue;
+          [t.threshold, t.atThreshold] = cutInList(values.subarray(0, found), lo, hi, need, t.histogram);
+          t.resolved = true;
+          continue;
         }
+        if (stage < 0) continue;
+        const h = t.histogram;
         const [lo, hi] = t.touched;
         // The bin holding the k-th largest magnitude, counting from the top: bins above the
         // highest one touched are empty, so the count starts there.
-        const need = pass === 0 ? t.k : t.k - t.above;
+        const need = stage === 0 ? t.k : t.k - t.above;
         let count = 0;
         let bin = Math.max(0, Math.min(hi, BINS - 1));
         for (; bin > 0 && count + h[bin]! < need; bin--) count += h[bin]!;
-        if (pass === 0) {
+        if (stage === 0) {
           t.high = bin;
           t.above = count;
           t.inBin = h[bin]!;
@@ -231,10 +265,11 @@ function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Arr
 
 /**
  * One statistics pass of every unresolved task vector at once on the kernel threads (each split
- * across them), from F32 or encoded inputs: pass 0 bins the magnitudes' top 16 bits; pass 1
- * lists the magnitudes in the cut's bin when the kernels have the window and the bin holds at
- * most MAX_LISTED (usually well under 1% of the elements, where binning their low bits meant
- * reading and clearing all 65536 bins per call), else bins their low 16 bits.
+ * across them), from F32 or encoded inputs: a window's pass (the sampled one, or the cut's bin
+ * when the kernels have the window and it holds at most MAX_LISTED: usually well under 1% of the
+ * elements, where binning their low bits meant reading and clearing all 65536 bins per call)
+ * counts the magnitudes above it and lists those in it; otherwise level 0 bins the magnitudes'
+ * top 16 bits, level 1 the low 16 bits of those in the cut's bin.
  */
 async function gatherOnThreads<T>(
   pass: number,
@@ -248,17 +283,96 @@ async function gatherOnThreads<T>(
     models.map(async (x, i) => {
       const t = state.topK[i]!;
       if (t.resolved) return;
-      if (pass === 1 && window && t.inBin <= MAX_LISTED) {
-        t.inBinValues ??= new Uint32Array(t.inBin);
-        const lo = t.high * 65536;
-        const found = await window(base, x, lo, lo + 0xffff, t.inBinValues.subarray(Math.min(t.inBinFound, t.inBin)));
-        t.inBinFound += found.inWindow;
+      const stage = pass - t.level0Pass;
+      if (stage === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: new Uint32Array(t.inBin), above: 0, found: 0 };
+      const listed = t.listed;
+      if (listed && window) {
+        const found = await window(base, x, listed.lo, listed.hi, listed.values.subarray(Math.min(listed.found, listed.values.length)));
+        listed.above += found.above;
+        listed.found += found.inWindow;
         return;
       }
-      const [lo, hi] = (await histogram(base, x, pass === 0 ? 0 : 1, t.high, t.histogram)) ?? [0, BINS - 1];
+      const [lo, hi] = (await histogram(base, x, stage === 0 ? 0 : 1, t.high, t.histogram)) ?? [0, BINS - 1];
       t.touched = [Math.min(t.touched[0], lo), Math.max(t.touched[1], hi)];
     }),
   );
+}
+
+/**
+ * Pass 0's first chunk: the windows of the task vectors that may be placed by a sample
+ * (level0Pass 1), from blocks of SAMPLE_BLOCK contiguous elements spread over the chunk (about
+ * length^⅔ elements: the sample's cost against the list's, which shrinks as its square root),
+ * taken with `blockOf` (copied or decoded to F32). A task vector whose window would not be
+ * selective, or a chunk too small to sample, takes the histograms from this pass on instead.
+ */
+function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: number, shape: readonly number[], state: TiesState, blockOf: (x: T, start: number, out: Float32Array) => void): void {
+  const waiting = state.topK.filter((t) => !t.resolved && pass < t.level0Pass && !t.listed);
+  if (waiting.length === 0) return;
+  if (length < SAMPLED_MIN) {
+    for (const t of waiting) t.level0Pass = 0;
+    return;
+  }
+  const n = shape.reduce((a, b) => a * b, 1);
+  const blocks = Math.max(16, Math.min(SCRATCH / SAMPLE_BLOCK, Math.round(Math.cbrt(length * length) / SAMPLE_BLOCK)));
+  const size = blocks * SAMPLE_BLOCK;
+  const startOf = (j: number) => Math.floor((j * (length - SAMPLE_BLOCK)) / (blocks - 1));
+  const baseSample = new Float32Array(size);
+  for (let j = 0; j < blocks; j++) blockOf(base, startOf(j), baseSample.subarray(j * SAMPLE_BLOCK, (j + 1) * SAMPLE_BLOCK));
+  const { scratch, bits } = state;
+  models.forEach((x, i) => {
+    const t = state.topK[i]!;
+    if (!waiting.includes(t)) return;
+    for (let j = 0; j < blocks; j++) blockOf(x, startOf(j), scratch.subarray(j * SAMPLE_BLOCK, (j + 1) * SAMPLE_BLOCK));
+    // The sample's magnitudes binned by their top 16 bits, as level 0 bins them.
+    const h = t.histogram;
+    let first = BINS;
+    let last = -1;
+    for (let e = 0; e < size; e++) {
+      scratch[e] = scratch[e]! - baseSample[e]!;
+      const bin = (bits[e]! & 0x7fffffff) >>> 16;
+      h[bin]!++;
+      if (bin < first) first = bin;
+      if (bin > last) last = bin;
+    }
+    const window = windowAround(h, first, last, size, t.k / n, length < n);
+    h.fill(0, first, last + 1);
+    if (!window) {
+      t.level0Pass = 0;
+      return;
+    }
+    // Room for a quarter as many again as the sample predicts (a list that overflows is a miss).
+    t.listed = { lo: window.lo, hi: window.hi, values: new Uint32Array(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0 };
+  });
+}
+
+/**
+ * The window around the magnitude with `fraction` of a sample of `size` above it, from the
+ * sample's level-0 bins (bins first…last of `histogram`): the whole bins holding the ranks
+ * SAMPLE_SPREAD standard deviations of that rank either side (1.25 times as many when the sample
+ * is of one chunk of several), as [lo, hi] in F32 bits, and the fraction of the sample inside;
+ * undefined when that would be more than MAX_WINDOW_FRACTION.
+ */
+function windowAround(histogram: Uint32Array, first: number, last: number, size: number, fraction: number, partial: boolean): { lo: number; hi: number; fraction: number } | undefined {
+  const spread = SAMPLE_SPREAD * Math.sqrt(size * fraction * (1 - fraction)) * (partial ? 1.25 : 1) + 2;
+  // Ranks counted from the top: the window holds those from `top` to `bottom`.
+  const top = size * fraction - spread;
+  const bottom = size * fraction + spread;
+  let hi = top <= 0 ? TOP : -1;
+  let lo = 0;
+  let count = 0;
+  let inside = 0;
+  for (let bin = last; bin >= first; bin--) {
+    const c = histogram[bin]!;
+    if (hi < 0 && count + c > top) hi = bin * 65536 + 0xffff;
+    count += c;
+    if (hi >= 0) inside += c;
+    if (count >= bottom) {
+      lo = bin * 65536;
+      break;
+    }
+  }
+  if (hi < 0 || inside > MAX_WINDOW_FRACTION * size) return undefined;
+  return { lo, hi, fraction: inside / size };
 }
 
 /** How many cut-equal elements each task vector may still keep (this chunk onwards). */

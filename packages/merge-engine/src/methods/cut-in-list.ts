@@ -1,0 +1,26 @@
+/**
+ * TIES's cut among the magnitudes a window pass listed (F32 bits, all in [lo, hi]): the
+ * `need`-th largest (1 ≤ need ≤ values.length), and how many equal to it are kept (`need` minus
+ * those above it). The values are binned by their offset from lo, shifted so that at most 65536
+ * bins cover the window (`histogram`: 65536 zeros, zeros again after); within the cut's bin, when
+ * it spans several bit patterns, its values are sorted. Linear in the list, which may hold
+ * millions of values.
+ */
+export function cutInList(values: Uint32Array, lo: number, hi: number, need: number, histogram: Uint32Array): [threshold: number, atThreshold: number] {
+  const shift = Math.max(0, 16 - Math.clz32(hi - lo));
+  const last = (hi - lo) >>> shift;
+  for (let i = 0; i < values.length; i++) histogram[(values[i]! - lo) >>> shift]!++;
+  // Counting down from the top bin: `count` values lie in the bins above `bin`.
+  let count = 0;
+  let bin = last;
+  for (; bin > 0 && count + histogram[bin]! < need; bin--) count += histogram[bin]!;
+  const inBin = new Uint32Array(shift === 0 ? 0 : histogram[bin]!);
+  histogram.fill(0, 0, last + 1);
+  if (shift === 0) return [lo + bin, need - count];
+  for (let i = 0, j = 0; i < values.length; i++) if ((values[i]! - lo) >>> shift === bin) inBin[j++] = values[i]!;
+  inBin.sort();
+  const threshold = inBin[inBin.length - (need - count)]!;
+  let greater = 0;
+  while (inBin[inBin.length - 1 - greater]! > threshold) greater++;
+  return [threshold, need - count - greater];
+}
