@@ -23,7 +23,8 @@ interface TopK {
   above: number;
   inBin: number;
   resolved: boolean;
-  readonly histogram: Uint32Array;
+  /** Level 0's and level 1's bins, made when first needed (most task vectors are placed without them). */
+  histogram: Uint32Array | undefined;
   /** The bins of `histogram` the kernels added to this pass (all: [0, 65535]). */
   touched: [number, number];
   /** This pass's window through the kernels, when it lists one (the sampled window, or the cut's bin). */
@@ -54,6 +55,8 @@ const NONE = 2 ** 32; // no |δ| bit pattern is above it: keep nothing
 const ALL = -1; // every bit pattern is above it: keep everything
 /** The sampled window: from a key's first chunk of at least this many elements, in blocks of SAMPLE_BLOCK contiguous ones (few cache misses). */
 const SAMPLED_MIN = 1 << 16;
+/** A key of at most this many elements, whole in its one chunk, has its cut found on this thread from all its magnitudes (no kernel pass: each costs a round trip to the threads). */
+const EXACT_MAX = 1 << 14;
 const SAMPLE_BLOCK = 64;
 /** Half the window's width in standard deviations of the sample's rank of the cut (more when the sample saw only the first of several chunks). */
 const SAMPLE_SPREAD = 3.5;
@@ -61,6 +64,13 @@ const SAMPLE_SPREAD = 3.5;
 const MAX_WINDOW_FRACTION = 0.2;
 /** The largest |δ| bit pattern (NaN's included): a window's `hi` that leaves nothing above it. */
 const TOP = 0x7fffffff;
+/** Bins for the synchronous steps (a sample's, a list's cut), zero between them: one set for every key. */
+const scratchBins = new Uint32Array(BINS);
+
+/** A task vector's own bins, which the kernels add to across its chunks. */
+function binsOf(t: TopK): Uint32Array {
+  return (t.histogram ??= new Uint32Array(BINS));
+}
 
 /**
  * TIES-merging as published (Yadav et al. 2023) and as mergekit's `ties` implements it: model 0
@@ -95,7 +105,7 @@ export const ties = defineMergeMethod({
         const all = k >= n;
         const resolved = k <= 0 || all;
         const level0Pass = windowed && !resolved ? 1 : 0;
-        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: new Uint32Array(resolved ? 0 : BINS), touched: [BINS, -1], listed: undefined };
+        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: undefined, touched: [BINS, -1], listed: undefined };
       });
       const scratch = new Float32Array(Math.min(SCRATCH, Math.max(n, 1)));
       return { topK, scratch, bits: new Uint32Array(scratch.buffer) };
@@ -112,7 +122,7 @@ export const ties = defineMergeMethod({
       models.forEach((x, i) => {
         const t = state.topK[i]!;
         if (t.resolved) return;
-        const h = t.histogram;
+        const h = binsOf(t);
         for (let off = 0; off < x.length; off += SCRATCH) {
           const m = Math.min(SCRATCH, x.length - off);
           for (let j = 0; j < m; j++) scratch[j] = x[off + j]! - base![off + j]!;
@@ -152,12 +162,12 @@ export const ties = defineMergeMethod({
           const need = t.k - above;
           // A sampled window that missed the cut, or overflowed its list: the histograms from the next pass.
           if (need <= 0 || need > found || found > values.length) continue;
-          [t.threshold, t.atThreshold] = cutInList(values.subarray(0, found), lo, hi, need, t.histogram);
+          [t.threshold, t.atThreshold] = cutInList(values.subarray(0, found), lo, hi, need, scratchBins);
           t.resolved = true;
           continue;
         }
         if (stage < 0) continue;
-        const h = t.histogram;
+        const h = binsOf(t);
         const [lo, hi] = t.touched;
         // The bin holding the k-th largest magnitude, counting from the top: bins above the
         // highest one touched are empty, so the count starts there.
@@ -292,7 +302,7 @@ async function gatherOnThreads<T>(
         listed.found += found.inWindow;
         return;
       }
-      const [lo, hi] = (await histogram(base, x, stage === 0 ? 0 : 1, t.high, t.histogram)) ?? [0, BINS - 1];
+      const [lo, hi] = (await histogram(base, x, stage === 0 ? 0 : 1, t.high, binsOf(t))) ?? [0, BINS - 1];
       t.touched = [Math.min(t.touched[0], lo), Math.max(t.touched[1], hi)];
     }),
   );
@@ -302,17 +312,35 @@ async function gatherOnThreads<T>(
  * Pass 0's first chunk: the windows of the task vectors that may be placed by a sample
  * (level0Pass 1), from blocks of SAMPLE_BLOCK contiguous elements spread over the chunk (about
  * length^⅔ elements: the sample's cost against the list's, which shrinks as its square root),
- * taken with `blockOf` (copied or decoded to F32). A task vector whose window would not be
- * selective, or a chunk too small to sample, takes the histograms from this pass on instead.
+ * taken with `blockOf` (copied or decoded to F32); a key of at most EXACT_MAX elements is placed
+ * here from all of them. A task vector whose window would not be selective, or a chunk too small
+ * to sample, takes the histograms from this pass on instead.
  */
 function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: number, shape: readonly number[], state: TiesState, blockOf: (x: T, start: number, out: Float32Array) => void): void {
   const waiting = state.topK.filter((t) => !t.resolved && pass < t.level0Pass && !t.listed);
   if (waiting.length === 0) return;
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (length === n && n <= EXACT_MAX) {
+    // A small key whole: all its magnitudes are the sample, and its cut is found here.
+    const baseValues = new Float32Array(n);
+    blockOf(base, 0, baseValues);
+    const { scratch, bits } = state;
+    models.forEach((x, i) => {
+      const t = state.topK[i]!;
+      if (!waiting.includes(t)) return;
+      blockOf(x, 0, scratch.subarray(0, n));
+      for (let e = 0; e < n; e++) scratch[e] = scratch[e]! - baseValues[e]!;
+      const magnitudes = bits.slice(0, n);
+      for (let e = 0; e < n; e++) magnitudes[e] = magnitudes[e]! & 0x7fffffff;
+      [t.threshold, t.atThreshold] = cutInList(magnitudes, 0, TOP, t.k, scratchBins);
+      t.resolved = true;
+    });
+    return;
+  }
   if (length < SAMPLED_MIN) {
     for (const t of waiting) t.level0Pass = 0;
     return;
   }
-  const n = shape.reduce((a, b) => a * b, 1);
   const blocks = Math.max(16, Math.min(SCRATCH / SAMPLE_BLOCK, Math.round(Math.cbrt(length * length) / SAMPLE_BLOCK)));
   const size = blocks * SAMPLE_BLOCK;
   const startOf = (j: number) => Math.floor((j * (length - SAMPLE_BLOCK)) / (blocks - 1));
@@ -324,7 +352,7 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
     if (!waiting.includes(t)) return;
     for (let j = 0; j < blocks; j++) blockOf(x, startOf(j), scratch.subarray(j * SAMPLE_BLOCK, (j + 1) * SAMPLE_BLOCK));
     // The sample's magnitudes binned by their top 16 bits, as level 0 bins them.
-    const h = t.histogram;
+    const h = scratchBins;
     let first = BINS;
     let last = -1;
     for (let e = 0; e < size; e++) {
