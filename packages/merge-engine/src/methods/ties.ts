@@ -1,4 +1,4 @@
-import { decodeToF32, dtypeSize, type HistogramBins, type TaskVectorWindow } from "@stmerge/core-tensors";
+import { decodeToF32, dtypeSize, type EncodedTensor, type HistogramBins, type TaskVectorWindow } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { cutInList } from "./cut-in-list.js";
 import { defineMergeMethod } from "./merge-method.js";
@@ -42,9 +42,9 @@ interface Listed {
 
 interface TiesState {
   readonly topK: TopK[];
-  /** δ of a slice of one input, as floats and as their bits (no allocation per chunk). */
+  /** δ of a slice of one input, as floats and as their bits (no allocation per chunk; signed, so a negative δ's bits stay a small integer for the JIT). */
   readonly scratch: Float32Array;
-  readonly bits: Uint32Array;
+  readonly bits: Int32Array;
 }
 
 const BINS = 65536;
@@ -108,12 +108,12 @@ export const ties = defineMergeMethod({
         return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: undefined, touched: [BINS, -1], listed: undefined };
       });
       const scratch = new Float32Array(Math.min(SCRATCH, Math.max(n, 1)));
-      return { topK, scratch, bits: new Uint32Array(scratch.buffer) };
+      return { topK, scratch, bits: new Int32Array(scratch.buffer) };
     },
     async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
       if (histogram) {
-        sampleWindows(pass, base!, models, base!.length, ctx.shape, state, (x, start, out) => out.set(x.subarray(start, start + out.length)));
+        sampleWindows(pass, base!, models, base!.length, ctx.shape, state, floatBlocks);
         await gatherOnThreads(pass, base!, models, state, histogram, ctx.kernels.taskVectorWindow?.bind(ctx.kernels));
         return;
       }
@@ -145,10 +145,7 @@ export const ties = defineMergeMethod({
       // A pass that lists a sampled window needs the window: `gather` (F32) has it then.
       if (!window && state.topK.some((t) => !t.resolved && pass < t.level0Pass)) return false;
       const length = base!.bytes.byteLength / dtypeSize(base!.dtype);
-      sampleWindows(pass, base!, models, length, ctx.shape, state, (x, start, out) => {
-        const size = dtypeSize(x.dtype);
-        decodeToF32(x.bytes.subarray(start * size, (start + out.length) * size), x.dtype, out);
-      });
+      sampleWindows(pass, base!, models, length, ctx.shape, state, encodedBlocks);
       await gatherOnThreads(pass, base!, models, state, histogram, window);
       return true;
     },
@@ -308,31 +305,54 @@ async function gatherOnThreads<T>(
   );
 }
 
+/** Copies (or decodes) `x`'s blocks of `block` elements at `starts` into `out`, one after another. */
+type BlocksOf<T> = (x: T, starts: readonly number[], block: number, out: Float32Array) => void;
+
+const floatBlocks: BlocksOf<Float32Array> = (x, starts, block, out) => {
+  starts.forEach((start, j) => {
+    for (let e = 0, o = j * block; e < block; e++, o++) out[o] = x[start + e]!;
+  });
+};
+
+// 16-bit codes are gathered into one array and decoded in one call (a call per block of 64 cost
+// more than the decode); other dtypes and odd offsets are decoded block by block.
+const encodedBlocks: BlocksOf<EncodedTensor> = ({ bytes, dtype }, starts, block, out) => {
+  const size = dtypeSize(dtype);
+  const count = starts.length * block;
+  if (size === 2 && bytes.byteOffset % 2 === 0) {
+    const codes = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+    const gathered = new Uint16Array(count);
+    starts.forEach((start, j) => {
+      for (let e = 0, o = j * block; e < block; e++, o++) gathered[o] = codes[start + e]!;
+    });
+    decodeToF32(new Uint8Array(gathered.buffer), dtype, out.subarray(0, count));
+    return;
+  }
+  starts.forEach((start, j) => decodeToF32(bytes.subarray(start * size, (start + block) * size), dtype, out.subarray(j * block, (j + 1) * block)));
+};
+
 /**
  * Pass 0's first chunk: the windows of the task vectors that may be placed by a sample
  * (level0Pass 1), from blocks of SAMPLE_BLOCK contiguous elements spread over the chunk (about
  * length^⅔ elements: the sample's cost against the list's, which shrinks as its square root),
- * taken with `blockOf` (copied or decoded to F32); a key of at most EXACT_MAX elements is placed
+ * taken with `blocksOf` (copied or decoded to F32); a key of at most EXACT_MAX elements is placed
  * here from all of them. A task vector whose window would not be selective, or a chunk too small
  * to sample, takes the histograms from this pass on instead.
  */
-function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: number, shape: readonly number[], state: TiesState, blockOf: (x: T, start: number, out: Float32Array) => void): void {
+function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: number, shape: readonly number[], state: TiesState, blocksOf: BlocksOf<T>): void {
   const waiting = state.topK.filter((t) => !t.resolved && pass < t.level0Pass && !t.listed);
   if (waiting.length === 0) return;
   const n = shape.reduce((a, b) => a * b, 1);
   if (length === n && n <= EXACT_MAX) {
     // A small key whole: all its magnitudes are the sample, and its cut is found here.
     const baseValues = new Float32Array(n);
-    blockOf(base, 0, baseValues);
+    blocksOf(base, [0], n, baseValues);
     const { scratch, bits } = state;
     models.forEach((x, i) => {
       const t = state.topK[i]!;
       if (!waiting.includes(t)) return;
-      blockOf(x, 0, scratch.subarray(0, n));
-      for (let e = 0; e < n; e++) scratch[e] = scratch[e]! - baseValues[e]!;
-      const magnitudes = bits.slice(0, n);
-      for (let e = 0; e < n; e++) magnitudes[e] = magnitudes[e]! & 0x7fffffff;
-      [t.threshold, t.atThreshold] = cutInList(magnitudes, 0, TOP, t.k, scratchBins);
+      blocksOf(x, [0], n, scratch);
+      [t.threshold, t.atThreshold] = cutInList(magnitudesOf(scratch, bits, baseValues, n), 0, TOP, t.k, scratchBins);
       t.resolved = true;
     });
     return;
@@ -343,27 +363,17 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
   }
   const blocks = Math.max(16, Math.min(SCRATCH / SAMPLE_BLOCK, Math.round(Math.cbrt(length * length) / SAMPLE_BLOCK)));
   const size = blocks * SAMPLE_BLOCK;
-  const startOf = (j: number) => Math.floor((j * (length - SAMPLE_BLOCK)) / (blocks - 1));
+  const starts = Array.from({ length: blocks }, (_, j) => Math.floor((j * (length - SAMPLE_BLOCK)) / (blocks - 1)));
   const baseSample = new Float32Array(size);
-  for (let j = 0; j < blocks; j++) blockOf(base, startOf(j), baseSample.subarray(j * SAMPLE_BLOCK, (j + 1) * SAMPLE_BLOCK));
+  blocksOf(base, starts, SAMPLE_BLOCK, baseSample);
   const { scratch, bits } = state;
   models.forEach((x, i) => {
     const t = state.topK[i]!;
     if (!waiting.includes(t)) return;
-    for (let j = 0; j < blocks; j++) blockOf(x, startOf(j), scratch.subarray(j * SAMPLE_BLOCK, (j + 1) * SAMPLE_BLOCK));
-    // The sample's magnitudes binned by their top 16 bits, as level 0 bins them.
-    const h = scratchBins;
-    let first = BINS;
-    let last = -1;
-    for (let e = 0; e < size; e++) {
-      scratch[e] = scratch[e]! - baseSample[e]!;
-      const bin = (bits[e]! & 0x7fffffff) >>> 16;
-      h[bin]!++;
-      if (bin < first) first = bin;
-      if (bin > last) last = bin;
-    }
-    const window = windowAround(h, first, last, size, t.k / n, length < n);
-    h.fill(0, first, last + 1);
+    blocksOf(x, starts, SAMPLE_BLOCK, scratch);
+    const [first, last] = binSample(scratch, bits, baseSample, size, scratchBins);
+    const window = windowAround(scratchBins, first, last, size, t.k / n, length < n);
+    scratchBins.fill(0, first, last + 1);
     if (!window) {
       t.level0Pass = 0;
       return;
@@ -371,6 +381,34 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
     // Room for a quarter as many again as the sample predicts (a list that overflows is a miss).
     t.listed = { lo: window.lo, hi: window.hi, values: new Uint32Array(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0 };
   });
+}
+
+/** The magnitudes |fround(x − base)| as F32 bits of `n` elements (`x` in `scratch`, whose bits `bits` views). */
+function magnitudesOf(scratch: Float32Array, bits: Int32Array, base: Float32Array, n: number): Uint32Array {
+  const magnitudes = new Uint32Array(n);
+  for (let e = 0; e < n; e++) {
+    scratch[e] = scratch[e]! - base[e]!;
+    magnitudes[e] = bits[e]! & 0x7fffffff;
+  }
+  return magnitudes;
+}
+
+/**
+ * A sample's magnitudes |fround(x − base)| binned by their top 16 bits into `bins`, as level 0
+ * bins them (`x` in `scratch`, whose bits `bits` views); returns the lowest and highest bin.
+ * (A function of its own: V8 optimizes it, not the same loop inside the closure that calls it.)
+ */
+function binSample(scratch: Float32Array, bits: Int32Array, base: Float32Array, size: number, bins: Uint32Array): [first: number, last: number] {
+  let first = BINS;
+  let last = -1;
+  for (let e = 0; e < size; e++) {
+    scratch[e] = scratch[e]! - base[e]!;
+    const bin = (bits[e]! & 0x7fffffff) >>> 16;
+    bins[bin]!++;
+    if (bin < first) first = bin;
+    if (bin > last) last = bin;
+  }
+  return [first, last];
 }
 
 /**
