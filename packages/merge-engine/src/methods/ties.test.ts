@@ -132,6 +132,29 @@ function tiesBySort(inputs: readonly Float32Array[], weights: readonly number[],
   });
 }
 
+/** `threads`, counting the statistics calls and recording how far each window call overflowed its room. */
+function counting(threads: KernelBackend) {
+  const calls = { histogram: 0, window: 0, overflow: 0 };
+  const kernels: KernelBackend = {
+    ...threads,
+    taskVectorHistogram: (...a) => (calls.histogram++, threads.taskVectorHistogram!(...a)),
+    taskVectorHistogramEncoded: (...a) => (calls.histogram++, threads.taskVectorHistogramEncoded!(...a)),
+    taskVectorWindow: async (base, x, lo, hi, into) => {
+      calls.window++;
+      const found = await threads.taskVectorWindow!(base, x, lo, hi, into);
+      calls.overflow = Math.max(calls.overflow, found.inWindow - into.length);
+      return found;
+    },
+    taskVectorWindowEncoded: async (base, x, lo, hi, into) => {
+      calls.window++;
+      const found = await threads.taskVectorWindowEncoded!(base, x, lo, hi, into);
+      calls.overflow = Math.max(calls.overflow, found.inWindow - into.length);
+      return found;
+    },
+  };
+  return { calls, kernels };
+}
+
 describe("ties on large tensors, whole and in chunks, against the definition", () => {
   const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 4096 });
   afterAll(() => pooled.close());
@@ -140,15 +163,20 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
     return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
   };
 
-  it("keeps exactly the ⌊density·n⌋ largest deltas of 150,000 (F32, and F16 through the encoded path)", async () => {
+  it("keeps exactly the ⌊density·n⌋ largest deltas of 150,000 (F32, and F16 through the encoded path), in one statistics pass (a sampled window per task vector and chunk)", async () => {
     const n = 150_000;
     const inputs = [gaussian(n, 1, 0.05), gaussian(n, 2, 0.05), gaussian(n, 3, 0.05)];
-    for (const [density, chunk] of [[0.3, n], [0.05, 70_000], [0.9, n]] as const) {
-      const actual = await runMethodChunked(ties, pooled, inputs, { density, lambda: 1 }, { weights: [0, 0.6, 0.4], chunk });
+    for (const [density, chunk] of [[0.3, n], [0.05, 70_000], [0.9, 70_000]] as const) {
+      const { calls, kernels } = counting(pooled);
+      const actual = await runMethodChunked(ties, kernels, inputs, { density, lambda: 1 }, { weights: [0, 0.6, 0.4], chunk });
       expect(f32Bits(actual), `density ${density}, chunk ${chunk}`).toEqual(f32Bits(tiesBySort(inputs, [0, 0.6, 0.4], density, 1)));
+      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), overflow: calls.overflow });
+      expect(calls.overflow).toBeLessThanOrEqual(0);
     }
     const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
-    const bytes = await runMethodChunkedEncoded(ties, pooled, encoded, "F16", { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 });
+    const { calls, kernels } = counting(pooled);
+    const bytes = await runMethodChunkedEncoded(ties, kernels, encoded, "F16", { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 });
+    expect(calls).toMatchObject({ histogram: 0, window: 6 });
     const expected = encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), [0, 0.6, 0.4], 0.3, 1), "F16");
     expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
   });
@@ -160,31 +188,9 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
   });
 });
 
-describe("ties's sampled window: one statistics pass when a sample of the first chunk places the cut", () => {
+describe("ties's sampled window, when the sample of the first chunk misleads: the histogram passes, the same deltas", () => {
   const threads = createCpuKernelBackend({ workers: 2, inlineBelow: 4096 });
   afterAll(() => threads.close());
-  /** `threads`, counting the statistics calls and recording how far each window call overflowed its room. */
-  const counting = () => {
-    const calls = { histogram: 0, window: 0, overflow: 0 };
-    const kernels: KernelBackend = {
-      ...threads,
-      taskVectorHistogram: (...a) => (calls.histogram++, threads.taskVectorHistogram!(...a)),
-      taskVectorHistogramEncoded: (...a) => (calls.histogram++, threads.taskVectorHistogramEncoded!(...a)),
-      taskVectorWindow: async (base, x, lo, hi, into) => {
-        calls.window++;
-        const found = await threads.taskVectorWindow!(base, x, lo, hi, into);
-        calls.overflow = Math.max(calls.overflow, found.inWindow - into.length);
-        return found;
-      },
-      taskVectorWindowEncoded: async (base, x, lo, hi, into) => {
-        calls.window++;
-        const found = await threads.taskVectorWindowEncoded!(base, x, lo, hi, into);
-        calls.overflow = Math.max(calls.overflow, found.inWindow - into.length);
-        return found;
-      },
-    };
-    return { calls, kernels };
-  };
   const gaussian = (n: number, seed: number, scale: number) => {
     const u = randomArray(2 * n, seed).map((v) => (v + 1) / 2);
     return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
@@ -198,23 +204,6 @@ describe("ties's sampled window: one statistics pass when a sample of the first 
   };
   const weights = [0, 0.6, 0.4];
 
-  it("lists a window per task vector and chunk, bins nothing, and keeps exactly the definition's deltas (F32 and F16, whole and in chunks)", async () => {
-    const inputs = [gaussian(n, 11, 0.05), gaussian(n, 12, 0.05), gaussian(n, 13, 0.05)];
-    for (const [density, chunk] of [[0.3, n], [0.05, 70_000], [0.9, 70_000]] as const) {
-      const { calls, kernels } = counting();
-      const actual = await runMethodChunked(ties, kernels, inputs, { density }, { weights, chunk });
-      expect(firstDifference(actual, tiesBySort(inputs, weights, density, 1)), `density ${density}, chunk ${chunk}`).toBe(-1);
-      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), overflow: calls.overflow });
-      expect(calls.overflow).toBeLessThanOrEqual(0);
-    }
-    const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
-    const { calls, kernels } = counting();
-    const bytes = await runMethodChunkedEncoded(ties, kernels, encoded, "F16", { density: 0.3 }, { weights, chunk: 70_000 });
-    expect(Buffer.from(bytes).equals(Buffer.from(encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), weights, 0.3, 1), "F16")))).toBe(true);
-    expect(calls.histogram).toBe(0);
-    expect(calls.window).toBe(4);
-  });
-
   it.each([
     ["a thousandth of the others' (its window lies below the cut)", 0.001],
     ["a thousand times the others' (its window lies above the cut)", 1000],
@@ -226,7 +215,7 @@ describe("ties's sampled window: one statistics pass when a sample of the first 
       return x;
     });
     const inputs = [base, ...models];
-    const { calls, kernels } = counting();
+    const { calls, kernels } = counting(threads);
     const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
     expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
     // Level 0 of each task vector over the chunks, then its cut bin's window; before them, for
@@ -243,7 +232,7 @@ describe("ties's sampled window: one statistics pass when a sample of the first 
     const cut = Math.abs(Float32Array.from(first, Math.abs).sort()[Math.floor(0.7 * 70_000)]!);
     const model = (sign: number) => Float32Array.from({ length: n }, (_, e) => (e < 70_000 ? sign * first[e]! : (e % 3 ? cut : -cut)));
     const inputs = [base, model(1), model(-1)];
-    const { calls, kernels } = counting();
+    const { calls, kernels } = counting(threads);
     const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
     expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
     expect(calls.overflow).toBeGreaterThan(0);
