@@ -48,8 +48,9 @@ interface TiesState {
 }
 
 const BINS = 65536;
+/** Elements per slice of the reference loop, and the most a sample takes. */
 const SCRATCH = 32768;
-/** Pass 1 lists the cut bin's magnitudes (taskVectorWindow) when it holds at most this many, else bins their low 16 bits. */
+/** The pass after level 0 lists the cut bin's magnitudes (taskVectorWindow) when it holds at most this many, else bins their low 16 bits. */
 const MAX_LISTED = 1 << 20;
 const NONE = 2 ** 32; // no |δ| bit pattern is above it: keep nothing
 const ALL = -1; // every bit pattern is above it: keep everything
@@ -78,13 +79,14 @@ function binsOf(t: TopK): Uint32Array {
  * of largest magnitude per tensor (equal magnitudes at the cut: lower index first), the sign is
  * elected per element from the weighted sum Σ wᵢδᵢ (+1 when it is 0), and the weighted mean of
  * the deltas whose sign agrees is added: base + λ·Σ wᵢδᵢ[agree] / Σ wᵢ[agree] (0 where none
- * agree). The k-th largest |δ| is found without sorting, in streaming passes over the key's
- * chunks before the element-wise merge pass. With the kernels' window, one pass usually
- * suffices: a sample of the first chunk places the cut, and the pass counts the magnitudes above
- * a window around it and lists those inside, where the cut is then selected. When the cut falls
- * outside (the sample misled), or without the window: a histogram of the high 16 bits of the F32
- * magnitudes, then, within the bin holding the cut, a list (or histogram) of the low 16 bits.
- * The sample only decides how fast the cut is found, never which it is.
+ * agree). The k-th largest |δ| is found without sorting the tensor, in streaming passes over
+ * the key's chunks before the element-wise merge pass. With the kernels' window, one pass
+ * usually suffices: a sample of the first chunk places the cut, and the pass counts the
+ * magnitudes above a window around it and lists those inside, where the cut is then selected
+ * (a small key's from all its magnitudes, with no pass). When the cut falls outside (the sample
+ * misled), or without the window: a histogram of the high 16 bits of the F32 magnitudes, then,
+ * within the bin holding the cut, a list (or histogram) of the low 16 bits. The sample only
+ * decides how fast the cut is found, never which it is.
  */
 export const ties = defineMergeMethod({
   name: "ties",
