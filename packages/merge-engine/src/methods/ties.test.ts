@@ -155,13 +155,15 @@ function counting(threads: KernelBackend) {
   return { calls, kernels };
 }
 
+/** n samples of N(0, scale²) from a seeded stream (Box–Muller). */
+function gaussian(n: number, seed: number, scale: number): Float32Array {
+  const u = randomArray(2 * n, seed).map((v) => (v + 1) / 2);
+  return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
+}
+
 describe("ties on large tensors, whole and in chunks, against the definition", () => {
   const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 4096 });
   afterAll(() => pooled.close());
-  const gaussian = (n: number, seed: number, scale: number) => {
-    const u = randomArray(2 * n, seed).map((v) => (v + 1) / 2);
-    return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
-  };
 
   it("keeps exactly the ⌊density·n⌋ largest deltas of 150,000 (F32, and F16 through the encoded path), in one statistics pass (a sampled window per task vector and chunk)", async () => {
     const n = 150_000;
@@ -186,57 +188,51 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
     const tied = [0, 1, 2].map((i) => randomChoices(n, 40 + i, [0, 0.5, -0.5, 1, -1, 2, -2, 0.25]));
     expect(f32Bits(await runMethodChunked(ties, pooled, tied, { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 }))).toEqual(f32Bits(tiesBySort(tied, [0, 0.6, 0.4], 0.3, 1)));
   });
-});
 
-describe("ties's sampled window, when the sample of the first chunk misleads: the histogram passes, the same deltas", () => {
-  const threads = createCpuKernelBackend({ workers: 2, inlineBelow: 4096 });
-  afterAll(() => threads.close());
-  const gaussian = (n: number, seed: number, scale: number) => {
-    const u = randomArray(2 * n, seed).map((v) => (v + 1) / 2);
-    return Float32Array.from({ length: n }, (_, i) => scale * Math.sqrt(-2 * Math.log(u[2 * i]! || 1e-12)) * Math.cos(2 * Math.PI * u[2 * i + 1]!));
-  };
-  const n = 140_000;
-  const chunks = 2; // of 70,000
-  /** The first element whose bits differ, or −1 (a diff of 140,000 elements would take minutes to print). */
-  const firstDifference = (a: Float32Array, b: Float32Array) => {
-    const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
-    return x.length !== y.length ? 0 : x.findIndex((v, i) => v !== y[i]);
-  };
-  const weights = [0, 0.6, 0.4];
+  describe("when the sample of the first chunk misleads: the histogram passes, the same deltas", () => {
+    const n = 140_000;
+    const chunks = 2; // of 70,000
+    /** The first element whose bits differ, or −1 (a diff of 140,000 elements would take minutes to print). */
+    const firstDifference = (a: Float32Array, b: Float32Array) => {
+      const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
+      return x.length !== y.length ? 0 : x.findIndex((v, i) => v !== y[i]);
+    };
+    const weights = [0, 0.6, 0.4];
 
-  it.each([
-    ["a thousandth of the others' (its window lies below the cut)", 0.001],
-    ["a thousand times the others' (its window lies above the cut)", 1000],
-  ])("when the first chunk misleads the sample, its deltas %s, takes the histograms and gives the same deltas", async (_what, scale) => {
-    const base = gaussian(n, 21, 0.05);
-    const models = [22, 23].map((seed) => {
-      const x = gaussian(n, seed, 0.05);
-      for (let e = 0; e < 70_000; e++) x[e] = base[e]! + (x[e]! - base[e]!) * scale;
-      return x;
+    it.each([
+      ["a thousandth of the others' (its window lies below the cut)", 0.001],
+      ["a thousand times the others' (its window lies above the cut)", 1000],
+    ])("when the first chunk misleads the sample, its deltas %s, takes the histograms and gives the same deltas", async (_what, scale) => {
+      const base = gaussian(n, 21, 0.05);
+      const models = [22, 23].map((seed) => {
+        const x = gaussian(n, seed, 0.05);
+        for (let e = 0; e < 70_000; e++) x[e] = base[e]! + (x[e]! - base[e]!) * scale;
+        return x;
+      });
+      const inputs = [base, ...models];
+      const { calls, kernels } = counting(pooled);
+      const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
+      expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
+      // Level 0 of each task vector over the chunks, then its cut bin's window; before them, for
+      // one or both, pass 0's missed windows (a sample that spreads over too wide a window takes
+      // level 0 in pass 0 instead).
+      expect(calls.histogram).toBe(2 * chunks);
+      expect(calls.window).toBeGreaterThanOrEqual(3 * chunks);
     });
-    const inputs = [base, ...models];
-    const { calls, kernels } = counting(threads);
-    const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
-    expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
-    // Level 0 of each task vector over the chunks, then its cut bin's window; before them, for
-    // one or both, pass 0's missed windows (a sample that spreads over too wide a window takes
-    // level 0 in pass 0 instead).
-    expect(calls.histogram).toBe(2 * chunks);
-    expect(calls.window).toBeGreaterThanOrEqual(3 * chunks);
-  });
 
-  it("when the window holds more than its room (the first chunk's spread, then a wall of ties in it), takes the histograms and gives the same deltas", async () => {
-    const base = new Float32Array(n);
-    const first = gaussian(70_000, 31, 0.05);
-    // The first chunk's cut magnitude, which the sampled window surrounds: every later delta has it.
-    const cut = Math.abs(Float32Array.from(first, Math.abs).sort()[Math.floor(0.7 * 70_000)]!);
-    const model = (sign: number) => Float32Array.from({ length: n }, (_, e) => (e < 70_000 ? sign * first[e]! : (e % 3 ? cut : -cut)));
-    const inputs = [base, model(1), model(-1)];
-    const { calls, kernels } = counting(threads);
-    const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
-    expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
-    expect(calls.overflow).toBeGreaterThan(0);
-    expect(calls.histogram).toBe(2 * chunks);
+    it("when the window holds more than its room (the first chunk's spread, then a wall of ties in it), takes the histograms and gives the same deltas", async () => {
+      const base = new Float32Array(n);
+      const first = gaussian(70_000, 31, 0.05);
+      // The first chunk's cut magnitude, which the sampled window surrounds: every later delta has it.
+      const cut = Math.abs(Float32Array.from(first, Math.abs).sort()[Math.floor(0.7 * 70_000)]!);
+      const model = (sign: number) => Float32Array.from({ length: n }, (_, e) => (e < 70_000 ? sign * first[e]! : (e % 3 ? cut : -cut)));
+      const inputs = [base, model(1), model(-1)];
+      const { calls, kernels } = counting(pooled);
+      const actual = await runMethodChunked(ties, kernels, inputs, { density: 0.3 }, { weights, chunk: 70_000 });
+      expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
+      expect(calls.overflow).toBeGreaterThan(0);
+      expect(calls.histogram).toBe(2 * chunks);
+    });
   });
 });
 
