@@ -10,10 +10,7 @@ export function cutInList(values: Uint32Array, lo: number, hi: number, need: num
   const shift = Math.max(0, 16 - Math.clz32(hi - lo));
   const last = (hi - lo) >>> shift;
   binValues(values, lo, shift, histogram);
-  // Counting down from the top bin: `count` values lie in the bins above `bin`.
-  let count = 0;
-  let bin = last;
-  for (; bin > 0 && count + histogram[bin]! < need; bin--) count += histogram[bin]!;
+  const [bin, count] = binOfRank(histogram, last, need);
   const inBin = new Uint32Array(shift === 0 ? 0 : histogram[bin]!);
   histogram.fill(0, 0, last + 1);
   if (shift === 0) return [lo + bin, need - count];
@@ -23,6 +20,17 @@ export function cutInList(values: Uint32Array, lo: number, hi: number, need: num
   let greater = 0;
   while (inBin[inBin.length - 1 - greater]! > threshold) greater++;
   return [threshold, need - count - greater];
+}
+
+/**
+ * The bin of `histogram` holding the `need`-th largest value, counting down from bin `top` (those
+ * above it are empty), and how many values lie in the bins above it; bin 0 when fewer are counted.
+ */
+export function binOfRank(histogram: Uint32Array, top: number, need: number): [bin: number, above: number] {
+  let count = 0;
+  let bin = top;
+  for (; bin > 0 && count + histogram[bin]! < need; bin--) count += histogram[bin]!;
+  return [bin, count];
 }
 
 // The two passes over the list, each a function of its own (V8 optimizes small hot loops best).

@@ -1,6 +1,6 @@
 import { decodeToF32, dtypeSize, type EncodedTensor, type HistogramBins, type TaskVectorWindow } from "@stmerge/core-tensors";
 import { z } from "zod";
-import { cutInList } from "./cut-in-list.js";
+import { binOfRank, cutInList } from "./cut-in-list.js";
 import { defineMergeMethod } from "./merge-method.js";
 
 /** Magnitude rank state of one task vector of one key (see `ties`). */
@@ -171,9 +171,7 @@ export const ties = defineMergeMethod({
         // The bin holding the k-th largest magnitude, counting from the top: bins above the
         // highest one touched are empty, so the count starts there.
         const need = stage === 0 ? t.k : t.k - t.above;
-        let count = 0;
-        let bin = Math.max(0, Math.min(hi, BINS - 1));
-        for (; bin > 0 && count + h[bin]! < need; bin--) count += h[bin]!;
+        const [bin, count] = binOfRank(h, Math.max(0, Math.min(hi, BINS - 1)), need);
         if (stage === 0) {
           t.high = bin;
           t.above = count;
@@ -373,7 +371,7 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
     const t = state.topK[i]!;
     if (!waiting.includes(t)) return;
     blocksOf(x, starts, SAMPLE_BLOCK, scratch);
-    const [first, last] = binSample(scratch, bits, baseSample, size, scratchBins);
+    const [first, last] = binTop16(magnitudesOf(scratch, bits, baseSample, size), scratchBins);
     const window = windowAround(scratchBins, first, last, size, t.k / n, length < n);
     scratchBins.fill(0, first, last + 1);
     if (!window) {
@@ -385,7 +383,11 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
   });
 }
 
-/** The magnitudes |fround(x − base)| as F32 bits of `n` elements (`x` in `scratch`, whose bits `bits` views). */
+/**
+ * The magnitudes |fround(x − base)| as F32 bits of `n` elements (`x` in `scratch`, whose bits
+ * `bits` views). Its hot loop, like binTop16's and cut-in-list's, is a function of its own: V8
+ * optimized none of them inside the closures that call them.
+ */
 function magnitudesOf(scratch: Float32Array, bits: Int32Array, base: Float32Array, n: number): Uint32Array {
   const magnitudes = new Uint32Array(n);
   for (let e = 0; e < n; e++) {
@@ -395,17 +397,12 @@ function magnitudesOf(scratch: Float32Array, bits: Int32Array, base: Float32Arra
   return magnitudes;
 }
 
-/**
- * A sample's magnitudes |fround(x − base)| binned by their top 16 bits into `bins`, as level 0
- * bins them (`x` in `scratch`, whose bits `bits` views); returns the lowest and highest bin.
- * (A function of its own: V8 optimizes it, not the same loop inside the closure that calls it.)
- */
-function binSample(scratch: Float32Array, bits: Int32Array, base: Float32Array, size: number, bins: Uint32Array): [first: number, last: number] {
+/** Bins F32 magnitude bits by their top 16 bits into `bins`, as level 0 does; returns the lowest and highest bin. */
+function binTop16(magnitudes: Uint32Array, bins: Uint32Array): [first: number, last: number] {
   let first = BINS;
   let last = -1;
-  for (let e = 0; e < size; e++) {
-    scratch[e] = scratch[e]! - base[e]!;
-    const bin = (bits[e]! & 0x7fffffff) >>> 16;
+  for (let e = 0; e < magnitudes.length; e++) {
+    const bin = magnitudes[e]! >>> 16;
     bins[bin]!++;
     if (bin < first) first = bin;
     if (bin > last) last = bin;
