@@ -279,8 +279,16 @@ describe.each([
           const found = await backend.taskVectorWindowEncoded!(base, x, lo, hi, into);
           const foundF32 = await backend.taskVectorWindow!(base.values, x.values, lo, hi, intoF32);
           const what = `${label}: window ${lo.toString(16)}–${hi.toString(16)}, room ${room}`;
-          expect(found, what).toEqual({ above: expected.above, inWindow: expected.inside.length });
+          const { parts, ...counts } = found;
+          expect(counts, what).toEqual({ above: expected.above, inWindow: expected.inside.length });
           expect(foundF32, what).toEqual(found);
+          // The parts cover the elements in order, each with its own elements' count in the window.
+          expect(parts?.[0]?.from, what).toBe(0);
+          expect(parts?.at(-1)?.to, what).toBe(N);
+          for (const [i, part] of (parts ?? []).entries()) {
+            if (i > 0) expect(part.from, what).toBe(parts![i - 1]!.to);
+            expect(part.inWindow, what).toBe(tiesWindowReference(base.values.subarray(part.from, part.to), x.values.subarray(part.from, part.to), lo, hi).inside.length);
+          }
           const written = Math.min(room, expected.inside.length);
           expect(Array.from(into.subarray(0, written)), what).toEqual(expected.inside.slice(0, written));
           expect(Buffer.from(intoF32.buffer).equals(Buffer.from(into.buffer)), what).toBe(true);
@@ -302,6 +310,65 @@ describe.each([
         if (cuts[0] === 1) expect(kept[0], `${label}: cut-equal elements are kept`).toBe(quotas[0]);
         expect(Buffer.from(bytes).equals(Buffer.from(encodeFromF32(out, outDtype))), `${label}: cuts ${cuts}`).toBe(true);
       }
+    }
+  });
+
+  it("the TIES merges take each thread range's quota from spans on those ranges that split the quotas exactly, and count without them", async () => {
+    // Magnitudes of 1 (the cut) in every range, so which of them each range keeps matters.
+    const choices = [0, 0.5, -1, 1, 2, -2, 1, 0.25, -1];
+    const pick = (seed: number) => Float32Array.from(randomValues(N, seed), (v) => choices[Math.floor(Math.abs(v) * 9973) % choices.length]!);
+    const base = shared(pick(501), backend);
+    const models = [shared(pick(502), backend), shared(pick(503), backend)];
+    const encoded = [base, ...models].map((v) => ({ bytes: new Uint8Array(v.buffer, v.byteOffset, v.byteLength), dtype: "F32" as const }));
+    const weights = [0.6, 0.4];
+    const cuts = [1, 1];
+    const isCut = (x: Float32Array, e: number) => Math.abs(Math.fround(x[e]! - base[e]!)) === 1;
+    const quotas = models.map((x) => Math.floor(0.4 * x.filter((_, e) => isCut(x, e)).length));
+    // The backend's ranges, as a window pass reports them; each keeps its cut-equal elements in
+    // index order while the quota lasts (a plain loop).
+    const { parts } = await backend.taskVectorWindow!(base, models[0]!, 0, 0xffffffff, new Uint32Array(0));
+    const left = [...quotas];
+    const spans = parts!.map(({ from, to }) => ({
+      from,
+      to,
+      quotas: models.map((x, k) => {
+        let equal = 0;
+        for (let e = from; e < to; e++) if (isCut(x, e)) equal++;
+        const kept = Math.min(equal, left[k]!);
+        left[k]! -= kept;
+        return kept;
+      }),
+    }));
+    const merged = async (given?: typeof spans) => {
+      const out = backend.allocF32(N);
+      const kept = await backend.tiesMerge!(base, models, weights, cuts, quotas, 0.7, out, given);
+      const bytes = backend.allocBytes(2 * N);
+      const keptEncoded = await backend.tiesMergeEncoded!(encoded[0]!, encoded.slice(1), weights, cuts, quotas, 0.7, "F16", bytes, given);
+      expect(keptEncoded).toEqual(kept);
+      expect(Buffer.from(bytes).equals(Buffer.from(encodeFromF32(out, "F16")))).toBe(true);
+      return { kept, out: Buffer.from(out.buffer, out.byteOffset, out.byteLength) };
+    };
+    const counted = await merged();
+    expect(counted.kept).toEqual(quotas);
+    const given = await merged(spans);
+    expect(given.kept).toEqual(quotas);
+    expect(given.out.equals(counted.out)).toBe(true);
+    // Spans off the ranges, or whose quotas do not add up, are not used: the same result.
+    const shifted = spans.map((s, i) => ({ ...s, from: i === 0 ? 0 : s.from + 64, to: i === spans.length - 1 ? N : s.to + 64 }));
+    const tooMany = spans.map((s) => ({ ...s, quotas: s.quotas.map((q) => q + 1) }));
+    for (const ignored of [shifted, tooMany, spans.slice(1)]) expect((await merged(ignored)).out.equals(counted.out)).toBe(true);
+    if (spans.length > 1) {
+      // Used: the whole quota given to the last range keeps other elements, a different result.
+      const last = spans.map((s, i) => ({ ...s, quotas: i === spans.length - 1 ? quotas : quotas.map(() => 0) }));
+      const lastCanKeep = models.every((x, k) => {
+        let equal = 0;
+        for (let e = last.at(-1)!.from; e < N; e++) if (isCut(x, e)) equal++;
+        return equal >= quotas[k]!;
+      });
+      expect(lastCanKeep).toBe(true);
+      const moved = await merged(last);
+      expect(moved.kept).toEqual(quotas);
+      expect(moved.out.equals(counted.out)).toBe(false);
     }
   });
 

@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import { ArenaLease, SharedKernelArena } from "./kernel-arena.js";
-import type { EncodedTensor, HistogramBins, KernelArena, KernelBackend, TaskVectorWindow } from "./kernel-backend.js";
+import type { EncodedTensor, HistogramBins, KernelArena, KernelBackend, QuotaSpan, TaskVectorWindow } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
 import { settleAll } from "./settle-all.js";
@@ -39,6 +39,13 @@ export function defaultWorkerCount(): number {
 
 function isShared(view: ArrayBufferView): boolean {
   return typeof SharedArrayBuffer !== "undefined" && view.buffer instanceof SharedArrayBuffer;
+}
+
+/** Whether `spans` lie on `ranges` exactly and their quotas add up to `quotas`, task vector by task vector. */
+function spansSplit(spans: readonly QuotaSpan[] | undefined, ranges: readonly (readonly [number, number])[], quotas: readonly number[]): boolean {
+  if (!spans || spans.length !== ranges.length) return false;
+  if (!spans.every((s, r) => s.from === ranges[r]![0] && s.to === ranges[r]![1] && s.quotas.length === quotas.length && s.quotas.every((q) => Number.isInteger(q) && q >= 0))) return false;
+  return quotas.every((q, k) => spans.reduce((sum, s) => sum + s.quotas[k]!, 0) === q);
 }
 
 function checkLength(name: string, actual: number, expected: number): void {
@@ -206,12 +213,12 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
 
   /** TIES's window (taskVectorWindow and its encoded form): `op` over [base, x], the magnitudes in [lo, hi] into `into`. */
   async function window(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<TaskVectorWindow> {
-    const counts = (result: unknown): TaskVectorWindow => {
-      const [above, inWindow] = result as [number, number];
-      return { above, inWindow };
-    };
+    const counts = (result: unknown): [above: number, inWindow: number] => result as [number, number];
     const ranges = splitRanges(inputs, length);
-    if (!ranges) return counts((await runRanges(op, [...inputs, into], length, undefined, () => params))[0]);
+    if (!ranges) {
+      const [above, inWindow] = counts((await runRanges(op, [...inputs, into], length, undefined, () => params))[0]);
+      return { above, inWindow, parts: [{ from: 0, to: length, inWindow }] };
+    }
     // Each thread range writes its own list, as long as `into` (any range may hold them all),
     // then the lists are copied into `into` in range order (index order, as inline).
     const room = into.length;
@@ -222,15 +229,16 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, all.subarray(r * room, (r + 1) * room)], from, to, params))));
       let above = 0;
       let inWindow = 0;
-      settled.forEach((s, r) => {
+      const parts = settled.map((s, r) => {
         if (s.status === "rejected") throw s.reason;
-        const part = counts(s.value);
-        const n = Math.min(part.inWindow, room - Math.min(inWindow, room));
+        const [partAbove, partInWindow] = counts(s.value);
+        const n = Math.min(partInWindow, room - Math.min(inWindow, room));
         if (n > 0) into.set(all.subarray(r * room, r * room + n), inWindow);
-        above += part.above;
-        inWindow += part.inWindow;
+        above += partAbove;
+        inWindow += partInWindow;
+        return { from: ranges[r]![0], to: ranges[r]![1], inWindow: partInWindow };
       });
-      return { above, inWindow };
+      return { above, inWindow, parts };
     } finally {
       giveBackSpareBuffers([lists]);
     }
@@ -239,9 +247,10 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   /**
    * TIES merge pass (tiesMerge and its encoded form): `op` over arrays = [out, base, x1, …] with
    * per-task-vector weights, cuts and quotas in the params; `countOp` first when the quotas are
-   * split across several thread ranges. Returns how many cut-equal elements each vector kept.
+   * split across several thread ranges and `spans` do not already say how. Returns how many
+   * cut-equal elements each vector kept.
    */
-  async function tiesRanges(op: string, countOp: string, arrays: readonly ArrayBufferView[], length: number, weights: readonly number[], cuts: readonly number[], quotas: readonly number[], base: Record<string, number>): Promise<number[]> {
+  async function tiesRanges(op: string, countOp: string, arrays: readonly ArrayBufferView[], length: number, weights: readonly number[], cuts: readonly number[], quotas: readonly number[], base: Record<string, number>, spans: readonly QuotaSpan[] | undefined): Promise<number[]> {
     const m = arrays.length - 2;
     checkLength(`${op} weights`, weights.length, m);
     checkLength(`${op} cuts`, cuts.length, m);
@@ -259,6 +268,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     };
     const sum = (kept: number[][]) => Array.from({ length: m }, (_, k) => kept.reduce((s, part) => s + part[k]!, 0));
     if (!ranges || !quotas.some((q) => q > 0)) return sum((await runRanges(op, arrays, length, ranges, () => withQuotas(quotas))) as number[][]);
+    // Spans on these very ranges that split the quotas exactly (a window pass's, usually): every
+    // range's quota is known, so all of them merge at once.
+    if (spansSplit(spans, ranges, quotas)) return sum((await runRanges(op, arrays, length, ranges, (r) => withQuotas(spans![r]!.quotas))) as number[][]);
     // Cut-equal elements are kept in index order, so a range's quota is what the ranges before
     // it leave: the first range's is the whole quota (its merge starts at once, no count), a
     // later one's waits for the counts of the ranges before it, each on the next worker over and
@@ -438,13 +450,13 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const { arrays, length, codes } = taskVectorInputs("taskVectorWindowEncoded", base, x);
       return window("taskVectorWindowEncoded", arrays, length, { lo, hi, ...codes }, into);
     },
-    async tiesMerge(base, models, weights, cuts, quotas, lambda, out) {
+    async tiesMerge(base, models, weights, cuts, quotas, lambda, out, spans) {
       const length = base.length;
       for (const [i, x] of models.entries()) checkLength(`tiesMerge input ${i}`, x.length, length);
       checkLength("tiesMerge output", out.length, length);
-      return tiesRanges("tiesMerge", "countAtMagnitude", [out, base, ...models], length, weights, cuts, quotas, { lambda });
+      return tiesRanges("tiesMerge", "countAtMagnitude", [out, base, ...models], length, weights, cuts, quotas, { lambda }, spans);
     },
-    async tiesMergeEncoded(base, models, weights, cuts, quotas, lambda, outDtype, out) {
+    async tiesMergeEncoded(base, models, weights, cuts, quotas, lambda, outDtype, out, spans) {
       if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `tiesMergeEncoded: ${outDtype} is not a float dtype`);
       const codes = localCodecs().DTYPE_CODE;
       const [b, sb] = encodedInput("tiesMergeEncoded base", base);
@@ -459,7 +471,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const outSize = DTYPE_SIZE[outDtype];
       checkLength("tiesMergeEncoded output bytes", out.byteLength, length * outSize);
       const dst = alignedOutput(out, outSize);
-      const kept = await tiesRanges("tiesMergeEncoded", "countAtMagnitudeEncoded", [dst, b, ...xs], length, weights, cuts, quotas, params);
+      const kept = await tiesRanges("tiesMergeEncoded", "countAtMagnitudeEncoded", [dst, b, ...xs], length, weights, cuts, quotas, params, spans);
       if (dst !== out) out.set(dst);
       return kept;
     },

@@ -52,7 +52,7 @@ export {
   type SafetensorsWriterOptions,
   writeSafetensors,
 } from "./safetensors-writer.js";
-export { type DeviceChoice, type EncodedTensor, type HistogramBins, type KernelArena, type KernelBackend, type TaskVectorWindow } from "./kernel-backend.js";
+export { type DeviceChoice, type EncodedTensor, type HistogramBins, type KernelArena, type KernelBackend, type QuotaSpan, type TaskVectorWindow, type WindowPart } from "./kernel-backend.js";
 export { type ProgressCallback, type ProgressEvent } from "./progress.js";
 export { orderedTap, TAP_MAX_HELD_BYTES, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
 export { tapSourceReads, type InputReadTap } from "./input-read-tap.js";

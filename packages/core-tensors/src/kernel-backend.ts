@@ -26,6 +26,33 @@ export type HistogramBins = readonly [lo: number, hi: number];
 export interface TaskVectorWindow {
   readonly above: number;
   readonly inWindow: number;
+  /**
+   * Where the list's entries came from, when the backend says: element ranges in index order
+   * that cover the call's elements, each with how many of its elements lie in the window (its
+   * entries are consecutive in the list). The CPU backend's are its thread ranges, which its
+   * TIES merge pass over as many elements uses again (see QuotaSpan).
+   */
+  readonly parts?: readonly WindowPart[];
+}
+
+/** Elements [from, to) of a window pass and how many of them lie in the window. */
+export interface WindowPart {
+  readonly from: number;
+  readonly to: number;
+  readonly inWindow: number;
+}
+
+/**
+ * The cut-equal elements each task vector keeps among elements [from, to) of a TIES merge
+ * pass's chunk (`quotas[i]` for task vector i), known beforehand, e.g. from a window pass's
+ * list and parts. Spans in index order that cover the chunk and split `quotas` exactly let a
+ * backend whose thread ranges are these spans merge them all at once, instead of counting the
+ * cut-equal elements of each range before the next one starts.
+ */
+export interface QuotaSpan {
+  readonly from: number;
+  readonly to: number;
+  readonly quotas: readonly number[];
 }
 
 /**
@@ -108,9 +135,10 @@ export interface KernelBackend {
    * Optional TIES merge step over one chunk: task vector i keeps |δᵢ| > cuts[i] (−1: all,
    * Infinity: none) plus the first quotas[i] elements (in index order) with |δᵢ| equal to the
    * cut; sign elected from Σ wᵢδᵢ (+1 at 0); out = base + λ·disjoint mean, in F64 with one
-   * rounding. Returns how many cut-equal elements each task vector kept.
+   * rounding. `spans` may say how the quotas split over element ranges (QuotaSpan); the result
+   * is the same with or without them. Returns how many cut-equal elements each task vector kept.
    */
-  tiesMerge?(base: Float32Array, models: readonly Float32Array[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, out: Float32Array): Promise<number[]>;
+  tiesMerge?(base: Float32Array, models: readonly Float32Array[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, out: Float32Array, spans?: readonly QuotaSpan[]): Promise<number[]>;
   /** taskVectorHistogram of two encoded tensors' values (equal element counts), without F32 copies: the same bins as decode + taskVectorHistogram. */
   taskVectorHistogramEncoded?(base: EncodedTensor, x: EncodedTensor, level: 0 | 1, prefix: number, into: Uint32Array): Promise<HistogramBins | void>;
   /**
@@ -125,9 +153,9 @@ export interface KernelBackend {
   /**
    * tiesMerge of encoded tensors' values, its result encoded into `outDtype` (`out` holds
    * base's element count in that dtype): the same bytes as decode + tiesMerge + encode, without
-   * F32 copies. Returns how many cut-equal elements each task vector kept.
+   * F32 copies (`spans` as for tiesMerge). Returns how many cut-equal elements each task vector kept.
    */
-  tiesMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, outDtype: DType, out: Uint8Array): Promise<number[]>;
+  tiesMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, outDtype: DType, out: Uint8Array, spans?: readonly QuotaSpan[]): Promise<number[]>;
   /**
    * Optional DARE drop step for several task vectors at once (each on its own thread: its random
    * stream is sequential): x[e] = 0 with probability dropRate, else (x[e] − base[e]) / (1 −

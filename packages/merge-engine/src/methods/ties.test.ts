@@ -132,11 +132,17 @@ function tiesBySort(inputs: readonly Float32Array[], weights: readonly number[],
   });
 }
 
-/** `threads`, counting the statistics calls and recording how far each window call overflowed its room. */
+/**
+ * `threads`, counting the statistics calls, recording how far each window call overflowed its
+ * room, and counting the merge calls given the quotas' spans and those with a cut-equal quota
+ * to split and no spans (the backend counts on the threads first).
+ */
 function counting(threads: KernelBackend) {
-  const calls = { histogram: 0, window: 0, overflow: 0 };
+  const calls = { histogram: 0, window: 0, overflow: 0, spans: 0, counted: 0 };
   const kernels: KernelBackend = {
     ...threads,
+    tiesMerge: (...a) => (a[7] ? calls.spans++ : a[4].some((q) => q > 0) && calls.counted++, threads.tiesMerge!(...a)),
+    tiesMergeEncoded: (...a) => (a[8] ? calls.spans++ : a[4].some((q) => q > 0) && calls.counted++, threads.tiesMergeEncoded!(...a)),
     taskVectorHistogram: (...a) => (calls.histogram++, threads.taskVectorHistogram!(...a)),
     taskVectorHistogramEncoded: (...a) => (calls.histogram++, threads.taskVectorHistogramEncoded!(...a)),
     taskVectorWindow: async (base, x, lo, hi, into) => {
@@ -172,13 +178,16 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
       const { calls, kernels } = counting(pooled);
       const actual = await runMethodChunked(ties, kernels, inputs, { density, lambda: 1 }, { weights: [0, 0.6, 0.4], chunk });
       expect(f32Bits(actual), `density ${density}, chunk ${chunk}`).toEqual(f32Bits(tiesBySort(inputs, [0, 0.6, 0.4], density, 1)));
-      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), overflow: calls.overflow });
+      // Every merge call knows each thread range's share of the cut-equal elements from the lists.
+      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), overflow: calls.overflow, spans: calls.spans, counted: 0 });
       expect(calls.overflow).toBeLessThanOrEqual(0);
+      expect(calls.spans).toBeGreaterThan(0);
     }
     const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
     const { calls, kernels } = counting(pooled);
     const bytes = await runMethodChunkedEncoded(ties, kernels, encoded, "F16", { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 });
-    expect(calls).toMatchObject({ histogram: 0, window: 6 });
+    expect(calls).toMatchObject({ histogram: 0, window: 6, counted: 0 });
+    expect(calls.spans).toBeGreaterThan(0);
     const expected = encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), [0, 0.6, 0.4], 0.3, 1), "F16");
     expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
   });
@@ -186,7 +195,11 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
   it("keeps the first of many equal magnitudes at the cut, across chunks and thread ranges", async () => {
     const n = 150_000;
     const tied = [0, 1, 2].map((i) => randomChoices(n, 40 + i, [0, 0.5, -0.5, 1, -1, 2, -2, 0.25]));
-    expect(f32Bits(await runMethodChunked(ties, pooled, tied, { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 }))).toEqual(f32Bits(tiesBySort(tied, [0, 0.6, 0.4], 0.3, 1)));
+    const { calls, kernels } = counting(pooled);
+    expect(f32Bits(await runMethodChunked(ties, kernels, tied, { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 }))).toEqual(f32Bits(tiesBySort(tied, [0, 0.6, 0.4], 0.3, 1)));
+    // The cut's bin listed, its quota split over the chunks and thread ranges from that list.
+    expect(calls.counted).toBe(0);
+    expect(calls.spans).toBeGreaterThan(0);
   });
 
   describe("when the sample of the first chunk misleads: the histogram passes, the same deltas", () => {

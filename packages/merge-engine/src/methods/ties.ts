@@ -1,7 +1,8 @@
-import { decodeToF32, dtypeSize, type EncodedTensor, type HistogramBins, type TaskVectorWindow } from "@stmerge/core-tensors";
+import { decodeToF32, dtypeSize, type EncodedTensor, type HistogramBins, type TaskVectorWindow, type WindowPart } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { binOfRank, cutInList } from "./cut-in-list.js";
 import { defineMergeMethod } from "./merge-method.js";
+import { chunkQuotaSpans, type KeptSpan, keptSpans } from "./quota-spans.js";
 
 /** Magnitude rank state of one task vector of one key (see `ties`). */
 interface TopK {
@@ -12,6 +13,8 @@ interface TopK {
   atThreshold: number;
   /** Elements equal to the threshold kept so far (the merge pass walks the chunks in order). */
   keptAtThreshold: number;
+  /** How `atThreshold` splits over the key's element ranges, when a window list showed it (the merge then needs no count). */
+  keptSpans: KeptSpan[] | undefined;
   /**
    * The pass that bins the magnitudes' top 16 bits: 1 while pass 0 lists a window around a
    * sampled estimate of the cut (which may find it at once), else 0; the pass after it finds the
@@ -38,6 +41,8 @@ interface Listed {
   readonly values: Uint32Array;
   above: number;
   found: number;
+  /** Which elements (of the key) each run of the list came from, while every window call said. */
+  parts: WindowPart[] | undefined;
 }
 
 interface TiesState {
@@ -107,7 +112,7 @@ export const ties = defineMergeMethod({
         const all = k >= n;
         const resolved = k <= 0 || all;
         const level0Pass = windowed && !resolved ? 1 : 0;
-        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: undefined, touched: [BINS, -1], listed: undefined };
+        return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, keptSpans: undefined, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: undefined, touched: [BINS, -1], listed: undefined };
       });
       const scratch = new Float32Array(Math.min(SCRATCH, Math.max(n, 1)));
       return { topK, scratch, bits: new Int32Array(scratch.buffer) };
@@ -116,7 +121,7 @@ export const ties = defineMergeMethod({
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
       if (histogram) {
         sampleWindows(pass, base!, models, base!.length, ctx.shape, state, floatBlocks);
-        await gatherOnThreads(pass, base!, models, state, histogram, ctx.kernels.taskVectorWindow?.bind(ctx.kernels));
+        await gatherOnThreads(pass, base!, models, state, histogram, ctx.kernels.taskVectorWindow?.bind(ctx.kernels), ctx.offset);
         return;
       }
       // The reference, on this thread (backends without the kernel: no window, level 0 in pass 0).
@@ -148,7 +153,7 @@ export const ties = defineMergeMethod({
       if (!window && state.topK.some((t) => !t.resolved && pass < t.level0Pass)) return false;
       const length = base!.bytes.byteLength / dtypeSize(base!.dtype);
       sampleWindows(pass, base!, models, length, ctx.shape, state, encodedBlocks);
-      await gatherOnThreads(pass, base!, models, state, histogram, window);
+      await gatherOnThreads(pass, base!, models, state, histogram, window, ctx.offset);
       return true;
     },
     endPass(pass, state: TiesState) {
@@ -156,12 +161,14 @@ export const ties = defineMergeMethod({
         if (t.resolved) continue;
         const stage = pass - t.level0Pass;
         if (t.listed) {
-          const { lo, hi, values, above, found } = t.listed;
+          const { lo, hi, values, above, found, parts } = t.listed;
           t.listed = undefined;
           const need = t.k - above;
           // A sampled window that missed the cut, or overflowed its list: the histograms from the next pass.
           if (need <= 0 || need > found || found > values.length) continue;
-          [t.threshold, t.atThreshold] = cutInList(values.subarray(0, found), lo, hi, need, scratchBins);
+          const list = values.subarray(0, found);
+          [t.threshold, t.atThreshold] = cutInList(list, lo, hi, need, scratchBins);
+          if (parts && t.atThreshold > 0) t.keptSpans = keptSpans(list, parts, t.threshold, t.atThreshold);
           t.resolved = true;
           continue;
         }
@@ -197,8 +204,10 @@ export const ties = defineMergeMethod({
     const m = models.length;
     const { cut, at, kept, w } = cutsOf(state, ctx.weights);
     if (ctx.kernels.tiesMerge) {
-      // The same pass on the kernel threads (each thread's share of the cut-equal elements is counted first).
-      const keptNow = await ctx.kernels.tiesMerge(base!, models, Array.from(w), Array.from(cut), quotasOf(state), lambda, ctx.out);
+      // The same pass on the kernel threads (each thread's share of the cut-equal elements is
+      // known from the window's list, or counted first).
+      const split = chunkQuotaSpans(state.topK.map((t) => t.keptSpans), quotasOf(state), ctx.offset, ctx.out.length);
+      const keptNow = await ctx.kernels.tiesMerge(base!, models, Array.from(w), Array.from(cut), split?.quotas ?? quotasOf(state), lambda, ctx.out, split?.spans);
       state.topK.forEach((t, i) => (t.keptAtThreshold += keptNow[i]!));
       return ctx.out;
     }
@@ -241,7 +250,8 @@ export const ties = defineMergeMethod({
     if (!ctx.kernels.tiesMergeEncoded || !ctx.kernels.tiesMerge) return undefined;
     const state = ctx.statistics as TiesState;
     const { cut, w } = cutsOf(state, ctx.weights);
-    const keptNow = await ctx.kernels.tiesMergeEncoded(base!, models, Array.from(w), Array.from(cut), quotasOf(state), lambda, outDtype, out);
+    const split = chunkQuotaSpans(state.topK.map((t) => t.keptSpans), quotasOf(state), ctx.offset, base!.bytes.byteLength / dtypeSize(base!.dtype));
+    const keptNow = await ctx.kernels.tiesMergeEncoded(base!, models, Array.from(w), Array.from(cut), split?.quotas ?? quotasOf(state), lambda, outDtype, out, split?.spans);
     state.topK.forEach((t, i) => (t.keptAtThreshold += keptNow[i]!));
     return out;
   },
@@ -285,18 +295,21 @@ async function gatherOnThreads<T>(
   state: TiesState,
   histogram: (base: T, x: T, level: 0 | 1, prefix: number, into: Uint32Array) => Promise<HistogramBins | void>,
   window: ((base: T, x: T, lo: number, hi: number, into: Uint32Array) => Promise<TaskVectorWindow>) | undefined,
+  offset: number,
 ): Promise<void> {
   await Promise.all(
     models.map(async (x, i) => {
       const t = state.topK[i]!;
       if (t.resolved) return;
       const stage = pass - t.level0Pass;
-      if (stage === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: new Uint32Array(t.inBin), above: 0, found: 0 };
+      if (stage === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: new Uint32Array(t.inBin), above: 0, found: 0, parts: [] };
       const listed = t.listed;
       if (listed && window) {
         const found = await window(base, x, listed.lo, listed.hi, listed.values.subarray(Math.min(listed.found, listed.values.length)));
         listed.above += found.above;
         listed.found += found.inWindow;
+        // The parts in key positions; a call without them leaves the list's origin unknown.
+        listed.parts = found.parts && listed.parts?.concat(found.parts.map((p) => ({ ...p, from: p.from + offset, to: p.to + offset })));
         return;
       }
       const [lo, hi] = (await histogram(base, x, stage === 0 ? 0 : 1, t.high, binsOf(t))) ?? [0, BINS - 1];
@@ -379,7 +392,7 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
       return;
     }
     // Room for a quarter as many again as the sample predicts (a list that overflows is a miss).
-    t.listed = { lo: window.lo, hi: window.hi, values: new Uint32Array(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0 };
+    t.listed = { lo: window.lo, hi: window.hi, values: new Uint32Array(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0, parts: [] };
   });
 }
 
