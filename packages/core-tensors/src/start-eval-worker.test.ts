@@ -31,4 +31,17 @@ describe("startEvalWorker", () => {
     process.execArgv = [...original, "--input-type", "module"];
     expect(await firstMessage(DOUBLER, 7)).toBe(14);
   });
+
+  it("starts under Node flags a worker refuses (node --max-old-space-size=… stmerge.js), keeping those it accepts", async () => {
+    process.execArgv = [...original, "--max-old-space-size=4096", "--no-warnings", "--stack-size=900"];
+    expect(await firstMessage(DOUBLER, 4)).toBe(8);
+    const worker = startEvalWorker(`require("node:worker_threads").parentPort.postMessage(process.execArgv);`);
+    const argv = await new Promise<unknown>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    await worker.terminate();
+    expect(argv).toContain("--no-warnings");
+    expect(argv).not.toContain("--max-old-space-size=4096");
+  });
 });
