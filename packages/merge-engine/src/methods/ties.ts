@@ -47,9 +47,6 @@ interface Listed {
 
 interface TiesState {
   readonly topK: TopK[];
-  /** δ of a slice of one input, as floats and as their bits (no allocation per chunk; signed, so a negative δ's bits stay a small integer for the JIT). */
-  readonly scratch: Float32Array;
-  readonly bits: Int32Array;
 }
 
 const BINS = 65536;
@@ -72,6 +69,33 @@ const MAX_WINDOW_FRACTION = 0.2;
 const TOP = 0x7fffffff;
 /** Bins for the synchronous steps (a sample's, a list's cut), zero between them: one set for every key. */
 const scratchBins = new Uint32Array(BINS);
+// Buffers of the synchronous steps, shared by every key (several keys are in flight, but none
+// of these steps awaits): δ of a slice of one input as floats and as their bits (signed, so a
+// negative δ's bits stay a small integer for the JIT), a sample's base values, magnitudes and
+// gathered 16-bit codes. A merge of a thousand keys used to allocate them per key.
+const scratch = new Float32Array(SCRATCH);
+const scratchBits = new Int32Array(scratch.buffer);
+const scratchBase = new Float32Array(SCRATCH);
+const scratchMagnitudes = new Uint32Array(SCRATCH);
+const scratchCodes = new Uint16Array(SCRATCH);
+/** Lists given back after their pass (the largest few), for later windows: a list is written before it is read. */
+const spareLists: Uint32Array[] = [];
+const SPARE_LISTS = 6;
+
+/** A list of exactly `size` entries (its room), from the spare lists when one is large enough. */
+function takeList(size: number): Uint32Array {
+  let best = -1;
+  spareLists.forEach((list, i) => {
+    if (list.length >= size && (best < 0 || list.length < spareLists[best]!.length)) best = i;
+  });
+  if (best < 0) return new Uint32Array(size);
+  return spareLists.splice(best, 1)[0]!.subarray(0, size);
+}
+
+function giveBackList(list: Uint32Array): void {
+  spareLists.push(new Uint32Array(list.buffer));
+  spareLists.sort((a, b) => b.length - a.length).splice(SPARE_LISTS);
+}
 
 /** A task vector's own bins, which the kernels add to across its chunks. */
 function binsOf(t: TopK): Uint32Array {
@@ -114,8 +138,7 @@ export const ties = defineMergeMethod({
         const level0Pass = windowed && !resolved ? 1 : 0;
         return { k, threshold: k <= 0 ? NONE : ALL, atThreshold: 0, keptAtThreshold: 0, keptSpans: undefined, level0Pass, high: -1, above: 0, inBin: 0, resolved, histogram: undefined, touched: [BINS, -1], listed: undefined };
       });
-      const scratch = new Float32Array(Math.min(SCRATCH, Math.max(n, 1)));
-      return { topK, scratch, bits: new Int32Array(scratch.buffer) };
+      return { topK };
     },
     async gather(pass, ctx, [base, ...models], _params, state: TiesState) {
       const histogram = ctx.kernels.taskVectorHistogram?.bind(ctx.kernels);
@@ -125,7 +148,7 @@ export const ties = defineMergeMethod({
         return;
       }
       // The reference, on this thread (backends without the kernel: no window, level 0 in pass 0).
-      const { scratch, bits } = state;
+      const bits = scratchBits;
       models.forEach((x, i) => {
         const t = state.topK[i]!;
         if (t.resolved) return;
@@ -165,11 +188,13 @@ export const ties = defineMergeMethod({
           t.listed = undefined;
           const need = t.k - above;
           // A sampled window that missed the cut, or overflowed its list: the histograms from the next pass.
-          if (need <= 0 || need > found || found > values.length) continue;
-          const list = values.subarray(0, found);
-          [t.threshold, t.atThreshold] = cutInList(list, lo, hi, need, scratchBins);
-          if (parts && t.atThreshold > 0) t.keptSpans = keptSpans(list, parts, t.threshold, t.atThreshold);
-          t.resolved = true;
+          if (need > 0 && need <= found && found <= values.length) {
+            const list = values.subarray(0, found);
+            [t.threshold, t.atThreshold] = cutInList(list, lo, hi, need, scratchBins);
+            if (parts && t.atThreshold > 0) t.keptSpans = keptSpans(list, parts, t.threshold, t.atThreshold);
+            t.resolved = true;
+          }
+          giveBackList(values);
           continue;
         }
         if (stage < 0) continue;
@@ -302,7 +327,7 @@ async function gatherOnThreads<T>(
       const t = state.topK[i]!;
       if (t.resolved) return;
       const stage = pass - t.level0Pass;
-      if (stage === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: new Uint32Array(t.inBin), above: 0, found: 0, parts: [] };
+      if (stage === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: takeList(t.inBin), above: 0, found: 0, parts: [] };
       const listed = t.listed;
       if (listed && window) {
         const found = await window(base, x, listed.lo, listed.hi, listed.values.subarray(Math.min(listed.found, listed.values.length)));
@@ -334,11 +359,11 @@ const encodedBlocks: BlocksOf<EncodedTensor> = ({ bytes, dtype }, starts, block,
   const count = starts.length * block;
   if (size === 2 && bytes.byteOffset % 2 === 0) {
     const codes = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-    const gathered = new Uint16Array(count);
+    const gathered = scratchCodes.subarray(0, count);
     starts.forEach((start, j) => {
       for (let e = 0, o = j * block; e < block; e++, o++) gathered[o] = codes[start + e]!;
     });
-    decodeToF32(new Uint8Array(gathered.buffer), dtype, out.subarray(0, count));
+    decodeToF32(new Uint8Array(gathered.buffer, gathered.byteOffset, 2 * count), dtype, out.subarray(0, count));
     return;
   }
   starts.forEach((start, j) => decodeToF32(bytes.subarray(start * size, (start + block) * size), dtype, out.subarray(j * block, (j + 1) * block)));
@@ -358,14 +383,13 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
   const n = shape.reduce((a, b) => a * b, 1);
   if (length === n && n <= EXACT_MAX) {
     // A small key whole: all its magnitudes are the sample, and its cut is found here.
-    const baseValues = new Float32Array(n);
+    const baseValues = scratchBase.subarray(0, n);
     blocksOf(base, [0], n, baseValues);
-    const { scratch, bits } = state;
     models.forEach((x, i) => {
       const t = state.topK[i]!;
       if (!waiting.includes(t)) return;
       blocksOf(x, [0], n, scratch);
-      [t.threshold, t.atThreshold] = cutInList(magnitudesOf(scratch, bits, baseValues, n), 0, TOP, t.k, scratchBins);
+      [t.threshold, t.atThreshold] = cutInList(magnitudesOf(baseValues, n), 0, TOP, t.k, scratchBins);
       t.resolved = true;
     });
     return;
@@ -377,14 +401,13 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
   const blocks = Math.max(16, Math.min(SCRATCH / SAMPLE_BLOCK, Math.round(Math.cbrt(length * length) / SAMPLE_BLOCK)));
   const size = blocks * SAMPLE_BLOCK;
   const starts = Array.from({ length: blocks }, (_, j) => Math.floor((j * (length - SAMPLE_BLOCK)) / (blocks - 1)));
-  const baseSample = new Float32Array(size);
+  const baseSample = scratchBase.subarray(0, size);
   blocksOf(base, starts, SAMPLE_BLOCK, baseSample);
-  const { scratch, bits } = state;
   models.forEach((x, i) => {
     const t = state.topK[i]!;
     if (!waiting.includes(t)) return;
     blocksOf(x, starts, SAMPLE_BLOCK, scratch);
-    const [first, last] = binTop16(magnitudesOf(scratch, bits, baseSample, size), scratchBins);
+    const [first, last] = binTop16(magnitudesOf(baseSample, size), scratchBins);
     const window = windowAround(scratchBins, first, last, size, t.k / n, length < n);
     scratchBins.fill(0, first, last + 1);
     if (!window) {
@@ -392,20 +415,20 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
       return;
     }
     // Room for a quarter as many again as the sample predicts (a list that overflows is a miss).
-    t.listed = { lo: window.lo, hi: window.hi, values: new Uint32Array(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0, parts: [] };
+    t.listed = { lo: window.lo, hi: window.hi, values: takeList(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0, parts: [] };
   });
 }
 
 /**
- * The magnitudes |fround(x − base)| as F32 bits of `n` elements (`x` in `scratch`, whose bits
- * `bits` views). Its hot loop, like binTop16's and cut-in-list's, is a function of its own: V8
- * optimized none of them inside the closures that call them.
+ * The magnitudes |fround(x − base)| as F32 bits of `n` elements (`x` in `scratch`), in
+ * `scratchMagnitudes`. Its hot loop, like binTop16's and cut-in-list's, is a function of its own:
+ * V8 optimized none of them inside the closures that call them.
  */
-function magnitudesOf(scratch: Float32Array, bits: Int32Array, base: Float32Array, n: number): Uint32Array {
-  const magnitudes = new Uint32Array(n);
+function magnitudesOf(base: Float32Array, n: number): Uint32Array {
+  const magnitudes = scratchMagnitudes.subarray(0, n);
   for (let e = 0; e < n; e++) {
     scratch[e] = scratch[e]! - base[e]!;
-    magnitudes[e] = bits[e]! & 0x7fffffff;
+    magnitudes[e] = scratchBits[e]! & 0x7fffffff;
   }
   return magnitudes;
 }
