@@ -213,10 +213,10 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
 
   /** TIES's window (taskVectorWindow and its encoded form): `op` over [base, x], the magnitudes in [lo, hi] into `into`. */
   async function window(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<TaskVectorWindow> {
-    const counts = (result: unknown): [above: number, inWindow: number] => result as [number, number];
+    // Each range's op returns [above, inWindow].
     const ranges = splitRanges(inputs, length);
     if (!ranges) {
-      const [above, inWindow] = counts((await runRanges(op, [...inputs, into], length, undefined, () => params))[0]);
+      const [above, inWindow] = (await runRanges(op, [...inputs, into], length, undefined, () => params))[0] as [number, number];
       return { above, inWindow, parts: [{ from: 0, to: length, inWindow }] };
     }
     // Each thread range writes its own list, as long as `into` (any range may hold them all),
@@ -231,7 +231,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       let inWindow = 0;
       const parts = settled.map((s, r) => {
         if (s.status === "rejected") throw s.reason;
-        const [partAbove, partInWindow] = counts(s.value);
+        const [partAbove, partInWindow] = s.value as [number, number];
         const n = Math.min(partInWindow, room - Math.min(inWindow, room));
         if (n > 0) into.set(all.subarray(r * room, r * room + n), inWindow);
         above += partAbove;

@@ -72,7 +72,7 @@ const scratchBins = new Uint32Array(BINS);
 // Buffers of the synchronous steps, shared by every key (several keys are in flight, but none
 // of these steps awaits): δ of a slice of one input as floats and as their bits (signed, so a
 // negative δ's bits stay a small integer for the JIT), a sample's base values, magnitudes and
-// gathered 16-bit codes. A merge of a thousand keys used to allocate them per key.
+// gathered 16-bit codes (made per key, they churned the collector and added to the peak RSS).
 const scratch = new Float32Array(SCRATCH);
 const scratchBits = new Int32Array(scratch.buffer);
 const scratchBase = new Float32Array(SCRATCH);
