@@ -11,14 +11,16 @@ export function cutInList(values: Uint32Array, lo: number, hi: number, need: num
   const last = (hi - lo) >>> shift;
   binValues(values, lo, shift, histogram);
   const [bin, count] = binOfRank(histogram, last, need);
-  const inBin = new Uint32Array(shift === 0 ? 0 : histogram[bin]!);
+  const inBinCount = histogram[bin]!;
   histogram.fill(0, 0, last + 1);
   if (shift === 0) return [lo + bin, need - count];
-  valuesInBin(values, lo + bin * 2 ** shift, lo + (bin + 1) * 2 ** shift - 1, inBin);
-  inBin.sort();
-  const threshold = inBin[inBin.length - (need - count)]!;
+  // One slot more than the bin holds: valuesInBin writes every value before it decides.
+  const inBin = new Uint32Array(inBinCount + 1);
+  valuesInBin(values, lo, shift, bin, inBin);
+  inBin.subarray(0, inBinCount).sort();
+  const threshold = inBin[inBinCount - (need - count)]!;
   let greater = 0;
-  while (inBin[inBin.length - 1 - greater]! > threshold) greater++;
+  while (inBin[inBinCount - 1 - greater]! > threshold) greater++;
   return [threshold, need - count - greater];
 }
 
@@ -39,10 +41,17 @@ function binValues(values: Uint32Array, lo: number, shift: number, histogram: Ui
   for (let i = 0; i < values.length; i++) histogram[(values[i]! - lo) >>> shift]!++;
 }
 
-/** Copies the values in [from, to] into `out` (which holds exactly as many), in order. */
-function valuesInBin(values: Uint32Array, from: number, to: number, out: Uint32Array): void {
+/**
+ * Copies the values in bin `bin` ((v − lo) >>> shift) into `out` (which holds one more than
+ * there are), in order. Without a branch: each value is written, and the next one goes after it
+ * only when it was in the bin. The bin's values are scattered through the list, and the branch
+ * that picked them was mispredicted often enough to take four times as long.
+ */
+function valuesInBin(values: Uint32Array, lo: number, shift: number, bin: number, out: Uint32Array): void {
   for (let i = 0, j = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (v >= from && v <= to) out[j++] = v;
+    out[j] = v;
+    // 1 when the value's bin is `bin` (their XOR is 0), else 0: bins are below 2¹⁶.
+    j += ((((v - lo) >>> shift) ^ bin) - 1) >>> 31;
   }
 }
