@@ -59,6 +59,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
     dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
+    consensus16(out: number, in0: number, in1: number, in2: number, len: number, exponent: number, code0: number, code1: number, code2: number, outCode: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -480,6 +481,10 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   const consensusEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const n = arrays.length - 1;
     const od = params.od!;
+    if (n === 3 && params.exponent! > 0 && is16(od) && is16(params.d0) && is16(params.d1) && is16(params.d2)) {
+      consensus16(arrays, from, to, params, at);
+      return undefined;
+    }
     let ok = od === 1 || encoders[od] !== undefined;
     for (let k = 0; k < n && ok; k++) ok = stageable(params[`d${k}`]);
     if (!ok) return jsOps.consensusEncoded!(arrays, from, to, params);
@@ -504,6 +509,21 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
       copyOut(heap, out, o, outSize, b, len, resultAt);
     }
     return undefined;
+  };
+
+  /** consensusEncoded of three 16-bit inputs into 16 bits, E ≥ 1 (the common case): the fused kernel, no F32 blocks. */
+  const consensus16 = (arrays: Arrays, from: number, to: number, params: Params, at?: At): void => {
+    // Staging: the three inputs' blocks of codes, then the output's.
+    const heap = heapFor(4 * 2 * BLOCK);
+    const stagingAt = base + 3 * 2 * BLOCK;
+    const out = arrays[0]!;
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      const [p0, p1, p2] = [1, 2, 3].map((k) => inAt(heap, arrays[k]!, addressOf(at, k), 2, b, len, base + (k - 1) * 2 * BLOCK)) as [number, number, number];
+      const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
+      wasm.consensus16(o, p0, p1, p2, pad8(len), params.exponent!, params.d0!, params.d1!, params.d2!, params.od!);
+      copyOut(heap, out, o, 2, b, len, stagingAt);
+    }
   };
 
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
