@@ -1269,6 +1269,42 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
   return f64x2.div(acc, f64x2.add(f64x2.add(w0, w1), w2));
 }
 
+/** Four elements of addDifference16 from 16-bit codes (u32 lanes): fround(a + fround(fround(b − c)·α)). */
+// @ts-ignore: decorator
+@inline function addDifferenceLanes(a: v128, b: v128, c: v128, alpha: v128): v128 {
+  // F32 add and subtract round once, as the reference's F64 result stored to F32 does (a double
+  // rounding that cannot differ for one operation on F32s); the scale is an F64 product rounded to F32.
+  const d = f32x4.sub(b, c);
+  const lo = f64x2.mul(f64x2.promote_low_f32x4(d), alpha);
+  const hi = f64x2.mul(f64x2.promote_low_f32x4(highHalf(d)), alpha);
+  return f32x4.add(a, joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi)));
+}
+
+/**
+ * add_difference on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), `len` a
+ * multiple of 8: kernel-ops-module's addDifferenceEncoded (decode, sub, scale by the F64 `alpha`,
+ * add, encode) with the decode and encode in registers.
+ */
+export function addDifference16(out: usize, a: usize, b: usize, c: usize, len: i32, alpha: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
+  const scale = f64x2.splat(alpha);
+  for (let i = 0; i < len; i += 8) {
+    const at = <usize>i << 1;
+    const ha = v128.load(a + at);
+    const hb = v128.load(b + at);
+    const hc = v128.load(c + at);
+    let y0: v128;
+    let y1: v128;
+    if (anySpecial16(ha, codeA) || anySpecial16(hb, codeB) || anySpecial16(hc, codeC)) {
+      y0 = addDifferenceLanes(decodeLanes16(i32x4.extend_low_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_low_i16x8_u(hc), codeC), scale);
+      y1 = addDifferenceLanes(decodeLanes16(i32x4.extend_high_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_high_i16x8_u(hc), codeC), scale);
+    } else {
+      y0 = addDifferenceLanes(finiteLanes16(i32x4.extend_low_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_low_i16x8_u(hc), codeC), scale);
+      y1 = addDifferenceLanes(finiteLanes16(i32x4.extend_high_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_high_i16x8_u(hc), codeC), scale);
+    }
+    v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
+  }
+}
+
 /** Four elements of consensus16 (lanes 0–3 of `h*` when `high` is false, else 4–7): the four F32 results. */
 // @ts-ignore: decorator
 @inline function consensus16Half(h0: v128, h1: v128, h2: v128, high: bool, special: bool, code0: u32, code1: u32, code2: u32, flatBelow: v128, squares: i32, bits: i32): v128 {

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { createCpuKernelBackend } from "./cpu-kernel-backend.js";
 import { decodeToF32, encodeFromF32 } from "./float-codecs.js";
 import type { DType } from "./dtypes.js";
-import type { KernelBackend } from "./kernel-backend.js";
+import type { EncodedTensor, KernelBackend } from "./kernel-backend.js";
 import { firstEncodedDifference } from "@stmerge/test-utils";
 import { randomValues } from "../test/random-values.js";
 
@@ -215,6 +215,38 @@ describe.each([
       const expected = encodeFromF32(await backend.consensus!(decoded, exponent, backend.allocF32(N)), outDtype);
       const out = backend.allocBytes(expected.byteLength);
       expect(await backend.consensusEncoded!(inputs, exponent, outDtype, out)).toBe(out);
+      expect(firstEncodedDifference(out, expected, outDtype), label).toBe(-1);
+    }
+  });
+
+  it("addDifferenceEncoded gives decode + sub + scale + add + encode's bytes (F16, BF16, F32, F8 and mixes; NaN, Inf, subnormals, negative and huge α)", async () => {
+    const choices = [0, -0, 1, -1, 0.5, 3, -2.5, 65504, -65504, 6e-8, 1e-6, NaN, Infinity, -Infinity];
+    const pick = (seed: number) => Float32Array.from(randomValues(N, seed, 4), (v, i) => (i % 7 === 0 ? choices[Math.floor(Math.abs(v) * 9973) % choices.length]! : v));
+    const cases: [DType, DType, DType, DType, number][] = [
+      ["F16", "F16", "F16", "F16", 0.7],
+      ["BF16", "BF16", "BF16", "BF16", -1.3],
+      ["F16", "BF16", "F16", "BF16", 1],
+      ["F16", "F16", "F16", "F16", 1e30],
+      ["F32", "F16", "F16", "F16", 0.3],
+      ["F16", "F16", "F16", "F32", 0.25],
+      ["F8_E4M3", "F16", "BF16", "F8_E5M2", 2],
+    ];
+    for (const [trial, [da, db, dc, outDtype, alpha]] of cases.entries()) {
+      const label = `${da} ${db} ${dc} → ${outDtype}, α ${alpha}`;
+      const [a, b, c] = [da, db, dc].map((dtype, k) => {
+        const values = encodeFromF32(pick(500 + 10 * trial + k), dtype);
+        const bytes = backend.allocBytes(values.byteLength);
+        bytes.set(values);
+        return { bytes, dtype };
+      }) as [EncodedTensor, EncodedTensor, EncodedTensor];
+      const [fa, fb, fc] = [a, b, c].map(({ bytes, dtype }) => shared(decodeToF32(bytes, dtype), backend)) as [Float32Array, Float32Array, Float32Array];
+      const step = backend.allocF32(N);
+      await backend.sub(fb, fc, step);
+      await backend.scale(step, alpha, step);
+      await backend.add(fa, step, step);
+      const expected = encodeFromF32(step, outDtype);
+      const out = backend.allocBytes(expected.byteLength);
+      expect(await backend.addDifferenceEncoded!(a, b, c, alpha, outDtype, out)).toBe(out);
       expect(firstEncodedDifference(out, expected, outDtype), label).toBe(-1);
     }
   });

@@ -308,7 +308,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   };
 
   /**
-   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, consensusEncoded):
+   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, addDifferenceEncoded, consensusEncoded):
    * arrays = [out bytes, input bytes…], params plus each input's dtype code d<k> and the output's od.
    */
   const elementwiseEncoded = async (op: string, inputs: readonly EncodedTensor[], outDtype: DType, out: Uint8Array | undefined, params: Record<string, number>): Promise<Uint8Array> => {
@@ -388,6 +388,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const params: Record<string, number> = {};
       weights.forEach((w, k) => (params[`w${k}`] = w));
       return elementwiseEncoded("weightedSumEncoded", inputs, outDtype, out, params);
+    },
+    async addDifferenceEncoded(a, b, c, alpha, outDtype, out) {
+      return elementwiseEncoded("addDifferenceEncoded", [a, b, c], outDtype, out, { alpha });
     },
     async consensusEncoded(inputs, exponent, outDtype, out) {
       checkConsensusExponent(exponent);

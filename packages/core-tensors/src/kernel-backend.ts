@@ -174,6 +174,12 @@ export interface KernelBackend {
   dareMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], states: readonly Int32Array[], dropRate: number, weights: readonly number[], lambda: number, electSign: boolean, outDtype: DType, out: Uint8Array): Promise<Uint8Array>;
   /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas. */
   combineTaskVectors?(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], lambda: number, electSign: boolean, out: Float32Array): Promise<Float32Array>;
+  /**
+   * Optional add-difference step (merge-engine's add_difference) on encoded tensors' values: a + α·(b − c)
+   * encoded into `outDtype`, the same bytes as decode + sub + scale + add + encode (each step
+   * rounded to F32) without F32 copies.
+   */
+  addDifferenceEncoded?(a: EncodedTensor, b: EncodedTensor, c: EncodedTensor, alpha: number, outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
   /** Optional consensus merge (inverse-distance weighting per element, see merge-engine's consensus). */
   consensus?(inputs: readonly Float32Array[], exponent: number, out: Float32Array): Promise<Float32Array>;
   /** consensus of encoded tensors' values, encoded into `outDtype`: the same bytes as decode + consensus + encode, without F32 copies. */

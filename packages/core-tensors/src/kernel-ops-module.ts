@@ -270,6 +270,25 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         codecs.encodeRange(out32, od, outBytes.subarray(b * outSize, e * outSize), 0, len);
       }
     },
+    /**
+     * arrays = [outBytes, aBytes, bBytes, cBytes]; params.d0–d2 (their dtype codes), od and alpha:
+     * a + α·(b − c) rounded to F32 after each step, as sub, scale and add store it, then encoded.
+     */
+    addDifferenceEncoded(arrays, from, to, params) {
+      const [a, b, c] = f32Blocks(3) as [Float32Array, Float32Array, Float32Array];
+      const alpha = params.alpha!;
+      const od = params.od!;
+      const outSize = codecs.ELEMENT_SIZE[od]!;
+      const outBytes = arrays[0] as Uint8Array;
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[1]!, params.d0!, a, start, end);
+        decodeBlock(arrays[2]!, params.d1!, b, start, end);
+        decodeBlock(arrays[3]!, params.d2!, c, start, end);
+        for (let i = 0; i < end - start; i++) b[i] = a[i]! + Math.fround(Math.fround(b[i]! - c[i]!) * alpha);
+        codecs.encodeRange(b, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
+      }
+    },
     scale(arrays, from, to, params) {
       const out = f32(arrays, 0);
       const a = f32(arrays, 1);

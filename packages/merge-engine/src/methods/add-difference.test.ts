@@ -1,5 +1,7 @@
-import { describe, expect, it } from "vitest";
-import { randomArray, runMethod } from "../../test/run-method.js";
+import { createCpuKernelBackend, decodeToF32, encodeFromF32, type DType, type KernelBackend } from "@stmerge/core-tensors";
+import { firstEncodedDifference } from "@stmerge/test-utils";
+import { afterAll, describe, expect, it } from "vitest";
+import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded } from "../../test/run-method.js";
 import { addDifference } from "./add-difference.js";
 import { trainDifference } from "./train-difference.js";
 
@@ -12,6 +14,36 @@ describe("add_difference", () => {
   it("defaults α to 1 and rejects a non-number", () => {
     expect(addDifference.params.parse({})).toEqual({ alpha: 1 });
     expect(() => addDifference.params.parse({ alpha: "x" })).toThrow();
+  });
+
+  const pooled = createCpuKernelBackend({ workers: 2 });
+  afterAll(() => pooled.close());
+
+  it("merges encoded inputs in one pass (F16, BF16, F32, F8 and mixes; NaN, ±Inf, −0) with the bytes of sub, scale, add + encode", async () => {
+    const reference = createCpuKernelBackend({ workers: 0 });
+    let fused = 0;
+    const counted: KernelBackend = { ...pooled, addDifferenceEncoded: (...args) => (fused++, pooled.addDifferenceEncoded!(...args)) };
+    const cases: [DType[], DType][] = [
+      [["F16", "F16", "F16"], "F16"],
+      [["BF16", "BF16", "BF16"], "BF16"],
+      [["F16", "BF16", "F16"], "BF16"],
+      [["F32", "F16", "F16"], "F16"],
+      [["F16", "F16", "F16"], "F32"],
+      [["F8_E4M3", "F16", "F16"], "F16"],
+    ];
+    const special = [0, -0, 1, -1, 0.5, 2, -3, 60000, 1e-7, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (let trial = 0; trial < 12; trial++) {
+      const [dtypes, outDtype] = cases[trial % cases.length]!;
+      const n = 300 + ((trial * 977) % 1700);
+      const encoded = dtypes.map((dtype, i) => ({ bytes: encodeFromF32(trial % 3 === 2 ? randomChoices(n, trial * 13 + i + 1, special) : Float32Array.from(randomArray(n, trial * 13 + i + 1)), dtype), dtype }));
+      const params = { alpha: [0.7, -1.5, 1][trial % 3]! };
+      const options = { weights: [1, 1, 1], chunk: [n, 128, 333][trial % 3]! };
+      const expected = encodeFromF32(await runMethodChunked(addDifference, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, options), outDtype);
+      const actual = await runMethodChunkedEncoded(addDifference, counted, encoded, outDtype, params, options);
+      expect(firstEncodedDifference(actual, expected, outDtype), `trial ${trial}: ${dtypes.join(" ")} → ${outDtype}`).toBe(-1);
+    }
+    expect(fused).toBeGreaterThan(0);
+    await reference.close();
   });
 });
 

@@ -17,4 +17,7 @@ export const addDifference = defineMergeMethod({
     await k.scale(ctx.out, alpha, ctx.out);
     return k.add(a!, ctx.out, ctx.out);
   },
+  // The same three steps on the encoded bytes in one pass, when the kernels have it (merge +
+  // encode's bytes, without F32 copies of the inputs).
+  mergeEncoded: async (ctx, [a, b, c], { alpha }, outDtype, out) => ctx.kernels.addDifferenceEncoded?.(a!, b!, c!, alpha, outDtype, out),
 });
