@@ -1305,6 +1305,49 @@ export function addDifference16(out: usize, a: usize, b: usize, c: usize, len: i
   }
 }
 
+/** Two F64 lanes of train_difference: a + ((scale·(b − c))·|b − a|) / (|b − a| + |b − c|), or a where that denominator is ±0. */
+// @ts-ignore: decorator
+@inline function trainDifferencePair(a: v128, b: v128, c: v128, scale: v128): v128 {
+  const diff = f64x2.sub(b, c);
+  const dist = f64x2.abs(f64x2.sub(b, a));
+  const denom = f64x2.add(dist, f64x2.abs(diff));
+  const y = f64x2.add(a, f64x2.div(f64x2.mul(f64x2.mul(scale, diff), dist), denom));
+  return v128.bitselect(a, y, f64x2.eq(denom, f64x2.splat(0)));
+}
+
+/** Four elements of trainDifference16 from F32 lanes: the four F32 results (each an F64 result rounded once). */
+// @ts-ignore: decorator
+@inline function trainDifferenceLanes(a: v128, b: v128, c: v128, scale: v128): v128 {
+  const lo = trainDifferencePair(f64x2.promote_low_f32x4(a), f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(c), scale);
+  const hi = trainDifferencePair(f64x2.promote_low_f32x4(highHalf(a)), f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(c)), scale);
+  return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
+}
+
+/**
+ * train_difference on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), `len` a
+ * multiple of 8: kernel-ops-module's trainDifferenceEncoded, its F64 operations in its order,
+ * with the decode and encode in registers.
+ */
+export function trainDifference16(out: usize, a: usize, b: usize, c: usize, len: i32, scale: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
+  const s = f64x2.splat(scale);
+  for (let i = 0; i < len; i += 8) {
+    const at = <usize>i << 1;
+    const ha = v128.load(a + at);
+    const hb = v128.load(b + at);
+    const hc = v128.load(c + at);
+    let y0: v128;
+    let y1: v128;
+    if (anySpecial16(ha, codeA) || anySpecial16(hb, codeB) || anySpecial16(hc, codeC)) {
+      y0 = trainDifferenceLanes(decodeLanes16(i32x4.extend_low_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_low_i16x8_u(hc), codeC), s);
+      y1 = trainDifferenceLanes(decodeLanes16(i32x4.extend_high_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_high_i16x8_u(hc), codeC), s);
+    } else {
+      y0 = trainDifferenceLanes(finiteLanes16(i32x4.extend_low_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_low_i16x8_u(hc), codeC), s);
+      y1 = trainDifferenceLanes(finiteLanes16(i32x4.extend_high_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_high_i16x8_u(hc), codeC), s);
+    }
+    v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
+  }
+}
+
 /** Four elements of consensus16 (lanes 0–3 of `h*` when `high` is false, else 4–7): the four F32 results. */
 // @ts-ignore: decorator
 @inline function consensus16Half(h0: v128, h1: v128, h2: v128, high: bool, special: bool, code0: u32, code1: u32, code2: u32, flatBelow: v128, squares: i32, bits: i32): v128 {

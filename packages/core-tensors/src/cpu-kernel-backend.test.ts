@@ -251,6 +251,43 @@ describe.each([
     }
   });
 
+  it("trainDifferenceEncoded gives the F64 formula per element, rounded to F32 and encoded (F16, BF16, F32, F8 and mixes; A = B = C columns, NaN, Inf)", async () => {
+    const choices = [0, -0, 1, -1, 0.5, 3, -2.5, 65504, 6e-8, NaN, Infinity, -Infinity];
+    // Every fifth column A = B = C (a zero denominator), every seventh from the small set.
+    const pick = (seed: number, same: Float32Array | undefined) =>
+      Float32Array.from(randomValues(N, seed, 4), (v, i) => (same && i % 5 === 0 ? same[i]! : i % 7 === 0 ? choices[Math.floor(Math.abs(v) * 9973) % choices.length]! : v));
+    const cases: [DType, DType, DType, DType, number][] = [
+      ["F16", "F16", "F16", "F16", 1.8],
+      ["BF16", "BF16", "BF16", "BF16", -0.9],
+      ["F16", "BF16", "F16", "F32", 1.26],
+      ["F32", "F32", "F32", "F16", 0.5],
+      ["F8_E4M3", "F16", "BF16", "F8_E5M2", 3],
+    ];
+    for (const [trial, [da, db, dc, outDtype, scale]] of cases.entries()) {
+      const first = pick(700 + 10 * trial, undefined);
+      const [a, b, c] = [da, db, dc].map((dtype, k) => {
+        const values = encodeFromF32(k === 0 ? first : pick(700 + 10 * trial + k, decodeToF32(encodeFromF32(first, da), da)), dtype);
+        const bytes = backend.allocBytes(values.byteLength);
+        bytes.set(values);
+        return { bytes, dtype };
+      }) as [EncodedTensor, EncodedTensor, EncodedTensor];
+      const [fa, fb, fc] = [a, b, c].map(({ bytes, dtype }) => decodeToF32(bytes, dtype)) as [Float32Array, Float32Array, Float32Array];
+      // SuperMerger's trainDifference, per element in F64.
+      const expected = encodeFromF32(
+        Float32Array.from(fa, (ai, i) => {
+          const diff = fb[i]! - fc[i]!;
+          const dist = Math.abs(fb[i]! - ai);
+          const denom = dist + Math.abs(diff);
+          return denom === 0 ? ai : ai + (scale * diff * dist) / denom;
+        }),
+        outDtype,
+      );
+      const out = backend.allocBytes(expected.byteLength);
+      expect(await backend.trainDifferenceEncoded!(a, b, c, scale, outDtype, out)).toBe(out);
+      expect(firstEncodedDifference(out, expected, outDtype), `${da} ${db} ${dc} → ${outDtype}`).toBe(-1);
+    }
+  });
+
   it("the TIES ops on encoded inputs give decode + the F32 ops' bins, bytes and kept counts (F16, BF16, F32, F8 and mixes; NaN, Inf, quotas at the cut)", async () => {
     // Few distinct values: many magnitudes equal to the cut, spread over both thread ranges.
     const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, 0.1, NaN, Infinity, 65504, 1e-6];

@@ -308,7 +308,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   };
 
   /**
-   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, addDifferenceEncoded, consensusEncoded):
+   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, addDifferenceEncoded, trainDifferenceEncoded,
+   * consensusEncoded):
    * arrays = [out bytes, input bytes…], params plus each input's dtype code d<k> and the output's od.
    */
   const elementwiseEncoded = async (op: string, inputs: readonly EncodedTensor[], outDtype: DType, out: Uint8Array | undefined, params: Record<string, number>): Promise<Uint8Array> => {
@@ -391,6 +392,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     },
     async addDifferenceEncoded(a, b, c, alpha, outDtype, out) {
       return elementwiseEncoded("addDifferenceEncoded", [a, b, c], outDtype, out, { alpha });
+    },
+    async trainDifferenceEncoded(a, b, c, scale, outDtype, out) {
+      return elementwiseEncoded("trainDifferenceEncoded", [a, b, c], outDtype, out, { scale });
     },
     async consensusEncoded(inputs, exponent, outDtype, out) {
       checkConsensusExponent(exponent);

@@ -180,6 +180,12 @@ export interface KernelBackend {
    * rounded to F32) without F32 copies.
    */
   addDifferenceEncoded?(a: EncodedTensor, b: EncodedTensor, c: EncodedTensor, alpha: number, outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Optional train-difference step (merge-engine's train_difference) on encoded tensors' values: per
+   * element in F64, a + scale·(b − c)·|b − a| / (|b − a| + |b − c|), or a where that denominator
+   * is 0, rounded to F32 and encoded into `outDtype`.
+   */
+  trainDifferenceEncoded?(a: EncodedTensor, b: EncodedTensor, c: EncodedTensor, scale: number, outDtype: DType, out?: Uint8Array): Promise<Uint8Array>;
   /** Optional consensus merge (inverse-distance weighting per element, see merge-engine's consensus). */
   consensus?(inputs: readonly Float32Array[], exponent: number, out: Float32Array): Promise<Float32Array>;
   /** consensus of encoded tensors' values, encoded into `outDtype`: the same bytes as decode + consensus + encode, without F32 copies. */

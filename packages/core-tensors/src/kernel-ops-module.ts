@@ -289,6 +289,32 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         codecs.encodeRange(b, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
       }
     },
+    /**
+     * arrays = [outBytes, aBytes, bBytes, cBytes]; params.d0–d2, od and scale: per element in F64,
+     * a + ((scale·(b − c))·|b − a|) / (|b − a| + |b − c|), or a where the denominator is 0 (±0),
+     * rounded to F32, then encoded.
+     */
+    trainDifferenceEncoded(arrays, from, to, params) {
+      const [a, b, c] = f32Blocks(3) as [Float32Array, Float32Array, Float32Array];
+      const scale = params.scale!;
+      const od = params.od!;
+      const outSize = codecs.ELEMENT_SIZE[od]!;
+      const outBytes = arrays[0] as Uint8Array;
+      for (let start = from; start < to; start += FUSED_BLOCK) {
+        const end = Math.min(to, start + FUSED_BLOCK);
+        decodeBlock(arrays[1]!, params.d0!, a, start, end);
+        decodeBlock(arrays[2]!, params.d1!, b, start, end);
+        decodeBlock(arrays[3]!, params.d2!, c, start, end);
+        for (let i = 0; i < end - start; i++) {
+          const ai = a[i]!;
+          const diff = b[i]! - c[i]!;
+          const dist = Math.abs(b[i]! - ai);
+          const denom = dist + Math.abs(diff);
+          b[i] = denom === 0 ? ai : ai + (scale * diff * dist) / denom;
+        }
+        codecs.encodeRange(b, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
+      }
+    },
     scale(arrays, from, to, params) {
       const out = f32(arrays, 0);
       const a = f32(arrays, 1);

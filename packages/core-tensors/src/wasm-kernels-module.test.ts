@@ -392,7 +392,10 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
-  it("add_difference of three F16/BF16 inputs in any mix, into F16 or BF16, equals the JS kernel (fast and exact paths, NaN, ±Inf, subnormals, overflow; any α and range)", () => {
+  it.each([
+    ["add_difference", "addDifferenceEncoded", "alpha"],
+    ["train_difference", "trainDifferenceEncoded", "scale"],
+  ] as const)("%s of three F16/BF16 inputs in any mix, into F16 or BF16, equals the JS kernel (fast and exact paths, NaN, ±Inf, subnormals, overflow, zero denominators; any scalar and range)", (_name, op, scalarName) => {
     const code16 = fc.oneof(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(0, 0x8000, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x0001, 0x8001, 0x7f80, 0x7fc0, 0x0080, 0x7f7f));
     const mostlyFinite = fc.oneof(code16, fc.integer({ min: 0x3000, max: 0x4400 }), fc.integer({ min: 0xb000, max: 0xc400 }));
     const alphas = fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, -0, 1, -1, 0.5, 1e-8, 65504, 1e30, 2 ** -130, -(2 ** -140)));
@@ -404,13 +407,13 @@ describe.skipIf(!hasSimd).each([
         fc.array(mostlyFinite, { minLength: 1, maxLength: 97 }),
         fc.integer({ min: 1, max: 20_000 }),
         fc.nat(),
-        (dtypes, outDtype, alpha, pattern, length, cut) => {
+        (dtypes, outDtype, scalar, pattern, length, cut) => {
           const inputs = Array.from({ length: 3 }, (_, k) => new Uint8Array(Uint16Array.from({ length }, (_, i) => pattern[(i * (k + 3) + k) % pattern.length]!).buffer));
           const from = cut % length;
           const to = from + ((cut >>> 3) % (length - from + 1));
           const run = (ops: typeof js) => {
             const out = new Uint8Array(2 * length).fill(7);
-            ops.addDifferenceEncoded!([out, ...inputs], from, to, { alpha, d0: dtypes[0]!, d1: dtypes[1]!, d2: dtypes[2]!, od: outDtype });
+            ops[op]!([out, ...inputs], from, to, { [scalarName]: scalar, d0: dtypes[0]!, d1: dtypes[1]!, d2: dtypes[2]!, od: outDtype });
             return out;
           };
           // b − c of two NaNs (or Inf − Inf, then + a NaN) may keep either NaN (see differences).
@@ -500,7 +503,7 @@ describe("kernel selection", () => {
     await expect(jsPool.run(0, { op: "kernelKind", arrays: [], from: 0, to: 0, params: {} })).rejects.toThrow(/unknown kernel op kernelKind/);
   });
 
-  it("a backend with SIMD and one with simd: false give the same bytes through 2 workers over shared memory (weighted sum, consensus, add_difference, decode, encode)", async () => {
+  it("a backend with SIMD and one with simd: false give the same bytes through 2 workers over shared memory (weighted sum, consensus, add and train difference, decode, encode)", async () => {
     const n = 300_001;
     const withSimd = createCpuKernelBackend({ workers: 2 });
     const plain = createCpuKernelBackend({ workers: 2, simd: false });
@@ -518,6 +521,7 @@ describe("kernel selection", () => {
       expect(differences(await withSimd.consensusEncoded!(inputs, 2, "F16"), await plain.consensusEncoded!(inputs, 2, "F16"), 2, () => true)).toEqual([]);
       const [x, y, z] = inputs as [(typeof inputs)[0], (typeof inputs)[0], (typeof inputs)[0]];
       expect(differences(await withSimd.addDifferenceEncoded!(x, y, z, 0.7, "F16"), await plain.addDifferenceEncoded!(x, y, z, 0.7, "F16"), 2, () => true)).toEqual([]);
+      expect(differences(await withSimd.trainDifferenceEncoded!(x, y, z, 1.26, "F16"), await plain.trainDifferenceEncoded!(x, y, z, 1.26, "F16"), 2, () => true)).toEqual([]);
       const decodedA = await withSimd.decode(inputs[0]!.bytes, "BF16");
       const decodedB = await plain.decode(inputs[0]!.bytes, "BF16");
       expect(differences(decodedA, decodedB, 4)).toEqual([]);

@@ -61,6 +61,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
     consensus16(out: number, in0: number, in1: number, in2: number, len: number, exponent: number, code0: number, code1: number, code2: number, outCode: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
+    trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -527,22 +528,30 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     }
   };
 
-  /** arrays = [outBytes, a, b, c]: a + α·(b − c) of 16-bit inputs into 16 bits in the fused kernel; other dtypes run the JavaScript kernel. */
-  const addDifferenceEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
-    if (!(is16(params.od) && is16(params.d0) && is16(params.d1) && is16(params.d2))) return jsOps.addDifferenceEncoded!(arrays, from, to, params);
-    // Staging: the three inputs' blocks of codes, then the output's.
-    const heap = heapFor(4 * 2 * BLOCK);
-    const stagingAt = base + 3 * 2 * BLOCK;
-    const out = arrays[0]!;
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      const [p0, p1, p2] = [1, 2, 3].map((k) => inAt(heap, arrays[k]!, addressOf(at, k), 2, b, len, base + (k - 1) * 2 * BLOCK)) as [number, number, number];
-      const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
-      wasm.addDifference16(o, p0, p1, p2, pad8(len), params.alpha!, params.d0!, params.d1!, params.d2!, params.od!);
-      copyOut(heap, out, o, 2, b, len, stagingAt);
-    }
-    return undefined;
+  /**
+   * A three-input element-wise op on encoded inputs, arrays = [outBytes, a, b, c]: `kernel`
+   * (out, a, b, c, len, `scalar`, codes…) when all four are 16-bit, else the JavaScript op `name`.
+   */
+  const threeInputs16 = (name: string, kernel: (out: number, a: number, b: number, c: number, len: number, scalar: number, codeA: number, codeB: number, codeC: number, outCode: number) => void, scalar: (params: Params) => number) => {
+    return (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
+      if (!(is16(params.od) && is16(params.d0) && is16(params.d1) && is16(params.d2))) return jsOps[name]!(arrays, from, to, params);
+      // Staging: the three inputs' blocks of codes, then the output's.
+      const heap = heapFor(4 * 2 * BLOCK);
+      const stagingAt = base + 3 * 2 * BLOCK;
+      const out = arrays[0]!;
+      for (let b = from; b < to; b += BLOCK) {
+        const len = Math.min(to, b + BLOCK) - b;
+        const [p0, p1, p2] = [1, 2, 3].map((k) => inAt(heap, arrays[k]!, addressOf(at, k), 2, b, len, base + (k - 1) * 2 * BLOCK)) as [number, number, number];
+        const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
+        kernel(o, p0, p1, p2, pad8(len), scalar(params), params.d0!, params.d1!, params.d2!, params.od!);
+        copyOut(heap, out, o, 2, b, len, stagingAt);
+      }
+      return undefined;
+    };
   };
+  /** a + α·(b − c) (add_difference), and train_difference's formula: fused 16-bit kernels. */
+  const addDifferenceEncoded = threeInputs16("addDifferenceEncoded", wasm.addDifference16, (p) => p.alpha!);
+  const trainDifferenceEncoded = threeInputs16("trainDifferenceEncoded", wasm.trainDifference16, (p) => p.scale!);
 
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
   const allF32 = (params: Params, m: number): Params => {
@@ -563,6 +572,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dotAndNormsEncoded,
     consensusEncoded,
     addDifferenceEncoded,
+    trainDifferenceEncoded,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params, at) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0), at),
     taskVectorWindow: (arrays, from, to, params, at) => taskVectorWindowEncoded(arrays, from, to, allF32(params, 0), at),

@@ -24,6 +24,7 @@ const runs = {
   dare: { models: inputs, weights: [0, 0.6, 0.4], merge_method: "dare", merge_params: { drop_rate: 0.5 } },
   consensus: { models: inputs, weights: [1, 1, 1], merge_method: "consensus" },
   add_difference: { models: inputs, weights: [1, 1, 1], merge_method: "add_difference", merge_params: { alpha: 0.7 } },
+  train_difference: { models: inputs, weights: [1, 1, 1], merge_method: "train_difference", merge_params: { alpha: 0.7 } },
   weighted_sum_2: { models: inputs.slice(0, 2), weights: [0.5, 0.5], merge_method: "weighted_sum" },
   slerp: { models: inputs.slice(0, 2), weights: [1, 1], merge_method: "slerp", merge_params: { t: 0.4 } },
 };

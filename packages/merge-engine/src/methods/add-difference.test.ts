@@ -15,36 +15,6 @@ describe("add_difference", () => {
     expect(addDifference.params.parse({})).toEqual({ alpha: 1 });
     expect(() => addDifference.params.parse({ alpha: "x" })).toThrow();
   });
-
-  const pooled = createCpuKernelBackend({ workers: 2 });
-  afterAll(() => pooled.close());
-
-  it("merges encoded inputs in one pass (F16, BF16, F32, F8 and mixes; NaN, ±Inf, −0) with the bytes of sub, scale, add + encode", async () => {
-    const reference = createCpuKernelBackend({ workers: 0 });
-    let fused = 0;
-    const counted: KernelBackend = { ...pooled, addDifferenceEncoded: (...args) => (fused++, pooled.addDifferenceEncoded!(...args)) };
-    const cases: [DType[], DType][] = [
-      [["F16", "F16", "F16"], "F16"],
-      [["BF16", "BF16", "BF16"], "BF16"],
-      [["F16", "BF16", "F16"], "BF16"],
-      [["F32", "F16", "F16"], "F16"],
-      [["F16", "F16", "F16"], "F32"],
-      [["F8_E4M3", "F16", "F16"], "F16"],
-    ];
-    const special = [0, -0, 1, -1, 0.5, 2, -3, 60000, 1e-7, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
-    for (let trial = 0; trial < 12; trial++) {
-      const [dtypes, outDtype] = cases[trial % cases.length]!;
-      const n = 300 + ((trial * 977) % 1700);
-      const encoded = dtypes.map((dtype, i) => ({ bytes: encodeFromF32(trial % 3 === 2 ? randomChoices(n, trial * 13 + i + 1, special) : Float32Array.from(randomArray(n, trial * 13 + i + 1)), dtype), dtype }));
-      const params = { alpha: [0.7, -1.5, 1][trial % 3]! };
-      const options = { weights: [1, 1, 1], chunk: [n, 128, 333][trial % 3]! };
-      const expected = encodeFromF32(await runMethodChunked(addDifference, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, options), outDtype);
-      const actual = await runMethodChunkedEncoded(addDifference, counted, encoded, outDtype, params, options);
-      expect(firstEncodedDifference(actual, expected, outDtype), `trial ${trial}: ${dtypes.join(" ")} → ${outDtype}`).toBe(-1);
-    }
-    expect(fused).toBeGreaterThan(0);
-    await reference.close();
-  });
 });
 
 describe("train_difference", () => {
@@ -59,5 +29,44 @@ describe("train_difference", () => {
   });
   it("keeps A where A = B = C, and where B = C", async () => {
     expect(await runMethod(trainDifference, [[1, 2], [1, 5], [1, 5]])).toEqual([1, 2]);
+  });
+});
+
+describe("add_difference and train_difference on encoded inputs", () => {
+  const pooled = createCpuKernelBackend({ workers: 2 });
+  afterAll(() => pooled.close());
+
+  it.each([
+    [addDifference, "addDifferenceEncoded"],
+    [trainDifference, "trainDifferenceEncoded"],
+  ] as const)("$0.name merges encoded inputs in one pass (F16, BF16, F32, F8 and mixes; NaN, ±Inf, −0, A = B = C) with the bytes of its merge + encode", async (method, op) => {
+    const reference = createCpuKernelBackend({ workers: 0 });
+    let fused = 0;
+    const fusedOp = pooled[op]!.bind(pooled);
+    const counted: KernelBackend = { ...pooled, [op]: ((a, b, c, scalar, outDtype, out) => (fused++, fusedOp(a, b, c, scalar, outDtype, out))) satisfies typeof fusedOp };
+    const cases: [DType[], DType][] = [
+      [["F16", "F16", "F16"], "F16"],
+      [["BF16", "BF16", "BF16"], "BF16"],
+      [["F16", "BF16", "F16"], "BF16"],
+      [["F32", "F16", "F16"], "F16"],
+      [["F16", "F16", "F16"], "F32"],
+      [["F8_E4M3", "F16", "F16"], "F16"],
+    ];
+    const special = [0, -0, 1, -1, 0.5, 2, -3, 60000, 1e-7, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    for (let trial = 0; trial < 12; trial++) {
+      const [dtypes, outDtype] = cases[trial % cases.length]!;
+      const n = 300 + ((trial * 977) % 1700);
+      // Trials 3k + 1: A = B = C in every fourth column (train_difference's zero denominator).
+      const values = dtypes.map((_, i) => (trial % 3 === 2 ? randomChoices(n, trial * 13 + i + 1, special) : Float32Array.from(randomArray(n, trial * 13 + i + 1))));
+      if (trial % 3 === 1) for (let e = 0; e < n; e += 4) values[1]![e] = values[2]![e] = values[0]![e]!;
+      const encoded = dtypes.map((dtype, i) => ({ bytes: encodeFromF32(values[i]!, dtype), dtype }));
+      const params = { alpha: [0.7, -1.5, 1][trial % 3]! };
+      const options = { weights: [1, 1, 1], chunk: [n, 128, 333][trial % 3]! };
+      const expected = encodeFromF32(await runMethodChunked(method, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, options), outDtype);
+      const actual = await runMethodChunkedEncoded(method, counted, encoded, outDtype, params, options);
+      expect(firstEncodedDifference(actual, expected, outDtype), `trial ${trial}: ${dtypes.join(" ")} → ${outDtype}`).toBe(-1);
+    }
+    expect(fused).toBeGreaterThan(0);
+    await reference.close();
   });
 });

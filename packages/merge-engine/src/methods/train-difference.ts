@@ -17,7 +17,8 @@ export const trainDifference = defineMergeMethod({
   async merge(ctx, [a, b, c], { alpha }) {
     const out = ctx.out;
     const scale = 1.8 * alpha;
-    // No kernel op for element-wise division yet; one fused pass on this thread.
+    // The reference, in one pass on this thread (the kernels' trainDifferenceEncoded does the same
+    // F64 operations on the encoded bytes, on the kernel threads).
     for (let i = 0; i < out.length; i++) {
       const ai = a![i]!;
       const diff = b![i]! - c![i]!;
@@ -27,4 +28,5 @@ export const trainDifference = defineMergeMethod({
     }
     return out;
   },
+  mergeEncoded: async (ctx, [a, b, c], { alpha }, outDtype, out) => ctx.kernels.trainDifferenceEncoded?.(a!, b!, c!, 1.8 * alpha, outDtype, out),
 });
