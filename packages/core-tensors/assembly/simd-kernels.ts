@@ -1348,42 +1348,6 @@ export function trainDifference16(out: usize, a: usize, b: usize, c: usize, len:
   }
 }
 
-/** Four elements of consensus16 (lanes 0–3 of `h*` when `high` is false, else 4–7): the four F32 results. */
-// @ts-ignore: decorator
-@inline function consensus16Half(h0: v128, h1: v128, h2: v128, high: bool, special: bool, code0: u32, code1: u32, code2: u32, flatBelow: v128, squares: i32, bits: i32): v128 {
-  const c0 = high ? i32x4.extend_high_i16x8_u(h0) : i32x4.extend_low_i16x8_u(h0);
-  const c1 = high ? i32x4.extend_high_i16x8_u(h1) : i32x4.extend_low_i16x8_u(h1);
-  const c2 = high ? i32x4.extend_high_i16x8_u(h2) : i32x4.extend_low_i16x8_u(h2);
-  const x0 = special ? decodeLanes16(c0, code0) : finiteLanes16(c0, code0);
-  const x1 = special ? decodeLanes16(c1, code1) : finiteLanes16(c1, code1);
-  const x2 = special ? decodeLanes16(c2, code2) : finiteLanes16(c2, code2);
-  const lo = consensus3Lanes(f64x2.promote_low_f32x4(x0), f64x2.promote_low_f32x4(x1), f64x2.promote_low_f32x4(x2), flatBelow, squares, bits);
-  const hi = consensus3Lanes(f64x2.promote_low_f32x4(highHalf(x0)), f64x2.promote_low_f32x4(highHalf(x1)), f64x2.promote_low_f32x4(highHalf(x2)), flatBelow, squares, bits);
-  return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
-}
-
-/**
- * consensusF32's three-input path (E ≥ 1) on 16-bit codes (F16 2, BF16 3) into 16-bit codes
- * (`outCode`), `len` a multiple of 8: decoded and encoded in registers, the bytes of decoding,
- * consensusF32 and encoding, without the F32 blocks in between (they took a quarter of the
- * time consensus spent on F16 inputs).
- */
-export function consensus16(out: usize, in0: usize, in1: usize, in2: usize, len: i32, exponent: i32, code0: u32, code1: u32, code2: u32, outCode: u32): void {
-  const flatBelow = f64x2.splat(<f64>3 * 1e-10);
-  const squares = ctz(exponent);
-  const bits = exponent >>> (squares + 1);
-  for (let i = 0; i < len; i += 8) {
-    const at = <usize>i << 1;
-    const h0 = v128.load(in0 + at);
-    const h1 = v128.load(in1 + at);
-    const h2 = v128.load(in2 + at);
-    const special = anySpecial16(h0, code0) || anySpecial16(h1, code1) || anySpecial16(h2, code2);
-    const y0 = consensus16Half(h0, h1, h2, false, special, code0, code1, code2, flatBelow, squares, bits);
-    const y1 = consensus16Half(h0, h1, h2, true, special, code0, code1, code2, flatBelow, squares, bits);
-    v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
-  }
-}
-
 /**
  * Consensus merge of n F32 inputs into `out` (`len` elements, a multiple of 4): `inputs` holds n
  * pointers (u32), `exponent` is E ≥ 0, `scratch` holds 64·n bytes (16-byte aligned): each

@@ -78,7 +78,7 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
-const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)", "consensusEncoded (3 x F16 -> F16, E 4)"];
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)", "consensusEncoded (3 x F16 -> F16, E 4)", "addDifferenceEncoded (3 x F16 -> F16)", "trainDifferenceEncoded (3 x F16 -> F16)"];
 
 // Kernel sets: the JavaScript kernels, the WebAssembly SIMD ones copying blocks through each
 // thread's memory, and the SIMD ones in place on arrays in a kernel arena (the merge executor's).
@@ -161,6 +161,8 @@ async function kernelChild(workers, set) {
     () => backend.dareMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [Int32Array.from([1, 2, 3, 4]), Int32Array.from([5, 6, 7, 8])], 0.5, [0.6, 0.4], 1, false, "F16", f16out),
     () => backend.dotAndNormsEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }),
     () => backend.consensusEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }], 4, "F16", f16out),
+    () => backend.addDifferenceEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, 0.7, "F16", f16out),
+    () => backend.trainDifferenceEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, 1.26, "F16", f16out),
   ];
   // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
   for (let i = 0; i < 3; i++) for (const fn of fns) await fn();

@@ -364,34 +364,6 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
-  it("consensus of three F16/BF16 inputs in any mix, into F16 or BF16, equals the JS kernel (the fused path: exponents 1–9, ties, flat columns, NaN, ±Inf, subnormals; any range)", () => {
-    // Codes from a small set make ties, flat columns and outliers common; random codes add the rest.
-    const chosen = fc.constantFrom(0, 0x8000, 0x3c00, 0xbc00, 0x3d14, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0x0001, 0x3800, 0x7f80, 0x7fc0, 0x3f80, 0x4049);
-    fc.assert(
-      fc.property(
-        fc.array(fc.constantFrom<2 | 3>(2, 3), { minLength: 3, maxLength: 3 }),
-        fc.constantFrom<2 | 3>(2, 3),
-        fc.integer({ min: 1, max: 9 }),
-        fc.array(fc.oneof(chosen, fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0x3000, max: 0x4400 })), { minLength: 1, maxLength: 97 }),
-        fc.integer({ min: 1, max: 20_000 }),
-        fc.nat(),
-        (dtypes, outDtype, exponent, pattern, length, cut) => {
-          const inputs = Array.from({ length: 3 }, (_, k) => new Uint8Array(Uint16Array.from({ length }, (_, i) => pattern[(i * (k + 3) + k) % pattern.length]!).buffer));
-          const from = cut % length;
-          const to = from + ((cut >>> 3) % (length - from + 1));
-          const run = (ops: typeof js) => {
-            const out = new Uint8Array(2 * length).fill(7);
-            ops.consensusEncoded!([out, ...inputs], from, to, { exponent, d0: dtypes[0]!, d1: dtypes[1]!, d2: dtypes[2]!, od: outDtype });
-            return out;
-          };
-          // Which NaN a column's NaN inputs and Inf − Inf steps produce is not fixed (see differences).
-          expect(differences(run(simd), run(js), 2, () => true)).toEqual([]);
-        },
-      ),
-      { numRuns: 150 },
-    );
-  });
-
   it.each([
     ["add_difference", "addDifferenceEncoded", "alpha"],
     ["train_difference", "trainDifferenceEncoded", "scale"],
@@ -517,7 +489,7 @@ describe("kernel selection", () => {
       const a = await withSimd.weightedSumEncoded!(inputs, weights, "F16");
       const b = await plain.weightedSumEncoded!(inputs, weights, "F16");
       expect(differences(a, b, 2, (i) => nanCollision(inputs.map((x, k) => weights[k]! * f16Value(u16(x.bytes)[i]!))))).toEqual([]);
-      // Consensus and add_difference of three F16 inputs: the fused kernels in place in the arena (a ragged last block staged).
+      // Consensus, add and train difference of three F16 inputs, in place in the arena (a ragged last block staged).
       expect(differences(await withSimd.consensusEncoded!(inputs, 2, "F16"), await plain.consensusEncoded!(inputs, 2, "F16"), 2, () => true)).toEqual([]);
       const [x, y, z] = inputs as [(typeof inputs)[0], (typeof inputs)[0], (typeof inputs)[0]];
       expect(differences(await withSimd.addDifferenceEncoded!(x, y, z, 0.7, "F16"), await plain.addDifferenceEncoded!(x, y, z, 0.7, "F16"), 2, () => true)).toEqual([]);

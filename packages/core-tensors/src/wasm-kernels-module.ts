@@ -59,7 +59,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
     dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
-    consensus16(out: number, in0: number, in1: number, in2: number, len: number, exponent: number, code0: number, code1: number, code2: number, outCode: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
   }
@@ -483,10 +482,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   const consensusEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const n = arrays.length - 1;
     const od = params.od!;
-    if (n === 3 && params.exponent! > 0 && is16(od) && is16(params.d0) && is16(params.d1) && is16(params.d2)) {
-      consensus16(arrays, from, to, params, at);
-      return undefined;
-    }
     let ok = od === 1 || encoders[od] !== undefined;
     for (let k = 0; k < n && ok; k++) ok = stageable(params[`d${k}`]);
     if (!ok) return jsOps.consensusEncoded!(arrays, from, to, params);
@@ -511,21 +506,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
       copyOut(heap, out, o, outSize, b, len, resultAt);
     }
     return undefined;
-  };
-
-  /** consensusEncoded of three 16-bit inputs into 16 bits, E ≥ 1 (the common case): the fused kernel, no F32 blocks. */
-  const consensus16 = (arrays: Arrays, from: number, to: number, params: Params, at?: At): void => {
-    // Staging: the three inputs' blocks of codes, then the output's.
-    const heap = heapFor(4 * 2 * BLOCK);
-    const stagingAt = base + 3 * 2 * BLOCK;
-    const out = arrays[0]!;
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      const [p0, p1, p2] = [1, 2, 3].map((k) => inAt(heap, arrays[k]!, addressOf(at, k), 2, b, len, base + (k - 1) * 2 * BLOCK)) as [number, number, number];
-      const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
-      wasm.consensus16(o, p0, p1, p2, pad8(len), params.exponent!, params.d0!, params.d1!, params.d2!, params.od!);
-      copyOut(heap, out, o, 2, b, len, stagingAt);
-    }
   };
 
   /**
