@@ -330,6 +330,56 @@ describe.skipIf(!hasSimd).each([
     }
   });
 
+  it("the staged weighted sum of F32, F16, BF16 and F8 inputs in any mix (one not 16-bit, or an F32 or F8 output) equals the JS kernel, 1–6 inputs", () => {
+    const SIZE = { 1: 4, 2: 2, 3: 2, 4: 1, 5: 1 } as const;
+    const codes = fc.constantFrom<1 | 2 | 3 | 4 | 5>(1, 2, 3, 4, 5);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(codes, { minLength: 6, maxLength: 6 }),
+        codes,
+        fc.array(fc.oneof(fc.double({ min: -4, max: 4, noNaN: true }), fc.constantFrom(0, -0, 1, 0.5, 1e-8, 65504, 1e30)), { minLength: 6, maxLength: 6 }),
+        fc.array(f32Bits, { minLength: 1, maxLength: 61 }),
+        fc.integer({ min: 1, max: 20_000 }),
+        fc.nat(),
+        (n, dtypes, outDtype, weights, pattern, length, cut) => {
+          // Not the fused 16-bit case: an F32 or F8 input or output somewhere.
+          if (dtypes.slice(0, n).every((d) => d === 2 || d === 3) && (outDtype === 2 || outDtype === 3)) dtypes[0] = 1;
+          const inputs = Array.from({ length: n }, (_, k) => {
+            const size = SIZE[dtypes[k]!];
+            const bytes = new Uint8Array(length * size);
+            const view = new DataView(bytes.buffer);
+            for (let i = 0; i < length; i++) {
+              const bits = pattern[(i * (k + 3) + k) % pattern.length]! >>> 0;
+              if (size === 4) view.setUint32(4 * i, bits, true);
+              else if (size === 2) view.setUint16(2 * i, bits >>> 16, true);
+              else bytes[i] = bits >>> 24;
+            }
+            return bytes;
+          });
+          const params: Record<string, number> = { od: outDtype };
+          for (let k = 0; k < n; k++) {
+            params[`d${k}`] = dtypes[k]!;
+            params[`w${k}`] = weights[k]!;
+          }
+          const from = cut % length;
+          const to = from + ((cut >>> 3) % (length - from + 1));
+          const run = (ops: typeof js) => {
+            const out = new Uint8Array(length * SIZE[outDtype]).fill(7);
+            ops.weightedSumEncoded!([out, ...inputs], from, to, params);
+            return out;
+          };
+          const [a, e] = [run(simd), run(js)];
+          // Which NaN a sum of NaNs keeps is not fixed (see differences): any NaN matches any NaN.
+          const isNaN8 = (x: number) => (outDtype === 4 ? (x & 0x7f) === 0x7f : (x & 0x7f) > 0x7c);
+          if (SIZE[outDtype] === 1) expect(Array.from(a).flatMap((x, i) => (x === e[i] || (isNaN8(x) && isNaN8(e[i]!)) ? [] : [`${i}: got ${x} expected ${e[i]}`])).slice(0, 5)).toEqual([]);
+          else expect(differences(a, e, SIZE[outDtype] as 2 | 4, () => true)).toEqual([]);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   it("the F32 weighted sum of 3–6 inputs (fewer run the JS kernel) equals the JS kernel on random bit patterns", () => {
     fc.assert(
       fc.property(fc.integer({ min: 3, max: 6 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {
@@ -475,7 +525,7 @@ describe("kernel selection", () => {
     await expect(jsPool.run(0, { op: "kernelKind", arrays: [], from: 0, to: 0, params: {} })).rejects.toThrow(/unknown kernel op kernelKind/);
   });
 
-  it("a backend with SIMD and one with simd: false give the same bytes through 2 workers over shared memory (weighted sum, consensus, add and train difference, decode, encode)", async () => {
+  it("a backend with SIMD and one with simd: false give the same bytes through 2 workers over shared memory (weighted sums, consensus, add and train difference, decode, encode)", async () => {
     const n = 300_001;
     const withSimd = createCpuKernelBackend({ workers: 2 });
     const plain = createCpuKernelBackend({ workers: 2, simd: false });
@@ -489,6 +539,16 @@ describe("kernel selection", () => {
       const a = await withSimd.weightedSumEncoded!(inputs, weights, "F16");
       const b = await plain.weightedSumEncoded!(inputs, weights, "F16");
       expect(differences(a, b, 2, (i) => nanCollision(inputs.map((x, k) => weights[k]! * f16Value(u16(x.bytes)[i]!))))).toEqual([]);
+      // F32 inputs (the staged sum), into F16 and F32, in place in the arena.
+      const f32Inputs = inputs.map(({ bytes }) => {
+        const decoded = withSimd.allocBytes(n * 4);
+        decoded.set(new Uint8Array(decodeWith(js, u16(bytes), 2).buffer));
+        return { bytes: decoded, dtype: "F32" as const };
+      });
+      for (const outDtype of ["F16", "F32"] as const) {
+        const staged = await withSimd.weightedSumEncoded!(f32Inputs, weights, outDtype);
+        expect(differences(staged, await plain.weightedSumEncoded!(f32Inputs, weights, outDtype), outDtype === "F16" ? 2 : 4, () => true)).toEqual([]);
+      }
       // Consensus, add and train difference of three F16 inputs, in place in the arena (a ragged last block staged).
       expect(differences(await withSimd.consensusEncoded!(inputs, 2, "F16"), await plain.consensusEncoded!(inputs, 2, "F16"), 2, () => true)).toEqual([]);
       const [x, y, z] = inputs as [(typeof inputs)[0], (typeof inputs)[0], (typeof inputs)[0]];

@@ -250,6 +250,39 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
 
   const is16 = (code: number | undefined) => code === 2 || code === 3;
 
+  /**
+   * weightedSumEncoded of any mix of F32, F16, BF16 and F8 inputs into F32 or an encoded dtype
+   * (the fused 16-bit path aside): each block of each input staged as F32 in the module (copied,
+   * or decoded there), weightedSumF32 (weightedSum's F64 order), the result encoded there: the
+   * bytes of decode + weightedSum + encode, as the JavaScript kernel gives them.
+   */
+  const weightedSumStaged = (arrays: Arrays, from: number, to: number, params: Params, at: At): void => {
+    const n = arrays.length - 1;
+    const od = params.od!;
+    // Table: pointers (u32), weights (F64), the codes block (an encoded input or the output),
+    // then the F32 blocks: n inputs and the result.
+    const weightsAt = base + ((4 * n + 7) & ~7);
+    const codesAt = (weightsAt + 8 * n + 15) & ~15;
+    const dataAt = codesAt + 4 * BLOCK;
+    const heap = heapFor(dataAt - base + (n + 1) * 4 * BLOCK);
+    const pointers = new Uint32Array(memory.buffer, base, n);
+    const weights = new Float64Array(memory.buffer, weightsAt, n);
+    for (let k = 0; k < n; k++) weights[k] = params[`w${k}`]!;
+    const f32At = dataAt + n * 4 * BLOCK;
+    const outSize = od === 1 ? 4 : encodedSize(od);
+    const out = arrays[0]!;
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      for (let k = 0; k < n; k++) pointers[k] = stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK);
+      // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
+      const resultAt = od === 1 ? f32At : codesAt;
+      const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
+      wasm.weightedSumF32(od === 1 ? o : f32At, base, weightsAt, n, pad8(len));
+      if (od !== 1) encoders[od]!(f32At, o, pad8(len));
+      copyOut(heap, out, o, outSize, b, len, resultAt);
+    }
+  };
+
   // The TIES statistics ops' scratch: a block of the base and of the task vector (as F32 or codes)
   // and the codes being decoded, then what the op itself needs (TASK_VECTOR_SCRATCH past `base`).
   const TASK_VECTOR_SCRATCH = 12 * BLOCK;
@@ -571,12 +604,20 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
       return undefined;
     },
     weightedSumEncoded(arrays, from, to, params, at) {
-      // F16 and BF16, in and out, in any mix; other dtypes run the JavaScript kernel.
+      // F16 and BF16, in and out, in any mix: the fused kernels. Other mixes of F32, F16, BF16
+      // and F8 (F32 checkpoints, usually) are staged as F32 in the module; the rest run the
+      // JavaScript kernel.
       const n = arrays.length - 1;
       let all16 = n >= 1 && is16(params.od);
       for (let k = 0; k < n && all16; k++) all16 = is16(params[`d${k}`]);
-      if (!all16) return jsOps.weightedSumEncoded!(arrays, from, to, params);
-      weightedSum16(arrays, from, to, params, at);
+      if (all16) {
+        weightedSum16(arrays, from, to, params, at);
+        return undefined;
+      }
+      let staged = n >= 1 && (params.od === 1 || encoders[params.od!] !== undefined);
+      for (let k = 0; k < n && staged; k++) staged = stageable(params[`d${k}`]);
+      if (!staged) return jsOps.weightedSumEncoded!(arrays, from, to, params);
+      weightedSumStaged(arrays, from, to, params, at);
       return undefined;
     },
   };
