@@ -1305,6 +1305,15 @@ export function addDifference16(out: usize, a: usize, b: usize, c: usize, len: i
   }
 }
 
+/** add_difference over F32 values (`len` a multiple of 4): addDifferenceLanes, four at a time. */
+export function addDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: i32, alpha: f64): void {
+  const scale = f64x2.splat(alpha);
+  for (let i = 0; i < len; i += 4) {
+    const at = <usize>i << 2;
+    v128.store(out + at, addDifferenceLanes(v128.load(a + at), v128.load(b + at), v128.load(c + at), scale));
+  }
+}
+
 /** Two F64 lanes of train_difference: a + ((scale·(b − c))·|b − a|) / (|b − a| + |b − c|), or a where that denominator is ±0. */
 // @ts-ignore: decorator
 @inline function trainDifferencePair(a: v128, b: v128, c: v128, scale: v128): v128 {
@@ -1321,6 +1330,15 @@ export function addDifference16(out: usize, a: usize, b: usize, c: usize, len: i
   const lo = trainDifferencePair(f64x2.promote_low_f32x4(a), f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(c), scale);
   const hi = trainDifferencePair(f64x2.promote_low_f32x4(highHalf(a)), f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(c)), scale);
   return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
+}
+
+/** train_difference over F32 values (`len` a multiple of 4): trainDifferenceLanes, four at a time. */
+export function trainDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: i32, scale: f64): void {
+  const s = f64x2.splat(scale);
+  for (let i = 0; i < len; i += 4) {
+    const at = <usize>i << 2;
+    v128.store(out + at, trainDifferenceLanes(v128.load(a + at), v128.load(b + at), v128.load(c + at), s));
+  }
 }
 
 /**

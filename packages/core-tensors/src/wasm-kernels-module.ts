@@ -61,6 +61,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
+    addDifferenceF32(out: number, a: number, b: number, c: number, len: number, alpha: number): void;
+    trainDifferenceF32(out: number, a: number, b: number, c: number, len: number, scale: number): void;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -542,29 +544,56 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   };
 
   /**
-   * A three-input element-wise op on encoded inputs, arrays = [outBytes, a, b, c]: `kernel`
-   * (out, a, b, c, len, `scalar`, codes…) when all four are 16-bit, else the JavaScript op `name`.
+   * A three-input element-wise op on encoded inputs, arrays = [outBytes, a, b, c], with one
+   * scalar parameter: `kernel16` (out, a, b, c, len, scalar, codes…) when all four are 16-bit;
+   * other mixes of F32, F16, BF16 and F8 staged as F32 in the module for `kernelF32` (out, a, b,
+   * c, len, scalar) and the result encoded there; the rest run the JavaScript op `name`.
    */
-  const threeInputs16 = (name: string, kernel: (out: number, a: number, b: number, c: number, len: number, scalar: number, codeA: number, codeB: number, codeC: number, outCode: number) => void, scalar: (params: Params) => number) => {
+  const threeInputs = (
+    name: string,
+    kernel16: (out: number, a: number, b: number, c: number, len: number, scalar: number, codeA: number, codeB: number, codeC: number, outCode: number) => void,
+    kernelF32: (out: number, a: number, b: number, c: number, len: number, scalar: number) => void,
+    scalarOf: (params: Params) => number,
+  ) => {
     return (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
-      if (!(is16(params.od) && is16(params.d0) && is16(params.d1) && is16(params.d2))) return jsOps[name]!(arrays, from, to, params);
-      // Staging: the three inputs' blocks of codes, then the output's.
-      const heap = heapFor(4 * 2 * BLOCK);
-      const stagingAt = base + 3 * 2 * BLOCK;
+      const { od, d0, d1, d2 } = params;
       const out = arrays[0]!;
+      if (is16(od) && is16(d0) && is16(d1) && is16(d2)) {
+        // Staging: the three inputs' blocks of codes, then the output's.
+        const heap = heapFor(4 * 2 * BLOCK);
+        const stagingAt = base + 3 * 2 * BLOCK;
+        for (let b = from; b < to; b += BLOCK) {
+          const len = Math.min(to, b + BLOCK) - b;
+          const [p0, p1, p2] = [1, 2, 3].map((k) => inAt(heap, arrays[k]!, addressOf(at, k), 2, b, len, base + (k - 1) * 2 * BLOCK)) as [number, number, number];
+          const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
+          kernel16(o, p0, p1, p2, pad8(len), scalarOf(params), d0!, d1!, d2!, od!);
+          copyOut(heap, out, o, 2, b, len, stagingAt);
+        }
+        return undefined;
+      }
+      if (!(stageable(d0) && stageable(d1) && stageable(d2) && (od === 1 || encoders[od!] !== undefined))) return jsOps[name]!(arrays, from, to, params);
+      // Staging: the codes block (an encoded input or the output), then F32 blocks: three inputs and the result.
+      const codesAt = base;
+      const dataAt = codesAt + 4 * BLOCK;
+      const f32At = dataAt + 3 * 4 * BLOCK;
+      const heap = heapFor(f32At - base + 4 * BLOCK);
+      const outSize = od === 1 ? 4 : encodedSize(od!);
       for (let b = from; b < to; b += BLOCK) {
         const len = Math.min(to, b + BLOCK) - b;
-        const [p0, p1, p2] = [1, 2, 3].map((k) => inAt(heap, arrays[k]!, addressOf(at, k), 2, b, len, base + (k - 1) * 2 * BLOCK)) as [number, number, number];
-        const o = outputAt(addressOf(at, 0), 2, b, len, stagingAt);
-        kernel(o, p0, p1, p2, pad8(len), scalar(params), params.d0!, params.d1!, params.d2!, params.od!);
-        copyOut(heap, out, o, 2, b, len, stagingAt);
+        const [p0, p1, p2] = [0, 1, 2].map((k) => stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK)) as [number, number, number];
+        // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
+        const resultAt = od === 1 ? f32At : codesAt;
+        const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
+        kernelF32(od === 1 ? o : f32At, p0, p1, p2, pad8(len), scalarOf(params));
+        if (od !== 1) encoders[od!]!(f32At, o, pad8(len));
+        copyOut(heap, out, o, outSize, b, len, resultAt);
       }
       return undefined;
     };
   };
-  /** a + α·(b − c) (add_difference), and train_difference's formula: fused 16-bit kernels. */
-  const addDifferenceEncoded = threeInputs16("addDifferenceEncoded", wasm.addDifference16, (p) => p.alpha!);
-  const trainDifferenceEncoded = threeInputs16("trainDifferenceEncoded", wasm.trainDifference16, (p) => p.scale!);
+  /** a + α·(b − c) (add_difference), and train_difference's formula. */
+  const addDifferenceEncoded = threeInputs("addDifferenceEncoded", wasm.addDifference16, wasm.addDifferenceF32, (p) => p.alpha!);
+  const trainDifferenceEncoded = threeInputs("trainDifferenceEncoded", wasm.trainDifference16, wasm.trainDifferenceF32, (p) => p.scale!);
 
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
   const allF32 = (params: Params, m: number): Params => {
