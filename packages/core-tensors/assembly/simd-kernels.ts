@@ -1195,6 +1195,45 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
   }
 }
 
+/** dotAndNorms16 over F32 values (the other dtypes, staged as F32): the same partials, in the same order. */
+export function dotAndNormsF32(a: usize, b: usize, len: i32, sums: usize): void {
+  let ab01 = v128.load(sums);
+  let ab23 = v128.load(sums, 16);
+  let aa01 = v128.load(sums, 32);
+  let aa23 = v128.load(sums, 48);
+  let bb01 = v128.load(sums, 64);
+  let bb23 = v128.load(sums, 80);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const xa = v128.load(a + (<usize>i << 2));
+    const xb = v128.load(b + (<usize>i << 2));
+    const a01 = f64x2.promote_low_f32x4(xa);
+    const b01 = f64x2.promote_low_f32x4(xb);
+    const a23 = f64x2.promote_low_f32x4(highHalf(xa));
+    const b23 = f64x2.promote_low_f32x4(highHalf(xb));
+    ab01 = f64x2.add(ab01, f64x2.mul(a01, b01));
+    aa01 = f64x2.add(aa01, f64x2.mul(a01, a01));
+    bb01 = f64x2.add(bb01, f64x2.mul(b01, b01));
+    ab23 = f64x2.add(ab23, f64x2.mul(a23, b23));
+    aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
+    bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
+  }
+  v128.store(sums, ab01);
+  v128.store(sums, ab23, 16);
+  v128.store(sums, aa01, 32);
+  v128.store(sums, aa23, 48);
+  v128.store(sums, bb01, 64);
+  v128.store(sums, bb23, 80);
+  for (; i < len; i++) {
+    const x = <f64>load<f32>(a + (<usize>i << 2));
+    const y = <f64>load<f32>(b + (<usize>i << 2));
+    const at = sums + (<usize>(i & 3) << 3);
+    store<f64>(at, load<f64>(at) + x * y);
+    store<f64>(at, load<f64>(at, 32) + x * x, 32);
+    store<f64>(at, load<f64>(at, 64) + y * y, 64);
+  }
+}
+
 // Consensus (kernel-ops-module's consensus), bit for bit: two F64 lanes per vector, four elements
 // (two vectors) per step. The F64 operations are the reference's, in its order; its per-element
 // branches (min, max, the flat case) become pmin, pmax and selects.

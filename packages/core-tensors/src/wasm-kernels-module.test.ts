@@ -380,6 +380,34 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
+  it("slerp's sums (dotAndNormsEncoded) of F32, F16, BF16 and F8 pairs, not both 16-bit, equal the JS kernel's bit for bit (the staged path; any range)", () => {
+    const SIZE = { 1: 4, 2: 2, 3: 2, 4: 1, 5: 1 } as const;
+    const codes = fc.constantFrom<1 | 2 | 3 | 4 | 5>(1, 2, 3, 4, 5);
+    fc.assert(
+      fc.property(codes, codes, fc.array(fc.oneof(f32Bits, fc.integer({ min: 0x3c000000, max: 0x42000000 })), { minLength: 1, maxLength: 61 }), fc.integer({ min: 1, max: 20_000 }), fc.nat(), (c0, c1, pattern, length, cut) => {
+        const dtypes: (1 | 2 | 3 | 4 | 5)[] = [c0, c1];
+        if ((c0 === 2 || c0 === 3) && (c1 === 2 || c1 === 3)) dtypes[0] = 1;
+        const inputs = dtypes.map((code, k) => {
+          const size = SIZE[code];
+          const bytes = new Uint8Array(length * size);
+          const view = new DataView(bytes.buffer);
+          for (let i = 0; i < length; i++) {
+            const bits = pattern[(i * (k + 3) + k) % pattern.length]! >>> 0;
+            if (size === 4) view.setUint32(4 * i, bits, true);
+            else if (size === 2) view.setUint16(2 * i, bits >>> 16, true);
+            else bytes[i] = bits >>> 24;
+          }
+          return bytes;
+        });
+        const from = cut % length;
+        const to = from + ((cut >>> 3) % (length - from + 1));
+        const run = (ops: typeof js) => (ops.dotAndNormsEncoded!(inputs, from, to, { d0: dtypes[0]!, d1: dtypes[1]! }) as number[]).map((v) => (Number.isNaN(v) ? "NaN" : Object.is(v, -0) ? "-0" : v));
+        expect(run(simd)).toEqual(run(js));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it("the F32 weighted sum of 3–6 inputs (fewer run the JS kernel) equals the JS kernel on random bit patterns", () => {
     fc.assert(
       fc.property(fc.integer({ min: 3, max: 6 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {

@@ -55,6 +55,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     tiesWindow(out: number, base: number, x: number, len: number, lo: number, hi: number, result: number): void;
     tiesWindow16(out: number, base: number, x: number, len: number, lo: number, hi: number, result: number, codeBase: number, codeX: number): void;
     dotAndNorms16(a: number, b: number, len: number, codeA: number, codeB: number, sums: number): void;
+    dotAndNormsF32(a: number, b: number, len: number, sums: number): void;
     dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
     dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
@@ -494,16 +495,24 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
    */
   const dotAndNormsEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const { d0, d1 } = params;
-    if (!is16(d0) || !is16(d1)) return jsOps.dotAndNormsEncoded!(arrays, from, to, params);
+    const fused = is16(d0) && is16(d1);
+    // Other mixes of F32, F16, BF16 and F8 are staged as F32 (copied, or decoded here).
+    if (!fused && !(stageable(d0) && stageable(d1))) return jsOps.dotAndNormsEncoded!(arrays, from, to, params);
     const sumsAt = base;
     const aAt = base + 96;
-    const bAt = aAt + 2 * BLOCK;
-    const heap = heapFor(96 + 4 * BLOCK);
+    const bAt = aAt + 4 * BLOCK;
+    const codesAt = bAt + 4 * BLOCK;
+    const heap = heapFor(96 + 12 * BLOCK);
     new Float64Array(memory.buffer, sumsAt, 12).fill(0);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      const a = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, aAt);
-      wasm.dotAndNorms16(a, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, bAt), len, d0!, d1!, sumsAt);
+      if (fused) {
+        const a = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, aAt);
+        wasm.dotAndNorms16(a, inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, bAt), len, d0!, d1!, sumsAt);
+      } else {
+        const a = stage(heap, arrays[0]!, addressOf(at, 0), d0!, b, len, codesAt, aAt);
+        wasm.dotAndNormsF32(a, stage(heap, arrays[1]!, addressOf(at, 1), d1!, b, len, codesAt, bAt), len, sumsAt);
+      }
     }
     const p = new Float64Array(memory.buffer, sumsAt, 12);
     return [0, 4, 8].map((i) => p[i]! + p[i + 1]! + (p[i + 2]! + p[i + 3]!));
