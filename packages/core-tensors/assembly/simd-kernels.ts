@@ -1319,40 +1319,6 @@ export function dotAndNormsF32(a: usize, b: usize, len: i32, sums: usize): void 
   return f32x4.add(a, joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi)));
 }
 
-/**
- * add_difference on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), `len` a
- * multiple of 8: kernel-ops-module's addDifferenceEncoded (decode, sub, scale by the F64 `alpha`,
- * add, encode) with the decode and encode in registers.
- */
-export function addDifference16(out: usize, a: usize, b: usize, c: usize, len: i32, alpha: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
-  const scale = f64x2.splat(alpha);
-  for (let i = 0; i < len; i += 8) {
-    const at = <usize>i << 1;
-    const ha = v128.load(a + at);
-    const hb = v128.load(b + at);
-    const hc = v128.load(c + at);
-    let y0: v128;
-    let y1: v128;
-    if (anySpecial16(ha, codeA) || anySpecial16(hb, codeB) || anySpecial16(hc, codeC)) {
-      y0 = addDifferenceLanes(decodeLanes16(i32x4.extend_low_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_low_i16x8_u(hc), codeC), scale);
-      y1 = addDifferenceLanes(decodeLanes16(i32x4.extend_high_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_high_i16x8_u(hc), codeC), scale);
-    } else {
-      y0 = addDifferenceLanes(finiteLanes16(i32x4.extend_low_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_low_i16x8_u(hc), codeC), scale);
-      y1 = addDifferenceLanes(finiteLanes16(i32x4.extend_high_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_high_i16x8_u(hc), codeC), scale);
-    }
-    v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
-  }
-}
-
-/** add_difference over F32 values (`len` a multiple of 4): addDifferenceLanes, four at a time. */
-export function addDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: i32, alpha: f64): void {
-  const scale = f64x2.splat(alpha);
-  for (let i = 0; i < len; i += 4) {
-    const at = <usize>i << 2;
-    v128.store(out + at, addDifferenceLanes(v128.load(a + at), v128.load(b + at), v128.load(c + at), scale));
-  }
-}
-
 /** Two F64 lanes of train_difference: a + ((scale·(b − c))·|b − a|) / (|b − a| + |b − c|), or a where that denominator is ±0. */
 // @ts-ignore: decorator
 @inline function trainDifferencePair(a: v128, b: v128, c: v128, scale: v128): v128 {
@@ -1371,22 +1337,16 @@ export function addDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: 
   return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
 }
 
-/** train_difference over F32 values (`len` a multiple of 4): trainDifferenceLanes, four at a time. */
-export function trainDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: i32, scale: f64): void {
-  const s = f64x2.splat(scale);
-  for (let i = 0; i < len; i += 4) {
-    const at = <usize>i << 2;
-    v128.store(out + at, trainDifferenceLanes(v128.load(a + at), v128.load(b + at), v128.load(c + at), s));
-  }
+/** add_difference (`op` 0) or train_difference (1) lanes; `op` is a constant where inlined, so the choice folds away. */
+// @ts-ignore: decorator
+@inline function differenceLanes(op: i32, a: v128, b: v128, c: v128, scalar: v128): v128 {
+  return op == 0 ? addDifferenceLanes(a, b, c, scalar) : trainDifferenceLanes(a, b, c, scalar);
 }
 
-/**
- * train_difference on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), `len` a
- * multiple of 8: kernel-ops-module's trainDifferenceEncoded, its F64 operations in its order,
- * with the decode and encode in registers.
- */
-export function trainDifference16(out: usize, a: usize, b: usize, c: usize, len: i32, scale: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
-  const s = f64x2.splat(scale);
+/** The loop of addDifference16 and trainDifference16 (`op` as for differenceLanes). */
+// @ts-ignore: decorator
+@inline function differences16(op: i32, out: usize, a: usize, b: usize, c: usize, len: i32, scalar: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
+  const s = f64x2.splat(scalar);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 1;
     const ha = v128.load(a + at);
@@ -1395,14 +1355,51 @@ export function trainDifference16(out: usize, a: usize, b: usize, c: usize, len:
     let y0: v128;
     let y1: v128;
     if (anySpecial16(ha, codeA) || anySpecial16(hb, codeB) || anySpecial16(hc, codeC)) {
-      y0 = trainDifferenceLanes(decodeLanes16(i32x4.extend_low_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_low_i16x8_u(hc), codeC), s);
-      y1 = trainDifferenceLanes(decodeLanes16(i32x4.extend_high_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_high_i16x8_u(hc), codeC), s);
+      y0 = differenceLanes(op, decodeLanes16(i32x4.extend_low_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_low_i16x8_u(hc), codeC), s);
+      y1 = differenceLanes(op, decodeLanes16(i32x4.extend_high_i16x8_u(ha), codeA), decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeB), decodeLanes16(i32x4.extend_high_i16x8_u(hc), codeC), s);
     } else {
-      y0 = trainDifferenceLanes(finiteLanes16(i32x4.extend_low_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_low_i16x8_u(hc), codeC), s);
-      y1 = trainDifferenceLanes(finiteLanes16(i32x4.extend_high_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_high_i16x8_u(hc), codeC), s);
+      y0 = differenceLanes(op, finiteLanes16(i32x4.extend_low_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_low_i16x8_u(hc), codeC), s);
+      y1 = differenceLanes(op, finiteLanes16(i32x4.extend_high_i16x8_u(ha), codeA), finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeB), finiteLanes16(i32x4.extend_high_i16x8_u(hc), codeC), s);
     }
     v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
   }
+}
+
+/** The loop of addDifferenceF32 and trainDifferenceF32 over F32 values (`len` a multiple of 4). */
+// @ts-ignore: decorator
+@inline function differencesF32(op: i32, out: usize, a: usize, b: usize, c: usize, len: i32, scalar: f64): void {
+  const s = f64x2.splat(scalar);
+  for (let i = 0; i < len; i += 4) {
+    const at = <usize>i << 2;
+    v128.store(out + at, differenceLanes(op, v128.load(a + at), v128.load(b + at), v128.load(c + at), s));
+  }
+}
+
+/**
+ * add_difference on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), `len` a
+ * multiple of 8: kernel-ops-module's addDifferenceEncoded (decode, sub, scale by the F64 `alpha`,
+ * add, encode) with the decode and encode in registers.
+ */
+export function addDifference16(out: usize, a: usize, b: usize, c: usize, len: i32, alpha: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
+  differences16(0, out, a, b, c, len, alpha, codeA, codeB, codeC, outCode);
+}
+
+/**
+ * train_difference on 16-bit codes into 16-bit codes, as addDifference16: kernel-ops-module's
+ * trainDifferenceEncoded, its F64 operations in its order.
+ */
+export function trainDifference16(out: usize, a: usize, b: usize, c: usize, len: i32, scale: f64, codeA: u32, codeB: u32, codeC: u32, outCode: u32): void {
+  differences16(1, out, a, b, c, len, scale, codeA, codeB, codeC, outCode);
+}
+
+/** add_difference over F32 values, for the other dtype mixes (staged as F32). */
+export function addDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: i32, alpha: f64): void {
+  differencesF32(0, out, a, b, c, len, alpha);
+}
+
+/** train_difference over F32 values, for the other dtype mixes (staged as F32). */
+export function trainDifferenceF32(out: usize, a: usize, b: usize, c: usize, len: i32, scale: f64): void {
+  differencesF32(1, out, a, b, c, len, scale);
 }
 
 /**

@@ -32,6 +32,26 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     codecs.decodeRange(new Uint8Array(all.buffer, all.byteOffset + start * size, (end - start) * size), code, block, 0, end - start);
   };
 
+  /**
+   * The block loop of the three-input ops on encoded inputs, arrays = [outBytes, aBytes, bBytes,
+   * cBytes] (params.d0–d2, od): each block decoded into F32 blocks a, b, c, `block` writes its
+   * results into b, which is encoded into the output.
+   */
+  const threeInputBlocks = (arrays: Arrays, from: number, to: number, params: Params, block: (a: Float32Array, b: Float32Array, c: Float32Array, len: number) => void): void => {
+    const [a, b, c] = f32Blocks(3) as [Float32Array, Float32Array, Float32Array];
+    const od = params.od!;
+    const outSize = codecs.ELEMENT_SIZE[od]!;
+    const outBytes = arrays[0] as Uint8Array;
+    for (let start = from; start < to; start += FUSED_BLOCK) {
+      const end = Math.min(to, start + FUSED_BLOCK);
+      decodeBlock(arrays[1]!, params.d0!, a, start, end);
+      decodeBlock(arrays[2]!, params.d1!, b, start, end);
+      decodeBlock(arrays[3]!, params.d2!, c, start, end);
+      block(a, b, c, end - start);
+      codecs.encodeRange(b, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
+    }
+  };
+
   let f16Table: Float32Array | undefined;
   let deltaBlock: Float32Array | undefined;
   const buildF16Table = () => {
@@ -275,19 +295,10 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      * a + α·(b − c) rounded to F32 after each step, as sub, scale and add store it, then encoded.
      */
     addDifferenceEncoded(arrays, from, to, params) {
-      const [a, b, c] = f32Blocks(3) as [Float32Array, Float32Array, Float32Array];
       const alpha = params.alpha!;
-      const od = params.od!;
-      const outSize = codecs.ELEMENT_SIZE[od]!;
-      const outBytes = arrays[0] as Uint8Array;
-      for (let start = from; start < to; start += FUSED_BLOCK) {
-        const end = Math.min(to, start + FUSED_BLOCK);
-        decodeBlock(arrays[1]!, params.d0!, a, start, end);
-        decodeBlock(arrays[2]!, params.d1!, b, start, end);
-        decodeBlock(arrays[3]!, params.d2!, c, start, end);
-        for (let i = 0; i < end - start; i++) b[i] = a[i]! + Math.fround(Math.fround(b[i]! - c[i]!) * alpha);
-        codecs.encodeRange(b, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
-      }
+      threeInputBlocks(arrays, from, to, params, (a, b, c, len) => {
+        for (let i = 0; i < len; i++) b[i] = a[i]! + Math.fround(Math.fround(b[i]! - c[i]!) * alpha);
+      });
     },
     /**
      * arrays = [outBytes, aBytes, bBytes, cBytes]; params.d0–d2, od and scale: per element in F64,
@@ -295,25 +306,16 @@ export function kernelOpsModule(codecs: FloatCodecs) {
      * rounded to F32, then encoded.
      */
     trainDifferenceEncoded(arrays, from, to, params) {
-      const [a, b, c] = f32Blocks(3) as [Float32Array, Float32Array, Float32Array];
       const scale = params.scale!;
-      const od = params.od!;
-      const outSize = codecs.ELEMENT_SIZE[od]!;
-      const outBytes = arrays[0] as Uint8Array;
-      for (let start = from; start < to; start += FUSED_BLOCK) {
-        const end = Math.min(to, start + FUSED_BLOCK);
-        decodeBlock(arrays[1]!, params.d0!, a, start, end);
-        decodeBlock(arrays[2]!, params.d1!, b, start, end);
-        decodeBlock(arrays[3]!, params.d2!, c, start, end);
-        for (let i = 0; i < end - start; i++) {
+      threeInputBlocks(arrays, from, to, params, (a, b, c, len) => {
+        for (let i = 0; i < len; i++) {
           const ai = a[i]!;
           const diff = b[i]! - c[i]!;
           const dist = Math.abs(b[i]! - ai);
           const denom = dist + Math.abs(diff);
           b[i] = denom === 0 ? ai : ai + (scale * diff * dist) / denom;
         }
-        codecs.encodeRange(b, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
-      }
+      });
     },
     scale(arrays, from, to, params) {
       const out = f32(arrays, 0);

@@ -254,36 +254,55 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   const is16 = (code: number | undefined) => code === 2 || code === 3;
 
   /**
-   * weightedSumEncoded of any mix of F32, F16, BF16 and F8 inputs into F32 or an encoded dtype
-   * (the fused 16-bit path aside): each block of each input staged as F32 in the module (copied,
-   * or decoded there), weightedSumF32 (weightedSum's F64 order), the result encoded there: the
-   * bytes of decode + weightedSum + encode, as the JavaScript kernel gives them.
+   * The staged path of the element-wise ops on encoded inputs, arrays = [outBytes, in0, …]
+   * (params.d<k>, od; stagedDtypes says whether they can take it): per block, each input copied
+   * (F32) or decoded as F32 into the module, `kernel(inputsAt, resultAt, len)` writes the F32
+   * result (`len` a multiple of 8), which is encoded into od there, or written in place when od is
+   * F32. The first `tableBytes` past `base` are the kernel's (pointer tables, scratch).
    */
-  const weightedSumStaged = (arrays: Arrays, from: number, to: number, params: Params, at: At): void => {
+  const stagedBlocks = (arrays: Arrays, from: number, to: number, params: Params, at: At, tableBytes: number, kernel: (inputsAt: readonly number[], resultAt: number, len: number) => void): void => {
     const n = arrays.length - 1;
     const od = params.od!;
-    // Table: pointers (u32), weights (F64), the codes block (an encoded input or the output),
-    // then the F32 blocks: n inputs and the result.
-    const weightsAt = base + ((4 * n + 7) & ~7);
-    const codesAt = (weightsAt + 8 * n + 15) & ~15;
+    const codesAt = base + ((tableBytes + 15) & ~15);
     const dataAt = codesAt + 4 * BLOCK;
-    const heap = heapFor(dataAt - base + (n + 1) * 4 * BLOCK);
-    const pointers = new Uint32Array(memory.buffer, base, n);
-    const weights = new Float64Array(memory.buffer, weightsAt, n);
-    for (let k = 0; k < n; k++) weights[k] = params[`w${k}`]!;
     const f32At = dataAt + n * 4 * BLOCK;
+    const heap = heapFor(f32At - base + 4 * BLOCK);
     const outSize = od === 1 ? 4 : encodedSize(od);
     const out = arrays[0]!;
+    const inputsAt = new Array<number>(n).fill(0);
     for (let b = from; b < to; b += BLOCK) {
       const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) pointers[k] = stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK);
+      for (let k = 0; k < n; k++) inputsAt[k] = stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK);
       // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
       const resultAt = od === 1 ? f32At : codesAt;
       const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
-      wasm.weightedSumF32(od === 1 ? o : f32At, base, weightsAt, n, pad8(len));
+      kernel(inputsAt, od === 1 ? o : f32At, pad8(len));
       if (od !== 1) encoders[od]!(f32At, o, pad8(len));
       copyOut(heap, out, o, outSize, b, len, resultAt);
     }
+  };
+  /** Whether `n` inputs of dtypes params.d<k> into params.od can take stagedBlocks. */
+  const stagedDtypes = (n: number, params: Params): boolean => {
+    let ok = n >= 1 && (params.od === 1 || encoders[params.od!] !== undefined);
+    for (let k = 0; k < n && ok; k++) ok = stageable(params[`d${k}`]);
+    return ok;
+  };
+
+  /**
+   * weightedSumEncoded of any mix of F32, F16, BF16 and F8 inputs into F32 or an encoded dtype
+   * (the fused 16-bit path aside): stagedBlocks with weightedSumF32 (weightedSum's F64 order),
+   * the bytes of decode + weightedSum + encode, as the JavaScript kernel gives them.
+   */
+  const weightedSumStaged = (arrays: Arrays, from: number, to: number, params: Params, at: At): void => {
+    const n = arrays.length - 1;
+    // Table: pointers (u32), then weights (F64).
+    const weightsAt = base + ((4 * n + 7) & ~7);
+    stagedBlocks(arrays, from, to, params, at, weightsAt - base + 8 * n, (inputsAt, resultAt, len) => {
+      new Uint32Array(memory.buffer, base, n).set(inputsAt);
+      const weights = new Float64Array(memory.buffer, weightsAt, n);
+      for (let k = 0; k < n; k++) weights[k] = params[`w${k}`]!;
+      wasm.weightedSumF32(resultAt, base, weightsAt, n, len);
+    });
   };
 
   // The TIES statistics ops' scratch: a block of the base and of the task vector (as F32 or codes)
@@ -525,30 +544,13 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
    */
   const consensusEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const n = arrays.length - 1;
-    const od = params.od!;
-    let ok = od === 1 || encoders[od] !== undefined;
-    for (let k = 0; k < n && ok; k++) ok = stageable(params[`d${k}`]);
-    if (!ok) return jsOps.consensusEncoded!(arrays, from, to, params);
-    // Table: pointers (u32), the kernel's scratch (64 bytes per input), the codes block (encoded
-    // input or output), then the F32 blocks: n inputs and the output.
+    if (!stagedDtypes(n, params)) return jsOps.consensusEncoded!(arrays, from, to, params);
+    // Table: pointers (u32), then the kernel's scratch (64 bytes per input).
     const scratchAt = base + ((4 * n + 15) & ~15);
-    const codesAt = scratchAt + 64 * n;
-    const dataAt = codesAt + 4 * BLOCK;
-    const heap = heapFor(dataAt - base + (n + 1) * 4 * BLOCK);
-    const pointers = new Uint32Array(memory.buffer, base, n);
-    const f32At = dataAt + n * 4 * BLOCK;
-    const outSize = od === 1 ? 4 : encodedSize(od);
-    const out = arrays[0]!;
-    for (let b = from; b < to; b += BLOCK) {
-      const len = Math.min(to, b + BLOCK) - b;
-      for (let k = 0; k < n; k++) pointers[k] = stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK);
-      // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
-      const resultAt = od === 1 ? f32At : codesAt;
-      const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
-      wasm.consensusF32(od === 1 ? o : f32At, base, n, pad8(len), params.exponent!, scratchAt);
-      if (od !== 1) encoders[od]!(f32At, o, pad8(len));
-      copyOut(heap, out, o, outSize, b, len, resultAt);
-    }
+    stagedBlocks(arrays, from, to, params, at, scratchAt - base + 64 * n, (inputsAt, resultAt, len) => {
+      new Uint32Array(memory.buffer, base, n).set(inputsAt);
+      wasm.consensusF32(resultAt, base, n, len, params.exponent!, scratchAt);
+    });
     return undefined;
   };
 
@@ -580,23 +582,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
         }
         return undefined;
       }
-      if (!(stageable(d0) && stageable(d1) && stageable(d2) && (od === 1 || encoders[od!] !== undefined))) return jsOps[name]!(arrays, from, to, params);
-      // Staging: the codes block (an encoded input or the output), then F32 blocks: three inputs and the result.
-      const codesAt = base;
-      const dataAt = codesAt + 4 * BLOCK;
-      const f32At = dataAt + 3 * 4 * BLOCK;
-      const heap = heapFor(f32At - base + 4 * BLOCK);
-      const outSize = od === 1 ? 4 : encodedSize(od!);
-      for (let b = from; b < to; b += BLOCK) {
-        const len = Math.min(to, b + BLOCK) - b;
-        const [p0, p1, p2] = [0, 1, 2].map((k) => stage(heap, arrays[k + 1]!, addressOf(at, k + 1), params[`d${k}`]!, b, len, codesAt, dataAt + k * 4 * BLOCK)) as [number, number, number];
-        // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
-        const resultAt = od === 1 ? f32At : codesAt;
-        const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
-        kernelF32(od === 1 ? o : f32At, p0, p1, p2, pad8(len), scalarOf(params));
-        if (od !== 1) encoders[od!]!(f32At, o, pad8(len));
-        copyOut(heap, out, o, outSize, b, len, resultAt);
-      }
+      if (!stagedDtypes(3, params)) return jsOps[name]!(arrays, from, to, params);
+      stagedBlocks(arrays, from, to, params, at, 0, ([a, b, c], resultAt, len) => kernelF32(resultAt, a!, b!, c!, len, scalarOf(params)));
       return undefined;
     };
   };
@@ -652,9 +639,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
         weightedSum16(arrays, from, to, params, at);
         return undefined;
       }
-      let staged = n >= 1 && (params.od === 1 || encoders[params.od!] !== undefined);
-      for (let k = 0; k < n && staged; k++) staged = stageable(params[`d${k}`]);
-      if (!staged) return jsOps.weightedSumEncoded!(arrays, from, to, params);
+      if (!stagedDtypes(n, params)) return jsOps.weightedSumEncoded!(arrays, from, to, params);
       weightedSumStaged(arrays, from, to, params, at);
       return undefined;
     },
