@@ -51,6 +51,29 @@ function nanCollision(terms: number[]): boolean {
   return nans >= 2;
 }
 
+/** Element sizes by dtype code (1 F32, 2 F16, 3 BF16, 4 F8_E4M3, 5 F8_E5M2). */
+const SIZE = { 1: 4, 2: 2, 3: 2, 4: 1, 5: 1 } as const;
+
+/**
+ * Inputs of dtype codes `dtypes`, `length` elements each, from F32 bit patterns (the top 16 or 8
+ * bits for narrower dtypes): element i of input k is pattern[(i·(k + 3) + k) mod its length], or
+ * pattern[3i mod its length] in every input where `same(i)`.
+ */
+function patternInputs(dtypes: readonly (1 | 2 | 3 | 4 | 5)[], length: number, pattern: readonly number[], same: (i: number) => boolean = () => false): Uint8Array[] {
+  return dtypes.map((code, k) => {
+    const size = SIZE[code];
+    const bytes = new Uint8Array(length * size);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < length; i++) {
+      const bits = (same(i) ? pattern[(3 * i) % pattern.length]! : pattern[(i * (k + 3) + k) % pattern.length]!) >>> 0;
+      if (size === 4) view.setUint32(4 * i, bits, true);
+      else if (size === 2) view.setUint16(2 * i, bits >>> 16, true);
+      else bytes[i] = bits >>> 24;
+    }
+    return bytes;
+  });
+}
+
 const f16Value = (code: number) => localCodecs().f32FromBits(localCodecs().f16BitsToF32Bits(code));
 const bf16Value = (code: number) => localCodecs().f32FromBits(code << 16);
 
@@ -331,7 +354,6 @@ describe.skipIf(!hasSimd).each([
   });
 
   it("the staged weighted sum of F32, F16, BF16 and F8 inputs in any mix (one not 16-bit, or an F32 or F8 output) equals the JS kernel, 1–6 inputs", () => {
-    const SIZE = { 1: 4, 2: 2, 3: 2, 4: 1, 5: 1 } as const;
     const codes = fc.constantFrom<1 | 2 | 3 | 4 | 5>(1, 2, 3, 4, 5);
     fc.assert(
       fc.property(
@@ -345,18 +367,7 @@ describe.skipIf(!hasSimd).each([
         (n, dtypes, outDtype, weights, pattern, length, cut) => {
           // Not the fused 16-bit case: an F32 or F8 input or output somewhere.
           if (dtypes.slice(0, n).every((d) => d === 2 || d === 3) && (outDtype === 2 || outDtype === 3)) dtypes[0] = 1;
-          const inputs = Array.from({ length: n }, (_, k) => {
-            const size = SIZE[dtypes[k]!];
-            const bytes = new Uint8Array(length * size);
-            const view = new DataView(bytes.buffer);
-            for (let i = 0; i < length; i++) {
-              const bits = pattern[(i * (k + 3) + k) % pattern.length]! >>> 0;
-              if (size === 4) view.setUint32(4 * i, bits, true);
-              else if (size === 2) view.setUint16(2 * i, bits >>> 16, true);
-              else bytes[i] = bits >>> 24;
-            }
-            return bytes;
-          });
+          const inputs = patternInputs(dtypes.slice(0, n), length, pattern);
           const params: Record<string, number> = { od: outDtype };
           for (let k = 0; k < n; k++) {
             params[`d${k}`] = dtypes[k]!;
@@ -381,24 +392,12 @@ describe.skipIf(!hasSimd).each([
   });
 
   it("slerp's sums (dotAndNormsEncoded) of F32, F16, BF16 and F8 pairs, not both 16-bit, equal the JS kernel's bit for bit (the staged path; any range)", () => {
-    const SIZE = { 1: 4, 2: 2, 3: 2, 4: 1, 5: 1 } as const;
     const codes = fc.constantFrom<1 | 2 | 3 | 4 | 5>(1, 2, 3, 4, 5);
     fc.assert(
       fc.property(codes, codes, fc.array(fc.oneof(f32Bits, fc.integer({ min: 0x3c000000, max: 0x42000000 })), { minLength: 1, maxLength: 61 }), fc.integer({ min: 1, max: 20_000 }), fc.nat(), (c0, c1, pattern, length, cut) => {
         const dtypes: (1 | 2 | 3 | 4 | 5)[] = [c0, c1];
         if ((c0 === 2 || c0 === 3) && (c1 === 2 || c1 === 3)) dtypes[0] = 1;
-        const inputs = dtypes.map((code, k) => {
-          const size = SIZE[code];
-          const bytes = new Uint8Array(length * size);
-          const view = new DataView(bytes.buffer);
-          for (let i = 0; i < length; i++) {
-            const bits = pattern[(i * (k + 3) + k) % pattern.length]! >>> 0;
-            if (size === 4) view.setUint32(4 * i, bits, true);
-            else if (size === 2) view.setUint16(2 * i, bits >>> 16, true);
-            else bytes[i] = bits >>> 24;
-          }
-          return bytes;
-        });
+        const inputs = patternInputs(dtypes, length, pattern);
         const from = cut % length;
         const to = from + ((cut >>> 3) % (length - from + 1));
         const run = (ops: typeof js) => (ops.dotAndNormsEncoded!(inputs, from, to, { d0: dtypes[0]!, d1: dtypes[1]! }) as number[]).map((v) => (Number.isNaN(v) ? "NaN" : Object.is(v, -0) ? "-0" : v));
@@ -446,7 +445,6 @@ describe.skipIf(!hasSimd).each([
     ["add_difference", "addDifferenceEncoded", "alpha"],
     ["train_difference", "trainDifferenceEncoded", "scale"],
   ] as const)("%s of F32, F16, BF16 and F8 inputs in any mix (not all 16-bit), into F32, F16, BF16 or F8, equals the JS kernel (the staged path)", (_name, op, scalarName) => {
-    const SIZE = { 1: 4, 2: 2, 3: 2, 4: 1, 5: 1 } as const;
     const codes = fc.constantFrom<1 | 2 | 3 | 4 | 5>(1, 2, 3, 4, 5);
     fc.assert(
       fc.property(
@@ -458,19 +456,8 @@ describe.skipIf(!hasSimd).each([
         ([da, db, dc, od], scalar, pattern, length, cut) => {
           const dtypes: (1 | 2 | 3 | 4 | 5)[] = [da!, db!, dc!];
           if (!dtypes.some((d) => d !== 2 && d !== 3) && (od === 2 || od === 3)) dtypes[0] = 1;
-          // Every fifth element of b and c copies a's bits (A = B = C: train_difference's zero denominator).
-          const inputs = dtypes.map((code, k) => {
-            const size = SIZE[code];
-            const bytes = new Uint8Array(length * size);
-            const view = new DataView(bytes.buffer);
-            for (let i = 0; i < length; i++) {
-              const bits = pattern[(i * (i % 5 === 0 ? 3 : k + 3) + (i % 5 === 0 ? 0 : k)) % pattern.length]! >>> 0;
-              if (size === 4) view.setUint32(4 * i, bits, true);
-              else if (size === 2) view.setUint16(2 * i, bits >>> 16, true);
-              else bytes[i] = bits >>> 24;
-            }
-            return bytes;
-          });
+          // Every fifth element the same bits in all three (A = B = C: train_difference's zero denominator).
+          const inputs = patternInputs(dtypes, length, pattern, (i) => i % 5 === 0);
           const params = { [scalarName]: scalar, d0: dtypes[0]!, d1: dtypes[1]!, d2: dtypes[2]!, od: od! };
           const from = cut % length;
           const to = from + ((cut >>> 3) % (length - from + 1));
