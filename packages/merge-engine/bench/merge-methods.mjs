@@ -3,6 +3,8 @@
 // taken in turn. Uses the inputs of merge-sd15.mjs (sd15-inputs.mjs: <repo>/.bench, generated once).
 // CPU time (user + system, all threads) is reported beside wall time: on a shared machine it is
 // the steadier figure. Run after a build:  node bench/merge-methods.mjs [rounds] [method,method…]
+// STMERGE_BENCH_DTYPE=F32: the same seeds as F32 checkpoints (sd15f32-*), merged into F16
+// (output_precision fp16, as such merges are usually saved).
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -12,7 +14,8 @@ import { sd15BenchInputs } from "./sd15-inputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchDir = join(resolve(here, "../../.."), ".bench");
-const inputs = sd15BenchInputs(benchDir);
+const dtype = process.env.STMERGE_BENCH_DTYPE ?? "F16";
+const inputs = sd15BenchInputs(benchDir, 3, dtype);
 const rounds = Number(process.argv[2] ?? 1);
 const only = process.argv[3]?.split(",");
 // STMERGE_BENCH_MERGE_CHILD: another build of merge-child.mjs (as in merge-sd15.mjs).
@@ -42,7 +45,7 @@ for (let round = 0; round < rounds; round++) {
   for (const [name, run] of Object.entries(runs)) {
     if (only && !only.includes(name)) continue;
     const manifest = join(benchDir, `bench_${name}.json`);
-    writeFileSync(manifest, JSON.stringify({ models: run.models.map((path, index) => ({ path, weight: run.weights[index], index })), merge_method: run.merge_method, ...(run.merge_params ? { merge_params: run.merge_params } : {}), output: { path: "methods_out.safetensors" }, prune: false }));
+    writeFileSync(manifest, JSON.stringify({ models: run.models.map((path, index) => ({ path, weight: run.weights[index], index })), merge_method: run.merge_method, ...(run.merge_params ? { merge_params: run.merge_params } : {}), output: { path: "methods_out.safetensors" }, ...(dtype === "F16" ? {} : { output_precision: "fp16" }), prune: false }));
     const load = loadavg()[0];
     const r = measured([mergeChild, manifest, out]);
     results[name].push({ ...r, load });
@@ -51,7 +54,7 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${new Date().toISOString()}`);
+console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${new Date().toISOString()}; inputs ${dtype}`);
 for (const name of Object.keys(runs).filter((n) => results[n].length)) {
   const ref = name === "slerp" || name === "weighted_sum_2" ? "weighted_sum_2" : "weighted_sum";
   if (!results[ref].length) continue;
