@@ -1139,6 +1139,26 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: u
   }
 }
 
+/** The twelve partials of dotAndNorms16/F32 (Σ a·b, Σ a², Σ b², four each) back to `sums`. */
+// @ts-ignore: decorator
+@inline function storeSums(sums: usize, ab01: v128, ab23: v128, aa01: v128, aa23: v128, bb01: v128, bb23: v128): void {
+  v128.store(sums, ab01);
+  v128.store(sums, ab23, 16);
+  v128.store(sums, aa01, 32);
+  v128.store(sums, aa23, 48);
+  v128.store(sums, bb01, 64);
+  v128.store(sums, bb23, 80);
+}
+
+/** One element of a tail (fewer than a vector's worth): x·y, x², y² into partial i mod 4 of each sum. */
+// @ts-ignore: decorator
+@inline function addToPartials(sums: usize, i: i32, x: f64, y: f64): void {
+  const at = sums + (<usize>(i & 3) << 3);
+  store<f64>(at, load<f64>(at) + x * y);
+  store<f64>(at, load<f64>(at, 32) + x * x, 32);
+  store<f64>(at, load<f64>(at, 64) + y * y, 64);
+}
+
 /**
  * slerp's statistics on 16-bit codes (kernel-ops-module's dotAndNormsEncoded): adds Σ a·b, Σ a², Σ b²
  * over `len` elements of `a` (dtype `codeA`) and `b` (`codeB`) to the three F64s at `sums`, element
@@ -1178,20 +1198,12 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
       bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
     }
   }
-  v128.store(sums, ab01);
-  v128.store(sums, ab23, 16);
-  v128.store(sums, aa01, 32);
-  v128.store(sums, aa23, 48);
-  v128.store(sums, bb01, 64);
-  v128.store(sums, bb23, 80);
+  storeSums(sums, ab01, ab23, aa01, aa23, bb01, bb23);
   // The tail (fewer than eight), each element into its partial.
   for (; i < len; i++) {
     const x = <f64>f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(a + (<usize>i << 1))), codeA), 0);
     const y = <f64>f32x4.extract_lane(decodeLanes16(i32x4.splat(<i32>load<u16>(b + (<usize>i << 1))), codeB), 0);
-    const at = sums + (<usize>(i & 3) << 3);
-    store<f64>(at, load<f64>(at) + x * y);
-    store<f64>(at, load<f64>(at, 32) + x * x, 32);
-    store<f64>(at, load<f64>(at, 64) + y * y, 64);
+    addToPartials(sums, i, x, y);
   }
 }
 
@@ -1218,19 +1230,11 @@ export function dotAndNormsF32(a: usize, b: usize, len: i32, sums: usize): void 
     aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
     bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
   }
-  v128.store(sums, ab01);
-  v128.store(sums, ab23, 16);
-  v128.store(sums, aa01, 32);
-  v128.store(sums, aa23, 48);
-  v128.store(sums, bb01, 64);
-  v128.store(sums, bb23, 80);
+  storeSums(sums, ab01, ab23, aa01, aa23, bb01, bb23);
   for (; i < len; i++) {
     const x = <f64>load<f32>(a + (<usize>i << 2));
     const y = <f64>load<f32>(b + (<usize>i << 2));
-    const at = sums + (<usize>(i & 3) << 3);
-    store<f64>(at, load<f64>(at) + x * y);
-    store<f64>(at, load<f64>(at, 32) + x * x, 32);
-    store<f64>(at, load<f64>(at, 64) + y * y, 64);
+    addToPartials(sums, i, x, y);
   }
 }
 

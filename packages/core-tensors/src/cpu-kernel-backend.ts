@@ -308,9 +308,9 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   };
 
   /**
-   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, addDifferenceEncoded, trainDifferenceEncoded,
-   * consensusEncoded):
-   * arrays = [out bytes, input bytes…], params plus each input's dtype code d<k> and the output's od.
+   * An elementwise op over encoded inputs into `outDtype` (weightedSumEncoded, addDifferenceEncoded,
+   * trainDifferenceEncoded, consensusEncoded): arrays = [out bytes, input bytes…], params plus
+   * each input's dtype code d<k> and the output's od.
    */
   const elementwiseEncoded = async (op: string, inputs: readonly EncodedTensor[], outDtype: DType, out: Uint8Array | undefined, params: Record<string, number>): Promise<Uint8Array> => {
     if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", `${op} needs at least one input`);
