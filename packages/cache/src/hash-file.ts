@@ -15,7 +15,7 @@ import {
   type FileHashes,
   type HashAlgorithm,
 } from "./hash-algorithms.js";
-import { assignLanes, startHashLanes } from "./hash-lanes.js";
+import { assignLanes, LaneFeeder, startHashLanes } from "./hash-lanes.js";
 import { createRangeHasher, type RangeHasherSpec } from "./range-hashers.js";
 
 export interface HashFileOptions {
@@ -207,32 +207,21 @@ async function hashWithLanes(
   totalBytes: number,
   options: HashFileOptions,
 ): Promise<Map<string, string>> {
-  const slotCount = 3;
-  const lanes = await startHashLanes(path, assignLanes(specs, threads, backend), slotCount, chunkSize, backend);
+  const lanes = await startHashLanes(path, assignLanes(specs, threads, backend), 3, chunkSize, backend);
   try {
-    const chunks = [...chunksOf(intervals, chunkSize)];
-    const inUse: (Promise<void> | undefined)[] = new Array(slotCount).fill(undefined);
+    const feeder = new LaneFeeder(lanes);
     let done = 0;
-    let failure: unknown;
-    for (let i = 0; i < chunks.length; i++) {
-      const slot = i % slotCount;
-      await inUse[slot];
-      if (failure) throw failure;
+    const hashed = (bytes: number): void => {
+      done += bytes;
+      options.onProgress?.({ phase: "hash", bytesDone: done, bytesTotal: totalBytes });
+    };
+    for (const c of chunksOf(intervals, chunkSize)) {
+      if (feeder.failure) throw feeder.failure;
       checkAbort(options.signal, path);
-      const c = chunks[i]!;
-      await readFully(handle, lanes.buffers[slot]!, 0, c.length, c.offset, path);
-      inUse[slot] = lanes.feed(slot, c.offset, c.length).then(
-        () => {
-          done += c.length;
-          options.onProgress?.({ phase: "hash", bytesDone: done, bytesTotal: totalBytes });
-        },
-        (error: unknown) => {
-          failure ??= error;
-        },
-      );
+      await feeder.fill(c.offset, c.length, async (into) => void (await readFully(handle, into, 0, c.length, c.offset, path)), hashed);
     }
-    await Promise.all(inUse);
-    if (failure) throw failure;
+    await feeder.drain();
+    if (feeder.failure) throw feeder.failure;
     return await lanes.finish();
   } finally {
     await lanes.close();

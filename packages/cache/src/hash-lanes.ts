@@ -169,3 +169,65 @@ export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[]
     close,
   };
 }
+
+/**
+ * Hands a file's bytes to a set of lanes through their shared slots, round the ring in the order
+ * given (so each lane's digests see the file in order); a caller waits only when every slot is
+ * still being hashed. A lane's failure is kept in `failure` and stops nothing by itself: its owner
+ * decides (throw, or give no result). Calls must not overlap (their owners chain them).
+ */
+export class LaneFeeder {
+  readonly #lanes: HashLanes;
+  readonly #inUse: (Promise<void> | undefined)[];
+  #next = 0;
+  /** The first error a lane reported, if any. */
+  failure: unknown;
+
+  constructor(lanes: HashLanes) {
+    this.#lanes = lanes;
+    this.#inUse = new Array<Promise<void> | undefined>(lanes.buffers.length).fill(undefined);
+  }
+
+  /** Bytes one slot holds. */
+  get slotBytes(): number {
+    return this.#lanes.buffers[0]!.byteLength;
+  }
+
+  /** Copies `chunk`, the file's bytes from `offset`, into slots and hands them over; resolves once copied. `hashed` runs as each slot's part is done. */
+  async copy(chunk: Uint8Array, offset: number, hashed?: (bytes: number) => void): Promise<void> {
+    for (let at = 0; at < chunk.byteLength; at += this.slotBytes) {
+      const length = Math.min(this.slotBytes, chunk.byteLength - at);
+      const slot = await this.#free();
+      this.#lanes.buffers[slot]!.set(chunk.subarray(at, at + length));
+      this.#hand(slot, offset + at, length, hashed);
+    }
+  }
+
+  /** Lets `fill` write the file's `length` bytes from `offset` (at most `slotBytes`) straight into a free slot (a read: no copy), then hands it over. */
+  async fill(offset: number, length: number, fill: (into: Uint8Array) => Promise<void>, hashed?: (bytes: number) => void): Promise<void> {
+    const slot = await this.#free();
+    await fill(this.#lanes.buffers[slot]!.subarray(0, length));
+    this.#hand(slot, offset, length, hashed);
+  }
+
+  /** Resolves once every slot handed over is hashed (check `failure` after). */
+  async drain(): Promise<void> {
+    await Promise.all(this.#inUse);
+  }
+
+  async #free(): Promise<number> {
+    const slot = this.#next;
+    this.#next = (slot + 1) % this.#inUse.length;
+    await this.#inUse[slot];
+    return slot;
+  }
+
+  #hand(slot: number, offset: number, length: number, hashed: ((bytes: number) => void) | undefined): void {
+    this.#inUse[slot] = this.#lanes.feed(slot, offset, length).then(
+      () => hashed?.(length),
+      (error: unknown) => {
+        this.failure ??= error;
+      },
+    );
+  }
+}

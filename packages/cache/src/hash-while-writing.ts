@@ -2,7 +2,7 @@ import type { OutputByteTap } from "@stmerge/core-tensors";
 import { blake3Backend, type Blake3Backend } from "./blake3.js";
 import { autoV3Start, HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
 import { formatHashes, lanesSupported, planHashers, resolveThreads } from "./hash-file.js";
-import { assignLanes, startHashLanes, type HashLanes } from "./hash-lanes.js";
+import { assignLanes, LaneFeeder, startHashLanes, type HashLanes } from "./hash-lanes.js";
 import { createRangeHasher, type RangeHasher } from "./range-hashers.js";
 
 /** A tap for a file being written that computes its hashes from the bytes passing through. */
@@ -27,27 +27,12 @@ export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[
   const backend = blake3Backend(options.blake3 ?? "auto");
   let hashers: RangeHasher[] | undefined;
   let lanes: HashLanes | undefined;
-  const inUse: (Promise<void> | undefined)[] = new Array(SLOTS).fill(undefined);
-  let nextSlot = 0;
-  let failure: unknown;
+  let feeder: LaneFeeder | undefined;
   let size = -1;
   let fed = 0;
   let broken = false;
   // Chunks are taken one after another, in the order they were offered.
   let chain: Promise<void> = Promise.resolve();
-
-  const feedLanes = async (l: HashLanes, chunk: Uint8Array, offset: number): Promise<void> => {
-    for (let at = 0; at < chunk.byteLength; at += SLOT_BYTES) {
-      const length = Math.min(SLOT_BYTES, chunk.byteLength - at);
-      const slot = nextSlot;
-      nextSlot = (nextSlot + 1) % SLOTS;
-      await inUse[slot];
-      l.buffers[slot]!.set(chunk.subarray(at, at + length));
-      inUse[slot] = l.feed(slot, offset + at, length).catch((error: unknown) => {
-        failure ??= error;
-      });
-    }
-  };
 
   const take = async (chunk: Uint8Array, offset: number): Promise<void> => {
     if ((!hashers && !lanes) || broken || offset !== fed) {
@@ -55,7 +40,7 @@ export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[
       return;
     }
     fed += chunk.byteLength;
-    if (lanes) await feedLanes(lanes, chunk, offset);
+    if (feeder) await feeder.copy(chunk, offset);
     else for (const h of hashers!) h.feed(chunk, offset);
   };
 
@@ -70,8 +55,10 @@ export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[
       size = file.size;
       const specs = planHashers(algorithms, file.size, autoV3Start(file.head.subarray(0, 8), file.size));
       const threads = lanesSupported(specs, backend) ? resolveThreads(options.threads, specs, file.size) : 1;
-      if (threads > 1) lanes = await startHashLanes("<output being written>", assignLanes(specs, threads, backend), SLOTS, SLOT_BYTES, backend);
-      else hashers = await Promise.all(specs.map((s) => createRangeHasher(s, backend)));
+      if (threads > 1) {
+        lanes = await startHashLanes("<output being written>", assignLanes(specs, threads, backend), SLOTS, SLOT_BYTES, backend);
+        feeder = new LaneFeeder(lanes);
+      } else hashers = await Promise.all(specs.map((s) => createRangeHasher(s, backend)));
     },
     bytes(chunk, offset) {
       const taken = chain.then(() => take(chunk, offset));
@@ -82,9 +69,9 @@ export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[
       await chain;
       try {
         if (broken || fed !== size) return undefined;
-        if (lanes) {
-          await Promise.all(inUse);
-          if (failure) return undefined;
+        if (lanes && feeder) {
+          await feeder.drain();
+          if (feeder.failure) return undefined;
           return formatHashes(algorithms, await lanes.finish(), size);
         }
         if (!hashers) return undefined;
