@@ -13,7 +13,7 @@ export default defineConfig({
   target: "node20",
   platform: "node",
   noExternal: [/.*/],
-  external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash"],
+  external: ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node", "@napi-rs/blake-hash", "@node-rs/crc32"],
   // ink (stmerge edit) imports react-devtools-core only when DEV=true: an empty module stands in for it
   // (external would become a static import of a package that is not installed).
   esbuildPlugins: [

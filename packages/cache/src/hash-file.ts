@@ -1,7 +1,6 @@
 import { availableParallelism } from "node:os";
 import type { FileHandle } from "node:fs/promises";
-import { openFileForRead, readFully, TensorIoError, type ProgressCallback } from "@stmerge/core-tensors";
-import zlib from "node:zlib";
+import { crc32Implementation, openFileForRead, readFully, TensorIoError, type ProgressCallback } from "@stmerge/core-tensors";
 import { blake3Backend, wasmHashModulePath, type Blake3Backend } from "./blake3.js";
 import {
   AUTOV1_LENGTH,
@@ -75,7 +74,7 @@ export function planHashers(algorithms: readonly HashAlgorithm[], size: number, 
 
 /** Whether worker lanes can run these digests here (a worker must be able to load what they need). */
 export function lanesSupported(specs: RangeHasherSpec[], backend: Blake3Backend): boolean {
-  const needsWasm = specs.some((s) => (s.kind === "blake3" && backend === "wasm") || (s.kind === "crc32" && typeof (zlib as { crc32?: unknown }).crc32 !== "function"));
+  const needsWasm = specs.some((s) => (s.kind === "blake3" && backend === "wasm") || (s.kind === "crc32" && crc32Implementation() === "table"));
   return !needsWasm || wasmHashModulePath() !== undefined;
 }
 

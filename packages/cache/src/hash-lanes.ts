@@ -1,5 +1,5 @@
 import type { Worker } from "node:worker_threads";
-import { startEvalWorker } from "@stmerge/core-tensors";
+import { crc32Implementation, nativeCrc32ModulePath, startEvalWorker, type Crc32Implementation } from "@stmerge/core-tensors";
 import { HashError } from "./hash-algorithms.js";
 import { nativeBlake3ModulePath, wasmHashModulePath, type Blake3Backend } from "./blake3.js";
 import { rangeHasherCost, type RangeHasherSpec } from "./range-hashers.js";
@@ -14,13 +14,18 @@ const LANE_WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require("node:worker_threads");
 const crypto = require("node:crypto");
 const zlib = require("node:zlib");
-const { slots, hashers, nativeBlake3Path, wasmPath } = workerData;
+const { slots, hashers, nativeBlake3Path, nativeCrc32Path, wasmPath } = workerData;
 async function make(kind) {
   if (kind === "sha256") {
     const h = crypto.createHash("sha256");
     return { update: (b) => h.update(b), digest: () => h.digest("hex") };
   }
   if (kind === "crc32") {
+    if (nativeCrc32Path) {
+      const f = require(nativeCrc32Path).crc32;
+      let c = 0;
+      return { update: (b) => { c = f(b, c) >>> 0; }, digest: () => c.toString(16).padStart(8, "0") };
+    }
     if (typeof zlib.crc32 === "function") {
       let c = 0;
       return { update: (b) => { c = zlib.crc32(b, c); }, digest: () => (c >>> 0).toString(16).padStart(8, "0") };
@@ -83,9 +88,10 @@ class Lane {
   #ackWaiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   #failure: Error | undefined;
 
-  constructor(file: string, slots: SharedArrayBuffer[], hashers: RangeHasherSpec[], blake3: Blake3Backend) {
+  constructor(file: string, slots: SharedArrayBuffer[], hashers: RangeHasherSpec[], blake3: Blake3Backend, crc32: Crc32Implementation) {
     const nativeBlake3Path = blake3 === "native" ? nativeBlake3ModulePath() : undefined;
-    this.#worker = startEvalWorker(LANE_WORKER_SOURCE, { workerData: { slots, hashers, nativeBlake3Path, wasmPath: wasmHashModulePath() } });
+    const nativeCrc32Path = crc32 === "native" ? nativeCrc32ModulePath() : undefined;
+    this.#worker = startEvalWorker(LANE_WORKER_SOURCE, { workerData: { slots, hashers, nativeBlake3Path, nativeCrc32Path, wasmPath: wasmHashModulePath() } });
     this.#worker.on("message", (m: LaneMessage) => {
       if (m.type === "ack") {
         const w = this.#ackWaiters.get(m.slot);
@@ -139,9 +145,13 @@ export interface HashLanes {
   close(): Promise<void>;
 }
 
-export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[][], slotCount: number, slotSize: number, blake3: Blake3Backend): Promise<HashLanes> {
+/**
+ * `crc32`: "native" (the default where core-tensors found @node-rs/crc32) has the lanes load it;
+ * anything else has them use zlib's (hash-wasm's before Node 20.15).
+ */
+export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[][], slotCount: number, slotSize: number, blake3: Blake3Backend, crc32: Crc32Implementation = crc32Implementation()): Promise<HashLanes> {
   const slots = Array.from({ length: slotCount }, () => new SharedArrayBuffer(slotSize));
-  const lanes = lanesSpecs.map((specs) => new Lane(file, slots, specs, blake3));
+  const lanes = lanesSpecs.map((specs) => new Lane(file, slots, specs, blake3, crc32));
   const close = async (): Promise<void> => {
     await Promise.all(lanes.map((l) => l.close()));
   };

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { crc32 } from "@stmerge/core-tensors";
+import { crc32, crc32Implementation } from "@stmerge/core-tensors";
 import { createBlake3Hasher, type Blake3Backend, type IncrementalHasher } from "./blake3.js";
 
 /** The primitive digests a file hash is built from; AutoV1/V2/V3 are SHA-256 over a byte range. */
@@ -16,7 +16,7 @@ export interface RangeHasherSpec {
 /** Rough single-core cost in seconds per GiB, used to spread hashers over worker lanes. */
 export function rangeHasherCost(spec: RangeHasherSpec, blake3: Blake3Backend): number {
   const gib = (spec.end - spec.start) / 2 ** 30;
-  const perGib = spec.kind === "sha256" ? 0.6 : spec.kind === "crc32" ? 0.22 : blake3 === "native" ? 0.25 : 1.5;
+  const perGib = spec.kind === "sha256" ? 0.6 : spec.kind === "crc32" ? (crc32Implementation() === "native" ? 0.06 : 0.22) : blake3 === "native" ? 0.25 : 1.5;
   return gib * perGib;
 }
 
@@ -35,7 +35,7 @@ export async function createRangeHasher(spec: RangeHasherSpec, blake3: Blake3Bac
     const h = createHash("sha256");
     inner = { update: (b) => void h.update(b), digestHex: () => h.digest("hex") };
   } else if (spec.kind === "crc32") {
-    // zlib's CRC-32, carried chunk to chunk (core-tensors' crc32 has a fallback for Node before 20.15).
+    // zlib's CRC-32, carried chunk to chunk (core-tensors' crc32: @node-rs/crc32 where it loads, else zlib's or a table).
     let crc = 0;
     inner = { update: (b) => void (crc = crc32(b, crc)), digestHex: () => crc.toString(16).padStart(8, "0") };
   } else {

@@ -31,7 +31,7 @@ export {
   writeFileAtomic,
 } from "./atomic-file.js";
 export { assertNotSameFile } from "./assert-not-same-file.js";
-export { crc32 } from "./crc32.js";
+export { crc32, crc32Implementation, nativeCrc32ModulePath, type Crc32Implementation } from "./crc32.js";
 export { crc32Combine } from "./crc32-combine.js";
 export { hasLoneSurrogate } from "./has-lone-surrogate.js";
 export { readFully, writeFully } from "./read-fully.js";
