@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { assignLanes, LaneFeeder, startHashLanes } from "./hash-lanes.js";
@@ -51,6 +52,31 @@ describe("startHashLanes", () => {
       const digests = await lanes.finish();
       expect(digests.get("crc32")).toBe(crc32(file).toString(16).padStart(8, "0"));
       expect(digests.get("tail")).toBe(crc32(file.subarray(1_234_567)).toString(16).padStart(8, "0"));
+    } finally {
+      await lanes.close();
+    }
+  });
+
+  it("views of shared memory are read in place, in order with copied chunks, and free again once share resolves", async () => {
+    const lanes = await startHashLanes("<test>", [specs, [{ id: "sha256", kind: "sha256", start: 0, end: file.byteLength }]], 3, 1 << 20, "wasm");
+    try {
+      const feeder = new LaneFeeder(lanes);
+      const shared = new Uint8Array(new SharedArrayBuffer(2_000_000 + 64));
+      // A plain chunk (copied), a large shared one (in place), a small shared one (copied), a plain tail.
+      await feeder.copy(file.subarray(0, 500_000), 0);
+      shared.set(file.subarray(500_000, 2_000_000), 64);
+      await feeder.share(shared.subarray(64, 64 + 1_500_000), 500_000);
+      // Resolved: every lane is done with it, so writing over it cannot change the digests.
+      shared.fill(0xee);
+      shared.set(file.subarray(2_000_000, 2_100_000), 10);
+      await feeder.share(shared.subarray(10, 100_010), 2_000_000);
+      shared.fill(0xdd);
+      await feeder.copy(file.subarray(2_100_000), 2_100_000);
+      await feeder.drain();
+      expect(feeder.failure).toBeUndefined();
+      const digests = await lanes.finish();
+      expect(digests.get("crc32")).toBe(crc32(file).toString(16).padStart(8, "0"));
+      expect(digests.get("sha256")).toBe(createHash("sha256").update(file).digest("hex"));
     } finally {
       await lanes.close();
     }

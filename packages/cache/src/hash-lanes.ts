@@ -48,8 +48,9 @@ async function make(kind) {
   for (const spec of hashers) hs.push({ spec, impl: await make(spec.kind) });
   parentPort.on("message", (m) => {
     try {
-      if (m.type === "chunk") {
-        const view = views[m.slot];
+      if (m.type === "chunk" || m.type === "shared") {
+        // A slot's bytes, or a view of the caller's own shared memory (no copy), at file offset m.offset.
+        const view = m.type === "chunk" ? views[m.slot] : new Uint8Array(m.buffer, m.byteOffset, m.length);
         for (const { spec, impl } of hs) {
           const from = Math.max(spec.start, m.offset);
           const to = Math.min(spec.end, m.offset + m.length);
@@ -119,9 +120,18 @@ class Lane {
   }
 
   chunk(slot: number, offset: number, length: number): Promise<void> {
+    return this.#post(slot, { type: "chunk", slot, offset, length });
+  }
+
+  /** `bytes` (a view of shared memory) hashed where they are; `id` (negative) names its acknowledgement. */
+  shared(id: number, bytes: Uint8Array, offset: number): Promise<void> {
+    return this.#post(id, { type: "shared", slot: id, buffer: bytes.buffer, byteOffset: bytes.byteOffset, length: bytes.byteLength, offset });
+  }
+
+  #post(ack: number, message: object): Promise<void> {
     if (this.#failure) return Promise.reject(this.#failure);
-    const done = new Promise<void>((resolve, reject) => this.#ackWaiters.set(slot, { resolve, reject }));
-    this.#worker.postMessage({ type: "chunk", slot, offset, length });
+    const done = new Promise<void>((resolve, reject) => this.#ackWaiters.set(ack, { resolve, reject }));
+    this.#worker.postMessage(message);
     return done;
   }
 
@@ -140,6 +150,8 @@ export interface HashLanes {
   readonly buffers: Uint8Array[];
   /** Hands buffer `slot` (holding file bytes from `offset`) to every lane; resolves when all are done with it. */
   feed(slot: number, offset: number, length: number): Promise<void>;
+  /** Hands every lane a view of shared memory holding file bytes from `offset`, read in place; resolves when all are done with it. */
+  feedShared(bytes: Uint8Array, offset: number): Promise<void>;
   /** Digest hex by hasher id, after every fed chunk is done. */
   finish(): Promise<Map<string, string>>;
   close(): Promise<void>;
@@ -152,6 +164,8 @@ export interface HashLanes {
 export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[][], slotCount: number, slotSize: number, blake3: Blake3Backend, crc32: Crc32Implementation = crc32Implementation()): Promise<HashLanes> {
   const slots = Array.from({ length: slotCount }, () => new SharedArrayBuffer(slotSize));
   const lanes = lanesSpecs.map((specs) => new Lane(file, slots, specs, blake3, crc32));
+  // Shared chunks' acknowledgements are numbered −1, −2, … (slots are 0 and up).
+  let sharedChunks = 0;
   const close = async (): Promise<void> => {
     await Promise.all(lanes.map((l) => l.close()));
   };
@@ -167,6 +181,10 @@ export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[]
     feed: async (slot, offset, length) => {
       await Promise.all(lanes.map((l) => l.chunk(slot, offset, length)));
     },
+    feedShared: async (bytes, offset) => {
+      const id = -++sharedChunks;
+      await Promise.all(lanes.map((l) => l.shared(id, bytes, offset)));
+    },
     finish: async () => {
       const replies = lanes.map((l) => l.next());
       for (const l of lanes) l.finish();
@@ -179,6 +197,9 @@ export async function startHashLanes(file: string, lanesSpecs: RangeHasherSpec[]
     close,
   };
 }
+
+/** Shared chunks smaller than this are copied into a slot: a message per few bytes would cost more than the copy. */
+const SHARE_MIN_BYTES = 256 * 1024;
 
 /**
  * Hands a file's bytes to a set of lanes through their shared slots, round the ring in the order
@@ -211,6 +232,18 @@ export class LaneFeeder {
       this.#lanes.buffers[slot]!.set(chunk.subarray(at, at + length));
       this.#hand(slot, offset + at, length, hashed);
     }
+  }
+
+  /**
+   * Hands `chunk`, the file's bytes from `offset`, to the lanes where it lies when it is a view of
+   * shared memory (a kernel arena, a SharedArrayBuffer: no copy), resolving once every lane is done
+   * with it; any other chunk is copied (`copy`). Either way the caller may reuse `chunk` after.
+   */
+  async share(chunk: Uint8Array, offset: number): Promise<void> {
+    if (!(chunk.buffer instanceof SharedArrayBuffer) || chunk.byteLength < SHARE_MIN_BYTES) return this.copy(chunk, offset);
+    await this.#lanes.feedShared(chunk, offset).catch((error: unknown) => {
+      this.failure ??= error;
+    });
   }
 
   /** Lets `fill` write the file's `length` bytes from `offset` (at most `slotBytes`) straight into a free slot (a read: no copy), then hands it over. */

@@ -19,8 +19,10 @@ const SLOTS = 3;
 /**
  * Hashes an output while it is written (plug into core-tensors' writer `tap`), the same digests
  * `hashFile` computes by reading, so recording the output in the cache needs no second read.
- * Large files are hashed on the same worker lanes `hashFile` uses (each chunk copied into a
- * shared slot; the writer waits only when every slot is busy), small ones on this thread.
+ * Large files are hashed on the same worker lanes `hashFile` uses, small ones on this thread. A
+ * chunk in shared memory (a merge's kernel arena, convert's read buffers) is hashed where it lies
+ * and the writer waits for it; any other is copied into a shared slot, and the writer waits only
+ * when every slot is busy.
  */
 export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[]; blake3?: Blake3Backend | "auto"; threads?: "auto" | number } = {}): HashingTap {
   const algorithms = options.algorithms ?? HASH_ALGORITHMS;
@@ -40,7 +42,7 @@ export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[
       return;
     }
     fed += chunk.byteLength;
-    if (feeder) await feeder.copy(chunk, offset);
+    if (feeder) await feeder.share(chunk, offset);
     else for (const h of hashers!) h.feed(chunk, offset);
   };
 

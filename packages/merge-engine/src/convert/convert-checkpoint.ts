@@ -123,7 +123,8 @@ interface StreamContext {
 async function convertByTensor(ctx: StreamContext): Promise<number> {
   const { from: sources, to: targets, state, writer, layout, feed, output } = ctx;
   const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
-  const buffers = [new Uint8Array(largest), new Uint8Array(largest)];
+  // Shared memory: a hashing tap on worker threads reads the tensors where they lie (no copy).
+  const buffers = [new Uint8Array(new SharedArrayBuffer(largest)), new Uint8Array(new SharedArrayBuffer(largest))];
   const totalBytes = targets.reduce((n, d) => n + d.byteLength, 0);
   let readBack: Uint8Array | undefined;
   let checking: Promise<void> = Promise.resolve();
