@@ -93,19 +93,34 @@ export interface SafetensorsWriterOptions extends AtomicFileOptions {
 
 const READ_BACK_CHUNK = 16 * 1024 * 1024;
 
-/** Feeds a finished temp file to a tap in file order, through the file's own handle. */
+/**
+ * Feeds a finished temp file to a tap in file order, through the file's own handle: two buffers of
+ * shared memory, so the next chunk is read while the tap takes this one (a hashing tap on worker
+ * threads reads it where it lies, without a copy).
+ */
 async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: SafetensorsLayout, path: string, options: SafetensorsWriterOptions): Promise<void> {
   const size = layout.totalSize;
   await tap.start?.({ size, head: layout.headerBytes });
-  const buffer = new Uint8Array(Math.min(READ_BACK_CHUNK, Math.max(size, 1)));
+  const chunk = Math.min(READ_BACK_CHUNK, Math.max(size, 1));
+  const buffers = [new Uint8Array(new SharedArrayBuffer(chunk)), new Uint8Array(new SharedArrayBuffer(chunk))];
+  const readAt = (at: number, into: Uint8Array): Promise<unknown> => readFully(handle, into, 0, Math.min(chunk, size - at), at, path);
   options.onProgress?.({ phase: "hash output", bytesDone: 0, bytesTotal: size });
-  for (let at = 0; at < size; ) {
-    throwIfAborted(options.signal, path, "hashing the output");
-    const length = Math.min(buffer.byteLength, size - at);
-    await readFully(handle, buffer, 0, length, at, path);
-    await tap.bytes(buffer.subarray(0, length), at);
-    at += length;
-    options.onProgress?.({ phase: "hash output", bytesDone: at, bytesTotal: size });
+  let reading: Promise<unknown> | undefined = size > 0 ? readAt(0, buffers[0]!) : undefined;
+  try {
+    for (let at = 0, i = 0; at < size; i++) {
+      throwIfAborted(options.signal, path, "hashing the output");
+      const length = Math.min(chunk, size - at);
+      await reading;
+      const next = at + length;
+      reading = next < size ? readAt(next, buffers[(i + 1) % 2]!) : undefined;
+      // A failed read-ahead is thrown when awaited on the next turn; until then it is not unhandled.
+      reading?.catch(() => undefined);
+      await tap.bytes(buffers[i % 2]!.subarray(0, length), at);
+      at = next;
+      options.onProgress?.({ phase: "hash output", bytesDone: at, bytesTotal: size });
+    }
+  } finally {
+    await reading?.catch(() => undefined);
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { createOutputFeed } from "./output-feed.js";
 
@@ -85,5 +86,52 @@ describe("createOutputFeed", () => {
     await feed.written(Uint8Array.from([1, 2, 3]), 1);
     void feed.start(Uint8Array.from([0]));
     await expect(feed.finish()).rejects.toThrow("read failed");
+  });
+
+  it("catches up over several 16 MiB chunks (the next read while the tap takes one) while writes go on, then goes live", async () => {
+    const size = 40 * 2 ** 20 + 12345;
+    const dataStart = 1000;
+    // An LCG's top bytes: no period within the file, so a chunk read into the wrong buffer shows.
+    let x = 1;
+    const file = Uint8Array.from({ length: size }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
+    const hash = createHash("sha256");
+    let next = 0;
+    const tap = {
+      bytes: async (chunk: Uint8Array, offset: number) => {
+        expect(offset).toBe(next);
+        // Taken after a pause: a read-ahead into the same buffer would change it meanwhile.
+        const copy = Uint8Array.from(chunk);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        expect(Buffer.compare(copy, chunk)).toBe(0);
+        hash.update(chunk);
+        next = offset + chunk.byteLength;
+      },
+    };
+    // What is on disk: only bytes already written may be read back.
+    let onDisk = dataStart;
+    const readWritten = async (into: Uint8Array, offset: number) => {
+      expect(offset + into.byteLength).toBeLessThanOrEqual(onDisk);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      into.set(file.subarray(offset, offset + into.byteLength));
+      return into;
+    };
+    const feed = createOutputFeed(tap, { size, dataStart, path: "out.safetensors" }, readWritten);
+    let at = dataStart;
+    const writeUpTo = async (end: number) => {
+      while (at < end) {
+        const n = Math.min(2 ** 20, end - at);
+        onDisk = at + n;
+        await feed.written(file.subarray(at, at + n), at);
+        at += n;
+      }
+    };
+    // 30 MiB written before the header is final, the rest while the catch-up runs.
+    await writeUpTo(30 * 2 ** 20);
+    void feed.start(file.subarray(0, dataStart));
+    await writeUpTo(size);
+    await feed.finish();
+    expect(feed.live).toBe(true);
+    expect(next).toBe(size);
+    expect(hash.digest("hex")).toBe(createHash("sha256").update(file).digest("hex"));
   });
 });
