@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { orderCheckingTap, seededBytes } from "@stmerge/test-utils";
 import { tempDir } from "../test/safetensors-test-helpers.js";
 import { DTYPES, DTYPE_SIZE, shapeElementCount, type DType } from "./dtypes.js";
 import { openSafetensors } from "./open-safetensors.js";
@@ -247,31 +248,14 @@ describe("safetensors writer with metadata known only at the end (finalMetadata)
   it("reads back a file of several 16 MiB chunks in order (the next read while the tap takes one), the tap never holding a chunk past its promise", async () => {
     const path = join(dir, "final-large.safetensors");
     const big = [{ name: "w", dtype: "U8" as const, shape: [40 * 2 ** 20 + 4321], byteLength: 40 * 2 ** 20 + 4321 }];
-    // An LCG's top bytes: no period within the file, so a chunk read into the wrong buffer shows.
-    let x = 1;
-    const data = Uint8Array.from({ length: big[0]!.byteLength }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
-    const hash = createHash("sha256");
-    let next = 0;
-    const sink = createSafetensorsWriter(path, {
-      finalMetadata: async () => ({ input_sha256: REAL }),
-      tap: {
-        bytes: async (chunk, offset) => {
-          expect(offset).toBe(next);
-          // Taken only after a pause: a read-ahead into this same buffer would change it meanwhile.
-          const copy = Uint8Array.from(chunk);
-          await new Promise((resolve) => setTimeout(resolve, 5));
-          expect(Buffer.compare(copy, chunk)).toBe(0);
-          hash.update(chunk);
-          next = offset + chunk.byteLength;
-        },
-      },
-    });
+    const tap = orderCheckingTap(5);
+    const sink = createSafetensorsWriter(path, { finalMetadata: async () => ({ input_sha256: REAL }), tap });
     await sink.begin(big, { input_sha256: PLACEHOLDER });
-    await sink.write("w", data);
+    await sink.write("w", seededBytes(big[0]!.byteLength, 7));
     await sink.commit();
     const file = new Uint8Array(await readFile(path));
-    expect(next).toBe(file.byteLength);
-    expect(hash.digest("hex")).toBe(sha256(file));
+    expect(tap.fed).toBe(file.byteLength);
+    expect(tap.sha256()).toBe(sha256(file));
   });
 
   it("verify sees the finished temp file with the final layout before the rename; its throw leaves no output and no temp file; readWritten reads back what was written", async () => {

@@ -5,6 +5,7 @@ export { type CountingReads, openCountingReads } from "./open-counting-reads.js"
 export { buildTorchCheckpoint, type TorchTensorDType, type TorchTensorInput, writeTorchCheckpoint } from "./write-torch-checkpoint.js";
 export { TINY_SD1_LAYOUT, type TinySd1ModelOptions, type TinyTensor, writeTinySd1Model } from "./write-tiny-sd1-model.js";
 export { maxUlpF16 } from "./max-ulp-f16.js";
+export { orderCheckingTap } from "./order-checking-tap.js";
 export { seededBytes } from "./seeded-bytes.js";
 export { seededValues } from "./seeded-values.js";
 export { tempDir } from "./temp-dir.js";

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { orderCheckingTap, seededBytes } from "@stmerge/test-utils";
 import { createOutputFeed } from "./output-feed.js";
 
 /** A file of `size` bytes in memory, written front to back, and a tap recording what it is fed. */
@@ -91,22 +92,8 @@ describe("createOutputFeed", () => {
   it("catches up over several 16 MiB chunks (the next read while the tap takes one) while writes go on, then goes live", async () => {
     const size = 40 * 2 ** 20 + 12345;
     const dataStart = 1000;
-    // An LCG's top bytes: no period within the file, so a chunk read into the wrong buffer shows.
-    let x = 1;
-    const file = Uint8Array.from({ length: size }, () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24);
-    const hash = createHash("sha256");
-    let next = 0;
-    const tap = {
-      bytes: async (chunk: Uint8Array, offset: number) => {
-        expect(offset).toBe(next);
-        // Taken after a pause: a read-ahead into the same buffer would change it meanwhile.
-        const copy = Uint8Array.from(chunk);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-        expect(Buffer.compare(copy, chunk)).toBe(0);
-        hash.update(chunk);
-        next = offset + chunk.byteLength;
-      },
-    };
+    const file = seededBytes(size, 3);
+    const tap = orderCheckingTap();
     // What is on disk: only bytes already written may be read back.
     let onDisk = dataStart;
     const readWritten = async (into: Uint8Array, offset: number) => {
@@ -131,7 +118,7 @@ describe("createOutputFeed", () => {
     await writeUpTo(size);
     await feed.finish();
     expect(feed.live).toBe(true);
-    expect(next).toBe(size);
-    expect(hash.digest("hex")).toBe(createHash("sha256").update(file).digest("hex"));
+    expect(tap.fed).toBe(size);
+    expect(tap.sha256()).toBe(createHash("sha256").update(file).digest("hex"));
   });
 });
