@@ -14,7 +14,7 @@ import {
   type FileHashes,
   type HashAlgorithm,
 } from "./hash-algorithms.js";
-import { assignLanes, LaneFeeder, startHashLanes } from "./hash-lanes.js";
+import { assignLanes, HASH_CHUNK_BYTES, LaneFeeder, startHashLanes } from "./hash-lanes.js";
 import { createRangeHasher, type RangeHasherSpec } from "./range-hashers.js";
 
 export interface HashFileOptions {
@@ -42,7 +42,6 @@ export interface FileHashResult {
   readonly bytesRead: number;
 }
 
-const DEFAULT_CHUNK = 16 * 1024 * 1024;
 const LANES_MIN_BYTES = 64 * 1024 * 1024;
 
 /** Merged, sorted byte intervals that the hashers need. */
@@ -94,7 +93,7 @@ export function resolveThreads(threads: HashFileOptions["threads"], specs: Range
  */
 export async function hashFile(path: string, options: HashFileOptions = {}): Promise<FileHashResult> {
   const algorithms = options.algorithms ?? HASH_ALGORITHMS;
-  const chunkSize = Math.max(64 * 1024, options.chunkSize ?? DEFAULT_CHUNK);
+  const chunkSize = Math.max(64 * 1024, options.chunkSize ?? HASH_CHUNK_BYTES);
   const { handle, stats: before } = await openFileForRead(path);
   try {
     const size = before.size;

@@ -58,7 +58,8 @@ describe("startHashLanes", () => {
   });
 
   it("views of shared memory are read in place, in order with copied chunks, and free again once share resolves", async () => {
-    const lanes = await startHashLanes("<test>", [specs, [{ id: "sha256", kind: "sha256", start: 0, end: file.byteLength }]], 3, 1 << 20, "wasm");
+    // 300 000-byte pieces: each chunk reaches a lane's two digests a piece at a time.
+    const lanes = await startHashLanes("<test>", [specs, [{ id: "sha256", kind: "sha256", start: 0, end: file.byteLength }]], 3, 1 << 20, "wasm", undefined, 300_000);
     try {
       const feeder = new LaneFeeder(lanes);
       const shared = new Uint8Array(new SharedArrayBuffer(2_000_000 + 64));

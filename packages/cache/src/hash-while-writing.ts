@@ -2,7 +2,7 @@ import type { OutputByteTap } from "@stmerge/core-tensors";
 import { blake3Backend, type Blake3Backend } from "./blake3.js";
 import { autoV3Start, HASH_ALGORITHMS, type FileHashes, type HashAlgorithm } from "./hash-algorithms.js";
 import { formatHashes, lanesSupported, planHashers, resolveThreads } from "./hash-file.js";
-import { assignLanes, LaneFeeder, startHashLanes, type HashLanes } from "./hash-lanes.js";
+import { assignLanes, HASH_CHUNK_BYTES, LaneFeeder, startHashLanes, type HashLanes } from "./hash-lanes.js";
 import { createRangeHasher, type RangeHasher } from "./range-hashers.js";
 
 /** A tap for a file being written that computes its hashes from the bytes passing through. */
@@ -13,7 +13,6 @@ export interface HashingTap extends OutputByteTap {
   close(): Promise<void>;
 }
 
-const SLOT_BYTES = 16 * 1024 * 1024;
 const SLOTS = 3;
 
 /**
@@ -58,7 +57,7 @@ export function createHashingTap(options: { algorithms?: readonly HashAlgorithm[
       const specs = planHashers(algorithms, file.size, autoV3Start(file.head.subarray(0, 8), file.size));
       const threads = lanesSupported(specs, backend) ? resolveThreads(options.threads, specs, file.size) : 1;
       if (threads > 1) {
-        lanes = await startHashLanes("<output being written>", assignLanes(specs, threads, backend), SLOTS, SLOT_BYTES, backend);
+        lanes = await startHashLanes("<output being written>", assignLanes(specs, threads, backend), SLOTS, HASH_CHUNK_BYTES, backend);
         feeder = new LaneFeeder(lanes);
       } else hashers = await Promise.all(specs.map((s) => createRangeHasher(s, backend)));
     },
