@@ -244,13 +244,13 @@ export class LaneFeeder {
     return this.#lanes.buffers[0]!.byteLength;
   }
 
-  /** Copies `chunk`, the file's bytes from `offset`, into slots and hands them over; resolves once copied. `hashed` runs as each slot's part is done. */
-  async copy(chunk: Uint8Array, offset: number, hashed?: (bytes: number) => void): Promise<void> {
+  /** Copies `chunk`, the file's bytes from `offset`, into slots and hands them over; resolves once copied. */
+  async copy(chunk: Uint8Array, offset: number): Promise<void> {
     for (let at = 0; at < chunk.byteLength; at += this.slotBytes) {
       const length = Math.min(this.slotBytes, chunk.byteLength - at);
       const slot = await this.#free();
       this.#lanes.buffers[slot]!.set(chunk.subarray(at, at + length));
-      this.#hand(slot, offset + at, length, hashed);
+      this.#hand(slot, offset + at, length);
     }
   }
 
@@ -285,7 +285,7 @@ export class LaneFeeder {
     return slot;
   }
 
-  #hand(slot: number, offset: number, length: number, hashed: ((bytes: number) => void) | undefined): void {
+  #hand(slot: number, offset: number, length: number, hashed?: (bytes: number) => void): void {
     this.#inUse[slot] = this.#lanes.feed(slot, offset, length).then(
       () => hashed?.(length),
       (error: unknown) => {
