@@ -6,6 +6,7 @@ import { fileSystemError } from "./file-system-error.js";
 import { orderedTap, type OrderedTap, type OutputByteTap } from "./output-byte-tap.js";
 import type { FileHandle } from "node:fs/promises";
 import type { ProgressCallback } from "./progress.js";
+import { readAheadChunks } from "./read-ahead-chunks.js";
 import { readFully, writeFully } from "./read-fully.js";
 import { throwIfAborted } from "./throw-if-aborted.js";
 import type { TensorDescriptor, TensorSink } from "./tensor-source.js";
@@ -94,33 +95,21 @@ export interface SafetensorsWriterOptions extends AtomicFileOptions {
 const READ_BACK_CHUNK = 16 * 1024 * 1024;
 
 /**
- * Feeds a finished temp file to a tap in file order, through the file's own handle: two buffers of
- * shared memory, so the next chunk is read while the tap takes this one (a hashing tap on worker
- * threads reads it where it lies, without a copy).
+ * Feeds a finished temp file to a tap in file order, through the file's own handle, the next chunk
+ * read while the tap takes this one (`readAheadChunks`).
  */
 async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: SafetensorsLayout, path: string, options: SafetensorsWriterOptions): Promise<void> {
   const size = layout.totalSize;
   await tap.start?.({ size, head: layout.headerBytes });
-  const chunk = Math.min(READ_BACK_CHUNK, Math.max(size, 1));
-  const buffers = [new Uint8Array(new SharedArrayBuffer(chunk)), new Uint8Array(new SharedArrayBuffer(chunk))];
-  const readAt = (at: number, into: Uint8Array): Promise<unknown> => readFully(handle, into, 0, Math.min(chunk, size - at), at, path);
   options.onProgress?.({ phase: "hash output", bytesDone: 0, bytesTotal: size });
-  let reading: Promise<unknown> | undefined = size > 0 ? readAt(0, buffers[0]!) : undefined;
-  try {
-    for (let at = 0, i = 0; at < size; i++) {
-      throwIfAborted(options.signal, path, "hashing the output");
-      const length = Math.min(chunk, size - at);
-      await reading;
-      const next = at + length;
-      reading = next < size ? readAt(next, buffers[(i + 1) % 2]!) : undefined;
-      // A failed read-ahead is thrown when awaited on the next turn; until then it is not unhandled.
-      reading?.catch(() => undefined);
-      await tap.bytes(buffers[i % 2]!.subarray(0, length), at);
-      at = next;
-      options.onProgress?.({ phase: "hash output", bytesDone: at, bytesTotal: size });
-    }
-  } finally {
-    await reading?.catch(() => undefined);
+  const read = async (into: Uint8Array, at: number): Promise<Uint8Array> => {
+    await readFully(handle, into, 0, into.byteLength, at, path);
+    return into;
+  };
+  for await (const { at, bytes } of readAheadChunks(read, 0, () => size, Math.min(READ_BACK_CHUNK, Math.max(size, 1)))) {
+    throwIfAborted(options.signal, path, "hashing the output");
+    await tap.bytes(bytes, at);
+    options.onProgress?.({ phase: "hash output", bytesDone: at + bytes.byteLength, bytesTotal: size });
   }
 }
 

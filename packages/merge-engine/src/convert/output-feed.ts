@@ -1,4 +1,4 @@
-import { throwIfAborted, type OutputByteTap, type ProgressCallback } from "@stmerge/core-tensors";
+import { readAheadChunks, throwIfAborted, type OutputByteTap, type ProgressCallback } from "@stmerge/core-tensors";
 
 /**
  * Feeds a tap (the output's hashers) an output written front to back whose header becomes final
@@ -44,31 +44,16 @@ export function createOutputFeed(
     await tap.start?.({ size: file.size, head });
     await tap.bytes(head, 0);
     fed = head.byteLength;
-    // Two buffers of shared memory: the next chunk is read while the tap takes this one (a hashing
-    // tap on worker threads reads it where it lies).
-    let buffers: Uint8Array[] | undefined;
-    let reading: { at: number; length: number; bytes: Promise<Uint8Array> } | undefined;
-    const readAhead = (at: number, turn: number): void => {
-      const length = Math.min(CATCH_UP_CHUNK, writtenEnd - at);
-      buffers ??= [new Uint8Array(new SharedArrayBuffer(CATCH_UP_CHUNK)), new Uint8Array(new SharedArrayBuffer(CATCH_UP_CHUNK))];
-      reading = { at, length, bytes: readWritten(buffers[turn % 2]!.subarray(0, length), at) };
-      // A failed read is thrown when awaited; until then it is not unhandled.
-      reading.bytes.catch(() => undefined);
-    };
-    try {
-      // Written bytes may keep arriving while this reads; it goes live only once nothing is left.
-      for (let turn = 0; fed < writtenEnd; turn++) {
+    // Written bytes may keep arriving while this reads (the end is asked again before each read).
+    // It goes live only once nothing is left, checked in the same turn as it goes live: leaving the
+    // loop takes a few ticks, in which a write could arrive.
+    while (fed < writtenEnd) {
+      for await (const { at, bytes } of readAheadChunks(readWritten, fed, () => writtenEnd, Math.min(CATCH_UP_CHUNK, file.size))) {
         throwIfAborted(options.signal, file.path, "hashing the output");
-        if (reading?.at !== fed) readAhead(fed, turn);
-        const { length, bytes } = reading!;
-        const chunk = await bytes;
-        if (fed + length < writtenEnd) readAhead(fed + length, turn + 1);
-        await tap.bytes(chunk, fed);
-        fed += length;
+        await tap.bytes(bytes, at);
+        fed = at + bytes.byteLength;
         options.onProgress?.({ phase: "hash output", bytesDone: fed, bytesTotal: file.size });
       }
-    } finally {
-      await reading?.bytes.catch(() => undefined);
     }
     live = true;
   };
