@@ -1164,7 +1164,10 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: u
  * over `len` elements of `a` (dtype `codeA`) and `b` (`codeB`) to the three F64s at `sums`, element
  * after element in index order like the reference (its sums' bits depend on that order). The
  * products of two F32s are exact in F64, so they are formed two lanes at a time; only the adds
- * are sequential.
+ * are sequential. Groups of eight without an Inf or NaN code read each code as an F64 from its
+ * high word (scaledHighWords, pairOfHighWords) and scale it back by a power of two (exact,
+ * subnormal codes included): the decoded values without the F32 decode and promote, about a
+ * fifth fewer instructions. Other groups decode exactly.
  */
 export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u32, sums: usize): void {
   // Four partials per sum, element i into i mod 4 (kernel-ops-module's order): lanes 0–1 of the
@@ -1175,28 +1178,62 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
   let aa23 = v128.load(sums, 48);
   let bb01 = v128.load(sums, 64);
   let bb23 = v128.load(sums, 80);
+  // Each input's dtype constants, in registers: shift, kept bits, Inf/NaN limit, scale.
+  const shiftA = codeA == 2 ? 42 : 45;
+  const shiftB = codeB == 2 ? 42 : 45;
+  const keepA = codeA == 2 ? lanes(I32_81FFFFFF) : lanes(I32_8FFFFFFF);
+  const keepB = codeB == 2 ? lanes(I32_81FFFFFF) : lanes(I32_8FFFFFFF);
+  const limitA = i16x8.splat(codeA == 2 ? 0x7bff : 0x7f7f);
+  const limitB = i16x8.splat(codeB == 2 ? 0x7bff : 0x7f7f);
+  const scaleA = f64x2.splat(codeScale(codeA));
+  const scaleB = f64x2.splat(codeScale(codeB));
   let i = 0;
   for (; i + 8 <= len; i += 8) {
     const ha = v128.load(a + (<usize>i << 1));
     const hb = v128.load(b + (<usize>i << 1));
-    const special = anySpecial16(ha, codeA) || anySpecial16(hb, codeB);
-    for (let half = 0; half < 2; half++) {
-      const ca = half == 0 ? i32x4.extend_low_i16x8_u(ha) : i32x4.extend_high_i16x8_u(ha);
-      const cb = half == 0 ? i32x4.extend_low_i16x8_u(hb) : i32x4.extend_high_i16x8_u(hb);
-      const xa = special ? decodeLanes16(ca, codeA) : finiteLanes16(ca, codeA);
-      const xb = special ? decodeLanes16(cb, codeB) : finiteLanes16(cb, codeB);
-      // F32 × F32 is exact in F64: only the additions round, in the same order as the reference.
-      const a01 = f64x2.promote_low_f32x4(xa);
-      const b01 = f64x2.promote_low_f32x4(xb);
-      const a23 = f64x2.promote_low_f32x4(highHalf(xa));
-      const b23 = f64x2.promote_low_f32x4(highHalf(xb));
-      ab01 = f64x2.add(ab01, f64x2.mul(a01, b01));
-      aa01 = f64x2.add(aa01, f64x2.mul(a01, a01));
-      bb01 = f64x2.add(bb01, f64x2.mul(b01, b01));
-      ab23 = f64x2.add(ab23, f64x2.mul(a23, b23));
-      aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
-      bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
+    if (v128.any_true(v128.or(specialCodes(ha, limitA), specialCodes(hb, limitB)))) {
+      for (let half = 0; half < 2; half++) {
+        const xa = decodeLanes16(half == 0 ? i32x4.extend_low_i16x8_u(ha) : i32x4.extend_high_i16x8_u(ha), codeA);
+        const xb = decodeLanes16(half == 0 ? i32x4.extend_low_i16x8_u(hb) : i32x4.extend_high_i16x8_u(hb), codeB);
+        // F32 × F32 is exact in F64: only the additions round, in the same order as the reference.
+        const a01 = f64x2.promote_low_f32x4(xa);
+        const b01 = f64x2.promote_low_f32x4(xb);
+        const a23 = f64x2.promote_low_f32x4(highHalf(xa));
+        const b23 = f64x2.promote_low_f32x4(highHalf(xb));
+        ab01 = f64x2.add(ab01, f64x2.mul(a01, b01));
+        aa01 = f64x2.add(aa01, f64x2.mul(a01, a01));
+        bb01 = f64x2.add(bb01, f64x2.mul(b01, b01));
+        ab23 = f64x2.add(ab23, f64x2.mul(a23, b23));
+        aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
+        bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
+      }
+      continue;
     }
+    const la = scaledHighWords(i32x4.extend_low_i16x8_s(ha), shiftA, keepA);
+    const ua = scaledHighWords(i32x4.extend_high_i16x8_s(ha), shiftA, keepA);
+    const lb = scaledHighWords(i32x4.extend_low_i16x8_s(hb), shiftB, keepB);
+    const ub = scaledHighWords(i32x4.extend_high_i16x8_s(hb), shiftB, keepB);
+    // Elements 0–3, then 4–7: lanes 0–1 into partials 0–1, lanes 2–3 into 2–3.
+    let a01 = f64x2.mul(pairOfHighWords(la, false), scaleA);
+    let a23 = f64x2.mul(pairOfHighWords(la, true), scaleA);
+    let b01 = f64x2.mul(pairOfHighWords(lb, false), scaleB);
+    let b23 = f64x2.mul(pairOfHighWords(lb, true), scaleB);
+    ab01 = f64x2.add(ab01, f64x2.mul(a01, b01));
+    aa01 = f64x2.add(aa01, f64x2.mul(a01, a01));
+    bb01 = f64x2.add(bb01, f64x2.mul(b01, b01));
+    ab23 = f64x2.add(ab23, f64x2.mul(a23, b23));
+    aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
+    bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
+    a01 = f64x2.mul(pairOfHighWords(ua, false), scaleA);
+    a23 = f64x2.mul(pairOfHighWords(ua, true), scaleA);
+    b01 = f64x2.mul(pairOfHighWords(ub, false), scaleB);
+    b23 = f64x2.mul(pairOfHighWords(ub, true), scaleB);
+    ab01 = f64x2.add(ab01, f64x2.mul(a01, b01));
+    aa01 = f64x2.add(aa01, f64x2.mul(a01, a01));
+    bb01 = f64x2.add(bb01, f64x2.mul(b01, b01));
+    ab23 = f64x2.add(ab23, f64x2.mul(a23, b23));
+    aa23 = f64x2.add(aa23, f64x2.mul(a23, a23));
+    bb23 = f64x2.add(bb23, f64x2.mul(b23, b23));
   }
   storeSums(sums, ab01, ab23, aa01, aa23, bb01, bb23);
   // The tail (fewer than eight), each element into its partial.

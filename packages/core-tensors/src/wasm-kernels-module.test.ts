@@ -407,6 +407,23 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
+  it("slerp's sums (dotAndNormsEncoded) of two 16-bit inputs (F16, BF16, mixed) equal the JS kernel's bit for bit: codes read from their high words, subnormal, ±0, Inf and NaN codes, any range", () => {
+    const codes16 = fc.constantFrom<2 | 3>(2, 3);
+    // Codes are the patterns' high 16 bits: any code, small ones (subnormal in both dtypes), and
+    // normal values of either sign mostly without an Inf or NaN in a group of eight (the fast path).
+    const normal = fc.tuple(fc.integer({ min: 0x0400, max: 0x7bff }), fc.boolean()).map(([code, negative]) => ((negative ? code | 0x8000 : code) << 16) >>> 0);
+    fc.assert(
+      fc.property(codes16, codes16, fc.array(fc.oneof({ arbitrary: normal, weight: 4 }, { arbitrary: f32Bits, weight: 1 }), { minLength: 1, maxLength: 61 }), fc.integer({ min: 1, max: 20_000 }), fc.nat(), (c0, c1, pattern, length, cut) => {
+        const inputs = patternInputs([c0, c1], length, pattern);
+        const from = cut % length;
+        const to = from + ((cut >>> 3) % (length - from + 1));
+        const run = (ops: typeof js) => (ops.dotAndNormsEncoded!(inputs, from, to, { d0: c0, d1: c1 }) as number[]).map((v) => (Number.isNaN(v) ? "NaN" : Object.is(v, -0) ? "-0" : v));
+        expect(run(simd)).toEqual(run(js));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("the F32 weighted sum of 3–6 inputs (fewer run the JS kernel) equals the JS kernel on random bit patterns", () => {
     fc.assert(
       fc.property(fc.integer({ min: 3, max: 6 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {
