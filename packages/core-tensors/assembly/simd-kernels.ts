@@ -1005,6 +1005,49 @@ export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u3
   store<i32>(result, n);
 }
 
+/**
+ * tiesWindow16 of two task vectors over one base (kernel-ops-module's taskVectorWindowsEncoded):
+ * the base's codes read and decoded once. `w` holds, per task vector, its window's bounds as
+ * tiesWindow16 uses them (lo − 1 and hi, signed) and then as given (u32 lo, hi, for the tail);
+ * `result` gets above and listed (i32) for each, `out1`, `out2` the listed magnitudes (room for len + 4).
+ */
+export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize, x2: usize, len: i32, w: usize, result: usize, codeBase: u32, code1: u32, code2: u32): void {
+  const below1 = i32x4.splat(load<i32>(w));
+  const hi1 = i32x4.splat(load<i32>(w, 4));
+  const below2 = i32x4.splat(load<i32>(w, 8));
+  const hi2 = i32x4.splat(load<i32>(w, 12));
+  store<i32>(result, 0, 4);
+  store<i32>(result, 0, 12);
+  let above1 = i32x4.splat(0);
+  let above2 = i32x4.splat(0);
+  let i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const at = <usize>i << 1;
+    const hb = v128.load(base + at);
+    const h1 = v128.load(x1 + at);
+    const h2 = v128.load(x2 + at);
+    const special = anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2);
+    for (let half = 0; half < 2; half++) {
+      const cb = half == 0 ? i32x4.extend_low_i16x8_u(hb) : i32x4.extend_high_i16x8_u(hb);
+      const c1 = half == 0 ? i32x4.extend_low_i16x8_u(h1) : i32x4.extend_high_i16x8_u(h1);
+      const c2 = half == 0 ? i32x4.extend_low_i16x8_u(h2) : i32x4.extend_high_i16x8_u(h2);
+      const b = special ? decodeLanes16(cb, codeBase) : finiteLanes16(cb, codeBase);
+      const y1 = special ? decodeLanes16(c1, code1) : finiteLanes16(c1, code1);
+      const y2 = special ? decodeLanes16(c2, code2) : finiteLanes16(c2, code2);
+      above1 = windowLanes(v128.and(f32x4.sub(y1, b), lanes(I32_7FFFFFFF)), below1, hi1, above1, out1, result + 4);
+      above2 = windowLanes(v128.and(f32x4.sub(y2, b), lanes(I32_7FFFFFFF)), below2, hi2, above2, out2, result + 12);
+    }
+  }
+  let n1 = -(i32x4.extract_lane(above1, 0) + i32x4.extract_lane(above1, 1) + i32x4.extract_lane(above1, 2) + i32x4.extract_lane(above1, 3));
+  let n2 = -(i32x4.extract_lane(above2, 0) + i32x4.extract_lane(above2, 1) + i32x4.extract_lane(above2, 2) + i32x4.extract_lane(above2, 3));
+  for (; i < len; i++) {
+    n1 += windowOne(deltaMagnitude(base, x1, i, codeBase, code1), load<u32>(w, 16), load<u32>(w, 20), out1, result + 4);
+    n2 += windowOne(deltaMagnitude(base, x2, i, codeBase, code2), load<u32>(w, 24), load<u32>(w, 28), out2, result + 12);
+  }
+  store<i32>(result, n1);
+  store<i32>(result, n2, 8);
+}
+
 // DARE (kernel-ops-module's dareMasks and dareMergeEncoded), bit for bit.
 
 /**

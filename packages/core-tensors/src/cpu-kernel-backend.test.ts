@@ -382,6 +382,45 @@ describe.each([
     }
   });
 
+  it("taskVectorWindowsEncoded gives each task vector's taskVectorWindowEncoded: counts, lists and parts (two on 16-bit codes, and other mixes)", async () => {
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    const bitsOf = (v: number) => ((f32[0] = v), u32[0]!);
+    const encodedAs = (values: Float32Array, dtype: DType): EncodedTensor => {
+      const bytes = backend.allocBytes(encodeFromF32(values, dtype).byteLength);
+      bytes.set(encodeFromF32(values, dtype));
+      return { bytes, dtype };
+    };
+    const special = Float32Array.from(randomValues(N, 701), (v, i) => (i % 97 === 5 ? [NaN, Infinity, -Infinity, -0][i % 4]! : v));
+    const cases: DType[][] = [
+      ["F16", "F16", "F16"],
+      ["BF16", "F16", "BF16"],
+      ["F16", "F32", "F16"],
+      ["F16", "F16", "F16", "BF16"],
+    ];
+    const windowSets = [
+      [{ lo: bitsOf(0.5), hi: bitsOf(1.5) }, { lo: bitsOf(1), hi: bitsOf(3) }, { lo: 0, hi: 0xffffffff }],
+      [{ lo: 0x7f800000, hi: 0xffffffff }, { lo: bitsOf(2), hi: bitsOf(1) }, { lo: bitsOf(0.25), hi: bitsOf(0.25) }],
+    ];
+    for (const dtypes of cases) {
+      const [base, ...xs] = dtypes.map((dtype, k) => encodedAs(k === 1 ? special : randomValues(N, 702 + k), dtype));
+      for (const set of windowSets) {
+        for (const room of [N, 40]) {
+          const windowsOf = set.slice(0, xs.length);
+          const what = `${dtypes.join("+")}, windows ${JSON.stringify(windowsOf)}, room ${room}`;
+          const lists = xs.map(() => new Uint32Array(room).fill(0xdeadbeef));
+          const found = await backend.taskVectorWindowsEncoded!(base!, xs, windowsOf, lists);
+          for (const [k, x] of xs.entries()) {
+            const into = new Uint32Array(room).fill(0xdeadbeef);
+            const expected = await backend.taskVectorWindowEncoded!(base!, x, windowsOf[k]!.lo, windowsOf[k]!.hi, into);
+            expect(found[k], `${what}, task vector ${k}`).toEqual(expected);
+            expect(Array.from(lists[k]!), `${what}, task vector ${k}`).toEqual(Array.from(into));
+          }
+        }
+      }
+    }
+  });
+
   it("the TIES merges take each thread range's quota from spans on those ranges that split the quotas exactly, and count without them", async () => {
     // Magnitudes of 1 (the cut) in every range, so which of them each range keeps matters.
     const choices = [0, 0.5, -1, 1, 2, -2, 1, 0.25, -1];

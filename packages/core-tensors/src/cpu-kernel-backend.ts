@@ -2,7 +2,7 @@ import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
 import { KernelError } from "./errors.js";
 import { ArenaLease, SharedKernelArena } from "./kernel-arena.js";
-import type { EncodedTensor, HistogramBins, KernelArena, KernelBackend, QuotaSpan, TaskVectorWindow } from "./kernel-backend.js";
+import type { EncodedTensor, HistogramBins, KernelArena, KernelBackend, QuotaSpan, TaskVectorWindow, WindowPart } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
 import { checkSvdArgs, randomizedSvd, type TruncatedSvd } from "./randomized-svd.js";
 import { settleAll } from "./settle-all.js";
@@ -245,6 +245,49 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   }
 
   /**
+   * TIES's windows of several task vectors at once (taskVectorWindowsEncoded): `op` over [base,
+   * x1, …], each one's magnitudes in its window into `into[K]`. As `window`, per task vector: each
+   * thread range writes its own lists, copied in range order.
+   */
+  async function windows(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: readonly Uint32Array[]): Promise<TaskVectorWindow[]> {
+    const m = into.length;
+    // Each range's op returns [above1, inWindow1, …].
+    const ranges = splitRanges(inputs, length);
+    if (!ranges) {
+      const counts = (await runRanges(op, [...inputs, ...into], length, undefined, () => params))[0] as number[];
+      return into.map((_, k) => ({ above: counts[2 * k]!, inWindow: counts[2 * k + 1]!, parts: [{ from: 0, to: length, inWindow: counts[2 * k + 1]! }] }));
+    }
+    const rooms = into.map((list) => list.length);
+    const perRange = rooms.reduce((a, r) => a + r, 0);
+    const lists = takeSpareBuffer(Math.max(1, ranges.length * perRange * 4));
+    try {
+      const all = new Uint32Array(lists.buffer, lists.byteOffset, ranges.length * perRange);
+      const areas = ranges.map((_, r) => {
+        let at = r * perRange;
+        return rooms.map((room) => all.subarray(at, (at += room)));
+      });
+      // allSettled: when one range fails, the others must finish before the lists are reused.
+      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, ...areas[r]!], from, to, params))));
+      const found = into.map(() => ({ above: 0, inWindow: 0, parts: [] as WindowPart[] }));
+      settled.forEach((s, r) => {
+        if (s.status === "rejected") throw s.reason;
+        const counts = s.value as number[];
+        found.forEach((f, k) => {
+          const inWindow = counts[2 * k + 1]!;
+          const n = Math.min(inWindow, rooms[k]! - Math.min(f.inWindow, rooms[k]!));
+          if (n > 0) into[k]!.set(areas[r]![k]!.subarray(0, n), f.inWindow);
+          f.above += counts[2 * k]!;
+          f.inWindow += inWindow;
+          f.parts.push({ from: ranges[r]![0], to: ranges[r]![1], inWindow });
+        });
+      });
+      return found;
+    } finally {
+      giveBackSpareBuffers([lists]);
+    }
+  }
+
+  /**
    * TIES merge pass (tiesMerge and its encoded form): `op` over arrays = [out, base, x1, …] with
    * per-task-vector weights, cuts and quotas in the params; `countOp` first when the quotas are
    * split across several thread ranges and `spans` do not already say how. Returns how many
@@ -456,6 +499,27 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     async taskVectorWindowEncoded(base, x, lo, hi, into) {
       const { arrays, length, codes } = taskVectorInputs("taskVectorWindowEncoded", base, x);
       return window("taskVectorWindowEncoded", arrays, length, { lo, hi, ...codes }, into);
+    },
+    async taskVectorWindowsEncoded(base, xs, windowsOf, into) {
+      checkLength("taskVectorWindowsEncoded windows", windowsOf.length, xs.length);
+      checkLength("taskVectorWindowsEncoded lists", into.length, xs.length);
+      const params: Record<string, number> = {};
+      const arrays: Uint8Array[] = [];
+      let length = 0;
+      xs.forEach((x, k) => {
+        const inputs = taskVectorInputs("taskVectorWindowsEncoded", base, x);
+        if (k === 0) {
+          arrays.push(inputs.arrays[0]);
+          params.db = inputs.codes.db;
+          length = inputs.length;
+        }
+        arrays.push(inputs.arrays[1]);
+        params[`d${k}`] = inputs.codes.dx;
+        params[`lo${k}`] = windowsOf[k]!.lo;
+        params[`hi${k}`] = windowsOf[k]!.hi;
+      });
+      if (xs.length === 0) return [];
+      return windows("taskVectorWindowsEncoded", arrays, length, params, into);
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out, spans) {
       const length = base.length;

@@ -153,6 +153,12 @@ export interface KernelBackend {
   /** taskVectorWindow of two encoded tensors' values (equal element counts), without F32 copies. */
   taskVectorWindowEncoded?(base: EncodedTensor, x: EncodedTensor, lo: number, hi: number, into: Uint32Array): Promise<TaskVectorWindow>;
   /**
+   * taskVectorWindowEncoded of several task vectors over one base in one pass (the base read
+   * once): task vector K's window is `windows[K]`, its magnitudes in it go to `into[K]`. The same
+   * counts, lists and parts as one call per task vector.
+   */
+  taskVectorWindowsEncoded?(base: EncodedTensor, xs: readonly EncodedTensor[], windows: readonly { readonly lo: number; readonly hi: number }[], into: readonly Uint32Array[]): Promise<TaskVectorWindow[]>;
+  /**
    * tiesMerge of encoded tensors' values, its result encoded into `outDtype` (`out` holds
    * base's element count in that dtype): the same bytes as decode + tiesMerge + encode, without
    * F32 copies (`spans` as for tiesMerge). Returns how many cut-equal elements each task vector kept.

@@ -629,6 +629,16 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       }
       return [above, inside];
     },
+    /**
+     * taskVectorWindowEncoded of m task vectors over one base, arrays = [baseBytes, x1Bytes, …,
+     * xmBytes, into1, …, intom], params.db, dK, loK, hiK: returns [above1, inWindow1, …].
+     */
+    taskVectorWindowsEncoded(arrays, from, to, params) {
+      const m = (arrays.length - 1) / 2;
+      return Array.from({ length: m }, (_, k) =>
+        ops.taskVectorWindowEncoded!([arrays[0]!, arrays[k + 1]!, arrays[m + 1 + k]!], from, to, { db: params.db!, dx: params[`d${k}`]!, lo: params[`lo${k}`]!, hi: params[`hi${k}`]! }),
+      ).flat() as number[];
+    },
     /** countAtMagnitude of the decoded values, arrays = [outBytes, baseBytes, x1Bytes, …] (out unused). */
     countAtMagnitudeEncoded(arrays, from, to, params) {
       const m = arrays.length - 2;

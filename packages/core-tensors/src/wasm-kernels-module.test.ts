@@ -424,6 +424,39 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
+  it("TIES's windows of several task vectors in one pass (taskVectorWindowsEncoded) equal the JS kernel: counts and lists, two on 16-bit codes (one kernel) and other mixes, windows of every kind, lists too short, any range", () => {
+    const codes = fc.constantFrom<1 | 2 | 3 | 4 | 5>(2, 3, 2, 3, 1, 4);
+    const normal = fc.tuple(fc.integer({ min: 0x0400, max: 0x7bff }), fc.boolean()).map(([code, negative]) => ((negative ? code | 0x8000 : code) << 16) >>> 0);
+    // [lo, hi] in F32 magnitude bits: around typical magnitudes, everything, the top (NaN's
+    // included), one bit pattern, none (lo above hi).
+    const window = fc.oneof(
+      fc.tuple(fc.integer({ min: 0x30000000, max: 0x3f800000 }), fc.integer({ min: 0, max: 0x04000000 })).map(([lo, width]) => [lo, lo + width] as const),
+      fc.constantFrom([0, 0xffffffff] as const, [0x3f000000, 0x7fffffff] as const, [0x7f800000, 0xffffffff] as const, [0x3c000000, 0x3c000000] as const, [0x40000000, 0x3f800000] as const),
+    );
+    fc.assert(
+      fc.property(fc.array(codes, { minLength: 3, maxLength: 4 }), fc.array(fc.oneof({ arbitrary: normal, weight: 6 }, { arbitrary: f32Bits, weight: 1 }), { minLength: 1, maxLength: 61 }), fc.integer({ min: 1, max: 20_000 }), fc.nat(), fc.array(window, { minLength: 3, maxLength: 3 }), fc.boolean(), (dtypes, pattern, length, cut, bounds, short) => {
+        const inputs = patternInputs(dtypes, length, pattern);
+        const m = dtypes.length - 1;
+        const from = cut % length;
+        const to = from + ((cut >>> 3) % (length - from + 1));
+        const params: Record<string, number> = { db: dtypes[0]! };
+        for (let k = 0; k < m; k++) {
+          params[`d${k}`] = dtypes[k + 1]!;
+          params[`lo${k}`] = bounds[k]![0];
+          params[`hi${k}`] = bounds[k]![1];
+        }
+        const room = short ? 5 : length + 8;
+        const run = (ops: typeof js) => {
+          const lists = Array.from({ length: m }, () => new Uint32Array(room).fill(0xdeadbeef));
+          const counts = ops.taskVectorWindowsEncoded!([...inputs, ...lists], from, to, params) as number[];
+          return { counts, lists: lists.map((l) => Array.from(l)) };
+        };
+        expect(run(simd)).toEqual(run(js));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("the F32 weighted sum of 3–6 inputs (fewer run the JS kernel) equals the JS kernel on random bit patterns", () => {
     fc.assert(
       fc.property(fc.integer({ min: 3, max: 6 }), fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.array(f32Bits, { minLength: 1, maxLength: 97 }), fc.integer({ min: 1, max: 20_000 }), (n, weights, pattern, length) => {

@@ -55,6 +55,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     tiesWindow(out: number, base: number, x: number, len: number, lo: number, hi: number, result: number): void;
     tiesWindow16(out: number, base: number, x: number, len: number, lo: number, hi: number, result: number, codeBase: number, codeX: number): void;
     dotAndNorms16(a: number, b: number, len: number, codeA: number, codeB: number, sums: number): void;
+    tiesWindow2x16(out1: number, out2: number, base: number, x1: number, x2: number, len: number, w: number, result: number, codeBase: number, code1: number, code2: number): void;
     dotAndNormsF32(a: number, b: number, len: number, sums: number): void;
     dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
     dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
@@ -364,6 +365,50 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     return [above, inside];
   };
 
+  /**
+   * arrays = [baseBytes, x1Bytes, …, xmBytes, into1, …, intom], params.db, dK, loK, hiK (see
+   * taskVectorWindowsEncoded): two task vectors on 16-bit codes in one pass (tiesWindow2x16),
+   * others one taskVectorWindowEncoded each.
+   */
+  const taskVectorWindowsEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
+    const m = (arrays.length - 1) / 2;
+    if (m !== 2 || !(is16(params.db) && is16(params.d0) && is16(params.d1))) {
+      return Array.from({ length: m }, (_, k) =>
+        taskVectorWindowEncoded([arrays[0]!, arrays[k + 1]!, arrays[m + 1 + k]!], from, to, { db: params.db!, dx: params[`d${k}`]!, lo: params[`lo${k}`]!, hi: params[`hi${k}`]! }, at && [at[0]!, at[k + 1]!, at[m + 1 + k]!]),
+      ).flat();
+    }
+    // The three blocks of codes, each task vector's listed magnitudes, the windows, the counts.
+    const [x1At, x2At] = [base + 2 * BLOCK, base + 4 * BLOCK];
+    const list1At = base + 6 * BLOCK;
+    const list2At = list1At + 4 * (BLOCK + 8);
+    const windowsAt = list2At + 4 * (BLOCK + 8);
+    const resultAt = windowsAt + 32;
+    const heap = heapFor(resultAt + 16 - base);
+    const [db, d0, d1] = [params.db!, params.d0!, params.d1!];
+    const bounds = [0, 1].map((k) => [params[`lo${k}`]! >>> 0, params[`hi${k}`]! >>> 0] as const);
+    // As tiesWindow16 takes them: below the window (signed) and its top, then as given.
+    new Int32Array(memory.buffer, windowsAt, 4).set(bounds.flatMap(([lo, hi]) => [lo > 0x7fffffff ? 0x7fffffff : lo - 1, Math.min(hi, 0x7fffffff)]));
+    new Uint32Array(memory.buffer, windowsAt + 16, 4).set(bounds.flat());
+    const into = [arrays[3], arrays[4]] as Uint32Array[];
+    const counts = [0, 0, 0, 0];
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      const baseCodes = inAt(heap, arrays[0]!, addressOf(at, 0), 2, b, len, base);
+      const x1 = inAt(heap, arrays[1]!, addressOf(at, 1), 2, b, len, x1At);
+      wasm.tiesWindow2x16(list1At, list2At, baseCodes, x1, inAt(heap, arrays[2]!, addressOf(at, 2), 2, b, len, x2At), len, windowsAt, resultAt, db, d0, d1);
+      // Views again: the memory may have grown.
+      const found = new Int32Array(memory.buffer, resultAt, 4);
+      [list1At, list2At].forEach((listAt, k) => {
+        const listed = found[2 * k + 1]!;
+        const room = Math.min(listed, into[k]!.length - counts[2 * k + 1]!);
+        if (room > 0) into[k]!.set(new Uint32Array(memory.buffer, listAt, room), counts[2 * k + 1]!);
+        counts[2 * k]! += found[2 * k]!;
+        counts[2 * k + 1]! += listed;
+      });
+    }
+    return counts;
+  };
+
   /** arrays = [outBytes (unused), baseBytes, x1Bytes, …], params.db, dK, cK. */
   const countAtMagnitudeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const m = arrays.length - 2;
@@ -603,6 +648,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     decode,
     taskVectorHistogramEncoded,
     taskVectorWindowEncoded,
+    taskVectorWindowsEncoded,
     countAtMagnitudeEncoded,
     tiesMergeEncoded,
     dareMasks,

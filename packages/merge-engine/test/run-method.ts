@@ -138,7 +138,7 @@ export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: K
 
 /** The same backend without its optional method kernels: the methods run their reference loops on this thread. */
 export function withoutMethodKernels(kernels: KernelBackend): KernelBackend {
-  return { ...kernels, taskVectorHistogram: undefined, taskVectorHistogramEncoded: undefined, taskVectorWindow: undefined, taskVectorWindowEncoded: undefined, tiesMerge: undefined, tiesMergeEncoded: undefined, dareMergeEncoded: undefined, addDifferenceEncoded: undefined, trainDifferenceEncoded: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
+  return { ...kernels, taskVectorHistogram: undefined, taskVectorHistogramEncoded: undefined, taskVectorWindow: undefined, taskVectorWindowEncoded: undefined, taskVectorWindowsEncoded: undefined, tiesMerge: undefined, tiesMergeEncoded: undefined, dareMergeEncoded: undefined, addDifferenceEncoded: undefined, trainDifferenceEncoded: undefined, consensus: undefined, dotAndNorms: undefined, dareDrop: undefined, combineTaskVectors: undefined };
 }
 
 /** A float array's elements as their F32 bit patterns, for bit-exact comparisons (NaN payloads and -0 included). */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, dtypeSize, encodeFromF32, openSafetensors, shapeElementCount, writeSafetensors, type DType, type InMemoryTensor, type KernelBackend } from "@stmerge/core-tensors";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
-import { tempDir, TINY_SD1 } from "@stmerge/test-utils";
+import { firstEncodedDifference, tempDir, TINY_SD1 } from "@stmerge/test-utils";
 import { buildMergePlan } from "../merge/build-merge-plan.js";
 import { executeMergePlan } from "../merge/execute-merge-plan.js";
 import { createMethodRegistry } from "./method-registry.js";
@@ -138,9 +138,15 @@ function tiesBySort(inputs: readonly Float32Array[], weights: readonly number[],
  * to split and no spans (the backend counts on the threads first).
  */
 function counting(threads: KernelBackend) {
-  const calls = { histogram: 0, window: 0, overflow: 0, spans: 0, counted: 0 };
+  const calls = { histogram: 0, window: 0, windows: 0, overflow: 0, spans: 0, counted: 0 };
   const kernels: KernelBackend = {
     ...threads,
+    taskVectorWindowsEncoded: async (base, xs, windows, into) => {
+      calls.windows++;
+      const found = await threads.taskVectorWindowsEncoded!(base, xs, windows, into);
+      found.forEach((f, k) => (calls.overflow = Math.max(calls.overflow, f.inWindow - into[k]!.length)));
+      return found;
+    },
     tiesMerge: (...a) => (a[7] ? calls.spans++ : a[4].some((q) => q > 0) && calls.counted++, threads.tiesMerge!(...a)),
     tiesMergeEncoded: (...a) => (a[8] ? calls.spans++ : a[4].some((q) => q > 0) && calls.counted++, threads.tiesMergeEncoded!(...a)),
     taskVectorHistogram: (...a) => (calls.histogram++, threads.taskVectorHistogram!(...a)),
@@ -179,14 +185,15 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
       const actual = await runMethodChunked(ties, kernels, inputs, { density, lambda: 1 }, { weights: [0, 0.6, 0.4], chunk });
       expect(f32Bits(actual), `density ${density}, chunk ${chunk}`).toEqual(f32Bits(tiesBySort(inputs, [0, 0.6, 0.4], density, 1)));
       // Every merge call knows each thread range's share of the cut-equal elements from the lists.
-      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), overflow: calls.overflow, spans: calls.spans, counted: 0 });
+      expect(calls, `density ${density}, chunk ${chunk}`).toEqual({ histogram: 0, window: 2 * Math.ceil(n / chunk), windows: 0, overflow: calls.overflow, spans: calls.spans, counted: 0 });
       expect(calls.overflow).toBeLessThanOrEqual(0);
       expect(calls.spans).toBeGreaterThan(0);
     }
     const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
     const { calls, kernels } = counting(pooled);
     const bytes = await runMethodChunkedEncoded(ties, kernels, encoded, "F16", { density: 0.3 }, { weights: [0, 0.6, 0.4], chunk: 70_000 });
-    expect(calls).toMatchObject({ histogram: 0, window: 6, counted: 0 });
+    // Encoded, both task vectors' windows in one pass over each chunk.
+    expect(calls).toMatchObject({ histogram: 0, window: 0, windows: 3, counted: 0 });
     expect(calls.spans).toBeGreaterThan(0);
     const expected = encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), [0, 0.6, 0.4], 0.3, 1), "F16");
     expect(Buffer.from(bytes).equals(Buffer.from(expected))).toBe(true);
@@ -231,6 +238,12 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
       // level 0 in pass 0 instead).
       expect(calls.histogram).toBe(2 * chunks);
       expect(calls.window).toBeGreaterThanOrEqual(3 * chunks);
+      // Encoded (F16), the windows of both task vectors in one pass: the same deltas.
+      const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
+      const counted = counting(pooled);
+      const bytes = await runMethodChunkedEncoded(ties, counted.kernels, encoded, "F16", { density: 0.3 }, { weights, chunk: 70_000 });
+      expect(counted.calls.windows + counted.calls.window).toBeGreaterThan(0);
+      expect(firstDifference(decodeToF32(bytes, "F16"), decodeToF32(encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), weights, 0.3, 1), "F16"), "F16"))).toBe(-1);
     });
 
     it("when the window holds more than its room (the first chunk's spread, then a wall of ties in it), takes the histograms and gives the same deltas", async () => {
@@ -245,6 +258,13 @@ describe("ties on large tensors, whole and in chunks, against the definition", (
       expect(firstDifference(actual, tiesBySort(inputs, weights, 0.3, 1))).toBe(-1);
       expect(calls.overflow).toBeGreaterThan(0);
       expect(calls.histogram).toBe(2 * chunks);
+      // Encoded: the windows of both task vectors in one pass overflow alike.
+      const encoded = inputs.map((x) => ({ bytes: encodeFromF32(x, "F16"), dtype: "F16" as const }));
+      const counted = counting(pooled);
+      const bytes = await runMethodChunkedEncoded(ties, counted.kernels, encoded, "F16", { density: 0.3 }, { weights, chunk: 70_000 });
+      expect(counted.calls.windows).toBeGreaterThan(0);
+      expect(counted.calls.overflow).toBeGreaterThan(0);
+      expect(firstDifference(decodeToF32(bytes, "F16"), decodeToF32(encodeFromF32(tiesBySort(encoded.map((e) => decodeToF32(e.bytes, "F16")), weights, 0.3, 1), "F16"), "F16"))).toBe(-1);
     });
   });
 });
@@ -299,6 +319,36 @@ describe.each([
       const actual = await runMethodChunkedEncoded(ties, pooled, encoded, outDtype, params, { weights, chunk });
       expect(Buffer.from(actual).equals(Buffer.from(expected)), `trial ${trial}: n ${n}, ${dtypes.join(" ")} → ${outDtype}, chunk ${chunk}, ${JSON.stringify(params)}`).toBe(true);
     }
+  });
+
+  it("on tensors the sample places (encoded, the task vectors' windows in one pass when the kernels have it), gives the reference's bytes: F16, BF16 and mixed, two and three task vectors, ties, NaN and Inf, whole and in chunks", async () => {
+    const cases: [DType[], DType][] = [
+      [["F16", "F16", "F16"], "F16"],
+      [["BF16", "BF16", "BF16"], "BF16"],
+      [["F16", "BF16", "F16"], "BF16"],
+      [["F16", "F16", "F16", "F16"], "F16"],
+      [["F16", "F32", "F16"], "F16"],
+    ];
+    let joint = 0;
+    for (let trial = 0; trial < 10; trial++) {
+      const [dtypes, outDtype] = cases[trial % cases.length]!;
+      const n = 70_000 + ((trial * 7919) % 60_000);
+      // Gaussian deltas (the sample places the cut) with a share of values from `choices`.
+      const base = gaussian(n, 900 + trial, 0.05);
+      const encoded = dtypes.map((dtype, i) => {
+        const values = i === 0 ? base : Float32Array.from(gaussian(n, 910 + 10 * trial + i, 0.01), (d, e) => (e % 7 === 3 ? choices[(e * (i + 3)) % choices.length]! : base[e]! + d));
+        return { bytes: encodeFromF32(values, dtype), dtype };
+      });
+      const weights = [0, ...dtypes.slice(1).map((_, i) => [0.6, 0.4, -0.3, 1][(trial + i) % 4]!)];
+      const params = { density: [0.3, 0.5, 0.05, 0.77, 0.2][trial % 5]!, lambda: trial % 3 ? 1 : 0.7 };
+      const chunk = [n, 70_000, 65_536][trial % 3]!;
+      const expected = encodeFromF32(await runMethodChunked(ties, reference, encoded.map(({ bytes, dtype }) => decodeToF32(bytes, dtype)), params, { weights, chunk }), outDtype);
+      const { calls, kernels } = counting(pooled);
+      const actual = await runMethodChunkedEncoded(ties, kernels, encoded, outDtype, params, { weights, chunk });
+      expect(firstEncodedDifference(actual, expected, outDtype), `trial ${trial}: n ${n}, ${dtypes.join(" ")} → ${outDtype}, chunk ${chunk}, ${JSON.stringify(params)}`).toBe(-1);
+      if (calls.windows > 0) joint++;
+    }
+    if (window) expect(joint).toBeGreaterThanOrEqual(8);
   });
 
   it("finds the cut among magnitudes that share their top 16 bits, the lowest and highest low 16 bits included", async () => {

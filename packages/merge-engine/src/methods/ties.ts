@@ -176,7 +176,7 @@ export const ties = defineMergeMethod({
       if (!window && state.topK.some((t) => !t.resolved && pass < t.level0Pass)) return false;
       const length = base!.bytes.byteLength / dtypeSize(base!.dtype);
       sampleWindows(pass, base!, models, length, ctx.shape, state, encodedBlocks);
-      await gatherOnThreads(pass, base!, models, state, histogram, window, ctx.offset);
+      await gatherOnThreads(pass, base!, models, state, histogram, window, ctx.offset, window && ctx.kernels.taskVectorWindowsEncoded?.bind(ctx.kernels));
       return true;
     },
     endPass(pass, state: TiesState) {
@@ -305,13 +305,17 @@ function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Arr
   return { cut, at, kept, w };
 }
 
+/** Several task vectors' windows over one base in one pass (the kernels' taskVectorWindowsEncoded). */
+type Windows<T> = (base: T, xs: readonly T[], windows: readonly { lo: number; hi: number }[], into: readonly Uint32Array[]) => Promise<TaskVectorWindow[]>;
+
 /**
  * One statistics pass of every unresolved task vector at once on the kernel threads (each split
  * across them), from F32 or encoded inputs: a window's pass (the sampled one, or the cut's bin
  * when the kernels have the window and it holds at most MAX_LISTED: usually well under 1% of the
  * elements, where binning their low bits meant reading and clearing all 65536 bins per call)
- * counts the magnitudes above it and lists those in it; otherwise level 0 bins the magnitudes'
- * top 16 bits, level 1 the low 16 bits of those in the cut's bin.
+ * counts the magnitudes above it and lists those in it — the windows of several task vectors in
+ * one pass over the base when the kernels have `windows` —; otherwise level 0 bins the
+ * magnitudes' top 16 bits, level 1 the low 16 bits of those in the cut's bin.
  */
 async function gatherOnThreads<T>(
   pass: number,
@@ -321,26 +325,36 @@ async function gatherOnThreads<T>(
   histogram: (base: T, x: T, level: 0 | 1, prefix: number, into: Uint32Array) => Promise<HistogramBins | void>,
   window: ((base: T, x: T, lo: number, hi: number, into: Uint32Array) => Promise<TaskVectorWindow>) | undefined,
   offset: number,
+  windows?: Windows<T>,
 ): Promise<void> {
-  await Promise.all(
-    models.map(async (x, i) => {
+  const windowed: number[] = [];
+  const binned: number[] = [];
+  models.forEach((_, i) => {
+    const t = state.topK[i]!;
+    if (t.resolved) return;
+    if (pass - t.level0Pass === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: takeList(t.inBin), above: 0, found: 0, parts: [] };
+    (t.listed && window ? windowed : binned).push(i);
+  });
+  const into = (listed: Listed) => listed.values.subarray(Math.min(listed.found, listed.values.length));
+  const record = (listed: Listed, found: TaskVectorWindow) => {
+    listed.above += found.above;
+    listed.found += found.inWindow;
+    // The parts in key positions; a call without them leaves the list's origin unknown.
+    listed.parts = found.parts && listed.parts?.concat(found.parts.map((p) => ({ ...p, from: p.from + offset, to: p.to + offset })));
+  };
+  const listedOf = (i: number) => state.topK[i]!.listed!;
+  const windowCalls =
+    windows && windowed.length > 1
+      ? [windows(base, windowed.map((i) => models[i]!), windowed.map(listedOf), windowed.map((i) => into(listedOf(i)))).then((found) => found.forEach((f, j) => record(listedOf(windowed[j]!), f)))]
+      : windowed.map(async (i) => record(listedOf(i), await window!(base, models[i]!, listedOf(i).lo, listedOf(i).hi, into(listedOf(i)))));
+  await Promise.all([
+    ...windowCalls,
+    ...binned.map(async (i) => {
       const t = state.topK[i]!;
-      if (t.resolved) return;
-      const stage = pass - t.level0Pass;
-      if (stage === 1 && window && t.inBin <= MAX_LISTED) t.listed ??= { lo: t.high * 65536, hi: t.high * 65536 + 0xffff, values: takeList(t.inBin), above: 0, found: 0, parts: [] };
-      const listed = t.listed;
-      if (listed && window) {
-        const found = await window(base, x, listed.lo, listed.hi, listed.values.subarray(Math.min(listed.found, listed.values.length)));
-        listed.above += found.above;
-        listed.found += found.inWindow;
-        // The parts in key positions; a call without them leaves the list's origin unknown.
-        listed.parts = found.parts && listed.parts?.concat(found.parts.map((p) => ({ ...p, from: p.from + offset, to: p.to + offset })));
-        return;
-      }
-      const [lo, hi] = (await histogram(base, x, stage === 0 ? 0 : 1, t.high, binsOf(t))) ?? [0, BINS - 1];
+      const [lo, hi] = (await histogram(base, models[i]!, pass - t.level0Pass === 0 ? 0 : 1, t.high, binsOf(t))) ?? [0, BINS - 1];
       t.touched = [Math.min(t.touched[0], lo), Math.max(t.touched[1], hi)];
     }),
-  );
+  ]);
 }
 
 /** Copies (or decodes) `x`'s blocks of `block` elements at `starts` into `out`, one after another. */
