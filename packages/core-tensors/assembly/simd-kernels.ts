@@ -616,12 +616,14 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
   const zero = f64x2.splat(0);
   const wd1 = f64x2.mul(w1, d1);
   const wd2 = f64x2.mul(w2, d2);
-  const positive = f64x2.ge(f64x2.add(f64x2.add(zero, wd1), wd2), zero);
+  // The reference's sums start from +0. Adding +0 first changes only a −0, whose comparison with
+  // 0 it leaves alone (the election), and the terms below are never −0: a term that does not
+  // agree is +0 (the reference's skipped add), one that agrees is not zero. So no +0 is added.
+  const positive = f64x2.ge(f64x2.add(wd1, wd2), zero);
   const agree1 = v128.bitselect(f64x2.gt(wd1, zero), f64x2.lt(wd1, zero), positive);
   const agree2 = v128.bitselect(f64x2.gt(wd2, zero), f64x2.lt(wd2, zero), positive);
-  // A term that does not agree adds +0 to a sum that starts at +0: the reference's skipped add.
-  const num = f64x2.add(f64x2.add(zero, v128.and(wd1, agree1)), v128.and(wd2, agree2));
-  const den = f64x2.add(f64x2.add(zero, v128.and(w1, agree1)), v128.and(w2, agree2));
+  const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
+  const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
   const mean = v128.bitselect(zero, f64x2.div(num, den), f64x2.eq(den, zero));
   return f64x2.add(b, f64x2.mul(lambda, mean));
 }
@@ -632,7 +634,7 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
  * takes the lanes for the element-by-element path.
  */
 // @ts-ignore: decorator
-@inline function tiesGroup(b: v128, x1: v128, x2: v128, p: usize, scratch: usize, w1: v128, w2: v128, c1: v128, c2: v128, lambda: v128): v128 {
+@inline function tiesGroup(b: v128, x1: v128, x2: v128, p: usize, scratch: usize, w1: v128, w2: v128, c1: v128, c2: v128, lambda: v128, finiteDeltas: bool): v128 {
   const d1 = f32x4.sub(x1, b);
   const d2 = f32x4.sub(x2, b);
   const a1 = f32x4.abs(d1);
@@ -641,9 +643,11 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
   let g2 = f32x4.gt(a2, c2);
   const e1 = f32x4.eq(a1, c1);
   const e2 = f32x4.eq(a2, c2);
+  // `finiteDeltas`: the caller knows every delta is finite (finite F16 values differ by at most
+  // 131008), so only cut-equal lanes leave the vector path.
   const largest = lanes(F32_MAX);
-  const nonFinite = v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest)));
-  if (v128.any_true(v128.or(nonFinite, v128.or(e1, e2)))) {
+  const nonFinite = finiteDeltas ? i32x4.splat(0) : v128.not(v128.and(f32x4.le(a1, largest), f32x4.le(a2, largest)));
+  if (v128.any_true(finiteDeltas ? v128.or(e1, e2) : v128.or(nonFinite, v128.or(e1, e2)))) {
     // Cut-equal magnitudes are kept while their quota lasts, in index order: the four lanes'
     // all at once when the quota covers them all or is spent. A quota that runs out inside
     // these four, and NaN/±Inf deltas, take the element-by-element path.
@@ -686,7 +690,7 @@ export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     const at = <usize>i << 2;
-    v128.store(out + at, tiesGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), p, p + 80, w1, w2, c1, c2, lambda));
+    v128.store(out + at, tiesGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), p, p + 80, w1, w2, c1, c2, lambda, false));
   }
   for (; i < len; i++) tiesElement(out, base, x1, x2, <usize>i, p);
 }
@@ -702,6 +706,8 @@ export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i
  * encode happen in registers, exactly as decoding, tiesMerge2 and encoding would.
  */
 export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
+  // Groups of finite F16 codes have finite deltas (see tiesGroup).
+  const allF16 = codeBase == 2 && code1 == 2 && code2 == 2;
   const w1 = f64x2.splat(load<f64>(p));
   const w2 = f64x2.splat(load<f64>(p, 8));
   const c1 = f32x4.splat(<f32>load<f64>(p, 16));
@@ -717,11 +723,11 @@ export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
     let y0: v128;
     let y1: v128;
     if (anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2)) {
-      y0 = tiesGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
-      y1 = tiesGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
+      y0 = tiesGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, false);
+      y1 = tiesGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, false);
     } else {
-      y0 = tiesGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
-      y1 = tiesGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda);
+      y0 = tiesGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, allF16);
+      y1 = tiesGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, allF16);
     }
     v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
   }
