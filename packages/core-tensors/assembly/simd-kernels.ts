@@ -708,6 +708,9 @@ export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i
 export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
   // Groups of finite F16 codes have finite deltas (see tiesGroup).
   const allF16 = codeBase == 2 && code1 == 2 && code2 == 2;
+  const limitBase = specialLimit(codeBase);
+  const limit1 = specialLimit(code1);
+  const limit2 = specialLimit(code2);
   const w1 = f64x2.splat(load<f64>(p));
   const w2 = f64x2.splat(load<f64>(p, 8));
   const c1 = f32x4.splat(<f32>load<f64>(p, 16));
@@ -722,7 +725,7 @@ export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
     const h2 = v128.load(x2 + at);
     let y0: v128;
     let y1: v128;
-    if (anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2)) {
+    if (anySpecialOf3(hb, h1, h2, limitBase, limit1, limit2)) {
       y0 = tiesGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, false);
       y1 = tiesGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, false);
     } else {
@@ -860,6 +863,18 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
 // @ts-ignore: decorator
 @inline function anySpecial16(h: v128, code: u32): bool {
   return v128.any_true(i16x8.gt_s(v128.and(h, lanes(I16_7FFF)), lanes(code == 2 ? I16_7BFF : I16_7F7F)));
+}
+
+/** An Inf/NaN limit of 16-bit codes (u16 lanes) of dtype `code`, for specialCodes: hoisted out of the loops. */
+// @ts-ignore: decorator
+@inline function specialLimit(code: u32): v128 {
+  return lanes(code == 2 ? I16_7BFF : I16_7F7F);
+}
+
+/** anySpecial16 of three inputs' eight codes at once (one test and branch): their limits from specialLimit. */
+// @ts-ignore: decorator
+@inline function anySpecialOf3(h0: v128, h1: v128, h2: v128, limit0: v128, limit1: v128, limit2: v128): bool {
+  return v128.any_true(v128.or(v128.or(specialCodes(h0, limit0), specialCodes(h1, limit1)), specialCodes(h2, limit2)));
 }
 
 /** The same for the one element at `i` (the tail of a range). */
@@ -1022,6 +1037,9 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
   const hi1 = i32x4.splat(load<i32>(w, 4));
   const below2 = i32x4.splat(load<i32>(w, 8));
   const hi2 = i32x4.splat(load<i32>(w, 12));
+  const limitBase = specialLimit(codeBase);
+  const limit1 = specialLimit(code1);
+  const limit2 = specialLimit(code2);
   store<i32>(result, 0, 4);
   store<i32>(result, 0, 12);
   let above1 = i32x4.splat(0);
@@ -1032,7 +1050,7 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
     const hb = v128.load(base + at);
     const h1 = v128.load(x1 + at);
     const h2 = v128.load(x2 + at);
-    const special = anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2);
+    const special = anySpecialOf3(hb, h1, h2, limitBase, limit1, limit2);
     for (let half = 0; half < 2; half++) {
       const cb = half == 0 ? i32x4.extend_low_i16x8_u(hb) : i32x4.extend_high_i16x8_u(hb);
       const c1 = half == 0 ? i32x4.extend_low_i16x8_u(h1) : i32x4.extend_high_i16x8_u(h1);
@@ -1167,6 +1185,9 @@ export function dareMerge2(out: usize, base: usize, x1: usize, x2: usize, m1: us
 /** dareMerge2 on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), decoded and encoded in registers. */
 export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: usize, m2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
   const elect = load<f64>(p, 40) != 0;
+  const limitBase = specialLimit(codeBase);
+  const limit1 = specialLimit(code1);
+  const limit2 = specialLimit(code2);
   const q = dareParams(p);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 1;
@@ -1177,7 +1198,7 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: u
     const k2 = i32x4.splat(<i32>load<u8>(m2 + (<usize>i >> 3)));
     let y0: v128;
     let y1: v128;
-    if (anySpecial16(hb, codeBase) || anySpecial16(h1, code1) || anySpecial16(h2, code2)) {
+    if (anySpecialOf3(hb, h1, h2, limitBase, limit1, limit2)) {
       y0 = dareGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), q, elect);
       y1 = dareGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), q, elect);
     } else {
