@@ -624,7 +624,8 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
   const agree2 = v128.bitselect(f64x2.gt(wd2, zero), f64x2.lt(wd2, zero), positive);
   const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
   const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
-  const mean = v128.bitselect(zero, f64x2.div(num, den), f64x2.eq(den, zero));
+  // 0 where no delta agrees (den = 0): the quotient with its lanes cleared (andnot, one instruction).
+  const mean = v128.andnot(f64x2.div(num, den), f64x2.eq(den, zero));
   return f64x2.add(b, f64x2.mul(lambda, mean));
 }
 
