@@ -354,6 +354,18 @@ export function weightedSumF32(out: usize, inputs: usize, weights: usize, n: i32
   return reinterpret<f64>(<u64>(code == 2 ? 1023 + 1008 : 1023 + 896) << 52);
 }
 
+/** How far scaledHighWords shifts a code of dtype `code` into its F64 reading: 42 (F16) or 45 (BF16). */
+// @ts-ignore: decorator
+@inline function codeShift(code: u32): i32 {
+  return code == 2 ? 42 : 45;
+}
+
+/** scaledHighWords's `keepHigh` for dtype `code`: the sign and the magnitude's bits of the high word. */
+// @ts-ignore: decorator
+@inline function codeKeep(code: u32): v128 {
+  return code == 2 ? lanes(I32_81FFFFFF) : lanes(I32_8FFFFFFF);
+}
+
 /**
  * The high 32-bit words of four codes' F64 readings (as y values, see above; their low words are
  * 0): the sign-extended codes shifted by `shift` − 32 (10 or 13), bits between the sign and the
@@ -440,7 +452,7 @@ export function weightedSum16(out: usize, inputs: usize, codes: usize, weights: 
     if (!(w == 0 || (a >= reinterpret<f64>(<u64>(1023 - 880) << 52) && a <= 32768))) fast = false;
     // Per input: the scaled weight (both lanes), then shift, mask and Inf/NaN limit.
     v128.store(scratch + (<usize>k << 5), f64x2.splat(w * codeScale(code)));
-    store<u32>(scratch + (<usize>k << 5), code == 2 ? 42 : 45, 16);
+    store<u32>(scratch + (<usize>k << 5), codeShift(code), 16);
     store<u32>(scratch + (<usize>k << 5), code == 2 ? 0x7bff : 0x7f7f, 20);
   }
   const keep16 = lanes(I32_81FFFFFF);
@@ -522,9 +534,9 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
   const p0 = <usize>load<u32>(inputs);
   const p1 = <usize>load<u32>(inputs, 4);
   const p2 = three ? <usize>load<u32>(inputs, 8) : p1;
-  const shift = code == 2 ? 42 : 45;
-  const keep = code == 2 ? lanes(I32_81FFFFFF) : lanes(I32_8FFFFFFF);
-  const limit = i16x8.splat(code == 2 ? 0x7bff : 0x7f7f);
+  const shift = codeShift(code);
+  const keep = codeKeep(code);
+  const limit = specialLimit(code);
   // From +0 for three or more inputs (the reference's sum), from the first product for two.
   const start = f64x2.splat(three ? 0 : -0);
   for (let i = 0; i < len; i += 8) {
@@ -863,7 +875,7 @@ export function tiesCount(base: usize, x: usize, len: i32, cut: f32): i32 {
 /** Whether any of eight 16-bit codes (u16 lanes) of dtype `code` is Inf or NaN. */
 // @ts-ignore: decorator
 @inline function anySpecial16(h: v128, code: u32): bool {
-  return v128.any_true(i16x8.gt_s(v128.and(h, lanes(I16_7FFF)), lanes(code == 2 ? I16_7BFF : I16_7F7F)));
+  return v128.any_true(specialCodes(h, specialLimit(code)));
 }
 
 /** An Inf/NaN limit of 16-bit codes (u16 lanes) of dtype `code`, for specialCodes: hoisted out of the loops. */
@@ -984,6 +996,17 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
   return 0;
 }
 
+/** A window's bounds as windowLanes compares them (signed): just below `lo`, and `hi`, each at most 0x7fffffff. */
+// @ts-ignore: decorator
+@inline function belowWindow(lo: u32): v128 {
+  return i32x4.splat(lo > 0x7fffffff ? 0x7fffffff : <i32>lo - 1);
+}
+
+// @ts-ignore: decorator
+@inline function topOfWindow(hi: u32): v128 {
+  return i32x4.splat(<i32>min(hi, 0x7fffffff));
+}
+
 /**
  * Of the |fround(x − base)| as F32 bits (NaN's lie above +Inf): how many lie above `hi` (the
  * i32 at result), and those in [lo, hi],  written at `out`, their count the i32 at
@@ -991,8 +1014,8 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
  */
 export function tiesWindow(out: usize, base: usize, x: usize, len: i32, lo: u32, hi: u32, result: usize): void {
   const magnitude = lanes(I32_7FFFFFFF);
-  const lov = i32x4.splat(lo > 0x7fffffff ? 0x7fffffff : <i32>lo - 1);
-  const hiv = i32x4.splat(<i32>min(hi, 0x7fffffff));
+  const lov = belowWindow(lo);
+  const hiv = topOfWindow(hi);
   const count = result + 4;
   store<i32>(count, 0);
   let above = i32x4.splat(0);
@@ -1008,8 +1031,8 @@ export function tiesWindow(out: usize, base: usize, x: usize, len: i32, lo: u32,
 
 /** tiesWindow of 16-bit inputs (see tiesHistogram16). */
 export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u32, hi: u32, result: usize, codeBase: u32, codeX: u32): void {
-  const lov = i32x4.splat(lo > 0x7fffffff ? 0x7fffffff : <i32>lo - 1);
-  const hiv = i32x4.splat(<i32>min(hi, 0x7fffffff));
+  const lov = belowWindow(lo);
+  const hiv = topOfWindow(hi);
   const count = result + 4;
   store<i32>(count, 0);
   let above = i32x4.splat(0);
@@ -1030,7 +1053,8 @@ export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u3
 /**
  * tiesWindow16 of two task vectors over one base (kernel-ops-module's taskVectorWindowsEncoded):
  * the base's codes read and decoded once. `w` holds, per task vector, its window's bounds as
- * tiesWindow16 uses them (lo − 1 and hi, signed) and then as given (u32 lo, hi, for the tail);
+ * tiesWindow16 uses them (lo − 1 and hi, signed) and then as given (u32 lo, hi, for the tail):
+ * in memory, not as parameters, with which the loop ran 8–17% slower;
  * `result` gets above and listed (i32) for each, `out1`, `out2` the listed magnitudes (room for len + 4).
  */
 export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize, x2: usize, len: i32, w: usize, result: usize, codeBase: u32, code1: u32, code2: u32): void {
@@ -1250,12 +1274,12 @@ export function dotAndNorms16(a: usize, b: usize, len: i32, codeA: u32, codeB: u
   let bb01 = v128.load(sums, 64);
   let bb23 = v128.load(sums, 80);
   // Each input's dtype constants, in registers: shift, kept bits, Inf/NaN limit, scale.
-  const shiftA = codeA == 2 ? 42 : 45;
-  const shiftB = codeB == 2 ? 42 : 45;
-  const keepA = codeA == 2 ? lanes(I32_81FFFFFF) : lanes(I32_8FFFFFFF);
-  const keepB = codeB == 2 ? lanes(I32_81FFFFFF) : lanes(I32_8FFFFFFF);
-  const limitA = i16x8.splat(codeA == 2 ? 0x7bff : 0x7f7f);
-  const limitB = i16x8.splat(codeB == 2 ? 0x7bff : 0x7f7f);
+  const shiftA = codeShift(codeA);
+  const shiftB = codeShift(codeB);
+  const keepA = codeKeep(codeA);
+  const keepB = codeKeep(codeB);
+  const limitA = specialLimit(codeA);
+  const limitB = specialLimit(codeB);
   const scaleA = f64x2.splat(codeScale(codeA));
   const scaleB = f64x2.splat(codeScale(codeB));
   let i = 0;

@@ -211,46 +211,13 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     }
   }
 
-  /** TIES's window (taskVectorWindow and its encoded form): `op` over [base, x], the magnitudes in [lo, hi] into `into`. */
-  async function window(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: Uint32Array): Promise<TaskVectorWindow> {
-    // Each range's op returns [above, inWindow].
-    const ranges = splitRanges(inputs, length);
-    if (!ranges) {
-      const [above, inWindow] = (await runRanges(op, [...inputs, into], length, undefined, () => params))[0] as [number, number];
-      return { above, inWindow, parts: [{ from: 0, to: length, inWindow }] };
-    }
-    // Each thread range writes its own list, as long as `into` (any range may hold them all),
-    // then the lists are copied into `into` in range order (index order, as inline).
-    const room = into.length;
-    const lists = takeSpareBuffer(Math.max(1, ranges.length * room * 4));
-    try {
-      const all = new Uint32Array(lists.buffer, lists.byteOffset, ranges.length * room);
-      // allSettled: when one range fails, the others must finish before the lists are reused.
-      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, all.subarray(r * room, (r + 1) * room)], from, to, params))));
-      let above = 0;
-      let inWindow = 0;
-      const parts = settled.map((s, r) => {
-        if (s.status === "rejected") throw s.reason;
-        const [partAbove, partInWindow] = s.value as [number, number];
-        const n = Math.min(partInWindow, room - Math.min(inWindow, room));
-        if (n > 0) into.set(all.subarray(r * room, r * room + n), inWindow);
-        above += partAbove;
-        inWindow += partInWindow;
-        return { from: ranges[r]![0], to: ranges[r]![1], inWindow: partInWindow };
-      });
-      return { above, inWindow, parts };
-    } finally {
-      giveBackSpareBuffers([lists]);
-    }
-  }
-
   /**
-   * TIES's windows of several task vectors at once (taskVectorWindowsEncoded): `op` over [base,
-   * x1, …], each one's magnitudes in its window into `into[K]`. As `window`, per task vector: each
-   * thread range writes its own lists, copied in range order.
+   * TIES's windows (taskVectorWindow, taskVectorWindowsEncoded and the encoded form of the
+   * first): `op` over [base, x1, …], each task vector's magnitudes in its window into `into[K]`.
+   * Each thread range writes its own lists, each as long as the caller's (any range may hold
+   * them all), then they are copied into `into` in range order (index order, as inline).
    */
   async function windows(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: readonly Uint32Array[]): Promise<TaskVectorWindow[]> {
-    const m = into.length;
     // Each range's op returns [above1, inWindow1, …].
     const ranges = splitRanges(inputs, length);
     if (!ranges) {
@@ -494,31 +461,29 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     },
     async taskVectorWindow(base, x, lo, hi, into) {
       checkLength("taskVectorWindow input", x.length, base.length);
-      return window("taskVectorWindow", [base, x], base.length, { lo, hi }, into);
+      return (await windows("taskVectorWindow", [base, x], base.length, { lo, hi }, [into]))[0]!;
     },
     async taskVectorWindowEncoded(base, x, lo, hi, into) {
       const { arrays, length, codes } = taskVectorInputs("taskVectorWindowEncoded", base, x);
-      return window("taskVectorWindowEncoded", arrays, length, { lo, hi, ...codes }, into);
+      return (await windows("taskVectorWindowEncoded", arrays, length, { lo, hi, ...codes }, [into]))[0]!;
     },
     async taskVectorWindowsEncoded(base, xs, windowsOf, into) {
       checkLength("taskVectorWindowsEncoded windows", windowsOf.length, xs.length);
       checkLength("taskVectorWindowsEncoded lists", into.length, xs.length);
-      const params: Record<string, number> = {};
-      const arrays: Uint8Array[] = [];
-      let length = 0;
+      if (xs.length === 0) return [];
+      const codes = localCodecs().DTYPE_CODE;
+      const [b, sb] = encodedInput("taskVectorWindowsEncoded base", base);
+      const length = b.byteLength / sb;
+      const params: Record<string, number> = { db: codes[base.dtype]! };
+      const arrays = [b];
       xs.forEach((x, k) => {
-        const inputs = taskVectorInputs("taskVectorWindowsEncoded", base, x);
-        if (k === 0) {
-          arrays.push(inputs.arrays[0]);
-          params.db = inputs.codes.db;
-          length = inputs.length;
-        }
-        arrays.push(inputs.arrays[1]);
-        params[`d${k}`] = inputs.codes.dx;
+        const [v, sx] = encodedInput(`taskVectorWindowsEncoded input ${k}`, x);
+        checkLength(`taskVectorWindowsEncoded input ${k} elements`, v.byteLength / sx, length);
+        arrays.push(v);
+        params[`d${k}`] = codes[x.dtype]!;
         params[`lo${k}`] = windowsOf[k]!.lo;
         params[`hi${k}`] = windowsOf[k]!.hi;
       });
-      if (xs.length === 0) return [];
       return windows("taskVectorWindowsEncoded", arrays, length, params, into);
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out, spans) {
