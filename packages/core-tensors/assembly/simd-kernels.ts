@@ -60,6 +60,7 @@ const BITS_0_3: usize = 44;
 const F64_1: usize = 45;
 const F64_INF: usize = 46;
 const F64_NEG_INF: usize = 47;
+const F64_SIGN: usize = 48;
 const CONSTANTS = memory.data<u32>([
   0x00008000, 0x00008000, 0x00008000, 0x00008000, // I32_8000
   0x00007fff, 0x00007fff, 0x00007fff, 0x00007fff, // I32_7FFF
@@ -109,6 +110,7 @@ const CONSTANTS = memory.data<u32>([
   0x00000000, 0x3ff00000, 0x00000000, 0x3ff00000, // F64_1
   0x00000000, 0x7ff00000, 0x00000000, 0x7ff00000, // F64_INF
   0x00000000, 0xfff00000, 0x00000000, 0xfff00000, // F64_NEG_INF
+  0x00000000, 0x80000000, 0x00000000, 0x80000000, // F64_SIGN
 ], 16);
 
 /** The constant vector in `slot` of CONSTANTS. */
@@ -632,8 +634,11 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
   // 0 it leaves alone (the election), and the terms below are never −0: a term that does not
   // agree is +0 (the reference's skipped add), one that agrees is not zero. So no +0 is added.
   const positive = f64x2.ge(f64x2.add(wd1, wd2), zero);
-  const agree1 = v128.bitselect(f64x2.gt(wd1, zero), f64x2.lt(wd1, zero), positive);
-  const agree2 = v128.bitselect(f64x2.gt(wd2, zero), f64x2.lt(wd2, zero), positive);
+  // A term agrees when positive ? wd > 0 : wd < 0, that is when wd, its sign flipped where the
+  // election is negative, is > 0 (±0 and NaN never are): one xor and one compare per term.
+  const flip = v128.andnot(lanes(F64_SIGN), positive);
+  const agree1 = f64x2.gt(v128.xor(wd1, flip), zero);
+  const agree2 = f64x2.gt(v128.xor(wd2, flip), zero);
   const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
   const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
   // 0 where no delta agrees (den = 0): the quotient with its lanes cleared (andnot, one instruction).
@@ -958,30 +963,51 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
 // TIES's window pass (kernel-ops-module's taskVectorWindow): one pass that finds the cut when a
 // sample placed it inside [lo, hi], in place of the two histogram passes.
 
+
 /**
- * Four magnitudes (F32 bits, u32 lanes, so at most 0x7fffffff) of the window pass: returns `above`
- * minus the lanes above `hi` (each −1); those in [lo, hi] are written, in lane order, at
- * out + 4·count[0], count[0] (an i32 at `count`) counting them. `below` is lo − 1 and `hi` at most
+ * i8x16.swizzle indices that move the i32 lanes named by a 4-bit mask (bit k: lane k) to the
+ * front, in lane order; the other bytes read as 0 (index 0x80). Row `mask` at PACK + 16·mask.
+ */
+const PACK = memory.data<u32>([
+  0x80808080, 0x80808080, 0x80808080, 0x80808080, // lanes none
+  0x03020100, 0x80808080, 0x80808080, 0x80808080, // lanes 0
+  0x07060504, 0x80808080, 0x80808080, 0x80808080, // lanes 1
+  0x03020100, 0x07060504, 0x80808080, 0x80808080, // lanes 01
+  0x0b0a0908, 0x80808080, 0x80808080, 0x80808080, // lanes 2
+  0x03020100, 0x0b0a0908, 0x80808080, 0x80808080, // lanes 02
+  0x07060504, 0x0b0a0908, 0x80808080, 0x80808080, // lanes 12
+  0x03020100, 0x07060504, 0x0b0a0908, 0x80808080, // lanes 012
+  0x0f0e0d0c, 0x80808080, 0x80808080, 0x80808080, // lanes 3
+  0x03020100, 0x0f0e0d0c, 0x80808080, 0x80808080, // lanes 03
+  0x07060504, 0x0f0e0d0c, 0x80808080, 0x80808080, // lanes 13
+  0x03020100, 0x07060504, 0x0f0e0d0c, 0x80808080, // lanes 013
+  0x0b0a0908, 0x0f0e0d0c, 0x80808080, 0x80808080, // lanes 23
+  0x03020100, 0x0b0a0908, 0x0f0e0d0c, 0x80808080, // lanes 023
+  0x07060504, 0x0b0a0908, 0x0f0e0d0c, 0x80808080, // lanes 123
+  0x03020100, 0x07060504, 0x0b0a0908, 0x0f0e0d0c, // lanes 0123
+]);
+
+/**
+ * Stores the lanes of `m` where `inside` is −1, in lane order, at out + 4·c; returns c plus their
+ * count. One 16-byte store whatever the mask (no branch: with a few percent of the lanes inside,
+ * a branch on them was mispredicted often enough to double the window pass), so `out` needs
+ * room for 4 more than are kept.
+ */
+// @ts-ignore: decorator
+@inline function packInside(m: v128, inside: v128, out: usize, c: i32): i32 {
+  const mask = i32x4.bitmask(inside);
+  v128.store(out + (<usize>c << 2), i8x16.swizzle(m, v128.load(PACK + (<usize>mask << 4))));
+  return c + popcnt<i32>(mask);
+}
+
+/**
+ * Four magnitudes (F32 bits, u32 lanes, so at most 0x7fffffff) of the window pass: the lanes
+ * inside [lo, hi] given those `over` it (i32x4.gt_s(m, hi)). `below` is lo − 1 and `hi` at most
  * 0x7fffffff, so signed compares (one instruction each on x86) order the lanes as unsigned ones.
  */
 // @ts-ignore: decorator
-@inline function windowLanes(m: v128, below: v128, hi: v128, above: v128, out: usize, count: usize): v128 {
-  const over = i32x4.gt_s(m, hi);
-  const inside = v128.andnot(i32x4.gt_s(m, below), over);
-  if (v128.any_true(inside)) {
-    // Each lane is stored at the next free place, which moves on only for a lane inside (−1).
-    let c = load<i32>(count);
-    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 0));
-    c -= i32x4.extract_lane(inside, 0);
-    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 1));
-    c -= i32x4.extract_lane(inside, 1);
-    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 2));
-    c -= i32x4.extract_lane(inside, 2);
-    store<u32>(out + (<usize>c << 2), i32x4.extract_lane(m, 3));
-    c -= i32x4.extract_lane(inside, 3);
-    store<i32>(count, c);
-  }
-  return i32x4.add(above, over);
+@inline function insideWindow(m: v128, below: v128, over: v128): v128 {
+  return v128.andnot(i32x4.gt_s(m, below), over);
 }
 
 /** One magnitude of the window pass (the tail of a range); returns 1 when it lies above `hi`. */
@@ -996,7 +1022,7 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
   return 0;
 }
 
-/** A window's bounds as windowLanes compares them (signed): just below `lo`, and `hi`, each at most 0x7fffffff. */
+/** A window's bounds as insideWindow compares them (signed): just below `lo`, and `hi`, each at most 0x7fffffff. */
 // @ts-ignore: decorator
 @inline function belowWindow(lo: u32): v128 {
   return i32x4.splat(lo > 0x7fffffff ? 0x7fffffff : <i32>lo - 1);
@@ -1010,20 +1036,24 @@ export function tiesCount16(base: usize, x: usize, len: i32, cut: f32, codeBase:
 /**
  * Of the |fround(x − base)| as F32 bits (NaN's lie above +Inf): how many lie above `hi` (the
  * i32 at result), and those in [lo, hi],  written at `out`, their count the i32 at
- * result + 4. `out` has room for len + 4 (a lane that is not kept may be stored one past the last kept).
+ * result + 4. `out` has room for len + 4 (packInside stores four lanes whatever it keeps).
  */
 export function tiesWindow(out: usize, base: usize, x: usize, len: i32, lo: u32, hi: u32, result: usize): void {
   const magnitude = lanes(I32_7FFFFFFF);
   const lov = belowWindow(lo);
   const hiv = topOfWindow(hi);
   const count = result + 4;
-  store<i32>(count, 0);
+  let listed = 0;
   let above = i32x4.splat(0);
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     const at = <usize>i << 2;
-    above = windowLanes(v128.and(f32x4.sub(v128.load(x + at), v128.load(base + at)), magnitude), lov, hiv, above, out, count);
+    const m = v128.and(f32x4.sub(v128.load(x + at), v128.load(base + at)), magnitude);
+    const over = i32x4.gt_s(m, hiv);
+    listed = packInside(m, insideWindow(m, lov, over), out, listed);
+    above = i32x4.add(above, over);
   }
+  store<i32>(count, listed);
   let n = -(i32x4.extract_lane(above, 0) + i32x4.extract_lane(above, 1) + i32x4.extract_lane(above, 2) + i32x4.extract_lane(above, 3));
   for (; i < len; i++) n += windowOne(reinterpret<u32>(load<f32>(x + (<usize>i << 2)) - load<f32>(base + (<usize>i << 2))) & 0x7fffffff, lo, hi, out, count);
   store<i32>(result, n);
@@ -1034,7 +1064,7 @@ export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u3
   const lov = belowWindow(lo);
   const hiv = topOfWindow(hi);
   const count = result + 4;
-  store<i32>(count, 0);
+  let listed = 0;
   let above = i32x4.splat(0);
   let i = 0;
   for (; i + 8 <= len; i += 8) {
@@ -1043,8 +1073,13 @@ export function tiesWindow16(out: usize, base: usize, x: usize, len: i32, lo: u3
     const special = anySpecial16(hb, codeBase) || anySpecial16(hx, codeX);
     const m0 = deltaMagnitudesOfHalf(hb, hx, false, special, codeBase, codeX);
     const m1 = deltaMagnitudesOfHalf(hb, hx, true, special, codeBase, codeX);
-    above = windowLanes(m1, lov, hiv, windowLanes(m0, lov, hiv, above, out, count), out, count);
+    const over0 = i32x4.gt_s(m0, hiv);
+    const over1 = i32x4.gt_s(m1, hiv);
+    listed = packInside(m0, insideWindow(m0, lov, over0), out, listed);
+    listed = packInside(m1, insideWindow(m1, lov, over1), out, listed);
+    above = i32x4.add(above, i32x4.add(over0, over1));
   }
+  store<i32>(count, listed);
   let n = -(i32x4.extract_lane(above, 0) + i32x4.extract_lane(above, 1) + i32x4.extract_lane(above, 2) + i32x4.extract_lane(above, 3));
   for (; i < len; i++) n += windowOne(deltaMagnitude(base, x, i, codeBase, codeX), lo, hi, out, count);
   store<i32>(result, n);
@@ -1065,8 +1100,8 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
   const limitBase = specialLimit(codeBase);
   const limit1 = specialLimit(code1);
   const limit2 = specialLimit(code2);
-  store<i32>(result, 0, 4);
-  store<i32>(result, 0, 12);
+  let count1 = 0;
+  let count2 = 0;
   let above1 = i32x4.splat(0);
   let above2 = i32x4.splat(0);
   let i = 0;
@@ -1083,10 +1118,18 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
       const b = special ? decodeLanes16(cb, codeBase) : finiteLanes16(cb, codeBase);
       const y1 = special ? decodeLanes16(c1, code1) : finiteLanes16(c1, code1);
       const y2 = special ? decodeLanes16(c2, code2) : finiteLanes16(c2, code2);
-      above1 = windowLanes(v128.and(f32x4.sub(y1, b), lanes(I32_7FFFFFFF)), below1, hi1, above1, out1, result + 4);
-      above2 = windowLanes(v128.and(f32x4.sub(y2, b), lanes(I32_7FFFFFFF)), below2, hi2, above2, out2, result + 12);
+      const m1 = v128.and(f32x4.sub(y1, b), lanes(I32_7FFFFFFF));
+      const m2 = v128.and(f32x4.sub(y2, b), lanes(I32_7FFFFFFF));
+      const over1 = i32x4.gt_s(m1, hi1);
+      const over2 = i32x4.gt_s(m2, hi2);
+      count1 = packInside(m1, insideWindow(m1, below1, over1), out1, count1);
+      count2 = packInside(m2, insideWindow(m2, below2, over2), out2, count2);
+      above1 = i32x4.add(above1, over1);
+      above2 = i32x4.add(above2, over2);
     }
   }
+  store<i32>(result, count1, 4);
+  store<i32>(result, count2, 12);
   let n1 = -(i32x4.extract_lane(above1, 0) + i32x4.extract_lane(above1, 1) + i32x4.extract_lane(above1, 2) + i32x4.extract_lane(above1, 3));
   let n2 = -(i32x4.extract_lane(above2, 0) + i32x4.extract_lane(above2, 1) + i32x4.extract_lane(above2, 2) + i32x4.extract_lane(above2, 3));
   for (; i < len; i++) {
