@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { orderCheckingTap, seededBytes } from "@stmerge/test-utils";
-import { tempDir } from "../test/safetensors-test-helpers.js";
+import { takesODirect, tempDir } from "../test/safetensors-test-helpers.js";
 import { DTYPES, DTYPE_SIZE, shapeElementCount, type DType } from "./dtypes.js";
 import { openSafetensors } from "./open-safetensors.js";
 import { createSafetensorsWriter, planSafetensorsLayout, writeSafetensors, type InMemoryTensor } from "./safetensors-writer.js";
@@ -323,3 +323,110 @@ describe("safetensors writer with metadata known only at the end (finalMetadata)
     expect(await leftovers()).toEqual([]);
   });
 });
+
+describe("safetensors writer with direct writes (O_DIRECT, past the page cache)", () => {
+  const MiB = 2 ** 20;
+  const PLACEHOLDER = "0".repeat(64);
+  const REAL = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+  // 11 MiB and odd sizes in all: several staging buffers, tensors that straddle them, a partial last block.
+  const tensors = [5 * MiB + 3, 1, 4096, 6 * MiB + 777, 12345].map((n, i) => ({ name: `t${i}`, dtype: "U8" as const, shape: [n], byteLength: n }));
+  const data = tensors.map((t, i) => seededBytes(t.byteLength, i + 11));
+
+  /** Writes the tensors (each in `pieces` chunks), in `order`; calls `between` after the i-th write. */
+  async function writeDirect(name: string, options: Parameters<typeof createSafetensorsWriter>[1] = {}, order = [0, 1, 2, 3, 4], between?: (sink: ReturnType<typeof createSafetensorsWriter>, i: number) => Promise<void>) {
+    const path = join(dir, name);
+    const sink = createSafetensorsWriter(path, { directWrites: true, ...options });
+    await sink.begin(tensors, { note: "direct" });
+    for (const [i, k] of order.entries()) {
+      const bytes = data[k]!;
+      // Two chunks per tensor, issued together as the merge's executor does.
+      const half = Math.floor(bytes.byteLength / 2);
+      await Promise.all([sink.write(tensors[k]!.name, bytes.subarray(0, half), 0), sink.write(tensors[k]!.name, bytes.subarray(half), half)]);
+      await between?.(sink, i);
+    }
+    await sink.commit();
+    return { path, sink };
+  }
+
+  async function expectTensors(path: string): Promise<void> {
+    const source = await openSafetensors(path);
+    try {
+      expect(source.metadata.note).toBe("direct");
+      for (const [k, t] of tensors.entries()) expect(Buffer.from(await source.read(t.name)).equals(Buffer.from(data[k]!)), t.name).toBe(true);
+    } finally {
+      await source.close();
+    }
+  }
+
+  it("gives the same file as the page cache, byte for byte, and writes past it where the filesystem allows", async () => {
+    const { path, sink } = await writeDirect("direct.safetensors");
+    const buffered = join(dir, "buffered.safetensors");
+    const reference = createSafetensorsWriter(buffered, { directWrites: false });
+    await reference.begin(tensors, { note: "direct" });
+    for (const [k, t] of tensors.entries()) await reference.write(t.name, data[k]!);
+    await reference.commit();
+    expect(reference.wroteDirect).toBe(false);
+    expect((await readFile(path)).equals(await readFile(buffered))).toBe(true);
+    await expectTensors(path);
+    // Where the temp folder's filesystem takes O_DIRECT (ext4 here), the writes went past the page cache.
+    expect(sink.wroteDirect).toBe(await takesODirect(dir));
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("a write out of file order ends direct writing; the rest goes through the page cache, the file intact", async () => {
+    const { path } = await writeDirect("out-of-order.safetensors", {}, [0, 1, 3, 2, 4]);
+    await expectTensors(path);
+  });
+
+  it("readWritten in the middle sees what was written (the staged bytes first go to the file)", async () => {
+    const layout: number[] = [];
+    const { path } = await writeDirect("read-back.safetensors", {}, undefined, async (sink, i) => {
+      if (i !== 1) return;
+      const at = sink.layout!.dataStart;
+      const back = await sink.readWritten(new Uint8Array(data[0]!.byteLength), at);
+      layout.push(at);
+      expect(Buffer.from(back).equals(Buffer.from(data[0]!))).toBe(true);
+    });
+    expect(layout).toHaveLength(1);
+    await expectTensors(path);
+  });
+
+  it("with the header known only at the end: it is written over the reserved one after the direct writes, and the tap sees the finished file", async () => {
+    const tap = orderCheckingTap(1);
+    const path = join(dir, "direct-final.safetensors");
+    const sink = createSafetensorsWriter(path, { directWrites: true, finalMetadata: async () => ({ note: "direct", input_sha256: REAL }), tap });
+    await sink.begin(tensors, { note: "direct", input_sha256: PLACEHOLDER });
+    for (const [k, t] of tensors.entries()) await sink.write(t.name, data[k]!);
+    await sink.commit();
+    const file = await readFile(path);
+    expect(tap.sha256()).toBe(sha256(file));
+    const source = await openSafetensors(path);
+    try {
+      expect(source.metadata.input_sha256).toBe(REAL);
+      expect(Buffer.from(await source.read("t3")).equals(Buffer.from(data[3]!))).toBe(true);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it("an abort with direct writes in flight leaves no temp file", async () => {
+    const path = join(dir, "direct-abort.safetensors");
+    const sink = createSafetensorsWriter(path, { directWrites: true });
+    await sink.begin(tensors);
+    await sink.write("t0", data[0]!);
+    await sink.abort();
+    expect(existsSync(path)).toBe(false);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("by default (auto), a small file is written through the page cache", async () => {
+    const path = join(dir, "auto-small.safetensors");
+    const sink = createSafetensorsWriter(path);
+    await sink.begin([{ name: "w", dtype: "U8", shape: [100], byteLength: 100 }]);
+    await sink.write("w", seededBytes(100, 1));
+    await sink.commit();
+    expect(sink.wroteDirect).toBe(false);
+  });
+});
+

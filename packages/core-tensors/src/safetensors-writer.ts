@@ -1,4 +1,5 @@
 import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
+import { directWritesAvailable, openDirectWrites, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
 import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
 import { SafetensorsError, TensorIoError } from "./errors.js";
 import { hasLoneSurrogate } from "./has-lone-surrogate.js";
@@ -90,7 +91,19 @@ export interface SafetensorsWriterOptions extends AtomicFileOptions {
    * the final layout (after `finalMetadata`'s header is written); a throw removes the temp file.
    */
   readonly verify?: (handle: FileHandle, layout: SafetensorsLayout) => Promise<void>;
+  /**
+   * Write the file front to back with O_DIRECT (see `DirectWrites`), past the page cache:
+   * "auto" (the default) for files of DIRECT_MIN_BYTES or more, where the platform and the
+   * filesystem allow it and STMERGE_DIRECT_IO is not 0. A write out of file order, or a
+   * `readWritten`, ends it; the rest goes through the page cache.
+   */
+  readonly directWrites?: "auto" | boolean;
+  /** Passed to `openDirectWrites` (tests). */
+  readonly directWritesOptions?: DirectWritesOptions;
 }
+
+/** Smaller outputs are written through the page cache (direct writes pay off on large files). */
+const DIRECT_MIN_BYTES = 64 * 1024 * 1024;
 
 const READ_BACK_CHUNK = 16 * 1024 * 1024;
 
@@ -124,21 +137,33 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
    * handle: what a caller hashes once `finalMetadata`'s values are known, or checks as written.
    */
   readWritten(into: Uint8Array, offset: number): Promise<Uint8Array>;
+  /** Whether the bytes written so far went past the page cache (see `directWrites`). */
+  readonly wroteDirect: boolean;
 } {
   let file: AtomicFile | undefined;
   let layout: SafetensorsLayout | undefined;
   const planned = new Map<string, PlannedTensor>();
   let failed = false;
   let tap: OrderedTap | undefined;
+  let direct: DirectWrites | undefined;
+  let wroteDirect = false;
 
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
     } catch (error) {
       failed = true;
+      await direct?.close();
       await file?.abort();
       throw await fileSystemError(error, path, { bytesNeeded: layout?.totalSize });
     }
+  };
+  /** Ends direct writing: what it staged is written; later writes and reads go through the page cache. */
+  const endDirect = async (): Promise<void> => {
+    if (!direct?.open) return;
+    const d = direct;
+    await guard(() => d.finish());
+    wroteDirect = d.direct;
   };
 
   return {
@@ -146,12 +171,16 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     get layout() {
       return layout;
     },
+    get wroteDirect() {
+      return wroteDirect || direct?.direct === true;
+    },
     async begin(descriptors, metadata = {}) {
       if (file) throw new TensorIoError("SINK_ALREADY_BEGUN", `${path}: begin() called twice`, { file: path });
       layout = planSafetensorsLayout(descriptors, metadata, path);
       for (const d of descriptors) planned.set(d.name, { descriptor: d, dataOffset: layout.offsets.get(d.name)!, written: 0 });
       file = await createAtomicFile(path, options);
       const l = layout;
+      const f = file;
       await guard(async () => {
         // With metadata still to come, the tap sees the file only once it is finished (see commit).
         if (options.tap && !options.finalMetadata) {
@@ -159,9 +188,12 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
           tap = orderedTap(options.tap);
           await tap.write(l.headerBytes, 0);
         }
-        await writeFully(file!.handle, l.headerBytes, 0);
+        const wanted = options.directWrites ?? "auto";
+        if (wanted === true || (wanted === "auto" && l.totalSize >= DIRECT_MIN_BYTES && directWritesAvailable())) direct = await openDirectWrites(f.tempPath, f.handle, options.directWritesOptions);
         // Reserve the full size up front so a full disk fails early, before hours of work.
-        await file!.handle.truncate(l.totalSize);
+        await f.handle.truncate(l.totalSize);
+        if (direct) await direct.append(l.headerBytes, 0);
+        else await writeFully(f.handle, l.headerBytes, 0);
       });
     },
     async write(name, bytes, offset = 0) {
@@ -172,12 +204,21 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
         throw new TensorIoError("RANGE_OUT_OF_BOUNDS", `${path}: write of ${bytes.byteLength} bytes at ${offset} overruns tensor ${JSON.stringify(name)} (${t.descriptor.byteLength} bytes)`, { file: path });
       }
       const l = layout;
+      const f = file;
+      const at = l.dataStart + t.dataOffset + offset;
+      // In file order, the bytes are staged for a direct write (decided now, in call order);
+      // out of order, direct writing ends and they go through the page cache.
+      const d = direct?.open && direct.position === at ? direct : undefined;
+      if (!d) await endDirect();
+      const written = d ? d.append(bytes, at) : writeFully(f.handle, bytes, at);
       // The tap takes the bytes alongside the write: the caller may reuse the buffer once both resolve.
-      await guard(() => Promise.all([tap?.write(bytes, l.dataStart + t.dataOffset + offset), writeFully(file!.handle, bytes, l.dataStart + t.dataOffset + offset).then(() => file!.wrote(bytes.byteLength))]));
+      await guard(() => Promise.all([tap?.write(bytes, at), written.then(() => f.wrote(bytes.byteLength))]));
       t.written += bytes.byteLength;
     },
     async readWritten(into, offset) {
       if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: readWritten() before begin() or after a failure`, { file: path });
+      // Staged bytes are not in the file yet.
+      await endDirect();
       await readFully(file.handle, into, 0, into.byteLength, offset, path);
       return into;
     },
@@ -185,10 +226,12 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: commit() before begin() or after a failure`, { file: path });
       for (const t of planned.values()) {
         if (t.written !== t.descriptor.byteLength) {
+          await direct?.close();
           await file.abort();
           throw new TensorIoError("SINK_INCOMPLETE", `${path}: tensor ${JSON.stringify(t.descriptor.name)} got ${t.written} of ${t.descriptor.byteLength} bytes; output discarded`, { file: path });
         }
       }
+      await endDirect();
       const { finalMetadata, tap: outputTap, verify } = options;
       if (!finalMetadata) return file.commit(verify ? { verify: (handle) => verify(handle, layout!) } : {});
       const f = file;
@@ -208,6 +251,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     },
     async abort() {
       failed = true;
+      await direct?.close();
       await file?.abort();
     },
   };

@@ -1,4 +1,5 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -26,4 +27,19 @@ export async function writeRaw(dir: string, name: string, bytes: Uint8Array): Pr
   const path = join(dir, name);
   await writeFile(path, bytes);
   return path;
+}
+
+/** Whether the filesystem of `folder` takes O_DIRECT, asked of the kernel directly (a probe file, removed). */
+export async function takesODirect(folder: string): Promise<boolean> {
+  const probe = join(folder, `probe-${process.pid}`);
+  await writeFile(probe, "");
+  try {
+    const handle = await open(probe, constants.O_WRONLY | constants.O_DIRECT!);
+    await handle.close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await rm(probe, { force: true });
+  }
 }

@@ -1,0 +1,123 @@
+import { open, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededBytes } from "@stmerge/test-utils";
+import { takesODirect, tempDir } from "../test/safetensors-test-helpers.js";
+import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites } from "./direct-writes.js";
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempDir()));
+afterAll(() => cleanup());
+
+const MiB = 1024 * 1024;
+
+
+/** Appends `pieces` to a new file through DirectWrites (from offset 0, in order) and finishes; returns the file's bytes and whether its writes bypassed the page cache. */
+async function writeThrough(name: string, pieces: readonly Uint8Array[], options: { misalignForTest?: number } = {}): Promise<{ bytes: Buffer; direct: boolean | undefined }> {
+  const path = join(dir, name);
+  await writeFile(path, "");
+  const buffered = await open(path, "r+");
+  try {
+    const writes = await openDirectWrites(path, buffered, options);
+    if (!writes) {
+      // Without direct writes the caller writes through its handle: the same bytes.
+      let at = 0;
+      for (const piece of pieces) at += (await buffered.write(piece, 0, piece.byteLength, at)).bytesWritten;
+      return { bytes: await readFile(path), direct: undefined };
+    }
+    let at = 0;
+    // Appends issued back to back without waiting, as a sink's callers do: they are staged in call order.
+    const appends = pieces.map((piece) => {
+      const p = writes.append(piece, at);
+      at += piece.byteLength;
+      return p;
+    });
+    await Promise.all(appends);
+    expect(writes.position).toBe(at);
+    await writes.finish();
+    expect(writes.open).toBe(false);
+    return { bytes: await readFile(path), direct: writes.direct };
+  } finally {
+    await buffered.close();
+  }
+}
+
+const concat = (pieces: readonly Uint8Array[]) => Buffer.concat(pieces.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+
+describe("direct writes", () => {
+  it.runIf(directWritesAvailable())("write a file front to back past the page cache: pieces of any size, across staging buffers, a partial last block", async () => {
+    const direct = await takesODirect(dir);
+    // 1 byte, an odd size, exactly a block, more than a staging buffer, many small ones; 13 MiB + 3 bytes in all.
+    const sizes = [1, 4095, DIRECT_ALIGNMENT, 5 * MiB + 7, ...Array.from({ length: 300 }, (_, i) => 1000 + ((i * 7919) % 30000)), 7 * MiB];
+    const pieces = sizes.map((n, i) => seededBytes(n, i + 1));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    expect(total % DIRECT_ALIGNMENT).not.toBe(0);
+    const { bytes, direct: wentDirect } = await writeThrough("pieces.bin", pieces);
+    expect(bytes.equals(concat(pieces))).toBe(true);
+    // On a filesystem that takes O_DIRECT (ext4 here), every whole block went past the page cache.
+    expect(wentDirect).toBe(direct ? true : undefined);
+  });
+
+  it.runIf(directWritesAvailable())("a file of whole blocks only, and an empty one", async () => {
+    const pieces = [seededBytes(4 * MiB, 7), seededBytes(4 * MiB, 8)];
+    expect((await writeThrough("whole.bin", pieces)).bytes.equals(concat(pieces))).toBe(true);
+    expect((await writeThrough("empty.bin", [])).bytes.byteLength).toBe(0);
+  });
+
+  it.runIf(directWritesAvailable())("when the kernel refuses a direct write (EINVAL: a misaligned buffer), that buffer and the rest go through the page cache, the same bytes", async () => {
+    const direct = await takesODirect(dir);
+    const pieces = [seededBytes(9 * MiB + 5, 3), seededBytes(123, 4)];
+    const { bytes, direct: wentDirect } = await writeThrough("refused.bin", pieces, { misalignForTest: 1 });
+    expect(bytes.equals(concat(pieces))).toBe(true);
+    expect(wentDirect).toBe(direct ? false : undefined);
+  });
+
+  it.runIf(directWritesAvailable())("an append anywhere but the end, or after finish, is refused", async () => {
+    const path = join(dir, "order.bin");
+    await writeFile(path, "");
+    const buffered = await open(path, "r+");
+    try {
+      const writes = await openDirectWrites(path, buffered);
+      if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
+      await writes!.append(seededBytes(10, 1), 0);
+      await expect(writes!.append(seededBytes(10, 2), 20)).rejects.toThrow(/direct write at 20, expected 10/);
+      await writes!.finish();
+      await expect(writes!.append(seededBytes(10, 2), 10)).rejects.toThrow(/finished/);
+      expect((await readFile(path)).equals(Buffer.from(seededBytes(10, 1)))).toBe(true);
+    } finally {
+      await buffered.close();
+    }
+  });
+
+  it.runIf(directWritesAvailable())("a file that cannot be opened for direct writes (gone since) gives none: the caller writes through its own handle", async () => {
+    const path = join(dir, "gone.bin");
+    await writeFile(path, "");
+    const buffered = await open(path, "r+");
+    try {
+      await rm(path);
+      expect(await openDirectWrites(path, buffered)).toBeUndefined();
+    } finally {
+      await buffered.close();
+    }
+  });
+
+  it("STMERGE_DIRECT_IO=0 turns direct writes off", async () => {
+    const saved = process.env.STMERGE_DIRECT_IO;
+    process.env.STMERGE_DIRECT_IO = "0";
+    try {
+      expect(directWritesAvailable()).toBe(false);
+      const path = join(dir, "off.bin");
+      await writeFile(path, "");
+      const buffered = await open(path, "r+");
+      try {
+        expect(await openDirectWrites(path, buffered)).toBeUndefined();
+      } finally {
+        await buffered.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.STMERGE_DIRECT_IO;
+      else process.env.STMERGE_DIRECT_IO = saved;
+    }
+  });
+});
