@@ -90,6 +90,74 @@ describe("direct writes", () => {
     }
   });
 
+  it.runIf(directWritesAvailable())("appends laid out in memory as on disk are written from where they lie (only their partial first and last blocks staged), mixed with staged ones", async () => {
+    const direct = await takesODirect(dir);
+    // Page-aligned memory (WebAssembly's), each piece placed where its address agrees with its file offset modulo 4096.
+    const memory = new WebAssembly.Memory({ initial: 1024 });
+    const sizes = [100, 3 * MiB + 5, 300 * 1024, 7, 5 * MiB, 256 * 1024 - 1, 9 * MiB + 4095, 1, 2 * MiB];
+    let at = 0;
+    let cursor = 0;
+    const pieces = sizes.map((n, i) => {
+      // Every third piece deliberately out of step (staged whole); the others in step.
+      const inStep = i % 3 !== 2;
+      const shift = (((at - cursor) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT + (inStep ? 0 : 8)) % DIRECT_ALIGNMENT;
+      const piece = new Uint8Array(memory.buffer, cursor + shift, n);
+      piece.set(seededBytes(n, i + 40));
+      cursor += shift + n;
+      at += n;
+      return piece;
+    });
+    const path = join(dir, "in-place.bin");
+    await writeFile(path, "");
+    const buffered = await open(path, "r+");
+    try {
+      const writes = await openDirectWrites(path, buffered);
+      if (!direct) return expect(writes).toBeUndefined();
+      let position = 0;
+      await Promise.all(pieces.map((piece) => writes!.append(piece, (position += piece.byteLength) - piece.byteLength)));
+      await writes!.finish();
+      expect((await readFile(path)).equals(concat(pieces))).toBe(true);
+      // Staged: the pieces out of step, those under 256 KiB, and at most two partial blocks of each of the others.
+      const staged = sizes.filter((n, i) => i % 3 === 2 || n < 256 * 1024).reduce((a, b) => a + b, 0);
+      const inPlace = sizes.filter((n, i) => i % 3 !== 2 && n >= 256 * 1024).length;
+      expect(writes!.stagedBytes).toBeGreaterThanOrEqual(staged);
+      expect(writes!.stagedBytes).toBeLessThanOrEqual(staged + inPlace * 2 * DIRECT_ALIGNMENT);
+      expect(writes!.direct).toBe(true);
+    } finally {
+      await buffered.close();
+    }
+  });
+
+  it.runIf(directWritesAvailable())("memory that agrees with the file offsets but does not start on a page (a Buffer's) is staged once the kernel refuses it, the same bytes", async () => {
+    // A large Buffer comes from malloc (usually 16 bytes past a page); if it happens to start on one, the direct writes simply succeed.
+    const memory = Buffer.allocUnsafeSlow(12 * MiB);
+    const pieces = [seededBytes(1000, 1), seededBytes(5 * MiB, 2), seededBytes(3 * MiB, 3)];
+    let at = 0;
+    let cursor = 0;
+    const laidOut = pieces.map((p) => {
+      cursor += (((at - (memory.byteOffset + cursor)) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT;
+      const view = new Uint8Array(memory.buffer, memory.byteOffset + cursor, p.byteLength);
+      view.set(p);
+      cursor += p.byteLength;
+      at += p.byteLength;
+      return view;
+    });
+    const path = join(dir, "not-on-a-page.bin");
+    await writeFile(path, "");
+    const buffered = await open(path, "r+");
+    try {
+      const writes = await openDirectWrites(path, buffered);
+      if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
+      let position = 0;
+      for (const view of laidOut) await writes!.append(view, (position += view.byteLength) - view.byteLength);
+      await writes!.finish();
+      expect((await readFile(path)).equals(concat(pieces))).toBe(true);
+      expect(writes!.direct).toBe(true);
+    } finally {
+      await buffered.close();
+    }
+  });
+
   it.runIf(directWritesAvailable())("a file that cannot be opened for direct writes (gone since) gives none: the caller writes through its own handle", async () => {
     const path = join(dir, "gone.bin");
     await writeFile(path, "");

@@ -9,19 +9,26 @@ export const DIRECT_ALIGNMENT = 4096;
 const STAGING_BYTES = 4 * 1024 * 1024;
 /** One buffer filling while the others are written. */
 const STAGING_BUFFERS = 3;
+/**
+ * An append of at least this many bytes that lies in memory as it will lie on disk (its address
+ * and its file offset agree modulo DIRECT_ALIGNMENT, see `appendInPlace`) is written from where it
+ * is; only its partial first and last blocks are staged.
+ */
+const IN_PLACE_MIN_BYTES = 256 * 1024;
 const WASM_PAGE = 65536;
 
 /**
  * A file written front to back with O_DIRECT: the bytes are copied into aligned staging buffers
- * and each full buffer goes to the disk in one write that bypasses the page cache. On a virtual
- * machine whose memory is backed on first touch, the page cache's copy of a buffered write cost
- * more CPU than the merge that produced the bytes (2.1 GB: 2.9–5.7 s of kernel time buffered,
- * 0.1 s direct; tools/bench/io-floor.mjs --direct), and the output no longer evicts the
- * inputs from the cache. Appends must be contiguous; anything else ends direct writing
- * (`finish`) and the caller goes on through its buffered handle, which also writes the last
- * partial block. A filesystem that refuses O_DIRECT (tmpfs before Linux 6.6, some network and FUSE ones)
- * gives no `DirectWrites`; one that
- * refuses a write (EINVAL) gets that buffer and all later ones through the buffered handle.
+ * and each full buffer goes to the disk in one write that bypasses the page cache; an append
+ * already laid out in memory as on disk (see `IN_PLACE_MIN_BYTES`) is written from where it lies.
+ * On the 2-vCPU virtual machine of the benchmarks the kernel's copy of a buffered write into the
+ * page cache cost more CPU than the merge that produced the bytes, and varied from run to run
+ * (2.1 GB written and fsynced: 0.8–5.7 s of system time buffered, 0.1 s direct;
+ * tools/bench/io-floor.mjs --direct); the output also no longer evicts the inputs from the cache.
+ * Appends must be contiguous; anything else ends direct writing (`finish`) and the caller goes on
+ * through its buffered handle, which also writes the last partial block. A filesystem that
+ * refuses O_DIRECT (tmpfs before Linux 6.6, some network and FUSE ones) gives no `DirectWrites`;
+ * one that refuses a write (EINVAL) gets that buffer and all later ones through the buffered handle.
  */
 export interface DirectWrites {
   /** Where the next append must start (advanced as soon as `append` is called). */
@@ -30,8 +37,13 @@ export interface DirectWrites {
   readonly open: boolean;
   /** Whether writes still bypass the page cache (false after an EINVAL fell back). */
   readonly direct: boolean;
-  /** Stages `bytes`, to go at `at` (which must be `position`); resolves once the caller may reuse them. */
+  /**
+   * Stages `bytes`, to go at `at` (which must be `position`), or writes them from where they lie
+   * (see `IN_PLACE_MIN_BYTES`); resolves once the caller may reuse them.
+   */
   append(bytes: Uint8Array, at: number): Promise<void>;
+  /** Bytes copied into the staging buffers so far (appends written in place are not). */
+  readonly stagedBytes: number;
   /** Writes what is staged (whole blocks directly, the partial last block through the buffered handle), waits for every write, and closes. */
   finish(): Promise<void>;
   /** Waits for the writes in flight (their errors ignored) and closes without writing more: the file is being discarded. */
@@ -82,6 +94,9 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
   let fill = 0;
   let failure: unknown;
   let queue: Promise<void> = Promise.resolve();
+  let stagedBytes = 0;
+  /** Cleared when the kernel refused a write from a caller's memory (its buffer does not start on a page). */
+  let inPlace = true;
 
   /** Writes `length` bytes of buffer k at `at`: directly, or through the buffered handle once direct writes were refused. */
   const writeOut = async (k: number, length: number, at: number): Promise<void> => {
@@ -105,7 +120,46 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
     const running = writeOut(k, length, bufferStart).catch((error: unknown) => void (failure ??= error));
     writing[k] = running;
   };
+  /** Moves on to the next staging buffer, which starts at file offset `at` (on a block boundary). */
+  const nextBuffer = (at: number): void => {
+    current = (current + 1) % STAGING_BUFFERS;
+    bufferStart = at;
+    fill = 0;
+  };
+  /**
+   * `bytes` at file offset `at` (the end of what is staged) where they lie in memory as they
+   * will on disk: the head that completes the current block is staged and the staged blocks are
+   * written, the whole blocks after it go from the caller's memory in one write, and the tail
+   * starts the next staging buffer. False, with nothing done, when they do not lie so.
+   */
+  const appendInPlace = async (bytes: Uint8Array, at: number): Promise<boolean> => {
+    if (!direct || !inPlace || bytes.byteLength < IN_PLACE_MIN_BYTES || (bytes.byteOffset - at) % DIRECT_ALIGNMENT !== 0) return false;
+    const head = (DIRECT_ALIGNMENT - (at % DIRECT_ALIGNMENT)) % DIRECT_ALIGNMENT;
+    const tail = (at + bytes.byteLength) % DIRECT_ALIGNMENT;
+    await stage(bytes.subarray(0, head));
+    // The staged bytes now end on a block boundary: written now, and the next buffer follows the whole blocks.
+    if (fill > 0) {
+      startWrite(fill);
+      nextBuffer(bufferStart + fill);
+    }
+    const whole = bytes.subarray(head, bytes.byteLength - tail);
+    try {
+      const { bytesWritten } = await handle.write(whole, 0, whole.byteLength, bufferStart);
+      if (bytesWritten < whole.byteLength) await writeFully(buffered, whole.subarray(bytesWritten), bufferStart + bytesWritten);
+    } catch (error) {
+      if (errnoOf(error) !== "EINVAL") throw error;
+      // The caller's memory does not start on a page after all: staged from now on.
+      inPlace = false;
+      await stage(bytes.subarray(head));
+      return true;
+    }
+    bufferStart += whole.byteLength;
+    // The tail starts the next buffer (stage waits for its previous write to be over).
+    await stage(bytes.subarray(bytes.byteLength - tail));
+    return true;
+  };
   const stage = async (bytes: Uint8Array): Promise<void> => {
+    stagedBytes += bytes.byteLength;
     let done = 0;
     while (done < bytes.byteLength) {
       if (failure !== undefined) throw failure;
@@ -121,9 +175,7 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
       done += n;
       if (fill === STAGING_BYTES) {
         startWrite(STAGING_BYTES);
-        current = (current + 1) % STAGING_BUFFERS;
-        bufferStart += STAGING_BYTES;
-        fill = 0;
+        nextBuffer(bufferStart + STAGING_BYTES);
       }
     }
   };
@@ -142,12 +194,17 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
     get direct() {
       return direct;
     },
+    get stagedBytes() {
+      return stagedBytes;
+    },
     append(bytes, at) {
       if (!isOpen) return Promise.reject(new Error(`${path}: direct writes are finished`));
       if (at !== position) return Promise.reject(new Error(`${path}: a direct write at ${at}, expected ${position}`));
       position += bytes.byteLength;
       // In call order: each append copies after the one before it.
-      const staged = queue.then(() => stage(bytes));
+      const staged = queue.then(async () => {
+        if (!(await appendInPlace(bytes, at))) await stage(bytes);
+      });
       queue = staged.catch(() => undefined);
       return staged;
     },

@@ -107,7 +107,9 @@ describe("safetensors writer safety", () => {
     await expect(writeSafetensors(path, [tensor("w", "U8", [1])])).rejects.toMatchObject({ code: "OUTPUT_EXISTS", file: path });
     expect(await readFile(path, "utf8")).toBe("keep me");
     await writeSafetensors(path, [tensor("w", "U8", [1])], {}, { overwrite: true });
-    expect((await openSafetensors(path)).descriptors).toHaveLength(1);
+    const written = await openSafetensors(path);
+    expect(written.descriptors).toHaveLength(1);
+    await written.close();
     expect(await leftovers()).toEqual([]);
   });
 

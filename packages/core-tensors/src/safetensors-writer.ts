@@ -171,6 +171,10 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     get layout() {
       return layout;
     },
+    fileOffsetOf(name, offset) {
+      const t = planned.get(name);
+      return layout && t ? layout.dataStart + t.dataOffset + offset : undefined;
+    },
     get wroteDirect() {
       return wroteDirect || direct?.direct === true;
     },

@@ -43,6 +43,12 @@ export interface TensorSink {
   begin(descriptors: readonly TensorDescriptor[], metadata?: Readonly<Record<string, string>>): Promise<void>;
   /** Writes one tensor's bytes (or a chunk at `offset` within the tensor). */
   write(name: string, bytes: Uint8Array, offset?: number): Promise<void>;
+  /**
+   * Where in the file the byte at `offset` of tensor `name` goes, once `begin` laid it out (a
+   * sink that writes a file). A caller that lays its buffers out to agree with it modulo
+   * DIRECT_ALIGNMENT lets direct writes skip their copy.
+   */
+  fileOffsetOf?(name: string, offset: number): number | undefined;
   /** Flushes, fsyncs and renames the temp file into place. */
   commit(): Promise<void>;
   /** Removes the temp file; the target path is untouched. Safe to call more than once. */

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend, createSafetensorsWriter, type KernelBackend, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, createSafetensorsWriter, DIRECT_ALIGNMENT, type KernelBackend, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { afterAll, describe, expect, it } from "vitest";
 import { tempDir, writeTinyModel } from "@stmerge/test-utils";
@@ -101,6 +101,44 @@ describe("executeMergePlan read-ahead and write-behind", () => {
         await Promise.all(sources.map((s) => s.close()));
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("executeMergePlan lays its output out for direct writes", () => {
+  it("puts each merged chunk and each tensor passed through where its address agrees with its file offset modulo DIRECT_ALIGNMENT; with direct writes forced, the file is the page cache's byte for byte", async () => {
+    const dir = tempDir();
+    const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
+    try {
+      const extra = Array.from({ length: 4 }, (_, i) => ({ name: `model.diffusion_model.extra_${i}.weight`, shape: [3000 + i] }));
+      const a = await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra });
+      const b = await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 });
+      const sources = await Promise.all([a, b].map((p) => openSafetensors(p)));
+      const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
+      // Chunks of 1000 elements: a key's chunks start at offsets that are not on a block.
+      const plan = buildMergePlan(inputs, { method: weightedSum, maxChunkElements: 1000 });
+      expect(plan.entries.some((e) => e.action === "copy")).toBe(true);
+      const writer = createSafetensorsWriter(join(dir, "direct.safetensors"), { directWrites: true });
+      const misplaced: string[] = [];
+      let writes = 0;
+      const recording: typeof writer = Object.assign(Object.create(writer) as typeof writer, {
+        write: (key: string, bytes: Uint8Array, offset = 0) => {
+          const at = writer.fileOffsetOf(key, offset)!;
+          writes++;
+          if ((bytes.byteOffset - at) % DIRECT_ALIGNMENT !== 0) misplaced.push(`${key}@${offset}`);
+          return writer.write(key, bytes, offset);
+        },
+      });
+      await executeMergePlan(plan, { sources: sources as TensorSource[], sink: recording, kernels: pooled, method: weightedSum });
+      expect(writes).toBeGreaterThan(plan.entries.length);
+      expect(misplaced).toEqual([]);
+      const reference = join(dir, "buffered.safetensors");
+      await executeMergePlan(plan, { sources: sources as TensorSource[], sink: createSafetensorsWriter(reference, { directWrites: false }), kernels: pooled, method: weightedSum });
+      expect(readFileSync(join(dir, "direct.safetensors")).equals(readFileSync(reference))).toBe(true);
+      await Promise.all(sources.map((s) => s.close()));
+    } finally {
+      await pooled.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

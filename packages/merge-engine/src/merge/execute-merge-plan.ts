@@ -1,4 +1,4 @@
-import { dtypeSize, shapeElementCount, type KernelArena, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
+import { DIRECT_ALIGNMENT, dtypeSize, shapeElementCount, type KernelArena, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
 import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } from "../lora/bake-lora.js";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
@@ -49,6 +49,17 @@ class BufferPool {
       this.#bytes.set(slot, (b = (this.#arena ?? this.kernels).allocBytes(Math.max(length, 1))));
     }
     return b.subarray(0, length);
+  }
+  /**
+   * `bytes(slot, …)` laid out as the file will hold them: starting at an address that agrees with
+   * `filePosition` modulo DIRECT_ALIGNMENT (the arena's memory starts on a page), so a direct
+   * write takes them from where they are instead of copying them (core-tensors' DirectWrites).
+   */
+  bytesFor(slot: number, length: number, filePosition: number | undefined): Uint8Array {
+    if (filePosition === undefined) return this.bytes(slot, length);
+    const b = this.bytes(slot, length + DIRECT_ALIGNMENT - 1);
+    const shift = (((filePosition - b.byteOffset) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT;
+    return b.subarray(shift, shift + length);
   }
   floats(slot: number, length: number): Float32Array {
     let f = this.#floats.get(slot);
@@ -145,7 +156,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
         // An inpainting first conv is read whole: the inputs differ in size (9 or 8 channels vs 4).
         const start = entry.channels ? 0 : item.start;
         const elements = entry.channels ? shapeElementCount(d.shape) : item.length;
-        const bytes = await source.readRange(entry.sourceKey, start * size, (start + elements) * size, pool.bytes(slot(set, "in", i), elements * size));
+        // A tensor copied as it is goes to the output from this buffer: laid out as it will be written.
+        const passedThrough = entry.action !== "merge" && d.dtype === entry.outDtype;
+        const into = pool.bytesFor(slot(set, "in", i), elements * size, passedThrough ? sink.fileOffsetOf?.(entry.key, start * size) : undefined);
+        const bytes = await source.readRange(entry.sourceKey, start * size, (start + elements) * size, into);
         return { bytes, dtype: d.dtype };
       }),
     );
@@ -169,7 +183,8 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   const streams = new Map<string, Map<number, SeededRandom>>();
   const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array | undefined> => {
     const { entry, length } = item;
-    const outBytes = pool.bytes(slot(set, "out"), length * dtypeSize(entry.outDtype));
+    const outSize = dtypeSize(entry.outDtype);
+    const outBytes = pool.bytesFor(slot(set, "out"), length * outSize, sink.fileOffsetOf?.(entry.key, item.start * outSize));
     if (entry.action !== "merge") {
       const { bytes, dtype } = inputs[0]!;
       if (dtype === entry.outDtype && !hasLoras(entry)) return bytes;
