@@ -1,9 +1,10 @@
+import { constants } from "node:fs";
 import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededBytes } from "@stmerge/test-utils";
 import { takesODirect, tempDir } from "../test/safetensors-test-helpers.js";
-import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites } from "./direct-writes.js";
+import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor } from "./direct-writes.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -93,7 +94,7 @@ describe("direct writes", () => {
   it.runIf(directWritesAvailable())("appends laid out in memory as on disk are written from where they lie (only their partial first and last blocks staged), mixed with staged ones", async () => {
     const direct = await takesODirect(dir);
     // Page-aligned memory (WebAssembly's), each piece placed where its address agrees with its file offset modulo 4096.
-    const memory = new WebAssembly.Memory({ initial: 1024 });
+    const memory = pageAlignedSharedBytes(64 * MiB);
     const sizes = [100, 3 * MiB + 5, 300 * 1024, 7, 5 * MiB, 256 * 1024 - 1, 9 * MiB + 4095, 1, 2 * MiB];
     let at = 0;
     let cursor = 0;
@@ -101,7 +102,7 @@ describe("direct writes", () => {
       // Every third piece deliberately out of step (staged whole); the others in step.
       const inStep = i % 3 !== 2;
       const shift = (((at - cursor) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT + (inStep ? 0 : 8)) % DIRECT_ALIGNMENT;
-      const piece = new Uint8Array(memory.buffer, cursor + shift, n);
+      const piece = memory.subarray(cursor + shift, cursor + shift + n);
       piece.set(seededBytes(n, i + 40));
       cursor += shift + n;
       at += n;
@@ -167,6 +168,31 @@ describe("direct writes", () => {
       expect(await openDirectWrites(path, buffered)).toBeUndefined();
     } finally {
       await buffered.close();
+    }
+  });
+
+  it("viewLaidOutFor places a view where its address agrees with a file position modulo 4096; pageAlignedSharedBytes is shared memory that starts on a page (the kernel takes a direct write from it)", async () => {
+    const memory = pageAlignedSharedBytes(3 * DIRECT_ALIGNMENT + 100);
+    expect(memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(memory.byteLength).toBe(3 * DIRECT_ALIGNMENT + 100);
+    const spare = memory.subarray(37, 37 + 2 * DIRECT_ALIGNMENT + 10 + DIRECT_ALIGNMENT - 1);
+    for (const position of [0, 1, 37, 4095, 4096, 123457, 2 ** 40 + 5]) {
+      const view = viewLaidOutFor(spare, 2 * DIRECT_ALIGNMENT + 10, position);
+      expect((((view.byteOffset - position) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT, `position ${position}`).toBe(0);
+      expect(view.byteLength).toBe(2 * DIRECT_ALIGNMENT + 10);
+      expect(view.byteOffset - spare.byteOffset).toBeLessThan(DIRECT_ALIGNMENT);
+    }
+    expect(viewLaidOutFor(spare, 10, undefined).byteOffset).toBe(spare.byteOffset);
+    if (!directWritesAvailable() || !(await takesODirect(dir))) return;
+    const path = join(dir, "aligned.bin");
+    await writeFile(path, "");
+    const handle = await open(path, constants.O_WRONLY | constants.O_DIRECT!);
+    try {
+      memory.fill(9);
+      // EINVAL here would mean the memory does not start on a page.
+      expect((await handle.write(memory, 0, 2 * DIRECT_ALIGNMENT, 0)).bytesWritten).toBe(2 * DIRECT_ALIGNMENT);
+    } finally {
+      await handle.close();
     }
   });
 

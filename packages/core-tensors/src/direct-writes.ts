@@ -59,6 +59,36 @@ export interface DirectWritesOptions {
   readonly misalignForTest?: number;
 }
 
+/**
+ * A view of `length` bytes of `buffer` (which has DIRECT_ALIGNMENT − 1 bytes to spare) whose
+ * address agrees with `filePosition` modulo DIRECT_ALIGNMENT, where `buffer`'s memory starts on a
+ * page: bytes read or computed into it are written to that position from where they lie
+ * (`DirectWrites.append`). The whole buffer when no position is given.
+ */
+export function viewLaidOutFor(buffer: Uint8Array, length: number, filePosition: number | undefined): Uint8Array {
+  if (filePosition === undefined) return buffer.subarray(0, length);
+  const shift = (((filePosition - buffer.byteOffset) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT;
+  return buffer.subarray(shift, shift + length);
+}
+
+/**
+ * `byteLength` bytes of shared memory that starts on a page (a WebAssembly memory's, up to its
+ * 4 GiB), so views of it can be written directly (`viewLaidOutFor`); a plain SharedArrayBuffer
+ * where that memory cannot be had.
+ */
+export function pageAlignedSharedBytes(byteLength: number): Uint8Array {
+  const wasm = (globalThis as unknown as { WebAssembly?: { Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
+  const pages = Math.max(1, Math.ceil(byteLength / WASM_PAGE));
+  if (wasm && pages <= 65536) {
+    try {
+      return new Uint8Array(new wasm.Memory({ initial: pages, maximum: pages, shared: true }).buffer, 0, byteLength);
+    } catch {
+      // Out of address space or memory for it: the plain kind below.
+    }
+  }
+  return new Uint8Array(new SharedArrayBuffer(byteLength));
+}
+
 /** Whether this platform has O_DIRECT and the user has not turned it off (STMERGE_DIRECT_IO=0). */
 export function directWritesAvailable(): boolean {
   return typeof constants.O_DIRECT === "number" && process.env.STMERGE_DIRECT_IO !== "0";

@@ -35,7 +35,7 @@ export { crc32, crc32Implementation, nativeCrc32ModulePath, type Crc32Implementa
 export { crc32Combine } from "./crc32-combine.js";
 export { hasLoneSurrogate } from "./has-lone-surrogate.js";
 export { readFully, writeFully } from "./read-fully.js";
-export { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
+export { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
 export { readAheadChunks } from "./read-ahead-chunks.js";
 export {
   MAX_SAFETENSORS_HEADER_BYTES,

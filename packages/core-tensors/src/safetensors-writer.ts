@@ -139,6 +139,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
   readWritten(into: Uint8Array, offset: number): Promise<Uint8Array>;
   /** Whether the bytes written so far went past the page cache (see `directWrites`). */
   readonly wroteDirect: boolean;
+  fileOffsetOf(name: string, offset: number): number | undefined;
 } {
   let file: AtomicFile | undefined;
   let layout: SafetensorsLayout | undefined;

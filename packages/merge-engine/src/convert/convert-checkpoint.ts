@@ -6,7 +6,9 @@ import {
   crc32,
   crc32Combine,
   createSafetensorsWriter,
+  DIRECT_ALIGNMENT,
   isFloatDType,
+  pageAlignedSharedBytes,
   planSafetensorsLayout,
   PRECISION_DTYPE,
   DTYPE_SIZE,
@@ -18,6 +20,7 @@ import {
   type SafetensorsLayout,
   type TensorDescriptor,
   throwIfAborted,
+  viewLaidOutFor,
 } from "@stmerge/core-tensors";
 import { MERGE_ENGINE_VERSION } from "../engine-version.js";
 import { checkTensorDigest, checkWrittenHeader, checkWrittenTensor, readBackBuffer } from "./check-written-output.js";
@@ -124,13 +127,16 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   const { from: sources, to: targets, state, writer, layout, feed, output } = ctx;
   const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
   // Shared memory: a hashing tap on worker threads reads the tensors where they lie (no copy).
-  const buffers = [new Uint8Array(new SharedArrayBuffer(largest)), new Uint8Array(new SharedArrayBuffer(largest))];
+  // Starting on a page, and each tensor read where its address agrees with its place in the
+  // output, so a tensor written as read goes to the disk from there (direct writes).
+  const buffers = [pageAlignedSharedBytes(largest + DIRECT_ALIGNMENT - 1), pageAlignedSharedBytes(largest + DIRECT_ALIGNMENT - 1)];
+  const into = (k: number) => viewLaidOutFor(buffers[k % 2]!, sources[k]!.byteLength, layout.dataStart + layout.offsets.get(targets[k]!.name)!);
   const totalBytes = targets.reduce((n, d) => n + d.byteLength, 0);
   let readBack: Uint8Array | undefined;
   let checking: Promise<void> = Promise.resolve();
   let dataCrc = 0;
   let done = 0;
-  let pending = sources.length > 0 ? state.source.read(sources[0]!.name, buffers[0]) : undefined;
+  let pending = sources.length > 0 ? state.source.read(sources[0]!.name, into(0)) : undefined;
   try {
     for (let i = 0; i < sources.length; i++) {
       const from = sources[i]!;
@@ -138,7 +144,7 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
       const raw = await pending!;
       throwIfAborted(ctx.signal, ctx.input, "conversion");
       const next = sources[i + 1];
-      pending = next ? state.source.read(next.name, buffers[(i + 1) % 2]) : undefined;
+      pending = next ? state.source.read(next.name, into(i + 1)) : undefined;
       // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
       pending?.catch(() => undefined);
       const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);

@@ -1,4 +1,4 @@
-import { DIRECT_ALIGNMENT, dtypeSize, shapeElementCount, type KernelArena, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
+import { DIRECT_ALIGNMENT, dtypeSize, shapeElementCount, viewLaidOutFor, type KernelArena, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
 import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } from "../lora/bake-lora.js";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
@@ -57,9 +57,7 @@ class BufferPool {
    */
   bytesFor(slot: number, length: number, filePosition: number | undefined): Uint8Array {
     if (filePosition === undefined) return this.bytes(slot, length);
-    const b = this.bytes(slot, length + DIRECT_ALIGNMENT - 1);
-    const shift = (((filePosition - b.byteOffset) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT;
-    return b.subarray(shift, shift + length);
+    return viewLaidOutFor(this.bytes(slot, length + DIRECT_ALIGNMENT - 1), length, filePosition);
   }
   floats(slot: number, length: number): Float32Array {
     let f = this.#floats.get(slot);
