@@ -13,9 +13,12 @@ afterAll(() => cleanup());
 
 const MiB = 1024 * 1024;
 
-
-/** Appends `pieces` to a new file through DirectWrites (from offset 0, in order) and finishes; returns the file's bytes and whether its writes bypassed the page cache. */
-async function writeThrough(name: string, pieces: readonly Uint8Array[], options: { misalignForTest?: number } = {}): Promise<{ bytes: Buffer; direct: boolean | undefined }> {
+/**
+ * Appends `pieces` to a new file through DirectWrites (from offset 0, in order) and finishes;
+ * returns the file's bytes, whether its writes bypassed the page cache (undefined: no direct
+ * writes on this filesystem) and how many bytes were staged.
+ */
+async function writeThrough(name: string, pieces: readonly Uint8Array[], options: { misalignForTest?: number } = {}): Promise<{ bytes: Buffer; direct: boolean | undefined; stagedBytes: number }> {
   const path = join(dir, name);
   await writeFile(path, "");
   const buffered = await open(path, "r+");
@@ -25,7 +28,7 @@ async function writeThrough(name: string, pieces: readonly Uint8Array[], options
       // Without direct writes the caller writes through its handle: the same bytes.
       let at = 0;
       for (const piece of pieces) at += (await buffered.write(piece, 0, piece.byteLength, at)).bytesWritten;
-      return { bytes: await readFile(path), direct: undefined };
+      return { bytes: await readFile(path), direct: undefined, stagedBytes: 0 };
     }
     let at = 0;
     // Appends issued back to back without waiting, as a sink's callers do: they are staged in call order.
@@ -38,7 +41,7 @@ async function writeThrough(name: string, pieces: readonly Uint8Array[], options
     expect(writes.position).toBe(at);
     await writes.finish();
     expect(writes.open).toBe(false);
-    return { bytes: await readFile(path), direct: writes.direct };
+    return { bytes: await readFile(path), direct: writes.direct, stagedBytes: writes.stagedBytes };
   } finally {
     await buffered.close();
   }
@@ -108,25 +111,15 @@ describe("direct writes", () => {
       at += n;
       return piece;
     });
-    const path = join(dir, "in-place.bin");
-    await writeFile(path, "");
-    const buffered = await open(path, "r+");
-    try {
-      const writes = await openDirectWrites(path, buffered);
-      if (!direct) return expect(writes).toBeUndefined();
-      let position = 0;
-      await Promise.all(pieces.map((piece) => writes!.append(piece, (position += piece.byteLength) - piece.byteLength)));
-      await writes!.finish();
-      expect((await readFile(path)).equals(concat(pieces))).toBe(true);
-      // Staged: the pieces out of step, those under 256 KiB, and at most two partial blocks of each of the others.
-      const staged = sizes.filter((n, i) => i % 3 === 2 || n < 256 * 1024).reduce((a, b) => a + b, 0);
-      const inPlace = sizes.filter((n, i) => i % 3 !== 2 && n >= 256 * 1024).length;
-      expect(writes!.stagedBytes).toBeGreaterThanOrEqual(staged);
-      expect(writes!.stagedBytes).toBeLessThanOrEqual(staged + inPlace * 2 * DIRECT_ALIGNMENT);
-      expect(writes!.direct).toBe(true);
-    } finally {
-      await buffered.close();
-    }
+    const written = await writeThrough("in-place.bin", pieces);
+    expect(written.bytes.equals(concat(pieces))).toBe(true);
+    expect(written.direct).toBe(direct ? true : undefined);
+    if (!direct) return;
+    // Staged: the pieces out of step, those under 256 KiB, and at most two partial blocks of each of the others.
+    const staged = sizes.filter((n, i) => i % 3 === 2 || n < 256 * 1024).reduce((a, b) => a + b, 0);
+    const inPlace = sizes.filter((n, i) => i % 3 !== 2 && n >= 256 * 1024).length;
+    expect(written.stagedBytes).toBeGreaterThanOrEqual(staged);
+    expect(written.stagedBytes).toBeLessThanOrEqual(staged + inPlace * 2 * DIRECT_ALIGNMENT);
   });
 
   it.runIf(directWritesAvailable())("memory that agrees with the file offsets but does not start on a page (a Buffer's) is staged once the kernel refuses it, the same bytes", async () => {
@@ -143,20 +136,9 @@ describe("direct writes", () => {
       at += p.byteLength;
       return view;
     });
-    const path = join(dir, "not-on-a-page.bin");
-    await writeFile(path, "");
-    const buffered = await open(path, "r+");
-    try {
-      const writes = await openDirectWrites(path, buffered);
-      if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
-      let position = 0;
-      for (const view of laidOut) await writes!.append(view, (position += view.byteLength) - view.byteLength);
-      await writes!.finish();
-      expect((await readFile(path)).equals(concat(pieces))).toBe(true);
-      expect(writes!.direct).toBe(true);
-    } finally {
-      await buffered.close();
-    }
+    const written = await writeThrough("not-on-a-page.bin", laidOut);
+    expect(written.bytes.equals(concat(pieces))).toBe(true);
+    expect(written.direct).toBe((await takesODirect(dir)) ? true : undefined);
   });
 
   it.runIf(directWritesAvailable())("a file that cannot be opened for direct writes (gone since) gives none: the caller writes through its own handle", async () => {

@@ -14,13 +14,16 @@ import { executeMergePlan } from "./execute-merge-plan.js";
 const kernels = createCpuKernelBackend({ workers: 0 });
 afterAll(() => kernels.close());
 
-async function fixture() {
+/** Two tiny models in a temp folder, `extra` tensors only in the first (which a merge copies from it). */
+async function fixture(extra: { name: string; shape: number[] }[] = []) {
   const dir = tempDir();
-  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1 }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 })];
+  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 })];
   const sources = await Promise.all(paths.map((p) => openSafetensors(p)));
   const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
   return { dir, sources: sources as TensorSource[], inputs };
 }
+
+const extraTensors = (count: number, size: number) => Array.from({ length: count }, (_, i) => ({ name: `model.diffusion_model.extra_${i}.weight`, shape: [size + i] }));
 
 describe("executeMergePlan errors", () => {
   it("MERGE_SOURCES_MISMATCH when sources do not match the plan", async () => {
@@ -74,15 +77,11 @@ describe("loadMergeMethodPlugin errors", () => {
 
 describe("executeMergePlan read-ahead and write-behind", () => {
   it("a tensor passed through unchanged keeps its input buffer until its late write has read it", async () => {
-    const dir = tempDir();
+    // Tensors only in model a are copied from the buffer they were read into; a sink that reads
+    // each buffer late shows whether a read-ahead reused that buffer too early.
+    const extra = extraTensors(8, 64);
+    const { dir, sources, inputs } = await fixture(extra);
     try {
-      // Tensors only in model a are copied from the buffer they were read into; a sink that reads
-      // each buffer late shows whether a read-ahead reused that buffer too early.
-      const extra = Array.from({ length: 8 }, (_, i) => ({ name: `model.diffusion_model.extra_${i}.weight`, shape: [64 + i] }));
-      const a = await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra });
-      const b = await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 });
-      const sources = await Promise.all([a, b].map((p) => openSafetensors(p)));
-      const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
       const plan = buildMergePlan(inputs, { method: weightedSum });
       expect(plan.entries.filter((e) => e.action === "copy").length).toBeGreaterThanOrEqual(extra.length);
       const writer = createSafetensorsWriter(join(dir, "out.safetensors"));
@@ -92,7 +91,7 @@ describe("executeMergePlan read-ahead and write-behind", () => {
           return writer.write(key, bytes.slice(), offset);
         },
       });
-      await executeMergePlan(plan, { sources: sources as TensorSource[], sink: lateSink, kernels, method: weightedSum });
+      await executeMergePlan(plan, { sources, sink: lateSink, kernels, method: weightedSum });
       const out = await openSafetensors(join(dir, "out.safetensors"));
       try {
         for (const { name } of extra) expect(Buffer.from(await out.read(name)).equals(Buffer.from(await sources[0]!.read(name)))).toBe(true);
@@ -108,14 +107,9 @@ describe("executeMergePlan read-ahead and write-behind", () => {
 
 describe("executeMergePlan lays its output out for direct writes", () => {
   it("puts each merged chunk and each tensor passed through where its address agrees with its file offset modulo DIRECT_ALIGNMENT; with direct writes forced, the file is the page cache's byte for byte", async () => {
-    const dir = tempDir();
+    const { dir, sources, inputs } = await fixture(extraTensors(4, 3000));
     const pooled = createCpuKernelBackend({ workers: 2, inlineBelow: 64 });
     try {
-      const extra = Array.from({ length: 4 }, (_, i) => ({ name: `model.diffusion_model.extra_${i}.weight`, shape: [3000 + i] }));
-      const a = await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra });
-      const b = await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 });
-      const sources = await Promise.all([a, b].map((p) => openSafetensors(p)));
-      const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
       // Chunks of 1000 elements: a key's chunks start at offsets that are not on a block.
       const plan = buildMergePlan(inputs, { method: weightedSum, maxChunkElements: 1000 });
       expect(plan.entries.some((e) => e.action === "copy")).toBe(true);
@@ -130,11 +124,11 @@ describe("executeMergePlan lays its output out for direct writes", () => {
           return writer.write(key, bytes, offset);
         },
       });
-      await executeMergePlan(plan, { sources: sources as TensorSource[], sink: recording, kernels: pooled, method: weightedSum });
+      await executeMergePlan(plan, { sources, sink: recording, kernels: pooled, method: weightedSum });
       expect(writes).toBeGreaterThan(plan.entries.length);
       expect(misplaced).toEqual([]);
       const reference = join(dir, "buffered.safetensors");
-      await executeMergePlan(plan, { sources: sources as TensorSource[], sink: createSafetensorsWriter(reference, { directWrites: false }), kernels: pooled, method: weightedSum });
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(reference, { directWrites: false }), kernels: pooled, method: weightedSum });
       expect(readFileSync(join(dir, "direct.safetensors")).equals(readFileSync(reference))).toBe(true);
       await Promise.all(sources.map((s) => s.close()));
     } finally {
