@@ -63,7 +63,7 @@ export interface DirectWritesOptions {
  * A view of `length` bytes of `buffer` (which has DIRECT_ALIGNMENT − 1 bytes to spare) whose
  * address agrees with `filePosition` modulo DIRECT_ALIGNMENT, where `buffer`'s memory starts on a
  * page: bytes read or computed into it are written to that position from where they lie
- * (`DirectWrites.append`). The whole buffer when no position is given.
+ * (`DirectWrites.append`). Its first `length` bytes when no position is given.
  */
 export function viewLaidOutFor(buffer: Uint8Array, length: number, filePosition: number | undefined): Uint8Array {
   if (filePosition === undefined) return buffer.subarray(0, length);
