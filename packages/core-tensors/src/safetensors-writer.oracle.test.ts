@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../test/safetensors-test-helpers.js";
@@ -85,6 +86,34 @@ describe.runIf(python)("Python safetensors reads what our writer wrote", () => {
       expect(t.dtype, p.name).toBe(TORCH_DTYPE[p.dtype]);
       expect(t.shape, p.name).toEqual(p.shape);
       expect(t.values, p.name).toEqual(data[i]!.expected);
+    });
+  });
+
+  it("a file written past the page cache (direct writes forced: the header, tensors across staging buffers and a partial last block)", async () => {
+    const path = join(dir, "direct.safetensors");
+    // 9 MiB and odd sizes of F16 and U8: three staging buffers' worth, a tensor straddling two.
+    const plan = [
+      { name: "a", dtype: "F16" as DType, shape: [3 * 1024 * 1024 + 3] },
+      { name: "b", dtype: "U8" as DType, shape: [5] },
+      { name: "c", dtype: "F16" as DType, shape: [1024, 1500] },
+    ];
+    const data = plan.map((p) => {
+      const n = shapeElementCount(p.shape);
+      const values = Float32Array.from({ length: n }, (_, i) => ((i * 37) % 2001) / 1000 - 1);
+      return p.dtype === "U8" ? Uint8Array.from({ length: n }, (_, i) => i * 50) : encodeFromF32(values, p.dtype);
+    });
+    const sink = createSafetensorsWriter(path, { directWrites: true });
+    await sink.begin(plan.map((p, i) => ({ ...p, byteLength: data[i]!.byteLength })), { format: "pt" });
+    for (const [i, p] of plan.entries()) await sink.write(p.name, data[i]!);
+    await sink.commit();
+    // The bytes of each tensor, as Python reads them, hashed there: SHA-256 over the raw tensor bytes.
+    const digests = JSON.parse(
+      execFileSync(python!, ["-c", "import sys, json, hashlib\nfrom safetensors import safe_open\nwith safe_open(sys.argv[1], framework='numpy') as f:\n    print(json.dumps({k: [str(f.get_tensor(k).dtype), hashlib.sha256(f.get_tensor(k).tobytes()).hexdigest()] for k in f.keys()}))", path], { encoding: "utf8" }),
+    ) as Record<string, [string, string]>;
+    expect(Object.keys(digests).sort()).toEqual(["a", "b", "c"]);
+    plan.forEach((p, i) => {
+      expect(digests[p.name]![0], p.name).toBe(p.dtype === "U8" ? "uint8" : "float16");
+      expect(digests[p.name]![1], p.name).toBe(createHash("sha256").update(data[i]!).digest("hex"));
     });
   });
 });
