@@ -381,14 +381,16 @@ describe("safetensors writer with direct writes (O_DIRECT, past the page cache)"
     await expectTensors(path);
   });
 
-  it("readWritten in the middle sees what was written (the staged bytes first go to the file)", async () => {
+  it("readWritten in the middle sees what was written (the staged bytes first go to the file), two at once included", async () => {
     const layout: number[] = [];
     const { path } = await writeDirect("read-back.safetensors", {}, undefined, async (sink, i) => {
       if (i !== 1) return;
       const at = sink.layout!.dataStart;
-      const back = await sink.readWritten(new Uint8Array(data[0]!.byteLength), at);
+      // Both wait for the staged bytes: the second call must not read while the first one's flush runs.
+      const [first, second] = await Promise.all([sink.readWritten(new Uint8Array(data[0]!.byteLength), at), sink.readWritten(new Uint8Array(data[1]!.byteLength), at + data[0]!.byteLength)]);
       layout.push(at);
-      expect(Buffer.from(back).equals(Buffer.from(data[0]!))).toBe(true);
+      expect(Buffer.from(first).equals(Buffer.from(data[0]!))).toBe(true);
+      expect(Buffer.from(second).equals(Buffer.from(data[1]!))).toBe(true);
     });
     expect(layout).toHaveLength(1);
     await expectTensors(path);

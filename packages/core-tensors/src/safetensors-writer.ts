@@ -160,11 +160,13 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     }
   };
   /** Ends direct writing: what it staged is written; later writes and reads go through the page cache. */
-  const endDirect = async (): Promise<void> => {
-    if (!direct?.open) return;
+  let ending: Promise<void> | undefined;
+  const endDirect = (): Promise<void> => {
     const d = direct;
-    await guard(() => d.finish());
-    wroteDirect = d.direct;
+    if (!d) return Promise.resolve();
+    // Once: every caller, the second one included, waits until the staged bytes are in the file.
+    ending ??= guard(() => d.finish()).then(() => void (wroteDirect = d.direct));
+    return ending;
   };
 
   return {
@@ -213,7 +215,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       const at = l.dataStart + t.dataOffset + offset;
       // In file order, the bytes are staged for a direct write (decided now, in call order);
       // out of order, direct writing ends and they go through the page cache.
-      const d = direct?.open && direct.position === at ? direct : undefined;
+      const d = direct?.open && !ending && direct.position === at ? direct : undefined;
       if (!d) await endDirect();
       const written = d ? d.append(bytes, at) : writeFully(f.handle, bytes, at);
       // The tap takes the bytes alongside the write: the caller may reuse the buffer once both resolve.
