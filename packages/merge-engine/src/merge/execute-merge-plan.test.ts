@@ -2,7 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCpuKernelBackend, createSafetensorsWriter, DIRECT_ALIGNMENT, type KernelBackend, openSafetensors, type TensorSource } from "@stmerge/core-tensors";
 import { z } from "zod";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { tempDir, writeTinyModel } from "@stmerge/test-utils";
 import { defineMergeMethod } from "../methods/merge-method.js";
 import { loadMergeMethodPlugin } from "../methods/load-method-plugin.js";
@@ -13,12 +13,18 @@ import { executeMergePlan } from "./execute-merge-plan.js";
 
 const kernels = createCpuKernelBackend({ workers: 0 });
 afterAll(() => kernels.close());
+/** Sources `fixture` opened, closed after each test (closing twice is harmless). */
+const opened: TensorSource[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
 
 /** Two tiny models in a temp folder, `extra` tensors only in the first (which a merge copies from it). */
 async function fixture(extra: { name: string; shape: number[] }[] = []) {
   const dir = tempDir();
   const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 })];
   const sources = await Promise.all(paths.map((p) => openSafetensors(p)));
+  opened.push(...sources);
   const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
   return { dir, sources: sources as TensorSource[], inputs };
 }
