@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededBytes } from "@stmerge/test-utils";
 import { takesODirect, tempDir } from "../test/safetensors-test-helpers.js";
-import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor } from "./direct-writes.js";
+import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectReads, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor } from "./direct-writes.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -175,6 +175,38 @@ describe("direct writes", () => {
       expect((await handle.write(memory, 0, 2 * DIRECT_ALIGNMENT, 0)).bytesWritten).toBe(2 * DIRECT_ALIGNMENT);
     } finally {
       await handle.close();
+    }
+  });
+
+  it.runIf(directWritesAvailable())("openDirectReads reads a file back past the page cache: aligned chunks, the end of the file mid-block, and unaligned targets through the buffered handle", async () => {
+    const content = seededBytes(3 * MiB + 777, 5);
+    const path = join(dir, "read-back.bin");
+    await writeFile(path, content);
+    const buffered = await open(path, "r");
+    try {
+      const reads = await openDirectReads(path, buffered);
+      if (!(await takesODirect(dir))) return expect(reads).toBeUndefined();
+      const memory = pageAlignedSharedBytes(2 * MiB);
+      const cases: [at: number, offset: number, length: number][] = [
+        [0, 0, MiB], // aligned
+        [2 * MiB, 0, MiB + 777], // to the end of the file, which is not on a block
+        [4096, 0, 10], // shorter than a block: all through the buffered handle
+        [5, 0, 1000], // an offset off a block
+        [8192, 3, 5000], // a target off a page
+        [3 * MiB, 4096, 777], // the last partial block alone
+      ];
+      for (const [at, offset, length] of cases) {
+        memory.fill(0xee);
+        const into = memory.subarray(offset, offset + length);
+        const got = await reads!.read(into, at);
+        expect(got).toBe(into);
+        expect(Buffer.from(got).equals(Buffer.from(content.subarray(at, at + length))), `${at}+${length} at ${offset}`).toBe(true);
+        // Nothing around the target changed.
+        expect(memory.subarray(0, offset).every((b) => b === 0xee) && memory.subarray(offset + length).every((b) => b === 0xee), `${at}+${length} at ${offset}`).toBe(true);
+      }
+      await reads!.close();
+    } finally {
+      await buffered.close();
     }
   });
 

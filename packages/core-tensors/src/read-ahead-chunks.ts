@@ -10,12 +10,14 @@ export async function* readAheadChunks(
   from: number,
   end: () => number,
   chunkBytes: number,
+  /** Makes the two buffers (shared memory); e.g. `pageAlignedSharedBytes` for direct reads. */
+  allocate: (byteLength: number) => Uint8Array = (n) => new Uint8Array(new SharedArrayBuffer(n)),
 ): AsyncGenerator<{ readonly at: number; readonly bytes: Uint8Array }> {
   let buffers: Uint8Array[] | undefined;
   // The chunk of turn t always lands in buffers[t % 2], whether it was read ahead or not.
   const start = (at: number, turn: number) => {
     const length = Math.min(chunkBytes, end() - at);
-    buffers ??= [new Uint8Array(new SharedArrayBuffer(chunkBytes)), new Uint8Array(new SharedArrayBuffer(chunkBytes))];
+    buffers ??= [allocate(chunkBytes), allocate(chunkBytes)];
     const bytes = read(buffers[turn % 2]!.subarray(0, length), at);
     // Thrown when awaited; until then it is not unhandled.
     bytes.catch(() => undefined);

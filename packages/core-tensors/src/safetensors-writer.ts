@@ -1,5 +1,5 @@
 import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
-import { directWritesAvailable, openDirectWrites, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
+import { directWritesAvailable, openDirectReads, openDirectWrites, pageAlignedSharedBytes, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
 import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
 import { SafetensorsError, TensorIoError } from "./errors.js";
 import { hasLoneSurrogate } from "./has-lone-surrogate.js";
@@ -111,18 +111,25 @@ const READ_BACK_CHUNK = 16 * 1024 * 1024;
  * Feeds a finished temp file to a tap in file order, through the file's own handle, the next chunk
  * read while the tap takes this one (`readAheadChunks`).
  */
-async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: SafetensorsLayout, path: string, options: SafetensorsWriterOptions): Promise<void> {
+async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: SafetensorsLayout, path: string, options: SafetensorsWriterOptions, directFrom: string | undefined): Promise<void> {
   const size = layout.totalSize;
   await tap.start?.({ size, head: layout.headerBytes });
   options.onProgress?.({ phase: "hash output", bytesDone: 0, bytesTotal: size });
+  // A file written past the page cache is read back past it too (it is not in the cache).
+  const direct = directFrom === undefined ? undefined : await openDirectReads(directFrom, handle);
   const read = async (into: Uint8Array, at: number): Promise<Uint8Array> => {
+    if (direct) return direct.read(into, at);
     await readFully(handle, into, 0, into.byteLength, at, path);
     return into;
   };
-  for await (const { at, bytes } of readAheadChunks(read, 0, () => size, Math.min(READ_BACK_CHUNK, Math.max(size, 1)))) {
-    throwIfAborted(options.signal, path, "hashing the output");
-    await tap.bytes(bytes, at);
-    options.onProgress?.({ phase: "hash output", bytesDone: at + bytes.byteLength, bytesTotal: size });
+  try {
+    for await (const { at, bytes } of readAheadChunks(read, 0, () => size, Math.min(READ_BACK_CHUNK, Math.max(size, 1)), direct ? pageAlignedSharedBytes : undefined)) {
+      throwIfAborted(options.signal, path, "hashing the output");
+      await tap.bytes(bytes, at);
+      options.onProgress?.({ phase: "hash output", bytesDone: at + bytes.byteLength, bytesTotal: size });
+    }
+  } finally {
+    await direct?.close();
   }
 }
 
@@ -251,7 +258,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       if (!outputTap && !verify) return f.commit();
       await f.commit({
         verify: async (handle) => {
-          if (outputTap) await readBackToTap(outputTap, handle, final, path, options);
+          if (outputTap) await readBackToTap(outputTap, handle, final, path, options, wroteDirect ? f.tempPath : undefined);
           await verify?.(handle, final);
         },
       });
