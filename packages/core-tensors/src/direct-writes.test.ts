@@ -178,6 +178,46 @@ describe("direct writes", () => {
     }
   });
 
+  it.runIf(directWritesAvailable())("read gives back appended bytes while appends go on: staged ones from the staging buffer, written ones from the file, across buffers; past the end is refused", async () => {
+    const path = join(dir, "read-while-writing.bin");
+    await writeFile(path, "");
+    const buffered = await open(path, "r+");
+    try {
+      const writes = await openDirectWrites(path, buffered);
+      if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
+      const memory = pageAlignedSharedBytes(24 * MiB);
+      const sizes = [4097, 3 * MiB + 11, 600 * 1024, 1, 5 * MiB + 5, 123, 2 * MiB];
+      const content = Buffer.concat(sizes.map((n, i) => Buffer.from(seededBytes(n, i + 70))));
+      let at = 0;
+      let cursor = 0;
+      const reads: Promise<void>[] = [];
+      for (const n of sizes) {
+        // Laid out as on disk, so the larger ones are written from where they lie.
+        cursor += (((at - cursor) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT;
+        const piece = memory.subarray(cursor, cursor + n);
+        piece.set(content.subarray(at, at + n));
+        void writes!.append(piece, at);
+        cursor += n;
+        at += n;
+        // Right after each append (not awaited): the last bytes, a range across everything so far, and the first block.
+        for (const [from, length] of [[at - Math.min(n, 5000), Math.min(n, 5000)], [Math.floor(at / 3), Math.floor(at / 2)], [0, Math.min(at, 4096)]] as const) {
+          reads.push(
+            writes!.read(new Uint8Array(length), from).then((back) => {
+              expect(Buffer.from(back).equals(content.subarray(from, from + length)), `${length} at ${from} of ${at}`).toBe(true);
+            }),
+          );
+        }
+      }
+      await Promise.all(reads);
+      await expect(writes!.read(new Uint8Array(10), at - 5)).rejects.toThrow(/past the/);
+      await writes!.finish();
+      expect((await readFile(path)).equals(content)).toBe(true);
+      expect(writes!.direct).toBe(true);
+    } finally {
+      await buffered.close();
+    }
+  });
+
   it.runIf(directWritesAvailable())("openDirectReads reads a file back past the page cache: aligned chunks, the end of the file mid-block, and unaligned targets through the buffered handle", async () => {
     const content = seededBytes(3 * MiB + 777, 5);
     const path = join(dir, "read-back.bin");

@@ -44,6 +44,12 @@ export interface DirectWrites {
   append(bytes: Uint8Array, at: number): Promise<void>;
   /** Bytes copied into the staging buffers so far (appends written in place are not). */
   readonly stagedBytes: number;
+  /**
+   * Reads appended bytes back into `into` (those at `at` on): after the appends before it and the
+   * writes in flight, the staged ones from the staging buffer, the others from the file through
+   * the buffered handle. Appends made meanwhile wait for it.
+   */
+  read(into: Uint8Array, at: number): Promise<Uint8Array>;
   /** Writes what is staged (whole blocks directly, the partial last block through the buffered handle), waits for every write, and closes. */
   finish(): Promise<void>;
   /** Waits for the writes in flight (their errors ignored) and closes without writing more: the file is being discarded. */
@@ -263,6 +269,28 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
     },
     get stagedBytes() {
       return stagedBytes;
+    },
+    read(into, at) {
+      if (!isOpen) return Promise.reject(new Error(`${path}: direct writes are finished`));
+      if (at < 0 || at + into.byteLength > position) return Promise.reject(new Error(`${path}: a read back of ${into.byteLength} bytes at ${at}, past the ${position} appended`));
+      // In the queue: no append moves the staging buffers while this reads.
+      const reading = queue.then(async () => {
+        await Promise.all(writing);
+        if (failure !== undefined) throw failure;
+        // Everything before the current buffer is in the file now; the current buffer holds the rest.
+        const end = at + into.byteLength;
+        if (end > bufferStart) {
+          const from = Math.max(at, bufferStart);
+          into.set(buffers[current]!.subarray(from - bufferStart, end - bufferStart), from - at);
+        }
+        if (at < bufferStart) await readFully(buffered, into, 0, Math.min(end, bufferStart) - at, at, path);
+        return into;
+      });
+      queue = reading.then(
+        () => undefined,
+        () => undefined,
+      );
+      return reading;
     },
     append(bytes, at) {
       if (!isOpen) return Promise.reject(new Error(`${path}: direct writes are finished`));

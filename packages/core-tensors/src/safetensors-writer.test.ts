@@ -377,7 +377,10 @@ describe("safetensors writer with direct writes (O_DIRECT, past the page cache)"
   });
 
   it("a write out of file order ends direct writing; the rest goes through the page cache, the file intact", async () => {
-    const { path } = await writeDirect("out-of-order.safetensors", {}, [0, 1, 3, 2, 4]);
+    const direct: boolean[] = [];
+    const { path } = await writeDirect("out-of-order.safetensors", {}, [0, 1, 3, 2, 4], async (sink) => void direct.push(sink.writingDirect));
+    // Direct until t3 came before t2 (where the filesystem takes O_DIRECT).
+    expect(direct).toEqual((await takesODirect(dir)) ? [true, true, false, false, false] : [false, false, false, false, false]);
     await expectTensors(path);
   });
 
@@ -393,6 +396,18 @@ describe("safetensors writer with direct writes (O_DIRECT, past the page cache)"
       expect(Buffer.from(second).equals(Buffer.from(data[1]!))).toBe(true);
     });
     expect(layout).toHaveLength(1);
+    await expectTensors(path);
+  });
+
+  it("direct writing goes on after readWritten: the writes after it go past the page cache too", async () => {
+    const direct = await takesODirect(dir);
+    const reads: [equal: boolean, stillDirect: boolean][] = [];
+    const { path, sink } = await writeDirect("read-back-direct.safetensors", {}, undefined, async (sink, i) => {
+      const back = await sink.readWritten(new Uint8Array(data[i]!.byteLength), sink.fileOffsetOf("t" + i, 0)!);
+      reads.push([Buffer.from(back).equals(Buffer.from(data[i]!)), sink.writingDirect]);
+    });
+    expect(reads).toEqual(Array.from({ length: 5 }, () => [true, direct]));
+    expect(sink.wroteDirect).toBe(direct);
     await expectTensors(path);
   });
 

@@ -94,8 +94,9 @@ export interface SafetensorsWriterOptions extends AtomicFileOptions {
   /**
    * Write the file front to back with O_DIRECT (see `DirectWrites`), past the page cache:
    * "auto" (the default) for files of DIRECT_MIN_BYTES or more, where the platform and the
-   * filesystem allow it and STMERGE_DIRECT_IO is not 0. A write out of file order, or a
-   * `readWritten`, ends it; the rest goes through the page cache.
+   * filesystem allow it and STMERGE_DIRECT_IO is not 0. A write out of file order ends it; the
+   * rest goes through the page cache. `readWritten` meanwhile reads staged bytes from the staging
+   * buffer and the others from the file.
    */
   readonly directWrites?: "auto" | boolean;
   /** Passed to `openDirectWrites` (tests). */
@@ -146,6 +147,8 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
   readWritten(into: Uint8Array, offset: number): Promise<Uint8Array>;
   /** Whether the bytes written so far went past the page cache (see `directWrites`). */
   readonly wroteDirect: boolean;
+  /** Whether the next write in file order goes past the page cache. */
+  readonly writingDirect: boolean;
   fileOffsetOf(name: string, offset: number): number | undefined;
 } {
   let file: AtomicFile | undefined;
@@ -184,6 +187,9 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     fileOffsetOf(name, offset) {
       const t = planned.get(name);
       return layout && t ? layout.dataStart + t.dataOffset + offset : undefined;
+    },
+    get writingDirect() {
+      return direct?.open === true && !ending && direct.direct;
     },
     get wroteDirect() {
       return wroteDirect || direct?.direct === true;
@@ -231,8 +237,12 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     },
     async readWritten(into, offset) {
       if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: readWritten() before begin() or after a failure`, { file: path });
-      // Staged bytes are not in the file yet.
-      await endDirect();
+      // While writing directly, staged bytes are not in the file yet: the direct writes read them back.
+      const d = direct?.open && !ending ? direct : undefined;
+      if (d) {
+        await guard(() => d.read(into, offset));
+        return into;
+      }
       await readFully(file.handle, into, 0, into.byteLength, offset, path);
       return into;
     },
