@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededBytes } from "@stmerge/test-utils";
 import { takesODirect, tempDir } from "../test/safetensors-test-helpers.js";
-import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectReads, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor } from "./direct-writes.js";
+import { DIRECT_ALIGNMENT, directWritesAvailable, openDirectReads, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor, type DirectWrites } from "./direct-writes.js";
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -47,6 +47,24 @@ async function writeThrough(name: string, pieces: readonly Uint8Array[], options
   }
 }
 
+/**
+ * Runs `body` on direct writes to a new empty file; where the filesystem takes no O_DIRECT,
+ * checks that none were given instead. Closes everything it opened.
+ */
+async function withDirectWrites(name: string, body: (writes: DirectWrites, path: string) => Promise<void>): Promise<void> {
+  const path = join(dir, name);
+  await writeFile(path, "");
+  const buffered = await open(path, "r+");
+  const writes = await openDirectWrites(path, buffered);
+  try {
+    if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
+    await body(writes!, path);
+  } finally {
+    await writes?.close();
+    await buffered.close();
+  }
+}
+
 const concat = (pieces: readonly Uint8Array[]) => Buffer.concat(pieces.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
 
 describe("direct writes", () => {
@@ -78,20 +96,13 @@ describe("direct writes", () => {
   });
 
   it.runIf(directWritesAvailable())("an append anywhere but the end, or after finish, is refused", async () => {
-    const path = join(dir, "order.bin");
-    await writeFile(path, "");
-    const buffered = await open(path, "r+");
-    try {
-      const writes = await openDirectWrites(path, buffered);
-      if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
-      await writes!.append(seededBytes(10, 1), 0);
-      await expect(writes!.append(seededBytes(10, 2), 20)).rejects.toThrow(/direct write at 20, expected 10/);
-      await writes!.finish();
-      await expect(writes!.append(seededBytes(10, 2), 10)).rejects.toThrow(/finished/);
+    await withDirectWrites("order.bin", async (writes, path) => {
+      await writes.append(seededBytes(10, 1), 0);
+      await expect(writes.append(seededBytes(10, 2), 20)).rejects.toThrow(/direct write at 20, expected 10/);
+      await writes.finish();
+      await expect(writes.append(seededBytes(10, 2), 10)).rejects.toThrow(/finished/);
       expect((await readFile(path)).equals(Buffer.from(seededBytes(10, 1)))).toBe(true);
-    } finally {
-      await buffered.close();
-    }
+    });
   });
 
   it.runIf(directWritesAvailable())("appends laid out in memory as on disk are written from where they lie (only their partial first and last blocks staged), mixed with staged ones", async () => {
@@ -179,12 +190,7 @@ describe("direct writes", () => {
   });
 
   it.runIf(directWritesAvailable())("read gives back appended bytes while appends go on: staged ones from the staging buffer, written ones from the file, across buffers; past the end is refused", async () => {
-    const path = join(dir, "read-while-writing.bin");
-    await writeFile(path, "");
-    const buffered = await open(path, "r+");
-    try {
-      const writes = await openDirectWrites(path, buffered);
-      if (!(await takesODirect(dir))) return expect(writes).toBeUndefined();
+    await withDirectWrites("read-while-writing.bin", async (writes, path) => {
       const memory = pageAlignedSharedBytes(24 * MiB);
       const sizes = [4097, 3 * MiB + 11, 600 * 1024, 1, 5 * MiB + 5, 123, 2 * MiB];
       const content = Buffer.concat(sizes.map((n, i) => Buffer.from(seededBytes(n, i + 70))));
@@ -196,26 +202,24 @@ describe("direct writes", () => {
         cursor += (((at - cursor) % DIRECT_ALIGNMENT) + DIRECT_ALIGNMENT) % DIRECT_ALIGNMENT;
         const piece = memory.subarray(cursor, cursor + n);
         piece.set(content.subarray(at, at + n));
-        void writes!.append(piece, at);
+        void writes.append(piece, at);
         cursor += n;
         at += n;
         // Right after each append (not awaited): the last bytes, a range across everything so far, and the first block.
         for (const [from, length] of [[at - Math.min(n, 5000), Math.min(n, 5000)], [Math.floor(at / 3), Math.floor(at / 2)], [0, Math.min(at, 4096)]] as const) {
           reads.push(
-            writes!.read(new Uint8Array(length), from).then((back) => {
+            writes.read(new Uint8Array(length), from).then((back) => {
               expect(Buffer.from(back).equals(content.subarray(from, from + length)), `${length} at ${from} of ${at}`).toBe(true);
             }),
           );
         }
       }
       await Promise.all(reads);
-      await expect(writes!.read(new Uint8Array(10), at - 5)).rejects.toThrow(/past the/);
-      await writes!.finish();
+      await expect(writes.read(new Uint8Array(10), at - 5)).rejects.toThrow(/past the/);
+      await writes.finish();
       expect((await readFile(path)).equals(content)).toBe(true);
-      expect(writes!.direct).toBe(true);
-    } finally {
-      await buffered.close();
-    }
+      expect(writes.direct).toBe(true);
+    });
   });
 
   it.runIf(directWritesAvailable())("openDirectReads reads a file back past the page cache: aligned chunks, the end of the file mid-block, and unaligned targets through the buffered handle", async () => {

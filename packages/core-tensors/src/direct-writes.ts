@@ -99,18 +99,13 @@ export function pageAlignedSharedBytes(byteLength: number): Uint8Array {
  * Reads of a file written directly (so not in the page cache) that go past the cache too: the
  * whole blocks of a read whose target lies on a page and whose offset lies on a block
  * (`pageAlignedSharedBytes` memory); the rest of it, other reads, and all after a refusal
- * (EINVAL) go through `buffered`. Nothing past the target is written. Reading 2.1 GB just written this way took 1.9–2.2 s and 0.1 s of system
- * time on the benchmarks' VM, through the page cache 5.5 s and 3–4 s. Undefined where O_DIRECT
- * is unavailable or refused.
+ * (EINVAL) go through `buffered`. Nothing past the target is written. Reading 2.1 GB just
+ * written this way took 1.9–2.2 s and 0.1 s of system time on the benchmarks' VM, through the
+ * page cache 5.5 s and 3–4 s. Undefined where O_DIRECT is unavailable or refused.
  */
 export async function openDirectReads(path: string, buffered: FileHandle): Promise<{ read(into: Uint8Array, at: number): Promise<Uint8Array>; close(): Promise<void> } | undefined> {
-  if (!directWritesAvailable()) return undefined;
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_RDONLY | constants.O_DIRECT!);
-  } catch {
-    return undefined;
-  }
+  const handle = await openDirect(path, constants.O_RDONLY);
+  if (!handle) return undefined;
   let direct = true;
   return {
     async read(into, at) {
@@ -137,26 +132,28 @@ export function directWritesAvailable(): boolean {
   return typeof constants.O_DIRECT === "number" && process.env.STMERGE_DIRECT_IO !== "0";
 }
 
+/** `path` opened with O_DIRECT and `flags`; undefined where that is unavailable or refused. */
+async function openDirect(path: string, flags: number): Promise<FileHandle | undefined> {
+  if (!directWritesAvailable()) return undefined;
+  try {
+    return await open(path, flags | constants.O_DIRECT!);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Opens `path` (an existing file, also open as `buffered`) for direct writes from offset 0;
  * undefined where O_DIRECT is unavailable or refused.
  */
 export async function openDirectWrites(path: string, buffered: FileHandle, options: DirectWritesOptions = {}): Promise<DirectWrites | undefined> {
-  if (!directWritesAvailable()) return undefined;
-  // The part of the WebAssembly API used here (Node's types do not declare it).
-  const wasm = (globalThis as unknown as { WebAssembly?: { Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
-  if (wasm === undefined) return undefined;
-  let handle: FileHandle;
-  try {
-    handle = await open(path, constants.O_WRONLY | constants.O_DIRECT!);
-  } catch {
-    return undefined;
-  }
-  // WebAssembly memory starts on a page boundary (V8 maps it on its own), which an ArrayBuffer
-  // from the allocator does not.
+  const handle = await openDirect(path, constants.O_WRONLY);
+  if (!handle) return undefined;
+  // Memory that starts on a page (where it cannot be had, the kernel refuses the first write and
+  // everything goes through `buffered`).
   const misalign = options.misalignForTest ?? 0;
-  const memory = new wasm.Memory({ initial: Math.ceil((STAGING_BUFFERS * STAGING_BYTES + misalign) / WASM_PAGE) });
-  const buffers = Array.from({ length: STAGING_BUFFERS }, (_, k) => new Uint8Array(memory.buffer, misalign + k * STAGING_BYTES, STAGING_BYTES));
+  const memory = pageAlignedSharedBytes(STAGING_BUFFERS * STAGING_BYTES + misalign);
+  const buffers = Array.from({ length: STAGING_BUFFERS }, (_, k) => memory.subarray(misalign + k * STAGING_BYTES, misalign + (k + 1) * STAGING_BYTES));
   const writing: (Promise<void> | undefined)[] = buffers.map(() => undefined);
   let direct = true;
   let isOpen = true;

@@ -1,5 +1,5 @@
 import { createAtomicFile, type AtomicFile, type AtomicFileOptions } from "./atomic-file.js";
-import { directWritesAvailable, openDirectReads, openDirectWrites, pageAlignedSharedBytes, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
+import { openDirectReads, openDirectWrites, pageAlignedSharedBytes, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";
 import { dtypeSize, isDType, shapeElementCount } from "./dtypes.js";
 import { SafetensorsError, TensorIoError } from "./errors.js";
 import { hasLoneSurrogate } from "./has-lone-surrogate.js";
@@ -157,7 +157,6 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
   let failed = false;
   let tap: OrderedTap | undefined;
   let direct: DirectWrites | undefined;
-  let wroteDirect = false;
 
   const guard = async <T>(fn: () => Promise<T>): Promise<T> => {
     try {
@@ -169,13 +168,13 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       throw await fileSystemError(error, path, { bytesNeeded: layout?.totalSize });
     }
   };
-  /** Ends direct writing: what it staged is written; later writes and reads go through the page cache. */
   let ending: Promise<void> | undefined;
+  /** Ends direct writing: what it staged is written; later writes and reads go through the page cache. */
   const endDirect = (): Promise<void> => {
     const d = direct;
     if (!d) return Promise.resolve();
     // Once: every caller, the second one included, waits until the staged bytes are in the file.
-    ending ??= guard(() => d.finish()).then(() => void (wroteDirect = d.direct));
+    ending ??= guard(() => d.finish());
     return ending;
   };
 
@@ -189,10 +188,10 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       return layout && t ? layout.dataStart + t.dataOffset + offset : undefined;
     },
     get writingDirect() {
-      return direct?.open === true && !ending && direct.direct;
+      return direct?.open === true && direct.direct;
     },
     get wroteDirect() {
-      return wroteDirect || direct?.direct === true;
+      return direct?.direct === true;
     },
     async begin(descriptors, metadata = {}) {
       if (file) throw new TensorIoError("SINK_ALREADY_BEGUN", `${path}: begin() called twice`, { file: path });
@@ -209,7 +208,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
           await tap.write(l.headerBytes, 0);
         }
         const wanted = options.directWrites ?? "auto";
-        if (wanted === true || (wanted === "auto" && l.totalSize >= DIRECT_MIN_BYTES && directWritesAvailable())) direct = await openDirectWrites(f.tempPath, f.handle, options.directWritesOptions);
+        if (wanted === true || (wanted === "auto" && l.totalSize >= DIRECT_MIN_BYTES)) direct = await openDirectWrites(f.tempPath, f.handle, options.directWritesOptions);
         // Reserve the full size up front so a full disk fails early, before hours of work.
         await f.handle.truncate(l.totalSize);
         if (direct) await direct.append(l.headerBytes, 0);
@@ -228,7 +227,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       const at = l.dataStart + t.dataOffset + offset;
       // In file order, the bytes are staged for a direct write (decided now, in call order);
       // out of order, direct writing ends and they go through the page cache.
-      const d = direct?.open && !ending && direct.position === at ? direct : undefined;
+      const d = direct?.open && direct.position === at ? direct : undefined;
       if (!d) await endDirect();
       const written = d ? d.append(bytes, at) : writeFully(f.handle, bytes, at);
       // The tap takes the bytes alongside the write: the caller may reuse the buffer once both resolve.
@@ -238,7 +237,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     async readWritten(into, offset) {
       if (!file || failed) throw new TensorIoError("SINK_NOT_READY", `${path}: readWritten() before begin() or after a failure`, { file: path });
       // While writing directly, staged bytes are not in the file yet: the direct writes read them back.
-      const d = direct?.open && !ending ? direct : undefined;
+      const d = direct?.open ? direct : undefined;
       if (d) {
         await guard(() => d.read(into, offset));
         return into;
@@ -268,7 +267,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
       if (!outputTap && !verify) return f.commit();
       await f.commit({
         verify: async (handle) => {
-          if (outputTap) await readBackToTap(outputTap, handle, final, path, options, wroteDirect ? f.tempPath : undefined);
+          if (outputTap) await readBackToTap(outputTap, handle, final, path, options, direct?.direct ? f.tempPath : undefined);
           await verify?.(handle, final);
         },
       });
