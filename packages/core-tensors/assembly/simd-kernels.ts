@@ -55,12 +55,14 @@ const I32_8FFFFFFF: usize = 39;
 const F32_MAX: usize = 40;
 const I32_80000000: usize = 41;
 const I16_7F7F: usize = 42;
-const BITS_4_7: usize = 43;
-const BITS_0_3: usize = 44;
+const I32_LOWBIAS_1: usize = 43;
+const I32_LOWBIAS_2: usize = 44;
 const F64_1: usize = 45;
 const F64_INF: usize = 46;
 const F64_NEG_INF: usize = 47;
 const F64_SIGN: usize = 48;
+const LANE_INDEX: usize = 49;
+const I32_4: usize = 50;
 const CONSTANTS = memory.data<u32>([
   0x00008000, 0x00008000, 0x00008000, 0x00008000, // I32_8000
   0x00007fff, 0x00007fff, 0x00007fff, 0x00007fff, // I32_7FFF
@@ -105,12 +107,14 @@ const CONSTANTS = memory.data<u32>([
   0x7f7fffff, 0x7f7fffff, 0x7f7fffff, 0x7f7fffff, // F32_MAX
   0x80000000, 0x80000000, 0x80000000, 0x80000000, // I32_80000000
   0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, 0x7f7f7f7f, // I16_7F7F
-  0x00000010, 0x00000020, 0x00000040, 0x00000080, // BITS_4_7
-  0x00000001, 0x00000002, 0x00000004, 0x00000008, // BITS_0_3
+  0x7feb352d, 0x7feb352d, 0x7feb352d, 0x7feb352d, // I32_LOWBIAS_1
+  0x846ca68b, 0x846ca68b, 0x846ca68b, 0x846ca68b, // I32_LOWBIAS_2
   0x00000000, 0x3ff00000, 0x00000000, 0x3ff00000, // F64_1
   0x00000000, 0x7ff00000, 0x00000000, 0x7ff00000, // F64_INF
   0x00000000, 0xfff00000, 0x00000000, 0xfff00000, // F64_NEG_INF
   0x00000000, 0x80000000, 0x00000000, 0x80000000, // F64_SIGN
+  0x00000000, 0x00000001, 0x00000002, 0x00000003, // LANE_INDEX
+  0x00000004, 0x00000004, 0x00000004, 0x00000004, // I32_4
 ], 16);
 
 /** The constant vector in `slot` of CONSTANTS. */
@@ -1140,50 +1144,41 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
   store<i32>(result, n2, 8);
 }
 
-// DARE (kernel-ops-module's dareMasks and dareMergeEncoded), bit for bit.
+// DARE (kernel-ops-module's dareMergeEncoded), bit for bit, its keep masks drawn in the loop.
+
+/** lowbias32 of four u32 lanes (merge-engine's drawBits). */
+// @ts-ignore: decorator
+@inline function lowbias32Lanes(x: v128): v128 {
+  x = v128.xor(x, i32x4.shr_u(x, 16));
+  x = i32x4.mul(x, lanes(I32_LOWBIAS_1));
+  x = v128.xor(x, i32x4.shr_u(x, 15));
+  x = i32x4.mul(x, lanes(I32_LOWBIAS_2));
+  return v128.xor(x, i32x4.shr_u(x, 16));
+}
+
+/** lowbias32 of one u32 (a stream's key for a 2^32 block of indices: lowbias32(seed ^ lowbias32(block))). */
+function lowbias32(x: u32): u32 {
+  x ^= x >>> 16;
+  x *= 0x7feb352d;
+  x ^= x >>> 15;
+  x *= 0x846ca68b;
+  return x ^ (x >>> 16);
+}
+
+/** The key of stream `seed` for the draw indices in the 2^32 block at p + 148 (see dareMerge2). */
+// @ts-ignore: decorator
+@inline function drawKeyLanes(seed: u32, p: usize): v128 {
+  return i32x4.splat(<i32>lowbias32(seed ^ lowbias32(load<u32>(p, 148))));
+}
 
 /**
- * DARE's keep masks of up to four streams at once, one per i32 lane: `n` draws of each sfc32
- * stream, whose states are at `states` as four v128s (a, b, c, d; lane k is stream k; updated).
- * Bit i of stream k's mask (at masks + k·stride: byte i >> 3, least significant bit first) is
- * set when its draw i is ≥ `threshold` (⌈p·2^32⌉, up to 2^32: then none is). Bits past n are
- * cleared; the masks are written in 32-bit words, so each holds a multiple of 4 bytes.
+ * The keep lanes (−1) of four elements whose draw indices (mod 2^32) are `index`'s lanes, in a
+ * stream whose key for their 2^32 block is `key`: draw = lowbias32(index ^ key) ≥ threshold,
+ * where any draw can be (`possible` −1; 0 when the threshold is 2^32).
  */
-export function dareMasks(masks: usize, stride: usize, streams: i32, states: usize, n: i32, threshold: f64): void {
-  let a = v128.load(states);
-  let b = v128.load(states, 16);
-  let c = v128.load(states, 32);
-  let d = v128.load(states, 48);
-  // t ≥ limit (unsigned) as a signed compare of both with the sign bit flipped: limit' > t'
-  // marks the dropped draws, and andnot keeps the others' bits.
-  const signBit = lanes(I32_80000000);
-  const limit = v128.xor(i32x4.splat(<i32><u32>min(threshold, 4294967295)), signBit);
-  const possible = threshold < 4294967296 ? i32x4.splat(-1) : i32x4.splat(0);
-  const one = lanes(I32_1);
-  for (let i = 0; i < n; i += 32) {
-    const count = min(32, n - i);
-    let bit = one;
-    let word = i32x4.splat(0);
-    for (let j = 0; j < count; j++) {
-      const t = i32x4.add(i32x4.add(a, b), d);
-      d = i32x4.add(d, one);
-      a = v128.xor(b, i32x4.shr_u(b, 9));
-      b = i32x4.add(c, i32x4.shl(c, 3));
-      c = i32x4.add(v128.or(i32x4.shl(c, 21), i32x4.shr_u(c, 11)), t);
-      word = v128.or(word, v128.andnot(bit, i32x4.gt_s(limit, v128.xor(t, signBit))));
-      bit = i32x4.add(bit, bit);
-    }
-    word = v128.and(word, possible);
-    const at = masks + (<usize>i >> 3);
-    store<i32>(at, i32x4.extract_lane(word, 0));
-    if (streams > 1) store<i32>(at + stride, i32x4.extract_lane(word, 1));
-    if (streams > 2) store<i32>(at + 2 * stride, i32x4.extract_lane(word, 2));
-    if (streams > 3) store<i32>(at + 3 * stride, i32x4.extract_lane(word, 3));
-  }
-  v128.store(states, a);
-  v128.store(states, b, 16);
-  v128.store(states, c, 32);
-  v128.store(states, d, 48);
+// @ts-ignore: decorator
+@inline function keepDrawn(index: v128, key: v128, threshold: v128, possible: v128): v128 {
+  return v128.and(i32x4.ge_u(lowbias32Lanes(v128.xor(index, key)), threshold), possible);
 }
 
 /** Two F64 lanes of a task vector's DARE delta: (x − b)·rescale rounded to F32 (dareDrop's store) where `keep`, else +0. */
@@ -1219,13 +1214,6 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
   return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
 }
 
-/** The keep lanes of elements 0–3 (`high` false) or 4–7 of a mask byte. */
-// @ts-ignore: decorator
-@inline function keepLanes(byte: v128, high: bool): v128 {
-  const bit = lanes(high ? BITS_4_7 : BITS_0_3);
-  return i32x4.ne(v128.and(byte, bit), i32x4.splat(0));
-}
-
 /** The parameters at `p` (F64 w1, w2, rescale, λ, divisor) splatted into lanes at p + 48 … p + 128; returns p + 48. */
 // @ts-ignore: decorator
 @inline function dareParams(p: usize): usize {
@@ -1235,43 +1223,61 @@ export function dareMasks(masks: usize, stride: usize, streams: i32, states: usi
 
 /**
  * DARE's merge of two task vectors over F32 values: `out`, `base`, `x1`, `x2` hold `len` F32s (a
- * multiple of 8), `m1`, `m2` their keep masks (dareMasks), `p` the F64s [w1, w2, rescale, λ,
- * divisor, elect (0/1)] and 80 bytes of scratch after them.
+ * multiple of 8), `p` the F64s [w1, w2, rescale, λ, divisor, elect (0/1)], 80 bytes of scratch
+ * after them, then at p + 128 the draws' u32s [seed1, seed2, first index (mod 2^32), threshold
+ * (⌈p·2^32⌉, at most 2^32 − 1), possible (−1, or 0 when nothing is kept), block]: element j is
+ * drawn at index block·2^32 + first + j, all in that one block (the caller checks).
  */
-export function dareMerge2(out: usize, base: usize, x1: usize, x2: usize, m1: usize, m2: usize, len: i32, p: usize): void {
+export function dareMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize): void {
   const elect = load<f64>(p, 40) != 0;
   const q = dareParams(p);
+  const key1 = drawKeyLanes(load<u32>(p, 128), p);
+  const key2 = drawKeyLanes(load<u32>(p, 132), p);
+  const threshold = i32x4.splat(load<i32>(p, 140));
+  const possible = i32x4.splat(load<i32>(p, 144));
+  const four = lanes(I32_4);
+  let index = i32x4.add(i32x4.splat(load<i32>(p, 136)), lanes(LANE_INDEX));
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 2;
-    const k1 = i32x4.splat(<i32>load<u8>(m1 + (<usize>i >> 3)));
-    const k2 = i32x4.splat(<i32>load<u8>(m2 + (<usize>i >> 3)));
-    v128.store(out + at, dareGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), keepLanes(k1, false), keepLanes(k2, false), q, elect));
-    v128.store(out + at, dareGroup(v128.load(base + at, 16), v128.load(x1 + at, 16), v128.load(x2 + at, 16), keepLanes(k1, true), keepLanes(k2, true), q, elect), 16);
+    const index4 = i32x4.add(index, four);
+    v128.store(out + at, dareGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), keepDrawn(index, key1, threshold, possible), keepDrawn(index, key2, threshold, possible), q, elect));
+    v128.store(out + at, dareGroup(v128.load(base + at, 16), v128.load(x1 + at, 16), v128.load(x2 + at, 16), keepDrawn(index4, key1, threshold, possible), keepDrawn(index4, key2, threshold, possible), q, elect), 16);
+    index = i32x4.add(index4, four);
   }
 }
 
 /** dareMerge2 on 16-bit codes (F16 2, BF16 3) into 16-bit codes (`outCode`), decoded and encoded in registers. */
-export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, m1: usize, m2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
+export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize, codeBase: u32, code1: u32, code2: u32, outCode: u32): void {
   const elect = load<f64>(p, 40) != 0;
   const limitBase = specialLimit(codeBase);
   const limit1 = specialLimit(code1);
   const limit2 = specialLimit(code2);
   const q = dareParams(p);
+  const key1 = drawKeyLanes(load<u32>(p, 128), p);
+  const key2 = drawKeyLanes(load<u32>(p, 132), p);
+  const threshold = i32x4.splat(load<i32>(p, 140));
+  const possible = i32x4.splat(load<i32>(p, 144));
+  const four = lanes(I32_4);
+  let index = i32x4.add(i32x4.splat(load<i32>(p, 136)), lanes(LANE_INDEX));
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 1;
     const hb = v128.load(base + at);
     const h1 = v128.load(x1 + at);
     const h2 = v128.load(x2 + at);
-    const k1 = i32x4.splat(<i32>load<u8>(m1 + (<usize>i >> 3)));
-    const k2 = i32x4.splat(<i32>load<u8>(m2 + (<usize>i >> 3)));
+    const index4 = i32x4.add(index, four);
+    const k1lo = keepDrawn(index, key1, threshold, possible);
+    const k2lo = keepDrawn(index, key2, threshold, possible);
+    const k1hi = keepDrawn(index4, key1, threshold, possible);
+    const k2hi = keepDrawn(index4, key2, threshold, possible);
+    index = i32x4.add(index4, four);
     let y0: v128;
     let y1: v128;
     if (anySpecialOf3(hb, h1, h2, limitBase, limit1, limit2)) {
-      y0 = dareGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), q, elect);
-      y1 = dareGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), q, elect);
+      y0 = dareGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), k1lo, k2lo, q, elect);
+      y1 = dareGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), k1hi, k2hi, q, elect);
     } else {
-      y0 = dareGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), keepLanes(k1, false), keepLanes(k2, false), q, elect);
-      y1 = dareGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), keepLanes(k1, true), keepLanes(k2, true), q, elect);
+      y0 = dareGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), k1lo, k2lo, q, elect);
+      y1 = dareGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), k1hi, k2hi, q, elect);
     }
     v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
   }

@@ -480,7 +480,7 @@ describe.each([
     }
   });
 
-  it("dareMergeEncoded gives decode + dareDrop + combineTaskVectors + encode's bytes and stream states, chunk after chunk (F16, BF16, F32, F8 and mixes; NaN, Inf)", async () => {
+  it("dareMergeEncoded gives decode + dareDrop + combineTaskVectors + encode's bytes, chunk after chunk (F16, BF16, F32, F8 and mixes; NaN, Inf)", async () => {
     const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, 0.1, NaN, Infinity, -Infinity, 65504, 1e-6, 3e-8];
     const pick = (seed: number, special: boolean) => Float32Array.from(randomValues(N, seed), (v) => (special ? choices[Math.floor(Math.abs(v) * 9973) % choices.length]! : v));
     const cases: DType[][] = [
@@ -492,7 +492,7 @@ describe.each([
       ["F8_E4M3", "F16", "F16", "F32"],
       ["F16", "F16", "F16", "F16", "F16"],
       ["BF16", "F16", "BF16"],
-      // Six task vectors: the kernel draws four streams side by side, then two.
+      // Six task vectors: the JavaScript op (the WebAssembly kernels take two).
       ["F16", "F16", "BF16", "F16", "F16", "F16", "F16", "F16"],
     ];
     for (const [trial, dtypes] of cases.entries()) {
@@ -507,9 +507,8 @@ describe.each([
       const electSign = trial % 3 !== 0;
       const lambda = trial % 4 === 0 ? 0.7 : 1;
       const label = `${dtypes.join(" ")}, p ${dropRate}, elect ${electSign}`;
-      const statesRef = rest.map((_, k) => Int32Array.from([0x12345678, -7 * k, 99, trial]));
-      const states = statesRef.map((s) => Int32Array.from(s));
-      // Two chunks, the first a multiple of 8 elements, the second not: the streams continue.
+      const seeds = rest.map((_, k) => (0x12345678 + 7919 * k + 31 * trial) >>> 0);
+      // Two chunks of a key, the second drawn from index 4000 on.
       for (const [from, to] of [[0, 4000], [4000, N]] as const) {
         const slice = (bytes: Uint8Array, dtype: DType) => {
           const size = bytes.byteLength / N;
@@ -520,20 +519,18 @@ describe.each([
         const base = slice(baseBytes, baseDtype!);
         const models = modelBytes.map((bytes, k) => slice(bytes, rest[k]!));
         const baseF32 = await backend.decode(base.bytes, base.dtype, backend.allocF32(to - from));
-        const tasks = await Promise.all(models.map(async (x, k) => ({ x: await backend.decode(x.bytes, x.dtype, backend.allocF32(to - from)), base: baseF32, state: statesRef[k]! })));
-        await backend.dareDrop!(tasks, dropRate);
+        const tasks = await Promise.all(models.map(async (x, k) => ({ x: await backend.decode(x.bytes, x.dtype, backend.allocF32(to - from)), base: baseF32, seed: seeds[k]! })));
+        await backend.dareDrop!(tasks, dropRate, from);
         const merged = await backend.combineTaskVectors!(baseF32, tasks.map((t) => t.x), weights, lambda, electSign, backend.allocF32(to - from));
         const expected = encodeFromF32(merged, outDtype);
         const out = backend.allocBytes(expected.byteLength);
-        await backend.dareMergeEncoded!(base, models, states, dropRate, weights, lambda, electSign, outDtype, out);
+        await backend.dareMergeEncoded!(base, models, seeds, from, dropRate, weights, lambda, electSign, outDtype, out);
         expect(firstEncodedDifference(out, expected, outDtype), `${label}: elements ${from}–${to}`).toBe(-1);
-        expect(states.map((s) => Array.from(s)), `${label}: stream states after ${to}`).toEqual(statesRef.map((s) => Array.from(s)));
       }
     }
   });
 
-  it("dareMergeEncoded over several segments (masks chained, merges on whichever thread is free) gives the reference's bytes and states", async () => {
-    // 2^18 elements per segment at least: three segments and a part.
+  it("dareMergeEncoded split across the threads gives the reference's bytes, draw indices past 2^32 and across a multiple of it included", async () => {
     const n = 3 * 2 ** 18 + 1000;
     const data = (seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 97)));
     const bytesOf = (values: Float32Array) => {
@@ -543,16 +540,19 @@ describe.each([
     };
     const base = bytesOf(data(1));
     const models = [bytesOf(data(2)), bytesOf(data(3))];
-    const statesRef = [Int32Array.from([1, 2, 3, 4]), Int32Array.from([5, 6, 7, 8])];
-    const states = statesRef.map((s) => Int32Array.from(s));
+    const seeds = [0x9e3779b9, 17];
     const baseF32 = await backend.decode(base.bytes, "F16", backend.allocF32(n));
-    const tasks = await Promise.all(models.map(async (x, k) => ({ x: await backend.decode(x.bytes, "F16", backend.allocF32(n)), base: baseF32, state: statesRef[k]! })));
-    await backend.dareDrop!(tasks, 0.5);
-    const expected = encodeFromF32(await backend.combineTaskVectors!(baseF32, tasks.map((t) => t.x), [0.6, 0.4], 1, false, backend.allocF32(n)), "F16");
-    const out = backend.allocBytes(2 * n);
-    await backend.dareMergeEncoded!(base, models, states, 0.5, [0.6, 0.4], 1, false, "F16", out);
-    expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
-    expect(states.map((s) => Array.from(s))).toEqual(statesRef.map((s) => Array.from(s)));
+    // From index 0; from 2^33 + 8 (block 2); across 2^32 (each thread's range but one stays in a block).
+    for (const offset of [0, 2 ** 33 + 8, 2 ** 32 - 2 ** 18 - 5]) {
+      const tasks = await Promise.all(models.map(async (x, k) => ({ x: await backend.decode(x.bytes, "F16", backend.allocF32(n)), base: baseF32, seed: seeds[k]! })));
+      await backend.dareDrop!(tasks, 0.5, offset);
+      const expected = encodeFromF32(await backend.combineTaskVectors!(baseF32, tasks.map((t) => t.x), [0.6, 0.4], 1, false, backend.allocF32(n)), "F16");
+      const out = backend.allocBytes(2 * n);
+      await backend.dareMergeEncoded!(base, models, seeds, offset, 0.5, [0.6, 0.4], 1, false, "F16", out);
+      expect(Buffer.from(out).equals(Buffer.from(expected)), `offset ${offset}`).toBe(true);
+    }
+    await expect(backend.dareMergeEncoded!(base, models, [1, -1], 0, 0.5, [0.6, 0.4], 1, false, "F16", backend.allocBytes(2 * n))).rejects.toMatchObject({ code: "KERNEL_BAD_PARAM" });
+    await expect(backend.dareDrop!([{ x: baseF32, base: baseF32, seed: 1 }], 0.5, 0.5)).rejects.toMatchObject({ code: "KERNEL_BAD_PARAM" });
   });
 
   it("topKThreshold finds the exact k-th largest magnitude", async () => {

@@ -52,6 +52,17 @@ function checkLength(name: string, actual: number, expected: number): void {
   if (actual !== expected) throw new KernelError("KERNEL_LENGTH_MISMATCH", `${name}: length ${actual} does not match ${expected}`);
 }
 
+/** DARE's draws: u32 stream seeds, and the key's index of element 0 (with the elements after it below 2^53). */
+function checkDareDraws(seeds: readonly number[], offset: number): void {
+  for (const seed of seeds) if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new KernelError("KERNEL_BAD_PARAM", `DARE stream seeds must be integers from 0 to 4294967295, got ${seed}`);
+  if (!(Number.isSafeInteger(offset) && offset >= 0)) throw new KernelError("KERNEL_BAD_PARAM", `DARE draw offset must be a non-negative safe integer, got ${offset}`);
+}
+
+/** The kernels' DARE drop parameters: keep where the draw is ≥ ⌈p·2^32⌉ (draw/2^32 ≥ p, both scalings exact), rescale 1/(1 − p). */
+function dareDrawParams(dropRate: number, offset: number): Record<string, number> {
+  return { threshold: Math.ceil(dropRate * 4294967296), rescale: 1 / (1 - dropRate), offset };
+}
+
 /** The consensus kernels loop over the exponent's bits: an integer from 0 to 2^31 − 1. */
 function checkConsensusExponent(exponent: number): void {
   if (!(Number.isInteger(exponent) && exponent >= 0 && exponent <= 0x7fffffff)) throw new KernelError("KERNEL_BAD_PARAM", `consensus exponent must be an integer from 0 to 2147483647, got ${exponent}`);
@@ -69,7 +80,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   const simd = (options.simd ?? true) && simdKernelsAvailable();
   const pool = workers > 0 ? new KernelWorkerPool(workers, { simd }) : undefined;
   let closed = false;
-  // Shared scratch buffers between calls (DARE's keep masks, the TIES window's per-thread lists):
+  // Shared scratch buffers between calls (the TIES window's per-thread lists):
   // a call takes its own while it runs; reusing them keeps a merge from leaving hundreds of MB
   // of them to the collector.
   const spareBuffers: Uint8Array[] = [];
@@ -511,74 +522,40 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       if (dst !== out) out.set(dst);
       return kept;
     },
-    async dareDrop(tasks, dropRate) {
-      if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
-      const params = { p: dropRate, rescale: 1 / (1 - dropRate) };
+    async dareDrop(tasks, dropRate, offset) {
+      checkDareDraws(tasks.map(({ seed }) => seed), offset);
+      const common = dareDrawParams(dropRate, offset);
+      // Every draw stands alone, so each task vector's drop splits across the threads.
       await settleAll(
-        tasks.map(async ({ x, base, state }, k) => {
+        tasks.map(({ x, base, seed }, k) => {
           checkLength(`dareDrop input ${k}`, x.length, base.length);
-          checkLength(`dareDrop state ${k}`, state.length, 4);
-          const shared = new Int32Array(new SharedArrayBuffer(16));
-          shared.set(state);
-          const arrays = [x, base, shared];
-          // One job per task vector (its stream is sequential), task k on worker k.
-          if (!pool || x.length < inlineBelow || !arrays.every(isShared)) localOps(simd).dareDrop!(arrays, 0, x.length, params);
-          else await pool.run(k, { op: "dareDrop", arrays, from: 0, to: x.length, params });
-          state.set(shared);
+          return run("dareDrop", [x, base], x.length, { ...common, seed });
         }),
       );
     },
-    async dareMergeEncoded(base, models, states, dropRate, weights, lambda, electSign, outDtype, out) {
+    async dareMergeEncoded(base, models, seeds, offset, dropRate, weights, lambda, electSign, outDtype, out) {
       if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
       if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `dareMergeEncoded: ${outDtype} is not a float dtype`);
       checkLength("dareMergeEncoded weights", weights.length, models.length);
-      checkLength("dareMergeEncoded states", states.length, models.length);
+      checkLength("dareMergeEncoded seeds", seeds.length, models.length);
+      checkDareDraws(seeds, offset);
       const codes = localCodecs().DTYPE_CODE;
       const [b, sb] = encodedInput("dareMergeEncoded base", base);
       const length = b.byteLength / sb;
-      const params: Record<string, number> = { ...combineParams(weights, lambda, electSign), rescale: 1 / (1 - dropRate), db: codes[base.dtype]!, od: codes[outDtype]! };
+      const params: Record<string, number> = { ...combineParams(weights, lambda, electSign), ...dareDrawParams(dropRate, offset), db: codes[base.dtype]!, od: codes[outDtype]! };
       const xs = models.map((x, k) => {
         const [v, sx] = encodedInput(`dareMergeEncoded input ${k}`, x);
         checkLength(`dareMergeEncoded input ${k} elements`, v.byteLength / sx, length);
-        checkLength(`dareMergeEncoded state ${k}`, states[k]!.length, 4);
         params[`d${k}`] = codes[x.dtype]!;
+        params[`s${k}`] = seeds[k]!;
         return v;
       });
       const outSize = DTYPE_SIZE[outDtype];
       checkLength("dareMergeEncoded output bytes", out.byteLength, length * outSize);
-      // The keep masks, one bit per element (each stream is sequential; the kernel draws several
-      // streams side by side), the states there and back.
-      // Whole 32-bit words (the WebAssembly kernel writes words).
-      const maskBytes = Math.ceil(length / 32) * 4;
-      const maskBuffers = models.map(() => takeSpareBuffer(maskBytes));
-      const masks = maskBuffers.map((buffer) => buffer.subarray(0, maskBytes));
-      const shared = new Int32Array(new SharedArrayBuffer(16 * models.length));
-      states.forEach((s, k) => shared.set(s, 4 * k));
-      const threshold = { threshold: Math.ceil(dropRate * 4294967296) };
       const dst = alignedOutput(out, outSize);
-      const arrays = [dst, b, ...xs, ...masks];
-      // Segments of at least 2^18 elements, four per thread, starting at multiples of 64
-      // elements (whole bytes of the masks). The masks of one segment after another form a
-      // chain; each segment's merge starts once its masks are drawn, so one thread draws the
-      // next masks while the others merge. Every job goes to the first free thread.
-      const segments = splitRanges(arrays, length, Math.min(4 * (pool?.size ?? 1), Math.ceil(length / 2 ** 18)));
-      try {
-        if (!segments) {
-          localOps(simd).dareMasks!([shared, ...masks], 0, length, threshold);
-          await runRanges("dareMergeEncoded", arrays, length, undefined, () => params);
-        } else {
-          // The chain first: when a segment's masks are drawn, the next segment's masks (the
-          // critical path) are queued before that segment's merge.
-          let last: Promise<unknown> = Promise.resolve();
-          const drawn = segments.map(([from, to]) => (last = last.then(() => pool!.runOnFree({ op: "dareMasks", arrays: [shared, ...masks], from, to, params: threshold }))));
-          const merged = segments.map(([from, to], s) => drawn[s]!.then(() => pool!.runOnFree(job("dareMergeEncoded", arrays, from, to, params))));
-          await settleAll([...drawn, ...merged]);
-        }
-      } finally {
-        giveBackSpareBuffers(maskBuffers);
-      }
+      // Each thread draws its range's keep masks itself (every draw stands alone).
+      await run("dareMergeEncoded", [dst, b, ...xs], length, params);
       if (dst !== out) out.set(dst);
-      states.forEach((s, k) => s.set(shared.subarray(4 * k, 4 * k + 4)));
       return out;
     },
     async combineTaskVectors(base, deltas, weights, lambda, electSign, out) {

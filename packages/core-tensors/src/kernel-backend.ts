@@ -165,19 +165,19 @@ export interface KernelBackend {
    */
   tiesMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], weights: readonly number[], cuts: readonly number[], quotas: readonly number[], lambda: number, outDtype: DType, out: Uint8Array, spans?: readonly QuotaSpan[]): Promise<number[]>;
   /**
-   * Optional DARE drop step for several task vectors at once (each on its own thread: its random
-   * stream is sequential): x[e] = 0 with probability dropRate, else (x[e] − base[e]) / (1 −
-   * dropRate), drawing from the sfc32 stream whose state [a, b, c, d] is `state` (updated).
+   * Optional DARE drop step for several task vectors, split across the threads: x[e] = 0 where
+   * element offset + e of the key is dropped (the counter-based draw of `seed` at that index is
+   * below dropRate·2^32, see merge-engine's drawBits), else (x[e] − base[e]) / (1 − dropRate).
+   * `offset`: the element index in the key of x[0] (non-zero for a chunk).
    */
-  dareDrop?(tasks: readonly { readonly x: Float32Array; readonly base: Float32Array; readonly state: Int32Array }[], dropRate: number): Promise<void>;
+  dareDrop?(tasks: readonly { readonly x: Float32Array; readonly base: Float32Array; readonly seed: number }[], dropRate: number, offset: number): Promise<void>;
   /**
    * Optional DARE merge of encoded tensors' values, its result encoded into `outDtype` (`out`
    * holds base's element count in that dtype): the same bytes as decode + dareDrop (task vector
-   * i drawing from `states[i]`, updated) + combineTaskVectors + encode, without F32 copies. The
-   * keep masks are drawn segment after segment (the streams are sequential) while the segments
-   * already drawn merge on the other threads.
+   * i drawing from `seeds[i]`, element 0 at index `offset`) + combineTaskVectors + encode,
+   * without F32 copies. Each thread draws its own range's keep masks in the merge kernel.
    */
-  dareMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], states: readonly Int32Array[], dropRate: number, weights: readonly number[], lambda: number, electSign: boolean, outDtype: DType, out: Uint8Array): Promise<Uint8Array>;
+  dareMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], seeds: readonly number[], offset: number, dropRate: number, weights: readonly number[], lambda: number, electSign: boolean, outDtype: DType, out: Uint8Array): Promise<Uint8Array>;
   /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas. */
   combineTaskVectors?(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], lambda: number, electSign: boolean, out: Float32Array): Promise<Float32Array>;
   /**

@@ -174,15 +174,28 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     }
   };
 
-  let dropMask: Uint8Array | undefined;
+  /** lowbias32, the 32-bit mix of DARE's counter-based draws (merge-engine's drawBits). */
+  const lowbias32 = (x: number): number => {
+    x ^= x >>> 16;
+    x = Math.imul(x, 0x7feb352d);
+    x ^= x >>> 15;
+    x = Math.imul(x, 0x846ca68b);
+    x ^= x >>> 16;
+    return x >>> 0;
+  };
+  /** The key of stream `seed`'s draws at indices hi·2^32 … hi·2^32 + 2^32 − 1 (drawBits). */
+  const drawKey = (seed: number, hi: number): number => lowbias32((seed ^ lowbias32(hi)) >>> 0);
   /**
-   * DARE's drop of `len` elements: x[at + j] becomes (x − base)[at + j]·rescale where bit
-   * maskAt + j of `mask` (dareMasks' keep bits) is set, else 0.
+   * DARE's drop of `len` elements: x[at + j] becomes (x − base)[at + j]·rescale where draw
+   * index + j of stream `seed` (merge-engine's drawBits) is ≥ threshold (⌈p·2^32⌉), else 0.
    */
-  const dropWithMask = (x: Float32Array, base: Float32Array, at: number, len: number, mask: Uint8Array, maskAt: number, rescale: number) => {
+  const dropDrawn = (x: Float32Array, base: Float32Array, at: number, len: number, seed: number, index: number, threshold: number, rescale: number) => {
+    let hi = Math.floor(index / 4294967296);
+    let key = drawKey(seed, hi);
     for (let j = 0; j < len; j++) {
-      const e = maskAt + j;
-      const keep = (mask[e >>> 3]! >>> (e & 7)) & 1;
+      const i = index + j;
+      if (i >= (hi + 1) * 4294967296) key = drawKey(seed, ++hi);
+      const keep = +(lowbias32(((i >>> 0) ^ key) >>> 0) >= threshold);
       const v = (x[at + j]! - base[at + j]!) * rescale;
       // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
       // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they start
@@ -747,73 +760,25 @@ export function kernelOpsModule(codecs: FloatCodecs) {
       }
     },
     /**
-     * DARE's drop step, arrays = [x, base, state]: x[e] becomes 0 with probability params.p, else
-     * (x[e] − base[e])·params.rescale, drawing one number per element from the sfc32 stream whose
-     * state [a, b, c, d] is in `state` (an Int32Array; updated, so the stream continues in the
-     * next chunk; the draws are dareMasks'). The generator is merge-engine's seeded stream
-     * (methods/seeded-random.ts), step for step; the stream is sequential, so a task vector's chunk
-     * runs on one thread.
+     * DARE's drop step, arrays = [x, base]: x[e] becomes 0 where draw params.offset + e of stream
+     * params.seed is below params.threshold (⌈p·2^32⌉), else (x[e] − base[e])·params.rescale.
+     * Every draw stands alone (merge-engine's drawBits), so any range runs on any thread.
      */
     dareDrop(arrays, from, to, params) {
-      const x = f32(arrays, 0);
-      const base = f32(arrays, 1);
-      const rescale = params.rescale!;
-      // t/2^32 ≥ p ⟺ t ≥ ⌈p·2^32⌉ for an integer t (both scalings are exact): no division per element.
-      const draws = { threshold: Math.ceil(params.p! * 4294967296) };
-      // The draws of a block at a time, as dareMasks' keep bits (its state continues block to block).
-      dropMask ??= new Uint8Array(FUSED_BLOCK / 8);
-      for (let start = from; start < to; start += FUSED_BLOCK) {
-        const end = Math.min(to, start + FUSED_BLOCK);
-        ops.dareMasks!([arrays[2]!, dropMask], 0, end - start, draws);
-        dropWithMask(x, base, start, end - start, dropMask, 0, rescale);
-      }
+      dropDrawn(f32(arrays, 0), f32(arrays, 1), from, to - from, params.seed!, params.offset! + from, params.threshold!, params.rescale!);
     },
     /**
-     * DARE's keep masks, arrays = [states, mask1, …, maskm]: for each task vector k, one draw per
-     * element e in [from, to) from the sfc32 stream in states[4k … 4k + 3] (an Int32Array; as
-     * dareDrop draws them; updated), and bit e of mask k (byte e >> 3, least significant bit
-     * first) set when the element is kept (draw ≥ params.threshold, which is ⌈p·2^32⌉). `from`
-     * is a multiple of 8; bits past `to` in its last byte are cleared. The streams are
-     * sequential: one chunk's masks are one job.
-     */
-    dareMasks(arrays, from, to, params) {
-      const states = arrays[0] as Int32Array;
-      const threshold = params.threshold!;
-      for (let k = 0; k + 1 < arrays.length; k++) {
-        const mask = arrays[k + 1] as Uint8Array;
-        let a = states[4 * k]!;
-        let b = states[4 * k + 1]!;
-        let c = states[4 * k + 2]!;
-        let d = states[4 * k + 3]!;
-        for (let e = from; e < to; e += 8) {
-          const count = Math.min(8, to - e);
-          let bits = 0;
-          for (let j = 0; j < count; j++) {
-            const t = (((a + b) | 0) + d) | 0;
-            d = (d + 1) | 0;
-            a = b ^ (b >>> 9);
-            b = (c + (c << 3)) | 0;
-            c = (c << 21) | (c >>> 11);
-            c = (c + t) | 0;
-            bits |= +(t >>> 0 >= threshold) << j;
-          }
-          mask[e >>> 3] = bits;
-        }
-        states.set([a, b, c, d], 4 * k);
-      }
-    },
-    /**
-     * DARE on encoded inputs, arrays = [outBytes, baseBytes, x1Bytes, …, xmBytes, mask1, …,
-     * maskm] (masks from dareMasks over the same elements), params.db/dK/od the dtype codes,
-     * params.rescale, and combineTaskVectors' wK, lambda, elect, divisor: block by block, the
-     * bytes of decode + dareDrop (with those draws) + combineTaskVectors + encode.
+     * DARE on encoded inputs, arrays = [outBytes, baseBytes, x1Bytes, …, xmBytes], params.db/dK/od
+     * the dtype codes, params.sK the task vectors' stream seeds, params.offset the key's index of
+     * element 0, params.threshold and params.rescale (as dareDrop), and combineTaskVectors' wK,
+     * lambda, elect, divisor: block by block, the bytes of decode + dareDrop + combineTaskVectors
+     * + encode.
      */
     dareMergeEncoded(arrays, from, to, params) {
-      const m = (arrays.length - 2) / 2;
+      const m = arrays.length - 2;
       const blocks = f32Blocks(m + 2);
       const out = blocks[m + 1]!;
       const base = blocks[0]!;
-      const rescale = params.rescale!;
       const od = params.od!;
       const outSize = codecs.ELEMENT_SIZE[od]!;
       const outBytes = arrays[0] as Uint8Array;
@@ -823,7 +788,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
         for (let k = 0; k < m; k++) {
           const x = blocks[k + 1]!;
           decodeBlock(arrays[k + 2]!, params[`d${k}`]!, x, start, end);
-          dropWithMask(x, base, 0, end - start, arrays[m + 2 + k] as Uint8Array, start, rescale);
+          dropDrawn(x, base, 0, end - start, params[`s${k}`]!, params.offset! + start, params.threshold!, params.rescale!);
         }
         ops.combineTaskVectors!([out, ...blocks.slice(0, m + 1)], 0, end - start, params);
         codecs.encodeRange(out, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);

@@ -57,9 +57,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dotAndNorms16(a: number, b: number, len: number, codeA: number, codeB: number, sums: number): void;
     tiesWindow2x16(out1: number, out2: number, base: number, x1: number, x2: number, len: number, w: number, result: number, codeBase: number, code1: number, code2: number): void;
     dotAndNormsF32(a: number, b: number, len: number, sums: number): void;
-    dareMasks(masks: number, stride: number, streams: number, states: number, n: number, threshold: number): void;
-    dareMerge2(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number): void;
-    dareMerge16(out: number, base: number, x1: number, x2: number, m1: number, m2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
+    dareMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
+    dareMerge16(out: number, base: number, x1: number, x2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
@@ -128,8 +127,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   /** arrays[k]'s address in this memory, −1 where it is elsewhere (or this is not an arena instance). */
   const addressOf = (at: At, k: number): number => (arena ? (at?.[k] ?? -1) : -1);
   const bytesOf = (v: ArrayBufferView, from: number, to: number) => new Uint8Array(v.buffer, v.byteOffset + from, to - from);
-  /** The bytes of a DARE keep mask (one bit per element) holding elements [b, b + len), b a multiple of 8. */
-  const maskBytesOf = (mask: ArrayBufferView, b: number, len: number) => bytesOf(mask, b >>> 3, (b + len + 7) >>> 3);
 
   /**
    * Runs a one-input kernel over elements [from, to) in blocks: `inSize`-byte elements of `src`
@@ -443,9 +440,9 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   };
 
   // The two-task-vector merge kernels' (TIES, DARE) layout after their parameter block: base, x1,
-  // x2, output and encoded codes, 4 × BLOCK bytes each, then DARE's two keep masks.
-  const [baseAt, x1At, x2At, outAt, codesAt, masksAt] = [0, 1, 2, 3, 4, 5].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number, number];
-  const MERGE_BYTES = PARAMS + 20 * BLOCK + BLOCK / 4;
+  // x2, output and encoded codes, 4 × BLOCK bytes each.
+  const [baseAt, x1At, x2At, outAt, codesAt] = [0, 1, 2, 3, 4].map((k) => base + PARAMS + k * 4 * BLOCK) as [number, number, number, number, number];
+  const MERGE_BYTES = PARAMS + 20 * BLOCK;
   /** Whether the merge kernels take these dtypes (else the JavaScript op runs). */
   const mergeable = ({ db, d0, d1, od }: Params) => stageable(db) && stageable(d0) && stageable(d1) && (od === 1 || (od !== undefined && encoders[od] !== undefined));
 
@@ -504,50 +501,27 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   };
 
   /**
-   * arrays = [states, mask1, …, maskm], params.threshold (see kernel-ops-module's dareMasks):
-   * four streams at a time in the module's SIMD lanes, block by block.
-   */
-  const dareMasks = (arrays: Arrays, from: number, to: number, params: Params): unknown => {
-    const states = arrays[0] as Int32Array;
-    const m = arrays.length - 1;
-    const lanesAt = base;
-    const drawnAt = base + 64;
-    const stride = BLOCK / 8;
-    const heap = heapFor(64 + 4 * stride);
-    for (let k0 = 0; k0 < m; k0 += 4) {
-      const streams = Math.min(4, m - k0);
-      // The states as four vectors a, b, c, d (lane k: stream k0 + k).
-      const lanes = new Int32Array(memory.buffer, lanesAt, 16);
-      for (let k = 0; k < streams; k++) for (let r = 0; r < 4; r++) lanes[4 * r + k] = states[4 * (k0 + k) + r]!;
-      for (let b = from; b < to; b += BLOCK) {
-        const len = Math.min(to, b + BLOCK) - b;
-        wasm.dareMasks(drawnAt, stride, streams, lanesAt, len, params.threshold!);
-        for (let k = 0; k < streams; k++) maskBytesOf(arrays[k0 + k + 1]!, b, len).set(heap.subarray(drawnAt + k * stride, drawnAt + k * stride + ((len + 7) >>> 3)));
-      }
-      const after = new Int32Array(memory.buffer, lanesAt, 16);
-      for (let k = 0; k < streams; k++) for (let r = 0; r < 4; r++) states[4 * (k0 + k) + r] = after[4 * r + k]!;
-    }
-    return undefined;
-  };
-
-  /**
-   * Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes, mask1, mask2] (see
-   * kernel-ops-module's dareMergeEncoded); `from` is a multiple of 8 (whole mask bytes).
+   * Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes] (see kernel-ops-module's
+   * dareMergeEncoded): the kernels draw the keep masks (dareMerge16's draw parameters). A range
+   * whose draw indices cross a multiple of 2^32 (a key of more than 2^32 elements) runs the
+   * JavaScript op, which changes the streams' key there.
    */
   const dareMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
-    if (arrays.length !== 6 || !mergeable(params)) return jsOps.dareMergeEncoded!(arrays, from, to, params);
+    const first = params.offset! + from;
+    const hi = Math.floor(first / 4294967296);
+    if (arrays.length !== 4 || !mergeable(params) || Math.floor((params.offset! + to - 1) / 4294967296) !== hi) return jsOps.dareMergeEncoded!(arrays, from, to, params);
     const heap = heapFor(MERGE_BYTES);
     new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.rescale!, params.lambda!, params.divisor!, params.elect!]);
-    const mask2At = masksAt + BLOCK / 8;
+    const draws = new Uint32Array(memory.buffer, base + 128, 6);
+    const threshold = params.threshold!;
+    draws.set([params.s0!, params.s1!, 0, Math.min(threshold, 4294967295), threshold < 4294967296 ? 0xffffffff : 0, hi]);
     mergeBlocks(heap, arrays, at, from, to, params, {
-      // The keep masks are copied in (their buffers are the backend's, not an arena's).
-      inputs: (b, len) => {
-        heap.set(maskBytesOf(arrays[4]!, b, len), masksAt);
-        heap.set(maskBytesOf(arrays[5]!, b, len), mask2At);
+      inputs: (b) => {
+        draws[2] = (params.offset! + b) >>> 0;
       },
       // The 16-bit codes go in and come out as they are (dareMerge16).
-      fused: (len, o, b, x1, x2) => wasm.dareMerge16(o, b, x1, x2, masksAt, mask2At, pad8(len), base, params.db!, params.d0!, params.d1!, params.od!),
-      staged: (len, o, b, x1, x2) => wasm.dareMerge2(o, b, x1, x2, masksAt, mask2At, pad8(len), base),
+      fused: (len, o, b, x1, x2) => wasm.dareMerge16(o, b, x1, x2, pad8(len), base, params.db!, params.d0!, params.d1!, params.od!),
+      staged: (len, o, b, x1, x2) => wasm.dareMerge2(o, b, x1, x2, pad8(len), base),
     });
     return undefined;
   };
@@ -651,7 +625,6 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     taskVectorWindowsEncoded,
     countAtMagnitudeEncoded,
     tiesMergeEncoded,
-    dareMasks,
     dareMergeEncoded,
     dotAndNormsEncoded,
     consensusEncoded,

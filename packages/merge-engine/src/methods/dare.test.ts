@@ -5,7 +5,7 @@ import { firstEncodedDifference } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { dare } from "./dare.js";
-import { randomForKey } from "./seeded-random.js";
+import { drawBits, randomForKey } from "./seeded-random.js";
 
 describe("dare", () => {
   const base = randomArray(200, 20);
@@ -63,7 +63,31 @@ interface DareCase {
 // Computed in PyTorch with mergekit's DARE formulas and masks from the seeded stream's
 // specification (tools/fixtures/dare_reference.py), not from this code.
 describe("dare against PyTorch (mergekit formulas)", () => {
-  const { cases } = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", "dare-reference.json"), "utf8")) as { cases: DareCase[] };
+  const { cases, draws } = JSON.parse(readFileSync(join(import.meta.dirname, "..", "..", "test", "fixtures", "dare-reference.json"), "utf8")) as { cases: DareCase[]; draws: { seed: number; index: number; draw: number }[] };
+
+  it("draws the specification's bits, at indices past and across 2^32 too", () => {
+    expect(draws.length).toBeGreaterThan(40);
+    for (const { seed, index, draw } of draws) expect(drawBits(seed, index), `seed ${seed}, index ${index}`).toBe(draw);
+  });
+
+  it("the kernels draw the same masks at indices past 2^32 (p = 0.5 on 0 → 1 keeps 2 where the draw is ≥ 2^31)", async () => {
+    const backend = createCpuKernelBackend({ workers: 0 });
+    try {
+      const large = draws.filter(({ index }) => index >= 2 ** 32 - 2);
+      expect(large.length).toBeGreaterThanOrEqual(20);
+      const eight = (value: number) => ({ bytes: encodeFromF32(new Float32Array(8).fill(value), "F16"), dtype: "F16" as const });
+      for (const { seed, index, draw } of large) {
+        // Eight elements from a multiple of 8 (one 2^32 block): two task vectors, the second
+        // weighted 0, take the WebAssembly kernel.
+        const start = index - (index % 8);
+        const out = new Uint8Array(16);
+        await backend.dareMergeEncoded!(eight(0), [eight(1), eight(1)], [seed, 5], start, 0.5, [1, 0], 1, false, "F16", out);
+        expect(decodeToF32(out, "F16")[index - start], `seed ${seed}, index ${index}`).toBe(draw >= 2 ** 31 ? 2 : 0);
+      }
+    } finally {
+      await backend.close();
+    }
+  });
 
   it.each(cases.map((c) => [`p=${c.params.drop_rate} λ=${c.params.lambda} ties=${c.params.ties} weights=${c.weights.join(",")}`, c] as const))("%s", async (_, c) => {
     const out = await runMethod(dare, c.inputs, c.params, { seed: c.seed, weights: c.weights, key: c.key });

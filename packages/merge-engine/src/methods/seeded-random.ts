@@ -8,46 +8,42 @@ export function hashSeed(text: string): number {
   return h >>> 0;
 }
 
-/** A uniform [0, 1) stream whose state can be handed to a kernel thread and taken back. */
-export interface SeededRandom {
-  (): number;
-  /** Writes the sfc32 state [a, b, c, d] into `into` (the kernels' dareDrop continues from it). */
-  saveState(into: Int32Array): void;
-  /** Continues from a state written by saveState (and advanced by a kernel). */
-  restoreState(from: Int32Array): void;
+/**
+ * lowbias32 (Wellons' hash prospector): a 32-bit integer mix with near-ideal avalanche, two
+ * multiplies. A bijection, so lowbias32(0) = 0.
+ */
+function lowbias32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
 }
 
 /**
- * sfc32: a small, fast generator with a 128-bit state, plenty for dropout masks. Same seed,
- * same sequence on every platform (only 32-bit integer arithmetic).
+ * Draw `index` (an integer, 0 ≤ index < 2^53) of the counter-based stream `seed` (a u32), as a
+ * u32: lowbias32((index mod 2^32) ^ key), key = lowbias32(seed ^ lowbias32(⌊index / 2^32⌋)).
+ * Any draw is computed on its own, so a tensor's elements can be drawn in any order, chunk or
+ * thread: the kernels (core-tensors' dareMergeEncoded, dareDrop) compute the same bits.
  */
+export function drawBits(seed: number, index: number): number {
+  const key = lowbias32((seed ^ lowbias32(Math.floor(index / 4294967296))) >>> 0);
+  return lowbias32(((index >>> 0) ^ key) >>> 0);
+}
+
+/** A uniform [0, 1) stream: draw n of the counter-based stream `seed` on its n-th call. */
+export interface SeededRandom {
+  (): number;
+  /** The stream's seed, for drawBits(seed, index) (DARE draws element e of a key at index e). */
+  readonly seed: number;
+}
+
+/** Same seed, same sequence on every platform (only 32-bit integer arithmetic). */
 export function createSeededRandom(seed: number): SeededRandom {
-  let a = 0x9e3779b9;
-  let b = 0x243f6a88;
-  let c = 0xb7e15162;
-  let d = seed >>> 0;
-  const next = (): number => {
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  // Mix the seed through the state before use, so nearby seeds give unrelated streams.
-  for (let i = 0; i < 12; i++) next();
-  return Object.assign(next, {
-    saveState(into: Int32Array) {
-      into[0] = a;
-      into[1] = b;
-      into[2] = c;
-      into[3] = d;
-    },
-    restoreState(from: Int32Array) {
-      [a, b, c, d] = [from[0]!, from[1]!, from[2]!, from[3]!];
-    },
-  });
+  const s = seed >>> 0;
+  let n = 0;
+  return Object.assign(() => drawBits(s, n++) / 4294967296, { seed: s });
 }
 
 /** The stream for one input of one key: depends only on (seed, key, input). */
