@@ -116,9 +116,14 @@ interface StreamContext {
   readonly signal?: AbortSignal | undefined;
 }
 
+/** The most bytes of consecutive tensors read ahead as one group (see convertByTensor). */
+const READ_AHEAD_BYTES = 64 * 2 ** 20;
+
 /**
  * Tensor by tensor in state-dict order, the one read of the input: two buffers of the largest
- * tensor, the next read overlapping the current write. Each tensor's CRC-32 is taken of the bytes
+ * tensor, used in turn by groups of consecutive tensors packed into one, a group's reads running
+ * while the group before it is written (read one tensor ahead, each large tensor after small ones
+ * was waited for). Each tensor's CRC-32 is taken of the bytes
  * handed to the writer, while the write runs, and checked against its source: the CRC-32 its zip
  * recorded; a tensor without one (cast, a view, a legacy file) is read back from the page cache
  * instead, in the shadow of the next tensor. Returns the CRC-32 of the data section.
@@ -129,29 +134,70 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   // Shared memory: a hashing tap on worker threads reads the tensors where they lie (no copy).
   // Starting on a page, and each tensor read where its address agrees with its place in the
   // output, so a tensor written as read goes to the disk from there (direct writes).
-  const buffers = [pageAlignedSharedBytes(largest + DIRECT_ALIGNMENT - 1), pageAlignedSharedBytes(largest + DIRECT_ALIGNMENT - 1)];
-  const into = (k: number) => viewLaidOutFor(buffers[k % 2]!, sources[k]!.byteLength, layout.dataStart + layout.offsets.get(targets[k]!.name)!);
+  const capacity = largest + DIRECT_ALIGNMENT - 1;
+  const buffers = [pageAlignedSharedBytes(capacity), pageAlignedSharedBytes(capacity)];
+  // Tensor k's view, and its group: group g packs tensors into buffers[g % 2] while they fit in
+  // READ_AHEAD_BYTES (a larger tensor is a group of its own): a buffer's pages past its largest
+  // group are never touched, so resident memory stays that of one tensor per buffer.
+  const views: Uint8Array[] = [];
+  const groupOf: number[] = [];
+  for (let k = 0, group = 0, used = 0; k < sources.length; k++) {
+    const length = sources[k]!.byteLength;
+    const position = layout.dataStart + layout.offsets.get(targets[k]!.name)!;
+    let view = viewLaidOutFor(buffers[group % 2]!.subarray(used), length, position);
+    if (view.byteLength < length || (used > 0 && view.byteOffset - buffers[group % 2]!.byteOffset + length > READ_AHEAD_BYTES)) {
+      group++;
+      view = viewLaidOutFor(buffers[group % 2]!, length, position);
+    }
+    views.push(view);
+    groupOf.push(group);
+    used = view.byteOffset - buffers[group % 2]!.byteOffset + length;
+  }
+  // Reads in file order, one after another; a group's are issued when the group before it starts,
+  // and run once `free` resolves: the group before that one, in the buffer they fill, is written
+  // and hashed.
+  const reads: Promise<Uint8Array>[] = [];
+  let readChain: Promise<unknown> = Promise.resolve();
+  const issueGroup = (group: number, free: Promise<unknown>): void => {
+    for (let k = reads.length; k < sources.length && groupOf[k] === group; k++) {
+      const read = Promise.all([readChain, free]).then(() => state.source.read(sources[k]!.name, views[k]!));
+      // A failing read is awaited (and thrown) in its turn; this keeps it from being unhandled meanwhile.
+      read.catch(() => undefined);
+      reads.push(read);
+      readChain = read.catch(() => undefined);
+    }
+  };
   const totalBytes = targets.reduce((n, d) => n + d.byteLength, 0);
   let readBack: Uint8Array | undefined;
   let checking: Promise<void> = Promise.resolve();
   let dataCrc = 0;
   let done = 0;
-  let pending = sources.length > 0 ? state.source.read(sources[0]!.name, into(0)) : undefined;
+  // The hashing of a live feed, which takes the tensors where they lie: not awaited tensor by
+  // tensor (the writes go on meanwhile) but before their buffer is read into again.
+  let hashing: Promise<void>[] = [];
+  issueGroup(0, Promise.resolve());
   try {
     for (let i = 0; i < sources.length; i++) {
       const from = sources[i]!;
       const to = targets[i]!;
-      const raw = await pending!;
+      if (i === 0 || groupOf[i] !== groupOf[i - 1]) {
+        const previous = Promise.all(hashing);
+        previous.catch(() => undefined);
+        hashing = [];
+        issueGroup(groupOf[i]! + 1, previous);
+      }
+      const raw = await reads[i]!;
       throwIfAborted(ctx.signal, ctx.input, "conversion");
-      const next = sources[i + 1];
-      pending = next ? state.source.read(next.name, into(i + 1)) : undefined;
-      // A failing read is awaited (and thrown) on the next turn; this keeps it from being unhandled meanwhile.
-      pending?.catch(() => undefined);
       const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
       const at = layout.dataStart + layout.offsets.get(to.name)!;
       const feeding = feed?.live === true;
-      const writing = Promise.all([writer.write(to.name, bytes), feeding ? feed.written(bytes, at) : undefined]);
+      const writing = writer.write(to.name, bytes);
       writing.catch(() => undefined);
+      const hashed = feeding ? feed.written(bytes, at) : undefined;
+      if (hashed) {
+        hashed.catch(() => undefined);
+        hashing.push(hashed);
+      }
       // Taken on this thread while the write runs on the pool.
       const crc = crc32(bytes);
       const recorded = ctx.recordedCrc32[i];
@@ -163,16 +209,19 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
         const tensor = { name: to.name, offset: at, byteLength: to.byteLength, crc };
         readBack ??= readBackBuffer();
         const buffer = readBack;
-        checking = checking.then(() => checkWrittenTensor(output, writer.readWritten, tensor, buffer));
+        // After the tap too (it may still be taking the bytes): the read-back sees the file as it is then.
+        checking = checking.then(() => hashed).then(() => checkWrittenTensor(output, writer.readWritten, tensor, buffer));
         checking.catch(() => undefined);
       }
       dataCrc = crc32Combine(dataCrc, crc, to.byteLength);
       done += to.byteLength;
       ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: targets.length });
     }
+    await Promise.all(hashing);
     await checking;
   } finally {
-    await pending?.catch(() => undefined);
+    await Promise.allSettled(hashing);
+    await readChain;
     await checking.catch(() => undefined);
   }
   return dataCrc;
