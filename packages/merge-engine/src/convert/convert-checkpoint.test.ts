@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeToF32, isStmergeError, openSafetensors } from "@stmerge/core-tensors";
+import { seededBytes, writeTorchCheckpoint } from "@stmerge/test-utils";
 import { convertCheckpoint, defaultConvertOutput } from "./convert-checkpoint.js";
 import { openStateDict } from "./open-state-dict.js";
 import { verifyConversion } from "./verify-conversion.js";
@@ -282,6 +283,36 @@ describe("convertCheckpoint with two runs writing one output", () => {
     expect(phases).not.toContain("verify");
     // The whole-file CRC-32 combined from the header's and the tensors' is zlib's over the file.
     if (zlibCrc32) expect(result.outputCrc32).toBe(zlibCrc32(onDisk) >>> 0);
+  });
+
+  it("reads ahead by groups (one tensor each, and a few): a tap that takes its time gets each tensor's bytes unchanged until it is done with them, and the file is the default conversion's byte for byte", async () => {
+    const { mkdir, readFile } = await import("node:fs/promises");
+    const folder = join(dir, "read-ahead");
+    await mkdir(folder);
+    const input = join(folder, "in.ckpt");
+    // Tensors larger than a page, so that each lies across where the one two groups before it lay.
+    const sizes = [3000, 2500, 5000, 1000, 4500, 7, 6000, 2000];
+    await writeTorchCheckpoint(input, sizes.map((n, k) => ({ name: `model.diffusion_model.t${k}.weight`, dtype: "F32", shape: [n], data: seededBytes(4 * n, 90 + k) })));
+    const inputSha256 = createHash("sha256").update(readFileSync(input)).digest("hex");
+    const reference = await readFile((await convertCheckpoint(input, { output: join(folder, "reference.safetensors"), inputSha256, prune: false })).output);
+    for (const readAheadBytes of [1, 30000]) {
+      const seen: Buffer[] = [];
+      let changedWhileTaken = 0;
+      const tap = {
+        // Slower than the reads: a buffer read into again before the tap is done would show here.
+        bytes: async (chunk: Uint8Array) => {
+          const taken = Buffer.from(chunk);
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          if (!taken.equals(chunk)) changedWhileTaken++;
+          seen.push(taken);
+        },
+      };
+      const result = await convertCheckpoint(input, { output: join(folder, `groups-${readAheadBytes}.safetensors`), inputSha256, outputTap: tap, prune: false, readAheadBytes });
+      const onDisk = await readFile(result.output);
+      expect(changedWhileTaken, `groups of ${readAheadBytes} bytes`).toBe(0);
+      expect(Buffer.concat(seen).equals(onDisk), `groups of ${readAheadBytes} bytes`).toBe(true);
+      expect(onDisk.equals(reference), `groups of ${readAheadBytes} bytes`).toBe(true);
+    }
   });
 
   it("with the input hashed meanwhile, the tap still gets the final file in order (the part written before the header was known read back) and the CRC-32 is zlib's", async () => {

@@ -62,6 +62,12 @@ export interface ConvertOptions {
    * write gigabytes (`CHECKPOINT_AMPLIFICATION`); for a CLI flag on files the user trusts.
    */
   readonly allowAmplification?: boolean;
+  /**
+   * Bytes of consecutive tensors read ahead as one group into each of convert's two read buffers
+   * (default 64 MiB; a larger tensor is a group of its own): while one group is written, the next
+   * is read.
+   */
+  readonly readAheadBytes?: number;
 }
 
 export interface ConvertResult {
@@ -114,9 +120,10 @@ interface StreamContext {
   readonly feed: OutputFeed | undefined;
   readonly onProgress?: ProgressCallback;
   readonly signal?: AbortSignal | undefined;
+  readonly readAheadBytes?: number | undefined;
 }
 
-/** The most bytes of consecutive tensors read ahead as one group (see convertByTensor). */
+/** The most bytes of consecutive tensors read ahead as one group by default (see convertByTensor). */
 const READ_AHEAD_BYTES = 64 * 2 ** 20;
 
 /**
@@ -137,15 +144,16 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   const capacity = largest + DIRECT_ALIGNMENT - 1;
   const buffers = [pageAlignedSharedBytes(capacity), pageAlignedSharedBytes(capacity)];
   // Tensor k's view, and its group: group g packs tensors into buffers[g % 2] while they fit in
-  // READ_AHEAD_BYTES (a larger tensor is a group of its own): a buffer's pages past its largest
+  // readAheadBytes (a larger tensor is a group of its own): a buffer's pages past its largest
   // group are never touched, so resident memory stays that of one tensor per buffer.
+  const readAheadBytes = ctx.readAheadBytes ?? READ_AHEAD_BYTES;
   const views: Uint8Array[] = [];
   const groupOf: number[] = [];
   for (let k = 0, group = 0, used = 0; k < sources.length; k++) {
     const length = sources[k]!.byteLength;
     const position = layout.dataStart + layout.offsets.get(targets[k]!.name)!;
     let view = viewLaidOutFor(buffers[group % 2]!.subarray(used), length, position);
-    if (view.byteLength < length || (used > 0 && view.byteOffset - buffers[group % 2]!.byteOffset + length > READ_AHEAD_BYTES)) {
+    if (view.byteLength < length || (used > 0 && view.byteOffset - buffers[group % 2]!.byteOffset + length > readAheadBytes)) {
       group++;
       view = viewLaidOutFor(buffers[group % 2]!, length, position);
     }
@@ -325,7 +333,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
           }
         }, () => undefined);
       }
-      const ctx: StreamContext = { input, output, state, from: sourceDescriptors, to: outDescriptors, recordedCrc32: sourceDescriptors.map((d) => state.recordedCrc32(d.name)), writer, layout, feed, signal: options.signal, ...(onProgress ? { onProgress } : {}) };
+      const ctx: StreamContext = { input, output, state, from: sourceDescriptors, to: outDescriptors, recordedCrc32: sourceDescriptors.map((d) => state.recordedCrc32(d.name)), writer, layout, feed, signal: options.signal, readAheadBytes: options.readAheadBytes, ...(onProgress ? { onProgress } : {}) };
       dataCrc = await convertByTensor(ctx);
       const hashed = await hashing;
       inputSha256 = typeof hashed === "string" ? hashed : hashed.sha256;
