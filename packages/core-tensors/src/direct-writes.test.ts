@@ -215,6 +215,12 @@ describe("direct writes", () => {
         }
       }
       await Promise.all(reads);
+      // Into memory that starts on a page, at an offset on a block (read in place); and a read off a
+      // block longer than a bounce buffer.
+      const onPage = pageAlignedSharedBytes(2 * MiB);
+      expect(Buffer.from(await writes.read(onPage, 4096)).equals(content.subarray(4096, 4096 + 2 * MiB))).toBe(true);
+      const long = new Uint8Array(9 * MiB + 3);
+      expect(Buffer.from(await writes.read(long, 5)).equals(content.subarray(5, 5 + long.byteLength))).toBe(true);
       await expect(writes.read(new Uint8Array(10), at - 5)).rejects.toThrow(/past the/);
       await writes.finish();
       expect((await readFile(path)).equals(content)).toBe(true);

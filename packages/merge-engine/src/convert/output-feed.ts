@@ -1,4 +1,4 @@
-import { readAheadChunks, throwIfAborted, type OutputByteTap, type ProgressCallback } from "@stmerge/core-tensors";
+import { DIRECT_ALIGNMENT, pageAlignedSharedBytes, readAheadChunks, throwIfAborted, type OutputByteTap, type ProgressCallback } from "@stmerge/core-tensors";
 
 /**
  * Feeds a tap (the output's hashers) an output written front to back whose header becomes final
@@ -47,8 +47,16 @@ export function createOutputFeed(
     // Written bytes may keep arriving while this reads (the end is asked again before each read).
     // It goes live only once nothing is left, checked in the same turn as it goes live: leaving the
     // loop takes a few ticks, in which a write could arrive.
+    // Up to the first block boundary alone, then whole chunks from block boundaries into memory
+    // that starts on a page: the file, written past the page cache, is read past it in place.
+    const firstBlockEnd = Math.min(Math.ceil(fed / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT, writtenEnd);
+    if (firstBlockEnd > fed) {
+      const bytes = await readWritten(new Uint8Array(firstBlockEnd - fed), fed);
+      await tap.bytes(bytes, fed);
+      fed = firstBlockEnd;
+    }
     while (fed < writtenEnd) {
-      for await (const { at, bytes } of readAheadChunks(readWritten, fed, () => writtenEnd, Math.min(CATCH_UP_CHUNK, file.size))) {
+      for await (const { at, bytes } of readAheadChunks(readWritten, fed, () => writtenEnd, Math.min(CATCH_UP_CHUNK, file.size), pageAlignedSharedBytes)) {
         throwIfAborted(options.signal, file.path, "hashing the output");
         await tap.bytes(bytes, at);
         fed = at + bytes.byteLength;
