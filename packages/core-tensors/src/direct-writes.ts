@@ -125,7 +125,7 @@ export async function openDirectReads(path: string, buffered: FileHandle): Promi
     async read(into, at) {
       const whole = into.byteLength - (into.byteLength % DIRECT_ALIGNMENT);
       let done = 0;
-      if (direct && whole > 0 && at % DIRECT_ALIGNMENT === 0 && into.byteOffset % DIRECT_ALIGNMENT === 0) {
+      if (direct && whole > 0 && at % DIRECT_ALIGNMENT === 0 && liesOnPage(into)) {
         try {
           // Short at the end of the file: the rest is read (and found missing) below.
           done = (await handle.read(into, 0, whole, at)).bytesRead;
