@@ -702,17 +702,27 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
   return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
 }
 
-/** `p`: 144 bytes, the nine F64 parameters above, then scratch. */
+/**
+ * The parameters at `p` as lanes at p + 144 … p + 224: w1, w2 (F64), the cuts c1, c2 (F32) and λ
+ * (F64). The kernels load them per use: held in locals, V8 spilled and reloaded them anyway, at a
+ * cost (tiesMerge16 4.10 against 3.99 ns per element).
+ */
+// @ts-ignore: decorator
+@inline function tiesParams(p: usize): void {
+  v128.store(p, f64x2.splat(load<f64>(p)), 144);
+  v128.store(p, f64x2.splat(load<f64>(p, 8)), 160);
+  v128.store(p, f32x4.splat(<f32>load<f64>(p, 16)), 176);
+  v128.store(p, f32x4.splat(<f32>load<f64>(p, 24)), 192);
+  v128.store(p, f64x2.splat(load<f64>(p, 64)), 208);
+}
+
+/** `p`: 224 bytes, the nine F64 parameters above, scratch from p + 80, and tiesParams' lanes. */
 export function tiesMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize): void {
-  const w1 = f64x2.splat(load<f64>(p));
-  const w2 = f64x2.splat(load<f64>(p, 8));
-  const c1 = f32x4.splat(<f32>load<f64>(p, 16));
-  const c2 = f32x4.splat(<f32>load<f64>(p, 24));
-  const lambda = f64x2.splat(load<f64>(p, 64));
+  tiesParams(p);
   let i = 0;
   for (; i + 4 <= len; i += 4) {
     const at = <usize>i << 2;
-    v128.store(out + at, tiesGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), p, p + 80, w1, w2, c1, c2, lambda, false));
+    v128.store(out + at, tiesGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), p, p + 80, v128.load(p, 144), v128.load(p, 160), v128.load(p, 176), v128.load(p, 192), v128.load(p, 208), false));
   }
   for (; i < len; i++) tiesElement(out, base, x1, x2, <usize>i, p);
 }
@@ -733,11 +743,7 @@ export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
   const limitBase = specialLimit(codeBase);
   const limit1 = specialLimit(code1);
   const limit2 = specialLimit(code2);
-  const w1 = f64x2.splat(load<f64>(p));
-  const w2 = f64x2.splat(load<f64>(p, 8));
-  const c1 = f32x4.splat(<f32>load<f64>(p, 16));
-  const c2 = f32x4.splat(<f32>load<f64>(p, 24));
-  const lambda = f64x2.splat(load<f64>(p, 64));
+  tiesParams(p);
   const scratch = p + 80;
   let i = 0;
   for (; i + 8 <= len; i += 8) {
@@ -748,11 +754,11 @@ export function tiesMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
     let y0: v128;
     let y1: v128;
     if (anySpecialOf3(hb, h1, h2, limitBase, limit1, limit2)) {
-      y0 = tiesGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, false);
-      y1 = tiesGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, false);
+      y0 = tiesGroup(decodeLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_low_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, v128.load(p, 144), v128.load(p, 160), v128.load(p, 176), v128.load(p, 192), v128.load(p, 208), false);
+      y1 = tiesGroup(decodeLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), decodeLanes16(i32x4.extend_high_i16x8_u(h1), code1), decodeLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, v128.load(p, 144), v128.load(p, 160), v128.load(p, 176), v128.load(p, 192), v128.load(p, 208), false);
     } else {
-      y0 = tiesGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, allF16);
-      y1 = tiesGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, w1, w2, c1, c2, lambda, allF16);
+      y0 = tiesGroup(finiteLanes16(i32x4.extend_low_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_low_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_low_i16x8_u(h2), code2), p, scratch, v128.load(p, 144), v128.load(p, 160), v128.load(p, 176), v128.load(p, 192), v128.load(p, 208), allF16);
+      y1 = tiesGroup(finiteLanes16(i32x4.extend_high_i16x8_u(hb), codeBase), finiteLanes16(i32x4.extend_high_i16x8_u(h1), code1), finiteLanes16(i32x4.extend_high_i16x8_u(h2), code2), p, scratch, v128.load(p, 144), v128.load(p, 160), v128.load(p, 176), v128.load(p, 192), v128.load(p, 208), allF16);
     }
     v128.store(out + at, i16x8.narrow_i32x4_u(encodeLanes16(y0, outCode), encodeLanes16(y1, outCode)));
   }
@@ -1172,13 +1178,29 @@ function lowbias32(x: u32): u32 {
 }
 
 /**
- * The keep lanes (−1) of four elements whose draw indices (mod 2^32) are `index`'s lanes, in a
- * stream whose key for their 2^32 block is `key`: draw = lowbias32(index ^ key) ≥ threshold,
- * where any draw can be (`possible` −1; 0 when the threshold is 2^32).
+ * The draw parameters at p + 128 (see dareMerge2) as lanes at p + 160 … p + 240: each stream's
+ * key, the threshold, `possible`, and the first four draw indices; returns p + 160. Loaded
+ * per use, as dareParams' lanes are.
  */
 // @ts-ignore: decorator
-@inline function keepDrawn(index: v128, key: v128, threshold: v128, possible: v128): v128 {
-  return v128.and(i32x4.ge_u(lowbias32Lanes(v128.xor(index, key)), threshold), possible);
+@inline function drawParams(p: usize): usize {
+  v128.store(p, drawKeyLanes(load<u32>(p, 128), p), 160);
+  v128.store(p, drawKeyLanes(load<u32>(p, 132), p), 176);
+  v128.store(p, i32x4.splat(load<i32>(p, 140)), 192);
+  v128.store(p, i32x4.splat(load<i32>(p, 144)), 208);
+  v128.store(p, i32x4.add(i32x4.splat(load<i32>(p, 136)), lanes(LANE_INDEX)), 224);
+  return p + 160;
+}
+
+/**
+ * The keep lanes (−1) of four elements whose draw indices (mod 2^32) are `index`'s lanes, in
+ * stream `stream` (0 or 1) of the draw parameters at `d` (drawParams): draw =
+ * lowbias32(index ^ key) ≥ threshold, where any draw can be (`possible` −1; 0 when the
+ * threshold is 2^32).
+ */
+// @ts-ignore: decorator
+@inline function keepDrawn(index: v128, d: usize, stream: usize): v128 {
+  return v128.and(i32x4.ge_u(lowbias32Lanes(v128.xor(index, v128.load(d + (stream << 4)))), v128.load(d, 32)), v128.load(d, 48));
 }
 
 /** Two F64 lanes of a task vector's DARE delta: (x − b)·rescale rounded to F32 (dareDrop's store) where `keep`, else +0. */
@@ -1226,23 +1248,20 @@ function lowbias32(x: u32): u32 {
  * multiple of 8), `p` the F64s [w1, w2, rescale, λ, divisor, elect (0/1)], 80 bytes of scratch
  * after them, then at p + 128 the draws' u32s [seed1, seed2, first index (mod 2^32), threshold
  * (⌈p·2^32⌉, at most 2^32 − 1), possible (−1, or 0 when nothing is kept), block]: element j is
- * drawn at index block·2^32 + first + j, all in that one block (the caller checks).
+ * drawn at index block·2^32 + first + j, all in that one block (the caller checks). The
+ * parameters' lanes (dareParams, drawParams) go after them, up to p + 240.
  */
 export function dareMerge2(out: usize, base: usize, x1: usize, x2: usize, len: i32, p: usize): void {
   const elect = load<f64>(p, 40) != 0;
   const q = dareParams(p);
-  const key1 = drawKeyLanes(load<u32>(p, 128), p);
-  const key2 = drawKeyLanes(load<u32>(p, 132), p);
-  const threshold = i32x4.splat(load<i32>(p, 140));
-  const possible = i32x4.splat(load<i32>(p, 144));
-  const four = lanes(I32_4);
-  let index = i32x4.add(i32x4.splat(load<i32>(p, 136)), lanes(LANE_INDEX));
+  const d = drawParams(p);
+  let index = v128.load(d, 64);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 2;
-    const index4 = i32x4.add(index, four);
-    v128.store(out + at, dareGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), keepDrawn(index, key1, threshold, possible), keepDrawn(index, key2, threshold, possible), q, elect));
-    v128.store(out + at, dareGroup(v128.load(base + at, 16), v128.load(x1 + at, 16), v128.load(x2 + at, 16), keepDrawn(index4, key1, threshold, possible), keepDrawn(index4, key2, threshold, possible), q, elect), 16);
-    index = i32x4.add(index4, four);
+    const index4 = i32x4.add(index, lanes(I32_4));
+    v128.store(out + at, dareGroup(v128.load(base + at), v128.load(x1 + at), v128.load(x2 + at), keepDrawn(index, d, 0), keepDrawn(index, d, 1), q, elect));
+    v128.store(out + at, dareGroup(v128.load(base + at, 16), v128.load(x1 + at, 16), v128.load(x2 + at, 16), keepDrawn(index4, d, 0), keepDrawn(index4, d, 1), q, elect), 16);
+    index = i32x4.add(index4, lanes(I32_4));
   }
 }
 
@@ -1253,23 +1272,19 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
   const limit1 = specialLimit(code1);
   const limit2 = specialLimit(code2);
   const q = dareParams(p);
-  const key1 = drawKeyLanes(load<u32>(p, 128), p);
-  const key2 = drawKeyLanes(load<u32>(p, 132), p);
-  const threshold = i32x4.splat(load<i32>(p, 140));
-  const possible = i32x4.splat(load<i32>(p, 144));
-  const four = lanes(I32_4);
-  let index = i32x4.add(i32x4.splat(load<i32>(p, 136)), lanes(LANE_INDEX));
+  const d = drawParams(p);
+  let index = v128.load(d, 64);
   for (let i = 0; i < len; i += 8) {
     const at = <usize>i << 1;
     const hb = v128.load(base + at);
     const h1 = v128.load(x1 + at);
     const h2 = v128.load(x2 + at);
-    const index4 = i32x4.add(index, four);
-    const k1lo = keepDrawn(index, key1, threshold, possible);
-    const k2lo = keepDrawn(index, key2, threshold, possible);
-    const k1hi = keepDrawn(index4, key1, threshold, possible);
-    const k2hi = keepDrawn(index4, key2, threshold, possible);
-    index = i32x4.add(index4, four);
+    const index4 = i32x4.add(index, lanes(I32_4));
+    const k1lo = keepDrawn(index, d, 0);
+    const k2lo = keepDrawn(index, d, 1);
+    const k1hi = keepDrawn(index4, d, 0);
+    const k2hi = keepDrawn(index4, d, 1);
+    index = i32x4.add(index4, lanes(I32_4));
     let y0: v128;
     let y1: v128;
     if (anySpecialOf3(hb, h1, h2, limitBase, limit1, limit2)) {
