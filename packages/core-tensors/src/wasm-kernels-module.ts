@@ -379,7 +379,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     const list1At = base + 6 * BLOCK;
     const list2At = list1At + 4 * (BLOCK + 8);
     const windowsAt = list2At + 4 * (BLOCK + 8);
-    const resultAt = windowsAt + 32;
+    // The windows' 32 bytes, then 64 for the kernel's lanes of them.
+    const resultAt = windowsAt + 96;
     const heap = heapFor(resultAt + 16 - base);
     const [db, d0, d1] = [params.db!, params.d0!, params.d1!];
     const bounds = [0, 1].map((k) => [params[`lo${k}`]! >>> 0, params[`hi${k}`]! >>> 0] as const);
