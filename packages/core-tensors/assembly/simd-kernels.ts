@@ -1151,7 +1151,7 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
 
 // DARE (kernel-ops-module's dareMergeEncoded), bit for bit, its keep masks drawn in the loop.
 
-/** lowbias32 of four u32 lanes (merge-engine's drawBits). */
+/** lowbias32 of four u32 lanes (counter-draws-module's drawBits). */
 // @ts-ignore: decorator
 @inline function lowbias32Lanes(x: v128): v128 {
   x = v128.xor(x, i32x4.shr_u(x, 16));

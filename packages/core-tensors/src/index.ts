@@ -33,6 +33,7 @@ export {
 export { assertNotSameFile } from "./assert-not-same-file.js";
 export { crc32, crc32Implementation, nativeCrc32ModulePath, type Crc32Implementation } from "./crc32.js";
 export { crc32Combine } from "./crc32-combine.js";
+export { drawBits } from "./counter-draws-module.js";
 export { hasLoneSurrogate } from "./has-lone-surrogate.js";
 export { readFully, writeFully } from "./read-fully.js";
 export { DIRECT_ALIGNMENT, directWritesAvailable, openDirectWrites, pageAlignedSharedBytes, viewLaidOutFor, type DirectWrites, type DirectWritesOptions } from "./direct-writes.js";

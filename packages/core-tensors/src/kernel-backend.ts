@@ -167,7 +167,7 @@ export interface KernelBackend {
   /**
    * Optional DARE drop step for several task vectors, split across the threads: x[e] = 0 where
    * element offset + e of the key is dropped (the counter-based draw of `seed` at that index is
-   * below dropRate·2^32, see merge-engine's drawBits), else (x[e] − base[e]) / (1 − dropRate).
+   * below dropRate·2^32, see drawBits), else (x[e] − base[e]) / (1 − dropRate).
    * `offset`: the element index in the key of x[0] (non-zero for a chunk).
    */
   dareDrop?(tasks: readonly { readonly x: Float32Array; readonly base: Float32Array; readonly seed: number }[], dropRate: number, offset: number): Promise<void>;

@@ -1,3 +1,4 @@
+import type { CounterDraws } from "./counter-draws-module.js";
 import type { FloatCodecs } from "./float-codecs-module.js";
 
 /**
@@ -5,9 +6,9 @@ import type { FloatCodecs } from "./float-codecs-module.js";
  * backend runs either inline or split by index range across worker threads.
  *
  * Like `floatCodecsModule`, this function is serialised with `toString()` into the worker
- * source, so it references only globals and its `codecs` argument.
+ * source, so it references only globals and its `codecs` and `draws` arguments.
  */
-export function kernelOpsModule(codecs: FloatCodecs) {
+export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
   type Arrays = readonly ArrayBufferView[];
   type Params = Record<string, number>;
   // `at`: each array's address in a kernel arena's memory, for wasm-kernels-module's arena
@@ -174,20 +175,10 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     }
   };
 
-  /** lowbias32, the 32-bit mix of DARE's counter-based draws (merge-engine's drawBits). */
-  const lowbias32 = (x: number): number => {
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b);
-    x ^= x >>> 16;
-    return x >>> 0;
-  };
-  /** The key of stream `seed`'s draws at indices hi·2^32 … hi·2^32 + 2^32 − 1 (drawBits). */
-  const drawKey = (seed: number, hi: number): number => lowbias32((seed ^ lowbias32(hi)) >>> 0);
+  const { lowbias32, drawKey } = draws;
   /**
    * DARE's drop of `len` elements: x[at + j] becomes (x − base)[at + j]·rescale where draw
-   * index + j of stream `seed` (merge-engine's drawBits) is ≥ threshold (⌈p·2^32⌉), else 0.
+   * index + j of stream `seed` (counterDrawsModule's drawBits) is ≥ threshold (⌈p·2^32⌉), else 0.
    */
   const dropDrawn = (x: Float32Array, base: Float32Array, at: number, len: number, seed: number, index: number, threshold: number, rescale: number) => {
     let hi = Math.floor(index / 4294967296);
@@ -762,7 +753,7 @@ export function kernelOpsModule(codecs: FloatCodecs) {
     /**
      * DARE's drop step, arrays = [x, base]: x[e] becomes 0 where draw params.offset + e of stream
      * params.seed is below params.threshold (⌈p·2^32⌉), else (x[e] − base[e])·params.rescale.
-     * Every draw stands alone (merge-engine's drawBits), so any range runs on any thread.
+     * Every draw stands alone (counterDrawsModule), so any range runs on any thread.
      */
     dareDrop(arrays, from, to, params) {
       dropDrawn(f32(arrays, 0), f32(arrays, 1), from, to - from, params.seed!, params.offset! + from, params.threshold!, params.rescale!);

@@ -1,3 +1,4 @@
+import { counterDrawsModule } from "./counter-draws-module.js";
 import { floatCodecsModule } from "./float-codecs-module.js";
 import { kernelOpsModule } from "./kernel-ops-module.js";
 import { randomizedSvdModule } from "./randomized-svd-module.js";
@@ -30,7 +31,7 @@ ${[...names].map((name) => `var ${name} = function (target) { return target; };`
 // pool strips that flag); process.getBuiltinModule covers ES module scope on Node >= 20.16.
 const { parentPort } = typeof require === "function" ? require("node:worker_threads") : process.getBuiltinModule("node:worker_threads");
 const codecs = (${codecs})();
-const jsOps = Object.assign((${ops})(codecs), (${randomizedSvdModule.toString()})().kernelOps);
+const jsOps = Object.assign((${ops})(codecs, (${counterDrawsModule.toString()})()), (${randomizedSvdModule.toString()})().kernelOps);
 ${simd ? `const wasmKernels = (${wasmKernelsModule.toString()});` : ""}
 const ops = ${simd ? `wasmKernels(jsOps, ${JSON.stringify(SIMD_KERNELS_WASM_BASE64)}) || jsOps` : "jsOps"};
 // The module's instance on the arena's memory, once attached (its fallback: the copying ops).

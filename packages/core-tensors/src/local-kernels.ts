@@ -1,5 +1,6 @@
 import { endianness } from "node:os";
 import { KernelError } from "./errors.js";
+import { counterDrawsModule } from "./counter-draws-module.js";
 import { floatCodecsModule, type FloatCodecs } from "./float-codecs-module.js";
 import { kernelOpsModule, type KernelOps } from "./kernel-ops-module.js";
 import { SIMD_KERNELS_WASM_BASE64 } from "./wasm-kernels-bytes.js";
@@ -24,7 +25,7 @@ export function localCodecs(): FloatCodecs {
 
 /** The JavaScript kernels (the reference), or with `simd` the WebAssembly SIMD ones where the engine has them. */
 export function localOps(simd = false): KernelOps {
-  ops ??= kernelOpsModule(localCodecs());
+  ops ??= kernelOpsModule(localCodecs(), counterDrawsModule());
   if (!simd) return ops;
   if (simdOps === undefined) simdOps = wasmKernelsModule(ops, SIMD_KERNELS_WASM_BASE64) ?? null;
   return simdOps ?? ops;

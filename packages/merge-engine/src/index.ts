@@ -63,7 +63,7 @@ export {
 export { assertMergeMethod, createMethodRegistry, type MethodRegistry } from "./methods/method-registry.js";
 export { checkParamNames, methodParamNames } from "./methods/check-param-names.js";
 export { BUILTIN_MERGE_METHODS } from "./methods/builtin-methods.js";
-export { createSeededRandom, drawBits, hashSeed, randomForKey, type SeededRandom } from "./methods/seeded-random.js";
+export { createSeededRandom, hashSeed, randomForKey, type SeededRandom } from "./methods/seeded-random.js";
 export { weightedSum } from "./methods/weighted-sum.js";
 export { addDifference } from "./methods/add-difference.js";
 export { trainDifference } from "./methods/train-difference.js";

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCpuKernelBackend, decodeToF32, encodeFromF32, type DType } from "@stmerge/core-tensors";
+import { createCpuKernelBackend, decodeToF32, drawBits, encodeFromF32, type DType } from "@stmerge/core-tensors";
 import { firstEncodedDifference } from "@stmerge/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
 import { randomArray, randomChoices, runMethod, runMethodChunked, runMethodChunkedEncoded, withoutMethodKernels, f32Bits } from "../../test/run-method.js";
 import { dare } from "./dare.js";
-import { drawBits, randomForKey } from "./seeded-random.js";
+import { randomForKey } from "./seeded-random.js";
 
 describe("dare", () => {
   const base = randomArray(200, 20);

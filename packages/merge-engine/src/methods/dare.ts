@@ -1,6 +1,6 @@
+import { drawBits } from "@stmerge/core-tensors";
 import { z } from "zod";
 import { defineMergeMethod } from "./merge-method.js";
-import { drawBits } from "./seeded-random.js";
 import { combineTaskVectors } from "./task-vectors.js";
 
 /**

@@ -19,7 +19,7 @@ export interface MergeMethodContext {
   /**
    * Deterministic uniform [0, 1) stream for input `i` of this key, seeded from the merge seed
    * and the key name; it continues across chunks, so results do not depend on chunk size. Its
-   * `seed` gives any draw directly, drawBits(seed, index) (DARE draws element e at index e).
+   * `seed` gives any draw directly, core-tensors' drawBits(seed, index) (DARE draws element e at index e).
    */
   random(input: number): SeededRandom;
   /** Preallocated output of the same length as each input; methods write into it and return it. */

@@ -1,3 +1,5 @@
+import { drawBits } from "@stmerge/core-tensors";
+
 /** FNV-1a over a string: a stable 32-bit seed from the merge seed, key name and input index. */
 export function hashSeed(text: string): number {
   let h = 0x811c9dc5;
@@ -8,31 +10,7 @@ export function hashSeed(text: string): number {
   return h >>> 0;
 }
 
-/**
- * lowbias32 (Wellons' hash prospector): a 32-bit integer mix with near-ideal avalanche, two
- * multiplies. A bijection, so lowbias32(0) = 0.
- */
-function lowbias32(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
-}
-
-/**
- * Draw `index` (an integer, 0 ≤ index < 2^53) of the counter-based stream `seed` (a u32), as a
- * u32: lowbias32((index mod 2^32) ^ key), key = lowbias32(seed ^ lowbias32(⌊index / 2^32⌋)).
- * Any draw is computed on its own, so a tensor's elements can be drawn in any order, chunk or
- * thread: the kernels (core-tensors' dareMergeEncoded, dareDrop) compute the same bits.
- */
-export function drawBits(seed: number, index: number): number {
-  const key = lowbias32((seed ^ lowbias32(Math.floor(index / 4294967296))) >>> 0);
-  return lowbias32(((index >>> 0) ^ key) >>> 0);
-}
-
-/** A uniform [0, 1) stream: draw n of the counter-based stream `seed` on its n-th call. */
+/** A uniform [0, 1) stream: draw n of the counter-based stream `seed` (core-tensors' drawBits) on its n-th call, / 2^32. */
 export interface SeededRandom {
   (): number;
   /** The stream's seed, for drawBits(seed, index) (DARE draws element e of a key at index e). */
