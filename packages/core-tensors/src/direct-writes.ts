@@ -9,8 +9,7 @@ export const DIRECT_ALIGNMENT = 4096;
 const STAGING_BYTES = 4 * 1024 * 1024;
 /** One buffer filling while the others are written. */
 const STAGING_BUFFERS = 3;
-/** Bounce buffers of DirectWrites.read, and the bytes of each (one read past the page cache each). */
-const READ_BOUNCE_BUFFERS = 2;
+/** The bounce buffer of DirectWrites.read (reads past the page cache into memory not on a page). */
 const READ_BOUNCE_BYTES = 8 * 1024 * 1024;
 /**
  * An append of at least this many bytes that lies in memory as it will lie on disk (its address
@@ -264,27 +263,11 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
     }
   };
   // Reads of written blocks (read) go past the page cache (a read through it would fill the cache
-  // with what direct writes kept out of it, at a high cost in system time on the benchmarks' VM),
-  // through page-aligned bounce buffers, up to READ_BOUNCE_BUFFERS reads at once (one at a time
-  // waits on the disk's latency: a catch-up read 4.3 GB at 0.5 GB/s so).
+  // with what direct writes kept out of it, at a high cost in system time on the benchmarks' VM):
+  // into the target where it lies on a page, else through one bounce buffer, a read at a time.
   let reader: ReturnType<typeof openDirectReads> | undefined;
-  const bounces: Uint8Array[] = [];
-  let bouncesMade = 0;
-  const bounceWaiters: ((bounce: Uint8Array) => void)[] = [];
-  const takeBounce = (): Promise<Uint8Array> => {
-    const free = bounces.pop();
-    if (free) return Promise.resolve(free);
-    if (bouncesMade < READ_BOUNCE_BUFFERS) {
-      bouncesMade++;
-      return Promise.resolve(pageAlignedSharedBytes(READ_BOUNCE_BYTES));
-    }
-    return new Promise((resolve) => bounceWaiters.push(resolve));
-  };
-  const giveBackBounce = (bounce: Uint8Array): void => {
-    const waiter = bounceWaiters.shift();
-    if (waiter) waiter(bounce);
-    else bounces.push(bounce);
-  };
+  let bounce: Uint8Array | undefined;
+  let bounceTurn: Promise<unknown> = Promise.resolve();
   const fileReads = new Set<Promise<void>>();
   /** `into.byteLength` bytes at `at`, all within whole blocks already written. */
   const readFromFile = (into: Uint8Array, at: number): Promise<void> => {
@@ -293,8 +276,8 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
       if (!direct) return void (await readFully(buffered, into, 0, into.byteLength, at, path));
       // A target on a page (pageAlignedSharedBytes memory) at an offset on a block: read into directly.
       if (liesOnPage(into) && at % DIRECT_ALIGNMENT === 0) return void (await direct.read(into, at));
-      const bounce = await takeBounce();
-      try {
+      const turn = bounceTurn.then(async () => {
+        bounce ??= pageAlignedSharedBytes(READ_BOUNCE_BYTES);
         for (let done = 0; done < into.byteLength; ) {
           const blockStart = at + done - ((at + done) % DIRECT_ALIGNMENT);
           const blockEnd = Math.min(blockStart + bounce.byteLength, Math.ceil((at + into.byteLength) / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT);
@@ -303,9 +286,9 @@ export async function openDirectWrites(path: string, buffered: FileHandle, optio
           into.set(bounce.subarray(at + done - blockStart, at + done - blockStart + n), done);
           done += n;
         }
-      } finally {
-        giveBackBounce(bounce);
-      }
+      });
+      bounceTurn = turn.catch(() => undefined);
+      await turn;
     })();
     const settled = reading.catch(() => undefined);
     fileReads.add(settled);
