@@ -96,7 +96,7 @@ export interface SafetensorsWriterOptions extends AtomicFileOptions {
    * "auto" (the default) for files of DIRECT_MIN_BYTES or more, where the platform and the
    * filesystem allow it and STMERGE_DIRECT_IO is not 0. A write out of file order ends it; the
    * rest goes through the page cache. `readWritten` meanwhile reads staged bytes from the staging
-   * buffer and the others from the file.
+   * buffer and the others from the file, past the page cache too.
    */
   readonly directWrites?: "auto" | boolean;
   /** Passed to `openDirectWrites` (tests). */
@@ -141,8 +141,9 @@ async function readBackToTap(tap: OutputByteTap, handle: FileHandle, layout: Saf
 export function createSafetensorsWriter(path: string, options: SafetensorsWriterOptions = {}): TensorSink & {
   readonly layout: SafetensorsLayout | undefined;
   /**
-   * Reads back bytes already written (from the page cache, usually), through the temp file's
-   * handle: what a caller hashes once `finalMetadata`'s values are known, or checks as written.
+   * Reads back bytes already written (past the page cache while writing directly, see
+   * `directWrites`; else from it, usually), through the temp file: what a caller hashes once
+   * `finalMetadata`'s values are known, or checks as written.
    */
   readWritten(into: Uint8Array, offset: number): Promise<Uint8Array>;
   /** Whether the bytes written so far went past the page cache (see `directWrites`). */
@@ -169,7 +170,7 @@ export function createSafetensorsWriter(path: string, options: SafetensorsWriter
     }
   };
   let ending: Promise<void> | undefined;
-  /** Ends direct writing: what it staged is written; later writes and reads go through the page cache. */
+  /** Ends direct writing (a write out of file order, or commit): what it staged is written; later writes and reads go through the page cache. */
   const endDirect = (): Promise<void> => {
     const d = direct;
     if (!d) return Promise.resolve();

@@ -64,8 +64,9 @@ const READ_BACK_CHUNK = 16 * 1024 * 1024;
 
 /**
  * A tensor with no source digest to compare with (cast, a view of a storage, a legacy or pickle
- * file): its bytes are read back from the output at their offset (the page cache, just written)
- * and their CRC-32 compared with that of the bytes handed to the writer.
+ * file): its bytes are read back from the output at their offset (the writer's readWritten: from
+ * the disk when written past the page cache) and their CRC-32 compared with that of the bytes
+ * handed to the writer.
  */
 export async function checkWrittenTensor(
   output: string,

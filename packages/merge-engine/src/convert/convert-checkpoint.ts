@@ -129,11 +129,11 @@ const READ_AHEAD_BYTES = 64 * 2 ** 20;
 /**
  * Tensor by tensor in state-dict order, the one read of the input: two buffers of the largest
  * tensor, used in turn by groups of consecutive tensors packed into one, a group's reads running
- * while the group before it is written (read one tensor ahead, each large tensor after small ones
- * was waited for). Each tensor's CRC-32 is taken of the bytes
- * handed to the writer, while the write runs, and checked against its source: the CRC-32 its zip
- * recorded; a tensor without one (cast, a view, a legacy file) is read back from the page cache
- * instead, in the shadow of the next tensor. Returns the CRC-32 of the data section.
+ * while the group before it is written (so a large tensor after small ones is not waited for).
+ * Each tensor's CRC-32 is taken of the bytes handed to the writer, while the write runs, and
+ * checked against its source: the CRC-32 its zip recorded; a tensor without one (cast, a view, a
+ * legacy file) is read back from the file instead, in the shadow of the next tensors. Returns the
+ * CRC-32 of the data section.
  */
 async function convertByTensor(ctx: StreamContext): Promise<number> {
   const { from: sources, to: targets, state, writer, layout, feed, output } = ctx;

@@ -3,7 +3,7 @@ import { DIRECT_ALIGNMENT, pageAlignedSharedBytes, readAheadChunks, throwIfAbort
 /**
  * Feeds a tap (the output's hashers) an output written front to back whose header becomes final
  * only later (it holds the input's SHA-256, hashed meanwhile): once `start` gets the final header,
- * the bytes written so far are read back (from the page cache) while the writing goes on, and from
+ * the bytes written so far are read back from the file while the writing goes on, and from
  * the moment it has caught up every write is handed to the tap as it is made. So the output's
  * hashes need no read of the whole file after the last write, only of what was written before the
  * header was known. With the header known from the start the tap takes every byte as written.
@@ -44,9 +44,6 @@ export function createOutputFeed(
     await tap.start?.({ size: file.size, head });
     await tap.bytes(head, 0);
     fed = head.byteLength;
-    // Written bytes may keep arriving while this reads (the end is asked again before each read).
-    // It goes live only once nothing is left, checked in the same turn as it goes live: leaving the
-    // loop takes a few ticks, in which a write could arrive.
     // Up to the first block boundary alone, then whole chunks from block boundaries into memory
     // that starts on a page: the file, written past the page cache, is read past it in place.
     const firstBlockEnd = Math.min(Math.ceil(fed / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT, writtenEnd);
@@ -55,6 +52,9 @@ export function createOutputFeed(
       await tap.bytes(bytes, fed);
       fed = firstBlockEnd;
     }
+    // Written bytes may keep arriving while this reads (the end is asked again before each read).
+    // It goes live only once nothing is left, checked in the same turn as it goes live: leaving the
+    // loop takes a few ticks, in which a write could arrive.
     while (fed < writtenEnd) {
       for await (const { at, bytes } of readAheadChunks(readWritten, fed, () => writtenEnd, Math.min(CATCH_UP_CHUNK, file.size), pageAlignedSharedBytes)) {
         throwIfAborted(options.signal, file.path, "hashing the output");
