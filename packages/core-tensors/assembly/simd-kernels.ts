@@ -590,33 +590,34 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
 
 // TIES merge pass for two task vectors (three models), kernel-ops-module's tiesMerge bit for bit.
 // `p` points at f64 [w1, w2, c1, c2, q1, q2, k1, k2, lambda]: weights, cuts, how many elements
-// equal to each cut this range may keep, how many it has kept (updated), λ.
+// equal to each cut this range may keep, how many it has kept (updated), λ. The arithmetic is
+// F32, weights and λ rounded to F32 (mergekit's on F32 tensors).
 
 /** One element the way the JavaScript reference does it (cut-equal quota, NaN, ±Inf). */
 // @ts-ignore: decorator
 @inline function tiesElement(out: usize, base: usize, x1: usize, x2: usize, i: usize, p: usize): void {
   const b = load<f32>(base + (i << 2));
-  let d1 = <f64>(load<f32>(x1 + (i << 2)) - b);
-  let d2 = <f64>(load<f32>(x2 + (i << 2)) - b);
-  const w1 = load<f64>(p);
-  const w2 = load<f64>(p, 8);
-  const c1 = load<f64>(p, 16);
-  const c2 = load<f64>(p, 24);
-  const a1 = Math.abs(d1);
+  let d1 = load<f32>(x1 + (i << 2)) - b;
+  let d2 = load<f32>(x2 + (i << 2)) - b;
+  const w1 = <f32>load<f64>(p);
+  const w2 = <f32>load<f64>(p, 8);
+  const c1 = <f32>load<f64>(p, 16);
+  const c2 = <f32>load<f64>(p, 24);
+  const a1 = Mathf.abs(d1);
   if (!(a1 > c1)) {
     if (a1 == c1 && load<f64>(p, 48) < load<f64>(p, 32)) store<f64>(p, load<f64>(p, 48) + 1, 48);
     else d1 = 0;
   }
-  const a2 = Math.abs(d2);
+  const a2 = Mathf.abs(d2);
   if (!(a2 > c2)) {
     if (a2 == c2 && load<f64>(p, 56) < load<f64>(p, 40)) store<f64>(p, load<f64>(p, 56) + 1, 56);
     else d2 = 0;
   }
   const wd1 = w1 * d1;
   const wd2 = w2 * d2;
-  const positive = 0 + wd1 + wd2 >= 0;
-  let num: f64 = 0;
-  let den: f64 = 0;
+  const positive = wd1 + wd2 >= 0;
+  let num: f32 = 0;
+  let den: f32 = 0;
   if (positive ? wd1 > 0 : wd1 < 0) {
     num += wd1;
     den += w1;
@@ -625,29 +626,33 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
     num += wd2;
     den += w2;
   }
-  store<f32>(out + (i << 2), <f32>(<f64>b + load<f64>(p, 64) * (den == 0 ? 0 : num / den)));
+  const mean: f32 = den == 0 ? 0 : num / den;
+  store<f32>(out + (i << 2), b + <f32>load<f64>(p, 64) * mean);
 }
 
-/** Two lanes (F64) of the branch-free path: kept deltas d1, d2 (dropped ones are +0), base b. */
+/**
+ * Four F32 lanes of the branch-free path: kept deltas d1, d2 (dropped ones are +0), base b;
+ * weights and λ as F32 lanes.
+ */
 // @ts-ignore: decorator
 @inline function tiesLanes(b: v128, d1: v128, d2: v128, w1: v128, w2: v128, lambda: v128): v128 {
-  const zero = f64x2.splat(0);
-  const wd1 = f64x2.mul(w1, d1);
-  const wd2 = f64x2.mul(w2, d2);
+  const zero = f32x4.splat(0);
+  const wd1 = f32x4.mul(w1, d1);
+  const wd2 = f32x4.mul(w2, d2);
   // The reference's sums start from +0. Adding +0 first changes only a −0, whose comparison with
   // 0 it leaves alone (the election), and the terms below are never −0: a term that does not
   // agree is +0 (the reference's skipped add), one that agrees is not zero. So no +0 is added.
-  const positive = f64x2.ge(f64x2.add(wd1, wd2), zero);
+  const positive = f32x4.ge(f32x4.add(wd1, wd2), zero);
   // A term agrees when positive ? wd > 0 : wd < 0, that is when wd, its sign flipped where the
   // election is negative, is > 0 (±0 and NaN never are): one xor and one compare per term.
-  const flip = v128.andnot(lanes(F64_SIGN), positive);
-  const agree1 = f64x2.gt(v128.xor(wd1, flip), zero);
-  const agree2 = f64x2.gt(v128.xor(wd2, flip), zero);
-  const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
-  const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
+  const flip = v128.andnot(lanes(I32_80000000), positive);
+  const agree1 = f32x4.gt(v128.xor(wd1, flip), zero);
+  const agree2 = f32x4.gt(v128.xor(wd2, flip), zero);
+  const num = f32x4.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
+  const den = f32x4.add(v128.and(w1, agree1), v128.and(w2, agree2));
   // 0 where no delta agrees (den = 0): the quotient with its lanes cleared (andnot, one instruction).
-  const mean = v128.andnot(f64x2.div(num, den), f64x2.eq(den, zero));
-  return f64x2.add(b, f64x2.mul(lambda, mean));
+  const mean = v128.andnot(f32x4.div(num, den), f32x4.eq(den, zero));
+  return f32x4.add(b, f32x4.mul(lambda, mean));
 }
 
 /**
@@ -695,25 +700,20 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
       store<f64>(p, k2 + n2, 56);
     }
   }
-  const k1v = v128.and(d1, g1);
-  const k2v = v128.and(d2, g2);
-  const lo = tiesLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(k1v), f64x2.promote_low_f32x4(k2v), w1, w2, lambda);
-  const hi = tiesLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(k1v)), f64x2.promote_low_f32x4(highHalf(k2v)), w1, w2, lambda);
-  return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
+  return tiesLanes(b, v128.and(d1, g1), v128.and(d2, g2), w1, w2, lambda);
 }
 
 /**
- * The parameters at `p` as lanes at p + 144 … p + 224: w1, w2 (F64), the cuts c1, c2 (F32) and λ
- * (F64). The kernels load them per use: held in locals, V8 spilled and reloaded them anyway, at a
+ * The parameters at `p` as F32 lanes at p + 144 … p + 224: w1, w2, the cuts c1, c2 and λ. The kernels load them per use: held in locals, V8 spilled and reloaded them anyway, at a
  * cost (tiesMerge16 4.10 against 3.99 ns per element).
  */
 // @ts-ignore: decorator
 @inline function tiesParams(p: usize): void {
-  v128.store(p, f64x2.splat(load<f64>(p)), 144);
-  v128.store(p, f64x2.splat(load<f64>(p, 8)), 160);
+  v128.store(p, f32x4.splat(<f32>load<f64>(p)), 144);
+  v128.store(p, f32x4.splat(<f32>load<f64>(p, 8)), 160);
   v128.store(p, f32x4.splat(<f32>load<f64>(p, 16)), 176);
   v128.store(p, f32x4.splat(<f32>load<f64>(p, 24)), 192);
-  v128.store(p, f64x2.splat(load<f64>(p, 64)), 208);
+  v128.store(p, f32x4.splat(<f32>load<f64>(p, 64)), 208);
 }
 
 /** `p`: 224 bytes, the nine F64 parameters above, scratch from p + 80, and tiesParams' lanes. */
@@ -1202,6 +1202,31 @@ function lowbias32(x: u32): u32 {
   return v128.and(i32x4.ge_u(lowbias32Lanes(v128.xor(index, v128.load(d + (stream << 4)))), v128.load(d, 32)), v128.load(d, 48));
 }
 
+/**
+ * DARE's sign-elected disjoint mean in two F64 lanes (tiesLanes' steps in F64, DARE's arithmetic):
+ * kept deltas d1, d2 (dropped ones are +0), base b.
+ */
+// @ts-ignore: decorator
+@inline function electedMeanLanes64(b: v128, d1: v128, d2: v128, w1: v128, w2: v128, lambda: v128): v128 {
+  const zero = f64x2.splat(0);
+  const wd1 = f64x2.mul(w1, d1);
+  const wd2 = f64x2.mul(w2, d2);
+  // The reference's sums start from +0. Adding +0 first changes only a −0, whose comparison with
+  // 0 it leaves alone (the election), and the terms below are never −0: a term that does not
+  // agree is +0 (the reference's skipped add), one that agrees is not zero. So no +0 is added.
+  const positive = f64x2.ge(f64x2.add(wd1, wd2), zero);
+  // A term agrees when positive ? wd > 0 : wd < 0, that is when wd, its sign flipped where the
+  // election is negative, is > 0 (±0 and NaN never are): one xor and one compare per term.
+  const flip = v128.andnot(lanes(F64_SIGN), positive);
+  const agree1 = f64x2.gt(v128.xor(wd1, flip), zero);
+  const agree2 = f64x2.gt(v128.xor(wd2, flip), zero);
+  const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
+  const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
+  // 0 where no delta agrees (den = 0): the quotient with its lanes cleared (andnot, one instruction).
+  const mean = v128.andnot(f64x2.div(num, den), f64x2.eq(den, zero));
+  return f64x2.add(b, f64x2.mul(lambda, mean));
+}
+
 /** Two F64 lanes of a task vector's DARE delta: (x − b)·rescale rounded to F32 (dareDrop's store) where `keep`, else +0. */
 // @ts-ignore: decorator
 @inline function dareDelta(b: v128, x: v128, keep: v128, rescale: v128): v128 {
@@ -1210,7 +1235,7 @@ function lowbias32(x: u32): u32 {
 
 /**
  * Two F64 lanes of the combine (combineTaskVectors, two task vectors): the sign-elected
- * disjoint mean (tiesLanes) or Σ wᵢδᵢ / divisor, as base + λ·mean. Dropped deltas are +0,
+ * disjoint mean (electedMeanLanes64) or Σ wᵢδᵢ / divisor, as base + λ·mean. Dropped deltas are +0,
  * which the reference's ±0 adds and elects exactly as. `q` holds the F64 parameters as lanes
  * (dareParams), loaded once per call rather than per element.
  */
@@ -1222,7 +1247,7 @@ function lowbias32(x: u32): u32 {
   const lambda = v128.load(q, 48);
   const d1 = dareDelta(b, x1, k1, rescale);
   const d2 = dareDelta(b, x2, k2, rescale);
-  if (elect) return tiesLanes(b, d1, d2, w1, w2, lambda);
+  if (elect) return electedMeanLanes64(b, d1, d2, w1, w2, lambda);
   const sum = f64x2.add(f64x2.add(f64x2.splat(0), f64x2.mul(w1, d1)), f64x2.mul(w2, d2));
   return f64x2.add(b, f64x2.mul(lambda, f64x2.div(sum, v128.load(q, 64))));
 }

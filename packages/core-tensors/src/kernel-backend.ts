@@ -134,8 +134,8 @@ export interface KernelBackend {
   /**
    * Optional TIES merge step over one chunk: task vector i keeps |δᵢ| > cuts[i] (−1: all,
    * Infinity: none) plus the first quotas[i] elements (in index order) with |δᵢ| equal to the
-   * cut; sign elected from Σ wᵢδᵢ (+1 at 0); out = base + λ·disjoint mean, in F64 with one
-   * rounding. `spans` may say how the quotas split over element ranges (QuotaSpan); a backend
+   * cut; sign elected from Σ wᵢδᵢ (+1 at 0); out = base + λ·disjoint mean, in F32 with the
+   * weights and λ rounded to F32, each operation in mergekit's order. `spans` may say how the quotas split over element ranges (QuotaSpan); a backend
    * that uses them trusts them, so they must give each range the cut-equal elements it holds
    * among the first quotas[i] (the result is then the same as without them). Returns how many
    * cut-equal elements each task vector kept.

@@ -488,33 +488,37 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
      * TIES merge pass, arrays = [out, base, x1, …, xm]; per task vector K params.wK (weight), cK
      * (the cut magnitude: kept when above it; −1 keeps all, Infinity none) and qK (how many
      * elements equal to the cut this range keeps, the first ones in index order). Trim, sign
-     * election from Σ wᵢδᵢ (+1 at 0), disjoint weighted mean, out = base + λ·mean, all in F64
-     * with one rounding to F32. Returns how many cut-equal elements were kept per task vector.
+     * election from Σ wᵢδᵢ (+1 at 0), disjoint weighted mean, out = base + λ·mean, in F32 with
+     * the weights and λ rounded to F32, each operation in mergekit's order: wᵢδᵢ, the sums in
+     * task-vector order from +0, the quotient, λ·mean, base + it. (fround of an F64 +, −, × or ÷
+     * of two F32 values is the F32 operation's result: 53 ≥ 2·24 + 2 bits.) Returns how many
+     * cut-equal elements were kept per task vector.
      */
     tiesMerge(arrays, from, to, params) {
       const out = f32(arrays, 0);
       const base = f32(arrays, 1);
       const m = arrays.length - 2;
-      const lambda = params.lambda!;
+      const lambda = Math.fround(params.lambda!);
       const xs: Float32Array[] = [];
       const w = new Float64Array(m);
       const cut = new Float64Array(m);
       const quota = new Float64Array(m);
       const kept = new Float64Array(m);
-      const deltas = new Float64Array(m);
+      const wds = new Float64Array(m);
       for (let k = 0; k < m; k++) {
         xs.push(f32(arrays, k + 2));
-        w[k] = params[`w${k}`]!;
+        w[k] = Math.fround(params[`w${k}`]!);
         cut[k] = params[`c${k}`]!;
         quota[k] = params[`q${k}`]!;
       }
-      if (m === 2 && w[0]! + w[1]! !== 0 && Math.abs(w[0]!) < 1e30 && Math.abs(w[1]!) < 1e30) {
+      if (m === 2 && w[0]! + w[1]! !== 0) {
         // Three models (the common case) without data-dependent branches, which on random data
         // mispredict about half the time and cost more than the arithmetic. Dropping multiplies
         // by 0 and agreement is 0/1 arithmetic; this gives the loop below's bits because a
         // dropped or disagreeing term only ever adds ±0 to a sum that starts at +0, and with
-        // finite deltas and weights whose sum is not 0, "no agreeing delta" is exactly den = 0
-        // with num = +0. Elements with a non-finite delta take the loop below's path.
+        // finite products wᵢδᵢ and weights whose sum is not 0, "no agreeing delta" is exactly
+        // den = 0 with num = +0. Elements with a non-finite delta or product take the two-term
+        // steps below.
         const x1 = xs[0]!;
         const x2 = xs[1]!;
         const [w1, w2] = [w[0]!, w[1]!];
@@ -540,39 +544,44 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
               k2++;
               g2 = 1;
             }
-            const wd1 = w1 * (d1 * g1);
-            const wd2 = w2 * (d2 * g2);
-            const p = +(0 + wd1 + wd2 >= 0);
+            d1 *= g1;
+            d2 *= g2;
+          } else {
+            if (!(a1 > c1)) {
+              if (a1 === c1 && k1 < q1) k1++;
+              else d1 = 0;
+            }
+            if (!(a2 > c2)) {
+              if (a2 === c2 && k2 < q2) k2++;
+              else d2 = 0;
+            }
+          }
+          const wd1 = Math.fround(w1 * d1);
+          const wd2 = Math.fround(w2 * d2);
+          // Rounding the F64 sum of two F32s keeps its sign and whether it is 0, so the
+          // election needs no fround.
+          const positive = wd1 + wd2 >= 0;
+          if (Math.abs(wd1) <= 3.4028234663852886e38 && Math.abs(wd2) <= 3.4028234663852886e38) {
+            const p = +positive;
             const n = p ^ 1;
             const t1 = (p & +(wd1 > 0)) | (n & +(wd1 < 0));
             const t2 = (p & +(wd2 > 0)) | (n & +(wd2 < 0));
-            const num = 0 + wd1 * t1 + wd2 * t2;
-            const den = 0 + w1 * t1 + w2 * t2;
-            out[e] = b + lambda * (num / (den + +(den === 0)));
+            const num = Math.fround(0 + wd1 * t1 + wd2 * t2);
+            const den = Math.fround(0 + w1 * t1 + w2 * t2);
+            out[e] = b + Math.fround(lambda * Math.fround(num / (den + +(den === 0))));
             continue;
           }
-          if (!(a1 > c1)) {
-            if (a1 === c1 && k1 < q1) k1++;
-            else d1 = 0;
-          }
-          if (!(a2 > c2)) {
-            if (a2 === c2 && k2 < q2) k2++;
-            else d2 = 0;
-          }
-          const wd1 = w1 * d1;
-          const wd2 = w2 * d2;
-          const positive = 0 + wd1 + wd2 >= 0;
           let num = 0;
           let den = 0;
           if (positive ? wd1 > 0 : wd1 < 0) {
-            num += wd1;
-            den += w1;
+            num = wd1;
+            den = w1;
           }
           if (positive ? wd2 > 0 : wd2 < 0) {
-            num += wd2;
-            den += w2;
+            num = Math.fround(num + wd2);
+            den = Math.fround(den + w2);
           }
-          out[e] = b + lambda * (den === 0 ? 0 : num / den);
+          out[e] = b + Math.fround(lambda * (den === 0 ? 0 : Math.fround(num / den)));
         }
         return [k1, k2];
       }
@@ -586,20 +595,21 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
             if (a === cut[k]! && kept[k]! < quota[k]!) kept[k]!++;
             else d = 0;
           }
-          deltas[k] = d;
-          sum += w[k]! * d;
+          const wd = Math.fround(w[k]! * d);
+          wds[k] = wd;
+          sum = Math.fround(sum + wd);
         }
         const positive = sum >= 0;
         let num = 0;
         let den = 0;
         for (let k = 0; k < m; k++) {
-          const wd = w[k]! * deltas[k]!;
+          const wd = wds[k]!;
           if (positive ? wd > 0 : wd < 0) {
-            num += wd;
-            den += w[k]!;
+            num = Math.fround(num + wd);
+            den = Math.fround(den + w[k]!);
           }
         }
-        out[e] = b + lambda * (den === 0 ? 0 : num / den);
+        out[e] = b + Math.fround(lambda * (den === 0 ? 0 : Math.fround(num / den)));
       }
       return Array.from(kept);
     },

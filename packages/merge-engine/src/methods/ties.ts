@@ -108,7 +108,8 @@ function binsOf(t: TopK): Uint32Array {
  * of largest magnitude per tensor (equal magnitudes at the cut: lower index first), the sign is
  * elected per element from the weighted sum Σ wᵢδᵢ (+1 when it is 0), and the weighted mean of
  * the deltas whose sign agrees is added: base + λ·Σ wᵢδᵢ[agree] / Σ wᵢ[agree] (0 where none
- * agree). The k-th largest |δ| is found without sorting the tensor, in streaming passes over
+ * agree), in F32 with the weights and λ rounded to F32, each operation in mergekit's order (so
+ * its results on F32 tensors, bit for bit). The k-th largest |δ| is found without sorting the tensor, in streaming passes over
  * the key's chunks before the element-wise merge pass. With the kernels' window, one pass
  * usually suffices: a sample of the first chunk places the cut, and the pass counts the
  * magnitudes above a window around it and lists those inside, where the cut is then selected
@@ -237,10 +238,13 @@ export const ties = defineMergeMethod({
       return ctx.out;
     }
     // The reference, on this thread: one fused pass: trim, elect the sign (+1 at a zero sum),
-    // disjoint weighted mean (mergekit's get_mask on wᵢδᵢ).
-    const deltas = new Float64Array(m);
+    // disjoint weighted mean (mergekit's get_mask on wᵢδᵢ), in F32 like mergekit on F32 tensors
+    // (fround of an F64 operation on F32 values is the F32 operation's result).
+    const wds = new Float64Array(m);
     const out = ctx.out;
     const b0 = base!;
+    const lambda32 = Math.fround(lambda);
+    const w32 = w.map(Math.fround);
     for (let e = 0; e < out.length; e++) {
       const b = b0[e]!;
       let sum = 0;
@@ -251,20 +255,20 @@ export const ties = defineMergeMethod({
           if (a === cut[i]! && kept[i]! < at[i]!) kept[i]!++;
           else d = 0;
         }
-        deltas[i] = d;
-        sum += w[i]! * d;
+        wds[i] = Math.fround(w32[i]! * d);
+        sum = Math.fround(sum + wds[i]!);
       }
       const positive = sum >= 0;
       let num = 0;
       let den = 0;
       for (let i = 0; i < m; i++) {
-        const wd = w[i]! * deltas[i]!;
+        const wd = wds[i]!;
         if (positive ? wd > 0 : wd < 0) {
-          num += wd;
-          den += w[i]!;
+          num = Math.fround(num + wd);
+          den = Math.fround(den + w32[i]!);
         }
       }
-      out[e] = b + lambda * (den === 0 ? 0 : num / den);
+      out[e] = b + Math.fround(lambda32 * (den === 0 ? 0 : Math.fround(num / den)));
     }
     state.topK.forEach((t, i) => (t.keptAtThreshold = kept[i]!));
     return out;
