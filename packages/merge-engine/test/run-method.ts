@@ -1,5 +1,6 @@
 import type { AnyMergeMethod, MergeMethodContext } from "../src/methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../src/methods/seeded-random.js";
+import { gatheringOrder } from "../src/merge/gathering-order.js";
 import { createCpuKernelBackend, dtypeSize, type DType, type EncodedTensor, type KernelBackend } from "@stmerge/core-tensors";
 
 /** Runs a method on small number arrays the way the executor would, returning plain numbers. */
@@ -80,8 +81,10 @@ export async function runMethodChunked(method: AnyMergeMethod, kernels: KernelBa
   let statistics: unknown;
   if (method.statistics) {
     statistics = method.statistics.init(ctxOf(0, chunks[0]!.out), parsed);
+    // In the executor's order (see gatheringOrder).
+    const gathering = (pass: number) => gatheringOrder(chunks.length, pass, method.statistics!.anyChunkOrder === true).map((i) => chunks[i]!);
     for (let pass = 0; pass < method.statistics.passes; pass++) {
-      for (const c of chunks) await method.statistics.gather(pass, ctxOf(c.start, c.out), c.tensors, parsed, statistics);
+      for (const c of gathering(pass)) await method.statistics.gather(pass, ctxOf(c.start, c.out), c.tensors, parsed, statistics);
       if (method.statistics.endPass?.(pass, statistics, parsed) === true) break;
     }
   }
@@ -122,8 +125,9 @@ export async function runMethodChunkedEncoded(method: AnyMergeMethod, kernels: K
   let statistics: unknown;
   if (method.statistics) {
     statistics = method.statistics.init(ctxOf(0, chunks[0]!.out), parsed);
+    const gathering = (pass: number) => gatheringOrder(chunks.length, pass, method.statistics!.anyChunkOrder === true).map((i) => chunks[i]!);
     for (let pass = 0; pass < method.statistics.passes; pass++) {
-      for (const c of chunks) if (!(await method.statistics.gatherEncoded?.(pass, ctxOf(c.start, c.out), c.inputs, parsed, statistics))) await method.statistics.gather(pass, ctxOf(c.start, c.out), await decoded(c), parsed, statistics);
+      for (const c of gathering(pass)) if (!(await method.statistics.gatherEncoded?.(pass, ctxOf(c.start, c.out), c.inputs, parsed, statistics))) await method.statistics.gather(pass, ctxOf(c.start, c.out), await decoded(c), parsed, statistics);
       if (method.statistics.endPass?.(pass, statistics, parsed) === true) break;
     }
   }

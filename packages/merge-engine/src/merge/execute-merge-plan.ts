@@ -3,6 +3,7 @@ import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } fro
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../methods/seeded-random.js";
+import { gatheringOrder } from "./gathering-order.js";
 import { MERGE_BUFFER_SETS, planDescriptors, type MergePlan, type PlanEntry } from "./merge-plan.js";
 
 export interface ExecuteMergeOptions {
@@ -87,6 +88,8 @@ interface WorkItem {
 interface LoadedItem {
   readonly item: WorkItem;
   readonly inputs: readonly { readonly bytes: Uint8Array; readonly dtype: TensorDescriptor["dtype"] }[];
+  /** The inputs are another set's (an earlier pass read the same chunk there): called once this item no longer needs them. */
+  readonly giveBack?: () => void;
 }
 
 // Buffer sets (merge-plan's MERGE_BUFFER_SETS): while SETS − 1 items compute, the next one's reads
@@ -94,7 +97,7 @@ interface LoadedItem {
 const SETS = MERGE_BUFFER_SETS;
 const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
 
-function* workItems(plan: MergePlan): Generator<WorkItem> {
+function* workItems(plan: MergePlan, anyChunkOrder: boolean): Generator<WorkItem> {
   for (const entry of plan.entries) {
     const n = shapeElementCount(entry.shape);
     const chunk = entry.chunkElements;
@@ -103,7 +106,8 @@ function* workItems(plan: MergePlan): Generator<WorkItem> {
     for (let pass = 0; pass <= passes; pass++) {
       const p = pass < passes ? pass : undefined;
       if (n === 0) yield { entry, start: 0, length: 0, last: true, pass: p };
-      for (let start = 0; start < n; start += chunk) yield { entry, start, length: Math.min(chunk, n - start), last: start + chunk >= n, pass: p };
+      const order = gatheringOrder(Math.ceil(n / chunk), pass, p !== undefined && anyChunkOrder);
+      for (const [i, c] of order.entries()) yield { entry, start: c * chunk, length: Math.min(chunk, n - c * chunk), last: i === order.length - 1, pass: p };
     }
   }
 }
@@ -139,10 +143,23 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   // Per key being merged in several passes: what its statistics passes gathered.
   const statistics = new Map<string, KeyStatistics>();
   const sourceOf = (entry: PlanEntry, i: number): TensorSource => (entry.action === "vae" ? requireVae(options.vaeSource, plan) : sources[entry.inputs[i]!]!);
+  // Per set: the statistics-pass chunk whose inputs its buffers hold, which a later pass of the
+  // same key takes from there instead of reading it again; and, while such an item uses them,
+  // when it is done (a read into that set waits for it).
+  const held: (LoadedItem | undefined)[] = Array.from({ length: SETS }, () => undefined);
+  const lent: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
   const load = async (item: WorkItem, set: number): Promise<LoadedItem> => {
     const { entry } = item;
     // A statistics pass the method said it no longer needs (compute skips it): nothing to read.
     if (item.pass !== undefined && statistics.get(entry.key)?.done === true) return { item, inputs: [] };
+    const lender = held.findIndex((h) => h !== undefined && h.item.entry === entry && h.item.start === item.start && h.item.length === item.length);
+    if (lender >= 0) {
+      let giveBack!: () => void;
+      const done = new Promise<void>((resolve) => (giveBack = resolve));
+      lent[lender] = Promise.all([lent[lender], done]).then(() => undefined);
+      return { item, inputs: held[lender]!.inputs, giveBack };
+    }
+    held[set] = undefined;
     const count = entry.action === "merge" ? entry.inputs.length : 1;
     const started = performance.now();
     const inputs = await Promise.all(
@@ -162,7 +179,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       }),
     );
     timings.readBusy += performance.now() - started;
-    return { item, inputs };
+    const loaded = { item, inputs };
+    // Statistics only read their inputs (MergeStatistics.gather), so a later pass may take them.
+    if (item.pass !== undefined) held[set] = loaded;
+    return loaded;
   };
 
   // ΔW of the key being written, computed at its first chunk and dropped after its last.
@@ -303,7 +323,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[set]!;
   };
   try {
-    const items = workItems(plan);
+    const items = workItems(plan, method.statistics?.anyChunkOrder === true);
     let next = items.next();
     let index = 0;
     if (!next.done) pendingLoad = load(next.value, 0);
@@ -321,7 +341,8 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       // chunk is not read for nothing.
       const nextPass = !next.done && next.value.pass !== undefined && next.value.entry === loaded.item.entry && next.value.pass !== loaded.item.pass;
       let computed: (() => void) | undefined;
-      const ready = nextPass ? Promise.all([inputsFree[nextSet]!, new Promise<void>((resolve) => (computed = resolve))]) : inputsFree[nextSet]!;
+      // A set whose inputs an item took for its own (see `held`) is read into once that item is done.
+      const ready = Promise.all([inputsFree[nextSet]!, lent[nextSet]!, ...(nextPass ? [new Promise<void>((resolve) => (computed = resolve))] : [])]);
       pendingLoad = next.done ? undefined : ready.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
       // Chunks and passes of one key run in order: its statistics and random streams continue across
@@ -333,6 +354,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const result = compute(loaded, set);
       result.catch(() => undefined); // surfaced by finishOldest
       if (computed) void result.finally(computed).catch(() => undefined);
+      if (loaded.giveBack) void result.finally(loaded.giveBack).catch(() => undefined);
       computing.push({ loaded, set, result });
       // The oldest item finishes (and is written) while the later ones compute.
       if (computing.length > SETS - 2) await finishOldest();

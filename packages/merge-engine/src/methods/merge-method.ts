@@ -51,6 +51,12 @@ export interface MergeStatistics<P, S> {
   gatherEncoded?(pass: number, ctx: MergeMethodContext, inputs: readonly { readonly bytes: Uint8Array; readonly dtype: DType }[], params: P, state: S): Promise<boolean>;
   /** Called after each pass; returning true skips the remaining passes (e.g. nothing left to resolve). */
   endPass?(pass: number, state: S, params: P): boolean | void;
+  /**
+   * The state gathered does not depend on the order of the chunks (`ctx.offset` says where each
+   * lies): the executor then gathers a key's chunks ending with its first ones, which the merge
+   * pass takes from memory instead of reading them again (see the executor's gatheringOrder).
+   */
+  readonly anyChunkOrder?: boolean;
 }
 
 export interface MergeMethodArity {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { chunkQuotaSpans, keptSpans } from "./quota-spans.js";
 
 describe("keptSpans", () => {
-  it("gives each part its cut-equal entries while the quota lasts, in list order (seeded trials against a walk over the list)", () => {
+  it("gives each part its cut-equal entries while the quota lasts, in list order for parts listed in index order (seeded trials against a walk over the list)", () => {
     let seed = 7;
     const next = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
     for (let trial = 0; trial < 200; trial++) {
@@ -25,6 +25,18 @@ describe("keptSpans", () => {
       });
       expect(keptSpans(list, parts, 101, quota), `trial ${trial}`).toEqual(parts.map(({ from, to }, i) => ({ from, to, quota: kept[i] })));
     }
+  });
+
+  it("gives the quota to the parts in index order when they were listed in another order (a key gathered last chunk first)", () => {
+    // Parts in index order 0…3 hold 2, 1, 3 and 2 cut-equal (7) entries; listed as 2, 3, 0, 1.
+    const byPart = [[7, 101, 101], [101, 9], [101, 101, 101], [101, 8, 101]];
+    const order = [2, 3, 0, 1];
+    const list = Uint32Array.from(order.flatMap((i) => byPart[i]!));
+    const parts = order.map((i) => ({ from: 100 * i, to: 100 * (i + 1), inWindow: byPart[i]!.length }));
+    const spans = (quotas: number[]) => quotas.map((quota, i) => ({ from: 100 * i, to: 100 * (i + 1), quota }));
+    expect(keptSpans(list, parts, 101, 4)).toEqual(spans([2, 1, 1, 0]));
+    expect(keptSpans(list, parts, 101, 8)).toEqual(spans([2, 1, 3, 2]));
+    expect(keptSpans(list, parts, 101, 0)).toEqual(spans([0, 0, 0, 0]));
   });
 
   it("says nothing when the parts do not account for the list", () => {

@@ -9,18 +9,24 @@ export interface KeptSpan {
 
 /**
  * How one task vector's `quota` of elements equal to the cut splits over the parts of its window
- * list (`list` holds every magnitude in the window in index order, part after part, so every
- * element equal to the cut): a part keeps its own cut-equal elements while the parts before it
- * left any quota, as the merge keeps them in index order. Undefined when the parts do not
- * account for the list.
+ * list (`list` holds every magnitude in the window, part after part in the order the parts were
+ * listed, each part's in index order, so every element equal to the cut): a part keeps its own
+ * cut-equal elements while the parts before it in the key left any quota, as the merge keeps them
+ * in index order. The spans come out in index order. Undefined when the parts do not account for
+ * the list.
  */
 export function keptSpans(list: Uint32Array, parts: readonly WindowPart[], cut: number, quota: number): KeptSpan[] | undefined {
   if (parts.reduce((sum, p) => sum + p.inWindow, 0) !== list.length) return undefined;
-  let left = quota;
   let at = 0;
-  return parts.map(({ from, to, inWindow }) => {
+  const counted = parts.map(({ from, to, inWindow }) => {
     const equal = countEqual(list, at, at + inWindow, cut);
     at += inWindow;
+    return { from, to, equal };
+  });
+  // The executor may gather a key's chunks in any order (MergeStatistics.anyChunkOrder).
+  counted.sort((a, b) => a.from - b.from);
+  let left = quota;
+  return counted.map(({ from, to, equal }) => {
     const kept = Math.min(equal, left);
     left -= kept;
     return { from, to, quota: kept };

@@ -129,6 +129,8 @@ export const ties = defineMergeMethod({
   elementwise: false,
   statistics: {
     passes: 3,
+    // Counts, bins and lists whose parts say where they lie (keptSpans orders them).
+    anyChunkOrder: true,
     init(ctx, { density }): TiesState {
       const n = ctx.shape.reduce((a, b) => a * b, 1);
       const k = Math.floor(density * n);
