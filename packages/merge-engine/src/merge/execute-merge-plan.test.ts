@@ -370,6 +370,45 @@ describe("executeMergePlan's statistics passes", () => {
   });
 });
 
+describe("executeMergePlan's failures while a later read waits for the item that failed to start", () => {
+  it.each([
+    ["the read of the chunk after one that took a held set's inputs", true, 1, 32],
+    ["the first read of a statistics pass after the pass before", false, 2, 16],
+  ])("a failure before an item computes lets %s go, and rejects with that failure", async (_what, anyChunkOrder, passes, failAt) => {
+    const { dir, sources, inputs } = await fixture();
+    try {
+      // Chunks of 16 on the fixture's 144-element key: 9 chunks. The merge fails on one chunk
+      // while the next item, which a read already scheduled may wait for, has not computed.
+      const method = defineMergeMethod({
+        ...weightedSum,
+        name: "failing_after_passes",
+        elementwise: false,
+        mergeEncoded: undefined,
+        async merge(ctx, tensors, params) {
+          if (ctx.shape.reduce((x, y) => x * y, 1) === 144 && ctx.offset === failAt) throw new Error("chunk failed");
+          return weightedSum.merge(ctx, tensors, params);
+        },
+        statistics: {
+          passes,
+          anyChunkOrder,
+          init: () => ({}),
+          async gather(pass, ctx) {
+            if (!anyChunkOrder && pass === 0 && ctx.shape.reduce((x, y) => x * y, 1) === 144 && ctx.offset === 112) throw new Error("chunk failed");
+          },
+        },
+      });
+      const plan = buildMergePlan(inputs, { method, maxChunkElements: 16 });
+      const out = join(dir, "failing.safetensors");
+      const run = executeMergePlan(plan, { sources, sink: createSafetensorsWriter(out), kernels, method });
+      const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("the merge hung")), 5000));
+      await expect(Promise.race([run, timeout])).rejects.toThrow("chunk failed");
+      expect(() => readFileSync(out)).toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("executeMergePlan's buffers in the backend's kernel arena", () => {
   it("give the bytes of a run without one; slots that grow give their old block back, and the arena is released at the end, after a failure too", async () => {
     const { dir, sources, inputs } = await fixture();

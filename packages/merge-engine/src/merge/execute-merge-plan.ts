@@ -322,6 +322,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     writes[set]!.catch(() => undefined);
     if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[set]!;
   };
+  // What the read just scheduled may wait for from the item not yet computing (its compute, or
+  // the inputs it took): released when that item computes, or by a failure before it does, so
+  // the failure's wait for that read ends.
+  let letGo: (() => void) | undefined;
   try {
     const items = workItems(plan, method.statistics?.anyChunkOrder === true);
     let next = items.next();
@@ -345,6 +349,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       const ready = Promise.all([inputsFree[nextSet]!, lent[nextSet]!, ...(nextPass ? [new Promise<void>((resolve) => (computed = resolve))] : [])]);
       pendingLoad = next.done ? undefined : ready.then(() => load(next.value as WorkItem, nextSet));
       pendingLoad?.catch(() => undefined); // surfaced when awaited
+      letGo = () => {
+        computed?.();
+        loaded.giveBack?.();
+      };
       // Chunks and passes of one key run in order: its statistics and random streams continue across
       // them. Its items are consecutive, so finishing the oldest until none of them computes suffices.
       while (computing.some((c) => c.loaded.item.entry === loaded.item.entry)) await finishOldest();
@@ -353,8 +361,9 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       timings.waitWrite += performance.now() - mark;
       const result = compute(loaded, set);
       result.catch(() => undefined); // surfaced by finishOldest
-      if (computed) void result.finally(computed).catch(() => undefined);
-      if (loaded.giveBack) void result.finally(loaded.giveBack).catch(() => undefined);
+      const release = letGo;
+      letGo = undefined;
+      void result.finally(release).catch(() => undefined);
       computing.push({ loaded, set, result });
       // The oldest item finishes (and is written) while the later ones compute.
       if (computing.length > SETS - 2) await finishOldest();
@@ -366,6 +375,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     await sink.commit();
     timings.waitWrite += performance.now() - mark;
   } catch (error) {
+    letGo?.();
     await pendingLoad?.catch(() => undefined);
     await Promise.allSettled(computing.map((c) => c.result));
     await Promise.allSettled(writes);
