@@ -97,7 +97,12 @@ interface LoadedItem {
 const SETS = MERGE_BUFFER_SETS;
 const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
 
-function* workItems(plan: MergePlan, anyChunkOrder: boolean): Generator<WorkItem> {
+/**
+ * The plan's items in order. `passesDone(entry)`: the method said the key needs no more
+ * statistics passes; their items are then not made (the first of the pass after the one that
+ * said so may already be, before it was known: it reads and gathers nothing).
+ */
+function* workItems(plan: MergePlan, anyChunkOrder: boolean, passesDone: (entry: PlanEntry) => boolean): Generator<WorkItem> {
   for (const entry of plan.entries) {
     const n = shapeElementCount(entry.shape);
     const chunk = entry.chunkElements;
@@ -107,7 +112,10 @@ function* workItems(plan: MergePlan, anyChunkOrder: boolean): Generator<WorkItem
       const p = pass < passes ? pass : undefined;
       if (n === 0) yield { entry, start: 0, length: 0, last: true, pass: p };
       const order = gatheringOrder(Math.ceil(n / chunk), pass, p !== undefined && anyChunkOrder);
-      for (const [i, c] of order.entries()) yield { entry, start: c * chunk, length: Math.min(chunk, n - c * chunk), last: i === order.length - 1, pass: p };
+      for (const [i, c] of order.entries()) {
+        if (p !== undefined && passesDone(entry)) break;
+        yield { entry, start: c * chunk, length: Math.min(chunk, n - c * chunk), last: i === order.length - 1, pass: p };
+      }
     }
   }
 }
@@ -327,7 +335,7 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   // the failure's wait for that read ends.
   let letGo: (() => void) | undefined;
   try {
-    const items = workItems(plan, method.statistics?.anyChunkOrder === true);
+    const items = workItems(plan, method.statistics?.anyChunkOrder === true, (entry) => statistics.get(entry.key)?.done === true);
     let next = items.next();
     let index = 0;
     if (!next.done) pendingLoad = load(next.value, 0);
