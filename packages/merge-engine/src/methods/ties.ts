@@ -56,12 +56,12 @@ const SCRATCH = 32768;
 const MAX_LISTED = 1 << 20;
 const NONE = 2 ** 32; // no |δ| bit pattern is above it: keep nothing
 const ALL = -1; // every bit pattern is above it: keep everything
-/** The sampled window: from a key's first chunk of at least this many elements, in blocks of SAMPLE_BLOCK contiguous ones (few cache misses). */
+/** The sampled window: from the first chunk gathered of a key, of at least this many elements, in blocks of SAMPLE_BLOCK contiguous ones (few cache misses). */
 const SAMPLED_MIN = 1 << 16;
 /** A key of at most this many elements, whole in its one chunk, has its cut found on this thread from all its magnitudes (no kernel pass: each costs a round trip to the threads). */
 const EXACT_MAX = 1 << 14;
 const SAMPLE_BLOCK = 64;
-/** Half the window's width in standard deviations of the sample's rank of the cut (more when the sample saw only the first of several chunks). */
+/** Half the window's width in standard deviations of the sample's rank of the cut (more when the sample saw only one of several chunks). */
 const SAMPLE_SPREAD = 3.5;
 /** A window that would list more than this fraction of the sample is no shortcut: that task vector takes the histograms. */
 const MAX_WINDOW_FRACTION = 0.2;
@@ -109,9 +109,10 @@ function binsOf(t: TopK): Uint32Array {
  * elected per element from the weighted sum Σ wᵢδᵢ (+1 when it is 0), and the weighted mean of
  * the deltas whose sign agrees is added: base + λ·Σ wᵢδᵢ[agree] / Σ wᵢ[agree] (0 where none
  * agree), in F32 with the weights and λ rounded to F32, each operation in mergekit's order (so
- * its results on F32 tensors, bit for bit). The k-th largest |δ| is found without sorting the tensor, in streaming passes over
- * the key's chunks before the element-wise merge pass. With the kernels' window, one pass
- * usually suffices: a sample of the first chunk places the cut, and the pass counts the
+ * its results on F32 tensors, bit for bit). The k-th largest |δ| is found without sorting the
+ * tensor, in streaming passes over the key's chunks before the element-wise merge pass. With the
+ * kernels' window, one pass usually suffices: a sample of the first chunk gathered (the executor
+ * may gather them in any order: anyChunkOrder) places the cut, and the pass counts the
  * magnitudes above a window around it and lists those inside, where the cut is then selected
  * (a small key's from all its magnitudes, with no pass). When the cut falls outside (the sample
  * misled), or without the window: a histogram of the high 16 bits of the F32 magnitudes, then,
@@ -390,7 +391,7 @@ const encodedBlocks: BlocksOf<EncodedTensor> = ({ bytes, dtype }, starts, block,
 };
 
 /**
- * Pass 0's first chunk: the windows of the task vectors that may be placed by a sample
+ * The first chunk pass 0 gathers: the windows of the task vectors that may be placed by a sample
  * (level0Pass 1), from blocks of SAMPLE_BLOCK contiguous elements spread over the chunk (about
  * length^⅔ elements: the sample's cost against the list's, which shrinks as its square root),
  * taken with `blocksOf` (copied or decoded to F32); a key of at most EXACT_MAX elements is placed
