@@ -704,8 +704,9 @@ export function weightedSum16Unrolled(out: usize, inputs: usize, codes: usize, w
 }
 
 /**
- * The parameters at `p` as F32 lanes at p + 144 … p + 224: w1, w2, the cuts c1, c2 and λ. The kernels load them per use: held in locals, V8 spilled and reloaded them anyway, at a
- * cost (tiesMerge16 4.10 against 3.99 ns per element).
+ * The parameters at `p` as F32 lanes at p + 144 … p + 224: w1, w2, the cuts c1, c2 and λ. The
+ * kernels load them per use: held in locals, V8 spilled and reloaded them anyway, at a cost
+ * (tiesMerge16 4.10 against 3.99 ns per element, measured in its F64 form).
  */
 // @ts-ignore: decorator
 @inline function tiesParams(p: usize): void {
@@ -1211,18 +1212,13 @@ function lowbias32(x: u32): u32 {
   const zero = f64x2.splat(0);
   const wd1 = f64x2.mul(w1, d1);
   const wd2 = f64x2.mul(w2, d2);
-  // The reference's sums start from +0. Adding +0 first changes only a −0, whose comparison with
-  // 0 it leaves alone (the election), and the terms below are never −0: a term that does not
-  // agree is +0 (the reference's skipped add), one that agrees is not zero. So no +0 is added.
+  // tiesLanes' steps, in F64: see its comments for why no +0 is added and how a term agrees.
   const positive = f64x2.ge(f64x2.add(wd1, wd2), zero);
-  // A term agrees when positive ? wd > 0 : wd < 0, that is when wd, its sign flipped where the
-  // election is negative, is > 0 (±0 and NaN never are): one xor and one compare per term.
   const flip = v128.andnot(lanes(F64_SIGN), positive);
   const agree1 = f64x2.gt(v128.xor(wd1, flip), zero);
   const agree2 = f64x2.gt(v128.xor(wd2, flip), zero);
   const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
   const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
-  // 0 where no delta agrees (den = 0): the quotient with its lanes cleared (andnot, one instruction).
   const mean = v128.andnot(f64x2.div(num, den), f64x2.eq(den, zero));
   return f64x2.add(b, f64x2.mul(lambda, mean));
 }
