@@ -1150,6 +1150,91 @@ export function tiesWindow2x16(out1: usize, out2: usize, base: usize, x1: usize,
   store<i32>(result, n2, 8);
 }
 
+// TIES's cut among a window pass's list (kernel-ops-module's cutInList): the same threshold and
+// kept count as the JavaScript op, found with two levels of bins where it sorts the cut's bin.
+// wasm-kernels-module runs the passes over the list in blocks (cutInListBins) and picks each
+// level's bin (cutInListRank); the bins are TIES's histogram scratch, zero between ops.
+
+/** Counts the four bins in `bins` (u32 lanes, each below 65536). */
+// @ts-ignore: decorator
+@inline function countFour(hist: usize, bins: v128): void {
+  count(hist, i32x4.extract_lane(bins, 0));
+  count(hist, i32x4.extract_lane(bins, 1));
+  count(hist, i32x4.extract_lane(bins, 2));
+  count(hist, i32x4.extract_lane(bins, 3));
+}
+
+/**
+ * One pass of cutInList over the `n` magnitudes at `values` (F32 bits, each in the window from
+ * `lo`): level 0 (`bin` −1) counts each offset from lo shifted right by `shift` (at most `last`);
+ * level 1 counts the low `shift` bits of the offsets in bin `bin` (few, scattered through the
+ * list: a branch per four that is rarely taken). `range` (two u32s) is widened to the bins
+ * counted into. A value outside the window (against the contract) counts in bin `last`, so no
+ * bin past `last` (level 0) or the low bits' mask (level 1) is ever written.
+ */
+export function cutInListBins(values: usize, n: i32, lo: u32, shift: u32, last: u32, bin: i32, hist: usize, range: usize): void {
+  const lov = i32x4.splat(lo);
+  const lastv = i32x4.splat(last);
+  let i = 0;
+  if (bin < 0) {
+    let bottom = i32x4.splat(-1);
+    let top = i32x4.splat(0);
+    for (; i + 4 <= n; i += 4) {
+      const bins = i32x4.min_u(i32x4.shr_u(i32x4.sub(v128.load(values + (<usize>i << 2)), lov), shift), lastv);
+      countFour(hist, bins);
+      bottom = i32x4.min_u(bottom, bins);
+      top = i32x4.max_u(top, bins);
+    }
+    widenRange(range, bottom, top);
+    for (; i < n; i++) countTracked(hist, min((load<u32>(values + (<usize>i << 2)) - lo) >>> shift, last), range);
+    return;
+  }
+  const mask: u32 = (1 << shift) - 1;
+  const binv = i32x4.splat(bin);
+  for (; i + 4 <= n; i += 4) {
+    const hit = i32x4.eq(i32x4.min_u(i32x4.shr_u(i32x4.sub(v128.load(values + (<usize>i << 2)), lov), shift), lastv), binv);
+    if (!v128.any_true(hit)) continue;
+    for (let j = 0; j < 4; j++) cutInListLow(load<u32>(values + (<usize>(i + j) << 2)) - lo, shift, last, <u32>bin, mask, hist, range);
+  }
+  for (; i < n; i++) cutInListLow(load<u32>(values + (<usize>i << 2)) - lo, shift, last, <u32>bin, mask, hist, range);
+}
+
+/** Level 1 of one offset from lo: its low bits counted when it lies in bin `bin`. */
+// @ts-ignore: decorator
+@inline function cutInListLow(offset: u32, shift: u32, last: u32, bin: u32, mask: u32, hist: usize, range: usize): void {
+  if (min(offset >>> shift, last) == bin) countTracked(hist, offset & mask, range);
+}
+
+/**
+ * The bin holding the `need`-th largest value among the bins in `range` (two u32s: the lowest and
+ * highest counted into; those above are empty), and how many lie in the bins above it (the u32
+ * at `above`); bin `range`'s lowest when fewer are counted. Clears those bins and resets `range`.
+ */
+export function cutInListRank(hist: usize, range: usize, need: u32, above: usize): u32 {
+  let bottom = load<u32>(range);
+  const top = load<u32>(range, 4);
+  if (bottom > top) bottom = top;
+  let count: u32 = 0;
+  let bin = top;
+  for (; bin > bottom && count + load<u32>(hist + (<usize>bin << 2)) < need; bin--) count += load<u32>(hist + (<usize>bin << 2));
+  memory.fill(hist + (<usize>bottom << 2), 0, <usize>(top - bottom + 1) << 2);
+  store<u32>(range, 0xffffffff);
+  store<u32>(range, 0, 4);
+  store<u32>(above, count);
+  return bin;
+}
+
+/** How many of the `n` u32s at `values` equal `value`. */
+export function countEqual(values: usize, n: i32, value: u32): i32 {
+  const v = i32x4.splat(value);
+  let counts = i32x4.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) counts = i32x4.sub(counts, i32x4.eq(v128.load(values + (<usize>i << 2)), v));
+  let c = i32x4.extract_lane(counts, 0) + i32x4.extract_lane(counts, 1) + i32x4.extract_lane(counts, 2) + i32x4.extract_lane(counts, 3);
+  for (; i < n; i++) if (load<u32>(values + (<usize>i << 2)) == value) c++;
+  return c;
+}
+
 // DARE (kernel-ops-module's dareMergeEncoded), bit for bit, its keep masks drawn in the loop.
 
 /** lowbias32 of four u32 lanes (counter-draws-module's drawBits). */

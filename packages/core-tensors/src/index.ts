@@ -69,6 +69,7 @@ export {
   f32ToF16Bits,
 } from "./float-codecs.js";
 export { type CpuKernelBackendOptions, createCpuKernelBackend, DEFAULT_INLINE_BELOW, defaultWorkerCount } from "./cpu-kernel-backend.js";
+export { binOfRank, countEqual, cutInList } from "./cut-in-list.js";
 export { createTfjsKernelBackend, type TfNamespace, type TfTensor } from "./tfjs-kernel-backend.js";
 export {
   createKernelBackend,

@@ -215,6 +215,37 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
     return w;
   };
 
+  // TIES's cut among a window pass's list (the ops cutInList, binOfRank, countEqual): its bins,
+  // zero between calls, made when first needed.
+  let cutBins: Uint32Array | undefined;
+  /**
+   * The bin of `histogram` holding the `need`-th largest value, counting down from bin `top` (those
+   * above it are empty), and how many values lie in the bins above it; bin 0 when fewer are counted.
+   */
+  const binOfRank = (histogram: Uint32Array, top: number, need: number): [bin: number, above: number] => {
+    let count = 0;
+    let bin = top;
+    for (; bin > 0 && count + histogram[bin]! < need; bin--) count += histogram[bin]!;
+    return [bin, count];
+  };
+  // The passes over the list, each a function of its own (V8 optimizes small hot loops best).
+  const binValues = (values: Uint32Array, from: number, to: number, lo: number, shift: number, histogram: Uint32Array): void => {
+    for (let i = from; i < to; i++) histogram[(values[i]! - lo) >>> shift]!++;
+  };
+  /**
+   * Copies the values in bin `bin` ((v − lo) >>> shift) of values[from…to) into `out` (which holds
+   * one more than there are), in order. Without a branch: each value is written, and the next one
+   * goes after it only when it was in the bin.
+   */
+  const valuesInBin = (values: Uint32Array, from: number, to: number, lo: number, shift: number, bin: number, out: Uint32Array): void => {
+    for (let i = from, j = 0; i < to; i++) {
+      const v = values[i]!;
+      out[j] = v;
+      // 1 when the value's bin is `bin` (their XOR is 0), else 0: bins are below 2¹⁶.
+      j += ((((v - lo) >>> shift) ^ bin) - 1) >>> 31;
+    }
+  };
+
   const ops: Record<string, RangeOp> = {
     decode(arrays, from, to, params) {
       codecs.decodeRange(arrays[0] as Uint8Array, params.dtype!, f32(arrays, 1), from, to);
@@ -902,6 +933,45 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
       partials.fill(0);
       for (let i = from; i < to; i++) addDotAndNorms((i - from) & 3, a[i]!, b[i]!);
       return dotAndNormsOfPartials();
+    },
+    /**
+     * TIES's cut among the magnitudes a window pass listed, arrays = [values] (F32 bits, all in
+     * [params.lo, params.hi]), values[from…to): the params.need-th largest (1 ≤ need ≤ to − from),
+     * and how many equal to it are kept (need minus those above it). The values are binned by
+     * their offset from lo, shifted so that at most 65536 bins cover the window; within the cut's
+     * bin, when it spans several bit patterns, its values are sorted. Linear in the list.
+     */
+    cutInList(arrays, from, to, params): [threshold: number, atThreshold: number] {
+      const values = arrays[0] as Uint32Array;
+      const { lo, hi, need } = params as { lo: number; hi: number; need: number };
+      const histogram = (cutBins ??= new Uint32Array(65536));
+      const shift = Math.max(0, 16 - Math.clz32(hi - lo));
+      const last = (hi - lo) >>> shift;
+      binValues(values, from, to, lo, shift, histogram);
+      const [bin, count] = binOfRank(histogram, last, need);
+      const inBinCount = histogram[bin]!;
+      histogram.fill(0, 0, last + 1);
+      if (shift === 0) return [lo + bin, need - count];
+      // One slot more than the bin holds: valuesInBin writes every value before it decides.
+      const inBin = new Uint32Array(inBinCount + 1);
+      valuesInBin(values, from, to, lo, shift, bin, inBin);
+      inBin.subarray(0, inBinCount).sort();
+      const threshold = inBin[inBinCount - (need - count)]!;
+      let greater = 0;
+      while (inBin[inBinCount - 1 - greater]! > threshold) greater++;
+      return [threshold, need - count - greater];
+    },
+    /** binOfRank of arrays[0] (bins, u32) from bin to − 1 down (params.need): [bin, above]. */
+    binOfRank(arrays, _from, to, params): [bin: number, above: number] {
+      return binOfRank(arrays[0] as Uint32Array, to - 1, params.need!);
+    },
+    /** How many of values[from…to) (arrays = [values], u32) equal params.value. */
+    countEqual(arrays, from, to, params): number {
+      const values = arrays[0] as Uint32Array;
+      const value = params.value!;
+      let n = 0;
+      for (let i = from; i < to; i++) n += values[i] === value ? 1 : 0;
+      return n;
     },
     /**
      * LoRA bake rows: for rows i in [from, to) of ΔW = up[rows×rank] · down[rank×cols],

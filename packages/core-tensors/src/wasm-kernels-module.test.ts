@@ -585,6 +585,24 @@ describe.skipIf(!hasSimd).each([
     );
   });
 
+  it("TIES's cut in a window list (cutInList) and countEqual equal the JS ops: windows of 1 to 2³² bit patterns, lists longer than a block, ties, any range and rank", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 32 }), fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 1, max: 30_000 }), fc.integer({ min: 1, max: 5000 }), fc.nat(), fc.nat(), (widthBits, start, length, distinct, cut, pick) => {
+        const width = widthBits === 32 ? 0xffffffff : 2 ** widthBits - 1;
+        const lo = Math.min(start, 0xffffffff - width);
+        const palette = Array.from({ length: distinct }, (_, i) => (i === 0 ? lo : i === 1 ? lo + width : lo + ((Math.imul(i + pick, 2654435761) >>> 0) % (width + 1))));
+        const values = Uint32Array.from({ length }, (_, i) => palette[(Math.imul(i, 40503) + cut) % distinct]!);
+        const from = cut % length;
+        const to = from + 1 + ((cut >>> 5) % (length - from));
+        const need = 1 + (pick % (to - from));
+        const params = { lo, hi: lo + width, need };
+        expect(simd.cutInList!([values], from, to, params), `[${lo}, ${lo + width}] need ${need} of [${from}, ${to})`).toEqual(js.cutInList!([values], from, to, params));
+        expect(simd.countEqual!([values], from, to, { value: values[to - 1]! })).toBe(js.countEqual!([values], from, to, { value: values[to - 1]! }));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
   it("ranges that start and end inside a block write only their own elements", () => {
     const codes = Uint16Array.from({ length: 20_000 }, (_, i) => (i * 2654435761) >>> 16);
     const out = new Float32Array(codes.length).fill(7);

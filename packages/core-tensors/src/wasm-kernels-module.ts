@@ -13,9 +13,9 @@ export interface WasmArenaScratch {
 /**
  * The hot kernels on WebAssembly SIMD (assembly/simd-kernels.ts): F16/BF16/F8 decode and encode,
  * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
- * histogram and its three-model merge pass (merge-engine's ties), DARE's keep masks and its
- * three-model drop and combine (dare), slerp's statistics of 16-bit inputs, and consensus (any
- * count of inputs, any dtype with a decoder here). Every other case, and every op not listed
+ * histogram, window lists, the cut in them and its three-model merge pass (merge-engine's ties),
+ * DARE's keep masks and its three-model drop and combine (dare), slerp's statistics of 16-bit
+ * inputs, and consensus (any count of inputs, any dtype with a decoder here). Every other case, and every op not listed
  * here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
@@ -64,6 +64,9 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     addDifferenceF32(out: number, a: number, b: number, c: number, len: number, alpha: number): void;
     trainDifferenceF32(out: number, a: number, b: number, c: number, len: number, scale: number): void;
+    cutInListBins(values: number, n: number, lo: number, shift: number, last: number, bin: number, hist: number, range: number): void;
+    cutInListRank(hist: number, range: number, need: number, above: number): number;
+    countEqual(values: number, n: number, value: number): number;
   }
   // The parts of the WebAssembly API used here (Node's types do not declare them all).
   interface WasmApi {
@@ -611,6 +614,50 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   const addDifferenceEncoded = threeInputs("addDifferenceEncoded", wasm.addDifference16, wasm.addDifferenceF32, (p) => p.alpha!);
   const trainDifferenceEncoded = threeInputs("trainDifferenceEncoded", wasm.trainDifference16, wasm.trainDifferenceF32, (p) => p.scale!);
 
+  /**
+   * Runs `kernel(address, len)` over values[from…to) of arrays[0] (u32) in blocks: in place when
+   * the array lives in this memory, else each block copied in after 16 bytes for results at `base`.
+   */
+  const u32Blocks = (arrays: Arrays, from: number, to: number, at: At | undefined, kernel: (address: number, len: number) => void): void => {
+    const heap = heapFor(16 + 4 * BLOCK);
+    const address = addressOf(at, 0);
+    if (address >= 0) {
+      kernel(address + 4 * from, to - from);
+      return;
+    }
+    for (let b = from; b < to; b += BLOCK) {
+      const len = Math.min(to, b + BLOCK) - b;
+      kernel(inAt(heap, arrays[0]!, -1, 4, b, len, base + 16), len);
+    }
+  };
+  /**
+   * TIES's cut in a window list (kernel-ops-module's cutInList): the level-0 bins of the offsets
+   * from lo, the cut's bin among them, then (when a bin spans several bit patterns) that bin's
+   * values by their low bits. The bins are TIES's histogram scratch, zero again after each level.
+   */
+  const cutInList = (arrays: Arrays, from: number, to: number, params: Params, at?: At): [number, number] => {
+    const { lo, hi, need } = params as { lo: number; hi: number; need: number };
+    const width = (hi - lo) >>> 0;
+    const shift = Math.max(0, 16 - Math.clz32(width));
+    const last = width >>> shift;
+    heapFor(16 + 4 * BLOCK);
+    const level = (bin: number, rank: number): [bin: number, above: number] => {
+      new Uint32Array(memory.buffer, rangeAt, 2).set([0xffffffff, 0]);
+      u32Blocks(arrays, from, to, at, (address, len) => wasm.cutInListBins(address, len, lo, shift, last, bin, histAt, rangeAt));
+      const found = wasm.cutInListRank(histAt, rangeAt, rank, base) >>> 0;
+      return [found, new Uint32Array(memory.buffer, base, 1)[0]!];
+    };
+    const [bin, above] = level(-1, need);
+    if (shift === 0) return [(lo + bin) >>> 0, need - above];
+    const [low, aboveLow] = level(bin, need - above);
+    return [(lo + bin * 2 ** shift + low) >>> 0, need - above - aboveLow];
+  };
+  const countEqual = (arrays: Arrays, from: number, to: number, params: Params, at?: At): number => {
+    let count = 0;
+    u32Blocks(arrays, from, to, at, (address, len) => (count += wasm.countEqual(address, len, params.value!)));
+    return count;
+  };
+
   /** `params` with the dtype codes of the *Encoded ops all F32 (code 1): base, x, output and m task vectors. */
   const allF32 = (params: Params, m: number): Params => {
     const p: Params = { ...params, db: 1, dx: 1, od: 1 };
@@ -631,6 +678,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     consensusEncoded,
     addDifferenceEncoded,
     trainDifferenceEncoded,
+    cutInList,
+    countEqual,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params, at) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0), at),
     taskVectorWindow: (arrays, from, to, params, at) => taskVectorWindowEncoded(arrays, from, to, allF32(params, 0), at),

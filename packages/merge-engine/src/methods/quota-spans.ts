@@ -1,4 +1,4 @@
-import type { QuotaSpan, WindowPart } from "@stmerge/core-tensors";
+import { countEqual, type QuotaSpan, type WindowPart } from "@stmerge/core-tensors";
 
 /** Elements [from, to) of a key and how many of their cut-equal elements one task vector keeps. */
 export interface KeptSpan {
@@ -31,16 +31,6 @@ export function keptSpans(list: Uint32Array, parts: readonly WindowPart[], cut: 
     left -= kept;
     return { from, to, quota: kept };
   });
-}
-
-/**
- * How many of list[from…to) equal `value` (a hot loop: a function of its own), without a branch
- * (as cut-in-list's valuesInBin): magnitudes are below 2³¹, so their XOR is 0 exactly when equal.
- */
-function countEqual(list: Uint32Array, from: number, to: number, value: number): number {
-  let n = 0;
-  for (let i = from; i < to; i++) n += ((list[i]! ^ value) - 1) >>> 31;
-  return n;
 }
 
 /**

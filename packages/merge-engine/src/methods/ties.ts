@@ -1,6 +1,5 @@
-import { decodeToF32, dtypeSize, type EncodedTensor, type HistogramBins, type TaskVectorWindow, type WindowPart } from "@stmerge/core-tensors";
+import { binOfRank, cutInList, decodeToF32, dtypeSize, type EncodedTensor, type HistogramBins, type TaskVectorWindow, type WindowPart } from "@stmerge/core-tensors";
 import { z } from "zod";
-import { binOfRank, cutInList } from "./cut-in-list.js";
 import { defineMergeMethod } from "./merge-method.js";
 import { chunkQuotaSpans, type KeptSpan, keptSpans } from "./quota-spans.js";
 
@@ -67,7 +66,7 @@ const SAMPLE_SPREAD = 3.5;
 const MAX_WINDOW_FRACTION = 0.2;
 /** The largest |δ| bit pattern (NaN's included): a window's `hi` that leaves nothing above it. */
 const TOP = 0x7fffffff;
-/** Bins for the synchronous steps (a sample's, a list's cut), zero between them: one set for every key. */
+/** Bins for a sample (binTop16, windowAround), zero between them: one set for every key. */
 const scratchBins = new Uint32Array(BINS);
 // Buffers of the synchronous steps, shared by every key (several keys are in flight, but none
 // of these steps awaits): δ of a slice of one input as floats and as their bits (signed, so a
@@ -194,7 +193,7 @@ export const ties = defineMergeMethod({
           // A sampled window that missed the cut, or overflowed its list: the histograms from the next pass.
           if (need > 0 && need <= found && found <= values.length) {
             const list = values.subarray(0, found);
-            [t.threshold, t.atThreshold] = cutInList(list, lo, hi, need, scratchBins);
+            [t.threshold, t.atThreshold] = cutInList(list, lo, hi, need);
             if (parts && t.atThreshold > 0) t.keptSpans = keptSpans(list, parts, t.threshold, t.atThreshold);
             t.resolved = true;
           }
@@ -410,7 +409,7 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
       const t = state.topK[i]!;
       if (!waiting.includes(t)) return;
       blocksOf(x, [0], n, scratch);
-      [t.threshold, t.atThreshold] = cutInList(magnitudesOf(baseValues, n), 0, TOP, t.k, scratchBins);
+      [t.threshold, t.atThreshold] = cutInList(magnitudesOf(baseValues, n), 0, TOP, t.k);
       t.resolved = true;
     });
     return;
@@ -442,8 +441,8 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
 
 /**
  * The magnitudes |fround(x − base)| as F32 bits of `n` elements (`x` in `scratch`), in
- * `scratchMagnitudes`. Its hot loop, like binTop16's and cut-in-list's, is a function of its own:
- * V8 optimized none of them inside the closures that call them.
+ * `scratchMagnitudes`. Its hot loop, like binTop16's, is a function of its own:
+ * V8 optimized neither inside the closures that call them.
  */
 function magnitudesOf(base: Float32Array, n: number): Uint32Array {
   const magnitudes = scratchMagnitudes.subarray(0, n);
