@@ -6,14 +6,16 @@
 //     JavaScript kernels and the WebAssembly SIMD ones (same bits), copying blocks through each
 //     thread's memory and in place on a kernel arena, with the 1-minute load average beside each
 //     figure (the machine may be shared).
+//  3. TIES's cut in a window list (cutInList) and its count of cut-equal entries (countEqual) on
+//     the calling thread, JavaScript vs WebAssembly SIMD, on a list shaped like a merge's.
 // Environment: STMERGE_BENCH_MB (file size, default 1024), STMERGE_BENCH_ELEMENTS (default 32M),
-// STMERGE_BENCH_ONLY=kernels (skip the file benchmarks).
+// STMERGE_BENCH_ONLY=kernels (skip the file benchmarks), STMERGE_BENCH_ONLY=cut (only 3).
 import { execFileSync } from "node:child_process";
 import { mkdir, open, rm, stat } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createCpuKernelBackend, createSafetensorsWriter, openSafetensors } from "../dist/index.js";
+import { countEqual, createCpuKernelBackend, createSafetensorsWriter, cutInList, openSafetensors } from "../dist/index.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const benchDir = join(root, ".bench", "core-tensors");
@@ -108,6 +110,37 @@ async function codecBenchmarks() {
   }
 }
 
+/**
+ * cutInList and countEqual on the calling thread (where merge-engine's ties runs them), the
+ * JavaScript ops (STMERGE_KERNELS=js) and the WebAssembly SIMD ones taken in turn: a list of 1 Mi
+ * magnitudes spread over a window of 2^21 bit patterns (the largest SD1.5 key lists about that
+ * many, over a few of the F32 magnitudes' 16-bit bins), the cut a third of the way down.
+ */
+async function cutBenchmarks() {
+  const n = 1 << 20;
+  const lo = 0x3c000000;
+  const hi = lo + (1 << 21) - 1;
+  const values = new Uint32Array(n);
+  let x = 1;
+  for (let i = 0; i < n; i++) values[i] = lo + ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 11);
+  const saved = process.env.STMERGE_KERNELS;
+  const sets = [["JavaScript", "js"], ["WebAssembly SIMD", undefined]];
+  const bestOf = new Map();
+  for (const order of [sets, [...sets].reverse()])
+    for (const [name, env] of order) {
+      if (env === undefined) delete process.env.STMERGE_KERNELS;
+      else process.env.STMERGE_KERNELS = env;
+      for (let i = 0; i < 3; i++) cutInList(values, lo, hi, Math.floor(n / 3));
+      const cut = await best(7, () => cutInList(values, lo, hi, Math.floor(n / 3)));
+      const count = await best(7, () => countEqual(values, 0, n, values[12345]));
+      bestOf.set(name, [Math.min(cut, bestOf.get(name)?.[0] ?? Infinity), Math.min(count, bestOf.get(name)?.[1] ?? Infinity)]);
+    }
+  if (saved === undefined) delete process.env.STMERGE_KERNELS;
+  else process.env.STMERGE_KERNELS = saved;
+  for (const [name] of sets) row("cutInList (1 Mi entries, calling thread)", name, n / 1e6 / bestOf.get(name)[0], "M entries/s");
+  for (const [name] of sets) row("countEqual (1 Mi entries, calling thread)", name, n / 1e6 / bestOf.get(name)[1], "M entries/s");
+}
+
 /** In a child: times every kernel op for one kernel set (KERNEL_SETS) and prints { op: best seconds } as JSON. */
 async function kernelChild(workers, set) {
   const backend = createCpuKernelBackend({ workers, simd: set > 0 });
@@ -182,14 +215,16 @@ if (child) {
 
 await mkdir(benchDir, { recursive: true });
 const file = join(benchDir, "bench-read.safetensors");
-const kernelsOnly = process.env.STMERGE_BENCH_ONLY === "kernels";
+const only = process.env.STMERGE_BENCH_ONLY;
+const kernelsOnly = only === "kernels" || only === "cut";
 const startLoad = loadavg();
 try {
   if (!kernelsOnly) {
     await makeFile(file);
     await readBenchmarks(file);
   }
-  await codecBenchmarks();
+  if (only !== "cut") await codecBenchmarks();
+  await cutBenchmarks();
 } finally {
   await rm(file, { force: true });
 }
@@ -197,5 +232,5 @@ try {
 const header = ["benchmark", "method", "throughput", "load (1 min)"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
 const line = (cells) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ");
-process.stdout.write(`core-tensors benchmarks ${new Date().toISOString()}: node ${process.version}, ${cpus()[0]?.model ?? "cpu"}, ${availableParallelism()} cores, ${kernelsOnly ? "kernels only" : `file ${fmt(fileMB)} MiB`}, ${fmt(elements)} elements, load average ${startLoad.map((x) => fmt(x, 1)).join(" ")} at start, ${loadavg().map((x) => fmt(x, 1)).join(" ")} at end\n`);
+process.stdout.write(`core-tensors benchmarks ${new Date().toISOString()}: node ${process.version}, ${cpus()[0]?.model ?? "cpu"}, ${availableParallelism()} cores, ${only === "cut" ? "cutInList only" : kernelsOnly ? "kernels only" : `file ${fmt(fileMB)} MiB`}, ${fmt(elements)} elements, load average ${startLoad.map((x) => fmt(x, 1)).join(" ")} at start, ${loadavg().map((x) => fmt(x, 1)).join(" ")} at end\n`);
 process.stdout.write(`${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n${rows.map(line).join("\n")}\n`);

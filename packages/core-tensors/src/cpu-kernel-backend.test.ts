@@ -416,6 +416,15 @@ describe.each([
             expect(found[k], `${what}, task vector ${k}`).toEqual(expected);
             expect(Array.from(lists[k]!), `${what}, task vector ${k}`).toEqual(Array.from(into));
           }
+          // What the caller expects in each window sizes the thread ranges' staging, never the
+          // results: far too few (a range that finds more than 4096 runs again), about right,
+          // too many, or none for some.
+          for (const expectation of [0, 0.3, 1, undefined]) {
+            const withExpected = windowsOf.map((w, k) => (k === 1 ? w : { ...w, expected: expectation }));
+            const again = xs.map(() => new Uint32Array(room).fill(0xdeadbeef));
+            expect(await backend.taskVectorWindowsEncoded!(base!, xs, withExpected, again), `${what}, expected ${expectation}`).toEqual(found);
+            again.forEach((list, k) => expect(Array.from(list), `${what}, expected ${expectation}, task vector ${k}`).toEqual(Array.from(lists[k]!)));
+          }
         }
       }
     }

@@ -225,10 +225,15 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   /**
    * TIES's windows (taskVectorWindow, taskVectorWindowsEncoded and the encoded form of the
    * first): `op` over [base, x1, …], each task vector's magnitudes in its window into `into[K]`.
-   * Each thread range writes its own lists, each as long as the caller's (any range may hold
-   * them all), then they are copied into `into` in range order (index order, as inline).
+   * Each thread range writes its own lists, then they are copied into `into` in range order
+   * (index order, as inline). A range's list is as long as the caller's (any range may hold them
+   * all), or, where the caller says what fraction of the elements it expects in window K
+   * (`expected[K]`), twice its range's share of that and 4096 more: a range that finds more than
+   * that (and the caller's list has room for) runs again with lists as long as the caller's. The
+   * staging of the largest keys' windows so takes a few MB where it took twice the lists (33 MB
+   * of a TIES merge of three SD1.5 checkpoints, at its peak).
    */
-  async function windows(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: readonly Uint32Array[]): Promise<TaskVectorWindow[]> {
+  async function windows(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: readonly Uint32Array[], expected?: readonly (number | undefined)[]): Promise<TaskVectorWindow[]> {
     // Each range's op returns [above1, inWindow1, …].
     const ranges = splitRanges(inputs, length);
     if (!ranges) {
@@ -236,32 +241,58 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return into.map((_, k) => ({ above: counts[2 * k]!, inWindow: counts[2 * k + 1]!, parts: [{ from: 0, to: length, inWindow: counts[2 * k + 1]! }] }));
     }
     const rooms = into.map((list) => list.length);
-    const perRange = rooms.reduce((a, r) => a + r, 0);
-    const lists = takeSpareBuffer(Math.max(1, ranges.length * perRange * 4));
-    try {
-      const all = new Uint32Array(lists.buffer, lists.byteOffset, ranges.length * perRange);
-      const areas = ranges.map((_, r) => {
-        let at = r * perRange;
-        return rooms.map((room) => all.subarray(at, (at += room)));
+    const roomsOf = (r: number, whole: boolean): number[] =>
+      rooms.map((room, k) => {
+        const fraction = expected?.[k];
+        if (whole || fraction === undefined || !(fraction >= 0)) return room;
+        const [from, to] = ranges[r]!;
+        return Math.min(room, Math.ceil(2 * fraction * (to - from)) + 4096);
       });
-      // allSettled: when one range fails, the others must finish before the lists are reused.
-      const settled = await Promise.allSettled(ranges.map(([from, to], r) => pool!.run(r, job(op, [...inputs, ...areas[r]!], from, to, params))));
-      const found = into.map(() => ({ above: 0, inWindow: 0, parts: [] as WindowPart[] }));
-      settled.forEach((s, r) => {
+    /** Runs range r with lists of `rangeRooms` in a spare buffer; returns its counts and lists (the buffer to give back). */
+    const runRange = async (r: number, rangeRooms: readonly number[]): Promise<{ counts: number[]; lists: Uint32Array[]; buffer: Uint8Array }> => {
+      const buffer = takeSpareBuffer(Math.max(1, rangeRooms.reduce((a, room) => a + room, 0) * 4));
+      try {
+        const all = new Uint32Array(buffer.buffer, buffer.byteOffset, buffer.byteLength >>> 2);
+        let at = 0;
+        const lists = rangeRooms.map((room) => all.subarray(at, (at += room)));
+        const [from, to] = ranges[r]!;
+        return { counts: (await pool!.run(r, job(op, [...inputs, ...lists], from, to, params))) as number[], lists, buffer };
+      } catch (error) {
+        giveBackSpareBuffers([buffer]);
+        throw error;
+      }
+    };
+    const buffers: Uint8Array[] = [];
+    try {
+      // allSettled: when one range fails, the others must finish before their lists are reused.
+      const settled = await Promise.allSettled(ranges.map((_, r) => runRange(r, roomsOf(r, false))));
+      for (const s of settled) if (s.status === "fulfilled") buffers.push(s.value.buffer);
+      const results = settled.map((s) => {
         if (s.status === "rejected") throw s.reason;
-        const counts = s.value as number[];
+        return s.value;
+      });
+      const found = into.map(() => ({ above: 0, inWindow: 0, parts: [] as WindowPart[] }));
+      for (const [r, result] of results.entries()) {
+        let { counts, lists } = result;
+        // More in some window than this range's list held, where the caller's list has room: again, with whole lists.
+        const short = lists.some((list, k) => counts[2 * k + 1]! > list.length && list.length < rooms[k]! - Math.min(found[k]!.inWindow, rooms[k]!));
+        if (short) {
+          const again = await runRange(r, roomsOf(r, true));
+          buffers.push(again.buffer);
+          ({ counts, lists } = again);
+        }
         found.forEach((f, k) => {
           const inWindow = counts[2 * k + 1]!;
           const n = Math.min(inWindow, rooms[k]! - Math.min(f.inWindow, rooms[k]!));
-          if (n > 0) into[k]!.set(areas[r]![k]!.subarray(0, n), f.inWindow);
+          if (n > 0) into[k]!.set(lists[k]!.subarray(0, n), f.inWindow);
           f.above += counts[2 * k]!;
           f.inWindow += inWindow;
           f.parts.push({ from: ranges[r]![0], to: ranges[r]![1], inWindow });
         });
-      });
+      }
       return found;
     } finally {
-      giveBackSpareBuffers([lists]);
+      giveBackSpareBuffers(buffers);
     }
   }
 
@@ -495,7 +526,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
         params[`lo${k}`] = windowsOf[k]!.lo;
         params[`hi${k}`] = windowsOf[k]!.hi;
       });
-      return windows("taskVectorWindowsEncoded", arrays, length, params, into);
+      return windows("taskVectorWindowsEncoded", arrays, length, params, into, windowsOf.map((w) => w.expected));
     },
     async tiesMerge(base, models, weights, cuts, quotas, lambda, out, spans) {
       const length = base.length;

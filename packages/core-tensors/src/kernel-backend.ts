@@ -155,9 +155,11 @@ export interface KernelBackend {
   /**
    * taskVectorWindowEncoded of several task vectors over one base in one pass (the base read
    * once): task vector K's window is `windows[K]`, its magnitudes in it go to `into[K]`. The same
-   * counts, lists and parts as one call per task vector.
+   * counts, lists and parts as one call per task vector. A window's `expected`, when given, is the
+   * fraction of the elements the caller expects in it: a backend may size its staging from it
+   * (the results do not depend on it).
    */
-  taskVectorWindowsEncoded?(base: EncodedTensor, xs: readonly EncodedTensor[], windows: readonly { readonly lo: number; readonly hi: number }[], into: readonly Uint32Array[]): Promise<TaskVectorWindow[]>;
+  taskVectorWindowsEncoded?(base: EncodedTensor, xs: readonly EncodedTensor[], windows: readonly { readonly lo: number; readonly hi: number; readonly expected?: number }[], into: readonly Uint32Array[]): Promise<TaskVectorWindow[]>;
   /**
    * tiesMerge of encoded tensors' values, its result encoded into `outDtype` (`out` holds
    * base's element count in that dtype): the same bytes as decode + tiesMerge + encode, without

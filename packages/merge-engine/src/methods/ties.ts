@@ -37,6 +37,8 @@ interface TopK {
 interface Listed {
   readonly lo: number;
   readonly hi: number;
+  /** The fraction of the elements the sample put in the window (the kernels size their staging from it). */
+  readonly expected?: number;
   readonly values: Uint32Array;
   above: number;
   found: number;
@@ -312,15 +314,15 @@ function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Arr
 }
 
 /** Several task vectors' windows over one base in one pass (the kernels' taskVectorWindowsEncoded). */
-type Windows<T> = (base: T, xs: readonly T[], windows: readonly { lo: number; hi: number }[], into: readonly Uint32Array[]) => Promise<TaskVectorWindow[]>;
+type Windows<T> = (base: T, xs: readonly T[], windows: readonly { lo: number; hi: number; expected?: number }[], into: readonly Uint32Array[]) => Promise<TaskVectorWindow[]>;
 
 /**
  * One statistics pass of every unresolved task vector at once on the kernel threads (each split
  * across them), from F32 or encoded inputs: a window's pass (the sampled one, or the cut's bin
  * when the kernels have the window and it holds at most MAX_LISTED: usually well under 1% of the
  * elements, where binning their low bits meant reading and clearing all 65536 bins per call)
- * counts the magnitudes above it and lists those in it — the windows of several task vectors in
- * one pass over the base when the kernels have `windows` —; otherwise level 0 bins the
+ * counts the magnitudes above it and lists those in it — every task vector's window in one pass
+ * over the base when the kernels have `windows` —; otherwise level 0 bins the
  * magnitudes' top 16 bits, level 1 the low 16 bits of those in the cut's bin.
  */
 async function gatherOnThreads<T>(
@@ -350,7 +352,7 @@ async function gatherOnThreads<T>(
   };
   const listedOf = (i: number) => state.topK[i]!.listed!;
   const windowCalls =
-    windows && windowed.length > 1
+    windows && windowed.length > 0
       ? [windows(base, windowed.map((i) => models[i]!), windowed.map(listedOf), windowed.map((i) => into(listedOf(i)))).then((found) => found.forEach((f, j) => record(listedOf(windowed[j]!), f)))]
       : windowed.map(async (i) => record(listedOf(i), await window!(base, models[i]!, listedOf(i).lo, listedOf(i).hi, into(listedOf(i)))));
   await Promise.all([
@@ -435,7 +437,7 @@ function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: n
       return;
     }
     // Room for a quarter as many again as the sample predicts (a list that overflows is a miss).
-    t.listed = { lo: window.lo, hi: window.hi, values: takeList(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0, parts: [] };
+    t.listed = { lo: window.lo, hi: window.hi, expected: window.fraction, values: takeList(Math.min(n, Math.ceil(window.fraction * n * 1.25) + 4096)), above: 0, found: 0, parts: [] };
   });
 }
 
