@@ -70,6 +70,7 @@ export {
 } from "./float-codecs.js";
 export { type CpuKernelBackendOptions, createCpuKernelBackend, DEFAULT_INLINE_BELOW, defaultWorkerCount } from "./cpu-kernel-backend.js";
 export { binOfRank, countEqual, cutInList } from "./cut-in-list.js";
+export { sampleTaskVectorHistogram } from "./sample-task-vector-histogram.js";
 export { createTfjsKernelBackend, type TfNamespace, type TfTensor } from "./tfjs-kernel-backend.js";
 export {
   createKernelBackend,
