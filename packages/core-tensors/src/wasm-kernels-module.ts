@@ -15,8 +15,9 @@ export interface WasmArenaScratch {
  * the F32 weighted sum of three or more inputs, the all-F16 fused weighted sum, TIES's magnitude
  * histogram, window lists, the cut in them and its three-model merge pass (merge-engine's ties),
  * DARE's keep masks and its three-model drop and combine (dare), slerp's statistics of 16-bit
- * inputs, and consensus (any count of inputs, any dtype with a decoder here). Every other case, and every op not listed
- * here, runs the JavaScript kernel, which stays the reference (results are bit-identical).
+ * inputs, and consensus (any count of inputs, any dtype with a decoder here). Every other case,
+ * and every op not listed here, runs the JavaScript kernel, which stays the reference (results
+ * are bit-identical).
  * Returns undefined where WebAssembly or its SIMD extension is missing: callers keep `jsOps`.
  *
  * Serialised with `toString()` into the worker source like kernelOpsModule, so it references
@@ -640,6 +641,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     const width = (hi - lo) >>> 0;
     const shift = Math.max(0, 16 - Math.clz32(width));
     const last = width >>> shift;
+    // The memory must reach past the bins and the results before they are touched.
     heapFor(16 + 4 * BLOCK);
     const level = (bin: number, rank: number): [bin: number, above: number] => {
       new Uint32Array(memory.buffer, rangeAt, 2).set([0xffffffff, 0]);

@@ -312,7 +312,7 @@ function cutsOf(state: TiesState, weights: readonly number[]): { cut: Float64Arr
   return { cut, at, kept, w };
 }
 
-/** Several task vectors' windows over one base in one pass (the kernels' taskVectorWindowsEncoded). */
+/** Task vectors' windows over one base in one pass (the kernels' taskVectorWindowsEncoded), one or several. */
 type Windows<T> = (base: T, xs: readonly T[], windows: readonly { lo: number; hi: number; expected?: number }[], into: readonly Uint32Array[]) => Promise<TaskVectorWindow[]>;
 
 /**
