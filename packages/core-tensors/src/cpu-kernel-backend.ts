@@ -230,8 +230,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
    * all), or, where the caller says what fraction of the elements it expects in window K
    * (`expected[K]`), twice its range's share of that and 4096 more: a range that finds more than
    * that (and the caller's list has room for) runs again with lists as long as the caller's. The
-   * staging of the largest keys' windows so takes a few MB where it took twice the lists (33 MB
-   * of a TIES merge of three SD1.5 checkpoints, at its peak).
+   * staging of the largest keys' windows so takes a few MB where it took twice the lists (a TIES
+   * merge of three SD1.5 checkpoints peaked 11–13 MB lower).
    */
   async function windows(op: string, inputs: readonly ArrayBufferView[], length: number, params: Record<string, number>, into: readonly Uint32Array[], expected?: readonly (number | undefined)[]): Promise<TaskVectorWindow[]> {
     // Each range's op returns [above1, inWindow1, …].
@@ -272,10 +272,12 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
         return s.value;
       });
       const found = into.map(() => ({ above: 0, inWindow: 0, parts: [] as WindowPart[] }));
+      // Room left in the caller's list K after the ranges before.
+      const left = (k: number) => rooms[k]! - Math.min(found[k]!.inWindow, rooms[k]!);
       for (const [r, result] of results.entries()) {
         let { counts, lists } = result;
         // More in some window than this range's list held, where the caller's list has room: again, with whole lists.
-        const short = lists.some((list, k) => counts[2 * k + 1]! > list.length && list.length < rooms[k]! - Math.min(found[k]!.inWindow, rooms[k]!));
+        const short = lists.some((list, k) => counts[2 * k + 1]! > list.length && list.length < left(k));
         if (short) {
           const again = await runRange(r, roomsOf(r, true));
           buffers.push(again.buffer);
@@ -283,7 +285,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
         }
         found.forEach((f, k) => {
           const inWindow = counts[2 * k + 1]!;
-          const n = Math.min(inWindow, rooms[k]! - Math.min(f.inWindow, rooms[k]!));
+          const n = Math.min(inWindow, left(k));
           if (n > 0) into[k]!.set(lists[k]!.subarray(0, n), f.inWindow);
           f.above += counts[2 * k]!;
           f.inWindow += inWindow;
