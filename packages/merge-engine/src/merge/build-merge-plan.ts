@@ -8,7 +8,7 @@ import { countUpBlocks, FLUX_VAE_PREFIX, LDM_VAE_PREFIX, shapesCompatibleIgnorin
 import { checkParamNames } from "../methods/check-param-names.js";
 import { checkMergeInputs } from "./check-merge-inputs.js";
 import { declaredArchitectureWarning } from "./check-declared-architecture.js";
-import { MERGE_BUFFER_SETS, type BlockSummary, type MergePlan, type PlanEntry, type PlanModel } from "./merge-plan.js";
+import { MERGE_BUFFER_SETS, MERGE_OUTPUT_BUFFERS, type BlockSummary, type MergePlan, type PlanEntry, type PlanModel } from "./merge-plan.js";
 
 export interface MergePlanInput {
   /** Display name (file name). */
@@ -268,11 +268,13 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
   const onlyInLaterModels = [...new Set(inputs.slice(1).flatMap((i) => i.descriptors.map((d) => d.name)).filter((n) => !firstNames.has(n)))];
   if (onlyInLaterModels.length) warnings.push(`${onlyInLaterModels.length} keys exist only in later models and are left out (the output has ${names[0]}'s keys)`);
 
-  // Buffers: per element, each input's bytes and F32 copy, the F32 result and its encoding, once
-  // per buffer set (the executor reads one item while computing the two before it).
+  // Buffers: per element, each input's bytes and F32 copy and the F32 result, once per buffer set
+  // (the executor reads one item while computing the two before it), and the encoded result once
+  // per output buffer (writes waiting for the disk).
   const inSize = Math.max(...inputs.flatMap((i) => i.descriptors.map((d) => dtypeSize(d.dtype))), 1);
   const outSize = Math.max(...entries.map((e) => dtypeSize(e.outDtype)), 1);
-  const perElement = MERGE_BUFFER_SETS * (inputs.length * (inSize + 4) + 4 + outSize);
+  const buffersPerElement = (k: number) => MERGE_BUFFER_SETS * (k * (inSize + 4) + 4) + MERGE_OUTPUT_BUFFERS * outSize;
+  const perElement = buffersPerElement(inputs.length);
   const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET;
   const chunkElements = Math.max(1, Math.min(options.maxChunkElements ?? Infinity, Math.max(MIN_CHUNK_ELEMENTS, Math.floor(budget / perElement))));
   const chunking = chunkingOf(method);
@@ -286,7 +288,7 @@ export function buildMergePlan(inputs: readonly MergePlanInput[], options: Merge
     const passes = e.action === "merge" && chunking === "statistics" && n > chunk && !e.channels ? statisticsPasses : 0;
     entries[i] = { ...e, chunkElements: chunk, statisticsPasses: passes };
     const k = Math.max(e.inputs.length, 1);
-    estimatedPeakBytes = Math.max(estimatedPeakBytes, MERGE_BUFFER_SETS * Math.min(n, chunk) * (k * (inSize + 4) + 4 + outSize));
+    estimatedPeakBytes = Math.max(estimatedPeakBytes, Math.min(n, chunk) * buffersPerElement(k));
   }
 
   const models: PlanModel[] = inputs.map((i, index) => ({ index, path: i.path, name: i.name, weight: i.weight, sha256: i.sha256, architecture: reports[index]! }));

@@ -10,7 +10,7 @@ import { slerp } from "../methods/slerp.js";
 import { weightedSum } from "../methods/weighted-sum.js";
 import { buildMergePlan } from "./build-merge-plan.js";
 import { executeMergePlan } from "./execute-merge-plan.js";
-import { MERGE_BUFFER_SETS } from "./merge-plan.js";
+import { MERGE_BUFFER_SETS, MERGE_OUTPUT_BUFFERS } from "./merge-plan.js";
 
 const kernels = createCpuKernelBackend({ workers: 0 });
 afterAll(() => kernels.close());
@@ -20,10 +20,10 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
 });
 
-/** Two tiny models in a temp folder, `extra` tensors only in the first (which a merge copies from it). */
-async function fixture(extra: { name: string; shape: number[] }[] = []) {
+/** Two tiny models in a temp folder, `extra` tensors only in the first (which a merge copies from it), `shared` in both. */
+async function fixture(extra: { name: string; shape: number[] }[] = [], shared: { name: string; shape: number[] }[] = []) {
   const dir = tempDir();
-  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 })];
+  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra: [...shared, ...extra] }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2, extra: shared })];
   const sources = await Promise.all(paths.map((p) => openSafetensors(p)));
   opened.push(...sources);
   const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
@@ -127,6 +127,56 @@ describe("executeMergePlan read-ahead and write-behind", () => {
         await Promise.all(sources.map((s) => s.close()));
       }
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("executeMergePlan's output buffers", () => {
+  it("let more writes wait for the disk than there are buffer sets, never more than there are output buffers, and each result stays as computed until written", async () => {
+    // Every key merged: a tensor passed through holds its set's inputs until written (see above),
+    // which would stop the reads before the output buffers run out.
+    const dir = tempDir();
+    const drop = ["alphas_cumprod", "cond_stage_model.transformer.text_model.embeddings.position_ids", "cond_stage_model.transformer.text_model.logit_scale", "model_ema.decay"];
+    const paths = await Promise.all([1, 2].map((seed) => writeTinyModel(join(dir, `m${seed}.safetensors`), { seed, drop, extra: extraTensors(16, 64) })));
+    const sources: TensorSource[] = await Promise.all(paths.map((p) => openSafetensors(p)));
+    const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
+    try {
+      const plan = buildMergePlan(inputs, { method: weightedSum });
+      expect(plan.entries.length).toBeGreaterThan(2 * MERGE_OUTPUT_BUFFERS);
+      expect(plan.entries.every((e) => e.action === "merge")).toBe(true);
+      const writer = createSafetensorsWriter(join(dir, "out.safetensors"));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let issued = 0;
+      let waiting = 0;
+      let mostWaiting = 0;
+      const heldSink: typeof writer = Object.assign(Object.create(writer) as typeof writer, {
+        write: async (key: string, bytes: Uint8Array, offset?: number) => {
+          issued++;
+          mostWaiting = Math.max(mostWaiting, ++waiting);
+          await gate;
+          waiting--;
+          // The bytes as they are when the disk takes them: an output buffer reused too early shows here.
+          return writer.write(key, bytes.slice(), offset);
+        },
+      });
+      const run = executeMergePlan(plan, { sources, sink: heldSink, kernels, method: weightedSum });
+      // No write completes: the executor runs until every output buffer waits for one.
+      for (let seen = -1; seen !== issued; ) {
+        seen = issued;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(issued).toBeGreaterThan(MERGE_BUFFER_SETS);
+      expect(issued).toBeLessThanOrEqual(MERGE_OUTPUT_BUFFERS);
+      open();
+      await run;
+      expect(mostWaiting).toBeLessThanOrEqual(MERGE_OUTPUT_BUFFERS);
+      const reference = join(dir, "reference.safetensors");
+      await executeMergePlan(plan, { sources, sink: createSafetensorsWriter(reference), kernels, method: weightedSum });
+      expect(readFileSync(join(dir, "out.safetensors")).equals(readFileSync(reference))).toBe(true);
+    } finally {
+      await Promise.all(sources.map((s) => s.close()));
       rmSync(dir, { recursive: true, force: true });
     }
   });

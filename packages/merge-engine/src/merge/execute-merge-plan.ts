@@ -4,7 +4,7 @@ import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../methods/seeded-random.js";
 import { gatheringOrder } from "./gathering-order.js";
-import { MERGE_BUFFER_SETS, planDescriptors, type MergePlan, type PlanEntry } from "./merge-plan.js";
+import { MERGE_BUFFER_SETS, MERGE_OUTPUT_BUFFERS, planDescriptors, type MergePlan, type PlanEntry } from "./merge-plan.js";
 
 export interface ExecuteMergeOptions {
   /** One open source per plan model, in plan order. */
@@ -34,7 +34,7 @@ export interface ExecuteMergeResult {
  * Grow-only scratch buffers, one per slot, in the kernel backend's arena where it has one (its
  * kernels then work on them in place), else in its shared memory. A slot's old buffer goes back
  * to the arena when it grows: its last user is done by then (the executor reuses a set's slots
- * only after that set's previous item has computed and been written).
+ * only after that set's previous item has computed, and an output buffer only after its write).
  */
 class BufferPool {
   readonly #bytes = new Map<number, Uint8Array>();
@@ -93,9 +93,12 @@ interface LoadedItem {
 }
 
 // Buffer sets (merge-plan's MERGE_BUFFER_SETS): while SETS − 1 items compute, the next one's reads
-// are in flight and earlier writes may still be running.
+// are in flight. Encoded results go to output buffers of their own (MERGE_OUTPUT_BUFFERS), each
+// reused once its write is done, so earlier writes may still be running.
 const SETS = MERGE_BUFFER_SETS;
-const slot = (set: number, kind: "in" | "f32" | "out", index = 0) => set * 4096 + (kind === "in" ? 0 : kind === "f32" ? 1024 : 2048) + index;
+const OUTPUTS = MERGE_OUTPUT_BUFFERS;
+const slot = (set: number, kind: "in" | "f32", index = 0) => set * 4096 + (kind === "in" ? 0 : 1024) + index;
+const outputSlot = (output: number) => SETS * 4096 + output;
 
 /**
  * The plan's items in order. `passesDone(entry)`: the method said the key needs no more
@@ -207,10 +210,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   const hasLoras = (entry: PlanEntry) => options.loras?.byKey.has(entry.key) === true;
 
   const streams = new Map<string, Map<number, SeededRandom>>();
-  const compute = async ({ item, inputs }: LoadedItem, set: number): Promise<Uint8Array | undefined> => {
+  const compute = async ({ item, inputs }: LoadedItem, set: number, output: number): Promise<Uint8Array | undefined> => {
     const { entry, length } = item;
     const outSize = dtypeSize(entry.outDtype);
-    const outBytes = pool.bytesFor(slot(set, "out"), length * outSize, sink.fileOffsetOf?.(entry.key, item.start * outSize));
+    const outBytes = pool.bytesFor(outputSlot(output), length * outSize, sink.fileOffsetOf?.(entry.key, item.start * outSize));
     if (entry.action !== "merge") {
       const { bytes, dtype } = inputs[0]!;
       if (dtype === entry.outDtype && !hasLoras(entry)) return bytes;
@@ -299,7 +302,8 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     pool.release();
     throw error;
   }
-  const writes: Promise<void>[] = Array.from({ length: SETS }, () => Promise.resolve());
+  // Per output buffer: the write of the result last computed into it.
+  const writes: Promise<void>[] = Array.from({ length: OUTPUTS }, () => Promise.resolve());
   // When a set's input buffers may be read into again: at once after compute, unless the write
   // in flight reads them (a tensor passed through unchanged), then when that write is done. So
   // the read-ahead of item i+1 no longer waits for the write-behind of item i-1.
@@ -309,10 +313,10 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
   // i-2 still do, so the kernel threads are not idle while the main thread sets up the next step
   // of a method (TIES's histograms and merge pass depend on each other). Results are written in
   // item order.
-  const computing: { loaded: LoadedItem; set: number; result: Promise<Uint8Array | undefined> }[] = [];
+  const computing: { loaded: LoadedItem; set: number; output: number; result: Promise<Uint8Array | undefined> }[] = [];
   /** Waits for the oldest item computing, writes its result and frees its input buffers. */
   const finishOldest = async (): Promise<void> => {
-    const { loaded, set, result } = computing[0]!;
+    const { loaded, set, output, result } = computing[0]!;
     const mark = performance.now();
     const encoded = await result;
     timings.compute += performance.now() - mark;
@@ -321,14 +325,14 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
     if (!encoded) return;
     const { entry, start, last } = loaded.item;
     const writeStarted = performance.now();
-    writes[set] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
+    writes[output] = sink.write(entry.key, encoded, start * dtypeSize(entry.outDtype)).then(() => {
       timings.writeBusy += performance.now() - writeStarted;
       bytesDone += encoded.byteLength;
       if (last) tensorsDone++;
       options.onProgress?.({ phase: "merge", bytesDone, bytesTotal, tensor: entry.key, detail: entry.block, tensorsDone, tensorsTotal });
     });
-    writes[set]!.catch(() => undefined);
-    if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[set]!;
+    writes[output]!.catch(() => undefined);
+    if (loaded.inputs.some((input) => input.bytes.buffer === encoded.buffer)) inputsFree[set] = writes[output]!;
   };
   // What the read just scheduled may wait for from the item not yet computing (its compute, or
   // the inputs it took): released when that item computes, or by a failure before it does, so
@@ -364,15 +368,18 @@ export async function executeMergePlan(plan: MergePlan, options: ExecuteMergeOpt
       // Chunks and passes of one key run in order: its statistics and random streams continue across
       // them. Its items are consecutive, so finishing the oldest until none of them computes suffices.
       while (computing.some((c) => c.loaded.item.entry === loaded.item.entry)) await finishOldest();
+      // The output buffer's last item finished computing long ago (at most SETS − 1 compute at
+      // once, fewer than OUTPUTS); its write may still run.
+      const output = index % OUTPUTS;
       mark = performance.now();
-      await writes[set];
+      await writes[output];
       timings.waitWrite += performance.now() - mark;
-      const result = compute(loaded, set);
+      const result = compute(loaded, set, output);
       result.catch(() => undefined); // surfaced by finishOldest
       const release = letGo;
       letGo = undefined;
       void result.finally(release).catch(() => undefined);
-      computing.push({ loaded, set, result });
+      computing.push({ loaded, set, output, result });
       // The oldest item finishes (and is written) while the later ones compute.
       if (computing.length > SETS - 2) await finishOldest();
       index++;

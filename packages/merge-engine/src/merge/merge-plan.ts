@@ -8,6 +8,15 @@ import type { ArchitectureReport } from "../models/detect-architecture.js";
  */
 export const MERGE_BUFFER_SETS = 4;
 
+/**
+ * Output buffers the executor cycles through, apart from the sets: an item computes into one
+ * once that buffer's previous write is done, so up to this many writes may wait for the disk.
+ * A stretch of large chunks computes faster than the disk takes them (about 2 GB/s here), which
+ * catches up during the small keys after it; with one output buffer per set, the weighted sum of
+ * three SD1.5 checkpoints waited 0.4–0.6 s for writes, with eight 0.1 s (merge-engine README).
+ */
+export const MERGE_OUTPUT_BUFFERS = 8;
+
 /** What the executor does for one output key. */
 export type PlanAction =
   /** Run the method on the listed models' tensors. */
@@ -89,7 +98,7 @@ export interface MergePlan {
   /** Keys present only in models other than the first (left out, see the missing-key rule). */
   readonly onlyInLaterModels: readonly string[];
   readonly outputBytes: number;
-  /** Upper bound of the executor's working buffers (every buffer set, F32 copies included). */
+  /** Upper bound of the executor's working buffers (every buffer set, F32 copies included, and every output buffer). */
   readonly estimatedPeakBytes: number;
   /** Element count per chunk under the memory budget (each entry carries its own, which may be smaller). */
   readonly chunkElements: number;
