@@ -20,10 +20,10 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
 });
 
-/** Two tiny models in a temp folder, `extra` tensors only in the first (which a merge copies from it), `shared` in both. */
-async function fixture(extra: { name: string; shape: number[] }[] = [], shared: { name: string; shape: number[] }[] = []) {
+/** Two tiny models in a temp folder, `extra` tensors only in the first (which a merge copies from it). */
+async function fixture(extra: { name: string; shape: number[] }[] = []) {
   const dir = tempDir();
-  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra: [...shared, ...extra] }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2, extra: shared })];
+  const paths = [await writeTinyModel(join(dir, "a.safetensors"), { seed: 1, extra }), await writeTinyModel(join(dir, "b.safetensors"), { seed: 2 })];
   const sources = await Promise.all(paths.map((p) => openSafetensors(p)));
   opened.push(...sources);
   const inputs = sources.map((s, i) => ({ name: `m${i}`, path: s.path, descriptors: s.descriptors, metadata: s.metadata, weight: 0.5 }));
