@@ -399,8 +399,9 @@ const encodedSamples: SampleReader<EncodedTensor> = {
  * The first chunk pass 0 gathers: the windows of the task vectors that may be placed by a sample
  * (level0Pass 1), from blocks of SAMPLE_BLOCK contiguous elements spread over the chunk (about
  * length^⅔ elements: the sample's cost against the list's, which shrinks as its square root),
- * read with `reader`; a key of at most EXACT_MAX elements is placed here from all of them. A task vector whose window would not be selective, or a chunk too small
- * to sample, takes the histograms from this pass on instead.
+ * read with `reader`; a key of at most EXACT_MAX elements is placed here from all of them. A
+ * task vector whose window would not be selective, or a chunk too small to sample, takes the
+ * histograms from this pass on instead.
  */
 function sampleWindows<T>(pass: number, base: T, models: readonly T[], length: number, shape: readonly number[], state: TiesState, reader: SampleReader<T>): void {
   const waiting = state.topK.filter((t) => !t.resolved && pass < t.level0Pass && !t.listed);
