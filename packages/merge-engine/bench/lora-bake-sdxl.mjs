@@ -3,11 +3,12 @@
 // (read the checkpoint once, write the same size, fsync). Inputs are generated into
 // <repo>/.bench (git-ignored) and removed afterwards unless --keep. Run after a build:
 //   (cd packages/core-tensors && npx tsup) && (cd packages/merge-engine && npx tsup) && node packages/merge-engine/bench/lora-bake-sdxl.mjs
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measuredRun } from "../../../tools/bench/measured-run.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
@@ -21,21 +22,14 @@ const output = join(benchDir, "sdxl-baked.safetensors");
 if (!existsSync(checkpoint)) execFileSync(process.execPath, [join(repo, "tools/bench/synthetic-checkpoint.mjs"), "sdxl-sgm", checkpoint, "--dtype", "F16", "--seed", "5"], { stdio: "inherit" });
 if (!existsSync(lora)) execFileSync(python, [join(here, "make_sdxl_lora.py"), layout, lora, "--rank", "32"], { stdio: "inherit" });
 
-function measured(cmd, args) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %U %S", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), stdout: r.stdout.trim() };
-}
-
 execFileSync("cat", [checkpoint], { stdio: ["ignore", "ignore", "inherit"] }); // warm the page cache
 const load = loadavg()[0];
 // CPU time (user + sys, all threads) is shown because shared machines make wall time noisy.
 const line = (name, r) => `${name.padEnd(20)} ${r.wall.toFixed(2).padStart(7)} s wall  ${r.cpu.toFixed(1).padStart(7)} s CPU  ${r.rssMB.toFixed(0).padStart(6)} MB peak RSS`;
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load ${load.toFixed(1)}; ${new Date().toISOString().slice(0, 10)}; warm page cache`);
-const floor = measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
+const floor = measuredRun("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
 console.log(line("I/O floor", floor));
-const bake = measured("node", [join(here, "lora-bake-child.mjs"), checkpoint, lora, output]);
+const bake = measuredRun("node", [join(here, "lora-bake-child.mjs"), checkpoint, lora, output]);
 console.log(line("lora bake rank 32", bake), bake.stdout);
 console.log(`load average after: ${loadavg()[0].toFixed(1)}`);
 if (!process.argv.includes("--keep")) for (const f of [checkpoint, lora, output]) rmSync(f, { force: true });

@@ -5,11 +5,11 @@
 // page cache, so both contenders read part of them from disk. Not part of `pnpm bench` (the
 // inputs take minutes to write). Run after a build:
 //   node bench/merge-many-sd15.mjs [count=10]        (STMERGE_BENCH_ROUNDS=N, default 2)
-import { spawnSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measuredRun } from "../../../tools/bench/measured-run.mjs";
 import { sd15BenchInputs } from "./sd15-inputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -18,14 +18,6 @@ const count = Number(process.argv[2] ?? 10);
 const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "2");
 const inputs = sd15BenchInputs(benchDir, count);
 
-/** Runs a command under /usr/bin/time and returns wall seconds, peak RSS (MB), CPU seconds and stdout. */
-function measured(args) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %U %S", "node", ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`${args[0]} failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), stdout: r.stdout.trim() };
-}
-
 const manifest = join(benchDir, `bench_manifest_${count}.json`);
 writeFileSync(manifest, JSON.stringify({ models: inputs.map((path, index) => ({ path, weight: 1 / count, index })), prune: false }, null, 2));
 const output = join(benchDir, `stmerge_out_${count}.safetensors`);
@@ -33,9 +25,9 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rows = { floor: [], floorDirect: [], stmerge: [] };
 for (let round = 0; round < rounds; round++) {
   const load = loadavg()[0];
-  rows.floor.push(measured([join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]));
-  rows.floorDirect.push(measured([join(here, "io-floor.mjs"), "--direct", join(benchDir, "io_floor.tmp"), ...inputs]));
-  rows.stmerge.push(measured([join(here, "merge-child.mjs"), manifest, output]));
+  rows.floor.push(measuredRun("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]));
+  rows.floorDirect.push(measuredRun("node", [join(here, "io-floor.mjs"), "--direct", join(benchDir, "io_floor.tmp"), ...inputs]));
+  rows.stmerge.push(measuredRun("node", [join(here, "merge-child.mjs"), manifest, output]));
   rmSync(output, { force: true });
   const [f, d, s] = [rows.floor.at(-1), rows.floorDirect.at(-1), rows.stmerge.at(-1)];
   console.log(`round ${round + 1}: load ${load.toFixed(1)}, floor ${f.wall.toFixed(1)} s (direct ${d.wall.toFixed(1)} s), stmerge ${s.wall.toFixed(1)} s (${s.cpu.toFixed(1)} CPU-s, ${s.rssMB.toFixed(0)} MB) ${s.stdout}`);

@@ -8,8 +8,8 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { measuredRun } from "../../../tools/bench/measured-run.mjs";
 import { sd15BenchInputs } from "./sd15-inputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,11 +32,10 @@ const runs = {
   slerp: { models: inputs.slice(0, 2), weights: [1, 1], merge_method: "slerp", merge_params: { t: 0.4 } },
 };
 
+/** A merge-child run: its measures and the figures it prints last (JSON). */
 function measured(args) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %U %S", "node", ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
-  if (r.status !== 0) throw new Error(`merge failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), ...JSON.parse(r.stdout.trim().split("\n").at(-1)) };
+  const r = measuredRun("node", args);
+  return { ...r, ...JSON.parse(r.stdout.split("\n").at(-1)) };
 }
 
 const results = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));

@@ -13,6 +13,7 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measuredRun } from "../../../tools/bench/measured-run.mjs";
 import { maxUlpDifference } from "./compare-outputs.mjs";
 import { sd15BenchInputs } from "./sd15-inputs.mjs";
 
@@ -26,14 +27,6 @@ const rounds = Number(process.env.STMERGE_BENCH_ROUNDS ?? "3");
 // dist/ being rebuilt while a long run is under way).
 const mergeChild = process.env.STMERGE_BENCH_MERGE_CHILD ?? join(here, "merge-child.mjs");
 const inputs = sd15BenchInputs(benchDir);
-
-/** Runs a command under /usr/bin/time and returns wall seconds, peak RSS (MB) and stdout. */
-function measured(cmd, args, env = {}) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M %U %S", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24, env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
-  return { wall: Number(m[1]), rssMB: Number(m[2]) / 1024, cpu: Number(m[3]) + Number(m[4]), stdout: r.stdout };
-}
 
 // Warm the page cache the same way for every contender.
 spawnSync("sh", ["-c", 'cat "$@" > /dev/null', "sh", ...inputs], { stdio: "inherit" });
@@ -54,7 +47,7 @@ const torchOut = join(benchDir, "torch_out.safetensors");
 const cli = resolve(process.env.STMERGE_BIN ?? join(repo, "apps/stmerge/dist/stmerge.js"));
 const cliCache = join(benchDir, "merge-cli-cache.json");
 const cliOut = join(benchDir, "stmerge_cli_out.safetensors");
-const runCli = () => measured("node", [cli, "merge", manifestPath, "-o", cliOut, "--overwrite", "--quiet"], { STMERGE_CACHE: cliCache });
+const runCli = () => measuredRun("node", [cli, "merge", manifestPath, "-o", cliOut, "--overwrite", "--quiet"], { STMERGE_CACHE: cliCache });
 const withCli = existsSync(cli);
 if (!withCli) console.log(`no CLI rows: ${cli} is missing (run \`pnpm build\` first)`);
 
@@ -68,16 +61,16 @@ if (withCli) {
 }
 for (let round = 0; round < rounds; round++) {
   loads.push(loadavg()[0]);
-  rows.ioFloor.push(measured("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]));
-  rows.ioFloorDirect.push(measured("node", [join(here, "io-floor.mjs"), "--direct", join(benchDir, "io_floor.tmp"), ...inputs]));
-  rows.stmerge.push(measured("node", [mergeChild, manifestPath, ours]));
+  rows.ioFloor.push(measuredRun("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), ...inputs]));
+  rows.ioFloorDirect.push(measuredRun("node", [join(here, "io-floor.mjs"), "--direct", join(benchDir, "io_floor.tmp"), ...inputs]));
+  rows.stmerge.push(measuredRun("node", [mergeChild, manifestPath, ours]));
   if (withCli) rows.cli.push(runCli());
-  if (existsSync(python)) rows.torch.push(measured(python, [join(repo, "tools/bench/torch_merge.py"), torchOut, ...inputs.map((p, i) => `${p}:${weights[i]}`)]));
+  if (existsSync(python)) rows.torch.push(measuredRun(python, [join(repo, "tools/bench/torch_merge.py"), torchOut, ...inputs.map((p, i) => `${p}:${weights[i]}`)]));
   const last = (k) => rows[k].at(-1);
   console.log(`round ${round + 1}: load ${loads.at(-1).toFixed(1)}, floor ${last("ioFloor").wall.toFixed(1)} s (direct ${last("ioFloorDirect").wall.toFixed(1)} s), stmerge ${last("stmerge").wall.toFixed(1)} s ${last("stmerge").stdout.trim()}${withCli ? `, CLI ${last("cli").wall.toFixed(1)} s` : ""}${rows.torch.length ? `, torch ${last("torch").wall.toFixed(1)} s` : ""}`);
 }
 const results = { rounds: rows, loads, cliFirst };
-results.stmerge6 = measured("node", [mergeChild, manifest6, join(benchDir, "stmerge_out6.safetensors")]);
+results.stmerge6 = measuredRun("node", [mergeChild, manifest6, join(benchDir, "stmerge_out6.safetensors")]);
 if (rows.torch.length) results.diff = await maxUlpDifference(ours, torchOut);
 
 const line = (name, rs) => `${name.padEnd(22)} ${median(rs.map((r) => r.wall)).toFixed(2).padStart(7)} s  ${median(rs.map((r) => r.cpu)).toFixed(1).padStart(5)} CPU-s  ${median(rs.map((r) => r.rssMB)).toFixed(0).padStart(6)} MB peak RSS  (runs: ${rs.map((r) => r.wall.toFixed(1)).join(", ")})`;

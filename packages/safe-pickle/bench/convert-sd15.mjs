@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measuredRun } from "../../../tools/bench/measured-run.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
@@ -40,14 +41,6 @@ if (!existsSync(input)) {
   execFileSync(python, [join(repo, "tools/bench/make_torch_checkpoint.py"), "sd1-ldm", input, "--dtype", "F32", "--components", "diffuser,clip_l,vae", "--seed", "1", "--scale", String(scale)], { stdio: "inherit" });
 }
 
-/** Runs a command under /usr/bin/time and returns wall seconds and peak RSS (MB). */
-function measured(cmd, args) {
-  const r = spawnSync("/usr/bin/time", ["-f", "TIME %e %M", cmd, ...args], { encoding: "utf8", maxBuffer: 1 << 24 });
-  const m = /TIME ([\d.]+) (\d+)\s*$/.exec(r.stderr);
-  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return { seconds: Number(m[1]), rssMB: Math.round(Number(m[2]) / 1024) };
-}
-
 const ours = join(benchDir, "convert-stmerge.safetensors");
 const theirs = join(benchDir, "convert-torch.safetensors");
 const baseline = [
@@ -64,23 +57,23 @@ for (let i = 0; i < rounds; i++) {
   rmSync(ours, { force: true });
   rmSync(theirs, { force: true });
   loads.push(loadavg()[0]);
-  rows.push({ tool: "I/O floor", round: i, ...measured(process.execPath, [join(repo, "tools/bench/io-floor.mjs"), join(benchDir, "convert_floor.tmp"), input]) });
-  rows.push({ tool: "I/O floor, direct", round: i, ...measured(process.execPath, [join(repo, "tools/bench/io-floor.mjs"), "--direct", join(benchDir, "convert_floor.tmp"), input]) });
-  rows.push({ tool: "stmerge convert", round: i, ...measured(process.execPath, [cli, "convert", input, "-o", ours, "--no-prune", "--quiet"]) });
-  rows.push({ tool: "torch.load(weights_only) + save_file", round: i, ...measured(python, baseline) });
-  console.log(rows.slice(-4).map((r) => `${r.tool} ${r.seconds.toFixed(1)} s`).join(", "), `(load ${loads.at(-1).toFixed(1)})`);
+  rows.push({ tool: "I/O floor", round: i, ...measuredRun(process.execPath, [join(repo, "tools/bench/io-floor.mjs"), join(benchDir, "convert_floor.tmp"), input]) });
+  rows.push({ tool: "I/O floor, direct", round: i, ...measuredRun(process.execPath, [join(repo, "tools/bench/io-floor.mjs"), "--direct", join(benchDir, "convert_floor.tmp"), input]) });
+  rows.push({ tool: "stmerge convert", round: i, ...measuredRun(process.execPath, [cli, "convert", input, "-o", ours, "--no-prune", "--quiet"]) });
+  rows.push({ tool: "torch.load(weights_only) + save_file", round: i, ...measuredRun(python, baseline) });
+  console.log(rows.slice(-4).map((r) => `${r.tool} ${r.wall.toFixed(1)} s`).join(", "), `(load ${loads.at(-1).toFixed(1)})`);
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const of = (tool) => rows.filter((r) => r.tool === tool);
-const ratio = (a, b) => median(of(a).map((r, i) => r.seconds / of(b)[i].seconds));
+const ratio = (a, b) => median(of(a).map((r, i) => r.wall / of(b)[i].seconds));
 const gb = (statSync(input).size / 1e9).toFixed(2);
 console.log(`\nconvert ${gb} GB F32 SD1.5-layout zip checkpoint (${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB RAM), ${new Date().toISOString()}, load ${loads.map((l) => l.toFixed(1)).join(", ")}, median of ${rounds}`);
 console.log(`| tool | wall s (median) | runs | peak RSS MB |\n|---|---|---|---|`);
 for (const tool of ["I/O floor", "I/O floor, direct", "stmerge convert", "torch.load(weights_only) + save_file"]) {
-  console.log(`| ${tool} | ${median(of(tool).map((r) => r.seconds)).toFixed(2)} | ${of(tool).map((r) => r.seconds.toFixed(1)).join(", ")} | ${median(of(tool).map((r) => r.rssMB))} |`);
+  console.log(`| ${tool} | ${median(of(tool).map((r) => r.wall)).toFixed(2)} | ${of(tool).map((r) => r.wall.toFixed(1)).join(", ")} | ${median(of(tool).map((r) => Math.round(r.rssMB)))} |`);
 }
 console.log(`stmerge / I/O floor: median ratio ${ratio("stmerge convert", "I/O floor").toFixed(2)} (target <= 1.3); / the floor writing past the page cache: ${ratio("stmerge convert", "I/O floor, direct").toFixed(2)}`);
-console.log(`stmerge / torch: median ratio ${ratio("stmerge convert", "torch.load(weights_only) + save_file").toFixed(2)} (target <= 0.5), stmerge peak RSS ${median(of("stmerge convert").map((r) => r.rssMB))} MB`);
+console.log(`stmerge / torch: median ratio ${ratio("stmerge convert", "torch.load(weights_only) + save_file").toFixed(2)} (target <= 0.5), stmerge peak RSS ${median(of("stmerge convert").map((r) => Math.round(r.rssMB)))} MB`);
 const verify = spawnSync(process.execPath, [cli, "verify", input, ours, "--quiet"], { encoding: "utf8" });
 console.log(`stmerge verify of its own output: exit ${verify.status}${verify.stdout ? `, ${verify.stdout.trim().split("\n").pop()}` : ""}`);
 for (const p of [ours, theirs]) rmSync(p, { force: true });
