@@ -65,7 +65,7 @@ for (let i = 0; i < rounds; i++) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const of = (tool) => rows.filter((r) => r.tool === tool);
-const ratio = (a, b) => median(of(a).map((r, i) => r.wall / of(b)[i].seconds));
+const ratio = (a, b) => median(of(a).map((r, i) => r.wall / of(b)[i].wall));
 const gb = (statSync(input).size / 1e9).toFixed(2);
 console.log(`\nconvert ${gb} GB F32 SD1.5-layout zip checkpoint (${cpus().length} CPUs, ${Math.round(totalmem() / 2 ** 30)} GiB RAM), ${new Date().toISOString()}, load ${loads.map((l) => l.toFixed(1)).join(", ")}, median of ${rounds}`);
 console.log(`| tool | wall s (median) | runs | peak RSS MB |\n|---|---|---|---|`);
@@ -74,6 +74,7 @@ for (const tool of ["I/O floor", "I/O floor, direct", "stmerge convert", "torch.
 }
 console.log(`stmerge / I/O floor: median ratio ${ratio("stmerge convert", "I/O floor").toFixed(2)} (target <= 1.3); / the floor writing past the page cache: ${ratio("stmerge convert", "I/O floor, direct").toFixed(2)}`);
 console.log(`stmerge / torch: median ratio ${ratio("stmerge convert", "torch.load(weights_only) + save_file").toFixed(2)} (target <= 0.5), stmerge peak RSS ${median(of("stmerge convert").map((r) => Math.round(r.rssMB)))} MB`);
-const verify = spawnSync(process.execPath, [cli, "verify", input, ours, "--quiet"], { encoding: "utf8" });
-console.log(`stmerge verify of its own output: exit ${verify.status}${verify.stdout ? `, ${verify.stdout.trim().split("\n").pop()}` : ""}`);
+const verify = spawnSync(process.execPath, [cli, "verify", input, ours, "--json"], { encoding: "utf8" });
+const verified = verify.status === 0 ? JSON.parse(verify.stdout) : undefined;
+console.log(`stmerge verify of its own output: exit ${verify.status}${verified ? `, ${JSON.stringify(verified.counts)}` : `\n${verify.stderr}`}`);
 for (const p of [ours, theirs]) rmSync(p, { force: true });
