@@ -2,8 +2,8 @@
 // beside the I/O floor of the same files (io-floor.mjs: read all ten, write one output, fsync; and
 // with the output past the page cache, `--direct`), taken in turn each round; reports the median per-round ratio and peak RSS. The inputs
 // (sd15-1…10 in <repo>/.bench, 21 GB) are generated once; with the output they may exceed the
-// page cache, so both contenders read part of them from disk. Not part of `pnpm bench` (the
-// inputs take minutes to write). Run after a build:
+// page cache, so both contenders read part of them from disk. `pnpm bench` runs it with
+// STMERGE_BENCH_LARGE=1 (large-inputs.mjs). Run after a build:
 //   node bench/merge-many-sd15.mjs [count=10]        (STMERGE_BENCH_ROUNDS=N, default 2)
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";

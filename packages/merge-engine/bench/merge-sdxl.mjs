@@ -4,8 +4,8 @@
 // the page cache, `--direct`, as stmerge writes it), all taken in turn each round; reports the
 // median per-round ratios and peak RSS. The inputs (sdxl-1…3 in <repo>/.bench, 20.8 GB) are
 // generated once by tools/bench/synthetic-checkpoint.mjs; with the output they may exceed the
-// page cache, so every contender reads part of them from disk. Not part of `pnpm bench` (the
-// inputs take minutes to write). Run after a build:
+// page cache, so every contender reads part of them from disk. `pnpm bench` runs it with
+// STMERGE_BENCH_LARGE=1 (large-inputs.mjs). Run after a build:
 //   node bench/merge-sdxl.mjs        (STMERGE_BENCH_ROUNDS=N, default 2)
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
