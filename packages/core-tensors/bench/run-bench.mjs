@@ -15,7 +15,8 @@ import { mkdir, open, rm, stat } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { countEqual, createCpuKernelBackend, createSafetensorsWriter, cutInList, openSafetensors } from "../dist/index.js";
+// By package name (its own, exports resolve it to dist/ after a build): the bench test bundles it from the sources.
+import { countEqual, createCpuKernelBackend, createSafetensorsWriter, cutInList, openSafetensors } from "@stmerge/core-tensors";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const benchDir = join(root, ".bench", "core-tensors");
@@ -190,8 +191,8 @@ async function kernelChild(workers, set) {
     () => backend.weightedSum([values, out, values], [0.5, 0.3, 0.2], out2),
     () => backend.weightedSumEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [0.5, 0.3, 0.2], "F16", f16out),
     () => backend.weightedSumEncoded([{ bytes: bf16, dtype: "BF16" }, { bytes: bf16b, dtype: "BF16" }, { bytes: bf16c, dtype: "BF16" }], [0.5, 0.3, 0.2], "BF16", f16out),
-    // DARE's keep masks (two seeded streams) and its drop and combine, per element of the output.
-    () => backend.dareMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [Int32Array.from([1, 2, 3, 4]), Int32Array.from([5, 6, 7, 8])], 0.5, [0.6, 0.4], 1, false, "F16", f16out),
+    // DARE's keep masks (counter-based draws of two seeds, from element 0) and its drop and combine, per element of the output.
+    () => backend.dareMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16b, dtype: "F16" }, { bytes: f16c, dtype: "F16" }], [1234, 5678], 0, 0.5, [0.6, 0.4], 1, false, "F16", f16out),
     () => backend.dotAndNormsEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16b, dtype: "F16" }),
     () => backend.consensusEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }], 4, "F16", f16out),
     () => backend.addDifferenceEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, 0.7, "F16", f16out),
