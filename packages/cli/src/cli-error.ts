@@ -1,4 +1,4 @@
-import { isStmergeError, StmergeError } from "@stmerge/core-tensors";
+import { boundErrorMessage, isStmergeError, StmergeError } from "@stmerge/core-tensors";
 import { escapeControl } from "./terminal-text.js";
 
 /** An error of the CLI itself (bad flag combination, a refused prompt), with its exit code. */
@@ -27,23 +27,26 @@ const escapeStack = (stack: string) => stack.split("\n").map(escapeControl).join
 
 /**
  * Exit code and the one line a user sees for an error; the stack only with --debug. Messages
- * carry file names, tensor names and server text, so their control characters are escaped.
+ * carry file names, tensor names and server text, so their control characters are escaped, and
+ * a long one loses its middle (boundErrorMessage; stmerge's own errors are made so already, the
+ * CivitAI client's and Node's are not).
  */
 export function describeError(error: unknown, debug: boolean): { exitCode: number; text: string } {
-  if (error instanceof CliError) return { exitCode: error.exitCode, text: `stmerge: ${escapeControl(error.message)}${debug && error.stack ? `\n${escapeStack(error.stack)}` : ""}` };
+  const shown = (message: string) => escapeControl(boundErrorMessage(message));
+  if (error instanceof CliError) return { exitCode: error.exitCode, text: `stmerge: ${shown(error.message)}${debug && error.stack ? `\n${escapeStack(error.stack)}` : ""}` };
   if (isStmergeError(error)) {
-    const text = `stmerge: ${escapeControl(error.message)} [${error.code}]`;
+    const text = `stmerge: ${shown(error.message)} [${error.code}]`;
     return { exitCode: EXIT.failure, text: debug && error.stack ? `${text}\n${escapeStack(error.stack)}` : text };
   }
   const e = error as NodeJS.ErrnoException;
   if (e && typeof e.code === "string" && typeof e.path === "string") {
-    const text = `stmerge: ${escapeControl(e.path)}: ${e.code === "ENOENT" ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code === "ENOSPC" ? "no space left on device" : escapeControl(e.message)}`;
+    const text = `stmerge: ${escapeControl(e.path)}: ${e.code === "ENOENT" ? "no such file or directory" : e.code === "EACCES" ? "permission denied" : e.code === "ENOSPC" ? "no space left on device" : shown(e.message)}`;
     return { exitCode: EXIT.failure, text: debug && e.stack ? `${text}\n${escapeStack(e.stack)}` : text };
   }
   const message = error instanceof Error ? error.message : String(error);
   return {
     exitCode: EXIT.internal,
-    text: `stmerge: internal error: ${escapeControl(message.split("\n")[0])}${debug && error instanceof Error && error.stack ? `\n${escapeStack(error.stack)}` : " (run with --debug for details)"}`,
+    text: `stmerge: internal error: ${shown(message.split("\n")[0] ?? "")}${debug && error instanceof Error && error.stack ? `\n${escapeStack(error.stack)}` : " (run with --debug for details)"}`,
   };
 }
 

@@ -612,7 +612,11 @@ describe.each([
   it("rejects mismatched lengths and non-float targets", async () => {
     await expect(backend.add(a, b.subarray(1))).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
     await expect(backend.scale(a, 2, new Float32Array(3))).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
-    await expect(backend.encode(a, "I8")).rejects.toMatchObject({ code: "DTYPE_NOT_ENCODABLE" });
+    await expect(backend.encode(a, "I8")).rejects.toMatchObject({ code: "DTYPE_NOT_ENCODABLE", message: "encode: I8 is not a float dtype" });
+    // Arguments out of place (a tensor where the dtype goes): one short line, not the tensor's bytes.
+    const misplaced = new Uint8Array(1 << 20) as unknown as DType;
+    await expect(backend.encode(a, misplaced)).rejects.toMatchObject({ code: "DTYPE_UNKNOWN", message: "cannot encode unknown dtype a Uint8Array of 1048576 elements" });
+    await expect(backend.weightedSumEncoded!([{ bytes: new Uint8Array(4), dtype: "F16" }], [1], misplaced)).rejects.toMatchObject({ message: "weightedSumEncoded: a Uint8Array of 1048576 elements is not a float dtype" });
     await expect(backend.weightedSum([a, b], [1])).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
     await expect(backend.decode(new Uint8Array(3), "F16")).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
   });

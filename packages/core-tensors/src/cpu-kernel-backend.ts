@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
-import { KernelError } from "./errors.js";
+import { briefly, dtypeNotEncodable, KernelError } from "./errors.js";
 import { ArenaLease, SharedKernelArena } from "./kernel-arena.js";
 import type { EncodedTensor, HistogramBins, KernelArena, KernelBackend, QuotaSpan, TaskVectorWindow, WindowPart } from "./kernel-backend.js";
 import { assertLittleEndianHost, localCodecs, localOps, simdKernelsAvailable } from "./local-kernels.js";
@@ -168,7 +168,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
   /** An encoded input's bytes (aligned to its element size) and that size. */
   function encodedInput(name: string, { bytes, dtype }: EncodedTensor): [Uint8Array, number] {
     const size = DTYPE_SIZE[dtype];
-    if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `${name}: cannot decode unknown dtype ${String(dtype)}`);
+    if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `${name}: cannot decode unknown dtype ${briefly(dtype)}`);
     if (bytes.byteLength % size !== 0) throw new KernelError("KERNEL_LENGTH_MISMATCH", `${name}: ${bytes.byteLength} bytes is not a whole number of ${size}-byte ${dtype} elements`);
     return [aligned(bytes, size), size];
   }
@@ -368,7 +368,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
    */
   const elementwiseEncoded = async (op: string, inputs: readonly EncodedTensor[], outDtype: DType, out: Uint8Array | undefined, params: Record<string, number>): Promise<Uint8Array> => {
     if (inputs.length === 0) throw new KernelError("KERNEL_NO_INPUTS", `${op} needs at least one input`);
-    if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `${op}: ${outDtype} is not a float dtype`);
+    if (!isFloatDType(outDtype)) throw dtypeNotEncodable(op, outDtype);
     const codes = localCodecs().DTYPE_CODE;
     const all: Record<string, number> = { ...params, od: codes[outDtype]! };
     const arrays: Uint8Array[] = [];
@@ -409,7 +409,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
 
     async decode(bytes, dtype, out) {
       const size = DTYPE_SIZE[dtype];
-      if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+      if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${briefly(dtype)}`);
       if (bytes.byteLength % size !== 0) throw new KernelError("KERNEL_LENGTH_MISMATCH", `decode ${dtype}: ${bytes.byteLength} bytes is not a whole number of ${size}-byte elements`);
       const length = bytes.byteLength / size;
       const target = output(length, out, "decode");
@@ -418,8 +418,8 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     },
 
     async encode(values, dtype, out) {
-      if (!(dtype in DTYPE_SIZE)) throw new KernelError("DTYPE_UNKNOWN", `cannot encode unknown dtype ${String(dtype)}`);
-      if (!isFloatDType(dtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `encode: ${dtype} is not a float dtype`);
+      if (!(dtype in DTYPE_SIZE)) throw new KernelError("DTYPE_UNKNOWN", `cannot encode unknown dtype ${briefly(dtype)}`);
+      if (!isFloatDType(dtype)) throw dtypeNotEncodable("encode", dtype);
       const size = DTYPE_SIZE[dtype];
       const byteLength = values.length * size;
       let target = out;
@@ -537,7 +537,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       return tiesRanges("tiesMerge", "countAtMagnitude", [out, base, ...models], length, weights, cuts, quotas, { lambda }, spans);
     },
     async tiesMergeEncoded(base, models, weights, cuts, quotas, lambda, outDtype, out, spans) {
-      if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `tiesMergeEncoded: ${outDtype} is not a float dtype`);
+      if (!isFloatDType(outDtype)) throw dtypeNotEncodable("tiesMergeEncoded", outDtype);
       const codes = localCodecs().DTYPE_CODE;
       const [b, sb] = encodedInput("tiesMergeEncoded base", base);
       const length = b.byteLength / sb;
@@ -568,7 +568,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
     },
     async dareMergeEncoded(base, models, seeds, offset, dropRate, weights, lambda, electSign, outDtype, out) {
       if (closed) throw new KernelError("KERNEL_CLOSED", "kernel backend used after close()");
-      if (!isFloatDType(outDtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `dareMergeEncoded: ${outDtype} is not a float dtype`);
+      if (!isFloatDType(outDtype)) throw dtypeNotEncodable("dareMergeEncoded", outDtype);
       checkLength("dareMergeEncoded weights", weights.length, models.length);
       checkLength("dareMergeEncoded seeds", seeds.length, models.length);
       checkDareDraws(seeds, offset);
@@ -608,7 +608,7 @@ export function createCpuKernelBackend(options: CpuKernelBackendOptions = {}): K
       const codes = localCodecs().DTYPE_CODE;
       const [sa, sb] = [a, b].map(({ dtype }) => {
         const size = DTYPE_SIZE[dtype];
-        if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${String(dtype)}`);
+        if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `cannot decode unknown dtype ${briefly(dtype)}`);
         return size;
       }) as [number, number];
       const length = a.bytes.byteLength / sa;

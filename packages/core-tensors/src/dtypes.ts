@@ -1,4 +1,4 @@
-import { KernelError } from "./errors.js";
+import { briefly, KernelError } from "./errors.js";
 
 /** The dtypes of the safetensors format, with their names as they appear in headers. */
 export const DTYPES = ["F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"] as const;
@@ -35,7 +35,7 @@ export function isFloatDType(dtype: DType): boolean {
 
 export function dtypeSize(dtype: DType): number {
   const size = DTYPE_SIZE[dtype];
-  if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `unknown dtype ${String(dtype)}`);
+  if (size === undefined) throw new KernelError("DTYPE_UNKNOWN", `unknown dtype ${briefly(dtype)}`);
   return size;
 }
 

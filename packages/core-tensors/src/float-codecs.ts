@@ -1,5 +1,5 @@
 import { DTYPE_SIZE, isFloatDType, type DType } from "./dtypes.js";
-import { KernelError } from "./errors.js";
+import { briefly, dtypeNotEncodable, KernelError } from "./errors.js";
 import { localCodecs } from "./local-kernels.js";
 
 /**
@@ -10,7 +10,7 @@ import { localCodecs } from "./local-kernels.js";
 
 function checkDType(dtype: DType): number {
   const code = localCodecs().DTYPE_CODE[dtype];
-  if (code === undefined) throw new KernelError("DTYPE_UNKNOWN", `unknown dtype ${String(dtype)}`);
+  if (code === undefined) throw new KernelError("DTYPE_UNKNOWN", `unknown dtype ${briefly(dtype)}`);
   return code;
 }
 
@@ -31,7 +31,7 @@ export function decodeToF32(bytes: Uint8Array, dtype: DType, out?: Float32Array)
 /** Encodes F32 values to a float dtype with round-to-nearest-even. */
 export function encodeFromF32(values: Float32Array, dtype: DType, out?: Uint8Array): Uint8Array {
   const code = checkDType(dtype);
-  if (!isFloatDType(dtype)) throw new KernelError("DTYPE_NOT_ENCODABLE", `encode: ${dtype} is not a float dtype`);
+  if (!isFloatDType(dtype)) throw dtypeNotEncodable("encode", dtype);
   const size = DTYPE_SIZE[dtype];
   const byteLength = values.length * size;
   const target = out ?? new Uint8Array(byteLength);

@@ -1,4 +1,5 @@
 export {
+  boundErrorMessage,
   isStmergeError,
   KernelError,
   SafetensorsError,

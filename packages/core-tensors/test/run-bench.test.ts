@@ -14,8 +14,9 @@ describe("core-tensors' kernel bench", () => {
   it("calls every kernel as the backend defines it (all rows, each set, one and two threads)", async () => {
     const bench = await bundleEntry(join(here, "../bench/run-bench.mjs"), { outDir: join(here, "../.tmp"), name: "run-bench" });
     const run = spawnSync(process.execPath, [bench], { env: { ...process.env, STMERGE_BENCH_ONLY: "kernels", STMERGE_BENCH_ELEMENTS: "65536" }, encoding: "utf8", timeout: 120_000 });
-    expect(run.stderr).toBe("");
-    expect(run.status).toBe(0);
+    // A kernel's error message may quote its arguments whole (megabytes): the first 2000 characters name it.
+    expect(run.status, run.stderr.slice(0, 2000)).toBe(0);
+    expect(run.stderr.slice(0, 2000)).toBe("");
     // 16 kernels × 3 kernel sets × (1 and 2 threads), then the cut's two ops × 2 sets.
     expect(run.stdout.match(/ M elem\/s /g)).toHaveLength(96);
     expect(run.stdout.match(/ M entries\/s /g)).toHaveLength(4);
