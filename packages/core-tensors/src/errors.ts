@@ -18,7 +18,7 @@ export class StmergeError extends Error {
 }
 
 /** The longest error message kept whole. */
-const MESSAGE_MAX = 2000;
+const MESSAGE_MAX = 1000;
 
 /**
  * `message`, or where it is longer than MESSAGE_MAX characters its start and end with the middle
@@ -29,8 +29,8 @@ export function boundErrorMessage(message: string): string {
   if (message.length <= MESSAGE_MAX) return message;
   // Cut between UTF-16 surrogates' pairs, never inside one.
   const at = (i: number) => (/[\uDC00-\uDFFF]/.test(message[i] ?? "") ? i - 1 : i);
-  const head = at(1200);
-  const tail = at(message.length - 600);
+  const head = at(600);
+  const tail = at(message.length - 300);
   return `${message.slice(0, head)}… (${tail - head} characters left out) …${message.slice(tail)}`;
 }
 
