@@ -60,9 +60,8 @@ const I32_LOWBIAS_2: usize = 44;
 const F64_1: usize = 45;
 const F64_INF: usize = 46;
 const F64_NEG_INF: usize = 47;
-const F64_SIGN: usize = 48;
-const LANE_INDEX: usize = 49;
-const I32_4: usize = 50;
+const LANE_INDEX: usize = 48;
+const I32_4: usize = 49;
 const CONSTANTS = memory.data<u32>([
   0x00008000, 0x00008000, 0x00008000, 0x00008000, // I32_8000
   0x00007fff, 0x00007fff, 0x00007fff, 0x00007fff, // I32_7FFF
@@ -112,7 +111,6 @@ const CONSTANTS = memory.data<u32>([
   0x00000000, 0x3ff00000, 0x00000000, 0x3ff00000, // F64_1
   0x00000000, 0x7ff00000, 0x00000000, 0x7ff00000, // F64_INF
   0x00000000, 0xfff00000, 0x00000000, 0xfff00000, // F64_NEG_INF
-  0x00000000, 0x80000000, 0x00000000, 0x80000000, // F64_SIGN
   0x00000000, 0x00000001, 0x00000002, 0x00000003, // LANE_INDEX
   0x00000004, 0x00000004, 0x00000004, 0x00000004, // I32_4
 ], 16);
@@ -1289,68 +1287,35 @@ function lowbias32(x: u32): u32 {
 }
 
 /**
- * DARE's sign-elected disjoint mean in two F64 lanes (tiesLanes' steps in F64, DARE's arithmetic):
- * kept deltas d1, d2 (dropped ones are +0), base b.
+ * Four F32 lanes of the combine (combineTaskVectors, two task vectors), from the inputs: each
+ * task vector's delta (x − b) / density where `keep` (−1), else +0 (dareDrop's), then the
+ * sign-elected disjoint mean (tiesLanes, mergekit's for TIES and DARE alike) or the plain mean
+ * (0 + w1·d1 + w2·d2) / divisor, as base + λ·mean; all in F32, each step in mergekit's order.
+ * A dropped delta is +0 where the reference's may be ±0: both sums start from +0, which makes
+ * them the same, and neither ever agrees with an elected sign. `q` holds the parameters as F32
+ * lanes (dareParams), loaded per use like tiesParams'.
  */
-// @ts-ignore: decorator
-@inline function electedMeanLanes64(b: v128, d1: v128, d2: v128, w1: v128, w2: v128, lambda: v128): v128 {
-  const zero = f64x2.splat(0);
-  const wd1 = f64x2.mul(w1, d1);
-  const wd2 = f64x2.mul(w2, d2);
-  // tiesLanes' steps, in F64: see its comments for why no +0 is added and how a term agrees.
-  const positive = f64x2.ge(f64x2.add(wd1, wd2), zero);
-  const flip = v128.andnot(lanes(F64_SIGN), positive);
-  const agree1 = f64x2.gt(v128.xor(wd1, flip), zero);
-  const agree2 = f64x2.gt(v128.xor(wd2, flip), zero);
-  const num = f64x2.add(v128.and(wd1, agree1), v128.and(wd2, agree2));
-  const den = f64x2.add(v128.and(w1, agree1), v128.and(w2, agree2));
-  const mean = v128.andnot(f64x2.div(num, den), f64x2.eq(den, zero));
-  return f64x2.add(b, f64x2.mul(lambda, mean));
-}
-
-/** Two F64 lanes of a task vector's DARE delta: (x − b)·rescale rounded to F32 (dareDrop's store) where `keep`, else +0. */
-// @ts-ignore: decorator
-@inline function dareDelta(b: v128, x: v128, keep: v128, rescale: v128): v128 {
-  return v128.and(f64x2.promote_low_f32x4(f32x4.demote_f64x2_zero(f64x2.mul(f64x2.sub(x, b), rescale))), keep);
-}
-
-/**
- * Two F64 lanes of the combine (combineTaskVectors, two task vectors): the sign-elected
- * disjoint mean (electedMeanLanes64) or Σ wᵢδᵢ / divisor, as base + λ·mean. Dropped deltas are +0,
- * which the reference's ±0 adds and elects exactly as. `q` holds the F64 parameters as lanes
- * (dareParams), loaded once per call rather than per element.
- */
-// @ts-ignore: decorator
-@inline function dareLanes(b: v128, x1: v128, x2: v128, k1: v128, k2: v128, q: usize, elect: bool): v128 {
-  const w1 = v128.load(q);
-  const w2 = v128.load(q, 16);
-  const rescale = v128.load(q, 32);
-  const lambda = v128.load(q, 48);
-  const d1 = dareDelta(b, x1, k1, rescale);
-  const d2 = dareDelta(b, x2, k2, rescale);
-  if (elect) return electedMeanLanes64(b, d1, d2, w1, w2, lambda);
-  const sum = f64x2.add(f64x2.add(f64x2.splat(0), f64x2.mul(w1, d1)), f64x2.mul(w2, d2));
-  return f64x2.add(b, f64x2.mul(lambda, f64x2.div(sum, v128.load(q, 64))));
-}
-
-/** Four elements: F32 lanes of base and inputs, i32 lane masks of which are kept; returns four F32 results. */
 // @ts-ignore: decorator
 @inline function dareGroup(b: v128, x1: v128, x2: v128, k1: v128, k2: v128, q: usize, elect: bool): v128 {
-  const lo = dareLanes(f64x2.promote_low_f32x4(b), f64x2.promote_low_f32x4(x1), f64x2.promote_low_f32x4(x2), i64x2.extend_low_i32x4_s(k1), i64x2.extend_low_i32x4_s(k2), q, elect);
-  const hi = dareLanes(f64x2.promote_low_f32x4(highHalf(b)), f64x2.promote_low_f32x4(highHalf(x1)), f64x2.promote_low_f32x4(highHalf(x2)), i64x2.extend_high_i32x4_s(k1), i64x2.extend_high_i32x4_s(k2), q, elect);
-  return joinLow(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi));
+  const density = v128.load(q, 32);
+  const d1 = v128.and(f32x4.div(f32x4.sub(x1, b), density), k1);
+  const d2 = v128.and(f32x4.div(f32x4.sub(x2, b), density), k2);
+  if (elect) return tiesLanes(b, d1, d2, v128.load(q), v128.load(q, 16), v128.load(q, 48));
+  const sum = f32x4.add(f32x4.add(f32x4.splat(0), f32x4.mul(v128.load(q), d1)), f32x4.mul(v128.load(q, 16), d2));
+  return f32x4.add(b, f32x4.mul(v128.load(q, 48), f32x4.div(sum, v128.load(q, 64))));
 }
 
-/** The parameters at `p` (F64 w1, w2, rescale, λ, divisor) splatted into lanes at p + 48 … p + 128; returns p + 48. */
+/** The parameters at `p` (F64 w1, w2, density, λ, divisor, each an F32 value) as F32 lanes at p + 48 … p + 128; returns p + 48. */
 // @ts-ignore: decorator
 @inline function dareParams(p: usize): usize {
-  for (let k: usize = 0; k < 5; k++) v128.store(p + 48 + (k << 4), f64x2.splat(load<f64>(p + (k << 3))));
+  for (let k: usize = 0; k < 5; k++) v128.store(p + 48 + (k << 4), f32x4.splat(<f32>load<f64>(p + (k << 3))));
   return p + 48;
 }
 
 /**
  * DARE's merge of two task vectors over F32 values: `out`, `base`, `x1`, `x2` hold `len` F32s (a
- * multiple of 8), `p` the F64s [w1, w2, rescale, λ, divisor, elect (0/1)], 80 bytes of scratch
+ * multiple of 8), `p` the F64s [w1, w2, density (1 − p), λ, divisor, elect (0/1)], the first five
+ * F32 values (as combineTaskVectors and dareDrop round them), 80 bytes of scratch
  * after them, then at p + 128 the draws' u32s [seed1, seed2, first index (mod 2^32), threshold
  * (⌈p·2^32⌉, at most 2^32 − 1), possible (−1, or 0 when nothing is kept), block]: element j is
  * drawn at index block·2^32 + first + j, all in that one block (the caller checks). The

@@ -23,11 +23,16 @@ export interface CpuKernelBackendOptions {
   simd?: boolean;
 }
 
-/** combineTaskVectors' params: λ, the weights, and the divisor of the plain mean (their sum, or 1 when it is ~0). */
+/**
+ * combineTaskVectors' params, as mergekit's F32 tensors hold them: λ and the weights rounded to
+ * F32, and the divisor of the plain mean their F32 sum in order (1 when it is below 1e-8 in
+ * magnitude, that bound an F32 too).
+ */
 function combineParams(weights: readonly number[], lambda: number, electSign: boolean): Record<string, number> {
-  const totalWeight = weights.reduce((s, w) => s + w, 0);
-  const params: Record<string, number> = { lambda, elect: electSign ? 1 : 0, divisor: Math.abs(totalWeight) < 1e-8 ? 1 : totalWeight };
-  weights.forEach((w, k) => (params[`w${k}`] = w));
+  const w32 = weights.map(Math.fround);
+  const totalWeight = w32.reduce((s, w) => Math.fround(s + w), 0);
+  const params: Record<string, number> = { lambda: Math.fround(lambda), elect: electSign ? 1 : 0, divisor: Math.abs(totalWeight) < Math.fround(1e-8) ? 1 : totalWeight };
+  w32.forEach((w, k) => (params[`w${k}`] = w));
   return params;
 }
 
@@ -58,9 +63,9 @@ function checkDareDraws(seeds: readonly number[], offset: number): void {
   if (!(Number.isSafeInteger(offset) && offset >= 0)) throw new KernelError("KERNEL_BAD_PARAM", `DARE draw offset must be a non-negative safe integer, got ${offset}`);
 }
 
-/** The kernels' DARE drop parameters: keep where the draw is ≥ ⌈p·2^32⌉ (draw/2^32 ≥ p, both scalings exact), rescale 1/(1 − p). */
+/** The kernels' DARE drop parameters: keep where the draw is ≥ ⌈p·2^32⌉ (draw/2^32 ≥ p, both scalings exact), and divide the kept deltas by the density 1 − p rounded to F32 (mergekit's division of an F32 tensor by it). */
 function dareDrawParams(dropRate: number, offset: number): Record<string, number> {
-  return { threshold: Math.ceil(dropRate * 4294967296), rescale: 1 / (1 - dropRate), offset };
+  return { threshold: Math.ceil(dropRate * 4294967296), density: Math.fround(1 - dropRate), offset };
 }
 
 /** The consensus kernels loop over the exponent's bits: an integer from 0 to 2^31 − 1. */

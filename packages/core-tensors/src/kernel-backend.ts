@@ -169,7 +169,8 @@ export interface KernelBackend {
   /**
    * Optional DARE drop step for several task vectors, split across the threads: x[e] = 0 where
    * element offset + e of the key is dropped (the counter-based draw of `seed` at that index is
-   * below dropRate·2^32, see drawBits), else (x[e] − base[e]) / (1 − dropRate).
+   * below dropRate·2^32, see drawBits), else (x[e] − base[e]) / (1 − dropRate), in F32 (the
+   * difference rounded, then divided by the density rounded to F32: mergekit's arithmetic).
    * `offset`: the element index in the key of x[0] (non-zero for a chunk).
    */
   dareDrop?(tasks: readonly { readonly x: Float32Array; readonly base: Float32Array; readonly seed: number }[], dropRate: number, offset: number): Promise<void>;
@@ -180,7 +181,7 @@ export interface KernelBackend {
    * without F32 copies. Each thread draws its own range's keep masks in the merge kernel.
    */
   dareMergeEncoded?(base: EncodedTensor, models: readonly EncodedTensor[], seeds: readonly number[], offset: number, dropRate: number, weights: readonly number[], lambda: number, electSign: boolean, outDtype: DType, out: Uint8Array): Promise<Uint8Array>;
-  /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas. */
+  /** Optional DARE combine step (merge-engine's combineTaskVectors): out = base + λ·(disjoint or weighted) mean of the deltas, in mergekit's F32 arithmetic. */
   combineTaskVectors?(base: Float32Array, deltas: readonly Float32Array[], weights: readonly number[], lambda: number, electSign: boolean, out: Float32Array): Promise<Float32Array>;
   /**
    * Optional add-difference step (merge-engine's add_difference) on encoded tensors' values: a + α·(b − c)

@@ -177,17 +177,19 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
 
   const { lowbias32, drawKey } = draws;
   /**
-   * DARE's drop of `len` elements: x[at + j] becomes (x − base)[at + j]·rescale where draw
+   * DARE's drop of `len` elements: x[at + j] becomes (x − base)[at + j] / density where draw
    * index + j of stream `seed` (counterDrawsModule's drawBits) is ≥ threshold (⌈p·2^32⌉), else 0.
+   * In F32 like mergekit's bernoulli on F32 tensors (the delta rounded, then divided by the F32
+   * density; `density` is an F32 value, and the store rounds the quotient).
    */
-  const dropDrawn = (x: Float32Array, base: Float32Array, at: number, len: number, seed: number, index: number, threshold: number, rescale: number) => {
+  const dropDrawn = (x: Float32Array, base: Float32Array, at: number, len: number, seed: number, index: number, threshold: number, density: number) => {
     let hi = Math.floor(index / 4294967296);
     let key = drawKey(seed, hi);
     for (let j = 0; j < len; j++) {
       const i = index + j;
       if (i >= (hi + 1) * 4294967296) key = drawKey(seed, ++hi);
       const keep = +(lowbias32(((i >>> 0) ^ key) >>> 0) >= threshold);
-      const v = (x[at + j]! - base[at + j]!) * rescale;
+      const v = Math.fround(x[at + j]! - base[at + j]!) / density;
       // Multiplying by 0/1 avoids a branch that mispredicts at random; a finite dropped delta
       // becomes ±0 instead of +0, which adds the same +0 in combineTaskVectors' sums (they start
       // at +0) and never agrees with an elected sign. Non-finite deltas keep the select.
@@ -793,16 +795,17 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
     },
     /**
      * DARE's drop step, arrays = [x, base]: x[e] becomes 0 where draw params.offset + e of stream
-     * params.seed is below params.threshold (⌈p·2^32⌉), else (x[e] − base[e])·params.rescale.
+     * params.seed is below params.threshold (⌈p·2^32⌉), else (x[e] − base[e]) / params.density
+     * (dropDrawn's F32 arithmetic).
      * Every draw stands alone (counterDrawsModule), so any range runs on any thread.
      */
     dareDrop(arrays, from, to, params) {
-      dropDrawn(f32(arrays, 0), f32(arrays, 1), from, to - from, params.seed!, params.offset! + from, params.threshold!, params.rescale!);
+      dropDrawn(f32(arrays, 0), f32(arrays, 1), from, to - from, params.seed!, params.offset! + from, params.threshold!, Math.fround(params.density!));
     },
     /**
      * DARE on encoded inputs, arrays = [outBytes, baseBytes, x1Bytes, …, xmBytes], params.db/dK/od
      * the dtype codes, params.sK the task vectors' stream seeds, params.offset the key's index of
-     * element 0, params.threshold and params.rescale (as dareDrop), and combineTaskVectors' wK,
+     * element 0, params.threshold and params.density (as dareDrop), and combineTaskVectors' wK,
      * lambda, elect, divisor: block by block, the bytes of decode + dareDrop + combineTaskVectors
      * + encode.
      */
@@ -814,13 +817,14 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
       const od = params.od!;
       const outSize = codecs.ELEMENT_SIZE[od]!;
       const outBytes = arrays[0] as Uint8Array;
+      const density = Math.fround(params.density!);
       for (let start = from; start < to; start += FUSED_BLOCK) {
         const end = Math.min(to, start + FUSED_BLOCK);
         decodeBlock(arrays[1]!, params.db!, base, start, end);
         for (let k = 0; k < m; k++) {
           const x = blocks[k + 1]!;
           decodeBlock(arrays[k + 2]!, params[`d${k}`]!, x, start, end);
-          dropDrawn(x, base, 0, end - start, params[`s${k}`]!, params.offset! + start, params.threshold!, params.rescale!);
+          dropDrawn(x, base, 0, end - start, params[`s${k}`]!, params.offset! + start, params.threshold!, density);
         }
         ops.combineTaskVectors!([out, ...blocks.slice(0, m + 1)], 0, end - start, params);
         codecs.encodeRange(out, od, outBytes.subarray(start * outSize, end * outSize), 0, end - start);
@@ -829,20 +833,22 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
     /**
      * arrays = [out, base, δ1, …, δm]; params.wK, params.lambda, params.elect (1: sign-elected
      * disjoint mean, 0: Σ wᵢδᵢ / params.divisor). out = base + λ·mean (merge-engine's
-     * combineTaskVectors, element for element).
+     * combineTaskVectors, element for element): in F32 with the weights, λ and the divisor
+     * rounded to F32, each step in mergekit's order (see tiesMerge; fround of an F64 operation on
+     * F32 values is the F32 operation's result).
      */
     combineTaskVectors(arrays, from, to, params) {
       const out = f32(arrays, 0);
       const base = f32(arrays, 1);
       const m = arrays.length - 2;
-      const lambda = params.lambda!;
-      const divisor = params.divisor!;
+      const lambda = Math.fround(params.lambda!);
+      const divisor = Math.fround(params.divisor!);
       const elect = params.elect === 1;
       const ds: Float32Array[] = [];
       const w: number[] = [];
       for (let k = 0; k < m; k++) {
         ds.push(f32(arrays, k + 2));
-        w.push(params[`w${k}`]!);
+        w.push(Math.fround(params[`w${k}`]!));
       }
       if (m === 2) {
         // Three models unrolled: the same operations in the same order.
@@ -851,46 +857,47 @@ export function kernelOpsModule(codecs: FloatCodecs, draws: CounterDraws) {
         const w1 = w[0]!;
         const w2 = w[1]!;
         for (let e = from; e < to; e++) {
-          const wd1 = w1 * d1[e]!;
-          const wd2 = w2 * d2[e]!;
-          const sum = 0 + wd1 + wd2;
+          const wd1 = Math.fround(w1 * d1[e]!);
+          const wd2 = Math.fround(w2 * d2[e]!);
+          // 0 + wd1 is exact: one rounding.
+          const sum = Math.fround(0 + wd1 + wd2);
           let mean: number;
           if (elect) {
             const positive = sum >= 0;
             let num = 0;
             let den = 0;
             if (positive ? wd1 > 0 : wd1 < 0) {
-              num += wd1;
-              den += w1;
+              num = wd1;
+              den = w1;
             }
             if (positive ? wd2 > 0 : wd2 < 0) {
-              num += wd2;
-              den += w2;
+              num = Math.fround(num + wd2);
+              den = Math.fround(den + w2);
             }
-            mean = den === 0 ? 0 : num / den;
-          } else mean = sum / divisor;
-          out[e] = base[e]! + lambda * mean;
+            mean = den === 0 ? 0 : Math.fround(num / den);
+          } else mean = Math.fround(sum / divisor);
+          out[e] = base[e]! + Math.fround(lambda * mean);
         }
         return;
       }
       for (let e = from; e < to; e++) {
         let sum = 0;
-        for (let i = 0; i < m; i++) sum += w[i]! * ds[i]![e]!;
+        for (let i = 0; i < m; i++) sum = Math.fround(sum + Math.fround(w[i]! * ds[i]![e]!));
         let mean: number;
         if (elect) {
           const positive = sum >= 0;
           let num = 0;
           let den = 0;
           for (let i = 0; i < m; i++) {
-            const wd = w[i]! * ds[i]![e]!;
+            const wd = Math.fround(w[i]! * ds[i]![e]!);
             if (positive ? wd > 0 : wd < 0) {
-              num += wd;
-              den += w[i]!;
+              num = Math.fround(num + wd);
+              den = Math.fround(den + w[i]!);
             }
           }
-          mean = den === 0 ? 0 : num / den;
-        } else mean = sum / divisor;
-        out[e] = base[e]! + lambda * mean;
+          mean = den === 0 ? 0 : Math.fround(num / den);
+        } else mean = Math.fround(sum / divisor);
+        out[e] = base[e]! + Math.fround(lambda * mean);
       }
     },
     /**

@@ -516,7 +516,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     const hi = Math.floor(first / 4294967296);
     if (arrays.length !== 4 || !mergeable(params) || Math.floor((params.offset! + to - 1) / 4294967296) !== hi) return jsOps.dareMergeEncoded!(arrays, from, to, params);
     const heap = heapFor(MERGE_BYTES);
-    new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.rescale!, params.lambda!, params.divisor!, params.elect!]);
+    new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.density!, params.lambda!, params.divisor!, params.elect!]);
     const draws = new Uint32Array(memory.buffer, base + 128, 6);
     const threshold = params.threshold!;
     draws.set([params.s0!, params.s1!, 0, Math.min(threshold, 4294967295), threshold < 4294967296 ? 0xffffffff : 0, hi]);

@@ -4,12 +4,15 @@ import { defineMergeMethod } from "./merge-method.js";
 import { combineTaskVectors } from "./task-vectors.js";
 
 /**
- * DARE (Yu et al. 2023). The first model is the base; each element of each task vector
- * δᵢ = xᵢ − base is dropped with probability p and the survivors are rescaled by 1/(1 − p).
+ * DARE (Yu et al. 2023), as mergekit's dare_linear and dare_ties compute it on F32 tensors. The
+ * first model is the base; each element of each task vector δᵢ = xᵢ − base is dropped with
+ * probability p and the survivors are divided by the density 1 − p (in F32: the difference
+ * rounded, the density rounded, the quotient rounded).
  * Element e of a key is dropped when draw e of the counter-based stream seeded by (seed, key,
  * model) is below p (drawBits / 2^32), so a merge is reproducible whatever the chunks and
  * threads, and the kernel threads draw each range's masks themselves. The result
- * is base + λ·(weighted mean of the δ̃ᵢ), or with `ties` the sign-elected disjoint mean.
+ * is base + λ·(weighted mean of the δ̃ᵢ), or with `ties` the sign-elected disjoint mean, in F32
+ * in mergekit's order (combineTaskVectors).
  */
 export const dare = defineMergeMethod({
   name: "dare",
@@ -35,10 +38,10 @@ export const dare = defineMergeMethod({
       return k.combineTaskVectors(base!, models, ctx.weights.slice(1), lambda, ties, ctx.out);
     }
     // The reference, on this thread.
-    const rescale = 1 / (1 - p);
+    const density = Math.fround(1 - p);
     for (let i = 0; i < models.length; i++) {
       const x = models[i]!;
-      for (let e = 0; e < x.length; e++) x[e] = drawBits(seeds[i]!, ctx.offset + e) / 4294967296 < p ? 0 : (x[e]! - base![e]!) * rescale;
+      for (let e = 0; e < x.length; e++) x[e] = drawBits(seeds[i]!, ctx.offset + e) / 4294967296 < p ? 0 : Math.fround(x[e]! - base![e]!) / density;
     }
     return combineTaskVectors(base!, models, ctx.weights.slice(1), lambda, ties, ctx.out);
   },
