@@ -1368,6 +1368,197 @@ export function dareMerge16(out: usize, base: usize, x1: usize, x2: usize, len: 
   }
 }
 
+// TIES's merge pass and DARE's merge for any number m of task vectors, over F32 values the caller
+// staged (decoded): kernel-ops-module's general loops (tiesMerge, dareMergeEncoded) bit for bit,
+// four elements at a time. `inputs` holds m + 1 pointers (u32): the base, then x1 … xm.
+
+/**
+ * base + λ·mean of m weighted deltas wd_k (F32 lanes at wds + 16k; the weights' lanes at
+ * ws + 16k), `sum` their sum in order from +0: with `elect` the sign-elected disjoint mean
+ * (tiesLanes' steps for any m: a term agrees when, its sign flipped where the election is
+ * negative, it is above 0; num and den add the agreeing terms in order from +0 and the others as
+ * +0, which leaves them as they are, as the reference's skipped adds do), else sum / divisor.
+ */
+// @ts-ignore: decorator
+@inline function combineLanesN(b: v128, sum: v128, wds: usize, ws: usize, m: i32, lambda: v128, divisor: v128, elect: bool): v128 {
+  let mean: v128;
+  if (elect) {
+    const zero = f32x4.splat(0);
+    const flip = v128.andnot(lanes(I32_80000000), f32x4.ge(sum, zero));
+    let num = zero;
+    let den = zero;
+    for (let k = 0; k < m; k++) {
+      const wd = v128.load(wds + (<usize>k << 4));
+      const agree = f32x4.gt(v128.xor(wd, flip), zero);
+      num = f32x4.add(num, v128.and(wd, agree));
+      den = f32x4.add(den, v128.and(v128.load(ws + (<usize>k << 4)), agree));
+    }
+    // 0 where no delta agrees (den = 0).
+    mean = v128.andnot(f32x4.div(num, den), f32x4.eq(den, zero));
+  } else mean = f32x4.div(sum, divisor);
+  return f32x4.add(b, f32x4.mul(lambda, mean));
+}
+
+/** Task vector k's F32 values (pointer k + 1 of `inputs`). */
+// @ts-ignore: decorator
+@inline function taskVectorAt(inputs: usize, k: i32): usize {
+  return <usize>load<u32>(inputs + (<usize>(k + 1) << 2));
+}
+
+/**
+ * DARE's merge of m task vectors: `p` holds F64 [λ, divisor, density, elect (0/1)] (F32 values),
+ * at p + 32 the draws' u32s [first index (mod 2^32), threshold, possible, block] (dareMerge2's),
+ * at p + 48 the m weights (F64) and after them the m stream seeds (u32). `lanesAt` (16-byte
+ * aligned) takes 3·m lanes: the streams' keys, the weights as F32 lanes, the weighted deltas.
+ * `len` is a multiple of 4; every draw index lies in the one 2^32 block (the caller checks).
+ */
+export function dareMergeN(out: usize, inputs: usize, m: i32, len: i32, p: usize, lanesAt: usize): void {
+  const keys = lanesAt;
+  const ws = lanesAt + (<usize>m << 4);
+  const wds = ws + (<usize>m << 4);
+  const block = lowbias32(load<u32>(p, 44));
+  const seedsAt = p + 48 + (<usize>m << 3);
+  for (let k = 0; k < m; k++) {
+    v128.store(keys + (<usize>k << 4), i32x4.splat(<i32>lowbias32(load<u32>(seedsAt + (<usize>k << 2)) ^ block)));
+    v128.store(ws + (<usize>k << 4), f32x4.splat(<f32>load<f64>(p + 48 + (<usize>k << 3))));
+  }
+  const lambda = f32x4.splat(<f32>load<f64>(p));
+  const divisor = f32x4.splat(<f32>load<f64>(p, 8));
+  const density = f32x4.splat(<f32>load<f64>(p, 16));
+  const elect = load<f64>(p, 24) != 0;
+  const threshold = i32x4.splat(load<i32>(p, 36));
+  const possible = i32x4.splat(load<i32>(p, 40));
+  const base = <usize>load<u32>(inputs);
+  let index = i32x4.add(i32x4.splat(load<i32>(p, 32)), lanes(LANE_INDEX));
+  for (let i = 0; i < len; i += 4) {
+    const at = <usize>i << 2;
+    const b = v128.load(base + at);
+    let sum = f32x4.splat(0);
+    for (let k = 0; k < m; k++) {
+      const keep = v128.and(i32x4.ge_u(lowbias32Lanes(v128.xor(index, v128.load(keys + (<usize>k << 4)))), threshold), possible);
+      // dareDrop's delta (x − b) / density, +0 where dropped, then weighted.
+      const d = v128.and(f32x4.div(f32x4.sub(v128.load(taskVectorAt(inputs, k) + at), b), density), keep);
+      const wd = f32x4.mul(v128.load(ws + (<usize>k << 4)), d);
+      v128.store(wds + (<usize>k << 4), wd);
+      sum = f32x4.add(sum, wd);
+    }
+    v128.store(out + at, combineLanesN(b, sum, wds, ws, m, lambda, divisor, elect));
+    index = i32x4.add(index, lanes(I32_4));
+  }
+}
+
+/**
+ * One element of tiesMergeN the way the JavaScript reference does it (cut-equal quota in index
+ * order, NaN, ±Inf). `p` as tiesMergeN's.
+ */
+function tiesElementN(out: usize, inputs: usize, m: i32, i: usize, p: usize): void {
+  const at = i << 2;
+  const b = load<f32>(<usize>load<u32>(inputs) + at);
+  let sum: f32 = 0;
+  for (let k = 0; k < m; k++) {
+    const t = p + 8 + (<usize>k << 5);
+    let d = load<f32>(taskVectorAt(inputs, k) + at) - b;
+    const a = Mathf.abs(d);
+    const c = <f32>load<f64>(t, 8);
+    if (!(a > c)) {
+      if (a == c && load<f64>(t, 24) < load<f64>(t, 16)) store<f64>(t, load<f64>(t, 24) + 1, 24);
+      else d = 0;
+    }
+    const wd = <f32>load<f64>(t) * d;
+    store<f32>(p + 8 + (<usize>m << 5) + (<usize>k << 2), wd);
+    sum += wd;
+  }
+  const positive = sum >= 0;
+  let num: f32 = 0;
+  let den: f32 = 0;
+  for (let k = 0; k < m; k++) {
+    const wd = load<f32>(p + 8 + (<usize>m << 5) + (<usize>k << 2));
+    if (positive ? wd > 0 : wd < 0) {
+      num += wd;
+      den += <f32>load<f64>(p + 8 + (<usize>k << 5));
+    }
+  }
+  store<f32>(out + at, b + <f32>load<f64>(p) * (den == 0 ? 0 : num / den));
+}
+
+/**
+ * TIES's merge pass over m task vectors: `p` holds F64 λ, then per task vector k at p + 8 + 32k
+ * the F64s [weight, cut, quota, kept] (kept updated: cut-equal elements kept so far), then m F32s
+ * of scratch for the element path. `lanesAt` (16-byte aligned) takes 3·m lanes: the weights and
+ * the cuts as F32 lanes, the weighted deltas. Four elements go through the lanes unless one of
+ * their deltas is not finite, or equals its cut while its quota runs out inside the four; those
+ * take the element path, as does a tail of fewer than four (so no element past `len` counts
+ * toward a quota).
+ */
+export function tiesMergeN(out: usize, inputs: usize, m: i32, len: i32, p: usize, lanesAt: usize): void {
+  const ws = lanesAt;
+  const cuts = lanesAt + (<usize>m << 4);
+  const wds = cuts + (<usize>m << 4);
+  for (let k = 0; k < m; k++) {
+    const t = p + 8 + (<usize>k << 5);
+    v128.store(ws + (<usize>k << 4), f32x4.splat(<f32>load<f64>(t)));
+    v128.store(cuts + (<usize>k << 4), f32x4.splat(<f32>load<f64>(t, 8)));
+  }
+  const lambda = f32x4.splat(<f32>load<f64>(p));
+  const unused = f32x4.splat(1);
+  const base = <usize>load<u32>(inputs);
+  let i = 0;
+  for (; i + 4 <= len; i += 4) {
+    const at = <usize>i << 2;
+    const b = v128.load(base + at);
+    // First the cheap question: is any delta of the four equal to its cut, or not finite?
+    let special = i32x4.splat(0);
+    for (let k = 0; k < m; k++) {
+      const a = f32x4.abs(f32x4.sub(v128.load(taskVectorAt(inputs, k) + at), b));
+      special = v128.or(special, v128.or(f32x4.eq(a, v128.load(cuts + (<usize>k << 4))), v128.not(f32x4.le(a, lanes(F32_MAX)))));
+    }
+    let all = true;
+    if (v128.any_true(special)) {
+      // Cut-equal lanes are kept four at once where the quota covers them all, dropped where it
+      // is spent; anything else (a quota running out inside the four, NaN, ±Inf) takes the
+      // element path, before any quota changes.
+      let element = false;
+      for (let k = 0; k < m && !element; k++) {
+        const t = p + 8 + (<usize>k << 5);
+        const a = f32x4.abs(f32x4.sub(v128.load(taskVectorAt(inputs, k) + at), b));
+        if (v128.any_true(v128.not(f32x4.le(a, lanes(F32_MAX))))) element = true;
+        else {
+          const n = <f64>popcnt<i32>(i32x4.bitmask(f32x4.eq(a, v128.load(cuts + (<usize>k << 4)))));
+          const kept = load<f64>(t, 24);
+          if (!(kept + n <= load<f64>(t, 16) || kept >= load<f64>(t, 16))) element = true;
+        }
+      }
+      if (element) {
+        for (let j: usize = 0; j < 4; j++) tiesElementN(out, inputs, m, <usize>i + j, p);
+        continue;
+      }
+      all = false;
+    }
+    let sum = f32x4.splat(0);
+    for (let k = 0; k < m; k++) {
+      const d = f32x4.sub(v128.load(taskVectorAt(inputs, k) + at), b);
+      const a = f32x4.abs(d);
+      const c = v128.load(cuts + (<usize>k << 4));
+      let g = f32x4.gt(a, c);
+      if (!all) {
+        const e = f32x4.eq(a, c);
+        const n = <f64>popcnt<i32>(i32x4.bitmask(e));
+        const t = p + 8 + (<usize>k << 5);
+        const kept = load<f64>(t, 24);
+        if (n > 0 && kept + n <= load<f64>(t, 16)) {
+          g = v128.or(g, e);
+          store<f64>(t, kept + n, 24);
+        }
+      }
+      const wd = f32x4.mul(v128.load(ws + (<usize>k << 4)), v128.and(d, g));
+      v128.store(wds + (<usize>k << 4), wd);
+      sum = f32x4.add(sum, wd);
+    }
+    v128.store(out + at, combineLanesN(b, sum, wds, ws, m, lambda, unused, true));
+  }
+  for (; i < len; i++) tiesElementN(out, inputs, m, <usize>i, p);
+}
+
 /** The twelve partials of dotAndNorms16/F32 (Σ a·b, Σ a², Σ b², four each) back to `sums`. */
 // @ts-ignore: decorator
 @inline function storeSums(sums: usize, ab01: v128, ab23: v128, aa01: v128, aa23: v128, bb01: v128, bb23: v128): void {

@@ -501,7 +501,7 @@ describe.each([
       ["F8_E4M3", "F16", "F16", "F32"],
       ["F16", "F16", "F16", "F16", "F16"],
       ["BF16", "F16", "BF16"],
-      // Six task vectors: the JavaScript op (the WebAssembly kernels take two).
+      // Six task vectors (the WebAssembly kernel of any number, on staged F32 blocks).
       ["F16", "F16", "BF16", "F16", "F16", "F16", "F16", "F16"],
     ];
     for (const [trial, dtypes] of cases.entries()) {
@@ -619,6 +619,86 @@ describe.each([
     await expect(backend.weightedSumEncoded!([{ bytes: new Uint8Array(4), dtype: "F16" }], [1], misplaced)).rejects.toMatchObject({ message: "weightedSumEncoded: a Uint8Array of 1048576 elements is not a float dtype" });
     await expect(backend.weightedSum([a, b], [1])).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
     await expect(backend.decode(new Uint8Array(3), "F16")).rejects.toMatchObject({ code: "KERNEL_LENGTH_MISMATCH" });
+  });
+});
+
+// The WebAssembly merge kernels of one, three or more task vectors (dareMergeN, tiesMergeN, on
+// staged F32 blocks) against the JavaScript kernels: the same bytes and kept counts, in place in
+// an arena and copied, for dtype mixes, NaN and ±Inf, cut-equal quotas and thread ranges.
+describe("the merge kernels of any number of task vectors, SIMD against JavaScript", () => {
+  const choices = [0, -0, 0.5, -0.5, 1, -1, 1.5, 2, -2, 0.25, 3, -3, 0.1, NaN, Infinity, -Infinity, 65504, 1e-6, 3e-8];
+  const pick = (seed: number, special: boolean) => Float32Array.from(randomValues(N, seed), (v) => (special ? choices[Math.floor(Math.abs(v) * 9973) % choices.length]! : v));
+  const encodedIn = (backend: KernelBackend, dtype: DType, values: Float32Array): EncodedTensor => {
+    const bytes = backend.allocBytes(encodeFromF32(values, dtype).byteLength);
+    bytes.set(encodeFromF32(values, dtype));
+    return { bytes, dtype };
+  };
+  // [base, task vectors…, output]
+  const cases: DType[][] = [
+    ["F16", "F16", "F16"],
+    ["BF16", "F32", "F16"],
+    ["F16", "F16", "F16", "F16", "F16"],
+    ["F16", "BF16", "F8_E4M3", "F32", "BF16"],
+    ["F32", "F32", "F32", "F32", "F32", "F32"],
+    ["BF16", "F16", "F16", "F16", "F16", "F16", "F16", "F8_E5M2"],
+  ];
+  const simdBackends = [
+    ["copied", pooled],
+    ["in place", inArena],
+  ] as const;
+
+  it.each(simdBackends)("dareMergeEncoded (%s)", async (_where, simd) => {
+    for (const [trial, dtypes] of cases.entries()) {
+      const [baseDtype, ...rest] = dtypes;
+      const outDtype = rest.pop()!;
+      const special = trial % 2 === 1;
+      const values = [baseDtype!, ...rest].map((_, k) => pick(900 + 10 * trial + k, special));
+      const weights = [0.6, 0.4, -0.3, 0.2, 0.5, -0.1].slice(0, rest.length);
+      const seeds = rest.map((_, k) => (0x9e3779b9 + 7919 * k + 31 * trial) >>> 0);
+      for (const [dropRate, electSign, lambda, offset] of [[0.5, false, 1, 0], [0.3, true, 0.7, 123], [0.9, true, 1, 2 ** 32 - 20_000], [0, false, 1.2, 5]] as const) {
+        const label = `${dtypes.join(" ")}, p ${dropRate}, elect ${electSign}, offset ${offset}`;
+        const run = async (backend: KernelBackend) => {
+          const [base, ...models] = [baseDtype!, ...rest].map((d, k) => encodedIn(backend, d, values[k]!));
+          const out = backend.allocBytes(N * (outDtype === "F32" ? 4 : outDtype.startsWith("F8") ? 1 : 2));
+          await backend.dareMergeEncoded!(base!, models, seeds, offset, dropRate, weights, lambda, electSign, outDtype, out);
+          return out;
+        };
+        const expected = await run(pooledJs);
+        expect(firstEncodedDifference(await run(simd), expected, outDtype), label).toBe(-1);
+      }
+    }
+  });
+
+  it.each(simdBackends)("tiesMergeEncoded and tiesMerge (%s)", async (_where, simd) => {
+    for (const [trial, dtypes] of cases.entries()) {
+      const [baseDtype, ...rest] = dtypes;
+      const outDtype = rest.pop()!;
+      // Few distinct values: many magnitudes equal to the cut, in both thread ranges.
+      const values = [baseDtype!, ...rest].map((_, k) => pick(950 + 10 * trial + k, true));
+      const decoded = [baseDtype!, ...rest].map((d, k) => decodeToF32(encodeFromF32(values[k]!, d), d));
+      const weights = [0.6, 0.4, -0.3, 0.2, 0.5, -0.1].slice(0, rest.length);
+      for (const cuts of [rest.map(() => 1), rest.map((_, k) => [Infinity, 0.5, -1][k % 3]!), rest.map((_, k) => [0.5, 1, 2][k % 3]!)]) {
+        // Three quarters of the cut-equal elements: the first thread range holds fewer than that,
+        // so the second range's quota depends on the first range's count.
+        const quotas = rest.map((_, k) => Math.floor(0.75 * decoded[k + 1]!.filter((v, e) => Math.abs(Math.fround(v - decoded[0]![e]!)) === cuts[k]).length));
+        const label = `${dtypes.join(" ")}, cuts ${cuts}`;
+        const run = async (backend: KernelBackend) => {
+          const [base, ...models] = [baseDtype!, ...rest].map((d, k) => encodedIn(backend, d, values[k]!));
+          const out = backend.allocBytes(N * (outDtype === "F32" ? 4 : outDtype.startsWith("F8") ? 1 : 2));
+          const kept = await backend.tiesMergeEncoded!(base!, models, weights, cuts, quotas, 0.7, outDtype, out);
+          const f32 = backend.allocF32(N);
+          const keptF32 = await backend.tiesMerge!(shared(decoded[0]!, backend), decoded.slice(1).map((x) => shared(x, backend)), weights, cuts, quotas, 0.7, f32);
+          return { out, kept, f32, keptF32 };
+        };
+        const expected = await run(pooledJs);
+        const actual = await run(simd);
+        if (cuts[0] === 1) expect(expected.kept[0], `${label}: cut-equal elements are kept`).toBe(quotas[0]);
+        expect(actual.kept, label).toEqual(expected.kept);
+        expect(actual.keptF32, label).toEqual(expected.keptF32);
+        expect(firstEncodedDifference(actual.out, expected.out, outDtype), label).toBe(-1);
+        expect(Buffer.from(actual.f32.buffer, actual.f32.byteOffset, actual.f32.byteLength).equals(Buffer.from(expected.f32.buffer, expected.f32.byteOffset, expected.f32.byteLength)), `${label}, F32`).toBe(true);
+      }
+    }
   });
 });
 

@@ -60,6 +60,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dotAndNormsF32(a: number, b: number, len: number, sums: number): void;
     dareMerge2(out: number, base: number, x1: number, x2: number, len: number, p: number): void;
     dareMerge16(out: number, base: number, x1: number, x2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
+    dareMergeN(out: number, inputs: number, m: number, len: number, p: number, lanesAt: number): void;
+    tiesMergeN(out: number, inputs: number, m: number, len: number, p: number, lanesAt: number): void;
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
@@ -258,11 +260,12 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   /**
    * The staged path of the element-wise ops on encoded inputs, arrays = [outBytes, in0, …]
    * (params.d<k>, od; stagedDtypes says whether they can take it): per block, each input copied
-   * (F32) or decoded as F32 into the module, `kernel(inputsAt, resultAt, len)` writes the F32
-   * result (`len` a multiple of 8), which is encoded into od there, or written in place when od is
+   * (F32) or decoded as F32 into the module, `kernel(inputsAt, resultAt, len, b, realLen)` writes
+   * the F32 result of the block's elements [b, b + realLen) (`len`, realLen rounded up to a
+   * multiple of 8, may be written), which is encoded into od there, or written in place when od is
    * F32. The first `tableBytes` past `base` are the kernel's (pointer tables, scratch).
    */
-  const stagedBlocks = (arrays: Arrays, from: number, to: number, params: Params, at: At, tableBytes: number, kernel: (inputsAt: readonly number[], resultAt: number, len: number) => void): void => {
+  const stagedBlocks = (arrays: Arrays, from: number, to: number, params: Params, at: At, tableBytes: number, kernel: (inputsAt: readonly number[], resultAt: number, len: number, b: number, realLen: number) => void): void => {
     const n = arrays.length - 1;
     const od = params.od!;
     const codesAt = base + ((tableBytes + 15) & ~15);
@@ -278,7 +281,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
       // F32 out straight to its place; encoded, the F32 result is encoded there from f32At.
       const resultAt = od === 1 ? f32At : codesAt;
       const o = outputAt(addressOf(at, 0), outSize, b, len, resultAt);
-      kernel(inputsAt, od === 1 ? o : f32At, pad8(len));
+      kernel(inputsAt, od === 1 ? o : f32At, pad8(len), b, len);
       if (od !== 1) encoders[od]!(f32At, o, pad8(len));
       copyOut(heap, out, o, outSize, b, len, resultAt);
     }
@@ -491,9 +494,10 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     }
   };
 
-  /** Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes], params.db, d0, d1, od (see tiesMergeEncoded). */
+  /** Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes], params.db, d0, d1, od (see tiesMergeEncoded); other counts take tiesMergeStagedN. */
   const tiesMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
-    if (arrays.length !== 4 || !mergeable(params)) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
+    if (arrays.length !== 4) return tiesMergeStagedN(arrays, from, to, params, at) ?? jsOps.tiesMergeEncoded!(arrays, from, to, params);
+    if (!mergeable(params)) return jsOps.tiesMergeEncoded!(arrays, from, to, params);
     const heap = heapFor(MERGE_BYTES);
     const p = new Float64Array(memory.buffer, base, 9);
     p.set([params.w0!, params.w1!, params.c0!, params.c1!, params.q0!, params.q1!, 0, 0, params.lambda!]);
@@ -507,14 +511,17 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
 
   /**
    * Two task vectors, arrays = [outBytes, baseBytes, x1Bytes, x2Bytes] (see kernel-ops-module's
-   * dareMergeEncoded): the kernels draw the keep masks (dareMerge16's draw parameters). A range
+   * dareMergeEncoded; other counts take dareMergeStagedN): the kernels draw the keep masks
+   * (dareMerge16's draw parameters). A range
    * whose draw indices cross a multiple of 2^32 (a key of more than 2^32 elements) runs the
    * JavaScript op, which changes the streams' key there.
    */
   const dareMergeEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const first = params.offset! + from;
     const hi = Math.floor(first / 4294967296);
-    if (arrays.length !== 4 || !mergeable(params) || Math.floor((params.offset! + to - 1) / 4294967296) !== hi) return jsOps.dareMergeEncoded!(arrays, from, to, params);
+    if (Math.floor((params.offset! + to - 1) / 4294967296) !== hi) return jsOps.dareMergeEncoded!(arrays, from, to, params);
+    if (arrays.length !== 4) return dareMergeStagedN(arrays, from, to, params, at, hi) ? undefined : jsOps.dareMergeEncoded!(arrays, from, to, params);
+    if (!mergeable(params)) return jsOps.dareMergeEncoded!(arrays, from, to, params);
     const heap = heapFor(MERGE_BYTES);
     new Float64Array(memory.buffer, base, 6).set([params.w0!, params.w1!, params.density!, params.lambda!, params.divisor!, params.elect!]);
     const draws = new Uint32Array(memory.buffer, base + 128, 6);
@@ -529,6 +536,91 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
       staged: (len, o, b, x1, x2) => wasm.dareMerge2(o, b, x1, x2, pad8(len), base),
     });
     return undefined;
+  };
+
+  /**
+   * The merge kernels of any number of task vectors (dareMergeN, tiesMergeN), arrays = [outBytes,
+   * baseBytes, x1Bytes, …]: stagedBlocks decodes each block as F32 (the base its input 0) and
+   * `kernel(resultAt, len, b, realLen, paramsAt, lanesAt)` merges it, after `setUp(paramsAt)`
+   * wrote the parameters (once, when the module's memory has its room). Table at `base`: the
+   * m + 1 input pointers, the kernel's `paramBytes` at paramsAt, 3·m lanes at lanesAt. False when
+   * a dtype cannot be staged (nothing ran).
+   */
+  const mergeStagedN = (arrays: Arrays, from: number, to: number, params: Params, at: At, paramBytes: number, setUp: (paramsAt: number) => void, kernel: (resultAt: number, len: number, b: number, realLen: number, paramsAt: number, lanesAt: number) => void): boolean => {
+    const m = arrays.length - 2;
+    const staged: Params = { od: params.od!, d0: params.db! };
+    for (let k = 0; k < m; k++) staged[`d${k + 1}`] = params[`d${k}`]!;
+    if (!stagedDtypes(m + 1, staged)) return false;
+    const paramsAt = base + ((4 * (m + 1) + 15) & ~15);
+    const lanesAt = paramsAt + ((paramBytes + 15) & ~15);
+    let ready = false;
+    stagedBlocks(arrays, from, to, staged, at, lanesAt + 48 * m - base, (inputsAt, resultAt, len, b, realLen) => {
+      if (!ready) {
+        setUp(paramsAt);
+        ready = true;
+      }
+      new Uint32Array(memory.buffer, base, m + 1).set(inputsAt);
+      kernel(resultAt, len, b, realLen, paramsAt, lanesAt);
+    });
+    return true;
+  };
+
+  /**
+   * DARE of one, three or more task vectors (dareMergeN on the staged blocks, its draws as
+   * dareMerge16's), params as kernel-ops-module's dareMergeEncoded; every draw index in the 2^32
+   * block `hi`. False when a dtype cannot be staged.
+   */
+  const dareMergeStagedN = (arrays: Arrays, from: number, to: number, params: Params, at: At, hi: number): boolean => {
+    const m = arrays.length - 2;
+    const threshold = params.threshold!;
+    return mergeStagedN(
+      arrays,
+      from,
+      to,
+      params,
+      at,
+      48 + 12 * m,
+      (paramsAt) => {
+        new Float64Array(memory.buffer, paramsAt, 4).set([params.lambda!, params.divisor!, params.density!, params.elect!]);
+        new Uint32Array(memory.buffer, paramsAt + 32, 4).set([0, Math.min(threshold, 4294967295), threshold < 4294967296 ? 0xffffffff : 0, hi]);
+        new Float64Array(memory.buffer, paramsAt + 48, m).set(Array.from({ length: m }, (_, k) => params[`w${k}`]!));
+        new Uint32Array(memory.buffer, paramsAt + 48 + 8 * m, m).set(Array.from({ length: m }, (_, k) => params[`s${k}`]!));
+      },
+      (resultAt, len, b, _realLen, paramsAt, lanesAt) => {
+        new Uint32Array(memory.buffer, paramsAt + 32, 1)[0] = (params.offset! + b) >>> 0;
+        wasm.dareMergeN(resultAt, base, m, len, paramsAt, lanesAt);
+      },
+    );
+  };
+
+  /**
+   * TIES's merge pass of one, three or more task vectors (tiesMergeN on the staged blocks),
+   * params as kernel-ops-module's tiesMergeEncoded: the cut-equal elements kept per task vector,
+   * or undefined when a dtype cannot be staged.
+   */
+  const tiesMergeStagedN = (arrays: Arrays, from: number, to: number, params: Params, at: At): number[] | undefined => {
+    const m = arrays.length - 2;
+    let paramsAt = -1;
+    const staged = mergeStagedN(
+      arrays,
+      from,
+      to,
+      params,
+      at,
+      8 + 36 * m,
+      (address) => {
+        paramsAt = address;
+        const p = new Float64Array(memory.buffer, address, 1 + 4 * m);
+        p[0] = params.lambda!;
+        for (let k = 0; k < m; k++) p.set([params[`w${k}`]!, params[`c${k}`]!, params[`q${k}`]!, 0], 1 + 4 * k);
+      },
+      (resultAt, _len, _b, realLen, address, lanesAt) => wasm.tiesMergeN(resultAt, base, m, realLen, address, lanesAt),
+    );
+    if (!staged) return undefined;
+    // An empty range runs no block: nothing kept.
+    if (paramsAt < 0) return new Array<number>(m).fill(0);
+    const p = new Float64Array(memory.buffer, paramsAt, 1 + 4 * m);
+    return Array.from({ length: m }, (_, k) => p[4 + 4 * k]!);
   };
 
   /**
@@ -687,8 +779,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     taskVectorWindow: (arrays, from, to, params, at) => taskVectorWindowEncoded(arrays, from, to, allF32(params, 0), at),
     countAtMagnitude: (arrays, from, to, params, at) => countAtMagnitudeEncoded(arrays, from, to, allF32(params, arrays.length - 2), at),
     consensus: (arrays, from, to, params, at) => consensusEncoded(arrays, from, to, allF32(params, arrays.length - 1), at),
-    // Three models (two task vectors); other counts run the JavaScript kernel.
-    tiesMerge: (arrays, from, to, params, at) => (arrays.length === 4 ? tiesMergeEncoded(arrays, from, to, allF32(params, 2), at) : jsOps.tiesMerge!(arrays, from, to, params)),
+    tiesMerge: (arrays, from, to, params, at) => tiesMergeEncoded(arrays, from, to, allF32(params, arrays.length - 2), at),
     encode,
     /** Which kernels a thread runs (tests ask the workers). */
     kernelKind: () => "wasm-simd",
