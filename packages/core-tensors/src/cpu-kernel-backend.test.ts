@@ -397,10 +397,12 @@ describe.each([
       ["BF16", "F16", "BF16"],
       ["F16", "F32", "F16"],
       ["F16", "F16", "F16", "BF16"],
+      ["F16", "F16", "F16", "F16", "BF16"],
+      ["F16", "F16", "F32", "F16", "BF16"],
     ];
     const windowSets = [
-      [{ lo: bitsOf(0.5), hi: bitsOf(1.5) }, { lo: bitsOf(1), hi: bitsOf(3) }, { lo: 0, hi: 0xffffffff }],
-      [{ lo: 0x7f800000, hi: 0xffffffff }, { lo: bitsOf(2), hi: bitsOf(1) }, { lo: bitsOf(0.25), hi: bitsOf(0.25) }],
+      [{ lo: bitsOf(0.5), hi: bitsOf(1.5) }, { lo: bitsOf(1), hi: bitsOf(3) }, { lo: 0, hi: 0xffffffff }, { lo: bitsOf(0.25), hi: bitsOf(2) }],
+      [{ lo: 0x7f800000, hi: 0xffffffff }, { lo: bitsOf(2), hi: bitsOf(1) }, { lo: bitsOf(0.25), hi: bitsOf(0.25) }, { lo: 0, hi: bitsOf(0.5) }],
     ];
     for (const dtypes of cases) {
       const [base, ...xs] = dtypes.map((dtype, k) => encodedAs(k === 1 ? special : randomValues(N, 702 + k), dtype));

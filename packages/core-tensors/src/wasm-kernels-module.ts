@@ -371,16 +371,35 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
 
   /**
    * arrays = [baseBytes, x1Bytes, …, xmBytes, into1, …, intom], params.db, dK, loK, hiK (see
-   * taskVectorWindowsEncoded): two task vectors on 16-bit codes in one pass (tiesWindow2x16),
-   * others one taskVectorWindowEncoded each.
+   * taskVectorWindowsEncoded): consecutive task vectors on 16-bit codes two at a time in one
+   * pass over the base (windowsOfTwo), others one taskVectorWindowEncoded each.
    */
   const taskVectorWindowsEncoded = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
     const m = (arrays.length - 1) / 2;
-    if (m !== 2 || !(is16(params.db) && is16(params.d0) && is16(params.d1))) {
-      return Array.from({ length: m }, (_, k) =>
-        taskVectorWindowEncoded([arrays[0]!, arrays[k + 1]!, arrays[m + 1 + k]!], from, to, { db: params.db!, dx: params[`d${k}`]!, lo: params[`lo${k}`]!, hi: params[`hi${k}`]! }, at && [at[0]!, at[k + 1]!, at[m + 1 + k]!]),
-      ).flat();
+    const counts: number[] = [];
+    for (let k = 0; k < m; ) {
+      const ks = k + 1 < m && is16(params.db) && is16(params[`d${k}`]) && is16(params[`d${k + 1}`]) ? [k, k + 1] : [k];
+      const part: Params = { db: params.db! };
+      ks.forEach((j, i) => {
+        part[`d${i}`] = params[`d${j}`]!;
+        part[`lo${i}`] = params[`lo${j}`]!;
+        part[`hi${i}`] = params[`hi${j}`]!;
+      });
+      const partArrays = [arrays[0]!, ...ks.map((j) => arrays[j + 1]!), ...ks.map((j) => arrays[m + 1 + j]!)];
+      const partAt = at && [at[0]!, ...ks.map((j) => at[j + 1]!), ...ks.map((j) => at[m + 1 + j]!)];
+      const found = ks.length === 2 ? windowsOfTwo(partArrays, from, to, part, partAt) : taskVectorWindowEncoded(partArrays, from, to, { db: part.db!, dx: part.d0!, lo: part.lo0!, hi: part.hi0! }, partAt);
+      counts.push(...(found as number[]));
+      k += ks.length;
     }
+    return counts;
+  };
+
+  /**
+   * Two task vectors' windows on 16-bit codes in one pass over the base (tiesWindow2x16), arrays
+   * = [baseBytes, x1Bytes, x2Bytes, into1, into2], params.db, d0, d1, lo0, hi0, lo1, hi1: the
+   * counts [above1, listed1, above2, listed2].
+   */
+  const windowsOfTwo = (arrays: Arrays, from: number, to: number, params: Params, at?: At): number[] => {
     // The three blocks of codes, each task vector's listed magnitudes, the windows, the counts.
     const [x1At, x2At] = [base + 2 * BLOCK, base + 4 * BLOCK];
     const list1At = base + 6 * BLOCK;
