@@ -1951,3 +1951,68 @@ export function consensusF32(out: usize, inputs: usize, n: i32, len: i32, expone
     v128.store(out + at, joinLow(f32x4.demote_f64x2_zero(f64x2.div(accLo, totalLo)), f32x4.demote_f64x2_zero(f64x2.div(accHi, totalHi))));
   }
 }
+
+/**
+ * LoRA's low-rank product (kernel-ops-module's addLowRankProduct) over `rows` rows: row i of `w`
+ * (cols F32s from w + 4·i·cols) += factor · Σ_p up[i, p] · down[p, :], bit for bit: the sum in
+ * F32 over p in order from +0, skipping p where up[i, p] is ±0 (so 0 · Inf adds no NaN), each
+ * product and sum an F32 operation (no fused multiply-add); the factor's product in F64 (factor
+ * an F64, as the reference's) rounded to F32, then the F32 add. Sixteen columns at a time in four
+ * accumulators across p, then four, then one.
+ */
+export function addLowRankProduct(w: usize, up: usize, down: usize, rows: i32, rank: i32, cols: i32, factor: f64): void {
+  const f = f64x2.splat(factor);
+  const rowBytes = <usize>cols << 2;
+  for (let i = 0; i < rows; i++) {
+    const upRow = up + ((<usize>i * <usize>rank) << 2);
+    const wRow = w + <usize>i * rowBytes;
+    let j = 0;
+    for (; j + 16 <= cols; j += 16) {
+      let a0 = f32x4.splat(0);
+      let a1 = a0;
+      let a2 = a0;
+      let a3 = a0;
+      let d = down + (<usize>j << 2);
+      for (let p = 0; p < rank; p++, d += rowBytes) {
+        const av = load<f32>(upRow + (<usize>p << 2));
+        if (av == 0) continue;
+        const s = f32x4.splat(av);
+        a0 = f32x4.add(a0, f32x4.mul(s, v128.load(d)));
+        a1 = f32x4.add(a1, f32x4.mul(s, v128.load(d, 16)));
+        a2 = f32x4.add(a2, f32x4.mul(s, v128.load(d, 32)));
+        a3 = f32x4.add(a3, f32x4.mul(s, v128.load(d, 48)));
+      }
+      const at = wRow + (<usize>j << 2);
+      v128.store(at, f32x4.add(v128.load(at), scaleToF32(a0, f)));
+      v128.store(at, f32x4.add(v128.load(at, 16), scaleToF32(a1, f)), 16);
+      v128.store(at, f32x4.add(v128.load(at, 32), scaleToF32(a2, f)), 32);
+      v128.store(at, f32x4.add(v128.load(at, 48), scaleToF32(a3, f)), 48);
+    }
+    for (; j + 4 <= cols; j += 4) {
+      let a = f32x4.splat(0);
+      let d = down + (<usize>j << 2);
+      for (let p = 0; p < rank; p++, d += rowBytes) {
+        const av = load<f32>(upRow + (<usize>p << 2));
+        if (av != 0) a = f32x4.add(a, f32x4.mul(f32x4.splat(av), v128.load(d)));
+      }
+      const at = wRow + (<usize>j << 2);
+      v128.store(at, f32x4.add(v128.load(at), scaleToF32(a, f)));
+    }
+    for (; j < cols; j++) {
+      let a: f32 = 0;
+      let d = down + (<usize>j << 2);
+      for (let p = 0; p < rank; p++, d += rowBytes) {
+        const av = load<f32>(upRow + (<usize>p << 2));
+        if (av != 0) a += av * load<f32>(d);
+      }
+      const at = wRow + (<usize>j << 2);
+      store<f32>(at, load<f32>(at) + <f32>(factor * <f64>a));
+    }
+  }
+}
+
+/** Four F32 lanes times an F64 factor (two F64 lanes), each product rounded to F32. */
+// @ts-ignore: decorator
+@inline function scaleToF32(a: v128, f: v128): v128 {
+  return joinLow(f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(a), f)), f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(highHalf(a)), f)));
+}

@@ -717,3 +717,49 @@ describe("worker pool", () => {
     await expect(backend.scale(x, 2)).rejects.toMatchObject({ code: "KERNEL_CLOSED" });
   });
 });
+
+// LoRA's low-rank product: the WebAssembly kernel (four accumulators of four columns, then four,
+// then one) and the JavaScript one against a plain loop of the definition, bit for bit: zeros in
+// `up` skipped (so 0 · Inf adds nothing), NaN and ±Inf in `down`, widths that leave each tail, a
+// row offset, rows split across the threads, arrays copied and in an arena.
+describe("addLowRankProduct, SIMD and JavaScript against the definition", () => {
+  /** w[(rowOffset + i)·cols + j] += fround(factor · Σ_p fround(up[i, p] · down[p, j])), p in order from +0, skipping up[i, p] = ±0. */
+  const definition = (w: Float32Array, up: Float32Array, down: Float32Array, rows: number, rank: number, cols: number, factor: number, rowOffset: number) => {
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < cols; j++) {
+        let sum = 0;
+        for (let p = 0; p < rank; p++) if (up[i * rank + p] !== 0) sum = Math.fround(sum + Math.fround(up[i * rank + p]! * down[p * cols + j]!));
+        const at = (rowOffset + i) * cols + j;
+        w[at] = Math.fround(w[at]! + Math.fround(factor * sum));
+      }
+    }
+  };
+  const backends = [
+    ["SIMD, copied", pooled],
+    ["SIMD, in place", inArena],
+    ["JavaScript", pooledJs],
+    ["inline", inline],
+  ] as const;
+  it.each(backends)("%s", async (_label, backend) => {
+    const shapes = [
+      { rows: 300, rank: 8, cols: 37, rowOffset: 3 },
+      { rows: 64, rank: 32, cols: 320, rowOffset: 0 },
+      { rows: 5, rank: 1, cols: 3, rowOffset: 1 },
+      { rows: 1200, rank: 4, cols: 19, rowOffset: 7 },
+    ];
+    for (const [trial, { rows, rank, cols, rowOffset }] of shapes.entries()) {
+      const special = trial % 2 === 1;
+      const upValues = Float32Array.from(randomValues(rows * rank, 60 + trial), (v, i) => (i % 7 === 3 ? (i % 2 ? 0 : -0) : v));
+      const downValues = Float32Array.from(randomValues(rank * cols, 70 + trial), (v, i) => (special && i % 53 === 11 ? [NaN, Infinity, -Infinity][i % 3]! : v));
+      const wValues = randomValues((rowOffset + rows + 2) * cols, 80 + trial);
+      const factor = [0.75, 1 / 3, -1.1, 2][trial]!;
+      const expected = Float32Array.from(wValues);
+      definition(expected, upValues, downValues, rows, rank, cols, factor, rowOffset);
+      const w = shared(wValues, backend);
+      await backend.addLowRankProduct!(w, shared(upValues, backend), shared(downValues, backend), { rows, rank, cols, rowOffset }, factor);
+      const what = `${rows}×${rank}×${cols} from row ${rowOffset}`;
+      expect(Buffer.from(w.buffer, w.byteOffset, w.byteLength).equals(Buffer.from(expected.buffer)), what).toBe(true);
+      if (special) expect(w.some((v) => !Number.isFinite(v)), `${what}: NaN or ±Inf reaches w`).toBe(true);
+    }
+  });
+});

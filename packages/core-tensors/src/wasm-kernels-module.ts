@@ -62,6 +62,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dareMerge16(out: number, base: number, x1: number, x2: number, len: number, p: number, codeBase: number, code1: number, code2: number, outCode: number): void;
     dareMergeN(out: number, inputs: number, m: number, len: number, p: number, lanesAt: number): void;
     tiesMergeN(out: number, inputs: number, m: number, len: number, p: number, lanesAt: number): void;
+    addLowRankProduct(w: number, up: number, down: number, rows: number, rank: number, cols: number, factor: number): void;
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
@@ -643,6 +644,41 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   };
 
   /**
+   * LoRA's low-rank product, arrays = [w, up, down] (F32), rows [from, to) of up into rows
+   * rowOffset + from … of w (see kernel-ops-module's addLowRankProduct): `down` copied in once
+   * (or read in place), then blocks of rows of up and w copied in, w's copied back.
+   */
+  const addLowRankProduct = (arrays: Arrays, from: number, to: number, params: Params, at?: At): unknown => {
+    const [w, up, down] = arrays as [Float32Array, Float32Array, Float32Array];
+    const { rank, cols, factor, rowOffset } = params as { rank: number; cols: number; factor: number; rowOffset: number };
+    if (from >= to || rank === 0 || cols === 0) return jsOps.addLowRankProduct!(arrays, from, to, params);
+    const wAddress = addressOf(at, 0);
+    const upAddress = addressOf(at, 1);
+    let downIn = addressOf(at, 2);
+    const downBytes = downIn >= 0 ? 0 : (4 * rank * cols + 15) & ~15;
+    // Rows per block: about 512 KiB of w and up, at least one.
+    const blockRows = Math.max(1, Math.floor(2 ** 19 / (4 * (cols + rank))));
+    const upAt = base + downBytes;
+    const wAt = upAt + ((4 * blockRows * rank + 15) & ~15);
+    heapFor(wAt + 4 * blockRows * cols - base);
+    if (downIn < 0) {
+      new Float32Array(memory.buffer, base, rank * cols).set(down);
+      downIn = base;
+    }
+    for (let b = from; b < to; b += blockRows) {
+      const n = Math.min(to, b + blockRows) - b;
+      const upIn = upAddress >= 0 ? upAddress + 4 * b * rank : upAt;
+      if (upAddress < 0) new Float32Array(memory.buffer, upAt, n * rank).set(up.subarray(b * rank, (b + n) * rank));
+      const rows = w.subarray((rowOffset + b) * cols, (rowOffset + b + n) * cols);
+      const wIn = wAddress >= 0 ? wAddress + 4 * (rowOffset + b) * cols : wAt;
+      if (wAddress < 0) new Float32Array(memory.buffer, wAt, n * cols).set(rows);
+      wasm.addLowRankProduct(wIn, upIn, downIn, n, rank, cols, factor);
+      if (wAddress < 0) rows.set(new Float32Array(memory.buffer, wAt, n * cols));
+    }
+    return undefined;
+  };
+
+  /**
    * arrays = [aBytes, bBytes], params.d0/d1: slerp's sums of 16-bit inputs (dotAndNorms16), in
    * the JavaScript op's order: four partials each (element i into (i − from) mod 4; every block
    * but the last is a multiple of 8 long), added as (p0 + p1) + (p2 + p3).
@@ -793,6 +829,7 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     trainDifferenceEncoded,
     cutInList,
     countEqual,
+    addLowRankProduct,
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params, at) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0), at),
     taskVectorWindow: (arrays, from, to, params, at) => taskVectorWindowEncoded(arrays, from, to, allF32(params, 0), at),

@@ -29,7 +29,12 @@ const line = (name, r) => `${name.padEnd(20)} ${r.wall.toFixed(2).padStart(7)} s
 console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; load ${load.toFixed(1)}; ${new Date().toISOString().slice(0, 10)}; warm page cache`);
 const floor = measuredRun("node", [join(here, "io-floor.mjs"), join(benchDir, "io_floor.tmp"), checkpoint]);
 console.log(line("I/O floor", floor));
+// The bake writes its output past the page cache, as the direct floor does.
+const directFloor = measuredRun("node", [join(here, "io-floor.mjs"), "--direct", join(benchDir, "io_floor.tmp"), checkpoint]);
+console.log(line("I/O floor, direct", directFloor));
+rmSync(join(benchDir, "io_floor.tmp"), { force: true });
 const bake = measuredRun("node", [join(here, "lora-bake-child.mjs"), checkpoint, lora, output]);
 console.log(line("lora bake rank 32", bake), bake.stdout);
+console.log(`bake / direct floor: ${(bake.wall / directFloor.wall).toFixed(2)}x`);
 console.log(`load average after: ${loadavg()[0].toFixed(1)}`);
 if (!process.argv.includes("--keep")) for (const f of [checkpoint, lora, output]) rmSync(f, { force: true });

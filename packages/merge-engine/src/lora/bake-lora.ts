@@ -181,11 +181,17 @@ const COPY_CHUNK_BYTES = 32 << 20;
 /** Grow-only shared scratch (SharedArrayBuffers are reclaimed lazily; reusing them keeps RSS flat). */
 class SharedScratch {
   #buffers = new Map<string, Float32Array>();
+  #bytes = new Map<string, Uint8Array>();
   constructor(private readonly kernels: KernelBackend) {}
   get(slot: string, length: number): Float32Array {
     let b = this.#buffers.get(slot);
     if (!b || b.length < length) this.#buffers.set(slot, (b = this.kernels.allocF32(Math.max(length, 1))));
     return b.subarray(0, length);
+  }
+  bytes(slot: string, byteLength: number): Uint8Array {
+    let b = this.#bytes.get(slot);
+    if (!b || b.byteLength < byteLength) this.#bytes.set(slot, (b = this.kernels.allocBytes(Math.max(byteLength, 1))));
+    return b.subarray(0, byteLength);
   }
 }
 
@@ -317,9 +323,13 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
         const bytes = await prefetch!.promise;
         prefetch = read(placedIndices[++placedSeen]);
         const n = shapeElementCount(d.shape);
-        const w = decodeToF32(bytes, d.dtype, scratch ? scratch.get("w", n) : new Float32Array(n));
-        await applyPlacements(w, d.shape, placements, plan.inputs, options.kernels, scratch);
-        const encoded = encodeFromF32(w, outDtype);
+        // With kernels, the decode and encode are theirs (WebAssembly where they have it), into
+        // shared scratch: the output in two buffers taken in turn, as the write of the tensor
+        // before may still be reading one (the sink lets a buffer go once its write resolves).
+        const kernels = options.kernels;
+        const w = kernels && scratch ? await kernels.decode(bytes, d.dtype, scratch.get("w", n)) : decodeToF32(bytes, d.dtype, new Float32Array(n));
+        await applyPlacements(w, d.shape, placements, plan.inputs, kernels, scratch);
+        const encoded = kernels && scratch ? await kernels.encode(w, outDtype, scratch.bytes(`out${tensorsChanged % 2}`, n * dtypeSize(outDtype))) : encodeFromF32(w, outDtype);
         await pendingWrite;
         pendingWrite = sink.write(d.name, encoded);
         pendingWrite.catch(() => undefined);
