@@ -81,7 +81,7 @@ async function readBenchmarks(path) {
   row("safetensors read (warm cache)", "plain fs FileHandle.read (baseline)", size / 1e6 / (await best(REPEATS, plain)), "MB/s");
 }
 
-const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)", "consensusEncoded (3 x F16 -> F16, E 4)", "addDifferenceEncoded (3 x F16 -> F16)", "trainDifferenceEncoded (3 x F16 -> F16)"];
+const KERNEL_OPS = ["F16 -> F32", "BF16 -> F32", "F8_E4M3 -> F32", "F8_E5M2 -> F32", "F32 -> F16 (RNE)", "F32 -> BF16 (RNE)", "F32 -> F8_E4M3 (RNE, saturating)", "F32 -> F8_E5M2 (RNE)", "weightedSum F32 (3 inputs)", "weightedSumEncoded (3 x F16 -> F16)", "weightedSumEncoded (3 x BF16 -> BF16)", "dareMergeEncoded (3 x F16 -> F16, p 0.5)", "dotAndNormsEncoded (2 x F16)", "consensusEncoded (3 x F16 -> F16, E 4)", "addDifferenceEncoded (3 x F16 -> F16)", "trainDifferenceEncoded (3 x F16 -> F16)", "dareMergeEncoded (4 x F16 -> F16, p 0.5)", "tiesMergeEncoded (3 x F16 -> F16)", "tiesMergeEncoded (4 x F16 -> F16)", "addLowRankProduct (rank 32, 1024 columns)"];
 
 // Kernel sets: the JavaScript kernels, the WebAssembly SIMD ones copying blocks through each
 // thread's memory, and the SIMD ones in place on arrays in a kernel arena (the merge executor's).
@@ -175,6 +175,13 @@ async function kernelChild(workers, set) {
   await backend.encode(shifted, "F16", f16d);
   for (let i = 0; i < elements; i++) shifted[i] = Math.cos(i) * 100;
   await backend.encode(shifted, "F16", f16e);
+  const lowRankRows = Math.max(1, Math.floor(elements / 1024));
+  const lowRankW = memory.allocF32(lowRankRows * 1024);
+  const lowRankUp = memory.allocF32(lowRankRows * 32);
+  const lowRankDown = memory.allocF32(32 * 1024);
+  for (let i = 0; i < lowRankW.length; i++) lowRankW[i] = Math.sin(i);
+  for (let i = 0; i < lowRankUp.length; i++) lowRankUp[i] = Math.cos(i) * 0.01;
+  for (let i = 0; i < lowRankDown.length; i++) lowRankDown[i] = Math.sin(i * 1.7) * 0.01;
   const bf16b = memory.allocBytes(elements * 2);
   const bf16c = memory.allocBytes(elements * 2);
   bf16b.set(bf16);
@@ -197,6 +204,13 @@ async function kernelChild(workers, set) {
     () => backend.consensusEncoded([{ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }], 4, "F16", f16out),
     () => backend.addDifferenceEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, 0.7, "F16", f16out),
     () => backend.trainDifferenceEncoded({ bytes: f16, dtype: "F16" }, { bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, 1.26, "F16", f16out),
+    // Three task vectors: the kernels of any number of them (two take registers of their own).
+    () => backend.dareMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, { bytes: f16b, dtype: "F16" }], [1234, 5678, 9012], 0, 0.5, [0.5, 0.3, 0.2], 1, false, "F16", f16out),
+    // TIES's merge pass with its cuts at |δ| = 50 (about a third kept), no cut-equal quota.
+    () => backend.tiesMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }], [0.6, 0.4], [50, 50], [0, 0], 1, "F16", f16out),
+    () => backend.tiesMergeEncoded({ bytes: f16, dtype: "F16" }, [{ bytes: f16d, dtype: "F16" }, { bytes: f16e, dtype: "F16" }, { bytes: f16b, dtype: "F16" }], [0.5, 0.3, 0.2], [50, 50, 50], [0, 0, 0], 1, "F16", f16out),
+    // LoRA's W += f·up·down, per element of W (64 flops each).
+    () => backend.addLowRankProduct(lowRankW, lowRankUp, lowRankDown, { rows: lowRankRows, rank: 32, cols: 1024, rowOffset: 0 }, 0.8),
   ];
   // Warm-up: starts the workers and lets the JIT optimise each loop before timing.
   for (let i = 0; i < 3; i++) for (const fn of fns) await fn();
