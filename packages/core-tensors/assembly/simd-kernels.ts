@@ -2016,3 +2016,50 @@ export function addLowRankProduct(w: usize, up: usize, down: usize, rows: i32, r
 @inline function scaleToF32(a: v128, f: v128): v128 {
   return joinLow(f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(a), f)), f32x4.demote_f64x2_zero(f64x2.mul(f64x2.promote_low_f32x4(highHalf(a)), f)));
 }
+
+// The randomized SVD's products with A (randomized-svd-module's timesRight and
+// timesLeftTransposed), bit for bit: A's F32 values times F64 rows, each output element summed in
+// the same order, A's zeros skipped, a multiply then an add (no fused multiply-add), two F64
+// lanes at a time over the l columns.
+
+/** out row += v · row `x` (l F64s), two lanes at a time. */
+// @ts-ignore: decorator
+@inline function addScaledRow(out: usize, x: usize, v: f64, l: i32): void {
+  const vv = f64x2.splat(v);
+  let c = 0;
+  for (; c + 2 <= l; c += 2) {
+    const at = <usize>c << 3;
+    v128.store(out + at, f64x2.add(v128.load(out + at), f64x2.mul(vv, v128.load(x + at))));
+  }
+  if (c < l) store<f64>(out + (<usize>c << 3), load<f64>(out + (<usize>c << 3)) + v * load<f64>(x + (<usize>c << 3)));
+}
+
+/** Y[m×l] = A[m×n] · X[n×l]: y row i = Σ_j a[i, j] · x row j, j in order from +0. */
+export function svdTimesRight(y: usize, a: usize, x: usize, m: i32, n: i32, l: i32): void {
+  const rowBytes = <usize>l << 3;
+  memory.fill(y, 0, <usize>m * rowBytes);
+  for (let i = 0; i < m; i++) {
+    const ai = a + ((<usize>i * <usize>n) << 2);
+    const yi = y + <usize>i * rowBytes;
+    for (let j = 0; j < n; j++) {
+      const v = load<f32>(ai + (<usize>j << 2));
+      if (v == 0) continue;
+      addScaledRow(yi, x + <usize>j * rowBytes, <f64>v, l);
+    }
+  }
+}
+
+/** Z[n×l] = Aᵀ · Q[m×l]: z row j = Σ_i a[i, j] · q row i, i in order from +0. */
+export function svdTimesLeftTransposed(z: usize, a: usize, q: usize, m: i32, n: i32, l: i32): void {
+  const rowBytes = <usize>l << 3;
+  memory.fill(z, 0, <usize>n * rowBytes);
+  for (let i = 0; i < m; i++) {
+    const ai = a + ((<usize>i * <usize>n) << 2);
+    const qi = q + <usize>i * rowBytes;
+    for (let j = 0; j < n; j++) {
+      const v = load<f32>(ai + (<usize>j << 2));
+      if (v == 0) continue;
+      addScaledRow(z + <usize>j * rowBytes, qi, <f64>v, l);
+    }
+  }
+}

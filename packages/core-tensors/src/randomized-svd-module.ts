@@ -4,6 +4,12 @@
  * threads (bit-identical results either way: the same IEEE-754 F64 operations in the same order).
  * It references only globals; argument checks live in randomized-svd.ts.
  */
+/** Y[m×l] = A[m×n] · X[n×l] and Z[n×l] = Aᵀ · Q[m×l] (A F32, the rest F64, row-major): randomizedSvd's products with A. */
+export interface SvdProducts {
+  timesRight(a: Float32Array, m: number, n: number, x: Float64Array, l: number): Float64Array;
+  timesLeftTransposed(a: Float32Array, m: number, n: number, q: Float64Array, l: number): Float64Array;
+}
+
 export function randomizedSvdModule() {
   /** Deterministic standard normal values (xorshift32 + Box–Muller). */
   function gaussian(length: number, seed: number): Float64Array {
@@ -133,19 +139,23 @@ export function randomizedSvdModule() {
   }
 
   /** A ≈ U·diag(S)·Vh of A [m×n] (row-major F32) with k = min(rank, m, n) columns. */
-  function randomizedSvd(a: Float32Array, m: number, n: number, rank: number, oversample: number, powerIterations: number, seed: number) {
+  /**
+   * `products`: the two products with A, timesRight and timesLeftTransposed by default; the
+   * WebAssembly kernels pass theirs (the same operations in the same order, so the same bits).
+   */
+  function randomizedSvd(a: Float32Array, m: number, n: number, rank: number, oversample: number, powerIterations: number, seed: number, products: SvdProducts = { timesRight, timesLeftTransposed }) {
     const k = Math.min(rank, m, n);
     const l = Math.min(k + oversample, m, n);
-    let q = timesRight(a, m, n, gaussian(n * l, seed), l);
+    let q = products.timesRight(a, m, n, gaussian(n * l, seed), l);
     orthonormalizeColumns(q, m, l);
     for (let it = 0; it < powerIterations; it++) {
-      const z = timesLeftTransposed(a, m, n, q, l);
+      const z = products.timesLeftTransposed(a, m, n, q, l);
       orthonormalizeColumns(z, n, l);
-      q = timesRight(a, m, n, z, l);
+      q = products.timesRight(a, m, n, z, l);
       orthonormalizeColumns(q, m, l);
     }
     // Bᵀ [n×l] = Aᵀ·Q; Jacobi on its columns: Bᵀ = W·Σ·Vᵀ, so A ≈ Q·B = (Q·V)·Σ·Wᵀ.
-    const bt = timesLeftTransposed(a, m, n, q, l);
+    const bt = products.timesLeftTransposed(a, m, n, q, l);
     const { w, sigma, v } = jacobiSvd(bt, n, l);
     const order = Array.from({ length: l }, (_, i) => i).sort((x, y) => sigma[y]! - sigma[x]!).slice(0, k);
     const u = new Float64Array(m * k);
@@ -171,8 +181,8 @@ export function randomizedSvdModule() {
      * SharedArrayBuffer; the result (plain F64 arrays) is copied back by postMessage.
      */
     kernelOps: {
-      randomizedSvd: (arrays: readonly ArrayBufferView[], _from: number, _to: number, p: Record<string, number>) =>
-        randomizedSvd(arrays[0] as Float32Array, p.m!, p.n!, p.rank!, p.oversample!, p.powerIterations!, p.seed!),
+      randomizedSvd: (arrays: readonly ArrayBufferView[], _from: number, _to: number, p: Record<string, number>, _at?: readonly number[], products?: SvdProducts) =>
+        randomizedSvd(arrays[0] as Float32Array, p.m!, p.n!, p.rank!, p.oversample!, p.powerIterations!, p.seed!, products),
     },
   };
 }

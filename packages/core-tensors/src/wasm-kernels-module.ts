@@ -63,6 +63,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     dareMergeN(out: number, inputs: number, m: number, len: number, p: number, lanesAt: number): void;
     tiesMergeN(out: number, inputs: number, m: number, len: number, p: number, lanesAt: number): void;
     addLowRankProduct(w: number, up: number, down: number, rows: number, rank: number, cols: number, factor: number): void;
+    svdTimesRight(y: number, a: number, x: number, m: number, n: number, l: number): void;
+    svdTimesLeftTransposed(z: number, a: number, q: number, m: number, n: number, l: number): void;
     consensusF32(out: number, inputs: number, n: number, len: number, exponent: number, scratch: number): void;
     addDifference16(out: number, a: number, b: number, c: number, len: number, alpha: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
     trainDifference16(out: number, a: number, b: number, c: number, len: number, scale: number, codeA: number, codeB: number, codeC: number, outCode: number): void;
@@ -679,6 +681,28 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
   };
 
   /**
+   * The randomized SVD's two products with A in the module (svdTimesRight,
+   * svdTimesLeftTransposed): A and the F64 factor copied in, the product copied out. The
+   * randomizedSvd op takes them in place of its JavaScript loops (randomized-svd-module's
+   * SvdProducts); A is copied per product, about 1/(2·l) of its arithmetic.
+   */
+  const svdProduct = (kernel: (out: number, a: number, x: number, m: number, n: number, l: number) => void, a: Float32Array, m: number, n: number, x: Float64Array, l: number, outRows: number): Float64Array => {
+    const aAt = base;
+    const xAt = aAt + ((4 * m * n + 15) & ~15);
+    const outAt = xAt + 8 * x.length;
+    heapFor(outAt + 8 * outRows * l - base);
+    new Float32Array(memory.buffer, aAt, m * n).set(a.subarray(0, m * n));
+    new Float64Array(memory.buffer, xAt, x.length).set(x);
+    kernel(outAt, aAt, xAt, m, n, l);
+    return new Float64Array(memory.buffer, outAt, outRows * l).slice();
+  };
+  const svdProducts = {
+    timesRight: (a: Float32Array, m: number, n: number, x: Float64Array, l: number) => svdProduct(wasm.svdTimesRight, a, m, n, x, l, m),
+    timesLeftTransposed: (a: Float32Array, m: number, n: number, q: Float64Array, l: number) => svdProduct(wasm.svdTimesLeftTransposed, a, m, n, q, l, n),
+  };
+  type SvdOp = (arrays: Arrays, from: number, to: number, params: Params, at: At, products: typeof svdProducts) => unknown;
+
+  /**
    * arrays = [aBytes, bBytes], params.d0/d1: slerp's sums of 16-bit inputs (dotAndNorms16), in
    * the JavaScript op's order: four partials each (element i into (i − from) mod 4; every block
    * but the last is a multiple of 8 long), added as (p0 + p1) + (p2 + p3).
@@ -830,6 +854,8 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     cutInList,
     countEqual,
     addLowRankProduct,
+    // Present where randomized-svd-module's ops were merged into jsOps (the workers').
+    ...(jsOps.randomizedSvd ? { randomizedSvd: (arrays: Arrays, from: number, to: number, params: Params) => (jsOps.randomizedSvd as unknown as SvdOp)(arrays, from, to, params, undefined, svdProducts) } : {}),
     // The F32 forms are the encoded ones with every dtype F32 (staging copies F32 as it is).
     taskVectorHistogram: (arrays, from, to, params, at) => taskVectorHistogramEncoded(arrays, from, to, allF32(params, 0), at),
     taskVectorWindow: (arrays, from, to, params, at) => taskVectorWindowEncoded(arrays, from, to, allF32(params, 0), at),
