@@ -8,6 +8,7 @@ import {
   PRECISION_DTYPE,
   shapeElementCount,
   type DType,
+  type KernelArena,
   type KernelBackend,
   type Precision,
   type ProgressCallback,
@@ -178,20 +179,37 @@ const COPY_CHUNK_BYTES = 32 << 20;
  * LoRA modules go to the kernel backend's row-split `addLowRankProduct` when it has one (same F32
  * arithmetic, on worker threads); other formats rebuild ΔW here.
  */
-/** Grow-only shared scratch (SharedArrayBuffers are reclaimed lazily; reusing them keeps RSS flat). */
+/**
+ * Grow-only shared scratch (SharedArrayBuffers are reclaimed lazily; reusing them keeps RSS flat),
+ * in a kernel arena when the kernels make one: their WebAssembly kernels then work on it in place
+ * instead of copying each block in and out. `release` gives the arena back (nothing may use the
+ * scratch afterwards).
+ */
 class SharedScratch {
   #buffers = new Map<string, Float32Array>();
   #bytes = new Map<string, Uint8Array>();
-  constructor(private readonly kernels: KernelBackend) {}
+  readonly #arena: KernelArena | undefined;
+  constructor(private readonly kernels: KernelBackend) {
+    this.#arena = kernels.createArena?.();
+  }
   get(slot: string, length: number): Float32Array {
     let b = this.#buffers.get(slot);
-    if (!b || b.length < length) this.#buffers.set(slot, (b = this.kernels.allocF32(Math.max(length, 1))));
+    if (!b || b.length < length) {
+      if (b) this.#arena?.free(b);
+      this.#buffers.set(slot, (b = (this.#arena ?? this.kernels).allocF32(Math.max(length, 1))));
+    }
     return b.subarray(0, length);
   }
   bytes(slot: string, byteLength: number): Uint8Array {
     let b = this.#bytes.get(slot);
-    if (!b || b.byteLength < byteLength) this.#bytes.set(slot, (b = this.kernels.allocBytes(Math.max(byteLength, 1))));
+    if (!b || b.byteLength < byteLength) {
+      if (b) this.#arena?.free(b);
+      this.#bytes.set(slot, (b = (this.#arena ?? this.kernels).allocBytes(Math.max(byteLength, 1))));
+    }
     return b.subarray(0, byteLength);
+  }
+  release(): void {
+    this.#arena?.release();
   }
 }
 
@@ -303,16 +321,20 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
   // Overlap: the next changed tensor is read and the previous one written while one is computed;
   // at most three target tensors are in memory at once.
   const placedIndices = source.descriptors.flatMap((d, i) => (plan.byKey.has(d.name) ? [i] : []));
+  // With kernels, the changed tensors are read into two scratch buffers taken in turn (the
+  // prefetch fills one while the other is decoded), not fresh buffers the kernel must zero.
+  let reads = 0;
   const read = (i: number | undefined) => {
     if (i === undefined) return undefined;
-    const promise = source.read(source.descriptors[i]!.name);
+    const d = source.descriptors[i]!;
+    const promise = scratch ? source.read(d.name, scratch.bytes(`in${reads++ % 2}`, d.byteLength)) : source.read(d.name);
     promise.catch(() => undefined); // surfaced when awaited
     return { index: i, promise };
   };
+  const scratch = options.kernels ? new SharedScratch(options.kernels) : undefined;
   let prefetch = read(placedIndices[0]);
   let placedSeen = 0;
   let pendingWrite: Promise<void> = Promise.resolve();
-  const scratch = options.kernels ? new SharedScratch(options.kernels) : undefined;
   try {
     let chunk = new Uint8Array(0);
     for (const [index, d] of source.descriptors.entries()) {
@@ -360,6 +382,9 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
     await prefetch?.promise.catch(() => undefined);
     await sink.abort();
     throw error;
+  } finally {
+    // Every read, kernel call and write of the scratch is settled here.
+    scratch?.release();
   }
   const loras = plan.inputs.map(({ lora, strength }) => {
     const formats: Record<string, number> = {};
