@@ -8,7 +8,6 @@ import {
   PRECISION_DTYPE,
   shapeElementCount,
   type DType,
-  type KernelArena,
   type KernelBackend,
   type Precision,
   type ProgressCallback,
@@ -16,6 +15,7 @@ import {
   type TensorSink,
   type TensorSource,
 } from "@stmerge/core-tensors";
+import { KernelScratch } from "../kernel-scratch.js";
 import { blockMapFor, blockOfKey } from "../models/block-maps.js";
 import { detectArchitecture } from "../models/detect-architecture.js";
 import { MergeError } from "../merge-error.js";
@@ -179,41 +179,7 @@ const COPY_CHUNK_BYTES = 32 << 20;
  * LoRA modules go to the kernel backend's row-split `addLowRankProduct` when it has one (same F32
  * arithmetic, on worker threads); other formats rebuild ΔW here.
  */
-/**
- * Grow-only shared scratch (SharedArrayBuffers are reclaimed lazily; reusing them keeps RSS flat),
- * in a kernel arena when the kernels make one: their WebAssembly kernels then work on it in place
- * instead of copying each block in and out. `release` gives the arena back (nothing may use the
- * scratch afterwards).
- */
-class SharedScratch {
-  #buffers = new Map<string, Float32Array>();
-  #bytes = new Map<string, Uint8Array>();
-  readonly #arena: KernelArena | undefined;
-  constructor(private readonly kernels: KernelBackend) {
-    this.#arena = kernels.createArena?.();
-  }
-  get(slot: string, length: number): Float32Array {
-    let b = this.#buffers.get(slot);
-    if (!b || b.length < length) {
-      if (b) this.#arena?.free(b);
-      this.#buffers.set(slot, (b = (this.#arena ?? this.kernels).allocF32(Math.max(length, 1))));
-    }
-    return b.subarray(0, length);
-  }
-  bytes(slot: string, byteLength: number): Uint8Array {
-    let b = this.#bytes.get(slot);
-    if (!b || b.byteLength < byteLength) {
-      if (b) this.#arena?.free(b);
-      this.#bytes.set(slot, (b = (this.#arena ?? this.kernels).allocBytes(Math.max(byteLength, 1))));
-    }
-    return b.subarray(0, byteLength);
-  }
-  release(): void {
-    this.#arena?.release();
-  }
-}
-
-async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined, scratch: SharedScratch | undefined): Promise<void> {
+async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined, scratch: KernelScratch<string> | undefined): Promise<void> {
   const cols = colsOf(shape);
   for (const p of placements) {
     const { lora, strength } = inputs[p.input]!;
@@ -233,7 +199,7 @@ async function applyPlacements(w: Float32Array, shape: readonly number[], placem
       const factor = Math.fround(strength * alphaScale(tensor("alpha"), rank, lora.peft).scale);
       if (factor === 0) continue;
       const shared = (slot: string, t: LoraTensor) => {
-        const a = scratch.get(slot, t.values.length);
+        const a = scratch.floats(slot, t.values.length);
         a.set(t.values);
         return a;
       };
@@ -331,7 +297,7 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
     promise.catch(() => undefined); // surfaced when awaited
     return { index: i, promise };
   };
-  const scratch = options.kernels ? new SharedScratch(options.kernels) : undefined;
+  const scratch = options.kernels ? new KernelScratch<string>(options.kernels) : undefined;
   let prefetch = read(placedIndices[0]);
   let placedSeen = 0;
   let pendingWrite: Promise<void> = Promise.resolve();
@@ -349,7 +315,7 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
         // shared scratch: the output in two buffers taken in turn, as the write of the tensor
         // before may still be reading one (the sink lets a buffer go once its write resolves).
         const kernels = options.kernels;
-        const w = kernels && scratch ? await kernels.decode(bytes, d.dtype, scratch.get("w", n)) : decodeToF32(bytes, d.dtype, new Float32Array(n));
+        const w = kernels && scratch ? await kernels.decode(bytes, d.dtype, scratch.floats("w", n)) : decodeToF32(bytes, d.dtype, new Float32Array(n));
         await applyPlacements(w, d.shape, placements, plan.inputs, kernels, scratch);
         const encoded = kernels && scratch ? await kernels.encode(w, outDtype, scratch.bytes(`out${tensorsChanged % 2}`, n * dtypeSize(outDtype))) : encodeFromF32(w, outDtype);
         await pendingWrite;

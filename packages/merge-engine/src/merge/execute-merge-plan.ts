@@ -1,5 +1,6 @@
-import { DIRECT_ALIGNMENT, dtypeSize, shapeElementCount, viewLaidOutFor, type KernelArena, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
+import { DIRECT_ALIGNMENT, dtypeSize, shapeElementCount, viewLaidOutFor, type KernelBackend, type ProgressCallback, type TensorDescriptor, type TensorSink, type TensorSource } from "@stmerge/core-tensors";
 import { addScaledDelta, placedDeltas, type LoraBakePlan, type PlacedDelta } from "../lora/bake-lora.js";
+import { KernelScratch } from "../kernel-scratch.js";
 import { MergeError } from "../merge-error.js";
 import type { AnyMergeMethod } from "../methods/merge-method.js";
 import { randomForKey, type SeededRandom } from "../methods/seeded-random.js";
@@ -31,26 +32,11 @@ export interface ExecuteMergeResult {
 }
 
 /**
- * Grow-only scratch buffers, one per slot, in the kernel backend's arena where it has one (its
- * kernels then work on them in place), else in its shared memory. A slot's old buffer goes back
- * to the arena when it grows: its last user is done by then (the executor reuses a set's slots
- * only after that set's previous item has computed, and an output buffer only after its write).
+ * The executor's scratch (KernelScratch): a set's slots are reused only after that set's previous
+ * item has computed, and an output buffer only after its write, so a grown slot's old buffer has
+ * no user left.
  */
-class BufferPool {
-  readonly #bytes = new Map<number, Uint8Array>();
-  readonly #floats = new Map<number, Float32Array>();
-  readonly #arena: KernelArena | undefined;
-  constructor(private readonly kernels: KernelBackend) {
-    this.#arena = kernels.createArena?.();
-  }
-  bytes(slot: number, length: number): Uint8Array {
-    let b = this.#bytes.get(slot);
-    if (!b || b.byteLength < length) {
-      if (b) this.#arena?.free(b);
-      this.#bytes.set(slot, (b = (this.#arena ?? this.kernels).allocBytes(Math.max(length, 1))));
-    }
-    return b.subarray(0, length);
-  }
+class BufferPool extends KernelScratch<number> {
   /**
    * `bytes(slot, …)` laid out as the file will hold them: starting at an address that agrees with
    * `filePosition` modulo DIRECT_ALIGNMENT (the arena's memory starts on a page), so a direct
@@ -59,18 +45,6 @@ class BufferPool {
   bytesFor(slot: number, length: number, filePosition: number | undefined): Uint8Array {
     if (filePosition === undefined) return this.bytes(slot, length);
     return viewLaidOutFor(this.bytes(slot, length + DIRECT_ALIGNMENT - 1), length, filePosition);
-  }
-  floats(slot: number, length: number): Float32Array {
-    let f = this.#floats.get(slot);
-    if (!f || f.length < length) {
-      if (f) this.#arena?.free(f);
-      this.#floats.set(slot, (f = (this.#arena ?? this.kernels).allocF32(Math.max(length, 1))));
-    }
-    return f.subarray(0, length);
-  }
-  /** Gives the buffers back to the backend's arena memory (the next merge reuses them). */
-  release(): void {
-    this.#arena?.release();
   }
 }
 
