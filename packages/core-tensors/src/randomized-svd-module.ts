@@ -1,15 +1,15 @@
-/**
- * The randomized truncated SVD as one self-contained function, so the same code runs on the
- * calling thread and, serialised with `toString()` into the kernel worker source, on the worker
- * threads (bit-identical results either way: the same IEEE-754 F64 operations in the same order).
- * It references only globals; argument checks live in randomized-svd.ts.
- */
 /** Y[m×l] = A[m×n] · X[n×l] and Z[n×l] = Aᵀ · Q[m×l] (A F32, the rest F64, row-major): randomizedSvd's products with A. */
 export interface SvdProducts {
   timesRight(a: Float32Array, m: number, n: number, x: Float64Array, l: number): Float64Array;
   timesLeftTransposed(a: Float32Array, m: number, n: number, q: Float64Array, l: number): Float64Array;
 }
 
+/**
+ * The randomized truncated SVD as one self-contained function, so the same code runs on the
+ * calling thread and, serialised with `toString()` into the kernel worker source, on the worker
+ * threads (bit-identical results either way: the same IEEE-754 F64 operations in the same order).
+ * It references only globals; argument checks live in randomized-svd.ts.
+ */
 export function randomizedSvdModule() {
   /** Deterministic standard normal values (xorshift32 + Box–Muller). */
   function gaussian(length: number, seed: number): Float64Array {
@@ -138,10 +138,10 @@ export function randomizedSvdModule() {
     return { w, sigma, v };
   }
 
-  /** A ≈ U·diag(S)·Vh of A [m×n] (row-major F32) with k = min(rank, m, n) columns. */
   /**
-   * `products`: the two products with A, timesRight and timesLeftTransposed by default; the
-   * WebAssembly kernels pass theirs (the same operations in the same order, so the same bits).
+   * A ≈ U·diag(S)·Vh of A [m×n] (row-major F32) with k = min(rank, m, n) columns. `products`: the
+   * two products with A, timesRight and timesLeftTransposed by default; the WebAssembly kernels
+   * pass theirs (the same operations in the same order, so the same bits).
    */
   function randomizedSvd(a: Float32Array, m: number, n: number, rank: number, oversample: number, powerIterations: number, seed: number, products: SvdProducts = { timesRight, timesLeftTransposed }) {
     const k = Math.min(rank, m, n);

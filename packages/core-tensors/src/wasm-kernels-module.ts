@@ -1,4 +1,5 @@
 import type { KernelOps } from "./kernel-ops-module.js";
+import type { SvdProducts } from "./randomized-svd-module.js";
 
 /**
  * Where an arena instance of the module lives (kernel-arena): the arena's shared memory, and this
@@ -696,11 +697,11 @@ export function wasmKernelsModule(jsOps: KernelOps, wasmBase64: string, arena?: 
     kernel(outAt, aAt, xAt, m, n, l);
     return new Float64Array(memory.buffer, outAt, outRows * l).slice();
   };
-  const svdProducts = {
+  const svdProducts: SvdProducts = {
     timesRight: (a: Float32Array, m: number, n: number, x: Float64Array, l: number) => svdProduct(wasm.svdTimesRight, a, m, n, x, l, m),
     timesLeftTransposed: (a: Float32Array, m: number, n: number, q: Float64Array, l: number) => svdProduct(wasm.svdTimesLeftTransposed, a, m, n, q, l, n),
   };
-  type SvdOp = (arrays: Arrays, from: number, to: number, params: Params, at: At, products: typeof svdProducts) => unknown;
+  type SvdOp = (arrays: Arrays, from: number, to: number, params: Params, at: At, products: SvdProducts) => unknown;
 
   /**
    * arrays = [aBytes, bBytes], params.d0/d1: slerp's sums of 16-bit inputs (dotAndNorms16), in

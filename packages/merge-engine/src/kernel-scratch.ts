@@ -15,20 +15,19 @@ export class KernelScratch<Slot extends string | number> {
     this.#arena = kernels.createArena?.();
   }
   bytes(slot: Slot, length: number): Uint8Array {
-    let b = this.#bytes.get(slot);
-    if (!b || b.byteLength < length) {
-      if (b) this.#arena?.free(b);
-      this.#bytes.set(slot, (b = (this.#arena ?? this.kernels).allocBytes(Math.max(length, 1))));
-    }
-    return b.subarray(0, length);
+    return this.#take(this.#bytes, slot, length, (n) => (this.#arena ?? this.kernels).allocBytes(n));
   }
   floats(slot: Slot, length: number): Float32Array {
-    let f = this.#floats.get(slot);
-    if (!f || f.length < length) {
-      if (f) this.#arena?.free(f);
-      this.#floats.set(slot, (f = (this.#arena ?? this.kernels).allocF32(Math.max(length, 1))));
+    return this.#take(this.#floats, slot, length, (n) => (this.#arena ?? this.kernels).allocF32(n));
+  }
+  /** `length` elements of the slot's buffer, which grows (the old one freed) when it is shorter. */
+  #take<T extends Uint8Array | Float32Array>(buffers: Map<Slot, T>, slot: Slot, length: number, alloc: (length: number) => T): T {
+    let b = buffers.get(slot);
+    if (!b || b.length < length) {
+      if (b) this.#arena?.free(b);
+      buffers.set(slot, (b = alloc(Math.max(length, 1))));
     }
-    return f.subarray(0, length);
+    return b.subarray(0, length) as T;
   }
   release(): void {
     this.#arena?.release();

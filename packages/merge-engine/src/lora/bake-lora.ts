@@ -287,6 +287,7 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
   // Overlap: the next changed tensor is read and the previous one written while one is computed;
   // at most three target tensors are in memory at once.
   const placedIndices = source.descriptors.flatMap((d, i) => (plan.byKey.has(d.name) ? [i] : []));
+  const scratch = options.kernels ? new KernelScratch<string>(options.kernels) : undefined;
   // With kernels, the changed tensors are read into two scratch buffers taken in turn (the
   // prefetch fills one while the other is decoded), not fresh buffers the kernel must zero.
   let reads = 0;
@@ -297,7 +298,6 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
     promise.catch(() => undefined); // surfaced when awaited
     return { index: i, promise };
   };
-  const scratch = options.kernels ? new KernelScratch<string>(options.kernels) : undefined;
   let prefetch = read(placedIndices[0]);
   let placedSeen = 0;
   let pendingWrite: Promise<void> = Promise.resolve();
