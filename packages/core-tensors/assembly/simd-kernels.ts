@@ -1512,7 +1512,7 @@ export function tiesMergeN(out: usize, inputs: usize, m: i32, len: i32, p: usize
       const a = f32x4.abs(f32x4.sub(v128.load(taskVectorAt(inputs, k) + at), b));
       special = v128.or(special, v128.or(f32x4.eq(a, v128.load(cuts + (<usize>k << 4))), v128.not(f32x4.le(a, lanes(F32_MAX)))));
     }
-    let all = true;
+    let quotas = false;
     if (v128.any_true(special)) {
       // Cut-equal lanes are kept four at once where the quota covers them all, dropped where it
       // is spent; anything else (a quota running out inside the four, NaN, ±Inf) takes the
@@ -1532,7 +1532,7 @@ export function tiesMergeN(out: usize, inputs: usize, m: i32, len: i32, p: usize
         for (let j: usize = 0; j < 4; j++) tiesElementN(out, inputs, m, <usize>i + j, p);
         continue;
       }
-      all = false;
+      quotas = true;
     }
     let sum = f32x4.splat(0);
     for (let k = 0; k < m; k++) {
@@ -1540,7 +1540,7 @@ export function tiesMergeN(out: usize, inputs: usize, m: i32, len: i32, p: usize
       const a = f32x4.abs(d);
       const c = v128.load(cuts + (<usize>k << 4));
       let g = f32x4.gt(a, c);
-      if (!all) {
+      if (quotas) {
         const e = f32x4.eq(a, c);
         const n = <f64>popcnt<i32>(i32x4.bitmask(e));
         const t = p + 8 + (<usize>k << 5);
