@@ -30,7 +30,7 @@ const DEFAULT_BATCH_JOBS = 2;
  */
 const CACHE_FLUSH_EVERY = 16;
 const CACHE_FLUSH_MS = 2000;
-/** More lanes than this is a typo, not a plan: each holds two buffers of its largest tensor. */
+/** More lanes than this is a typo, not a plan: each holds convert's pieces and the output's hashing lanes. */
 const MAX_JOBS = 32;
 
 export interface BatchOptions extends CacheFlags {

@@ -96,6 +96,26 @@ describe("convertCheckpoint", () => {
     expect(await expectMatchesTorch("sd_lightning_legacy.ckpt", result.output, result.wrapperPath)).toBe(10);
   });
 
+  it("in pieces smaller than its tensors (zip tensors read by ranges; views and legacy tensors read whole once, their pieces copied; casts piece by piece) the output is what PyTorch read, and the same file as in whole tensors", async () => {
+    const { readFile } = await import("node:fs/promises");
+    for (const fixture of ["sd_lightning.ckpt", "sd_lightning_legacy.ckpt", "views_zip.pt", "views_legacy.pt"]) {
+      const input = await staged(fixture);
+      const inputSha256 = createHash("sha256").update(readFileSync(input)).digest("hex");
+      const whole = await convertCheckpoint(input, { output: join(dir, `whole-${fixture}.safetensors`), prune: false, inputSha256 });
+      const wholeCast = await convertCheckpoint(input, { output: join(dir, `whole-fp16-${fixture}.safetensors`), prune: false, inputSha256, precision: "fp16" });
+      // 1 byte: every tensor in pieces of one block of output (4096 bytes) or less; 6000: a few elements each.
+      for (const readAheadBytes of [1, 6000]) {
+        const label = `${fixture} in pieces of ${readAheadBytes} bytes`;
+        const pieces = await convertCheckpoint(input, { output: join(dir, `pieces-${readAheadBytes}-${fixture}.safetensors`), prune: false, inputSha256, readAheadBytes });
+        expect(await expectMatchesTorch(fixture, pieces.output, pieces.wrapperPath), label).toBeGreaterThan(4);
+        expect((await readFile(pieces.output)).equals(await readFile(whole.output)), label).toBe(true);
+        expect(pieces.outputCrc32, label).toBe(whole.outputCrc32);
+        const cast = await convertCheckpoint(input, { output: join(dir, `pieces-fp16-${readAheadBytes}-${fixture}.safetensors`), prune: false, inputSha256, readAheadBytes, precision: "fp16" });
+        expect((await readFile(cast.output)).equals(await readFile(wholeCast.output)), `${label}, cast to fp16`).toBe(true);
+      }
+    }
+  });
+
   it("strips DataParallel prefixes under a `model` wrapper", async () => {
     const input = await staged("dataparallel.pth");
     const result = await convertCheckpoint(input);
@@ -285,7 +305,7 @@ describe("convertCheckpoint with two runs writing one output", () => {
     if (zlibCrc32) expect(result.outputCrc32).toBe(zlibCrc32(onDisk) >>> 0);
   });
 
-  it("reads ahead by groups (one tensor each, and a few): a tap that takes its time gets each tensor's bytes unchanged until it is done with them, and the file is the default conversion's byte for byte", async () => {
+  it("reads ahead by pieces (tensors split, and a few packed into one): a tap that takes its time gets each piece's bytes unchanged until it is done with them, and the file is the default conversion's byte for byte", async () => {
     const { mkdir, readFile } = await import("node:fs/promises");
     const folder = join(dir, "read-ahead");
     await mkdir(folder);
@@ -356,7 +376,8 @@ describe("convertCheckpoint with two runs writing one output", () => {
     bytes[at + 5] = bytes[at + 5]! ^ 0xff;
     writeFileSync(input, bytes);
     const inputSha256 = createHash("sha256").update(bytes).digest("hex");
-    for (const options of [{}, { inputSha256 }]) {
+    // Whole, and in pieces of at most a block (the tensor's CRC-32 then combined from its pieces').
+    for (const options of [{}, { inputSha256 }, { inputSha256, readAheadBytes: 1 }]) {
       await expect(convertCheckpoint(input, { output: join(folder, "out.safetensors"), prune: false, ...options })).rejects.toMatchObject({
         code: "CONVERT_VERIFY_FAILED",
         message: expect.stringContaining(`tensor ${JSON.stringify(name)} has different bytes from the CRC-32 its checkpoint records`),

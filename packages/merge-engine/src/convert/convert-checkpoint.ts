@@ -63,9 +63,9 @@ export interface ConvertOptions {
    */
   readonly allowAmplification?: boolean;
   /**
-   * Bytes of consecutive tensors read ahead as one group into each of convert's two read buffers
-   * (default 64 MiB; a larger tensor is a group of its own): while one group is written, the next
-   * is read.
+   * Bytes of each piece read ahead into convert's few read buffers (default 4 MiB): consecutive
+   * tensors are packed into one, a larger tensor is read in several; while one piece is written
+   * and hashed, the next ones are read.
    */
   readonly readAheadBytes?: number;
 }
@@ -123,52 +123,105 @@ interface StreamContext {
   readonly readAheadBytes?: number | undefined;
 }
 
-/** The most bytes of consecutive tensors read ahead as one group by default (see convertByTensor). */
-const READ_AHEAD_BYTES = 64 * 2 ** 20;
+/**
+ * Bytes of each piece convert reads, writes and hashes at a time by default (consecutive small
+ * tensors packed into one, a larger one split), and how many pieces' buffers it takes in turn.
+ * Few and small on purpose: the reads, the direct writes and the output's hashers keep meeting
+ * the same 12 MiB of pages, whose translations stay in the cores' TLBs. Through two buffers of
+ * the largest tensor (152 MB for SD1.5 in F32), on the project's 2-vCPU VM, SHA-256 ran at
+ * 1.1–1.2 GB/s instead of 1.7 (a page walk per 4 KiB: the cliff lies between 8 and 16 MiB of
+ * pages cycled through) and the reads into them cost 1.3–2× as much. 1 and 2 MiB pieces, or
+ * more buffers, measured slower (more calls per byte); 8 MiB ones no faster.
+ */
+const PIECE_BYTES = 4 * 2 ** 20;
+const PIECE_BUFFERS = 3;
+
+/** Elements [from, to) of tensor k, and where in a piece's buffer their bytes as read go. */
+interface PiecePart {
+  readonly k: number;
+  readonly from: number;
+  readonly to: number;
+  view: Uint8Array;
+}
 
 /**
- * Tensor by tensor in state-dict order, the one read of the input: two buffers of the largest
- * tensor, used in turn by groups of consecutive tensors packed into one, a group's reads running
- * while the group before it is written (so a large tensor after small ones is not waited for).
- * Each tensor's CRC-32 is taken of the bytes handed to the writer, while the write runs, and
- * checked against its source: the CRC-32 its zip recorded; a tensor without one (cast, a view, a
- * legacy file) is read back from the file instead, in the shadow of the next tensors. Returns the
- * CRC-32 of the data section.
+ * In state-dict order, the one read of the input, piece by piece through PIECE_BUFFERS buffers
+ * used in turn: a piece packs consecutive small tensors, or holds part of a larger one (its
+ * pieces end on blocks of the output where they can, so the direct writes need no staging), and
+ * the reads of the next pieces run while one is written and hashed. Each tensor's CRC-32 is
+ * taken piece by piece of the bytes handed to the writer, while the write runs, and checked
+ * against its source: the CRC-32 its zip recorded for that storage; a tensor without one (cast,
+ * a view, a legacy file) is read back from the file instead, in the shadow of the next tensors.
+ * A tensor whose source reads ranges by reading it whole (views, legacy files) is read whole
+ * once, its pieces copied from there. Returns the CRC-32 of the data section.
  */
 async function convertByTensor(ctx: StreamContext): Promise<number> {
   const { from: sources, to: targets, state, writer, layout, feed, output } = ctx;
-  const largest = sources.reduce((n, d) => Math.max(n, d.byteLength), 0);
-  // Shared memory: a hashing tap on worker threads reads the tensors where they lie (no copy).
-  // Starting on a page, and each tensor read where its address agrees with its place in the
-  // output, so a tensor written as read goes to the disk from there (direct writes).
-  const capacity = largest + DIRECT_ALIGNMENT - 1;
-  const buffers = [pageAlignedSharedBytes(capacity), pageAlignedSharedBytes(capacity)];
-  // Tensor k's view, and its group: group g packs tensors into buffers[g % 2] while they fit in
-  // readAheadBytes (a larger tensor is a group of its own): a buffer's pages past its largest
-  // group are never touched, so resident memory stays that of one tensor per buffer.
-  const readAheadBytes = ctx.readAheadBytes ?? READ_AHEAD_BYTES;
-  const views: Uint8Array[] = [];
-  const groupOf: number[] = [];
-  for (let k = 0, group = 0, used = 0; k < sources.length; k++) {
-    const length = sources[k]!.byteLength;
-    const position = layout.dataStart + layout.offsets.get(targets[k]!.name)!;
-    let view = viewLaidOutFor(buffers[group % 2]!.subarray(used), length, position);
-    if (view.byteLength < length || (used > 0 && view.byteOffset - buffers[group % 2]!.byteOffset + length > readAheadBytes)) {
-      group++;
-      view = viewLaidOutFor(buffers[group % 2]!, length, position);
+  const pieceBytes = Math.max(1, ctx.readAheadBytes ?? PIECE_BYTES);
+  // The parts: whole tensors up to a piece, the others in pieces of `step` elements whose output
+  // ends on a block once the first has reached one.
+  const parts: Omit<PiecePart, "view">[] = [];
+  sources.forEach((from, k) => {
+    const to = targets[k]!;
+    const sourceSize = DTYPE_SIZE[from.dtype];
+    const targetSize = DTYPE_SIZE[to.dtype];
+    const n = from.byteLength / sourceSize;
+    const widest = Math.max(sourceSize, targetSize);
+    if (n * widest <= pieceBytes) {
+      parts.push({ k, from: 0, to: n });
+      return;
     }
-    views.push(view);
-    groupOf.push(group);
-    used = view.byteOffset - buffers[group % 2]!.byteOffset + length;
+    const perBlock = DIRECT_ALIGNMENT / targetSize;
+    const step = Math.max(perBlock, Math.floor(pieceBytes / widest / perBlock) * perBlock);
+    const position = layout.dataStart + layout.offsets.get(to.name)!;
+    const toBlock = (DIRECT_ALIGNMENT - (position % DIRECT_ALIGNMENT)) % DIRECT_ALIGNMENT;
+    let at = toBlock % targetSize === 0 ? toBlock / targetSize : 0;
+    if (at > 0) parts.push({ k, from: 0, to: Math.min(at, n) });
+    for (; at < n; at += step) parts.push({ k, from: at, to: Math.min(n, at + step) });
+  });
+  const rawBytesOf = (part: Omit<PiecePart, "view">): number => (part.to - part.from) * DTYPE_SIZE[sources[part.k]!.dtype];
+  // Shared memory starting on a page: the output's hashers on worker threads read the bytes where
+  // they lie, and a part read as written lies where its address agrees with its place in the
+  // output, so it goes to the disk from there (direct writes).
+  const capacity = parts.reduce((most, part) => Math.max(most, rawBytesOf(part)), pieceBytes) + DIRECT_ALIGNMENT - 1;
+  const buffers = Array.from({ length: PIECE_BUFFERS }, () => pageAlignedSharedBytes(capacity));
+  const pieces: PiecePart[][] = [];
+  let used = 0;
+  for (const part of parts) {
+    const to = targets[part.k]!;
+    const length = rawBytesOf(part);
+    const position = layout.dataStart + layout.offsets.get(to.name)! + part.from * DTYPE_SIZE[to.dtype];
+    const buffer = buffers[Math.max(0, pieces.length - 1) % PIECE_BUFFERS]!;
+    let view = pieces.length > 0 ? viewLaidOutFor(buffer.subarray(used), length, position) : undefined;
+    if (!view || view.byteLength < length || (used > 0 && view.byteOffset - buffer.byteOffset + length > pieceBytes)) {
+      pieces.push([]);
+      const next = buffers[(pieces.length - 1) % PIECE_BUFFERS]!;
+      view = viewLaidOutFor(next, length, position);
+    }
+    pieces.at(-1)!.push({ ...part, view });
+    used = view.byteOffset - buffers[(pieces.length - 1) % PIECE_BUFFERS]!.byteOffset + length;
   }
-  // Reads in file order, one after another; a group's are issued when the group before it starts,
-  // and run once `free` resolves: the group before that one, in the buffer they fill, is written
-  // and hashed.
+  // A tensor read whole for its pieces (its source has no cheap ranges), while its pieces are read.
+  let wholeTensor: { k: number; bytes: Uint8Array } | undefined;
+  const readPart = async (part: PiecePart): Promise<Uint8Array> => {
+    const from = sources[part.k]!;
+    const size = DTYPE_SIZE[from.dtype];
+    const n = from.byteLength / size;
+    if (part.from === 0 && part.to === n) return state.source.read(from.name, part.view);
+    if (state.readsRangesInPlace(from.name)) return state.source.readRange(from.name, part.from * size, part.to * size, part.view);
+    if (wholeTensor?.k !== part.k) wholeTensor = { k: part.k, bytes: await state.source.read(from.name) };
+    const bytes = wholeTensor.bytes.subarray(part.from * size, part.to * size);
+    part.view.set(bytes);
+    if (part.to === n) wholeTensor = undefined;
+    return part.view;
+  };
+  // Reads in file order, one after another; piece p + PIECE_BUFFERS − 1's are issued when piece p
+  // starts, and run once `free` resolves: piece p − 1, in the buffer they fill, is written and fed.
   const reads: Promise<Uint8Array>[] = [];
   let readChain: Promise<unknown> = Promise.resolve();
-  const issueGroup = (group: number, free: Promise<unknown>): void => {
-    for (let k = reads.length; k < sources.length && groupOf[k] === group; k++) {
-      const read = Promise.all([readChain, free]).then(() => state.source.read(sources[k]!.name, views[k]!));
+  const issuePiece = (p: number, free: Promise<unknown>): void => {
+    for (const part of pieces[p] ?? []) {
+      const read = Promise.all([readChain, free]).then(() => readPart(part));
       // A failing read is awaited (and thrown) in its turn; this keeps it from being unhandled meanwhile.
       read.catch(() => undefined);
       reads.push(read);
@@ -180,56 +233,89 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   let checking: Promise<void> = Promise.resolve();
   let dataCrc = 0;
   let done = 0;
-  // The hashing of a live feed, which takes the tensors where they lie: not awaited tensor by
-  // tensor (the writes go on meanwhile) but before their buffer is read into again.
-  let hashing: Promise<void>[] = [];
-  issueGroup(0, Promise.resolve());
+  let tensorsDone = 0;
+  // The CRC-32s of the tensor in hand so far: as written, and as read (for its recorded one).
+  let writtenCrc = 0;
+  let readCrc = 0;
+  // What holds the buffer of the piece in hand: its writes, and the feed taking its bytes (the
+  // tap hashes them where they lie). Not awaited part by part, so each write is queued behind the
+  // one before it and the disk does not wait for this loop, but before the buffer is read into again.
+  let holding: Promise<unknown>[] = [];
+  // The writes in file order: rejects with the first that failed (once the writer has failed, it
+  // refuses the writes after it, and a refusal may settle first).
+  let writes: Promise<void> = Promise.resolve();
+  // The feed is told of the writes in file order: alongside a write once it is live and nothing
+  // before it is still waiting; until then after each write, one after another.
+  let feeds: Promise<void> = Promise.resolve();
+  let feedsWaiting = 0;
+  for (let p = 0; p < PIECE_BUFFERS - 1; p++) issuePiece(p, Promise.resolve());
   try {
-    for (let i = 0; i < sources.length; i++) {
-      const from = sources[i]!;
-      const to = targets[i]!;
-      if (i === 0 || groupOf[i] !== groupOf[i - 1]) {
-        const previous = Promise.all(hashing);
-        previous.catch(() => undefined);
-        hashing = [];
-        issueGroup(groupOf[i]! + 1, previous);
+    let r = 0;
+    for (let p = 0; p < pieces.length; p++) {
+      const previous = Promise.all(holding);
+      previous.catch(() => undefined);
+      holding = [];
+      issuePiece(p + PIECE_BUFFERS - 1, previous);
+      for (const part of pieces[p]!) {
+        const from = sources[part.k]!;
+        const to = targets[part.k]!;
+        const raw = await reads[r++]!;
+        throwIfAborted(ctx.signal, ctx.input, "conversion");
+        const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
+        const offset = part.from * DTYPE_SIZE[to.dtype];
+        const at = layout.dataStart + layout.offsets.get(to.name)! + offset;
+        const writing = writer.write(to.name, bytes, offset);
+        writing.catch(() => undefined);
+        writes = writes.then(() => writing);
+        writes.catch(() => undefined);
+        let fed: Promise<void> | undefined;
+        if (feed?.live === true && feedsWaiting === 0) fed = feed.written(bytes, at);
+        else if (feed) {
+          feedsWaiting++;
+          fed = feeds.then(() => writing).then(() => feed.written(bytes, at));
+          feeds = fed.finally(() => void feedsWaiting--);
+          feeds.catch(() => undefined);
+        }
+        fed?.catch(() => undefined);
+        holding.push(writing, ...(fed ? [fed] : []));
+        // Taken on this thread while the write runs on the pool.
+        const crc = crc32(bytes);
+        const first = part.from === 0;
+        const last = part.to * DTYPE_SIZE[to.dtype] === to.byteLength;
+        writtenCrc = first ? crc : crc32Combine(writtenCrc, crc, bytes.byteLength);
+        const recorded = ctx.recordedCrc32[part.k];
+        if (recorded !== undefined) {
+          const crcRead = bytes === raw ? crc : crc32(raw);
+          readCrc = first ? crcRead : crc32Combine(readCrc, crcRead, raw.byteLength);
+          if (last) checkTensorDigest(output, to.name, readCrc, recorded);
+        }
+        if (last && (recorded === undefined || bytes !== raw)) {
+          // One read-back at a time; its failure surfaces at the next tensor or at the end.
+          const tensor = { name: to.name, offset: layout.dataStart + layout.offsets.get(to.name)!, byteLength: to.byteLength, crc: writtenCrc };
+          readBack ??= readBackBuffer();
+          const buffer = readBack;
+          // After the write and the feed (the tap may still be taking the bytes): the read-back sees the file as it is then.
+          checking = checking.then(() => Promise.all([writing, fed])).then(() => checkWrittenTensor(output, writer.readWritten, tensor, buffer));
+          checking.catch(() => undefined);
+        }
+        dataCrc = crc32Combine(dataCrc, crc, bytes.byteLength);
+        done += bytes.byteLength;
+        if (last) tensorsDone++;
+        ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone, tensorsTotal: targets.length });
       }
-      const raw = await reads[i]!;
-      throwIfAborted(ctx.signal, ctx.input, "conversion");
-      const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
-      const at = layout.dataStart + layout.offsets.get(to.name)!;
-      const feeding = feed?.live === true;
-      const writing = writer.write(to.name, bytes);
-      writing.catch(() => undefined);
-      const hashed = feeding ? feed.written(bytes, at) : undefined;
-      if (hashed) {
-        hashed.catch(() => undefined);
-        hashing.push(hashed);
-      }
-      // Taken on this thread while the write runs on the pool.
-      const crc = crc32(bytes);
-      const recorded = ctx.recordedCrc32[i];
-      if (recorded !== undefined) checkTensorDigest(output, to.name, bytes === raw ? crc : crc32(raw), recorded);
-      await writing;
-      if (feed && !feeding) await feed.written(bytes, at);
-      if (recorded === undefined || bytes !== raw) {
-        // One read-back at a time; its failure surfaces at the next tensor or at the end.
-        const tensor = { name: to.name, offset: at, byteLength: to.byteLength, crc };
-        readBack ??= readBackBuffer();
-        const buffer = readBack;
-        // After the tap too (it may still be taking the bytes): the read-back sees the file as it is then.
-        checking = checking.then(() => hashed).then(() => checkWrittenTensor(output, writer.readWritten, tensor, buffer));
-        checking.catch(() => undefined);
-      }
-      dataCrc = crc32Combine(dataCrc, crc, to.byteLength);
-      done += to.byteLength;
-      ctx.onProgress?.({ phase: "convert", bytesDone: done, bytesTotal: totalBytes, tensor: to.name, tensorsDone: i + 1, tensorsTotal: targets.length });
     }
-    await Promise.all(hashing);
+    await Promise.all(holding);
+    await feeds;
     await checking;
+  } catch (error) {
+    throw await writes.then(
+      () => error,
+      (writeFailure: unknown) => writeFailure,
+    );
   } finally {
-    await Promise.allSettled(hashing);
+    await Promise.allSettled(holding);
     await readChain;
+    await feeds.catch(() => undefined);
     await checking.catch(() => undefined);
   }
   return dataCrc;
@@ -249,9 +335,9 @@ function targetDType(dtype: DType, precision: "keep" | Precision): DType {
 /**
  * Converts a torch checkpoint (read by safe-pickle, nothing executed) or a safetensors file to
  * safetensors: finds the state dict, strips `module.` prefixes, detects the format, prunes
- * adaptively, optionally casts precision, streams tensor by tensor into an atomic sink (peak
- * memory ≈ the largest tensor), then reads the output back and checks every tensor against
- * what was written from the source before reporting success.
+ * adaptively, optionally casts precision, streams piece by piece into an atomic sink (peak
+ * memory: three 4 MiB pieces, and the largest view or legacy tensor, read whole), and checks every
+ * tensor written against its source before reporting success.
  */
 export async function convertCheckpoint(input: string, options: ConvertOptions = {}): Promise<ConvertResult> {
   const output = options.output ?? defaultConvertOutput(input);
@@ -334,7 +420,10 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
         }, () => undefined);
       }
       const ctx: StreamContext = { input, output, state, from: sourceDescriptors, to: outDescriptors, recordedCrc32: sourceDescriptors.map((d) => state.recordedCrc32(d.name)), writer, layout, feed, signal: options.signal, readAheadBytes: options.readAheadBytes, ...(onProgress ? { onProgress } : {}) };
+      const T0 = performance.now();
+      void hashing.then(() => process.env.XDBG && console.error("input hashed", performance.now() - T0));
       dataCrc = await convertByTensor(ctx);
+      if (process.env.XDBG) console.error("tensors written", performance.now() - T0);
       const hashed = await hashing;
       inputSha256 = typeof hashed === "string" ? hashed : hashed.sha256;
       if (typeof hashed !== "string") inputHashedAs = { size: hashed.size, mtimeMs: hashed.mtimeMs };
@@ -343,6 +432,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
         void feed?.start(finalHead);
       }
       await feed?.finish();
+      if (process.env.XDBG) console.error("feed finished", performance.now() - T0);
       throwIfAborted(options.signal, input, "conversion");
       await writer.commit();
     } catch (error) {

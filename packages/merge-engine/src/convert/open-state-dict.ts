@@ -24,6 +24,12 @@ export interface StateDictSource {
    * checkpoint's tensor that is its whole storage); undefined when it records none.
    */
   recordedCrc32(name: string): number | undefined;
+  /**
+   * Whether `source.readRange` of this tensor reads just that range from the file (a safetensors
+   * file's tensor, or a torch tensor that is its whole storage as stored); else it reads the
+   * whole tensor for each range, and convert reads it whole once.
+   */
+  readsRangesInPlace(name: string): boolean;
   close(): Promise<void>;
 }
 
@@ -52,6 +58,7 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
       strippedPrefixes: 0,
       checkpoint: undefined,
       recordedCrc32: () => undefined,
+      readsRangesInPlace: () => true,
       close: () => source.close(),
     };
   }
@@ -65,6 +72,10 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
     const tensors = found.tensors.map((t, i) => ({ name: stripped[i]!.name, tensor: t.tensor }));
     const source = checkpoint.createSource(tensors);
     const byName = new Map(tensors.map((t) => [t.name, t.tensor]));
+    const recordedCrc32 = (name: string): number | undefined => {
+      const tensor = byName.get(name);
+      return tensor ? checkpoint.recordedCrc32Of(tensor) : undefined;
+    };
     return {
       source,
       fileFormat: checkpoint.format,
@@ -72,10 +83,9 @@ export async function openStateDict(path: string, options: OpenStateDictOptions 
       skipped: found.skipped,
       strippedPrefixes: stripped.filter((s) => s.name !== s.original).length,
       checkpoint,
-      recordedCrc32: (name) => {
-        const tensor = byName.get(name);
-        return tensor ? checkpoint.recordedCrc32Of(tensor) : undefined;
-      },
+      recordedCrc32,
+      // A recorded CRC-32 means a contiguous tensor in native byte order filling its storage.
+      readsRangesInPlace: (name) => recordedCrc32(name) !== undefined,
       close: () => checkpoint.close(),
     };
   } catch (error) {
