@@ -420,10 +420,7 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
         }, () => undefined);
       }
       const ctx: StreamContext = { input, output, state, from: sourceDescriptors, to: outDescriptors, recordedCrc32: sourceDescriptors.map((d) => state.recordedCrc32(d.name)), writer, layout, feed, signal: options.signal, readAheadBytes: options.readAheadBytes, ...(onProgress ? { onProgress } : {}) };
-      const T0 = performance.now();
-      void hashing.then(() => process.env.XDBG && console.error("input hashed", performance.now() - T0));
       dataCrc = await convertByTensor(ctx);
-      if (process.env.XDBG) console.error("tensors written", performance.now() - T0);
       const hashed = await hashing;
       inputSha256 = typeof hashed === "string" ? hashed : hashed.sha256;
       if (typeof hashed !== "string") inputHashedAs = { size: hashed.size, mtimeMs: hashed.mtimeMs };
@@ -432,7 +429,6 @@ export async function convertCheckpoint(input: string, options: ConvertOptions =
         void feed?.start(finalHead);
       }
       await feed?.finish();
-      if (process.env.XDBG) console.error("feed finished", performance.now() - T0);
       throwIfAborted(options.signal, input, "conversion");
       await writer.commit();
     } catch (error) {
