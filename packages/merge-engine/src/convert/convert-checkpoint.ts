@@ -183,23 +183,26 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   // Shared memory starting on a page: the output's hashers on worker threads read the bytes where
   // they lie, and a part read as written lies where its address agrees with its place in the
   // output, so it goes to the disk from there (direct writes).
-  const capacity = parts.reduce((most, part) => Math.max(most, rawBytesOf(part)), pieceBytes) + DIRECT_ALIGNMENT - 1;
-  const buffers = Array.from({ length: PIECE_BUFFERS }, () => pageAlignedSharedBytes(capacity));
+  // As large as a piece or its largest part (plus a block, to lay it out), or as the whole data
+  // of a smaller file; made as first used (a small file uses one).
+  const totalRaw = parts.reduce((n, part) => n + rawBytesOf(part), 0);
+  const capacity = parts.reduce((most, part) => Math.max(most, rawBytesOf(part)), Math.min(pieceBytes, totalRaw)) + DIRECT_ALIGNMENT - 1;
+  const buffers: Uint8Array[] = [];
+  const bufferOf = (piece: number): Uint8Array => (buffers[piece % PIECE_BUFFERS] ??= pageAlignedSharedBytes(capacity));
   const pieces: PiecePart[][] = [];
   let used = 0;
   for (const part of parts) {
     const to = targets[part.k]!;
     const length = rawBytesOf(part);
     const position = layout.dataStart + layout.offsets.get(to.name)! + part.from * DTYPE_SIZE[to.dtype];
-    const buffer = buffers[Math.max(0, pieces.length - 1) % PIECE_BUFFERS]!;
-    let view = pieces.length > 0 ? viewLaidOutFor(buffer.subarray(used), length, position) : undefined;
-    if (!view || view.byteLength < length || (used > 0 && view.byteOffset - buffer.byteOffset + length > pieceBytes)) {
+    const buffer = pieces.length > 0 ? bufferOf(pieces.length - 1) : undefined;
+    let view = buffer && viewLaidOutFor(buffer.subarray(used), length, position);
+    if (!buffer || !view || view.byteLength < length || (used > 0 && view.byteOffset - buffer.byteOffset + length > pieceBytes)) {
       pieces.push([]);
-      const next = buffers[(pieces.length - 1) % PIECE_BUFFERS]!;
-      view = viewLaidOutFor(next, length, position);
+      view = viewLaidOutFor(bufferOf(pieces.length - 1), length, position);
     }
     pieces.at(-1)!.push({ ...part, view });
-    used = view.byteOffset - buffers[(pieces.length - 1) % PIECE_BUFFERS]!.byteOffset + length;
+    used = view.byteOffset - bufferOf(pieces.length - 1).byteOffset + length;
   }
   // A tensor read whole for its pieces (its source has no cheap ranges), while its pieces are read.
   let wholeTensor: { k: number; bytes: Uint8Array } | undefined;
