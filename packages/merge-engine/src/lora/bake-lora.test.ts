@@ -3,8 +3,8 @@ import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { createCpuKernelBackend, decodeToF32, openSafetensors, type DType } from "@stmerge/core-tensors";
-import { tempDir } from "@stmerge/test-utils";
+import { createCpuKernelBackend, createSafetensorsWriter, decodeToF32, encodeFromF32, openSafetensors, writeSafetensors, type DType } from "@stmerge/core-tensors";
+import { seededBytes, tempDir } from "@stmerge/test-utils";
 import { bakeLoras, planLoraBake, refuseChunkedDora } from "./bake-lora.js";
 import { loadLora } from "./load-lora.js";
 
@@ -91,6 +91,38 @@ describe("bakeLoras vs the PyTorch reference", () => {
       }
     } finally {
       await kernels.close();
+    }
+  });
+
+  it("copies an untouched tensor of several pieces (odd size, F32 and cast to F16) byte for byte, written past the page cache from where it was read", async () => {
+    const c = cases.find((x) => /kohya/.test(x.expected))!;
+    const loras = await Promise.all(c.loras.map(async ([name, strength]) => ({ lora: await loadLora(fixture(name)), strength })));
+    const source = await openSafetensors(fixture(c.checkpoint));
+    const dir = outDir();
+    const input = join(dir, "with-large.safetensors");
+    // 4.5 M F32 elements (18 MB: five 4 MiB pieces, the last one short), after the fixture's tensors.
+    const large = { name: "zz_untouched.weight", dtype: "F32" as const, shape: [4_500_001], data: seededBytes(4 * 4_500_001, 7) };
+    try {
+      const tensors = await Promise.all(source.descriptors.map(async (d) => ({ name: d.name, dtype: d.dtype, shape: d.shape, data: await source.read(d.name) })));
+      await writeSafetensors(input, [...tensors, large]);
+    } finally {
+      await source.close();
+    }
+    const plain = join(dir, "plain.safetensors");
+    await bakeLoras(fixture(c.checkpoint), loras, { outputPath: plain });
+    for (const precision of [undefined, "fp16"] as const) {
+      const outputPath = join(dir, `direct-${precision ?? "keep"}.safetensors`);
+      const sink = createSafetensorsWriter(outputPath, { directWrites: true });
+      await bakeLoras(input, loras, { outputPath, sink, ...(precision ? { precision } : {}) });
+      const [ours, reference] = [await openSafetensors(outputPath), await openSafetensors(plain)];
+      try {
+        const want = precision ? encodeFromF32(decodeToF32(large.data, "F32"), "F16") : large.data;
+        expect(Buffer.from(await ours.read(large.name)).equals(Buffer.from(want)), precision ?? "keep").toBe(true);
+        if (!precision) for (const d of reference.descriptors) expect(Buffer.from(await ours.read(d.name)).equals(Buffer.from(await reference.read(d.name))), d.name).toBe(true);
+      } finally {
+        await ours.close();
+        await reference.close();
+      }
     }
   });
 
