@@ -126,6 +126,26 @@ describe("bakeLoras vs the PyTorch reference", () => {
     }
   });
 
+  it("cancelled after its first tensor (two changed tensors in flight on worker threads): LORA_BAKE_ABORTED, nothing left in the output folder, and it can bake again", async () => {
+    const c = cases.find((x) => /kohya/.test(x.expected))!;
+    const loras = await Promise.all(c.loras.map(async ([name, strength]) => ({ lora: await loadLora(fixture(name)), strength })));
+    const kernels = createCpuKernelBackend({ workers: 2, inlineBelow: 0 });
+    try {
+      const dir = outDir();
+      const controller = new AbortController();
+      const outputPath = join(dir, "cancelled.safetensors");
+      await expect(bakeLoras(fixture(c.checkpoint), loras, { outputPath, kernels, signal: controller.signal, onProgress: () => controller.abort() })).rejects.toMatchObject({ code: "LORA_BAKE_ABORTED" });
+      expect(readdirSync(dir)).toEqual([]);
+      const again = join(dir, "again.safetensors");
+      await bakeLoras(fixture(c.checkpoint), loras, { outputPath: again, kernels });
+      const plain = join(dir, "plain.safetensors");
+      await bakeLoras(fixture(c.checkpoint), loras, { outputPath: plain });
+      expect(Buffer.from(readFileSync(again)).equals(Buffer.from(readFileSync(plain)))).toBe(true);
+    } finally {
+      await kernels.close();
+    }
+  });
+
   it("refuses DoRA modules in a chunked bake (a merge manifest's loras): their norm needs the whole tensor", async () => {
     const checkpoint = await openSafetensors(fixture("sd1-dora-tiny.safetensors"));
     try {

@@ -183,13 +183,15 @@ export interface BakeLoraResult {
  */
 const COPY_PIECE_BYTES = 4 << 20;
 const COPY_BUFFERS = 3;
+/** Changed tensors computed at once (see executeLoraBake). */
+const LANES = 2;
 
 /**
  * Adds m·s·ΔW of each placement to `w` (F32, the whole target tensor), in the LoRAs' order. Plain
  * LoRA modules go to the kernel backend's row-split `addLowRankProduct` when it has one (same F32
  * arithmetic, on worker threads); other formats rebuild ΔW here.
  */
-async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined, scratch: KernelScratch<string> | undefined): Promise<void> {
+async function applyPlacements(w: Float32Array, shape: readonly number[], placements: readonly LoraPlacement[], inputs: readonly LoraBakeInput[], kernels: KernelBackend | undefined, scratch: KernelScratch<string> | undefined, lane: number): Promise<void> {
   const cols = colsOf(shape);
   for (const p of placements) {
     const { lora, strength } = inputs[p.input]!;
@@ -213,7 +215,7 @@ async function applyPlacements(w: Float32Array, shape: readonly number[], placem
         a.set(t.values);
         return a;
       };
-      await kernels.addLowRankProduct(w, shared("up", up), shared("down", down), { rows: rowsOf(up.shape), rank, cols: colsOf(down.shape), rowOffset: p.target.rows?.start ?? 0 }, factor);
+      await kernels.addLowRankProduct(w, shared(`up${lane}`, up), shared(`down${lane}`, down), { rows: rowsOf(up.shape), rank, cols: colsOf(down.shape), rowOffset: p.target.rows?.start ?? 0 }, factor);
       continue;
     }
     addScaledDelta(w, 0, { offset, ...scaledDelta(p, inputs) });
@@ -274,7 +276,7 @@ export function refuseUnplaced(plan: Pick<LoraBakePlan, "unplaced">, file: strin
 /**
  * Streams the checkpoint into the output: each tensor is read once, its LoRA deltas are added in
  * F32 (W′ = W + Σ mᵢ·sᵢ·ΔWᵢ) and cast back to its dtype (or `precision`), then written; untouched
- * tensors are copied in slices. Memory: the LoRAs plus one target tensor in F32. Refuses before
+ * tensors are copied in pieces. Memory: the LoRAs plus two target tensors in F32. Refuses before
  * writing anything when a module is unplaced, unless `allowUnmatched`.
  */
 export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, options: BakeLoraOptions): Promise<BakeLoraResult> {
@@ -294,82 +296,89 @@ export async function executeLoraBake(plan: LoraBakePlan, source: TensorSource, 
   let tensorsChanged = 0;
   let modulesPlaced = 0;
   await sink.begin(outDescriptors, metadata);
-  // Overlap: the next changed tensor is read and the previous one written while one is computed;
-  // at most three target tensors are in memory at once.
-  const placedIndices = source.descriptors.flatMap((d, i) => (plan.byKey.has(d.name) ? [i] : []));
+  // With kernels, each changed tensor is read, decoded, added to and encoded in scratch of its
+  // lane (shared memory the kernels work on in place, reused: no fresh buffers to zero).
   const scratch = options.kernels ? new KernelScratch<string>(options.kernels) : undefined;
-  // With kernels, the changed tensors are read into two scratch buffers taken in turn (the
-  // prefetch fills one while the other is decoded), not fresh buffers the kernel must zero.
-  let reads = 0;
-  const read = (i: number | undefined) => {
-    if (i === undefined) return undefined;
-    const d = source.descriptors[i]!;
-    const promise = scratch ? source.read(d.name, scratch.bytes(`in${reads++ % 2}`, d.byteLength)) : source.read(d.name);
-    promise.catch(() => undefined); // surfaced when awaited
-    return { index: i, promise };
+  const kernels = options.kernels;
+  const aborted = (): MergeError => new MergeError("LORA_BAKE_ABORTED", `${options.outputPath}: bake cancelled; no output written`, { file: options.outputPath });
+  const computeChanged = async (d: TensorDescriptor, placements: readonly LoraPlacement[], outDtype: DType, lane: number): Promise<Uint8Array> => {
+    const n = shapeElementCount(d.shape);
+    const bytes = await (scratch ? source.read(d.name, scratch.bytes(`in${lane}`, d.byteLength)) : source.read(d.name));
+    if (options.signal?.aborted) throw aborted();
+    const w = kernels && scratch ? await kernels.decode(bytes, d.dtype, scratch.floats(`w${lane}`, n)) : decodeToF32(bytes, d.dtype, new Float32Array(n));
+    await applyPlacements(w, d.shape, placements, plan.inputs, kernels, scratch, lane);
+    return kernels && scratch ? kernels.encode(w, outDtype, scratch.bytes(`out${lane}`, n * dtypeSize(outDtype))) : encodeFromF32(w, outDtype);
   };
-  let prefetch = read(placedIndices[0]);
-  let placedSeen = 0;
-  let pendingWrite: Promise<void> = Promise.resolve();
   const copyBuffers: Uint8Array[] = [];
   const copyWrites: Promise<void>[] = [];
   let copies = 0;
+  const copyUntouched = async (d: TensorDescriptor, outDtype: DType): Promise<void> => {
+    const inSize = dtypeSize(d.dtype);
+    const step = Math.max(1, Math.floor(COPY_PIECE_BYTES / inSize)) * inSize;
+    for (let start = 0; start < d.byteLength || (start === 0 && d.byteLength === 0); start += step) {
+      if (options.signal?.aborted) throw aborted();
+      const end = Math.min(start + step, d.byteLength);
+      const slot = copies++ % COPY_BUFFERS;
+      // The buffer's last write is over before it is read into again.
+      await copyWrites[slot];
+      const buffer = (copyBuffers[slot] ??= pageAlignedSharedBytes(COPY_PIECE_BYTES + DIRECT_ALIGNMENT - 1));
+      const offset = (start / inSize) * dtypeSize(outDtype);
+      const bytes = await source.readRange(d.name, start, end, viewLaidOutFor(buffer, end - start, sink.fileOffsetOf?.(d.name, offset)));
+      const out = outDtype === d.dtype ? bytes : encodeFromF32(decodeToF32(bytes, d.dtype), outDtype);
+      const writing = sink.write(d.name, out, offset);
+      writing.catch(() => undefined); // surfaced when awaited
+      copyWrites[slot] = writing;
+      if (d.byteLength === 0) break;
+    }
+  };
+  // The output's writes, in file order: each changed tensor's once it is computed, the untouched
+  // ones' copies between them. LANES changed tensors are computed at once (one's kernel calls run
+  // while the other is read or between calls); a lane takes its next tensor once its last one is
+  // written (its scratch is then free).
+  let writes: Promise<void> = Promise.resolve();
+  const laneWritten: Promise<void>[] = [];
+  const computing: Promise<Uint8Array>[] = [];
+  const written = (index: number): void => {
+    bytesDone += outDescriptors[index]!.byteLength;
+    options.onProgress?.({ phase: "lora-bake", bytesDone, bytesTotal, tensor: source.descriptors[index]!.name, tensorsDone: index + 1, tensorsTotal: source.descriptors.length });
+  };
   try {
     for (const [index, d] of source.descriptors.entries()) {
-      if (options.signal?.aborted) throw new MergeError("LORA_BAKE_ABORTED", `${options.outputPath}: bake cancelled; no output written`, { file: options.outputPath });
+      if (options.signal?.aborted) throw aborted();
       const outDtype = outDescriptors[index]!.dtype;
       const placements = plan.byKey.get(d.name);
       if (placements) {
-        const bytes = await prefetch!.promise;
-        prefetch = read(placedIndices[++placedSeen]);
-        const n = shapeElementCount(d.shape);
-        // With kernels, the decode and encode are theirs (WebAssembly where they have it), into
-        // shared scratch: the output in two buffers taken in turn, as the write of the tensor
-        // before may still be reading one (the sink lets a buffer go once its write resolves).
-        const kernels = options.kernels;
-        const w = kernels && scratch ? await kernels.decode(bytes, d.dtype, scratch.floats("w", n)) : decodeToF32(bytes, d.dtype, new Float32Array(n));
-        await applyPlacements(w, d.shape, placements, plan.inputs, kernels, scratch);
-        const encoded = kernels && scratch ? await kernels.encode(w, outDtype, scratch.bytes(`out${tensorsChanged % 2}`, n * dtypeSize(outDtype))) : encodeFromF32(w, outDtype);
-        await pendingWrite;
-        pendingWrite = sink.write(d.name, encoded);
-        pendingWrite.catch(() => undefined);
+        const lane = tensorsChanged % LANES;
+        await laneWritten[lane];
+        const computed = computeChanged(d, placements, outDtype, lane);
+        computed.catch(() => undefined); // surfaced through `writes`
+        computing[lane] = computed;
+        writes = writes.then(async () => {
+          await sink.write(d.name, await computed);
+          written(index);
+        });
+        laneWritten[lane] = writes;
         tensorsChanged++;
         modulesPlaced += placements.length;
         const block = blockOf(d.name);
         changedByBlock[block] = (changedByBlock[block] ?? 0) + 1;
       } else {
-        await pendingWrite;
-        const inSize = dtypeSize(d.dtype);
-        const step = Math.max(1, Math.floor(COPY_PIECE_BYTES / inSize)) * inSize;
-        for (let start = 0; start < d.byteLength || (start === 0 && d.byteLength === 0); start += step) {
-          const end = Math.min(start + step, d.byteLength);
-          const slot = copies++ % COPY_BUFFERS;
-          // The buffer's last write is over before it is read into again.
-          await copyWrites[slot];
-          const buffer = (copyBuffers[slot] ??= pageAlignedSharedBytes(COPY_PIECE_BYTES + DIRECT_ALIGNMENT - 1));
-          const offset = (start / inSize) * dtypeSize(outDtype);
-          const bytes = await source.readRange(d.name, start, end, viewLaidOutFor(buffer, end - start, sink.fileOffsetOf?.(d.name, offset)));
-          const out = outDtype === d.dtype ? bytes : encodeFromF32(decodeToF32(bytes, d.dtype), outDtype);
-          const writing = sink.write(d.name, out, offset);
-          writing.catch(() => undefined); // surfaced when awaited
-          copyWrites[slot] = writing;
-          if (d.byteLength === 0) break;
-        }
+        writes = writes.then(async () => {
+          await copyUntouched(d, outDtype);
+          written(index);
+        });
       }
-      bytesDone += outDescriptors[index]!.byteLength;
-      options.onProgress?.({ phase: "lora-bake", bytesDone, bytesTotal, tensor: d.name, tensorsDone: index + 1, tensorsTotal: source.descriptors.length });
+      writes.catch(() => undefined); // surfaced when awaited
     }
-    await pendingWrite;
+    await writes;
     await Promise.all(copyWrites);
     await sink.commit();
   } catch (error) {
-    await pendingWrite.catch(() => undefined);
-    await Promise.allSettled(copyWrites);
-    await prefetch?.promise.catch(() => undefined);
+    // Every read, kernel call and write settles before the scratch goes back (below).
+    await Promise.allSettled([writes, ...computing, ...copyWrites]);
     await sink.abort();
     throw error;
   } finally {
-    // Every read, kernel call and write of the scratch is settled here.
     scratch?.release();
   }
   const loras = plan.inputs.map(({ lora, strength }) => {
