@@ -6,7 +6,7 @@ import * as zlib from "node:zlib";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeToF32, isStmergeError, openSafetensors } from "@stmerge/core-tensors";
+import { decodeToF32, isStmergeError, openSafetensors, writeSafetensors } from "@stmerge/core-tensors";
 import { seededBytes, writeTorchCheckpoint } from "@stmerge/test-utils";
 import { convertCheckpoint, defaultConvertOutput } from "./convert-checkpoint.js";
 import { openStateDict } from "./open-state-dict.js";
@@ -237,6 +237,33 @@ describe("provenance", () => {
     const again = await convertCheckpoint(st.output, { output: join(dir, "vae-fp32.safetensors"), precision: "fp32" });
     expect(again.sourceFormat).toBe("safetensors");
     expect((await verifyConversion(input, again.output)).ok).toBe(true);
+  });
+
+  it("a safetensors input in pieces (its ranges read in place): each tensor's bytes as in the input, cast or not the same file as whole", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const input = join(dir, "pieces-input.safetensors");
+    const tensors = [
+      { name: "model.diffusion_model.a.weight", dtype: "F32" as const, shape: [3000], data: seededBytes(4 * 3000, 31) },
+      { name: "model.diffusion_model.b.weight", dtype: "F16" as const, shape: [50, 101], data: seededBytes(2 * 5050, 32) },
+      { name: "model.diffusion_model.c.bias", dtype: "F32" as const, shape: [7], data: seededBytes(28, 33) },
+    ];
+    await writeSafetensors(input, tensors);
+    for (const precision of ["keep", "fp16"] as const) {
+      const whole = await convertCheckpoint(input, { output: join(dir, `st-whole-${precision}.safetensors`), precision, prune: false, inputSha256: "0".repeat(64) });
+      for (const readAheadBytes of [1, 6000]) {
+        const label = `${precision}, pieces of ${readAheadBytes} bytes`;
+        const pieces = await convertCheckpoint(input, { output: join(dir, `st-pieces-${precision}-${readAheadBytes}.safetensors`), precision, prune: false, inputSha256: "0".repeat(64), readAheadBytes });
+        expect((await readFile(pieces.output)).equals(await readFile(whole.output)), label).toBe(true);
+        if (precision === "keep") {
+          const out = await openSafetensors(pieces.output);
+          try {
+            for (const t of tensors) expect(Buffer.from(await out.read(t.name)).equals(Buffer.from(t.data)), `${label}: ${t.name}`).toBe(true);
+          } finally {
+            await out.close();
+          }
+        }
+      }
+    }
   });
 });
 
