@@ -130,8 +130,8 @@ interface StreamContext {
  * the same 12 MiB of pages, whose translations stay in the cores' TLBs. Through two buffers of
  * the largest tensor (152 MB for SD1.5 in F32), on the project's 2-vCPU VM, SHA-256 ran at
  * 1.1–1.2 GB/s instead of 1.7 (a page walk per 4 KiB: the cliff lies between 8 and 16 MiB of
- * pages cycled through) and the reads into them cost 1.3–2× as much. 1 and 2 MiB pieces, or
- * more buffers, measured slower (more calls per byte); 8 MiB ones no faster.
+ * pages cycled through) and the reads into them cost 1.3–2× as much. 1 and 2 MiB pieces
+ * measured slower (more calls per byte); 8 MiB pieces and four buffers no faster.
  */
 const PIECE_BYTES = 4 * 2 ** 20;
 const PIECE_BUFFERS = 3;
@@ -158,6 +158,8 @@ interface PiecePart {
 async function convertByTensor(ctx: StreamContext): Promise<number> {
   const { from: sources, to: targets, state, writer, layout, feed, output } = ctx;
   const pieceBytes = Math.max(1, ctx.readAheadBytes ?? PIECE_BYTES);
+  /** Where byte `offset` of output tensor `name` lies in the file. */
+  const filePosition = (name: string, offset = 0): number => layout.dataStart + layout.offsets.get(name)! + offset;
   // The parts: whole tensors up to a piece, the others in pieces of `step` elements whose output
   // ends on a block once the first has reached one.
   const parts: Omit<PiecePart, "view">[] = [];
@@ -173,7 +175,7 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
     }
     const perBlock = DIRECT_ALIGNMENT / targetSize;
     const step = Math.max(perBlock, Math.floor(pieceBytes / widest / perBlock) * perBlock);
-    const position = layout.dataStart + layout.offsets.get(to.name)!;
+    const position = filePosition(to.name);
     const toBlock = (DIRECT_ALIGNMENT - (position % DIRECT_ALIGNMENT)) % DIRECT_ALIGNMENT;
     let at = toBlock % targetSize === 0 ? toBlock / targetSize : 0;
     if (at > 0) parts.push({ k, from: 0, to: Math.min(at, n) });
@@ -182,9 +184,9 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   const rawBytesOf = (part: Omit<PiecePart, "view">): number => (part.to - part.from) * DTYPE_SIZE[sources[part.k]!.dtype];
   // Shared memory starting on a page: the output's hashers on worker threads read the bytes where
   // they lie, and a part read as written lies where its address agrees with its place in the
-  // output, so it goes to the disk from there (direct writes).
-  // As large as a piece or its largest part (plus a block, to lay it out), or as the whole data
-  // of a smaller file; made as first used (a small file uses one).
+  // output, so it goes to the disk from there (direct writes). Each buffer is as large as a piece
+  // or its largest part (plus a block, to lay it out), or as a smaller file's whole data, and is
+  // made as first used (a small file uses one).
   const totalRaw = parts.reduce((n, part) => n + rawBytesOf(part), 0);
   const capacity = parts.reduce((most, part) => Math.max(most, rawBytesOf(part)), Math.min(pieceBytes, totalRaw)) + DIRECT_ALIGNMENT - 1;
   const buffers: Uint8Array[] = [];
@@ -194,7 +196,7 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
   for (const part of parts) {
     const to = targets[part.k]!;
     const length = rawBytesOf(part);
-    const position = layout.dataStart + layout.offsets.get(to.name)! + part.from * DTYPE_SIZE[to.dtype];
+    const position = filePosition(to.name, part.from * DTYPE_SIZE[to.dtype]);
     const buffer = pieces.length > 0 ? bufferOf(pieces.length - 1) : undefined;
     let view = buffer && viewLaidOutFor(buffer.subarray(used), length, position);
     if (!buffer || !view || view.byteLength < length || (used > 0 && view.byteOffset - buffer.byteOffset + length > pieceBytes)) {
@@ -266,7 +268,7 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
         throwIfAborted(ctx.signal, ctx.input, "conversion");
         const bytes = to.dtype === from.dtype ? raw : convertDType(raw, from.dtype, to.dtype);
         const offset = part.from * DTYPE_SIZE[to.dtype];
-        const at = layout.dataStart + layout.offsets.get(to.name)! + offset;
+        const at = filePosition(to.name, offset);
         const writing = writer.write(to.name, bytes, offset);
         writing.catch(() => undefined);
         writes = writes.then(() => writing);
@@ -294,7 +296,7 @@ async function convertByTensor(ctx: StreamContext): Promise<number> {
         }
         if (last && (recorded === undefined || bytes !== raw)) {
           // One read-back at a time; its failure surfaces at the next tensor or at the end.
-          const tensor = { name: to.name, offset: layout.dataStart + layout.offsets.get(to.name)!, byteLength: to.byteLength, crc: writtenCrc };
+          const tensor = { name: to.name, offset: filePosition(to.name), byteLength: to.byteLength, crc: writtenCrc };
           readBack ??= readBackBuffer();
           const buffer = readBack;
           // After the write and the feed (the tap may still be taking the bytes): the read-back sees the file as it is then.
